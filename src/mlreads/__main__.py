@@ -1,0 +1,3 @@
+from mlreads.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,163 @@
+"""Experiments as declarations: what a paper claims, its number, a config per budget, a run function and checks.
+
+A paper's `experiments.py` calls `register(Experiment(...))`. The runner (core/runner.py) does everything else:
+seeding, threads, output folders, result.json, figures and the verdict.
+
+A `Check` is a relation on the metrics that `run` returns (a bound, an ordering, a trend) and must be able to fail:
+
+    at_most("val_loss", 2.0)                         # metrics["val_loss"] <= 2.0
+    at_least("acc_hippo", "acc_random", margin=15)   # one metric beats another by a margin
+    holds("monotone", "the count never falls by more than 1 as S rises")  # a boolean the run computed
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import pkgutil
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlreads.core.errors import UserError
+
+BUDGETS = ("smoke", "quick", "full")
+
+
+@dataclass(frozen=True)
+class Check:
+    """A named relation on the metrics. `fn(metrics) -> (passed, measured)`; `expected` says it in words."""
+
+    name: str
+    expected: str
+    fn: Callable[[Mapping[str, Any]], tuple[bool, Any]]
+
+    def evaluate(self, metrics: Mapping[str, Any]) -> dict:
+        try:
+            passed, measured = self.fn(metrics)
+        except KeyError as e:
+            passed, measured = False, f"missing metric {e.args[0]!r}"
+        return {"name": self.name, "passed": bool(passed), "measured": _plain(measured), "expected": self.expected}
+
+
+def _value(metrics: Mapping[str, Any], ref: str | float) -> float:
+    return float(metrics[ref]) if isinstance(ref, str) else float(ref)
+
+
+def at_most(metric: str, bound: str | float, margin: float = 0.0, name: str | None = None) -> Check:
+    """metrics[metric] <= bound - margin, where bound is a number or another metric's name."""
+    rhs = f"{bound}" + (f" - {margin}" if margin else "")
+
+    def fn(m):
+        v = float(m[metric])
+        return v <= _value(m, bound) - margin, v
+
+    return Check(name or f"{metric} <= {rhs}", f"{metric} <= {rhs}", fn)
+
+
+def at_least(metric: str, bound: str | float, margin: float = 0.0, name: str | None = None) -> Check:
+    """metrics[metric] >= bound + margin, where bound is a number or another metric's name."""
+    rhs = f"{bound}" + (f" + {margin}" if margin else "")
+
+    def fn(m):
+        v = float(m[metric])
+        return v >= _value(m, bound) + margin, v
+
+    return Check(name or f"{metric} >= {rhs}", f"{metric} >= {rhs}", fn)
+
+
+def holds(metric: str, expected: str, name: str | None = None) -> Check:
+    """metrics[metric] is true: for relations (trends, counts, geometry) the run computes itself."""
+    return Check(name or metric, expected, lambda m: (bool(m[metric]), bool(m[metric])))
+
+
+def equals(metric: str, value: Any, name: str | None = None) -> Check:
+    """metrics[metric] == value (counts, phases)."""
+    return Check(name or f"{metric} == {value}", f"{metric} == {value}", lambda m: (m[metric] == value, m[metric]))
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One claim of one paper, re-measured. See the module docstring."""
+
+    id: str  # "<paper>/<slug>"
+    paper: str  # "Vaswani et al. 2017, Attention Is All You Need"
+    claim: str  # one sentence, from CLAIMS.md
+    paper_value: str  # the paper's own number, as text
+    configs: Mapping[str, Any]  # budget -> frozen dataclass config
+    run: Callable[[Any, Any], dict]  # run(cfg, ctx: RunContext) -> metrics
+    checks: Mapping[str, Sequence[Check]]  # budget -> checks
+    requires: tuple[str, ...] = ()  # data the run needs: "mnist", "text"
+    headline: str = ""  # the metric shown as "measured" in the claims table
+    notes: str = ""  # notes on the reading list and deviations, shown on the report page
+    tags: tuple[str, ...] = field(default_factory=tuple)
+
+    def __post_init__(self):
+        if "/" not in self.id:
+            raise ValueError(f"experiment id {self.id!r} must be '<paper>/<slug>'")
+        for budget in self.configs:
+            if budget not in BUDGETS:
+                raise ValueError(f"{self.id}: unknown budget {budget!r}")
+            if not self.checks.get(budget):
+                raise ValueError(f"{self.id}: budget {budget!r} has no checks; every budget needs one that can fail")
+
+    @property
+    def budgets(self) -> tuple[str, ...]:
+        return tuple(b for b in BUDGETS if b in self.configs)
+
+
+REGISTRY: dict[str, Experiment] = {}
+
+
+def register(exp: Experiment) -> Experiment:
+    if exp.id in REGISTRY and REGISTRY[exp.id] is not exp:
+        raise ValueError(f"experiment {exp.id!r} is registered twice")
+    REGISTRY[exp.id] = exp
+    return exp
+
+
+def load_all() -> dict[str, Experiment]:
+    """Import every paper's `experiments` module, which registers its experiments."""
+    import mlreads
+
+    for info in pkgutil.iter_modules(mlreads.__path__):
+        if info.ispkg and info.name != "core":
+            try:
+                importlib.import_module(f"mlreads.{info.name}.experiments")
+            except ModuleNotFoundError as e:
+                if e.name != f"mlreads.{info.name}.experiments":
+                    raise
+    return REGISTRY
+
+
+def select(patterns: Sequence[str]) -> list[Experiment]:
+    """Experiments matching ids, prefixes ending in '/', or 'all'. An unknown id raises UserError with a hint."""
+    registry = load_all()
+    chosen: dict[str, Experiment] = {}
+    for pat in patterns:
+        if pat == "all":
+            hits = list(registry)
+        elif pat in registry:
+            hits = [pat]
+        else:
+            hits = [i for i in registry if i.startswith(pat if pat.endswith("/") else pat + "/")]
+        if not hits:
+            near = difflib.get_close_matches(pat, list(registry), n=1, cutoff=0.4)
+            hint = f"; did you mean {near[0]!r}?" if near else "; see 'mlreads list'"
+            raise UserError(f"unknown experiment {pat!r}{hint}")
+        for i in sorted(hits):
+            chosen[i] = registry[i]
+    return list(chosen.values())
+
+
+def _plain(x: Any) -> Any:
+    """Turn tensors and numpy scalars into plain JSON values."""
+    if hasattr(x, "tolist"):
+        return x.tolist()
+    if isinstance(x, float | int | str | bool) or x is None:
+        return x
+    if isinstance(x, Mapping):
+        return {str(k): _plain(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_plain(v) for v in x]
+    return str(x)
