@@ -1,0 +1,94 @@
+"""The attention functions against a naive per-element loop, and the KV-cache mask alignment."""
+
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch.testing import assert_close
+
+from mlreads.gpt.attention import (
+    attend,
+    attention_pattern,
+    attention_scores,
+    causal_mask,
+    merge_heads,
+    split_heads,
+)
+
+
+def naive_attention(q, k, v, causal):
+    """Eq. 1 element by element: for each query i, softmax over the allowed keys j, then the weighted sum of v."""
+    B, H, Lq, P = q.shape
+    Lk = k.shape[2]
+    pattern = torch.zeros(B, H, Lq, Lk, dtype=q.dtype)
+    out = torch.zeros(B, H, Lq, P, dtype=q.dtype)
+    for b in range(B):
+        for h in range(H):
+            for i in range(Lq):
+                pos = Lk - Lq + i  # absolute position of query i
+                js = [j for j in range(Lk) if (j <= pos or not causal)]
+                s = torch.tensor([float(q[b, h, i] @ k[b, h, j]) / math.sqrt(P) for j in js], dtype=q.dtype)
+                w = torch.exp(s - s.max())
+                w = w / w.sum()
+                for w_j, j in zip(w, js):
+                    pattern[b, h, i, j] = w_j
+                    out[b, h, i] += w_j * v[b, h, j]
+    return pattern, out
+
+
+def test_causal_mask_is_lower_triangular():
+    m = causal_mask(4)
+    assert m.dtype == torch.bool
+    expected = torch.tensor([[i >= j for j in range(4)] for i in range(4)])
+    assert torch.equal(m, expected)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    B=st.integers(1, 2),
+    H=st.integers(1, 3),
+    Lk=st.integers(1, 7),
+    P=st.integers(1, 5),
+    dq=st.integers(0, 6),
+    causal=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_pattern_and_attend_match_naive_loop(B, H, Lk, P, dq, causal, seed):
+    Lq = max(1, Lk - dq)  # Lq <= Lk: the queries are the last Lq positions (KV cache)
+    g = torch.Generator().manual_seed(seed)
+    q = torch.randn(B, H, Lq, P, generator=g, dtype=torch.float64)
+    k = torch.randn(B, H, Lk, P, generator=g, dtype=torch.float64)
+    v = torch.randn(B, H, Lk, P, generator=g, dtype=torch.float64)
+    pattern = attention_pattern(q, k, causal=causal)
+    ref_pattern, ref_out = naive_attention(q, k, v, causal)
+    assert_close(pattern, ref_pattern, rtol=1e-10, atol=1e-12)
+    assert_close(attend(pattern, v), ref_out, rtol=1e-10, atol=1e-12)
+    assert_close(pattern.sum(-1), torch.ones(B, H, Lq, dtype=torch.float64), rtol=0, atol=1e-12)
+
+
+def test_scores_scale_by_sqrt_dhead():
+    q = torch.ones(1, 1, 1, 16)
+    k = torch.ones(1, 1, 3, 16)
+    assert_close(attention_scores(q, k), torch.full((1, 1, 1, 3), 16 / 4.0), rtol=0, atol=0)
+
+
+def test_explicit_path_matches_sdpa():
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(2, 3, 6, 4, generator=g) for _ in range(3))
+    ours = attend(attention_pattern(q, k, causal=True), v)
+    sdpa = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+    assert_close(ours, sdpa, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("n_head", [1, 2, 4])
+def test_split_merge_heads_roundtrip_and_layout(n_head):
+    x = torch.arange(2 * 3 * 8, dtype=torch.float32).reshape(2, 3, 8)
+    s = split_heads(x, n_head)
+    P = 8 // n_head
+    assert s.shape == (2, n_head, 3, P)
+    # head h holds columns h*P:(h+1)*P, the GPT-2 / HF layout
+    for h in range(n_head):
+        assert torch.equal(s[:, h], x[..., h * P : (h + 1) * P])
+    assert torch.equal(merge_heads(s), x)
