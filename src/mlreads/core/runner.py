@@ -1,0 +1,192 @@
+"""Run an experiment: seed, set threads, make its folder, call `run`, evaluate its checks and write result.json.
+
+Output layout: `OUT/<id>/<budget>-s<seed>/` holds `result.json`, `metrics.jsonl`, the figures (PNG), text artifacts
+and, for runs that train, `checkpoints/`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from mlreads.core.config import apply_overrides, to_dict
+from mlreads.core.errors import UserError
+from mlreads.core.registry import Experiment, _plain
+
+RESULT_KEYS = (
+    "id", "paper", "claim", "budget", "seed", "config", "checks", "verdict", "metrics", "figures", "elapsed_s", "env",
+)  # fmt: skip
+
+
+def progress_enabled() -> bool:
+    """Bars on a terminal, or when MLREADS_PROGRESS=1; off in CI logs and under pytest."""
+    flag = os.environ.get("MLREADS_PROGRESS")
+    if flag is not None:
+        return flag not in ("0", "", "false")
+    return sys.stderr.isatty()
+
+
+class RunContext:
+    """What a run function gets besides its config: a folder, a logger, figures, text artifacts and progress bars."""
+
+    def __init__(self, path: Path, budget: str, seed: int, threads: int, resume: bool = False):
+        self.dir = Path(path)
+        self.budget = budget
+        self.seed = seed
+        self.threads = threads
+        self.resume = resume
+        self.figures: list[str] = []
+        self.texts: dict[str, str] = {}
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._log = open(self.dir / "metrics.jsonl", "a" if resume else "w")
+
+    @property
+    def ckpt_dir(self) -> Path:
+        return self.dir / "checkpoints"
+
+    def log(self, step: int | None = None, **scalars: Any) -> None:
+        row = {"step": step, **{k: _plain(v) for k, v in scalars.items()}} if step is not None else _plain(scalars)
+        self._log.write(json.dumps(row) + "\n")
+        self._log.flush()
+
+    def savefig(self, fig, name: str) -> Path:
+        import matplotlib.pyplot as plt
+
+        path = self.dir / f"{name}.png"
+        fig.savefig(path, dpi=110, bbox_inches="tight")
+        plt.close(fig)
+        if path.name not in self.figures:
+            self.figures.append(path.name)
+        return path
+
+    def write_text(self, name: str, text: str) -> Path:
+        path = self.dir / f"{name}.txt"
+        path.write_text(text)
+        self.texts[name] = path.name
+        return path
+
+    def progress(self, iterable=None, total: int | None = None, desc: str = "", **kwargs):
+        from tqdm.auto import tqdm
+
+        return tqdm(iterable, total=total, desc=desc, leave=False, dynamic_ncols=True,
+                    disable=not progress_enabled(), **kwargs)  # fmt: skip
+
+    def close(self) -> None:
+        self._log.close()
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def environment(threads: int) -> dict:
+    import mlreads
+
+    return {
+        "mlreads": mlreads.__version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "platform": platform.platform(),
+        "threads": threads,
+        "device": "cpu",
+        "cpus": os.cpu_count(),
+    }
+
+
+def resolve_config(exp: Experiment, budget: str, overrides: dict[str, str]) -> Any:
+    if budget not in exp.configs:
+        raise UserError(f"{exp.id} has no {budget!r} budget; it has: {', '.join(exp.budgets)}")
+    return apply_overrides(exp.configs[budget], overrides)
+
+
+def check_writable(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".mlreads-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise UserError(f"cannot write to --out {str(out)!r} ({e.strerror}); choose a writable folder") from None
+
+
+def run_experiment(
+    exp: Experiment,
+    budget: str = "smoke",
+    seed: int = 0,
+    out: str | Path = "runs",
+    overrides: dict[str, str] | None = None,
+    threads: int | None = None,
+    resume: bool = False,
+    cfg: Any = None,
+) -> dict:
+    """Run one experiment and return its result dict (also written to result.json)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from mlreads.core import data
+
+    cfg = cfg if cfg is not None else resolve_config(exp, budget, overrides or {})
+    for name in exp.requires:
+        data.require(name, cfg)
+    threads = threads or torch.get_num_threads()
+    torch.set_num_threads(threads)
+    seed_everything(seed)
+
+    path = Path(out) / exp.id / f"{budget}-s{seed}"
+    ctx = RunContext(path, budget, seed, threads, resume=resume)
+    start = time.perf_counter()
+    try:
+        metrics = _plain(exp.run(cfg, ctx) or {})
+    finally:
+        ctx.close()
+    elapsed = time.perf_counter() - start
+
+    checks = [c.evaluate(metrics) for c in exp.checks[budget]]
+    result = {
+        "id": exp.id,
+        "paper": exp.paper,
+        "claim": exp.claim,
+        "paper_value": exp.paper_value,
+        "budget": budget,
+        "seed": seed,
+        "config": to_dict(cfg),
+        "checks": checks,
+        "verdict": "pass" if all(c["passed"] for c in checks) else "fail",
+        "metrics": metrics,
+        "headline": exp.headline,
+        "figures": ctx.figures,
+        "texts": ctx.texts,
+        "notes": exp.notes,
+        "elapsed_s": round(elapsed, 3),
+        "env": environment(threads),
+    }
+    tmp = path / "result.json.tmp"
+    tmp.write_text(json.dumps(result, indent=2))
+    os.replace(tmp, path / "result.json")
+    return result
+
+
+def verdict_line(result: dict) -> str:
+    word = "PASS" if result["verdict"] == "pass" else "FAIL"
+    parts = []
+    for c in result["checks"]:
+        measured = c["measured"]
+        if isinstance(measured, float):
+            measured = f"{measured:.4g}"
+        mark = "ok" if c["passed"] else "FAILED"
+        parts.append(f"{c['expected']} [measured {measured}: {mark}]")
+    return f"{word} {result['id']} [{result['budget']}, seed {result['seed']}, {result['elapsed_s']:.1f}s]: " + "; ".join(
+        parts
+    )
