@@ -27,7 +27,7 @@ demo: setup
 	echo "open $(REPORT)/index.html" && exit $$status
 
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 bench: setup
 	@for f in benchmarks/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done

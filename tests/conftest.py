@@ -1,0 +1,14 @@
+"""Test-wide settings: one torch thread per xdist worker (DESIGN.md, "Threads"), no progress bars."""
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MLREADS_PROGRESS", "0")
+
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")
+
+import torch  # noqa: E402
+
+torch.set_num_threads(1)

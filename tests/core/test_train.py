@@ -1,0 +1,141 @@
+"""fit(): schedule, groups, bit-exact resume after a kill, the non-finite stop, and DDP with 2 processes."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from torch import nn
+
+from mlreads.core.errors import NonFiniteLoss
+from mlreads.core.train import TrainConfig, default_param_groups, fit, latest_checkpoint, lr_factor
+
+SCRIPT = Path(__file__).parent / "scripts" / "train_tiny.py"
+
+
+def _env():
+    return {**os.environ, "OMP_NUM_THREADS": "1", "MLREADS_PROGRESS": "0"}
+
+
+def _run(out, *extra, wait=True):
+    cmd = [sys.executable, str(SCRIPT), str(out), *extra]
+    if wait:
+        subprocess.run(cmd, check=True, env=_env(), timeout=120)
+        return None
+    return subprocess.Popen(cmd, env=_env())
+
+
+def test_schedule_warmup_then_cosine_to_floor():
+    cfg = TrainConfig(steps=100, lr=1.0, min_lr=0.1, warmup=10)
+    assert lr_factor(0, cfg) == pytest.approx(0.1)
+    assert lr_factor(9, cfg) == pytest.approx(1.0)
+    assert lr_factor(10, cfg) == pytest.approx(1.0)
+    assert lr_factor(55, cfg) == pytest.approx(0.55)
+    assert lr_factor(100, cfg) == pytest.approx(0.1)
+    factors = [lr_factor(s, cfg) for s in range(10, 101)]
+    assert all(a >= b for a, b in zip(factors, factors[1:]))
+
+
+def test_param_groups_split_decay_and_keep_per_group_lr():
+    model = nn.Sequential(nn.Linear(3, 4), nn.LayerNorm(4))
+    groups = default_param_groups(model, 0.1)
+    assert [len(g["params"]) for g in groups] == [1, 3] and [g["weight_decay"] for g in groups] == [0.1, 0.0]
+    # Per-group learning rates follow the schedule by the same factor.
+    seen = []
+    fast, slow = model[0].parameters(), model[1].parameters()
+    cfg = TrainConfig(steps=4, lr=1e-2, warmup=2, schedule="constant", grad_clip=None)
+    fit(model, cfg, lambda s, g: torch.randn(2, 3, generator=g),
+        lambda m, x: (seen.append(None), m(x).pow(2).mean())[1],
+        param_groups=[{"params": list(fast), "lr": 1e-2}, {"params": list(slow), "lr": 1e-4}],
+        eval_fn=lambda m: {"x": 0.0})
+    assert len(seen) == 4
+
+
+def test_training_reduces_loss():
+    torch.manual_seed(0)
+    model = nn.Linear(5, 1)
+    w = torch.randn(5, 1)
+    result = fit(model, TrainConfig(steps=200, lr=0.05, log_every=50),
+                 lambda s, g: (x := torch.randn(32, 5, generator=g), x @ w),
+                 lambda m, b: ((m(b[0]) - b[1]) ** 2).mean())
+    losses = [r["loss"] for r in result.history]
+    assert losses[-1] < 0.05 * losses[0]
+
+
+def test_kill_and_resume_is_bit_exact(tmp_path):
+    _run(tmp_path / "straight")
+    proc = _run(tmp_path / "killed", "--sleep", "0.05", wait=False)
+    ckpts = tmp_path / "killed" / "checkpoints"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        latest = latest_checkpoint(ckpts)
+        if latest is not None and int(latest.name.split("-")[1]) >= 20:
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    stopped_at = int(latest_checkpoint(ckpts).name.split("-")[1])
+    assert 20 <= stopped_at < 60, "the run must be killed mid-training"
+    assert not (tmp_path / "killed" / "final.safetensors").exists()
+    _run(tmp_path / "killed", "--resume")
+    a = load_file(tmp_path / "straight" / "final.safetensors")
+    b = load_file(tmp_path / "killed" / "final.safetensors")
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_resume_without_checkpoint_starts_fresh(tmp_path):
+    _run(tmp_path / "a", "--steps", "10")
+    _run(tmp_path / "b", "--steps", "10", "--resume")
+    a, b = load_file(tmp_path / "a" / "final.safetensors"), load_file(tmp_path / "b" / "final.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
+    torch.manual_seed(0)
+    model = nn.Linear(3, 1)
+
+    def loss_fn(m, x):
+        loss = m(x).pow(2).mean()
+        return loss * float("nan") if loss_fn.calls == 13 else (setattr(loss_fn, "calls", loss_fn.calls + 1), loss)[1]
+
+    loss_fn.calls = 0
+    cfg = TrainConfig(steps=50, lr=1e-2, ckpt_every=5)
+    with pytest.raises(NonFiniteLoss, match="step 13.*last good checkpoint kept"):
+        fit(model, cfg, lambda s, g: torch.randn(4, 3, generator=g), loss_fn, ckpt_dir=tmp_path)
+    latest = latest_checkpoint(tmp_path)
+    assert latest.name == "step-0000010"
+    weights = load_file(latest / "model.safetensors")
+    assert all(torch.isfinite(v).all() for v in weights.values())
+    assert not list(tmp_path.glob(".*.tmp")), "no half-written checkpoint is left behind"
+
+
+def test_checkpoint_files_load_without_pickle(tmp_path):
+    _run(tmp_path, "--steps", "12")
+    latest = latest_checkpoint(tmp_path / "checkpoints")
+    assert sorted(p.name for p in latest.iterdir()) == ["model.safetensors", "optim.safetensors", "state.json"]
+    assert "rng.torch" in load_file(latest / "optim.safetensors")
+
+
+def test_ddp_two_processes_match_single_process(tmp_path):
+    env = {**_env(), "MASTER_ADDR": "127.0.0.1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           str(SCRIPT), str(tmp_path / "ddp"), "--dropout", "0", "--steps", "30"]
+    subprocess.run(cmd, check=True, env=env, timeout=180, capture_output=True)
+    _run(tmp_path / "single", "--dropout", "0", "--steps", "30")
+    r0 = load_file(tmp_path / "ddp" / "final-rank0.safetensors")
+    r1 = load_file(tmp_path / "ddp" / "final-rank1.safetensors")
+    single = load_file(tmp_path / "single" / "final.safetensors")
+    for k in r0:
+        assert torch.equal(r0[k], r1[k]), f"ranks diverged on {k}"
+        torch.testing.assert_close(r0[k], single[k], rtol=1e-5, atol=1e-6)
+    # And training really moved the weights (the comparison is not between two untouched inits).
+    torch.manual_seed(0)
+    init = nn.Sequential(nn.Linear(8, 32), nn.Dropout(0), nn.GELU(), nn.Linear(32, 1)).state_dict()
+    assert not torch.allclose(init["0.weight"], single["0.weight"])
