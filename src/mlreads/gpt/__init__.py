@@ -8,5 +8,15 @@ from mlreads.gpt.attention import (
     merge_heads,
     split_heads,
 )
+from mlreads.gpt.model import GPT, GPTConfig
 
-__all__ = ["attend", "attention_pattern", "attention_scores", "causal_mask", "merge_heads", "split_heads"]
+__all__ = [
+    "GPT",
+    "GPTConfig",
+    "attend",
+    "attention_pattern",
+    "attention_scores",
+    "causal_mask",
+    "merge_heads",
+    "split_heads",
+]
