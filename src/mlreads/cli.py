@@ -112,7 +112,10 @@ def cmd_report(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # argparse already printed its one line (or --help)
+        return int(e.code or 0)
     try:
         if args.command == "list":
             return cmd_list()
