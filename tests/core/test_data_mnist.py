@@ -88,9 +88,13 @@ def test_numpy_array_pickle_round_trips(protocol):
 def test_both_numpy_core_spellings_are_accepted():
     """numpy < 2 pickles name numpy.core.multiarray, numpy 2 names numpy._core.multiarray; both map to _reconstruct."""
     a = np.arange(6, dtype=np.float32)
-    payload = pickle.dumps(a, protocol=3)  # GLOBAL opcodes: newline-terminated names, safe to rewrite
-    for old, new in [(b"numpy._core.multiarray\n", b"numpy.core.multiarray\n"), (b"numpy.core.multiarray\n", b"numpy._core.multiarray\n")]:
-        payload = payload.replace(old, new)
+    payload_new = pickle.dumps(a, protocol=3)  # GLOBAL opcodes: newline-terminated names, safe to rewrite
+    old_name, new_name = b"numpy.core.multiarray\n", b"numpy._core.multiarray\n"
+    if new_name not in payload_new:  # running under numpy < 2
+        old_name, new_name = new_name, old_name
+    payload_old = payload_new.replace(new_name, old_name)
+    assert new_name in payload_new and old_name in payload_old and new_name not in payload_old
+    for payload in (payload_new, payload_old):
         np.testing.assert_array_equal(mnist.RestrictedUnpickler(io.BytesIO(payload)).load(), a)
 
 
