@@ -1,0 +1,52 @@
+"""gpt/char-lm: the readable-words metric, and that `--set data.path=FILE` trains on that file."""
+
+import json
+
+import pytest
+
+from mlreads.gpt.experiments import CONFIGS, word_fraction, word_vocabulary
+
+
+def test_word_fraction_counts_known_words_only():
+    vocab = word_vocabulary("To be, or not to be: that is the question. O'er the hills")
+    assert {"to", "be", "question", "o'er"} <= vocab
+    assert word_fraction("To BE; question!", vocab) == 1.0
+    assert word_fraction("to bx qq, n0t", vocab) == 0.25  # 'n0t' has a digit: a miss even if 'not' is known
+    assert word_fraction("", vocab) == 0.0
+
+
+def test_quick_and_full_are_nanogpt_configs():
+    q, f = CONFIGS["quick"], CONFIGS["full"]
+    assert (q.n_layer, q.n_head, q.d_model, q.block_size, q.batch_size, q.train.steps) == (4, 4, 128, 64, 12, 2000)
+    assert (f.n_layer, f.n_head, f.d_model, f.block_size, f.batch_size, f.train.steps) == (6, 6, 384, 256, 64, 5000)
+    assert f.dropout == 0.2 and q.dropout == 0.0
+
+
+def test_data_path_override_trains_on_that_file(tmp_path):
+    from mlreads.core.registry import load_all
+    from mlreads.core.runner import run_experiment
+
+    corpus = tmp_path / "tiny.txt"
+    corpus.write_text("abcab cabba\n" * 400)
+    exp = load_all()["gpt/char-lm"]
+    result = run_experiment(
+        exp, budget="smoke", out=tmp_path / "runs", threads=1,
+        overrides={"data.path": str(corpus), "train.steps": "30", "train.eval_every": "0", "sample_chars": "50"},
+    )  # fmt: skip
+    m = result["metrics"]
+    assert m["vocab_size"] == 5  # a b c space newline
+    assert m["steps"] == 30
+    assert result["config"]["data"]["path"] == str(corpus)
+    sample = (tmp_path / "runs" / "gpt/char-lm" / "smoke-s0" / "sample.txt").read_text()
+    assert len(sample) == 50 and set(sample) <= set("abc \n")
+    saved = json.loads((tmp_path / "runs" / "gpt/char-lm" / "smoke-s0" / "result.json").read_text())
+    assert "loss_curves.png" in saved["figures"]
+
+
+def test_missing_data_path_is_data_missing(tmp_path):
+    from mlreads.core.errors import DataMissing
+    from mlreads.core.registry import load_all
+    from mlreads.core.runner import run_experiment
+
+    with pytest.raises(DataMissing):
+        run_experiment(load_all()["gpt/char-lm"], budget="smoke", out=tmp_path, overrides={"data.path": "/nope.txt"})
