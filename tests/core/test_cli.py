@@ -58,6 +58,7 @@ def test_missing_data_names_the_install_command(toy, monkeypatch, tmp_path, caps
     from mlreads.core import data
 
     monkeypatch.setattr(data, "find_package_dir", lambda name: None)
+    monkeypatch.setenv("MLREADS_DATA", str(tmp_path / "no-data"))  # no cached npz either
     exp = dataclasses.replace(toy, id="toytest/needs-mnist", requires=("mnist",))
     monkeypatch.setitem(registry.REGISTRY, exp.id, exp)
     assert cli.main(["run", "toytest/needs-mnist", "--out", str(tmp_path)]) == 2
