@@ -1,6 +1,4 @@
-"""The attention functions against a naive per-element loop, and the KV-cache mask alignment."""
-
-import math
+"""The attention functions against the loop reference (gradients too), SDPA, and the KV-cache mask alignment."""
 
 import pytest
 import torch
@@ -8,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.testing import assert_close
 
+from mlreads.gpt.reference import attention_ref
 from mlreads.gpt.attention import (
     attend,
     attention_pattern,
@@ -16,26 +15,6 @@ from mlreads.gpt.attention import (
     merge_heads,
     split_heads,
 )
-
-
-def naive_attention(q, k, v, causal):
-    """Eq. 1 element by element: for each query i, softmax over the allowed keys j, then the weighted sum of v."""
-    B, H, Lq, P = q.shape
-    Lk = k.shape[2]
-    pattern = torch.zeros(B, H, Lq, Lk, dtype=q.dtype)
-    out = torch.zeros(B, H, Lq, P, dtype=q.dtype)
-    for b in range(B):
-        for h in range(H):
-            for i in range(Lq):
-                pos = Lk - Lq + i  # absolute position of query i
-                js = [j for j in range(Lk) if (j <= pos or not causal)]
-                s = torch.tensor([float(q[b, h, i] @ k[b, h, j]) / math.sqrt(P) for j in js], dtype=q.dtype)
-                w = torch.exp(s - s.max())
-                w = w / w.sum()
-                for w_j, j in zip(w, js):
-                    pattern[b, h, i, j] = w_j
-                    out[b, h, i] += w_j * v[b, h, j]
-    return pattern, out
 
 
 def test_causal_mask_is_lower_triangular():
@@ -62,7 +41,7 @@ def test_pattern_and_attend_match_naive_loop(B, H, Lk, P, dq, causal, seed):
     k = torch.randn(B, H, Lk, P, generator=g, dtype=torch.float64)
     v = torch.randn(B, H, Lk, P, generator=g, dtype=torch.float64)
     pattern = attention_pattern(q, k, causal=causal)
-    ref_pattern, ref_out = naive_attention(q, k, v, causal)
+    ref_pattern, ref_out = attention_ref(q, k, v, causal)
     assert_close(pattern, ref_pattern, rtol=1e-10, atol=1e-12)
     assert_close(attend(pattern, v), ref_out, rtol=1e-10, atol=1e-12)
     assert_close(pattern.sum(-1), torch.ones(B, H, Lq, dtype=torch.float64), rtol=0, atol=1e-12)
@@ -92,3 +71,15 @@ def test_split_merge_heads_roundtrip_and_layout(n_head):
     for h in range(n_head):
         assert torch.equal(s[:, h], x[..., h * P : (h + 1) * P])
     assert torch.equal(merge_heads(s), x)
+
+
+def test_gradients_match_reference():
+    g = torch.Generator().manual_seed(3)
+    q, k, v = (torch.randn(1, 2, 5, 3, generator=g, dtype=torch.float64, requires_grad=True) for _ in range(3))
+    w = torch.randn(1, 2, 5, 3, generator=g, dtype=torch.float64)
+    fast = (attend(attention_pattern(q, k), v) * w).sum()
+    grads = torch.autograd.grad(fast, (q, k, v))
+    slow = (attention_ref(q, k, v)[1] * w).sum()
+    ref_grads = torch.autograd.grad(slow, (q, k, v))
+    for a, b in zip(grads, ref_grads):
+        assert_close(a, b, rtol=1e-10, atol=1e-12)

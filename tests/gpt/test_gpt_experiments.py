@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from mlreads.core.registry import REGISTRY
 from mlreads.gpt.experiments import CONFIGS, word_fraction, word_vocabulary
 
 
@@ -23,12 +24,11 @@ def test_quick_and_full_are_nanogpt_configs():
 
 
 def test_data_path_override_trains_on_that_file(tmp_path):
-    from mlreads.core.registry import load_all
     from mlreads.core.runner import run_experiment
 
     corpus = tmp_path / "tiny.txt"
     corpus.write_text("abcab cabba\n" * 400)
-    exp = load_all()["gpt/char-lm"]
+    exp = REGISTRY["gpt/char-lm"]  # registered by importing mlreads.gpt.experiments; other papers not needed
     result = run_experiment(
         exp, budget="smoke", out=tmp_path / "runs", threads=1,
         overrides={"data.path": str(corpus), "train.steps": "30", "train.eval_every": "0", "sample_chars": "50"},
@@ -45,8 +45,7 @@ def test_data_path_override_trains_on_that_file(tmp_path):
 
 def test_missing_data_path_is_data_missing(tmp_path):
     from mlreads.core.errors import DataMissing
-    from mlreads.core.registry import load_all
     from mlreads.core.runner import run_experiment
 
     with pytest.raises(DataMissing):
-        run_experiment(load_all()["gpt/char-lm"], budget="smoke", out=tmp_path, overrides={"data.path": "/nope.txt"})
+        run_experiment(REGISTRY["gpt/char-lm"], budget="smoke", out=tmp_path, overrides={"data.path": "/nope.txt"})

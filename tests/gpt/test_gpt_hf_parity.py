@@ -64,6 +64,5 @@ def test_loss_and_grads_match_hf():
     our_loss.backward()
     hf_grads = dict(hf.named_parameters())
     torch.testing.assert_close(ours.wte.weight.grad, hf_grads["transformer.wte.weight"].grad, rtol=1e-4, atol=1e-6)
-    torch.testing.assert_close(
-        ours.blocks[0].attn.c_attn.weight.grad, hf_grads["transformer.h.0.attn.c_attn.weight"].grad.T, rtol=1e-4, atol=1e-6
-    )
+    hf_c_attn = hf_grads["transformer.h.0.attn.c_attn.weight"].grad.T  # Conv1D (in, out) -> Linear (out, in)
+    torch.testing.assert_close(ours.blocks[0].attn.c_attn.weight.grad, hf_c_attn, rtol=1e-4, atol=1e-6)

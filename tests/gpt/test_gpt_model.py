@@ -159,7 +159,7 @@ def test_run_with_cache_names_and_shapes():
     B, L, D, H, P, V = 2, 16, 32, 4, 8, CFG.vocab_size
     logits, cache = model.run_with_cache(tokens(B, L))
     assert_close(logits, model(tokens(B, L)), rtol=1e-5, atol=1e-5)
-    expected = {"hook_embed": (B, L, D), "hook_pos_embed": (L, D), "ln_final.hook_normalized": (B, L, D)}
+    expected = {"hook_embed": (B, L, D), "hook_pos_embed": (B, L, D), "ln_final.hook_normalized": (B, L, D)}
     for l in range(CFG.n_layer):
         for name in ("hook_resid_pre", "hook_resid_mid", "hook_resid_post", "hook_attn_out", "hook_mlp_out"):
             expected[f"blocks.{l}.{name}"] = (B, L, D)

@@ -126,7 +126,8 @@ def run_char_lm(cfg: CharLMConfig, ctx) -> dict:
         out = {}
         for split in ("train", "val"):
             gen = torch.Generator().manual_seed(1234)  # the same windows at every evaluation
-            losses = [loss_fn(m, data.get_batch(split, cfg.batch_size, cfg.block_size, gen)) for _ in range(cfg.eval_batches)]
+            batches = (data.get_batch(split, cfg.batch_size, cfg.block_size, gen) for _ in range(cfg.eval_batches))
+            losses = [loss_fn(m, batch) for batch in batches]
             out[f"{split}_loss"] = float(torch.stack(losses).mean())
         return out
 

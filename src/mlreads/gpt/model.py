@@ -168,10 +168,16 @@ class Block(nn.Module):
 class GPT(HookedModule):
     """The decoder: embeddings, `n_layer` blocks, a final LayerNorm and the tied unembedding.
 
-    Hook points (TransformerLens names): hook_embed, hook_pos_embed, blocks.{l}.hook_resid_pre / hook_resid_mid /
-    hook_resid_post, blocks.{l}.attn.hook_q / hook_k / hook_v / hook_z (B, L, H, P), blocks.{l}.attn.hook_pattern
-    (B, H, Lq, Lk), blocks.{l}.hook_attn_out, blocks.{l}.mlp.hook_pre / hook_post (B, L, 4D), blocks.{l}.hook_mlp_out,
-    blocks.{l}.ln_1 / ln_2.hook_normalized and ln_final.hook_normalized (B, L, D).
+    Hook points (TransformerLens names):
+        hook_embed, hook_pos_embed                                  (B, L, D)
+        blocks.{l}.hook_resid_pre / hook_resid_mid / hook_resid_post  (B, L, D)
+        blocks.{l}.attn.hook_q / hook_k / hook_v / hook_z             (B, L, H, P)
+        blocks.{l}.attn.hook_pattern                                  (B, H, Lq, Lk)
+        blocks.{l}.hook_attn_out, blocks.{l}.hook_mlp_out             (B, L, D)
+        blocks.{l}.mlp.hook_pre / hook_post                           (B, L, 4D)
+        blocks.{l}.ln_1.hook_normalized, ln_2.hook_normalized, ln_final.hook_normalized  (B, L, D)
+    Attaching a hook to hook_pattern (or setting `blocks[l].attn.explicit = True`) switches that layer from SDPA to
+    the explicit pattern of `mlreads.gpt.attention`; both give the same logits.
     """
 
     def __init__(self, cfg: GPTConfig):
@@ -218,7 +224,8 @@ class GPT(HookedModule):
         if start + L > self.cfg.block_size:
             raise ValueError(f"sequence of {start + L} tokens is longer than block_size={self.cfg.block_size}")
         pos = torch.arange(start, start + L, device=idx.device)  # (L,)
-        x = self.drop(self.hook_embed(self.wte(idx)) + self.hook_pos_embed(self.wpe(pos)))  # (B, L, D)
+        pos_embed = self.wpe(pos).expand(B, L, self.cfg.d_model)  # (B, L, D), a view, as TransformerLens shapes it
+        x = self.drop(self.hook_embed(self.wte(idx)) + self.hook_pos_embed(pos_embed))  # (B, L, D)
         present = []
         for l, block in enumerate(self.blocks):
             x, kv = block(x, None if past is None else past[l])  # (B, L, D)
