@@ -1,0 +1,10 @@
+"""Mamba: Linear-Time Sequence Modeling with Selective State Spaces (Gu & Dao 2023, arXiv 2312.00752).
+
+Public API: `selective_scan` (mamba-ssm's `selective_scan_fn` layout), `selective_scan_ref`,
+`selective_state_update`, and the model classes `MambaConfig`, `MambaLM`.
+"""
+
+from mlreads.mamba.reference import selective_scan_ref
+from mlreads.mamba.scan import ChunkedScan, selective_scan, selective_state_update
+
+__all__ = ["selective_scan", "selective_scan_ref", "selective_state_update", "ChunkedScan"]

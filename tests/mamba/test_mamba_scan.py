@@ -1,0 +1,122 @@
+"""The selective-scan paths against the reference loop, gradients included, and against the oracles' scans."""
+
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+
+from mlreads.mamba.reference import selective_scan_ref
+from mlreads.mamba.scan import ChunkedScan, selective_scan, selective_state_update
+
+TOL = dict(rtol=1e-9, atol=1e-10)
+
+
+def _inputs(batch, d, n, length, seed, dtype=torch.float64):
+    g = torch.Generator().manual_seed(seed)
+
+    def r(*s):
+        return torch.randn(*s, generator=g, dtype=dtype)
+
+    return dict(
+        u=r(batch, d, length), delta=r(batch, d, length) * 0.5, A=-torch.rand(d, n, generator=g, dtype=dtype) - 0.1,
+        B=r(batch, n, length), C=r(batch, n, length), D=r(d), z=r(batch, d, length), delta_bias=r(d) * 0.3,
+        initial_state=r(batch, d, n),
+    )
+
+
+def _run(impl, inp, use, softplus, chunk):
+    leaves = {k: v.clone().requires_grad_() for k, v in inp.items() if k in use}
+    y, last = selective_scan(**leaves, delta_softplus=softplus, return_last_state=True, impl=impl, chunk_size=chunk)
+    # a loss that weighs every output and the last state differently
+    w = torch.linspace(-1, 1, y.numel(), dtype=y.dtype).view_as(y)
+    ((y * w).sum() + (last ** 2).sum()).backward()
+    return y.detach(), last.detach(), {k: v.grad for k, v in leaves.items()}
+
+
+REQUIRED = ("u", "delta", "A", "B", "C")
+OPTIONAL = ("D", "z", "delta_bias", "initial_state")
+
+
+@settings(max_examples=40, deadline=None)
+@given(batch=st.integers(1, 2), d=st.integers(1, 3), n=st.integers(1, 4), length=st.integers(1, 19),
+       chunk=st.integers(1, 8), flags=st.lists(st.booleans(), min_size=4, max_size=4), softplus=st.booleans(),
+       impl=st.sampled_from(["chunked", "loop"]), seed=st.integers(0, 10_000))
+def test_fast_paths_match_reference(batch, d, n, length, chunk, flags, softplus, impl, seed):
+    inp = _inputs(batch, d, n, length, seed)
+    use = REQUIRED + tuple(k for k, f in zip(OPTIONAL, flags) if f)
+    y_r, last_r, g_r = _run("ref", inp, use, softplus, chunk)
+    y, last, grads = _run(impl, inp, use, softplus, chunk)
+    torch.testing.assert_close(y, y_r, **TOL)
+    torch.testing.assert_close(last, last_r, **TOL)
+    for k in use:
+        torch.testing.assert_close(grads[k], g_r[k], **TOL, msg=lambda m, k=k: f"grad {k}: {m}")
+
+
+def test_chunked_function_gradcheck():
+    inp = _inputs(2, 3, 2, 7, seed=1)
+    t = lambda x: x.transpose(0, -1).transpose(1, 2).contiguous()  # noqa: E731  (B, X, L) -> (L, B, X)
+    args = [t(inp["u"]), t(inp["delta"]).abs(), inp["A"], t(inp["B"]), t(inp["C"]), inp["initial_state"]]
+    args = [a.requires_grad_() for a in args]
+    assert torch.autograd.gradcheck(lambda *a: ChunkedScan.apply(*a, 3), args)
+
+
+def test_float32_matches_reference_and_returns_input_dtype():
+    inp = {k: v.float() for k, v in _inputs(2, 4, 3, 33, seed=2).items()}
+    y = selective_scan(**inp, delta_softplus=True)
+    assert y.dtype == torch.float32
+    torch.testing.assert_close(y, selective_scan_ref(**inp, delta_softplus=True), rtol=1e-5, atol=1e-5)
+
+
+def test_recurrent_step_matches_scan():
+    inp = _inputs(2, 3, 4, 11, seed=3)
+    y_full, last = selective_scan(**inp, delta_softplus=True, return_last_state=True)
+    state, ys = inp["initial_state"], []
+    for t in range(11):
+        y_t, state = selective_state_update(state, inp["u"][..., t], inp["delta"][..., t], inp["A"], inp["B"][..., t],
+                                            inp["C"][..., t], inp["D"], inp["z"][..., t], inp["delta_bias"], True)
+        ys.append(y_t)
+    torch.testing.assert_close(torch.stack(ys, -1), y_full, **TOL)
+    torch.testing.assert_close(state, last, **TOL)
+
+
+def test_state_carries_over_a_split():
+    """Scanning [0, L) equals scanning [0, k) then [k, L) from the returned state."""
+    inp = _inputs(1, 2, 3, 10, seed=4)
+    inp.pop("initial_state")
+    y, last = selective_scan(**inp, return_last_state=True)
+    first = {k: (v[..., :4] if v.dim() == 3 else v) for k, v in inp.items()}
+    second = {k: (v[..., 4:] if v.dim() == 3 else v) for k, v in inp.items()}
+    y1, h1 = selective_scan(**first, return_last_state=True)
+    y2, h2 = selective_scan(**second, return_last_state=True, initial_state=h1)
+    torch.testing.assert_close(torch.cat([y1, y2], -1), y, **TOL)
+    torch.testing.assert_close(h2, last, **TOL)
+
+
+def test_matches_transformers_fallback_scan():
+    mm = pytest.importorskip("transformers.models.mamba.modeling_mamba")
+    # the fallback casts B̄x to float32 (`.float()`), so compare in float32
+    inp = {k: v.float() for k, v in _inputs(2, 4, 3, 17, seed=5).items()}
+    inp.pop("initial_state")
+    ours, ours_last = selective_scan(**inp, delta_softplus=True, return_last_state=True)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs, theirs_last = mm.mamba_selective_scan(inp["u"], inp["delta"], inp["A"], inp["B"], inp["C"], D=inp["D"],
+                                                      z=inp["z"], delta_bias=inp["delta_bias"], delta_softplus=True,
+                                                      return_last_state=True)
+    torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(ours_last, theirs_last, rtol=1e-5, atol=1e-6)
+
+
+def test_matches_mambapy_pscan():
+    pscan = pytest.importorskip("mambapy.pscan").pscan
+    inp = _inputs(2, 4, 3, 16, seed=6)
+    delta = torch.nn.functional.softplus(inp["delta"])
+    ours = selective_scan(inp["u"], delta, inp["A"], inp["B"], inp["C"], D=inp["D"])
+    # mambapy's layout is (B, L, D); it scans Ā, B̄x of shape (B, L, D, N)
+    x, dt = inp["u"].transpose(1, 2), delta.transpose(1, 2)
+    dA = torch.exp(dt[..., None] * inp["A"])
+    bx = dt[..., None] * inp["B"].transpose(1, 2)[:, :, None, :] * x[..., None]
+    hs = pscan(dA, bx)
+    theirs = (hs @ inp["C"].transpose(1, 2)[..., None])[..., 0] + inp["D"] * x
+    torch.testing.assert_close(ours, theirs.transpose(1, 2), rtol=1e-8, atol=1e-9)
