@@ -24,12 +24,14 @@ def _gen(seed=0):
     return torch.Generator().manual_seed(seed)
 
 
+@pytest.mark.parametrize("shape", [(6, 3), (2, 1), (4, 2)], ids=["einsum", "tiny-n2m1", "tiny-n4m2"])
 @pytest.mark.parametrize("kind", ["linear", "relu", "hidden_relu"])
-def test_toy_forward_and_grads_match_loop(kind):
-    model = ToyModel(ToyConfig(n_features=6, d_hidden=3, n_instances=4, kind=kind))
+def test_toy_forward_and_grads_match_loop(kind, shape):
+    n, m = shape
+    model = ToyModel(ToyConfig(n_features=n, d_hidden=m, n_instances=4, kind=kind))
     with torch.no_grad():
         model.b.normal_(generator=_gen(3))
-    model.set_data(torch.rand(4, 6, generator=_gen(1)), 0.5)
+    model.set_data(torch.rand(4, n, generator=_gen(1)), 0.5)
     x = model.sample(32, _gen(2))  # (B, I, F)
     W = model.W.detach().clone().requires_grad_()
     b = model.b.detach().clone().requires_grad_()
