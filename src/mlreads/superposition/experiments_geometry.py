@@ -124,12 +124,12 @@ class DimConfig:
     restarts: int = 1
     plateau_tol: float = 0.02  # |m/||W||_F^2 - 1/2| within this counts as on the plateau
     plateau_points: int = 3  # consecutive sparsities on it
-    train: ToyTrain = field(default_factory=lambda: ToyTrain(steps=4000, batch=256))
+    train: ToyTrain = field(default_factory=lambda: ToyTrain(steps=6000, batch=256))
 
 
 def run_dimensionality(cfg: DimConfig, ctx) -> dict:
     """Section 6: D_i and m/||W||_F^2 against 1/(1-S), uniform importance. Deviations: n=200, m=20 (the paper
-    400/30); quick trains 4,000 steps at batch 256 (the paper 10,000 x 1024 or more)."""
+    400/30); quick trains 6,000 steps at batch 256 (the paper 10,000 x 1024 or more)."""
     n, G, K = cfg.n_features, cfg.n_sparsities, cfg.restarts
     inv = _logspace(*cfg.inv_density_range, G)  # (G,)
     model = ToyModel(ToyConfig(n, cfg.d_hidden, G * K, "relu"), instance_seeds(ctx.seed, G * K))
