@@ -110,5 +110,5 @@ def abs_figure(W_ins: Tensor, densities: list[float], fpn: list[float]) -> plt.F
         axes[g].set_xlabel("feature")
         axes[g].set_yticks([])
     axes[0].set_ylabel("neuron")
-    fig.suptitle("abs(x) in superposition: W_1 goes from monosemantic to polysemantic")
+    fig.suptitle("abs(x) in superposition: W_1 goes from monosemantic to polysemantic", y=1.1)
     return fig
