@@ -4,7 +4,10 @@ Public API: `selective_scan` (mamba-ssm's `selective_scan_fn` layout), `selectiv
 `selective_state_update`, and the model classes `MambaConfig`, `MambaLM`.
 """
 
+from mlreads.mamba.model import MambaConfig, MambaLM, MambaMixer, RMSNorm
 from mlreads.mamba.reference import selective_scan_ref
 from mlreads.mamba.scan import ChunkedScan, selective_scan, selective_state_update
 
-__all__ = ["selective_scan", "selective_scan_ref", "selective_state_update", "ChunkedScan"]
+__all__ = [
+    "MambaConfig", "MambaLM", "MambaMixer", "RMSNorm",
+    "selective_scan", "selective_scan_ref", "selective_state_update", "ChunkedScan"]

@@ -1,0 +1,270 @@
+"""The Mamba block and language model (Gu & Dao 2023, arXiv 2312.00752), Section 3.4, Figure 3 and Appendix E.
+
+Glossary (code name -> paper symbol):
+    d_model -> D          d_inner -> E·D (expand E = 2)     d_state -> N        d_conv -> conv width (4)
+    dt_rank -> R (rank of the Δ projection, ceil(D/16))
+    in_proj -> the two input branches (x and the gate z)     conv1d -> the causal depthwise convolution
+    x_proj -> s_B, s_C and the rank-R part of s_Δ (Algorithm 2)   dt_proj -> Linear_D(.) of s_Δ, with Parameter Δ as bias
+    A_log -> log(−A), A = −exp(A_log) (S4D-real init A_n = −(n+1))   D -> D (skip)     delta -> Δ = τ_Δ(Parameter + s_Δ(x))
+    out_proj -> the output projection;  selective=False -> the LTI (S4-like) ablation of Table 1
+
+State for recurrent inference, per layer: conv state (B, E, K), the last K inputs of the convolution (newest last),
+and SSM state (B, E, N), as in mamba-ssm / transformers.
+
+Deviations:
+- The LTI variant (`selective=False`) keeps Mamba's sharing of B and C across channels and makes Δ (per channel),
+  B and C (N,) plain parameters, so that the only change is the selection mechanism; S4 proper has per-channel
+  complex B and C.
+- Parameter init uses the global RNG through torch's standard `nn.Module` initialisers (the runner seeds it).
+- `hook_ssm_state` holds the last state (B, E, N), not the states of every step (that is the (B, L, E, N) tensor the
+  scan is built never to store).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import Tensor, nn
+
+from mlreads.core.hooks import HookedModule, HookPoint
+from mlreads.mamba.scan import selective_scan, selective_state_update
+
+State = list[tuple[Tensor, Tensor]]  # per layer: (conv state (B, E, K), ssm state (B, E, N))
+
+
+@dataclass(frozen=True)
+class MambaConfig:
+    vocab_size: int = 16
+    d_model: int = 64
+    n_layers: int = 2
+    d_state: int = 16  # N
+    expand: int = 2  # E = expand * d_model
+    d_conv: int = 4  # K
+    dt_rank: int = 0  # R; 0 means ceil(d_model / 16), the official "auto"
+    dt_min: float = 1e-3  # Δ init range, log-uniform
+    dt_max: float = 1e-1
+    dt_init_floor: float = 1e-4
+    dt_scale: float = 1.0
+    conv_bias: bool = True
+    bias: bool = False  # in_proj / out_proj biases
+    norm_eps: float = 1e-5
+    selective: bool = True  # False: the LTI ablation (Δ, B, C independent of the input)
+    scan_impl: str = "chunked"  # "chunked" | "loop" | "ref"
+    chunk_size: int = 64
+
+    @property
+    def d_inner(self) -> int:
+        return self.expand * self.d_model
+
+    @property
+    def rank(self) -> int:
+        return self.dt_rank or math.ceil(self.d_model / 16)
+
+
+def inverse_softplus(x: Tensor) -> Tensor:
+    """softplus^{-1}(x) = x + log(1 − exp(−x)), for the Δ bias init (Appendix E / official code)."""
+    return x + torch.log(-torch.expm1(-x))
+
+
+def init_dt_bias(d_inner: int, cfg: MambaConfig) -> Tensor:
+    """Δ bias with softplus(bias) ~ log-uniform over [dt_min, dt_max] (Section 3.6, Appendix E)."""
+    dt = torch.exp(torch.rand(d_inner) * (math.log(cfg.dt_max) - math.log(cfg.dt_min)) + math.log(cfg.dt_min))
+    return inverse_softplus(dt.clamp(min=cfg.dt_init_floor))
+
+
+def s4d_real_A_log(d_inner: int, d_state: int) -> Tensor:
+    """S4D-real init A_n = −(n + 1), stored as log(−A) per channel: (E, N)."""
+    return torch.log(torch.arange(1, d_state + 1, dtype=torch.float32)).repeat(d_inner, 1)
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, d: int, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(d))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.weight * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps))
+
+
+class MambaMixer(nn.Module):
+    """The Mamba block of Figure 3: in_proj, causal conv, SiLU, selective SSM (Algorithm 2), SiLU(z) gate, out_proj."""
+
+    def __init__(self, cfg: MambaConfig):
+        super().__init__()
+        self.cfg = cfg
+        E, N, R = cfg.d_inner, cfg.d_state, cfg.rank
+        self.in_proj = nn.Linear(cfg.d_model, 2 * E, bias=cfg.bias)
+        # weights only (applied with F.conv1d and an explicit left context); the padding matches the official layer
+        self.conv1d = nn.Conv1d(E, E, cfg.d_conv, groups=E, padding=cfg.d_conv - 1, bias=cfg.conv_bias)
+        if cfg.selective:
+            self.x_proj = nn.Linear(E, R + 2 * N, bias=False)  # s_Δ (rank R), s_B, s_C
+            self.dt_proj = nn.Linear(R, E, bias=True)  # bias = Parameter of τ_Δ(Parameter + s_Δ(x))
+            dt_std = R**-0.5 * cfg.dt_scale
+            with torch.no_grad():
+                nn.init.uniform_(self.dt_proj.weight, -dt_std, dt_std)
+                self.dt_proj.bias.copy_(init_dt_bias(E, cfg))
+        else:
+            self.dt_bias = nn.Parameter(init_dt_bias(E, cfg))  # (E,) Δ = softplus(dt_bias), input-independent
+            self.B_param = nn.Parameter(torch.ones(N))  # (N,) S4D's B = 1
+            self.C_param = nn.Parameter(torch.randn(N) * N**-0.5)  # (N,)
+        self.A_log = nn.Parameter(s4d_real_A_log(E, N))  # (E, N)
+        self.D = nn.Parameter(torch.ones(E))  # (E,)
+        self.out_proj = nn.Linear(E, cfg.d_model, bias=cfg.bias)
+        self.hook_x = HookPoint()  # (B, L, E) after conv and SiLU, the SSM input
+        self.hook_gate = HookPoint()  # (B, L, E) z, before SiLU
+        self.hook_delta = HookPoint()  # (B, L, E) Δ after softplus
+        self.hook_B = HookPoint()  # (B, L, N)
+        self.hook_C = HookPoint()  # (B, L, N)
+        self.hook_ssm_state = HookPoint()  # (B, E, N) the last state
+        self.hook_y = HookPoint()  # (B, L, E) gated SSM output, before out_proj
+
+    def ssm_params(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Δ, B, C (Algorithm 2, lines 3-5): functions of x when selective, constants otherwise. Each (B, L, .)."""
+        if self.cfg.selective:
+            dt, B, C = self.x_proj(x).split([self.cfg.rank, self.cfg.d_state, self.cfg.d_state], dim=-1)
+            delta = F.softplus(self.dt_proj(dt))  # (B, L, E)
+        else:
+            shape = (*x.shape[:-1], self.cfg.d_state)
+            delta = F.softplus(self.dt_bias).expand_as(x)  # (B, L, E)
+            B, C = self.B_param.expand(shape), self.C_param.expand(shape)  # (B, L, N)
+        return self.hook_delta(delta), self.hook_B(B), self.hook_C(C)
+
+    def forward(self, x: Tensor, state: tuple[Tensor, Tensor] | None = None):
+        """x (B, L, D) -> (out (B, L, D), new state). `state` continues a sequence (segmented long evaluation)."""
+        K = self.cfg.d_conv
+        xs, z = self.in_proj(x).chunk(2, dim=-1)  # (B, L, E) each
+        xs = rearrange(xs, "b l e -> b e l")
+        # causal depthwise conv: left context is the last K - 1 inputs of the state (zeros at the start)
+        prev = xs.new_zeros(*xs.shape[:2], K - 1) if state is None else state[0][..., 1:]
+        conv_in = torch.cat([prev, xs], dim=-1)  # (B, E, K - 1 + L)
+        xs = F.conv1d(conv_in, self.conv1d.weight, self.conv1d.bias, groups=self.cfg.d_inner)  # (B, E, L)
+        xs = self.hook_x(rearrange(F.silu(xs), "b e l -> b l e"))  # (B, L, E)
+        delta, B, C = self.ssm_params(xs)
+        z = self.hook_gate(z)
+        y, ssm_state = selective_scan(
+            rearrange(xs, "b l e -> b e l"), rearrange(delta, "b l e -> b e l"), -torch.exp(self.A_log),
+            rearrange(B, "b l n -> b n l"), rearrange(C, "b l n -> b n l"), self.D, rearrange(z, "b l e -> b e l"),
+            return_last_state=True, initial_state=None if state is None else state[1],
+            impl=self.cfg.scan_impl, chunk_size=self.cfg.chunk_size,
+        )  # (B, E, L), (B, E, N)
+        ssm_state = self.hook_ssm_state(ssm_state)
+        y = self.hook_y(rearrange(y, "b e l -> b l e"))
+        return self.out_proj(y), (conv_in[..., -K:], ssm_state)
+
+    def step(self, x: Tensor, state: tuple[Tensor, Tensor]) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        """One token: x (B, D) -> (out (B, D), new state); conv state (B, E, K), ssm state (B, E, N)."""
+        xs, z = self.in_proj(x).chunk(2, dim=-1)  # (B, E)
+        conv_state = torch.cat([state[0][..., 1:], xs[..., None]], dim=-1)  # (B, E, K)
+        xs = (conv_state * self.conv1d.weight[:, 0, :]).sum(-1)  # (B, E)
+        if self.conv1d.bias is not None:
+            xs = xs + self.conv1d.bias
+        xs = F.silu(xs)
+        delta, B, C = (t[:, 0] for t in self.ssm_params(xs[:, None]))
+        y, ssm_state = selective_state_update(state[1], xs, delta, -torch.exp(self.A_log), B, C, self.D, z)
+        return self.out_proj(y), (conv_state, ssm_state)
+
+
+class ResidualBlock(nn.Module):
+    """Pre-norm residual: h + Mixer(RMSNorm(h))."""
+
+    def __init__(self, cfg: MambaConfig):
+        super().__init__()
+        self.norm = RMSNorm(cfg.d_model, cfg.norm_eps)
+        self.mixer = MambaMixer(cfg)
+        self.hook_resid_pre = HookPoint()  # (B, L, D)
+        self.hook_resid_post = HookPoint()  # (B, L, D)
+
+    def forward(self, h: Tensor, state=None):
+        h = self.hook_resid_pre(h)
+        out, new_state = self.mixer(self.norm(h), state)
+        return self.hook_resid_post(h + out), new_state
+
+    def step(self, h: Tensor, state):
+        out, new_state = self.mixer.step(self.norm(h), state)
+        return h + out, new_state
+
+
+class MambaLM(HookedModule):
+    """Embedding, a stack of Mamba residual blocks, a final RMSNorm, and a tied unembedding (Section 4.2)."""
+
+    def __init__(self, cfg: MambaConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.embedding = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.blocks = nn.ModuleList(ResidualBlock(cfg) for _ in range(cfg.n_layers))
+        self.norm_f = RMSNorm(cfg.d_model, cfg.norm_eps)
+        self.hook_embed = HookPoint()  # (B, L, D)
+        self._init_weights()
+
+    @torch.no_grad()
+    def _init_weights(self) -> None:
+        """Official init: embeddings N(0, 0.02), zero linear biases (not Δ's), out_proj scaled by 1/sqrt(n_layers)."""
+        nn.init.normal_(self.embedding.weight, std=0.02)
+        for block in self.blocks:
+            m = block.mixer
+            for lin in (m.in_proj, m.out_proj):
+                if lin.bias is not None:
+                    nn.init.zeros_(lin.bias)
+            nn.init.kaiming_uniform_(m.out_proj.weight, a=math.sqrt(5))
+            m.out_proj.weight /= math.sqrt(self.cfg.n_layers)
+
+    def forward(self, idx: Tensor, state: State | None = None, return_state: bool = False):
+        """idx (B, L) -> logits (B, L, V); with `return_state` also the state after the last token."""
+        h = self.hook_embed(self.embedding(idx))  # (B, L, D)
+        new_state = []
+        for i, block in enumerate(self.blocks):
+            h, s = block(h, None if state is None else state[i])
+            new_state.append(s)
+        logits = F.linear(self.norm_f(h), self.embedding.weight)  # (B, L, V), tied
+        return (logits, new_state) if return_state else logits
+
+    def init_state(self, batch: int) -> State:
+        w = self.embedding.weight
+        E, N, K = self.cfg.d_inner, self.cfg.d_state, self.cfg.d_conv
+        return [(w.new_zeros(batch, E, K), w.new_zeros(batch, E, N)) for _ in self.blocks]
+
+    def step(self, token: Tensor, state: State) -> tuple[Tensor, State]:
+        """One token per sequence: token (B,) -> (logits (B, V), new state). Constant time and memory per token."""
+        h = self.embedding(token)  # (B, D)
+        new_state = []
+        for block, s in zip(self.blocks, state):
+            h, s = block.step(h, s)
+            new_state.append(s)
+        return F.linear(self.norm_f(h), self.embedding.weight), new_state
+
+    @torch.no_grad()
+    def last_logits(self, idx: Tensor, segment: int = 4096) -> Tensor:
+        """Logits at the last position (B, V), reading idx (B, L) in segments: memory O(segment), flat in L."""
+        state = self.init_state(idx.shape[0])
+        for s in range(0, idx.shape[1], segment):
+            logits, state = self(idx[:, s : s + segment], state=state, return_state=True)
+        return logits[:, -1]
+
+    @classmethod
+    def from_hf(cls, hf_model) -> "MambaLM":
+        """Load a transformers `MambaForCausalLM` (weights and config) into a MambaLM."""
+        c = hf_model.config
+        cfg = MambaConfig(
+            vocab_size=c.vocab_size, d_model=c.hidden_size, n_layers=c.num_hidden_layers, d_state=c.state_size,
+            expand=c.expand, d_conv=c.conv_kernel, dt_rank=int(c.time_step_rank), conv_bias=c.use_conv_bias,
+            bias=c.use_bias, norm_eps=c.layer_norm_epsilon,
+        )
+        if c.hidden_act not in ("silu", "swish"):
+            raise ValueError(f"only SiLU Mamba models are supported, got {c.hidden_act!r}")
+        model = cls(cfg)
+        sd = {}
+        for k, v in hf_model.state_dict().items():
+            if k == "lm_head.weight":
+                continue  # tied to the embedding (checked below)
+            k = k.replace("backbone.embeddings.", "embedding.").replace("backbone.norm_f.", "norm_f.")
+            sd[k.replace("backbone.layers.", "blocks.")] = v
+        model.load_state_dict(sd, strict=True)
+        lm_head = hf_model.get_output_embeddings()
+        if lm_head is not None and not torch.equal(lm_head.weight, model.embedding.weight):
+            raise ValueError("the HF model's lm_head is not tied to its embeddings; MambaLM ties them")
+        return model
