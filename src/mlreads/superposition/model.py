@@ -123,30 +123,45 @@ class ToyModel(_Instances):
         self._init_buffers(cfg.n_instances, cfg.n_features)
 
     def hidden(self, x: Tensor) -> Tensor:
-        if self._tiny:  # broadcast beats thousands of tiny batched matmuls (phase diagram: m=1, n=2)
-            h = (x.unsqueeze(2) * self.W).sum(-1)  # (B, I, m, F) -> (B, I, m)
-        else:
-            h = torch.einsum("imf,bif->bim", self.W, x)  # (B, I, m)
+        if self._tiny:
+            return torch.stack(self._tiny_hidden(x.unbind(-1)), dim=-1)  # (B, I, m)
+        h = torch.einsum("imf,bif->bim", self.W, x)  # (B, I, m)
         return torch.relu(h) if self.cfg.kind == "hidden_relu" else h
 
     def forward(self, x: Tensor) -> Tensor:
-        h = self.hidden(x)  # (B, I, m)
         if self._tiny:
-            out = (h.unsqueeze(-1) * self.W).sum(-2) + self.b  # (B, I, m, F) -> (B, I, F)
-        else:
-            out = torch.einsum("imf,bim->bif", self.W, h) + self.b  # (B, I, F)
+            hs = self._tiny_hidden(x.unbind(-1))
+            return torch.stack([self._tiny_out(hs, f) for f in range(self.cfg.n_features)], dim=-1)  # (B, I, F)
+        out = torch.einsum("imf,bim->bif", self.W, self.hidden(x)) + self.b  # (B, I, F)
         return out if self.cfg.kind == "linear" else torch.relu(out)
-
-    @property
-    def _tiny(self) -> bool:
-        return self.cfg.d_hidden * self.cfg.n_features <= TINY
 
     def loss(self, x: Tensor) -> Tensor:
         """Per-instance importance-weighted reconstruction loss (I,)."""
+        if self._tiny:  # the same sum, one feature at a time, without materialising (B, I, F) outputs
+            xs, n = x.unbind(-1), self.cfg.n_features
+            hs = self._tiny_hidden(xs)
+            per_f = [self.importance[:, f] * ((xs[f] - self._tiny_out(hs, f)) ** 2).mean(0) for f in range(n)]
+            return sum(per_f) / n  # (I,)
         return importance_weighted_mse(self(x), x, self.importance)
 
     def sample(self, n_batch: int, gen: torch.Generator) -> Tensor:
         return sample_features(n_batch, self.feature_prob, gen)  # (B, I, F)
+
+    # Fast path for tiny models (m * n <= TINY, e.g. the n=2, m=1 phase diagram with thousands of instances): the
+    # contractions over m and n become Python sums of (B, I) tensors, which beats thousands of tiny batched matmuls.
+    # Tests hold it to the per-instance loop in reference.py, gradients included.
+    @property
+    def _tiny(self) -> bool:
+        return self.cfg.d_hidden * self.cfg.n_features <= TINY
+
+    def _tiny_hidden(self, xs: tuple[Tensor, ...]) -> list[Tensor]:
+        W = self.W
+        hs = [sum(xs[f] * W[:, k, f] for f in range(len(xs))) for k in range(W.shape[1])]  # m x (B, I)
+        return [torch.relu(h) for h in hs] if self.cfg.kind == "hidden_relu" else hs
+
+    def _tiny_out(self, hs: list[Tensor], f: int) -> Tensor:
+        out = sum(h * self.W[:, k, f] for k, h in enumerate(hs)) + self.b[:, f]  # (B, I)
+        return out if self.cfg.kind == "linear" else torch.relu(out)
 
 
 class AbsModel(_Instances):
