@@ -61,6 +61,7 @@ def sweep_figure(rows: dict[str, Tensor], densities: list[float]) -> plt.Figure:
             ax.set_yticks([])
             ax.tick_params(labelsize=6)
     fig.suptitle("W^T W and ||W_i|| (colour: superposition, dark = none, yellow = shared)")
+    fig.subplots_adjust(hspace=0.45)
     return fig
 
 
