@@ -248,7 +248,8 @@ class GPT(HookedModule):
         The context is cropped to the last block_size tokens. With `use_cache`, keys and values of earlier positions
         are kept (a KV cache) and each step runs only the new token; once the context would overflow block_size,
         the positions shift, so the cache is rebuilt from the cropped context, exactly as the no-cache path sees it.
-        Call `model.eval()` first if the model has dropout.
+        Call `model.eval()` first if the model has dropout. Sampling draws from `generator` (which must live on the
+        model's device) when one is given, else from the global RNG.
         """
         past: list[KV] | None = None
         for _ in range(n):
