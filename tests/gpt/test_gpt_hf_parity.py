@@ -66,3 +66,17 @@ def test_loss_and_grads_match_hf():
     torch.testing.assert_close(ours.wte.weight.grad, hf_grads["transformer.wte.weight"].grad, rtol=1e-4, atol=1e-6)
     hf_c_attn = hf_grads["transformer.h.0.attn.c_attn.weight"].grad.T  # Conv1D (in, out) -> Linear (out, in)
     torch.testing.assert_close(ours.blocks[0].attn.c_attn.weight.grad, hf_c_attn, rtol=1e-4, atol=1e-6)
+
+
+def test_from_hf_accepts_the_bare_gpt2model():
+    hf = hf_gpt2("gelu")
+    idx = torch.randint(0, 97, (2, 10), generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        torch.testing.assert_close(GPT.from_hf(hf.transformer).eval()(idx), hf(idx).logits, rtol=0, atol=1e-5)
+
+
+def test_from_hf_refuses_what_it_cannot_represent():
+    hf = hf_gpt2("gelu_new")
+    hf.config.activation_function = "relu"
+    with pytest.raises(ValueError, match="activation_function"):
+        GPT.from_hf(hf)
