@@ -280,7 +280,7 @@ def fit(
                disable=not (d.main and progress_enabled()))  # fmt: skip
     t0 = time.perf_counter()
     window: list[float] = []
-    step = start_step
+    done = start_step  # optimiser steps taken so far
     for step in range(start_step, cfg.steps):
         factor = lr_factor(step, cfg)
         for g in opt.param_groups:
@@ -325,7 +325,7 @@ def fit(
             result.stopped_early = True
             break
     bar.close()
-    result.steps = step + 1 if cfg.steps > start_step else start_step
+    result.steps = done
     result.elapsed_s = time.perf_counter() - t0
     if eval_fn is not None and not result.final:
         result.final = evaluate(model, eval_fn)
