@@ -120,3 +120,27 @@ def test_matches_mambapy_pscan():
     hs = pscan(dA, bx)
     theirs = (hs @ inp["C"].transpose(1, 2)[..., None])[..., 0] + inp["D"] * x
     torch.testing.assert_close(ours, theirs.transpose(1, 2), rtol=1e-8, atol=1e-9)
+
+
+def test_chunked_path_saves_no_expanded_state():
+    """For backward, the chunked scan keeps inputs and one (B, D, N) state per chunk, never a (B, L, D, N) tensor;
+    the unbind loop (autograd) does keep O(L) states of size (B, D, N), and the test tells the two apart."""
+    batch, d, n, length, chunk = 2, 8, 16, 64, 16
+    inp = {k: v.float() for k, v in _inputs(batch, d, n, length, seed=7).items()}
+
+    def saved_numel(impl):
+        sizes = []
+
+        def pack(t):
+            sizes.append(t.numel())
+            return t
+
+        leaves = {k: v.clone().requires_grad_() for k, v in inp.items()}
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            selective_scan(**leaves, delta_softplus=True, impl=impl, chunk_size=chunk)
+        return sizes
+
+    expanded = batch * length * d * n
+    chunked = saved_numel("chunked")
+    assert max(chunked) <= batch * max(d, n) * length and sum(chunked) < expanded // 2  # inputs-sized at most
+    assert sum(saved_numel("loop")) >= 2 * expanded
