@@ -194,15 +194,20 @@ def run_induction(cfg: InductionConfig, ctx) -> dict:
         res = fit(model, cfg.train, batch_fn, analysis.induction_loss, eval_fn, ctx=ctx, desc=f"induction/{name}")
         out[f"train_acc_{name}"] = 100 * res.final["acc"]
         out[f"params_{name}"] = sum(p.numel() for p in model.parameters())
+    if ctx is not None:  # the trained Mamba, for longer evaluations (benchmarks/mamba_long_eval.py)
+        from safetensors.torch import save_model
+
+        save_model(models["mamba"], str(ctx.dir / "mamba.safetensors"))
     lengths = [2**k for k in range(cfg.test_log2_min, cfg.test_log2_max + 1)]
     acc = {name: [] for name in models}
-    timing = []
+    timing, peak_rss = [], []
     for L in lengths:
         n = max(cfg.eval_min, min(cfg.eval_max, cfg.eval_tokens // L))
         x, answer = induction_heads(n, L, cfg.vocab, gen)
         t0 = time.perf_counter()
         acc["mamba"].append(100 * analysis.induction_accuracy(models["mamba"].eval(), x, answer, cfg.segment))
         timing.append(time.perf_counter() - t0)
+        peak_rss.append(_peak_rss_mb())  # the process's peak so far: flat across L means memory flat in L
         if L <= 2**cfg.attn_max_log2:
             acc["attention"].append(100 * analysis.induction_accuracy(models["attention"].eval(), x, answer))
         if ctx is not None:
@@ -216,12 +221,22 @@ def run_induction(cfg: InductionConfig, ctx) -> dict:
         acc_mamba_train_len=acc["mamba"][lengths.index(cfg.train_len)] if cfg.train_len in lengths else None,
         max_len=lengths[-1],
         eval_s_longest=timing[-1],
+        eval_s=timing,
+        peak_rss_mb_after_mamba_eval=peak_rss,
         acc_attention_at_4x=acc["attention"][lengths.index(4 * cfg.train_len)] if 4 * cfg.train_len in lengths
         and len(acc["attention"]) > lengths.index(4 * cfg.train_len) else None,
     )
     if ctx is not None:
         ctx.savefig(_extrapolation_figure(lengths, acc, cfg.train_len), "extrapolation")
     return out
+
+
+def _peak_rss_mb() -> float:
+    import resource
+    import sys
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / 2**20 if sys.platform == "darwin" else rss / 2**10
 
 
 def _extrapolation_figure(lengths, acc, train_len):

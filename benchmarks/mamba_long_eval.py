@@ -1,0 +1,72 @@
+"""Mamba induction-heads accuracy at very long test lengths (up to 2^20), with wall time and peak memory.
+
+    python benchmarks/mamba_long_eval.py RUN_DIR [--log2 16 18 20] [--n 8] [--segment 4096] [--threads 1]
+
+RUN_DIR is a `mamba/induction-extrapolation` run folder (it holds result.json and mamba.safetensors). The model reads
+each input in segments with its recurrent state, so activation memory depends on the segment, not on L. Each length
+is evaluated in a fresh subprocess, whose peak RSS growth over its state after loading the model is reported; the
+inputs themselves (n * L int64 tokens) are included in that number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def evaluate(run_dir: str, log2: int, n: int, segment: int, threads: int, seed: int = 123) -> dict:
+    import torch
+    from safetensors.torch import load_model
+
+    from mlreads.core.data.synthetic import induction_heads
+    from mlreads.mamba.model import MambaConfig, MambaLM
+
+    torch.set_num_threads(threads)
+    cfg = json.loads((Path(run_dir) / "result.json").read_text())["config"]
+    model = MambaLM(MambaConfig(vocab_size=cfg["vocab"], d_model=cfg["d_model"], n_layers=cfg["n_layers"],
+                                d_state=cfg["d_state"], chunk_size=32))
+    load_model(model, str(Path(run_dir) / "mamba.safetensors"))
+    model.eval()
+    x, answer = induction_heads(n, 2**log2, cfg["vocab"], torch.Generator().manual_seed(seed + log2))
+    r0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t0 = time.perf_counter()
+    pred = model.last_logits(x, segment=segment).argmax(-1)
+    seconds = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"L": 2**log2, "n": n, "correct": int((pred == answer).sum()), "acc": float((pred == answer).float().mean()),
+            "seconds": round(seconds, 2), "peak_growth_mb": round((r1 - r0) / 1024, 1),
+            "inputs_mb": round(x.numel() * 8 / 2**20, 1)}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("run_dir")
+    p.add_argument("--log2", type=int, nargs="+", default=[16, 18, 20])
+    p.add_argument("--n", type=int, default=8)
+    p.add_argument("--segment", type=int, default=4096)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    a = p.parse_args()
+    if a.child:
+        print(json.dumps(evaluate(a.run_dir, a.log2[0], a.n, a.segment, a.threads)))
+        return
+    rows = []
+    for k in a.log2:
+        cmd = [sys.executable, __file__, a.run_dir, "--child", "--log2", str(k), "--n", str(a.n), "--segment",
+               str(a.segment), "--threads", str(a.threads)]
+        row = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
+        rows.append(row)
+        print(f"L=2^{k:<2d} acc {100 * row['acc']:6.2f}% ({row['correct']}/{row['n']})  {row['seconds']:8.1f} s  "
+              f"peak +{row['peak_growth_mb']} MB (inputs {row['inputs_mb']} MB)", flush=True)
+    out = Path(a.run_dir) / "long_eval.json"
+    out.write_text(json.dumps(rows, indent=1))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
