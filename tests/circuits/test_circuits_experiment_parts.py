@@ -1,0 +1,46 @@
+"""The measuring parts of the circuits experiments, on hand-built inputs (the experiments themselves run at smoke in
+tests/test_smoke.py)."""
+
+import torch
+
+from mlreads.circuits import AttnOnlyConfig, AttnOnlyTransformer
+from mlreads.circuits.experiments import BigramConfig, _row_centred_corr, skip_trigrams
+
+
+def test_bigram_correlation_is_one_for_the_log_bigram_table_plus_row_constants():
+    g = torch.Generator().manual_seed(0)
+    counts = torch.randint(0, 300, (12, 12), generator=g).double()
+    counts[3] = 0  # a token never seen as "current": left out
+    logp = (counts / counts.sum(1, keepdim=True).clamp_min(1)).log()
+    table = torch.where(torch.isfinite(logp), logp, torch.full_like(logp, -50.0)) + torch.randn(12, 1, generator=g) * 5
+    cfg = BigramConfig(min_row_count=1, min_pair_count=5)
+    corr, _, _, mask = _row_centred_corr(table, counts, cfg)
+    assert abs(corr - 1) < 1e-9
+    assert not mask[3].any() and not mask[counts < 5].any()
+    noisy, *_ = _row_centred_corr(table + torch.randn(12, 12, generator=g), counts, cfg)
+    anti, *_ = _row_centred_corr(-table, counts, cfg)
+    assert 0 < noisy < 0.99 and abs(anti + 1) < 1e-9
+
+
+def test_skip_trigrams_read_the_planted_circuit():
+    """One head, identity embeddings: token 2 is attended to by query token 5 and raises the logit of token 7."""
+    V = 8
+    model = AttnOnlyTransformer(AttnOnlyConfig(n_layers=1, d_model=V, n_heads=1, d_head=V, d_vocab=V, n_ctx=4))
+    eye = torch.eye(V)
+    with torch.no_grad():
+        model.W_E.copy_(eye)
+        model.W_U.copy_(eye)
+        attn = model.blocks[0].attn
+        attn.W_V.copy_(eye[None])
+        ov = torch.zeros(V, V)
+        ov[2, 7] = 3.0  # source 2 -> output 7
+        ov[4, 4] = 1.0  # source 4 copies itself, weaker
+        attn.W_O.copy_(ov[None])
+        attn.W_Q.copy_(eye[None])
+        qk = torch.zeros(V, V)
+        qk[5, 2] = 4.0  # query 5 attends to key 2
+        qk[1, 4] = 4.0
+        attn.W_K.copy_(qk.T[None])  # QK = W_Q W_K^T = qk
+    trigrams = skip_trigrams(model, 0, 0, [str(i) for i in range(V)], top=V, n=2)
+    assert [(a, b, c) for a, b, c, _ in trigrams] == [("2", "5", "7"), ("4", "1", "4")]
+    assert trigrams[0][3] > trigrams[1][3] > 0
