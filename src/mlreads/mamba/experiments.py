@@ -25,7 +25,7 @@ from mlreads.core.train import TrainConfig, fit
 from mlreads.mamba import analysis
 from mlreads.mamba.model import MambaConfig, MambaLM
 
-PAPER = "Gu & Dao 2023, Mamba: Linear-Time Sequence Modeling with Selective State Spaces (arXiv 2312.00752)"
+PAPER = "Gu & Dao 2023, Mamba (arXiv 2312.00752)"
 
 
 def _train(steps: int, lr: float, warmup: int = 50, eval_every: int = 0) -> TrainConfig:
@@ -49,6 +49,11 @@ class CopyingConfig:
     train: TrainConfig = field(default_factory=lambda: _train(1500, 1e-2))
 
 
+def _same_data(ctx) -> None:
+    """`fit` seeds its data generator from the global RNG: reset it so every model sees the same batches."""
+    torch.manual_seed(ctx.seed if ctx is not None else 0)
+
+
 def _mamba(cfg, vocab: int, selective: bool = True) -> MambaLM:
     return MambaLM(MambaConfig(vocab_size=vocab, d_model=cfg.d_model, n_layers=cfg.n_layers, d_state=cfg.d_state,
                                selective=selective, chunk_size=32))
@@ -69,6 +74,7 @@ def run_selective_copying(cfg: CopyingConfig, ctx) -> dict:
     out, curves = {}, {}
     for name, selective in (("s6", True), ("lti", False)):
         model = _mamba(cfg, cfg.vocab, selective)
+        _same_data(ctx)
         t0 = time.perf_counter()
         res = fit(model, cfg.train, batch_fn, analysis.copying_loss, eval_fn, ctx=ctx, desc=f"copying/{name}")
         out[f"acc_{name}"] = 100 * res.final["acc"]
@@ -191,6 +197,7 @@ def run_induction(cfg: InductionConfig, ctx) -> dict:
     }
     out = {}
     for name, model in models.items():
+        _same_data(ctx)
         res = fit(model, cfg.train, batch_fn, analysis.induction_loss, eval_fn, ctx=ctx, desc=f"induction/{name}")
         out[f"train_acc_{name}"] = 100 * res.final["acc"]
         out[f"params_{name}"] = sum(p.numel() for p in model.parameters())
@@ -351,6 +358,7 @@ def run_lm(cfg: LMConfig, ctx) -> dict:
     out, curves = {}, {}
     for name, (model, lr) in models.items():
         tcfg = dataclasses.replace(cfg.train, lr=lr, min_lr=lr / 10)
+        _same_data(ctx)
         t0 = time.perf_counter()
         res = fit(model, tcfg, batch_fn, loss_fn, eval_fn, ctx=ctx, desc=f"lm/{name}")
         out[f"val_loss_{name}"] = res.final["val_loss"]
