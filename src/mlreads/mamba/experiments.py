@@ -118,7 +118,7 @@ def _curves_figure(curves: dict, title: str, chance: float):
 
 
 COPYING = {
-    "smoke": CopyingConfig(seq_len=32, n_memorize=4, batch_size=32, eval_size=256, train=_train(300, 1e-2, 20)),
+    "smoke": CopyingConfig(seq_len=24, n_memorize=3, batch_size=32, eval_size=256, train=_train(300, 1e-2, 20)),
     "quick": CopyingConfig(train=_train(900, 1e-2, 50, eval_every=150)),
     "full": CopyingConfig(seq_len=4096, d_model=64, d_state=16, batch_size=64,
                           train=_train(400_000, 1e-3, 1000, eval_every=10_000)),
