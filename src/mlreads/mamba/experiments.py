@@ -54,6 +54,14 @@ def _same_data(ctx) -> None:
     torch.manual_seed(ctx.seed if ctx is not None else 0)
 
 
+def _groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    """Weight decay on matrices except A_log (the official code exempts A_log and D: `_no_weight_decay`)."""
+    decay, rest = [], []
+    for name, p in model.named_parameters():
+        (decay if p.ndim >= 2 and not name.endswith("A_log") else rest).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
+
+
 def _mamba(cfg, vocab: int, selective: bool = True) -> MambaLM:
     return MambaLM(MambaConfig(vocab_size=vocab, d_model=cfg.d_model, n_layers=cfg.n_layers, d_state=cfg.d_state,
                                selective=selective, chunk_size=32))
@@ -76,7 +84,8 @@ def run_selective_copying(cfg: CopyingConfig, ctx) -> dict:
         model = _mamba(cfg, cfg.vocab, selective)
         _same_data(ctx)
         t0 = time.perf_counter()
-        res = fit(model, cfg.train, batch_fn, analysis.copying_loss, eval_fn, ctx=ctx, desc=f"copying/{name}")
+        res = fit(model, cfg.train, batch_fn, analysis.copying_loss, eval_fn, ctx=ctx, desc=f"copying/{name}",
+                  param_groups=_groups(model, cfg.train.weight_decay))
         out[f"acc_{name}"] = 100 * res.final["acc"]
         out[f"train_s_{name}"] = time.perf_counter() - t0
         curves[name] = res.series("acc")
@@ -198,7 +207,8 @@ def run_induction(cfg: InductionConfig, ctx) -> dict:
     out = {}
     for name, model in models.items():
         _same_data(ctx)
-        res = fit(model, cfg.train, batch_fn, analysis.induction_loss, eval_fn, ctx=ctx, desc=f"induction/{name}")
+        res = fit(model, cfg.train, batch_fn, analysis.induction_loss, eval_fn, ctx=ctx, desc=f"induction/{name}",
+                  param_groups=_groups(model, cfg.train.weight_decay))
         out[f"train_acc_{name}"] = 100 * res.final["acc"]
         out[f"params_{name}"] = sum(p.numel() for p in model.parameters())
     if ctx is not None:  # the trained Mamba, for longer evaluations (benchmarks/mamba_long_eval.py)
@@ -360,7 +370,8 @@ def run_lm(cfg: LMConfig, ctx) -> dict:
         tcfg = dataclasses.replace(cfg.train, lr=lr, min_lr=lr / 10)
         _same_data(ctx)
         t0 = time.perf_counter()
-        res = fit(model, tcfg, batch_fn, loss_fn, eval_fn, ctx=ctx, desc=f"lm/{name}")
+        res = fit(model, tcfg, batch_fn, loss_fn, eval_fn, ctx=ctx, desc=f"lm/{name}",
+                  param_groups=_groups(model, tcfg.weight_decay))
         out[f"val_loss_{name}"] = res.final["val_loss"]
         out[f"params_{name}"] = sum(p.numel() for p in model.parameters())
         out[f"train_s_{name}"] = time.perf_counter() - t0
