@@ -114,3 +114,12 @@ def test_from_hf_parity():
         mine = ours(idx)
     assert float((mine - theirs).abs().max()) <= 1e-5, float((mine - theirs).abs().max())
     torch.testing.assert_close(mine, theirs, rtol=1e-5, atol=1e-5)
+
+
+def test_clean_noise_mask_leaves_out_the_conv_window_after_data():
+    from mlreads.mamba.analysis import clean_noise_mask
+
+    data = torch.zeros(1, 10, dtype=torch.bool)
+    data[0, 2] = True
+    expected = torch.tensor([[1, 1, 0, 0, 0, 0, 1, 1, 1, 1]], dtype=torch.bool)
+    torch.testing.assert_close(clean_noise_mask(data, d_conv=4), expected, rtol=0, atol=0)

@@ -39,23 +39,35 @@ def induction_accuracy(model: nn.Module, x: Tensor, answer: Tensor, segment: int
     return float((logits.argmax(-1) == answer).float().mean())
 
 
-@torch.no_grad()
-def delta_by_token_kind(model: nn.Module, x: Tensor, data_mask: Tensor, layer: int = 0, top_frac: float = 0.125):
-    """Mean Δ on data tokens and on noise tokens, per channel, in layer `layer` of a trained MambaLM.
+def clean_noise_mask(data_mask: Tensor, d_conv: int) -> Tensor:
+    """Noise positions with no data token among the previous d_conv - 1 positions: Δ at position t is a function of
+    tokens t - d_conv + 1 .. t (through the causal conv), so only these positions see noise alone."""
+    near = data_mask.clone()
+    for k in range(1, d_conv):
+        near[:, k:] |= data_mask[:, :-k]
+    return ~near
 
-    x: (B, L) inputs; data_mask: (B, L) True on data tokens, False on noise (marker positions excluded by the
-    caller). "The channels that matter" are chosen without looking at the labels: the `top_frac` of channels whose
-    Δ varies most across positions (a channel with a constant Δ cannot select). Returns a dict with per-channel
-    means (E,), the chosen channel indices, and their overall means and ratio.
+
+@torch.no_grad()
+def delta_by_token_kind(model: nn.Module, x: Tensor, data_mask: Tensor, noise_mask: Tensor | None = None,
+                        layer: int = 0, top_frac: float = 0.125):
+    """How Δ treats data tokens against noise tokens, per channel, in layer `layer` of a trained MambaLM.
+
+    x: (B, L) inputs; data_mask: (B, L) True on data tokens; noise_mask: (B, L) the noise positions to compare
+    with (default: every other position; see `clean_noise_mask`). Δ is a time scale spanning orders of
+    magnitude, so channels are compared in log space: r_c = mean log Δ on data − mean log Δ on noise (r_c > 0: the
+    channel writes data tokens and skips noise more than the reverse). "The channels that matter" are chosen without
+    looking at the labels: the `top_frac` of channels whose log Δ varies most across positions (a channel with a
+    constant Δ cannot select). Returns per-channel means (E,), the chosen channels, and summary numbers.
     """
     _, cache = model.run_with_cache(x, names_filter=f"blocks.{layer}.mixer.hook_delta")
     delta = cache[f"blocks.{layer}.mixer.hook_delta"]  # (B, L, E)
-    noise_mask = ~data_mask
-    on_data = delta[data_mask].mean(0)  # (E,)
-    on_noise = delta[noise_mask].mean(0)  # (E,)
-    spread = delta.flatten(0, 1).std(0)  # (E,)
+    log_delta = delta.clamp_min(1e-30).log()
+    noise_mask = ~data_mask if noise_mask is None else noise_mask
+    on_data, on_noise = delta[data_mask].mean(0), delta[noise_mask].mean(0)  # (E,)
+    log_ratio = log_delta[data_mask].mean(0) - log_delta[noise_mask].mean(0)  # (E,)
     k = max(1, int(round(top_frac * delta.shape[-1])))
-    top = spread.topk(k).indices
+    top = log_delta.flatten(0, 1).std(0).topk(k).indices
     return {
         "delta": delta,
         "on_data": on_data,
@@ -63,7 +75,8 @@ def delta_by_token_kind(model: nn.Module, x: Tensor, data_mask: Tensor, layer: i
         "top": top,
         "top_data_mean": float(on_data[top].mean()),
         "top_noise_mean": float(on_noise[top].mean()),
-        "frac_channels_data_gt_noise": float((on_data[top] > on_noise[top]).float().mean()),
+        "top_log_ratio": float(log_ratio[top].mean()),  # > 0: larger Δ on data tokens (geometric mean)
+        "frac_channels_data_gt_noise": float((log_ratio[top] > 0).float().mean()),
     }
 
 
