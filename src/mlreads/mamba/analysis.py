@@ -33,10 +33,17 @@ def induction_loss(model: nn.Module, batch) -> Tensor:
 
 
 @torch.no_grad()
-def induction_accuracy(model: nn.Module, x: Tensor, answer: Tensor, segment: int | None = None) -> float:
-    """Accuracy of the last-position prediction; `segment` reads a MambaLM in pieces (memory flat in L)."""
-    logits = model.last_logits(x, segment=segment) if segment else model(x)[:, -1]  # (B, V)
-    return float((logits.argmax(-1) == answer).float().mean())
+def induction_accuracy(model: nn.Module, x: Tensor, answer: Tensor, segment: int | None = None,
+                       max_batch: int | None = None) -> float:
+    """Accuracy of the last-position prediction; `segment` reads a MambaLM in pieces (memory flat in L);
+    `max_batch` bounds how many sequences go through at once (attention memory grows as batch * L^2)."""
+    step = max_batch or x.shape[0]
+    correct = 0
+    for i in range(0, x.shape[0], step):
+        xi = x[i : i + step]
+        logits = model.last_logits(xi, segment=segment) if segment else model(xi)[:, -1]  # (b, V)
+        correct += int((logits.argmax(-1) == answer[i : i + step]).sum())
+    return correct / x.shape[0]
 
 
 def clean_noise_mask(data_mask: Tensor, d_conv: int) -> Tensor:
