@@ -126,7 +126,8 @@ def main() -> None:
                 continue
             reps = a.reps if name.startswith("ours") else 1
             t = time_it(name, length, reps)
-            mem = None if a.no_memory else child_peak_mb(name, length, a.threads)
+            # the HF loop's memory is not measured: it would double its minutes-long O(L^2) run
+            mem = None if a.no_memory or name == "hf_loop" else child_peak_mb(name, length, a.threads)
             rows.append({"impl": name, "L": length, "seconds": round(t, 4), "peak_mb": mem, "bldn_mb": bldn_mb})
             print(f"L={length:6d} {name:14s} {t:9.3f} s  peak +{mem if mem is None else round(mem)} MB  "
                   f"(one (B,L,D,N) fp32 tensor = {bldn_mb:.0f} MB)", flush=True)
