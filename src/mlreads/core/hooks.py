@@ -43,6 +43,11 @@ class HookPoint(nn.Module):
     def clear(self) -> None:
         self._fns.clear()
 
+    @property
+    def has_hooks(self) -> bool:
+        """True while a hook function is attached (models may switch to an explicit, hookable path)."""
+        return bool(self._fns)
+
 
 class ActivationCache(dict):
     """A dict from hook name to activation, with a few TransformerLens conveniences."""

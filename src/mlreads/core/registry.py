@@ -110,8 +110,10 @@ REGISTRY: dict[str, Experiment] = {}
 
 
 def register(exp: Experiment) -> Experiment:
-    if exp.id in REGISTRY and REGISTRY[exp.id] is not exp:
-        raise ValueError(f"experiment {exp.id!r} is registered twice")
+    old = REGISTRY.get(exp.id)
+    # A module imported again (reload, or a retry after a failed import) replaces its own entries.
+    if old is not None and old is not exp and old.run.__module__ != exp.run.__module__:
+        raise ValueError(f"experiment {exp.id!r} is registered twice (by {old.run.__module__} and {exp.run.__module__})")
     REGISTRY[exp.id] = exp
     return exp
 

@@ -100,7 +100,7 @@ class CausalSelfAttention(nn.Module):
         self.hook_z = HookPoint()  # (B, L, H, P)
 
     def _explicit_path(self) -> bool:
-        return self.explicit or bool(getattr(self.hook_pattern, "_fns", None))
+        return self.explicit or self.hook_pattern.has_hooks
 
     def forward(self, x: Tensor, past: KV | None = None) -> tuple[Tensor, KV]:
         """x (B, Lq, D); past (k, v) of the earlier positions, or None. Returns (y (B, Lq, D), (k, v) so far)."""
