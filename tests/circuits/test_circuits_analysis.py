@@ -186,3 +186,19 @@ def test_detectors_on_a_real_model_read_its_patterns():
     want = torch.stack([cache["pattern", l].diagonal(-1, dim1=-2, dim2=-1).mean((0, 2)) for l in range(2)])
     torch.testing.assert_close(s["previous"], want)
     assert ((s["induction"] >= 0) & (s["induction"] <= 1)).all()
+
+
+def test_detectors_work_on_the_gpt_model_too():
+    """DESIGN: the circuits tools read TL-style hook names, so they run on mlreads.gpt.GPT unchanged."""
+    from mlreads.gpt import GPT, GPTConfig
+
+    torch.manual_seed(0)
+    gpt = GPT(GPTConfig(vocab_size=13, block_size=16, n_layer=2, n_head=2, d_model=16)).eval()
+    tokens = torch.randint(0, 13, (3, 16), generator=torch.Generator().manual_seed(0))
+    tokens[:, 8:] = tokens[:, :8]
+    s = repeated_sequence_scores(gpt, tokens)
+    _, cache = gpt.run_with_cache(tokens)
+    pats = [cache[f"blocks.{l}.attn.hook_pattern"] for l in range(2)]
+    want = torch.stack([p.diagonal(-1, dim1=-2, dim2=-1).mean((0, 2)) for p in pats])
+    torch.testing.assert_close(s["previous"], want)
+    assert s["induction"].shape == (2, 2)
