@@ -54,11 +54,13 @@ def _scan_into(buf: Tensor, dA: Tensor) -> Tensor:
     return buf  # (L + 1, B, D, N)
 
 
-def _chunk_states(u, delta, A, B, h_in):
-    """Discretise one chunk and scan it from `h_in`: returns Ā (l, B, D, N) and [h_in, h_1..h_l] (l + 1, B, D, N)."""
-    dA = torch.exp(delta[..., None] * A)  # (l, B, D, N)
-    buf = u.new_empty((dA.shape[0] + 1, *dA.shape[1:]))
-    buf[0] = h_in
+def _chunk_states(u, delta, A, B, h_in, ws_dA, ws_h):
+    """Discretise one chunk and scan it from `h_in`, inside the preallocated workspaces (no allocation per chunk):
+    returns Ā (l, B, D, N) and [h_in, h_1..h_l] (l + 1, B, D, N), views of ws_dA and ws_h."""
+    length = u.shape[0]
+    dA = torch.mul(delta[..., None], A, out=ws_dA[:length]).exp_()  # (l, B, D, N)
+    buf = ws_h[: length + 1]
+    buf[0].copy_(h_in)
     torch.mul((delta * u)[..., None], B[:, :, None, :], out=buf[1:])  # B̄x, written straight into the buffer
     return dA, _scan_into(buf, dA)
 
@@ -84,11 +86,13 @@ class ChunkedScan(torch.autograd.Function):
         length = u.shape[0]
         h = u.new_zeros(*u.shape[1:], A.shape[1]) if h0 is None else h0  # (B, D, N)
         y = u.new_empty(u.shape)  # (L, B, D)
+        step = min(chunk, length)
+        ws_dA, ws_h = u.new_empty(step, *h.shape), u.new_empty(step + 1, *h.shape)  # reused by every chunk
         entries = []
         for s in range(0, length, chunk):
             e = min(s + chunk, length)
             entries.append(h)
-            _, buf = _chunk_states(u[s:e], delta[s:e], A, B[s:e], h)  # (l + 1, B, D, N)
+            _, buf = _chunk_states(u[s:e], delta[s:e], A, B[s:e], h, ws_dA, ws_h)  # (l + 1, B, D, N)
             torch.matmul(buf[1:], C[s:e, :, :, None], out=y[s:e, :, :, None])  # y_t = C_t h_t (Eq. 2b)
             h = buf[-1].clone()  # the chunk's buffers are freed here
         ctx.save_for_backward(u, delta, A, B, C, torch.stack(entries))
@@ -104,22 +108,26 @@ class ChunkedScan(torch.autograd.Function):
         dy = torch.zeros_like(u) if dy is None else dy.contiguous()
         carry = u.new_zeros(entries.shape[1:]) if dh_last is None else dh_last  # dL/dh at the chunk's end
         starts = list(range(0, length, chunk))
+        step = min(chunk, length)
+        ws_dA, ws_h = u.new_empty(step, *carry.shape), u.new_empty(step + 1, *carry.shape)  # one set for all chunks
+        ws_g, ws_tmp = u.new_empty(step, *carry.shape), u.new_empty(step, *carry.shape)
         for i in reversed(range(len(starts))):
             s = starts[i]
             e = min(s + chunk, length)
             u_c, delta_c, B_c, C_c, dy_c = u[s:e], delta[s:e], B[s:e], C[s:e], dy[s:e]
-            dA, buf = _chunk_states(u_c, delta_c, A, B_c, entries[i])  # recomputed
+            dA, buf = _chunk_states(u_c, delta_c, A, B_c, entries[i], ws_dA, ws_h)  # recomputed
             torch.matmul(dy_c[:, :, None, :], buf[1:], out=dC[s:e, :, None, :])  # dC_t = dy_t h_t
             # adjoint recurrence: g_t = dL/dh_t = C_t dy_t + Ā_{t+1} g_{t+1}
-            g = dy_c[..., None] * C_c[:, :, None, :]  # (l, B, D, N)
+            g = torch.mul(dy_c[..., None], C_c[:, :, None, :], out=ws_g[: e - s])  # (l, B, D, N)
             g[-1] += carry
             for t in range(e - s - 2, -1, -1):
                 g[t].addcmul_(dA[t + 1], g[t + 1])
             carry = dA[0] * g[0]
             # dL/d(ΔA)_t = g_t h_{t-1} Ā_t, written over h_{t-1} (the states are no longer needed)
             dx = buf[:-1].mul_(g).mul_(dA)  # (l, B, D, N)
-            dA_param += (dx * delta_c[..., None]).sum((0, 1))
-            ddelta_c = (dx * A).sum(-1)  # (l, B, D)
+            tmp = ws_tmp[: e - s]
+            dA_param += torch.mul(dx, delta_c[..., None], out=tmp).sum((0, 1))
+            ddelta_c = torch.mul(dx, A, out=tmp).sum(-1)  # (l, B, D)
             # B̄x_t = Δ_t u_t B_t, and its gradient is g_t
             gB = torch.matmul(g, B_c[..., None])[..., 0]  # (l, B, D)
             ddelta[s:e] = ddelta_c + gB * u_c
