@@ -4,7 +4,8 @@ tests/test_smoke.py)."""
 import torch
 
 from mlreads.circuits import AttnOnlyConfig, AttnOnlyTransformer
-from mlreads.circuits.experiments import BigramConfig, _row_centred_corr, skip_trigrams
+from mlreads.circuits.exp_bigram import BigramConfig, _row_centred_corr
+from mlreads.circuits.exp_copying import skip_trigrams
 
 
 def test_bigram_correlation_is_one_for_the_log_bigram_table_plus_row_constants():

@@ -1,0 +1,171 @@
+"""circuits/induction-heads: 2-layer vs 1-layer attention-only models on text mixed with repeated random tokens.
+
+Olsson et al. 2022, "In-context Learning and Induction Heads" (arXiv:2209.11895), and Elhage et al. 2021, "A
+Mathematical Framework for Transformer Circuits", section "Two-Layer Attention-Only Transformers": an induction head
+in layer 1 finds its key by K-composition with a previous-token head in layer 0; a 1-layer model has no such path.
+
+Deviations: tiny models and characters/words instead of BPE; repeated random sequences mixed into training batches
+(see InductionConfig). Registered in experiments.py.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from mlreads.circuits import figures
+from mlreads.circuits.analysis import composition_baseline, composition_scores
+from mlreads.circuits.corpus import repeated_batch, varied_repeated_batch
+from mlreads.circuits.detectors import repeated_sequence_scores
+from mlreads.circuits.exp_common import DataConfig, build_model, lm_loss, load_stream, train_config
+from mlreads.core.train import TrainConfig, fit
+
+@dataclass(frozen=True)
+class InductionConfig:
+    """2-layer and 1-layer attention-only models (shortformer positions, no LayerNorm) trained on a mix of corpus
+    windows and random sequences repeated twice. Deviations: tiny models (the paper's have 12 heads of 64 and BPE
+    tokens); repeated random sequences make up `random_frac` of each batch so induction pays off within minutes, as
+    the issue asks; the induction score is measured on random sequences repeated twice (Olsson et al.)."""
+
+    d_model: int = 128
+    n_heads: int = 4
+    d_head: int = 32
+    half: int = 16  # length of the random sequence; a probe has 2 * half tokens
+    n_ctx: int = 32  # window length of text batches (and the positional table)
+    positional: str = "shortformer"
+    init_std: float = 0.1  # normal init of every matrix (TransformerLens uses 0.8 / sqrt(d_model))
+    random_vocab: int = 0  # random tokens are drawn from the first random_vocab ids (0 = the whole vocabulary)
+    random_frac: float = 0.5  # share of each batch that is repeated random tokens; the rest is corpus text
+    batch_size: int = 32
+    eval_batch: int = 64
+    icl_positions: tuple[int, int] = (0, 0)  # Olsson's ICL score: loss at the 2nd minus the 1st (0 = skip)
+    train: TrainConfig = field(default_factory=lambda: train_config(5000, 1e-2, eval_every=100))
+    data: DataConfig = field(default_factory=DataConfig)
+
+
+def _induction_eval(model, probe: torch.Tensor, half: int, n_layers: int, text_val) -> dict:
+    """Losses on the first and second repeat of `probe` (B, 2*half + 1) and the best head scores."""
+    logits = model(probe[:, :-1])  # (B, 2 half, V)
+    nll = F.cross_entropy(logits.transpose(1, 2), probe[:, 1:], reduction="none")  # (B, 2 half)
+    s = repeated_sequence_scores(model, probe[:, :-1])
+    out = {
+        "loss_rep1": float(nll[:, : half - 1].mean()),  # targets 1 .. half-1: the first repeat, unpredictable
+        "loss_rep2": float(nll[:, half:].mean()),  # targets half+1 .. 2 half: predictable by induction
+        "induction": float(s["induction"][n_layers - 1].max()),  # heads in the last layer
+        "previous": float(s["previous"][0].max()),
+    }
+    if text_val is not None:
+        out["loss_text"] = float(lm_loss(model, text_val))
+    return out
+
+
+def _train_induction(cfg: InductionConfig, n_layers: int, stream, V: int, ctx, seed: int):
+    Vr = cfg.random_vocab or V
+    n_rand = round(cfg.batch_size * cfg.random_frac)
+    probe = repeated_batch(cfg.eval_batch, cfg.half, Vr, torch.Generator().manual_seed(4321))
+    text_val = None if stream is None else stream.windows("val", cfg.eval_batch, cfg.n_ctx, torch.Generator().manual_seed(99))
+
+    def batch_fn(step, gen):
+        parts = []
+        if n_rand:
+            parts.append(varied_repeated_batch(n_rand, cfg.half, Vr, gen))  # (n_rand, 2 half + 1)
+        if cfg.batch_size - n_rand:
+            parts.append(stream.windows("train", cfg.batch_size - n_rand, cfg.n_ctx, gen))  # (rest, n_ctx + 1)
+        return tuple(parts)
+
+    def loss_fn(m, batch):
+        losses = [lm_loss(m, x) for x in batch]
+        weights = [x.shape[0] for x in batch]
+        return sum(w * l for w, l in zip(weights, losses, strict=True)) / sum(weights)
+
+    model = build_model(V, n_layers, cfg, seed)
+    eval_fn = lambda m: _induction_eval(m, probe, cfg.half, n_layers, text_val)  # noqa: E731
+    result = fit(model, cfg.train, batch_fn, loss_fn, eval_fn=eval_fn, ctx=ctx, desc=f"{n_layers}-layer")
+    return model, result, probe
+
+
+def _curves(result) -> dict[str, list]:
+    rows = [r for r in result.history if "induction" in r]
+    return {k: [r.get(k) for r in rows] for k in ("step", "loss_rep1", "loss_rep2", "induction", "loss_text")}
+
+
+def _icl_score(model, stream, positions, n_ctx) -> float:
+    gen = torch.Generator().manual_seed(7)
+    x = stream.windows("val", 32, n_ctx, gen)
+    with torch.no_grad():
+        logits = model(x[:, :-1])
+        nll = F.cross_entropy(logits.transpose(1, 2), x[:, 1:], reduction="none").mean(0)  # (L,)
+    return float(nll[positions[1]] - nll[positions[0]])
+
+
+def run_induction_heads(cfg: InductionConfig, ctx) -> dict:
+    """Train a 2-layer and a 1-layer model; measure head scores, K-composition and the loss on each repeat.
+
+    Metrics: induction_score (best layer-1 head) and prev_token_score (best layer-0 head) on repeated random tokens;
+    kcomp_pair (K-composition of that previous-token head into that induction head), kcomp_max over all pairs,
+    kcomp_baseline (random matrices of the same shapes), kcomp_top_is_prev_to_induction (the largest pair joins a
+    head with previous-token score >= 0.8 to one with induction score >= 0.8); loss_rep1/loss_rep2 and their ratio
+    rep2_over_rep1 for both models; icl_score when configured."""
+    stream = load_stream(cfg.data) if cfg.random_frac < 1 or cfg.icl_positions[1] else None
+    V = stream.vocab_size if stream is not None else cfg.random_vocab
+    two, res2, probe = _train_induction(cfg, 2, stream, V, ctx, ctx.seed)
+    one, res1, _ = _train_induction(cfg, 1, stream, V, ctx, ctx.seed + 1)
+
+    two.eval()
+    with torch.no_grad():
+        s = repeated_sequence_scores(two, probe[:, :-1])
+        kcomp = composition_scores(two, "K")[0, :, 1]  # (H, H): layer-0 head -> layer-1 head
+        qcomp = composition_scores(two, "Q")[0, :, 1]
+        vcomp = composition_scores(two, "V")[0, :, 1]
+    base = composition_baseline(two, "K", n_samples=500, seed=ctx.seed)
+    prev_h, ind_h = int(s["previous"][0].argmax()), int(s["induction"][1].argmax())
+    top = divmod(int(kcomp.argmax()), cfg.n_heads)
+    top_ok = bool(s["previous"][0, top[0]] >= 0.8 and s["induction"][1, top[1]] >= 0.8)
+    f2, f1 = res2.final, res1.final
+    metrics = {
+        "induction_score": float(s["induction"][1].max()),
+        "prev_token_score": float(s["previous"][0].max()),
+        "induction_scores": s["induction"].tolist(),
+        "prev_token_scores": s["previous"].tolist(),
+        "kcomp_pair": float(kcomp[prev_h, ind_h]),
+        "kcomp_max": float(kcomp.max()),
+        "kcomp_top_pair": [f"0.{top[0]}", f"1.{top[1]}"],
+        "kcomp_top_is_prev_to_induction": top_ok,
+        "kcomp_top_is_best_pair": bool(top == (prev_h, ind_h)),
+        "kcomp_baseline": base,
+        "kcomp_pair_minus_baseline": float(kcomp[prev_h, ind_h]) - base,
+        "qcomp_max": float(qcomp.max()),
+        "vcomp_max": float(vcomp.max()),
+        "loss_rep1": f2["loss_rep1"],
+        "loss_rep2": f2["loss_rep2"],
+        "rep2_over_rep1": f2["loss_rep2"] / f2["loss_rep1"],
+        "loss_rep1_1layer": f1["loss_rep1"],
+        "loss_rep2_1layer": f1["loss_rep2"],
+        "rep2_over_rep1_1layer": f1["loss_rep2"] / f1["loss_rep1"],
+        "induction_score_1layer": f1["induction"],
+        "uniform_loss": math.log(cfg.random_vocab or V),
+    }
+    if "loss_text" in f2:
+        metrics |= {"loss_text": f2["loss_text"], "loss_text_1layer": f1["loss_text"]}
+    if cfg.icl_positions[1]:
+        metrics["icl_score"] = _icl_score(two, stream, cfg.icl_positions, cfg.n_ctx)
+        metrics["icl_score_1layer"] = _icl_score(one, stream, cfg.icl_positions, cfg.n_ctx)
+
+    curves = {"2-layer": _curves(res2), "1-layer": _curves(res1)}
+    metrics["phase_figure"] = bool(len(curves["2-layer"]["step"]) >= 3)  # loss and score share one time axis
+    if ctx is not None:
+        ctx.savefig(figures.phase_figure(curves), "phase_change")
+        with torch.no_grad():
+            _, cache = two.run_with_cache(probe[:1, :-1], names_filter=lambda n: n.endswith("hook_pattern"))
+        ctx.savefig(
+            figures.patterns_figure(cache["blocks.0.attn.hook_pattern"][0, prev_h].numpy(),
+                                    cache["blocks.1.attn.hook_pattern"][0, ind_h].numpy(),
+                                    f"previous-token head 0.{prev_h} (score {s['previous'][0, prev_h]:.2f})",
+                                    f"induction head 1.{ind_h} (score {s['induction'][1, ind_h]:.2f})", cfg.half),
+            "attention_patterns",
+        )  # fmt: skip
+        ctx.savefig(figures.composition_figure(kcomp.numpy(), base, cfg.n_heads, "K-composition, 2-layer model"), "k_composition")
+    return metrics
