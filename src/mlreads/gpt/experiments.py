@@ -54,10 +54,11 @@ class CharLMConfig:
     data: DataConfig = field(default_factory=DataConfig)
 
 
-def _train_cfg(steps: int, eval_every: int, lr: float = 1e-3, min_lr: float = 1e-4, warmup: int = 100) -> TrainConfig:
+def _train_cfg(steps: int, eval_every: int, lr: float = 1e-3, min_lr: float = 1e-4, warmup: int = 100,
+               ckpt_every: int = 0) -> TrainConfig:
     return TrainConfig(
         steps=steps, lr=lr, min_lr=min_lr, warmup=warmup, schedule="cosine", weight_decay=0.1, betas=(0.9, 0.99),
-        grad_clip=1.0, optimizer="adamw", eval_every=eval_every, log_every=10,
+        grad_clip=1.0, optimizer="adamw", eval_every=eval_every, log_every=10, ckpt_every=ckpt_every,
     )  # fmt: skip
 
 
@@ -72,7 +73,7 @@ CONFIGS = {
     # nanoGPT's train_shakespeare_char.py.
     "full": CharLMConfig(
         n_layer=6, n_head=6, d_model=384, block_size=256, dropout=0.2, batch_size=64, eval_batches=200,
-        sample_chars=2000, train=_train_cfg(steps=5000, eval_every=250),
+        sample_chars=2000, train=_train_cfg(steps=5000, eval_every=250, ckpt_every=250),  # hours: resumable
     ),  # fmt: skip
 }
 
