@@ -1,3 +1,4 @@
+import pytest
 import torch
 from hypothesis import given, settings, strategies as st
 
@@ -59,3 +60,15 @@ def test_induction_positions_spread_over_sequence():
     x, _ = induction_heads(2000, 64, vocab=16, gen=_gen(0))
     first = (x == 15).int().argmax(dim=1).float()
     assert 20 < float(first.mean()) < 42 and int(first.min()) == 0 and int(first.max()) == 61
+
+
+@pytest.mark.parametrize("seq_len,distance", [(3, 2), (10, 9), (64, 5), (4096, 1000)])
+def test_induction_heads_fixed_distance(seq_len, distance):
+    x, ans = induction_heads(4, seq_len, vocab=16, gen=_gen(1), distance=distance)
+    for b in range(4):
+        where = (x[b] == 15).nonzero().flatten().tolist()
+        assert where == [seq_len - 1 - distance, seq_len - 1]
+        assert int(x[b, where[0] + 1]) == int(ans[b])
+    for bad in (1, seq_len):
+        with pytest.raises(ValueError, match="distance"):
+            induction_heads(1, seq_len, gen=_gen(1), distance=bad)

@@ -121,3 +121,23 @@ def selection_figure(stats: dict, x: Tensor, data_mask: Tensor, n_show: int = 8)
     ax1.legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+@torch.no_grad()
+def memory_horizon(model: nn.Module, x: Tensor, skip: int = 8) -> list[float]:
+    """Per layer, the longest memory of any state entry: 1 / (the slowest typical decay rate per step), in tokens.
+
+    The state entry (e, n) is multiplied by exp(-Δ_t[e] |A[e, n]|) at every step, so what is written at one step is
+    scaled by exp(-Σ Δ|A|) after the following ones: a typical rate r = median_t Δ_t|A| forgets over ~1/r tokens.
+    x (B, L) are ordinary inputs; the first `skip` positions are left out. To recall at a distance d a model needs
+    d * r << 1 on the tokens in between; this is the quantity training at a short length does not push down.
+    """
+    names = [f"blocks.{i}.mixer.hook_delta" for i in range(len(model.blocks))]
+    _, cache = model.run_with_cache(x, names_filter=lambda n: n in names)
+    horizons = []
+    for i, name in enumerate(names):
+        delta = cache[name][:, skip:].flatten(0, 1)  # (B * L', E)
+        A = torch.exp(model.blocks[i].mixer.A_log.float())  # |A| (E, N)
+        rate = (delta.median(0).values[:, None] * A).min()  # median over time is per channel; |A| is constant
+        horizons.append(float(1 / rate))
+    return horizons

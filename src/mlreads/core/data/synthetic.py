@@ -68,14 +68,15 @@ def selective_copying(
 
 
 def induction_heads(
-    batch: int, seq_len: int, vocab: int = 16, gen: torch.Generator | None = None
+    batch: int, seq_len: int, vocab: int = 16, gen: torch.Generator | None = None, distance: int | None = None
 ) -> tuple[Tensor, Tensor]:
     """Induction heads / associative recall in the H3 (safari) format (Mamba Table 2).
 
     Returns ``(x, answer)``: ``x`` (batch, seq_len) holds random tokens from ``0..vocab-2``; the special token
     ``vocab - 1`` appears at a random position p in ``[0, seq_len - 3]`` followed by the token to recall at p + 1,
     and again at the last position. ``answer`` (batch,) is the recalled token, to be predicted from the last
-    position's output. The special token appears nowhere else.
+    position's output. The special token appears nowhere else. ``distance`` fixes p = seq_len - 1 - distance (the
+    number of steps from the first special token to the query; 2 <= distance <= seq_len - 1), for retention probes.
     """
     if gen is None:
         raise ValueError("induction_heads needs an explicit torch.Generator (gen=...)")
@@ -85,7 +86,12 @@ def induction_heads(
         raise ValueError("vocab must be >= 2")
     special = vocab - 1
     x = torch.randint(0, vocab - 1, (batch, seq_len), generator=gen)  # (B, L)
-    p = torch.randint(0, seq_len - 2, (batch,), generator=gen)  # (B,)
+    if distance is None:
+        p = torch.randint(0, seq_len - 2, (batch,), generator=gen)  # (B,)
+    elif 2 <= distance <= seq_len - 1:
+        p = torch.full((batch,), seq_len - 1 - distance)
+    else:
+        raise ValueError(f"distance must be in [2, seq_len - 1] = [2, {seq_len - 1}], got {distance}")
     rows = torch.arange(batch)
     x[rows, p] = special
     answer = x[rows, p + 1].clone()  # (B,), a non-special token by construction
