@@ -53,9 +53,9 @@ def test_fast_paths_match_reference(batch, d, n, length, chunk, flags, softplus,
 
 def test_chunked_function_gradcheck():
     inp = _inputs(2, 3, 2, 7, seed=1)
-    t = lambda x: x.transpose(0, -1).transpose(1, 2).contiguous()  # noqa: E731  (B, X, L) -> (L, B, X)
+    t = lambda x: x.transpose(1, 2).contiguous()  # noqa: E731  (B, X, L) -> (B, L, X)
     args = [t(inp["u"]), t(inp["delta"]).abs(), inp["A"], t(inp["B"]), t(inp["C"]), inp["initial_state"]]
-    args = [a.requires_grad_() for a in args]
+    args = [a.detach().clone().requires_grad_() for a in args]
     assert torch.autograd.gradcheck(lambda *a: ChunkedScan.apply(*a, 3), args)
 
 
@@ -144,3 +144,21 @@ def test_chunked_path_saves_no_expanded_state():
     chunked = saved_numel("chunked")
     assert max(chunked) <= batch * max(d, n) * length and sum(chunked) < expanded  # inputs-sized at most
     assert sum(saved_numel("loop")) >= 2 * expanded
+
+
+@pytest.mark.parametrize("chunk", [1, 4, 64])
+def test_chunked_path_takes_strided_inputs(chunk):
+    """The model passes (B, D, L) views of (B, L, D) tensors; results, gradients and the output layout follow."""
+    inp = _inputs(2, 5, 3, 11, seed=3)
+    strided = {k: v.transpose(1, 2).contiguous().transpose(1, 2) if v.dim() == 3 and k != "initial_state" else v
+               for k, v in inp.items()}
+    assert not strided["u"].is_contiguous()
+    y, last, grads = _run("chunked", strided, REQUIRED + OPTIONAL, True, chunk)
+    y_r, last_r, g_r = _run("ref", inp, REQUIRED + OPTIONAL, True, chunk)
+    torch.testing.assert_close(y, y_r, **TOL)
+    torch.testing.assert_close(last, last_r, **TOL)
+    for k in g_r:
+        torch.testing.assert_close(grads[k], g_r[k], **TOL, msg=lambda m, k=k: f"grad {k}: {m}")
+    y = selective_scan(strided["u"], strided["delta"], inp["A"], strided["B"], strided["C"], impl="chunked",
+                       chunk_size=chunk)
+    assert y.stride() == strided["u"].stride()  # (B, L, D) underneath: the model's rearrange back is free

@@ -27,6 +27,15 @@ def copying_accuracy(model: nn.Module, batch) -> float:
     return float((model(x)[mask].argmax(-1) == y[mask]).float().mean())
 
 
+@torch.no_grad()
+def copying_accuracy_by_position(model: nn.Module, batch) -> list[float]:
+    """Accuracy of the k-th copied token, k = 1..n_memorize (which tokens of the copy fail)."""
+    x, y, mask = batch
+    n_mem = int(mask[0].sum())
+    hit = (model(x)[:, -n_mem:].argmax(-1) == y[:, -n_mem:]).float()  # (B, M): the markers are the last M positions
+    return hit.mean(0).tolist()
+
+
 def induction_loss(model: nn.Module, batch) -> Tensor:
     x, answer = batch  # (B, L), (B,)
     return F.cross_entropy(model(x)[:, -1], answer)

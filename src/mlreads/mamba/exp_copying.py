@@ -61,6 +61,7 @@ def run_selective_copying(cfg: CopyingConfig, ctx) -> dict:
         res = fit(model, cfg.train, batch_fn, analysis.copying_loss, eval_fn, ctx=ctx, desc=f"copying/{name}",
                   param_groups=param_groups(model, cfg.train.weight_decay))
         out[f"acc_{name}"] = 100 * res.final["acc"]
+        out[f"acc_{name}_by_position"] = [100 * a for a in analysis.copying_accuracy_by_position(model, eval_batch)]
         out[f"train_s_{name}"] = time.perf_counter() - t0
         curves[name] = res.series("acc")
         if selective:

@@ -65,6 +65,11 @@ def _chunk_states(u, delta, A, B, h_in, ws_dA, ws_h):
     return dA, _scan_into(buf, dA)
 
 
+def _time_major(x: Tensor, s: int, e: int) -> Tensor:
+    """Steps s..e of a (B, L, C) tensor as a contiguous (l, B, C) block (rows of C stay contiguous: a cheap copy)."""
+    return x[:, s:e].transpose(0, 1).contiguous()
+
+
 class ChunkedScan(torch.autograd.Function):
     """h_t = Ā_t h_{t-1} + B̄_t x_t, y_t = C_t h_t, in chunks of `chunk` steps, recomputing inside chunks in backward.
 
@@ -72,29 +77,36 @@ class ChunkedScan(torch.autograd.Function):
     (B, L, D, N) is N times larger than the inputs and outputs; Mamba's kernel loads Δ, A, B, C (size O(BLD + DN))
     from slow HBM into fast SRAM, discretises and scans there, and writes back only y (B, D, L); in backward it
     recomputes the states instead of storing them. Here the slow memory is DRAM and the fast one the caches: each
-    chunk's (chunk, B, D, N) working set is built, scanned and contracted with C while it is hot, and only the
-    state entering each chunk (B, D, N) is kept for backward. Backward walks the chunks in reverse, recomputes the
-    chunk's states from its saved entry state, runs the adjoint recurrence g_t = C_t dy_t + Ā_{t+1} g_{t+1}
-    backwards, and reduces the chunk's gradients. Peak memory is O(BDL + (L/chunk) BDN + chunk BDN), never BLDN.
+    chunk's inputs are gathered into time-major blocks, its (chunk, B, D, N) working set is built, scanned and
+    contracted with C while it is hot, and only the state entering each chunk (B, D, N) is kept for backward.
+    Backward walks the chunks in reverse, recomputes the chunk's states from its saved entry state, runs the adjoint
+    recurrence g_t = C_t dy_t + Ā_{t+1} g_{t+1} backwards, and reduces the chunk's gradients. Peak memory is
+    O(BDL + (L/chunk) BDN + chunk BDN), never BLDN.
 
-    Inputs, time-major and contiguous: u, delta (L, B, D) with delta already biased and softplus-ed; A (D, N);
-    B, C (L, B, N); h0 (B, D, N) or None. Outputs: y (L, B, D) without the D skip and the gate, and the last state.
+    Layout: the model's (B, L, D), so a chunk is a block of contiguous rows. Measured here (B=8, D=128, L=4096), a
+    time-major working set beats a (B, D, chunk, N) one that would read mamba-ssm's (B, D, L) layout in place: the
+    per-step slabs then have strides, and the scan's in-place updates run ~3x slower. Inputs: u, delta (B, L, D)
+    contiguous, delta already biased and softplus-ed; A (D, N); B, C (B, L, N) contiguous; h0 (B, D, N) or None.
+    Outputs: y (B, L, D) without the D skip and the gate, and the last state (B, D, N).
     """
 
     @staticmethod
     def forward(ctx, u, delta, A, B, C, h0, chunk):
-        length = u.shape[0]
-        h = u.new_zeros(*u.shape[1:], A.shape[1]) if h0 is None else h0  # (B, D, N)
-        y = u.new_empty(u.shape)  # (L, B, D)
+        batch, length, dim = u.shape
+        h = u.new_zeros(batch, dim, A.shape[1]) if h0 is None else h0  # (B, D, N)
+        y = torch.empty_like(u)  # (B, L, D)
         step = min(chunk, length)
         ws_dA, ws_h = u.new_empty(step, *h.shape), u.new_empty(step + 1, *h.shape)  # reused by every chunk
         entries = []
         for s in range(0, length, chunk):
             e = min(s + chunk, length)
             entries.append(h)
-            _, buf = _chunk_states(u[s:e], delta[s:e], A, B[s:e], h, ws_dA, ws_h)  # (l + 1, B, D, N)
-            torch.matmul(buf[1:], C[s:e, :, :, None], out=y[s:e, :, :, None])  # y_t = C_t h_t (Eq. 2b)
-            h = buf[-1].clone()  # the chunk's buffers are freed here
+            C_c = _time_major(C, s, e)  # (l, B, N)
+            dA, buf = _chunk_states(_time_major(u, s, e), _time_major(delta, s, e), A, _time_major(B, s, e), h,
+                                    ws_dA, ws_h)  # (l + 1, B, D, N)
+            # y_t = C_t h_t (Eq. 2b); a multiply-and-sum beats a batched (D, N) @ (N, 1) matmul here by ~1.7x
+            y[:, s:e] = torch.mul(buf[1:], C_c[:, :, None, :], out=dA).sum(-1).transpose(0, 1)
+            h = buf[-1].clone()  # the workspaces are reused by the next chunk
         ctx.save_for_backward(u, delta, A, B, C, torch.stack(entries))
         ctx.chunk, ctx.has_h0 = chunk, h0 is not None
         return y, h
@@ -102,10 +114,10 @@ class ChunkedScan(torch.autograd.Function):
     @staticmethod
     def backward(ctx, dy, dh_last):
         u, delta, A, B, C, entries = ctx.saved_tensors
-        chunk, length = ctx.chunk, u.shape[0]
+        chunk, length = ctx.chunk, u.shape[1]
         du, ddelta = torch.empty_like(u), torch.empty_like(delta)
         dA_param, dB, dC = torch.zeros_like(A), torch.empty_like(B), torch.empty_like(C)
-        dy = torch.zeros_like(u) if dy is None else dy.contiguous()
+        dy = torch.zeros_like(u) if dy is None else dy
         carry = u.new_zeros(entries.shape[1:]) if dh_last is None else dh_last  # dL/dh at the chunk's end
         starts = list(range(0, length, chunk))
         step = min(chunk, length)
@@ -114,9 +126,10 @@ class ChunkedScan(torch.autograd.Function):
         for i in reversed(range(len(starts))):
             s = starts[i]
             e = min(s + chunk, length)
-            u_c, delta_c, B_c, C_c, dy_c = u[s:e], delta[s:e], B[s:e], C[s:e], dy[s:e]
+            u_c, delta_c, B_c, C_c, dy_c = (_time_major(t, s, e) for t in (u, delta, B, C, dy))  # (l, B, .)
             dA, buf = _chunk_states(u_c, delta_c, A, B_c, entries[i], ws_dA, ws_h)  # recomputed
-            torch.matmul(dy_c[:, :, None, :], buf[1:], out=dC[s:e, :, None, :])  # dC_t = dy_t h_t
+            tmp = ws_tmp[: e - s]
+            dC[:, s:e] = torch.matmul(dy_c[:, :, None, :], buf[1:])[:, :, 0, :].transpose(0, 1)  # dC_t = dy_t h_t
             # adjoint recurrence: g_t = dL/dh_t = C_t dy_t + Ā_{t+1} g_{t+1}
             g = torch.mul(dy_c[..., None], C_c[:, :, None, :], out=ws_g[: e - s])  # (l, B, D, N)
             g[-1] += carry
@@ -125,14 +138,13 @@ class ChunkedScan(torch.autograd.Function):
             carry = dA[0] * g[0]
             # dL/d(ΔA)_t = g_t h_{t-1} Ā_t, written over h_{t-1} (the states are no longer needed)
             dx = buf[:-1].mul_(g).mul_(dA)  # (l, B, D, N)
-            tmp = ws_tmp[: e - s]
             dA_param += torch.mul(dx, delta_c[..., None], out=tmp).sum((0, 1))
             ddelta_c = torch.mul(dx, A, out=tmp).sum(-1)  # (l, B, D)
             # B̄x_t = Δ_t u_t B_t, and its gradient is g_t
-            gB = torch.matmul(g, B_c[..., None])[..., 0]  # (l, B, D)
-            ddelta[s:e] = ddelta_c + gB * u_c
-            du[s:e] = gB * delta_c
-            torch.matmul((delta_c * u_c)[:, :, None, :], g, out=dB[s:e, :, None, :])
+            gB = torch.mul(g, B_c[:, :, None, :], out=tmp).sum(-1)  # (l, B, D)
+            ddelta[:, s:e] = (ddelta_c + gB * u_c).transpose(0, 1)
+            du[:, s:e] = (gB * delta_c).transpose(0, 1)
+            dB[:, s:e] = torch.matmul((delta_c * u_c)[:, :, None, :], g)[:, :, 0, :].transpose(0, 1)
         dh0 = carry if ctx.has_h0 else None
         return du, ddelta, dA_param, dB, dC, dh0, None
 
@@ -183,20 +195,22 @@ def selective_scan(
         delta = delta + delta_bias.to(work)[:, None]
     if delta_softplus:
         delta = F.softplus(delta)
-    u_t, delta_t = (rearrange(t, "b d l -> l b d").contiguous() for t in (u, delta))  # (L, B, D)
-    B_t, C_t = (rearrange(t, "b n l -> l b n").contiguous() for t in (B, C))  # (L, B, N)
     if impl == "loop":
+        u_t, delta_t = (rearrange(t, "b d l -> l b d").contiguous() for t in (u, delta))  # (L, B, D)
+        B_t, C_t = (rearrange(t, "b n l -> l b n").contiguous() for t in (B, C))  # (L, B, N)
         y, last = _scan_loop(u_t, delta_t, A, B_t, C_t, h0)
+        y, u = rearrange(y, "l b d -> b l d"), rearrange(u, "b d l -> b l d")
     elif impl == "chunked":
-        y, last = ChunkedScan.apply(u_t, delta_t, A, B_t, C_t, h0, int(chunk_size))
+        # (B, L, .) views: free when the caller's tensors are (B, L, .) underneath, as the model's are
+        u, delta, B, C = (rearrange(t, "b c l -> b l c").contiguous() for t in (u, delta, B, C))
+        y, last = ChunkedScan.apply(u, delta, A, B, C, h0, int(chunk_size))  # (B, L, D)
     else:
         raise ValueError(f"unknown impl {impl!r}; use 'chunked', 'loop' or 'ref'")
-    y = rearrange(y, "l b d -> b d l")
     if D is not None:
-        y = y + u * D.to(work)[:, None]
+        y = y + u * D.to(work)  # the epilogue runs in (B, L, D), where y is contiguous
     if z is not None:
-        y = y * F.silu(z.to(work))
-    y = y.to(dtype_in)
+        y = y * F.silu(rearrange(z.to(work), "b d l -> b l d").contiguous())
+    y = rearrange(y.to(dtype_in), "b l d -> b d l")
     return (y, last) if return_last_state else y
 
 
