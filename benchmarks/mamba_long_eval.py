@@ -4,8 +4,9 @@
 
 RUN_DIR is a `mamba/induction-extrapolation` run folder (it holds result.json and mamba.safetensors). The model reads
 each input in segments with its recurrent state, so activation memory depends on the segment, not on L. Each length
-is evaluated in a fresh subprocess, whose peak RSS growth over its state after loading the model is reported; the
-inputs themselves (n * L int64 tokens) are included in that number.
+is evaluated in a fresh subprocess; reported are its peak RSS growth during the evaluation (after the model and the
+inputs exist; flat in L means memory flat in L) and the size of the inputs themselves (n * L int64 tokens), which is
+the only thing that grows with L.
 """
 
 from __future__ import annotations

@@ -33,8 +33,7 @@ class InductionConfig:
     segment: int = 4096  # long sequences are read in segments of this many tokens (memory flat in L)
     attn_heads: int = 4
     attn_max_log2: int = 11  # attention memory grows as L^2: evaluate it up to 2^attn_max_log2
-    retention_len: int = 4096  # the retention probe: sequences of this length, the pair at fixed distances
-    retention_n: int = 32  # sequences per distance
+    retention_n: int = 16  # the retention probe: sequences per distance (powers of two up to 2^test_log2_max)
     train: TrainConfig = field(default_factory=lambda: train_config(1500, 3e-3))
 
     def __post_init__(self):
@@ -78,29 +77,28 @@ def run_induction(cfg: InductionConfig, ctx) -> dict:
         from safetensors.torch import save_model
 
         save_model(models["mamba"], str(ctx.dir / "mamba.safetensors"))
-    mamba = models["mamba"].eval()
+    mamba, attention = models["mamba"].eval(), models["attention"].eval()
     lengths = [2**k for k in range(cfg.test_log2_min, cfg.test_log2_max + 1)]
+    tests = {L: induction_heads(max(cfg.eval_min, min(cfg.eval_max, cfg.eval_tokens // L)), L, cfg.vocab, gen)
+             for L in lengths}
     acc = {name: [] for name in models}
     timing, peak_rss = [], []
-    for L in lengths:
-        n = max(cfg.eval_min, min(cfg.eval_max, cfg.eval_tokens // L))
-        x, answer = induction_heads(n, L, cfg.vocab, gen)
+    for L, (x, answer) in tests.items():  # Mamba first, so the process's peak memory is Mamba's alone
         t0 = time.perf_counter()
         acc["mamba"].append(100 * analysis.induction_accuracy(mamba, x, answer, cfg.segment))
         timing.append(time.perf_counter() - t0)
         peak_rss.append(peak_rss_mb())  # the process's peak so far: flat across L means memory flat in L
+        if ctx is not None:
+            ctx.log(L=L, n=x.shape[0], acc_mamba=acc["mamba"][-1], eval_s=timing[-1], peak_rss_mb=peak_rss[-1])
+    for L, (x, answer) in tests.items():
         if L <= 2**cfg.attn_max_log2:
             fits = max(1, 2**26 // (cfg.attn_heads * L * L))  # sequences per pass: ~256 MB of attention pattern
-            acc["attention"].append(100 * analysis.induction_accuracy(models["attention"].eval(), x, answer,
-                                                                      max_batch=fits))
-        if ctx is not None:
-            ctx.log(L=L, n=n, acc_mamba=acc["mamba"][-1], eval_s=timing[-1],
-                    acc_attention=acc["attention"][-1] if L <= 2**cfg.attn_max_log2 else None)
-    # Retention: where does recall fail? The pair sits at a fixed distance from the query.
-    distances = [d for d in (2**k for k in range(2, 30)) if d <= cfg.retention_len - 1]
+            acc["attention"].append(100 * analysis.induction_accuracy(attention, x, answer, max_batch=fits))
+    # Retention: recall against the distance d from the pair to the query, on sequences of d + 1 tokens (the pair
+    # first, the query last): a recurrent model has no position, so this isolates how long the state remembers.
+    distances = [2**k for k in range(2, cfg.test_log2_max + 1)]
     retention = [100 * analysis.induction_accuracy(
-        mamba, *induction_heads(cfg.retention_n, cfg.retention_len, cfg.vocab, gen, distance=d), cfg.segment)
-        for d in distances]
+        mamba, *induction_heads(cfg.retention_n, d + 1, cfg.vocab, gen, distance=d), cfg.segment) for d in distances]
     held = [d for d, a in zip(distances, retention) if a >= 99]
     horizon = analysis.memory_horizon(mamba, induction_heads(16, 1024, cfg.vocab, gen)[0])
     out.update(
@@ -113,6 +111,7 @@ def run_induction(cfg: InductionConfig, ctx) -> dict:
         eval_s_longest=timing[-1],
         eval_s=timing,
         peak_rss_mb_after_mamba_eval=peak_rss,
+        peak_rss_growth_mb_over_lengths=peak_rss[-1] - peak_rss[0],
         acc_attention_at_4x=acc["attention"][lengths.index(4 * cfg.train_len)] if 4 * cfg.train_len in lengths
         and len(acc["attention"]) > lengths.index(4 * cfg.train_len) else None,
         retention_distances=distances,
@@ -155,7 +154,7 @@ def retention_figure(distances, retention, cfg: InductionConfig):
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
-    ax.plot(distances, retention, "o-", color="C0", label=f"Mamba, sequences of {cfg.retention_len}")
+    ax.plot(distances, retention, "o-", color="C0", label=f"Mamba ({cfg.retention_n} sequences per distance)")
     ax.axvline(cfg.train_len, color="gray", ls=":", label=f"longest distance seen in training ({cfg.train_len - 1})")
     ax.axhline(100 / (cfg.vocab - 1), color="gray", ls="--", lw=0.8, label="chance")
     ax.set_xscale("log", base=2)
