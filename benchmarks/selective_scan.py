@@ -96,19 +96,11 @@ def time_it(name: str, length: int, reps: int) -> float:
     return best
 
 
-def _status_kb(key: str) -> int:
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith(key + ":"))
-
-
 def peak_growth_mb(fn, args) -> float:
-    """Peak RSS growth (MB) during fn(*args) forward + backward: the peak counter is reset first (Linux clear_refs),
-    because ru_maxrss of a child process can carry its parent's peak over."""
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
-    base = _status_kb("VmRSS")
-    fwd_bwd(fn, args)
-    return (_status_kb("VmHWM") - base) / 1024
+    """Peak RSS growth (MB) during fn(*args) forward + backward (the high-water mark is reset first, Linux)."""
+    from mlreads.core.memory import peak_rss_growth_mb
+
+    return peak_rss_growth_mb(lambda: fwd_bwd(fn, args))[1]
 
 
 def child_peak_mb(name: str, length: int, threads: int) -> float:

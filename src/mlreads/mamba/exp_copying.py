@@ -70,7 +70,8 @@ def run_selective_copying(cfg: CopyingConfig, ctx) -> dict:
     x, _, mask = (t[:64] for t in eval_batch)
     data_mask = (x != 0) & ~mask
     s6.eval()
-    stats = analysis.delta_by_token_kind(s6, x, data_mask)  # for the figure (the whole input)
+    clean_noise = analysis.clean_noise_mask(data_mask, s6.cfg.d_conv) & ~mask  # noise the conv does not mix with data
+    stats = analysis.delta_by_token_kind(s6, x, data_mask, clean_noise)  # for the figure (the whole input)
     xb, db = x[:, : cfg.seq_len], data_mask[:, : cfg.seq_len]
     body = analysis.delta_by_token_kind(s6, xb, db, analysis.clean_noise_mask(db, s6.cfg.d_conv))  # statistics
     out.update(

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import torch
 
 from mlreads.core.data.synthetic import induction_heads
+from mlreads.core.memory import peak_rss_growth_mb
 from mlreads.core.train import TrainConfig, fit
 from mlreads.mamba import analysis
 from mlreads.mamba.exp_common import build_mamba, check_curriculum, param_groups, same_data, stage, train_config
@@ -82,14 +83,15 @@ def run_induction(cfg: InductionConfig, ctx) -> dict:
     tests = {L: induction_heads(max(cfg.eval_min, min(cfg.eval_max, cfg.eval_tokens // L)), L, cfg.vocab, gen)
              for L in lengths}
     acc = {name: [] for name in models}
-    timing, peak_rss = [], []
-    for L, (x, answer) in tests.items():  # Mamba first, so the process's peak memory is Mamba's alone
+    timing, peak_growth = [], []
+    for L, (x, answer) in tests.items():
         t0 = time.perf_counter()
-        acc["mamba"].append(100 * analysis.induction_accuracy(mamba, x, answer, cfg.segment))
+        a, growth = peak_rss_growth_mb(lambda: analysis.induction_accuracy(mamba, x, answer, cfg.segment))
+        acc["mamba"].append(100 * a)
         timing.append(time.perf_counter() - t0)
-        peak_rss.append(peak_rss_mb())  # the process's peak so far: flat across L means memory flat in L
+        peak_growth.append(growth)  # the peak memory this evaluation added: flat across L means flat in L
         if ctx is not None:
-            ctx.log(L=L, n=x.shape[0], acc_mamba=acc["mamba"][-1], eval_s=timing[-1], peak_rss_mb=peak_rss[-1])
+            ctx.log(L=L, n=x.shape[0], acc_mamba=acc["mamba"][-1], eval_s=timing[-1], eval_peak_growth_mb=growth)
     for L, (x, answer) in tests.items():
         if L <= 2**cfg.attn_max_log2:
             fits = max(1, 2**26 // (cfg.attn_heads * L * L))  # sequences per pass: ~256 MB of attention pattern
@@ -110,8 +112,7 @@ def run_induction(cfg: InductionConfig, ctx) -> dict:
         max_len=lengths[-1],
         eval_s_longest=timing[-1],
         eval_s=timing,
-        peak_rss_mb_after_mamba_eval=peak_rss,
-        peak_rss_growth_mb_over_lengths=peak_rss[-1] - peak_rss[0],
+        eval_peak_growth_mb=peak_growth,  # per length, with eval_max/eval_min sequences of L tokens
         acc_attention_at_4x=acc["attention"][lengths.index(4 * cfg.train_len)] if 4 * cfg.train_len in lengths
         and len(acc["attention"]) > lengths.index(4 * cfg.train_len) else None,
         retention_distances=distances,
@@ -124,14 +125,6 @@ def run_induction(cfg: InductionConfig, ctx) -> dict:
         ctx.savefig(extrapolation_figure(lengths, acc, cfg.train_len), "extrapolation")
         ctx.savefig(retention_figure(distances, retention, cfg), "retention")
     return out
-
-
-def peak_rss_mb() -> float:
-    import resource
-    import sys
-
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return rss / 2**20 if sys.platform == "darwin" else rss / 2**10
 
 
 def extrapolation_figure(lengths, acc, train_len):
