@@ -12,7 +12,8 @@ from mlreads.mamba.model import MambaConfig, MambaLM
 PAPER = "Gu & Dao 2023, Mamba (arXiv 2312.00752)"
 
 
-def train_config(steps: int, lr: float, warmup: int = 50, eval_every: int = 0, weight_decay: float = 0.1) -> TrainConfig:
+def train_config(steps: int, lr: float, warmup: int = 50, eval_every: int = 0,
+                 weight_decay: float = 0.1) -> TrainConfig:
     """AdamW (0.9, 0.98), clipping 1.0, warmup then cosine to lr/10; weight decay on matrices except A_log."""
     return TrainConfig(steps=steps, lr=lr, min_lr=lr / 10, warmup=warmup, schedule="cosine", weight_decay=weight_decay,
                        betas=(0.9, 0.98), grad_clip=1.0, eval_every=eval_every, log_every=10)

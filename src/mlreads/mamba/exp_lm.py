@@ -72,9 +72,9 @@ def run_lm(cfg: LMConfig, ctx) -> dict:
 
     def train(name, model, lr, steps):
         scale = steps / cfg.train.steps  # the equal-time run evaluates as often, relative to its length
+        every = max(1, round(cfg.train.eval_every * scale)) if cfg.train.eval_every else 0
         tcfg = dataclasses.replace(cfg.train, lr=lr, min_lr=lr / 10, steps=steps,
-                                   warmup=round(cfg.train.warmup * scale),
-                                   eval_every=max(1, round(cfg.train.eval_every * scale)) if cfg.train.eval_every else 0)
+                                   warmup=round(cfg.train.warmup * scale), eval_every=every)
         same_data(ctx)
         t0 = time.perf_counter()
         res = fit(model, tcfg, batch_fn, loss_fn, eval_fn, ctx=ctx, desc=f"lm/{name}",

@@ -23,7 +23,7 @@ from mlreads.mamba.exp_copying import CopyingConfig, run_selective_copying
 from mlreads.mamba.exp_induction import InductionConfig, run_induction
 from mlreads.mamba.exp_lm import LMConfig, run_lm
 
-# ===== mamba/selective-copying =========================================================================================
+# ===== mamba/selective-copying ========================================================================================
 
 COPYING = {
     "smoke": CopyingConfig(seq_len=24, n_memorize=3, batch_size=32, eval_size=256, train=train_config(300, 1e-2, 20)),
@@ -59,9 +59,9 @@ register(
             "delta_log_ratio_top = mean log Δ on data − on noise). 'Channels that matter' are chosen without labels: "
             "the 1/8 of channels whose log Δ varies most over positions; arithmetic means are reported too. Noise "
             "positions within d_conv - 1 = 3 tokens after a data token are left out of the noise mean: the causal "
-            "conv shows them the data token. Deviations: smaller models (d_model 32, d_state 16) and 2500 steps per model at "
-            "quick against the paper's 400K, with a curriculum (five equal stages: bodies of 32, 32, 64, 64, 256 tokens "
-            "with 4, 8, 16, 16, 16 tokens to copy; without it both models stayed at chance at length 256); "
+            "conv shows them the data token. Deviations: smaller models (d_model 32, d_state 16) and 2500 steps per "
+            "model at quick against the paper's 400K, with a curriculum (five equal stages: bodies of 32, 32, 64, 64, "
+            "256 tokens with 4, 8, 16, 16, 16 tokens to copy; without it both models stayed at chance at length 256); "
             "acc_s6_by_position shows which of the copied tokens fail. The S4 baseline is our LTI ablation of the "
             "same block."
         ),
@@ -69,7 +69,7 @@ register(
 )
 
 
-# ===== mamba/induction-extrapolation ===================================================================================
+# ===== mamba/induction-extrapolation ==================================================================================
 
 INDUCTION = {
     "smoke": InductionConfig(train_len=32, batch_size=32, test_log2_min=5, test_log2_max=7, eval_tokens=2**13,
@@ -105,8 +105,8 @@ register(
             "input in segments with its recurrent state (conv and SSM state carried over), so memory is flat in the "
             "length; the attention baseline (mlreads.gpt, learned absolute positions, same training budget) is "
             "tested while its L^2 attention fits, as in the paper where it runs out of memory. Test accuracy at "
-            "long lengths uses fewer sequences (eval_tokens / L, at least eval_min). The retention probe puts the pair at "
-            "the start of sequences of d + 1 tokens, so the query is d tokens later: it shows where recall fails; "
+            "long lengths uses fewer sequences (eval_tokens / L, at least eval_min). The retention probe puts the pair "
+            "at the start of sequences of d + 1 tokens, so the query is d tokens later: it shows where recall fails; "
             "memory_horizon_tokens is, per layer, 1 / the slowest typical decay rate median_t(Δ_t)|A| of any state "
             "entry (see mlreads.mamba.analysis.memory_horizon). No weight decay: measured at quick, decay 0.1 on the "
             "Δ and B/C projections capped the slowest decay at ~7e-4 per step (a memory of ~1,500 tokens; 100% at "
@@ -119,7 +119,7 @@ register(
 )
 
 
-# ===== mamba/lm-vs-transformer =========================================================================================
+# ===== mamba/lm-vs-transformer ========================================================================================
 
 LM = {
     "smoke": LMConfig(d_model=32, mamba_layers=2, gpt_layers=1, block_size=32, batch_size=16, eval_batches=4,
