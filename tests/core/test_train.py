@@ -1,5 +1,6 @@
 """fit(): schedule, groups, bit-exact resume after a kill, the non-finite stop, and DDP with 2 processes."""
 
+import json
 import os
 import signal
 import subprocess
@@ -70,17 +71,20 @@ def test_training_reduces_loss():
 def test_kill_and_resume_is_bit_exact(tmp_path):
     _run(tmp_path / "straight")
     proc = _run(tmp_path / "killed", "--sleep", "0.05", wait=False)
-    ckpts = tmp_path / "killed" / "checkpoints"
+    ckpts, log = tmp_path / "killed" / "checkpoints", tmp_path / "killed" / "metrics.jsonl"
     deadline = time.time() + 60
-    while time.time() < deadline:
+    while time.time() < deadline:  # kill 2 steps past a checkpoint (every 5): rows the resume will redo exist
         latest = latest_checkpoint(ckpts)
-        if latest is not None and int(latest.name.split("-")[1]) >= 20:
+        at = int(latest.name.split("-")[1]) if latest is not None else 0
+        if at >= 20 and log.exists() and len(log.read_text().splitlines()) >= at + 2:
             break
-        time.sleep(0.02)
+        time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     stopped_at = int(latest_checkpoint(ckpts).name.split("-")[1])
     assert 20 <= stopped_at < 60, "the run must be killed mid-training"
+    logged = (tmp_path / "killed" / "metrics.jsonl").read_text().splitlines()
+    assert len(logged) > stopped_at, "the kill must come after rows past the checkpoint were logged"
     assert not (tmp_path / "killed" / "final.safetensors").exists()
     _run(tmp_path / "killed", "--resume")
     a = load_file(tmp_path / "straight" / "final.safetensors")
@@ -88,6 +92,11 @@ def test_kill_and_resume_is_bit_exact(tmp_path):
     assert a.keys() == b.keys()
     for k in a:
         assert torch.equal(a[k], b[k]), k
+    # metrics.jsonl: every step once, and the same losses as the uninterrupted run
+    rows = {name: [json.loads(x) for x in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]
+            for name in ("straight", "killed")}
+    assert [r["step"] for r in rows["killed"]] == list(range(1, 61))
+    assert [r["loss"] for r in rows["killed"]] == [r["loss"] for r in rows["straight"]]
 
 
 def test_resume_without_checkpoint_starts_fresh(tmp_path):

@@ -58,6 +58,26 @@ class RunContext:
         self._log.write(json.dumps(row) + "\n")
         self._log.flush()
 
+    def truncate_log_after(self, row: dict) -> int:
+        """On resume: drop what the interrupted run logged after `row` (the last row its checkpoint holds), so
+        metrics.jsonl has each step once. Returns how many rows were dropped (0 when `row` is not found)."""
+        path = self.dir / "metrics.jsonl"
+        self._log.flush()
+        lines = path.read_text().splitlines()
+        want = json.loads(json.dumps({k: _plain(v) for k, v in row.items()}))
+        for i in range(len(lines) - 1, -1, -1):
+            try:
+                if json.loads(lines[i]) == want:
+                    break
+            except json.JSONDecodeError:  # a line torn by the kill
+                continue
+        else:
+            return 0
+        self._log.close()
+        path.write_text("".join(line + "\n" for line in lines[: i + 1]))
+        self._log = open(path, "a")
+        return len(lines) - i - 1
+
     def savefig(self, fig, name: str) -> Path:
         import matplotlib.pyplot as plt
 

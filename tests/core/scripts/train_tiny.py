@@ -1,6 +1,7 @@
 """A tiny training run for the kill-and-resume and DDP tests: `python train_tiny.py OUT [--resume] [--sleep S]`.
 
-Writes OUT/final.safetensors (rank 0, or every rank as final-rank{r}.safetensors under DDP).
+Writes OUT/final.safetensors (rank 0, or every rank as final-rank{r}.safetensors under DDP), and OUT/metrics.jsonl
+(one row per step) outside DDP.
 """
 
 import argparse
@@ -11,6 +12,7 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
+from mlreads.core.runner import RunContext
 from mlreads.core.train import TrainConfig, fit
 
 
@@ -36,8 +38,9 @@ def main():
         x, y = batch
         return ((m(x) - y) ** 2).mean()
 
-    cfg = TrainConfig(steps=args.steps, lr=3e-3, warmup=5, weight_decay=0.1, ckpt_every=5, grad_clip=1.0)
-    fit(model, cfg, batch_fn, loss_fn, ckpt_dir=os.path.join(args.out, "checkpoints"), resume=args.resume)
+    cfg = TrainConfig(steps=args.steps, lr=3e-3, warmup=5, weight_decay=0.1, ckpt_every=5, grad_clip=1.0, log_every=1)
+    ctx = RunContext(args.out, "smoke", 0, 1, resume=args.resume) if "WORLD_SIZE" not in os.environ else None
+    fit(model, cfg, batch_fn, loss_fn, ctx=ctx, ckpt_dir=os.path.join(args.out, "checkpoints"), resume=args.resume)
     rank = int(os.environ.get("RANK", "0"))
     name = f"final-rank{rank}.safetensors" if "WORLD_SIZE" in os.environ else "final.safetensors"
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, os.path.join(args.out, name))
