@@ -127,6 +127,15 @@ def run_induction(cfg: InductionConfig, ctx) -> dict:
     return out
 
 
+def _log2_accuracy_axes(ax, xlabel: str, title: str) -> None:
+    ax.set_xscale("log", base=2)
+    ax.set_ylim(-2, 102)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+
+
 def extrapolation_figure(lengths, acc, train_len):
     import matplotlib.pyplot as plt
 
@@ -134,12 +143,7 @@ def extrapolation_figure(lengths, acc, train_len):
     ax.plot(lengths, acc["mamba"], "o-", label="Mamba (recurrent, segmented)")
     ax.plot(lengths[: len(acc["attention"])], acc["attention"], "s-", label="attention, absolute positions")
     ax.axvline(train_len, color="gray", ls=":", label=f"train length {train_len}")
-    ax.set_xscale("log", base=2)
-    ax.set_ylim(-2, 102)
-    ax.set_xlabel("test sequence length")
-    ax.set_ylabel("accuracy (%)")
-    ax.set_title("induction heads: length extrapolation (cf. Table 2)")
-    ax.legend(fontsize=8)
+    _log2_accuracy_axes(ax, "test sequence length", "induction heads: length extrapolation (cf. Table 2)")
     return fig
 
 
@@ -150,10 +154,6 @@ def retention_figure(distances, retention, cfg: InductionConfig):
     ax.plot(distances, retention, "o-", color="C0", label=f"Mamba ({cfg.retention_n} sequences per distance)")
     ax.axvline(cfg.train_len, color="gray", ls=":", label=f"longest distance seen in training ({cfg.train_len - 1})")
     ax.axhline(100 / (cfg.vocab - 1), color="gray", ls="--", lw=0.8, label="chance")
-    ax.set_xscale("log", base=2)
-    ax.set_ylim(-2, 102)
-    ax.set_xlabel("distance from the recalled pair to the query (tokens)")
-    ax.set_ylabel("accuracy (%)")
-    ax.set_title("retention: recall accuracy against distance")
-    ax.legend(fontsize=8)
+    _log2_accuracy_axes(ax, "distance from the recalled pair to the query (tokens)",
+                        "retention: recall accuracy against distance")
     return fig
