@@ -91,6 +91,15 @@ def test_broadcasting_unsqueeze_and_indexing():
     torch.testing.assert_close(fm[0, 0, 2].AB, M[0, 0, 2:3])  # an int row keeps its axis, as in TransformerLens
     torch.testing.assert_close(fm[0, 0, 1:4, -1].AB, M[0, 0, 1:4, -1:])
     torch.testing.assert_close(fm.get_corner(2), M[0, 0, :2, :2])
+    torch.testing.assert_close(fm[..., 1:4, 2:].AB, M[..., 1:4, 2:])
+    torch.testing.assert_close(fm[1, ...].AB, M[1])
+    torch.testing.assert_close(fm[..., -1].AB, M[..., :, -1:])  # the int column keeps its axis
+    torch.testing.assert_close(fm[0, ..., 3, :].AB, M[0, :, 3:4, :])
+    torch.testing.assert_close(fm[...].AB, M)
+    with pytest.raises(IndexError, match="single ellipsis"):
+        fm[..., 0, ...]
+    with pytest.raises(IndexError, match="unsqueeze"):
+        fm[None]
     with pytest.raises(ValueError):
         FactoredMatrix(torch.zeros(3, 2), torch.zeros(3, 2))
 

@@ -8,7 +8,7 @@ Convention (TransformerLens's): row vectors multiply from the left, so a head's 
 `FactoredMatrix(W_V, W_O)` is the paper's W_OV transposed. Every method has TransformerLens semantics:
 `AB`, `BA`, `T`, `@` with tensors and other factored matrices on either side, `svd() -> (U, S, V)` with
 M = U diag(S) V^T, `eigenvalues` (complex, those of B A), `norm()` (Frobenius), leading batch dimensions that
-broadcast, `unsqueeze` and `__getitem__`.
+broadcast, `unsqueeze` and `__getitem__` (with one `...`).
 
 Glossary (code name -> paper symbol):
     A (..., l, m), B (..., m, r)     the two factors, M = A B
@@ -156,11 +156,18 @@ class FactoredMatrix:
 
     def __getitem__(self, idx) -> FactoredMatrix:
         """Index leading dims, then rows (applied to A) and columns (applied to B). An int row or column index keeps
-        its axis (as a length-1 slice), so the result is always a FactoredMatrix. Ellipsis and None are not
-        supported."""
+        its axis (as a length-1 slice), so the result is always a FactoredMatrix. One `...` stands for the dims not
+        named; None (a new axis) is not supported: use `unsqueeze`."""
         idx = idx if isinstance(idx, tuple) else (idx,)
-        if any(i is None or i is Ellipsis for i in idx):
-            raise IndexError("FactoredMatrix indexing takes ints, slices and index tensors, without ... or None")
+        if any(i is None for i in idx):
+            raise IndexError("FactoredMatrix indexing takes ints, slices, index tensors and one ...; for None use "
+                             "unsqueeze")
+        dots = [k for k, i in enumerate(idx) if i is Ellipsis]
+        if len(dots) > 1:
+            raise IndexError("an index can only have a single ellipsis ('...')")
+        if dots:
+            k = dots[0]
+            idx = idx[:k] + (slice(None),) * max(0, self.ndim - (len(idx) - 1)) + idx[k + 1 :]
         n_lead = self.ndim - 2
         if len(idx) > self.ndim:
             raise IndexError(f"{len(idx)} indices for a FactoredMatrix with {self.ndim} dims")
