@@ -148,3 +148,22 @@ def test_ddp_two_processes_match_single_process(tmp_path):
     torch.manual_seed(0)
     init = nn.Sequential(nn.Linear(8, 32), nn.Dropout(0), nn.GELU(), nn.Linear(32, 1)).state_dict()
     assert not torch.allclose(init["0.weight"], single["0.weight"])
+
+
+def test_each_model_of_an_experiment_resumes_from_its_own_checkpoints(tmp_path):
+    from mlreads.core.runner import RunContext
+
+    def train(width, desc, resume):
+        torch.manual_seed(0)
+        model = nn.Linear(3, width)
+        cfg = TrainConfig(steps=6, lr=0.01, ckpt_every=2)
+        ctx = RunContext(tmp_path, "smoke", 0, 1, resume=resume)
+        fit(model, cfg, lambda s, g: torch.randn(4, 3, generator=g), lambda m, b: m(b).square().mean(), ctx=ctx,
+            desc=desc)
+        return model
+
+    train(2, "first/model", resume=False)
+    train(5, "second model", resume=False)
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["first-model", "second-model"]
+    # resuming the second model must not load the first one's weights (shape (2, 3) would not even fit)
+    train(5, "second model", resume=True)

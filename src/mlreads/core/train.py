@@ -15,6 +15,8 @@ Checkpoint layout (rank 0 writes; each checkpoint is a folder renamed into place
     checkpoints/step-0000400/optim.safetensors   optimiser tensors and RNG states
     checkpoints/step-0000400/state.json          step, optimiser hyper-parameters, RNG seeds, history
 
+Inside an experiment run (`ctx` given, no explicit `ckpt_dir`) each `fit` call checkpoints under
+`checkpoints/<desc>/`, so an experiment that trains several models resumes each from its own checkpoints.
 Nothing is ever loaded through pickle.
 """
 
@@ -24,6 +26,7 @@ import json
 import math
 import os
 import random
+import re
 import shutil
 import time
 from collections.abc import Callable
@@ -258,7 +261,9 @@ def fit(
     from mlreads.core.runner import progress_enabled
 
     d = init_distributed()
-    ckpt_dir = Path(ckpt_dir) if ckpt_dir is not None else (ctx.ckpt_dir if ctx is not None else None)
+    if ckpt_dir is None and ctx is not None:  # one folder per model of the experiment, named by `desc`
+        ckpt_dir = ctx.ckpt_dir / re.sub(r"[^A-Za-z0-9_.-]+", "-", desc)
+    ckpt_dir = Path(ckpt_dir) if ckpt_dir is not None else None
     resume = resume if resume is not None else bool(ctx is not None and ctx.resume)
     groups = param_groups or default_param_groups(model, cfg.weight_decay)
     opt = make_optimizer(groups, cfg)
