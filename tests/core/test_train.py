@@ -167,3 +167,12 @@ def test_each_model_of_an_experiment_resumes_from_its_own_checkpoints(tmp_path):
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["first-model", "second-model"]
     # resuming the second model must not load the first one's weights (shape (2, 3) would not even fit)
     train(5, "second model", resume=True)
+
+
+def test_logged_lr_is_the_schedule_on_the_configured_lr_whatever_the_groups():
+    model = nn.Sequential(nn.Linear(3, 3), nn.Linear(3, 1))
+    cfg = TrainConfig(steps=12, lr=1e-2, min_lr=1e-3, warmup=3, log_every=1)
+    groups = [{"params": list(model[0].parameters()), "lr": 1e-4}, {"params": list(model[1].parameters())}]
+    res = fit(model, cfg, lambda s, g: torch.randn(4, 3, generator=g), lambda m, b: m(b).square().mean(),
+              param_groups=groups)
+    assert [r["lr"] for r in res.history] == pytest.approx([1e-2 * lr_factor(s, cfg) for s in range(12)])

@@ -309,7 +309,8 @@ def fit(
         window.append(loss.item())
         row: dict[str, Any] = {}
         if done % cfg.log_every == 0 or done == cfg.steps:
-            row = {"step": done, "loss": sum(window) / len(window), "lr": opt.param_groups[0]["lr"],
+            # the schedule on the configured lr (groups with their own lr follow the same factor)
+            row = {"step": done, "loss": sum(window) / len(window), "lr": cfg.lr * factor,
                    "elapsed_s": round(time.perf_counter() - t0, 3)}  # fmt: skip
             window.clear()
         out_of_time = cfg.time_limit_s is not None and time.perf_counter() - t0 > cfg.time_limit_s
