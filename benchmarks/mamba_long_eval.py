@@ -26,12 +26,11 @@ def evaluate(run_dir: str, log2: int, n: int, segment: int, threads: int, seed: 
 
     from mlreads.core.data.synthetic import induction_heads
     from mlreads.core.memory import peak_rss_growth_mb
-    from mlreads.mamba.model import MambaConfig, MambaLM
+    from mlreads.mamba.exp_common import build_mamba
 
     torch.set_num_threads(threads)
     cfg = json.loads((Path(run_dir) / "result.json").read_text())["config"]
-    model = MambaLM(MambaConfig(vocab_size=cfg["vocab"], d_model=cfg["d_model"], n_layers=cfg["n_layers"],
-                                d_state=cfg["d_state"], chunk_size=32))
+    model = build_mamba(cfg["d_model"], cfg["n_layers"], cfg["d_state"], cfg["vocab"])  # as the experiment built it
     load_model(model, str(Path(run_dir) / "mamba.safetensors"))
     model.eval()
     x, answer = induction_heads(n, 2**log2, cfg["vocab"], torch.Generator().manual_seed(seed + log2))

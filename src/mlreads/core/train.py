@@ -278,7 +278,7 @@ def fit(
     if resume and ckpt_dir is not None and (path := latest_checkpoint(ckpt_dir)) is not None:
         state = load_checkpoint(path, model, opt, gen)
         start_step, result.history = state["step"], state["history"]
-        if ctx is not None and d.main and result.history and hasattr(ctx, "truncate_log_after"):
+        if ctx is not None and d.main and result.history:
             ctx.truncate_log_after(result.history[-1])  # rows logged after the checkpoint are logged again below
 
     from tqdm.auto import tqdm
