@@ -193,7 +193,7 @@ def test_detectors_work_on_the_gpt_model_too():
     from mlreads.gpt import GPT, GPTConfig
 
     torch.manual_seed(0)
-    gpt = GPT(GPTConfig(vocab_size=13, block_size=16, n_layer=2, n_head=2, d_model=16)).eval()
+    gpt = GPT(GPTConfig(d_vocab=13, n_ctx=16, n_layers=2, n_heads=2, d_model=16)).eval()
     tokens = torch.randint(0, 13, (3, 16), generator=torch.Generator().manual_seed(0))
     tokens[:, 8:] = tokens[:, :8]
     s = repeated_sequence_scores(gpt, tokens)

@@ -69,12 +69,27 @@ def test_get_batch_targets_are_shifted_inputs_and_reproducible():
         ds.get_batch("val", 1, len(ds.val), torch.Generator())
 
 
-def test_unigram_entropy_and_words():
+def test_unigram_entropy():
     ds = text.TextDataset("aabb" * 9 + "cccc", val_frac=0.1)  # train = "aabb" * 9
     assert ds.unigram_entropy("train") == pytest.approx(math.log(2), abs=1e-12)
     assert ds.unigram_entropy("val") == pytest.approx(0.0, abs=1e-12)
-    words = text.TextDataset("The Cat sat; the dog's bone.\nZZZ").words()
-    assert {"the", "cat", "sat", "dog", "s", "bone"} <= words and "The" not in words
+
+
+def test_word_tokens_share_the_split_and_windows(tmp_path):
+    corpus = "the cat sat . the dog sat , the cat ran . " * 20
+    tok = text.WordTokenizer(corpus, vocab=4)
+    assert tok.itos[-1] == "<unk>" and tok.vocab_size == 4
+    assert tok.itos[:3] == ["the", "cat", "sat"]  # most frequent first
+    assert tok.decode(tok.encode("the cat ran")) == "the cat <unk>"
+    p = tmp_path / "c.txt"
+    p.write_text(corpus)
+    ds = text.load_text(text.TextConfig(path=str(p), tokens="word", vocab=4))
+    n = len(text.WORD.findall(corpus))
+    assert len(ds.train) == int(n * 0.9) and len(ds.train) + len(ds.val) == n
+    x, y = ds.get_batch("train", 3, 5, torch.Generator().manual_seed(0))
+    assert torch.equal(x[:, 1:], y[:, :-1])
+    with pytest.raises(ValueError, match="at least 2"):
+        text.WordTokenizer(corpus, vocab=1)
 
 
 def test_data_path_reads_any_file(tmp_path):
@@ -111,5 +126,5 @@ def test_shakespeare_corpus():
     ds = text.TextDataset(corpus)
     assert ds.vocab_size == 84
     assert 2.5 < ds.unigram_entropy() < math.log(84)  # far below uniform: letters are not equally common
-    assert {"king", "love", "thou", "hamlet"} <= ds.words()
+    assert {"king", "love", "thou", "Hamlet"} <= set(text.WordTokenizer(corpus, 2000).itos)
     assert core_data.require("text") == files[0].parent

@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from mlreads.core.errors import NonFiniteLoss
-from mlreads.core.train import TrainConfig, default_param_groups, fit, latest_checkpoint, lr_factor
+from mlreads.core.train import TrainConfig, fit, latest_checkpoint, lr_factor, param_groups, recipe
 
 SCRIPT = Path(__file__).parent / "scripts" / "train_tiny.py"
 
@@ -44,7 +44,7 @@ def test_schedule_warmup_then_cosine_to_floor():
 
 def test_param_groups_split_decay_and_keep_per_group_lr():
     model = nn.Sequential(nn.Linear(3, 4), nn.LayerNorm(4))
-    groups = default_param_groups(model, 0.1)
+    groups = param_groups(model, 0.1)
     assert [len(g["params"]) for g in groups] == [1, 3] and [g["weight_decay"] for g in groups] == [0.1, 0.0]
     # Per-group learning rates follow the schedule by the same factor.
     seen = []
@@ -52,9 +52,61 @@ def test_param_groups_split_decay_and_keep_per_group_lr():
     cfg = TrainConfig(steps=4, lr=1e-2, warmup=2, schedule="constant", grad_clip=None)
     fit(model, cfg, lambda s, g: torch.randn(2, 3, generator=g),
         lambda m, x: (seen.append(None), m(x).pow(2).mean())[1],
-        param_groups=[{"params": list(fast), "lr": 1e-2}, {"params": list(slow), "lr": 1e-4}],
+        groups=[{"params": list(fast), "lr": 1e-2}, {"params": list(slow), "lr": 1e-4}],
         eval_fn=lambda m: {"x": 0.0})
     assert len(seen) == 4
+
+
+def test_param_groups_exempt_and_own_lr_groups():
+    model = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2))
+    groups = param_groups(model, 0.1, no_decay=lambda n, p: n == "0.weight", own_lr=lambda n, p: n.startswith("1."),
+                          lr=1e-4)
+    by_id = {id(p): n for n, p in model.named_parameters()}
+    names = [sorted(by_id[id(p)] for p in g["params"]) for g in groups]
+    # nothing decays but... the only matrix left to decay is exempt, so the decay group is dropped
+    assert names == [["0.bias", "0.weight"], ["1.bias", "1.weight"]]
+    assert [g["weight_decay"] for g in groups] == [0.0, 0.0] and groups[1]["lr"] == 1e-4
+    with pytest.raises(ValueError, match="own_lr needs lr"):
+        param_groups(model, 0.1, own_lr=lambda n, p: True)
+
+
+def test_recipe_sets_the_cosine_floor_as_a_fraction_of_lr():
+    cfg = recipe(100, 2e-3, warmup=10, min_lr_frac=0.1, weight_decay=0.1, eval_every=20)
+    assert (cfg.steps, cfg.lr, cfg.min_lr, cfg.warmup, cfg.weight_decay, cfg.eval_every) == (100, 2e-3, 2e-4, 10, 0.1,
+                                                                                              20)
+
+
+def _batches_seen(data_seed=None, ctx=None, disturb=False):
+    seen = []
+    model = nn.Linear(3, 1)
+
+    def batch_fn(step, gen):
+        if disturb:  # draws from the global RNG between steps must not change the batches
+            torch.rand(7)
+        x = torch.randn(2, 3, generator=gen)
+        seen.append(x)
+        return x
+
+    fit(model, TrainConfig(steps=5, lr=1e-2), batch_fn, lambda m, x: m(x).square().mean(), ctx=ctx,
+        data_seed=data_seed)
+    return torch.stack(seen)
+
+
+def test_fit_draws_data_from_its_seed_never_from_the_global_rng(tmp_path):
+    from mlreads.core.runner import RunContext
+
+    torch.manual_seed(1)
+    a = _batches_seen(data_seed=7)
+    torch.manual_seed(2)
+    b = _batches_seen(data_seed=7, disturb=True)
+    assert torch.equal(a, b)
+    assert not torch.equal(a, _batches_seen(data_seed=8))
+    # Inside a run, two models see the same batches by default, and another run seed changes them.
+    ctx0 = RunContext(tmp_path / "s0", "smoke", 0, 1)
+    first, second = _batches_seen(ctx=ctx0), _batches_seen(ctx=ctx0, disturb=True)
+    assert torch.equal(first, second)
+    assert torch.equal(first, _batches_seen(data_seed=ctx0.seed_for("data")))
+    assert not torch.equal(first, _batches_seen(ctx=RunContext(tmp_path / "s1", "smoke", 1, 1)))
 
 
 def test_training_reduces_loss():
@@ -174,5 +226,5 @@ def test_logged_lr_is_the_schedule_on_the_configured_lr_whatever_the_groups():
     cfg = TrainConfig(steps=12, lr=1e-2, min_lr=1e-3, warmup=3, log_every=1)
     groups = [{"params": list(model[0].parameters()), "lr": 1e-4}, {"params": list(model[1].parameters())}]
     res = fit(model, cfg, lambda s, g: torch.randn(4, 3, generator=g), lambda m, b: m(b).square().mean(),
-              param_groups=groups)
+              groups=groups)
     assert [r["lr"] for r in res.history] == pytest.approx([1e-2 * lr_factor(s, cfg) for s in range(12)])

@@ -18,8 +18,8 @@ def test_word_fraction_counts_known_words_only():
 
 def test_quick_and_full_are_nanogpt_configs():
     q, f = CONFIGS["quick"], CONFIGS["full"]
-    assert (q.n_layer, q.n_head, q.d_model, q.block_size, q.batch_size, q.train.steps) == (4, 4, 128, 64, 12, 2000)
-    assert (f.n_layer, f.n_head, f.d_model, f.block_size, f.batch_size, f.train.steps) == (6, 6, 384, 256, 64, 5000)
+    assert (q.n_layers, q.n_heads, q.d_model, q.n_ctx, q.batch_size, q.train.steps) == (4, 4, 128, 64, 12, 2000)
+    assert (f.n_layers, f.n_heads, f.d_model, f.n_ctx, f.batch_size, f.train.steps) == (6, 6, 384, 256, 64, 5000)
     assert f.dropout == 0.2 and q.dropout == 0.0
 
 

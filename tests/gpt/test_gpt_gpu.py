@@ -18,7 +18,7 @@ def cuda():
 
 def test_cuda_logits_and_generation_match_cpu(cuda):
     torch.manual_seed(0)
-    cfg = GPTConfig(vocab_size=50, block_size=32, n_layer=2, n_head=4, d_model=64)
+    cfg = GPTConfig(d_vocab=50, n_ctx=32, n_layers=2, n_heads=4, d_model=64)
     model = GPT(cfg).eval()
     idx = torch.randint(0, 50, (4, 32), generator=torch.Generator().manual_seed(1))
     want = model(idx)

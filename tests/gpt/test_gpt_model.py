@@ -6,7 +6,7 @@ from torch.testing import assert_close
 
 from mlreads.gpt import GPT, GPTConfig
 
-CFG = GPTConfig(vocab_size=31, block_size=16, n_layer=2, n_head=4, d_model=32, dropout=0.0)
+CFG = GPTConfig(d_vocab=31, n_ctx=16, n_layers=2, n_heads=4, d_model=32, dropout=0.0)
 
 
 def make(cfg=CFG, seed=0):
@@ -20,20 +20,20 @@ def make(cfg=CFG, seed=0):
     return model
 
 
-def tokens(B, L, seed=0, V=CFG.vocab_size):
+def tokens(B, L, seed=0, V=CFG.d_vocab):
     return torch.randint(0, V, (B, L), generator=torch.Generator().manual_seed(seed))
 
 
 def test_config_rejects_bad_heads_and_gives_sizes():
     with pytest.raises(ValueError):
-        GPTConfig(d_model=30, n_head=4)
+        GPTConfig(d_model=30, n_heads=4)
     assert CFG.d_head == 8 and CFG.d_mlp == 128
 
 
 def test_logits_for_every_position():
     model = make()
     out = model(tokens(2, 16))
-    assert out.shape == (2, 16, CFG.vocab_size)
+    assert out.shape == (2, 16, CFG.d_vocab)
     # the last position's logits equal those of a forward on the prefix alone: nothing is dropped or shifted
     assert_close(model(tokens(2, 16)[:, :5])[:, -1], out[:, 4], rtol=1e-5, atol=1e-5)
 
@@ -43,14 +43,14 @@ def test_causality(t):
     model = make()
     idx = tokens(2, 16)
     changed = idx.clone()
-    changed[:, t] = (changed[:, t] + 1) % CFG.vocab_size
+    changed[:, t] = (changed[:, t] + 1) % CFG.d_vocab
     a, b = model(idx), model(changed)
     assert_close(a[:, :t], b[:, :t], rtol=0, atol=1e-6)
     assert (a[:, t] - b[:, t]).abs().max() > 1e-3  # the changed position itself does move
 
 
 def test_too_long_input_raises():
-    with pytest.raises(ValueError, match="block_size"):
+    with pytest.raises(ValueError, match="n_ctx"):
         make()(tokens(1, 17))
 
 
@@ -68,7 +68,7 @@ def test_kv_cache_step_logits_equal_full_forward():
     assert_close(logits, full[:, 9:], rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("n", [6, 30])  # 30 new tokens overflow block_size=16: the cache must be rebuilt
+@pytest.mark.parametrize("n", [6, 30])  # 30 new tokens overflow n_ctx=16: the cache must be rebuilt
 def test_generate_with_cache_equals_without_greedy(n):
     model = make()
     prompt = tokens(3, 4)
@@ -100,7 +100,7 @@ def test_top_k_one_is_greedy():
 
 
 def test_dropout_identity_in_eval_and_active_in_train():
-    model = make(GPTConfig(vocab_size=31, block_size=16, n_layer=2, n_head=4, d_model=32, dropout=0.3))
+    model = make(GPTConfig(d_vocab=31, n_ctx=16, n_layers=2, n_heads=4, d_model=32, dropout=0.3))
     idx = tokens(2, 16)
     model.eval()
     assert torch.equal(model(idx), model(idx))
@@ -156,11 +156,11 @@ def test_pattern_hook_can_edit_the_pattern():
 
 def test_run_with_cache_names_and_shapes():
     model = make()
-    B, L, D, H, P, V = 2, 16, 32, 4, 8, CFG.vocab_size
+    B, L, D, H, P, V = 2, 16, 32, 4, 8, CFG.d_vocab
     logits, cache = model.run_with_cache(tokens(B, L))
     assert_close(logits, model(tokens(B, L)), rtol=1e-5, atol=1e-5)
     expected = {"hook_embed": (B, L, D), "hook_pos_embed": (B, L, D), "ln_final.hook_normalized": (B, L, D)}
-    for l in range(CFG.n_layer):
+    for l in range(CFG.n_layers):
         for name in ("hook_resid_pre", "hook_resid_mid", "hook_resid_post", "hook_attn_out", "hook_mlp_out"):
             expected[f"blocks.{l}.{name}"] = (B, L, D)
         for name in ("hook_q", "hook_k", "hook_v", "hook_z"):
@@ -185,7 +185,7 @@ def test_run_with_cache_names_and_shapes():
 
 
 def test_no_bias_variant_has_no_biases():
-    cfg = GPTConfig(vocab_size=31, block_size=16, n_layer=1, n_head=2, d_model=16, bias=False)
+    cfg = GPTConfig(d_vocab=31, n_ctx=16, n_layers=1, n_heads=2, d_model=16, bias=False)
     model = GPT(cfg)
     assert not any(n.endswith("bias") for n, _ in model.named_parameters())
     assert model.num_params() == 31 * 16 + 16 * 16 + (3 * 16 * 16 + 16 * 16 + 2 * 16 * 64) + 3 * 16

@@ -34,7 +34,7 @@ def test_curriculum_must_end_on_the_task():
 
 
 def test_a_log_is_never_decayed():
-    m = MambaLM(MambaConfig(vocab_size=8, d_model=16, n_layers=2, d_state=4))
+    m = MambaLM(MambaConfig(d_vocab=8, d_model=16, n_layers=2, d_state=4))
     decayed, rest = param_groups(m, 0.1)
     names = {id(p): n for n, p in m.named_parameters()}
     assert not any(names[id(p)].endswith("A_log") for p in decayed["params"])
@@ -43,7 +43,7 @@ def test_a_log_is_never_decayed():
 
 
 def test_memory_horizon_is_one_over_the_slowest_decay():
-    m = MambaLM(MambaConfig(vocab_size=8, d_model=16, n_layers=2, d_state=4)).eval()
+    m = MambaLM(MambaConfig(d_vocab=8, d_model=16, n_layers=2, d_state=4)).eval()
     with torch.no_grad():
         for i, block in enumerate(m.blocks):
             mix = block.mixer

@@ -5,7 +5,7 @@ import torch
 
 from mlreads.mamba.model import MambaConfig, MambaLM, inverse_softplus
 
-SMALL = MambaConfig(vocab_size=37, d_model=32, n_layers=2, d_state=8, chunk_size=5)
+SMALL = MambaConfig(d_vocab=37, d_model=32, n_layers=2, d_state=8, chunk_size=5)
 
 
 def _model(cfg=SMALL, seed=0, dtype=torch.float64):
@@ -100,7 +100,7 @@ def test_from_hf_parity():
     import warnings
 
     torch.manual_seed(0)
-    hf_cfg = transformers.MambaConfig(vocab_size=50, hidden_size=32, state_size=8, num_hidden_layers=2, expand=2,
+    hf_cfg = transformers.MambaConfig(d_vocab=50, hidden_size=32, state_size=8, num_hidden_layers=2, expand=2,
                                       conv_kernel=4, use_mambapy=False)
     hf = transformers.MambaForCausalLM(hf_cfg).eval()
     with torch.no_grad():  # perturb every parameter so no init symmetry hides a mismatch

@@ -9,8 +9,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import random
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -19,20 +17,14 @@ import numpy as np
 import torch
 
 from mlreads.core.config import apply_overrides, to_dict
+from mlreads.core import seeding
 from mlreads.core.errors import UserError
+from mlreads.core.progress import bar
 from mlreads.core.registry import Experiment, _plain
 
 RESULT_KEYS = (
     "id", "paper", "claim", "budget", "seed", "config", "checks", "verdict", "metrics", "figures", "elapsed_s", "env",
 )  # fmt: skip
-
-
-def progress_enabled() -> bool:
-    """Bars on a terminal, or when MLREADS_PROGRESS=1; off in CI logs and under pytest."""
-    flag = os.environ.get("MLREADS_PROGRESS")
-    if flag is not None:
-        return flag not in ("0", "", "false")
-    return sys.stderr.isatty()
 
 
 class RunContext:
@@ -48,6 +40,14 @@ class RunContext:
         self.texts: dict[str, str] = {}
         self.dir.mkdir(parents=True, exist_ok=True)
         self._log = open(self.dir / "metrics.jsonl", "a" if resume else "w")
+
+    def seed_for(self, name: str) -> int:
+        """The run's seed derived for one consumer of randomness ("data", "init/gpt", "probe", ...)."""
+        return seeding.derive_seed(self.seed, name)
+
+    def generator(self, name: str) -> torch.Generator:
+        """A torch.Generator seeded with `seed_for(name)`."""
+        return seeding.generator(self.seed, name)
 
     @property
     def ckpt_dir(self) -> Path:
@@ -95,19 +95,10 @@ class RunContext:
         return path
 
     def progress(self, iterable=None, total: int | None = None, desc: str = "", **kwargs):
-        from tqdm.auto import tqdm
-
-        return tqdm(iterable, total=total, desc=desc, leave=False, dynamic_ncols=True,
-                    disable=not progress_enabled(), **kwargs)  # fmt: skip
+        return bar(iterable, total=total, desc=desc, **kwargs)
 
     def close(self) -> None:
         self._log.close()
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
 
 
 def environment(threads: int) -> dict:
@@ -162,7 +153,7 @@ def run_experiment(
         data.require(name, cfg)
     threads = threads or torch.get_num_threads()
     torch.set_num_threads(threads)
-    seed_everything(seed)
+    seeding.seed_everything(seed)
 
     path = Path(out) / exp.id / f"{budget}-s{seed}"
     ctx = RunContext(path, budget, seed, threads, resume=resume)

@@ -4,8 +4,9 @@ It owns what every experiment needs and none should rewrite: optimiser parameter
 learning rates), linear warmup + cosine schedule, gradient clipping, evaluation at a cadence, a progress bar, atomic
 checkpoints with bit-exact resume on CPU, a clear stop on a non-finite loss, and DDP under `torchrun`.
 
-Determinism contract: `batch_fn(step, gen)` draws randomness only from `gen`, a generator that `fit` owns and
-checkpoints. With the global torch RNG (dropout) and the optimiser state also saved, a resumed run on CPU produces
+Determinism contract: `batch_fn(step, gen)` draws randomness only from `gen`, a generator that `fit` seeds with
+`data_seed` (by default the run's seed derived for "data", so every model an experiment trains sees the same batches)
+and checkpoints. With the global torch RNG (dropout) and the optimiser state also saved, a resumed run on CPU produces
 the same weights, bit for bit, as an uninterrupted one.
 
 Checkpoint layout (rank 0 writes; each checkpoint is a folder renamed into place, then `latest` is replaced):
@@ -32,13 +33,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from mlreads.core.errors import NonFiniteLoss
+from mlreads.core.progress import bar as progress_bar
+
+if TYPE_CHECKING:
+    from mlreads.core.runner import RunContext
 
 
 @dataclass(frozen=True)
@@ -84,14 +89,55 @@ def lr_factor(step: int, cfg: TrainConfig) -> float:
     return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def default_param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """Weight decay on matrices (ndim >= 2); none on biases, norms and other vectors."""
-    decay, no_decay = [], []
-    for p in model.parameters():
-        if p.requires_grad:
-            (decay if p.ndim >= 2 else no_decay).append(p)
-    return [g for g in ({"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0})
-            if g["params"]]  # fmt: skip
+def param_groups(
+    model: nn.Module,
+    weight_decay: float,
+    no_decay: Callable[[str, nn.Parameter], bool] | None = None,
+    own_lr: Callable[[str, nn.Parameter], bool] | None = None,
+    lr: float | None = None,
+) -> list[dict]:
+    """Optimiser parameter groups: weight decay on matrices (ndim >= 2), none on biases, norms and other vectors.
+
+    `no_decay(name, p)` exempts more parameters from decay (Mamba's A_log). `own_lr(name, p)` moves parameters into
+    a group of their own at learning rate `lr` with no decay (S4's state-space parameters). Empty groups are dropped.
+    """
+    decay, rest, special = [], [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        if own_lr is not None and own_lr(name, p):
+            special.append(p)
+        elif p.ndim >= 2 and not (no_decay is not None and no_decay(name, p)):
+            decay.append(p)
+        else:
+            rest.append(p)
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
+    if special:
+        if lr is None:
+            raise ValueError("param_groups: own_lr needs lr, the learning rate of that group")
+        groups.append({"params": special, "weight_decay": 0.0, "lr": lr})
+    return [g for g in groups if g["params"]]
+
+
+def recipe(
+    steps: int,
+    lr: float,
+    *,
+    warmup: int = 0,
+    min_lr_frac: float = 0.1,
+    weight_decay: float = 0.0,
+    betas: tuple[float, float] = (0.9, 0.999),
+    grad_clip: float | None = 1.0,
+    schedule: Literal["cosine", "constant"] = "cosine",
+    optimizer: Literal["adamw", "adam", "sgd"] = "adamw",
+    eval_every: int = 0,
+    log_every: int = 10,
+    ckpt_every: int = 0,
+) -> TrainConfig:
+    """The usual recipe in one call: `optimizer` at peak `lr`, linear warmup, cosine to `min_lr_frac * lr`."""
+    return TrainConfig(steps=steps, lr=lr, min_lr=lr * min_lr_frac, warmup=warmup, schedule=schedule,
+                       weight_decay=weight_decay, betas=betas, grad_clip=grad_clip, optimizer=optimizer,
+                       eval_every=eval_every, log_every=log_every, ckpt_every=ckpt_every)  # fmt: skip
 
 
 def make_optimizer(groups: list[dict], cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -251,24 +297,27 @@ def fit(
     batch_fn: Callable[[int, torch.Generator], Any],
     loss_fn: Callable[[nn.Module, Any], Tensor],
     eval_fn: Callable[[nn.Module], dict[str, float]] | None = None,
-    ctx: Any = None,
-    param_groups: list[dict] | None = None,
+    ctx: RunContext | None = None,
+    groups: list[dict] | None = None,
     ckpt_dir: str | Path | None = None,
     resume: bool | None = None,
     desc: str = "train",
+    data_seed: int | None = None,
 ) -> TrainResult:
-    """Train `model` for `cfg.steps` optimiser steps and return its history. See the module docstring."""
-    from mlreads.core.runner import progress_enabled
+    """Train `model` for `cfg.steps` optimiser steps and return its history. See the module docstring.
 
+    `groups`: optimiser parameter groups (default `param_groups(model, cfg.weight_decay)`). `data_seed`: the seed of
+    the generator `batch_fn` draws from (default: `ctx.seed_for("data")`, or 0 without a context).
+    """
     d = init_distributed()
     if ckpt_dir is None and ctx is not None:  # one folder per model of the experiment, named by `desc`
         ckpt_dir = ctx.ckpt_dir / re.sub(r"[^A-Za-z0-9_.-]+", "-", desc)
     ckpt_dir = Path(ckpt_dir) if ckpt_dir is not None else None
     resume = resume if resume is not None else bool(ctx is not None and ctx.resume)
-    groups = param_groups or default_param_groups(model, cfg.weight_decay)
-    opt = make_optimizer(groups, cfg)
-    # The data generator is seeded from the global RNG, which the runner seeded: same seed, same batches.
-    gen = torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,)).item()))
+    opt = make_optimizer(groups or param_groups(model, cfg.weight_decay), cfg)
+    if data_seed is None:
+        data_seed = ctx.seed_for("data") if ctx is not None else 0
+    gen = torch.Generator().manual_seed(data_seed)
     train_model = model
     if d.world > 1:
         train_model = nn.parallel.DistributedDataParallel(model)
@@ -281,10 +330,7 @@ def fit(
         if ctx is not None and d.main and result.history:
             ctx.truncate_log_after(result.history[-1])  # rows logged after the checkpoint are logged again below
 
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=cfg.steps, initial=start_step, desc=desc, leave=False, dynamic_ncols=True,
-               disable=not (d.main and progress_enabled()))  # fmt: skip
+    bar = progress_bar(total=cfg.steps, initial=start_step, desc=desc, enabled=d.main)
     t0 = time.perf_counter()
     window: list[float] = []
     done = start_step  # optimiser steps taken so far

@@ -39,10 +39,10 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class CharLMConfig:
-    n_layer: int = 4
-    n_head: int = 4
+    n_layers: int = 4
+    n_heads: int = 4
     d_model: int = 128
-    block_size: int = 64  # context, in characters
+    n_ctx: int = 64  # context, in characters
     dropout: float = 0.0
     bias: bool = False  # nanoGPT's default for this config
     gelu: Literal["tanh", "exact"] = "tanh"
@@ -65,14 +65,14 @@ def _train_cfg(steps: int, eval_every: int, lr: float = 1e-3, min_lr: float = 1e
 CONFIGS = {
     # A tiny model that must beat the best context-free (unigram) predictor within seconds.
     "smoke": CharLMConfig(
-        n_layer=2, n_head=2, d_model=64, block_size=32, batch_size=16, eval_batches=8, sample_chars=300,
+        n_layers=2, n_heads=2, d_model=64, n_ctx=32, batch_size=16, eval_batches=8, sample_chars=300,
         train=_train_cfg(steps=200, eval_every=100, lr=3e-3, min_lr=3e-4, warmup=20),
     ),  # fmt: skip
     # nanoGPT's "baby GPT" on CPU.
     "quick": CharLMConfig(train=_train_cfg(steps=2000, eval_every=250)),
     # nanoGPT's train_shakespeare_char.py.
     "full": CharLMConfig(
-        n_layer=6, n_head=6, d_model=384, block_size=256, dropout=0.2, batch_size=64, eval_batches=200,
+        n_layers=6, n_heads=6, d_model=384, n_ctx=256, dropout=0.2, batch_size=64, eval_batches=200,
         sample_chars=2000, train=_train_cfg(steps=5000, eval_every=250, ckpt_every=250),  # hours: resumable
     ),  # fmt: skip
 }
@@ -111,12 +111,12 @@ def run_char_lm(cfg: CharLMConfig, ctx) -> dict:
     data = TextDataset(text, val_frac=cfg.data.val_frac)
     V = data.vocab_size
     model = GPT(
-        GPTConfig(vocab_size=V, block_size=cfg.block_size, n_layer=cfg.n_layer, n_head=cfg.n_head,
+        GPTConfig(d_vocab=V, n_ctx=cfg.n_ctx, n_layers=cfg.n_layers, n_heads=cfg.n_heads,
                   d_model=cfg.d_model, dropout=cfg.dropout, bias=cfg.bias, gelu=cfg.gelu)
     )  # fmt: skip
 
     def batch_fn(step: int, gen: torch.Generator):
-        return data.get_batch("train", cfg.batch_size, cfg.block_size, gen)
+        return data.get_batch("train", cfg.batch_size, cfg.n_ctx, gen)
 
     def loss_fn(m, batch):
         x, y = batch  # (B, L), (B, L)
@@ -127,7 +127,7 @@ def run_char_lm(cfg: CharLMConfig, ctx) -> dict:
         out = {}
         for split in ("train", "val"):
             gen = torch.Generator().manual_seed(1234)  # the same windows at every evaluation
-            batches = (data.get_batch(split, cfg.batch_size, cfg.block_size, gen) for _ in range(cfg.eval_batches))
+            batches = (data.get_batch(split, cfg.batch_size, cfg.n_ctx, gen) for _ in range(cfg.eval_batches))
             losses = [loss_fn(m, batch) for batch in batches]
             out[f"{split}_loss"] = float(torch.stack(losses).mean())
         return out
@@ -163,7 +163,7 @@ def run_char_lm(cfg: CharLMConfig, ctx) -> dict:
         "params": model.num_params(),
         "vocab_size": V,
         "steps": result.steps,
-        "tokens_per_s": result.steps * cfg.batch_size * cfg.block_size / train_s,
+        "tokens_per_s": result.steps * cfg.batch_size * cfg.n_ctx / train_s,
         "train_s": train_s,
     }
 

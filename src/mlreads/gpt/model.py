@@ -4,7 +4,7 @@ Vaswani et al. 2017, "Attention Is All You Need", arXiv:1706.03762, Section 3 (a
 attention, Section 3.2.2; position-wise feed-forward, Eq. 2; embeddings, Section 3.4), used as a decoder only, with the
 GPT-2 changes of Radford et al. 2019, "Language Models are Unsupervised Multitask Learners", Section 2.3: layer norm
 moved to the input of each sub-block (pre-LN), a final layer norm after the last block, learned position embeddings,
-GELU (Hendrycks & Gimpel 2016, arXiv:1606.08415), and residual projections initialised at 0.02 / sqrt(2 n_layer).
+GELU (Hendrycks & Gimpel 2016, arXiv:1606.08415), and residual projections initialised at 0.02 / sqrt(2 n_layers).
 The token embedding is tied to the output projection (Press & Wolf 2017, cited in Vaswani Section 3.4).
 
 Parameter names map 1:1 onto the GPT-2 checkpoint (`wte`, `wpe`, `ln_1`, `attn.c_attn`, `attn.c_proj`, `ln_2`,
@@ -12,7 +12,7 @@ Parameter names map 1:1 onto the GPT-2 checkpoint (`wte`, `wpe`, `ln_1`, `attn.c
 TransformerLens (see `GPT` for the list).
 
 Glossary (code name -> paper symbol):
-    d_model (D)      d_model                   n_head (H)      h
+    d_model (D)      d_model                   n_heads (H)     h
     d_head (P)       d_k = d_v = d_model / h   4 * d_model     d_ff (Eq. 2)
     c_attn           [W^Q W^K W^V] for all heads, fused     c_proj (attn)   W^O
     mlp.c_fc         W_1, b_1 (Eq. 2)          mlp.c_proj      W_2, b_2 (Eq. 2)
@@ -45,10 +45,10 @@ KV = tuple[Tensor, Tensor]  # (k, v), each (B, H, L, P)
 
 @dataclass(frozen=True)
 class GPTConfig:
-    vocab_size: int = 65  # V
-    block_size: int = 64  # the longest context, in tokens (GPT-2's n_positions)
-    n_layer: int = 4
-    n_head: int = 4  # H
+    d_vocab: int = 65  # V (GPT-2: vocab_size)
+    n_ctx: int = 64  # the longest context, in tokens (GPT-2: n_positions)
+    n_layers: int = 4  # (GPT-2: n_layer)
+    n_heads: int = 4  # H (GPT-2: n_head)
     d_model: int = 128  # D
     dropout: float = 0.0  # after embeddings, on the attention pattern, and on each residual branch
     bias: bool = True  # biases in Linear layers and LayerNorms (GPT-2 has them)
@@ -56,12 +56,12 @@ class GPTConfig:
     layer_norm_eps: float = 1e-5
 
     def __post_init__(self):
-        if self.d_model % self.n_head:
-            raise ValueError(f"d_model={self.d_model} is not divisible by n_head={self.n_head}")
+        if self.d_model % self.n_heads:
+            raise ValueError(f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}")
 
     @property
     def d_head(self) -> int:  # P = d_k = d_v
-        return self.d_model // self.n_head
+        return self.d_model // self.n_heads
 
     @property
     def d_mlp(self) -> int:  # d_ff in Eq. 2
@@ -88,7 +88,7 @@ class CausalSelfAttention(nn.Module):
 
     def __init__(self, cfg: GPTConfig):
         super().__init__()
-        self.n_head, self.d_head = cfg.n_head, cfg.d_head
+        self.n_heads, self.d_head = cfg.n_heads, cfg.d_head
         self.dropout = cfg.dropout
         self.c_attn = nn.Linear(cfg.d_model, 3 * cfg.d_model, bias=cfg.bias)
         self.c_proj = nn.Linear(cfg.d_model, cfg.d_model, bias=cfg.bias)
@@ -106,9 +106,9 @@ class CausalSelfAttention(nn.Module):
         """x (B, Lq, D); past (k, v) of the earlier positions, or None. Returns (y (B, Lq, D), (k, v) so far)."""
         B, Lq, D = x.shape
         q, k, v = self.c_attn(x).split(D, dim=2)  # 3 x (B, Lq, D)
-        q = self.hook_q(q.view(B, Lq, self.n_head, self.d_head)).transpose(1, 2)  # (B, H, Lq, P)
-        k = self.hook_k(k.view(B, Lq, self.n_head, self.d_head)).transpose(1, 2)  # (B, H, Lq, P)
-        v = self.hook_v(v.view(B, Lq, self.n_head, self.d_head)).transpose(1, 2)  # (B, H, Lq, P)
+        q = self.hook_q(q.view(B, Lq, self.n_heads, self.d_head)).transpose(1, 2)  # (B, H, Lq, P)
+        k = self.hook_k(k.view(B, Lq, self.n_heads, self.d_head)).transpose(1, 2)  # (B, H, Lq, P)
+        v = self.hook_v(v.view(B, Lq, self.n_heads, self.d_head)).transpose(1, 2)  # (B, H, Lq, P)
         if past is not None:
             k = torch.cat([past[0], k], dim=2)  # (B, H, Lk, P)
             v = torch.cat([past[1], v], dim=2)  # (B, H, Lk, P)
@@ -166,7 +166,7 @@ class Block(nn.Module):
 
 
 class GPT(HookedModule):
-    """The decoder: embeddings, `n_layer` blocks, a final LayerNorm and the tied unembedding.
+    """The decoder: embeddings, `n_layers` blocks, a final LayerNorm and the tied unembedding.
 
     Hook points (TransformerLens names):
         hook_embed, hook_pos_embed                                  (B, L, D)
@@ -183,16 +183,16 @@ class GPT(HookedModule):
     def __init__(self, cfg: GPTConfig):
         super().__init__()
         self.cfg = cfg
-        self.wte = nn.Embedding(cfg.vocab_size, cfg.d_model)
-        self.wpe = nn.Embedding(cfg.block_size, cfg.d_model)
+        self.wte = nn.Embedding(cfg.d_vocab, cfg.d_model)
+        self.wpe = nn.Embedding(cfg.n_ctx, cfg.d_model)
         self.drop = nn.Dropout(cfg.dropout)
-        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
         self.ln_final = LayerNorm(cfg)
         self.hook_embed, self.hook_pos_embed = HookPoint(), HookPoint()
         self.apply(self._init_weights)
-        for name, p in self.named_parameters():  # GPT-2: residual projections scaled by 1/sqrt(2 n_layer)
+        for name, p in self.named_parameters():  # GPT-2: residual projections scaled by 1/sqrt(2 n_layers)
             if name.endswith("c_proj.weight"):
-                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * cfg.n_layer))
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * cfg.n_layers))
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
@@ -215,14 +215,14 @@ class GPT(HookedModule):
         return n
 
     def forward(self, idx: Tensor) -> Tensor:
-        """idx (B, L) token ids, L <= block_size -> logits (B, L, V) for every position."""
+        """idx (B, L) token ids, L <= n_ctx -> logits (B, L, V) for every position."""
         return self._forward(idx)[0]
 
     def _forward(self, idx: Tensor, past: list[KV] | None = None) -> tuple[Tensor, list[KV]]:
         B, L = idx.shape
         start = 0 if past is None else past[0][0].shape[2]
-        if start + L > self.cfg.block_size:
-            raise ValueError(f"sequence of {start + L} tokens is longer than block_size={self.cfg.block_size}")
+        if start + L > self.cfg.n_ctx:
+            raise ValueError(f"sequence of {start + L} tokens is longer than n_ctx={self.cfg.n_ctx}")
         pos = torch.arange(start, start + L, device=idx.device)  # (L,)
         pos_embed = self.wpe(pos).expand(B, L, self.cfg.d_model)  # (B, L, D), a view, as TransformerLens shapes it
         x = self.drop(self.hook_embed(self.wte(idx)) + self.hook_pos_embed(pos_embed))  # (B, L, D)
@@ -245,18 +245,18 @@ class GPT(HookedModule):
     ) -> Tensor:
         """Append `n` sampled tokens to idx (B, L0); returns (B, L0 + n). `temperature=0` is greedy decoding.
 
-        The context is cropped to the last block_size tokens. With `use_cache`, keys and values of earlier positions
-        are kept (a KV cache) and each step runs only the new token; once the context would overflow block_size,
+        The context is cropped to the last n_ctx tokens. With `use_cache`, keys and values of earlier positions
+        are kept (a KV cache) and each step runs only the new token; once the context would overflow n_ctx,
         the positions shift, so the cache is rebuilt from the cropped context, exactly as the no-cache path sees it.
         Call `model.eval()` first if the model has dropout. Sampling draws from `generator` (which must live on the
         model's device) when one is given, else from the global RNG.
         """
         past: list[KV] | None = None
         for _ in range(n):
-            if use_cache and past is not None and past[0][0].shape[2] < self.cfg.block_size:
+            if use_cache and past is not None and past[0][0].shape[2] < self.cfg.n_ctx:
                 logits, past = self._forward(idx[:, -1:], past)  # one new position
             else:
-                logits, past = self._forward(idx[:, -self.cfg.block_size :])
+                logits, past = self._forward(idx[:, -self.cfg.n_ctx :])
                 past = past if use_cache else None
             logits = logits[:, -1, :]  # (B, V)
             if temperature == 0:
@@ -287,10 +287,10 @@ class GPT(HookedModule):
         if not c.scale_attn_weights or c.scale_attn_by_inverse_layer_idx:
             raise ValueError("only the standard 1/sqrt(d_head) attention scaling is supported")
         cfg = GPTConfig(
-            vocab_size=c.vocab_size,
-            block_size=c.n_positions,
-            n_layer=c.n_layer,
-            n_head=c.n_head,
+            d_vocab=c.vocab_size,
+            n_ctx=c.n_positions,
+            n_layers=c.n_layer,
+            n_heads=c.n_head,
             d_model=c.n_embd,
             dropout=c.resid_pdrop,
             bias=True,

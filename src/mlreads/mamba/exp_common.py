@@ -7,6 +7,7 @@ from __future__ import annotations
 import torch
 
 from mlreads.core.train import TrainConfig
+from mlreads.core.train import param_groups as core_param_groups
 from mlreads.mamba.model import MambaConfig, MambaLM
 
 PAPER = "Gu & Dao 2023, Mamba (arXiv 2312.00752)"
@@ -19,21 +20,13 @@ def train_config(steps: int, lr: float, warmup: int = 50, eval_every: int = 0,
                        betas=(0.9, 0.98), grad_clip=1.0, eval_every=eval_every, log_every=10)
 
 
-def same_data(ctx) -> None:
-    """`fit` seeds its data generator from the global RNG: reset it so that every model sees the same batches."""
-    torch.manual_seed(ctx.seed if ctx is not None else 0)
-
-
 def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
     """Weight decay on matrices except A_log (the official code exempts A_log and D: `_no_weight_decay`)."""
-    decay, rest = [], []
-    for name, p in model.named_parameters():
-        (decay if p.ndim >= 2 and not name.endswith("A_log") else rest).append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
+    return core_param_groups(model, weight_decay, no_decay=lambda name, p: name.endswith("A_log"))
 
 
 def build_mamba(d_model: int, n_layers: int, d_state: int, vocab: int, selective: bool = True) -> MambaLM:
-    return MambaLM(MambaConfig(vocab_size=vocab, d_model=d_model, n_layers=n_layers, d_state=d_state,
+    return MambaLM(MambaConfig(d_vocab=vocab, d_model=d_model, n_layers=n_layers, d_state=d_state,
                                selective=selective, chunk_size=32))
 
 

@@ -10,7 +10,7 @@ import torch
 from mlreads.core.data.synthetic import selective_copying
 from mlreads.core.train import TrainConfig, fit
 from mlreads.mamba import analysis
-from mlreads.mamba.exp_common import build_mamba, check_curriculum, curves_figure, param_groups, same_data, stage, \
+from mlreads.mamba.exp_common import build_mamba, check_curriculum, curves_figure, param_groups, stage, \
     train_config
 
 
@@ -56,10 +56,9 @@ def run_selective_copying(cfg: CopyingConfig, ctx) -> dict:
     out, curves = {}, {}
     for name, selective in (("s6", True), ("lti", False)):
         model = build_mamba(cfg.d_model, cfg.n_layers, cfg.d_state, cfg.vocab, selective)
-        same_data(ctx)
         t0 = time.perf_counter()
         res = fit(model, cfg.train, batch_fn, analysis.copying_loss, eval_fn, ctx=ctx, desc=f"copying/{name}",
-                  param_groups=param_groups(model, cfg.train.weight_decay))
+                  groups=param_groups(model, cfg.train.weight_decay))
         out[f"acc_{name}"] = 100 * res.final["acc"]
         out[f"acc_{name}_by_position"] = [100 * a for a in analysis.copying_accuracy_by_position(model, eval_batch)]
         out[f"train_s_{name}"] = time.perf_counter() - t0

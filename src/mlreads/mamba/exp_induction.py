@@ -12,7 +12,7 @@ from mlreads.core.data.synthetic import induction_heads
 from mlreads.core.memory import peak_rss_growth_mb
 from mlreads.core.train import TrainConfig, fit
 from mlreads.mamba import analysis
-from mlreads.mamba.exp_common import build_mamba, check_curriculum, param_groups, same_data, stage, train_config
+from mlreads.mamba.exp_common import build_mamba, check_curriculum, param_groups, stage, train_config
 
 
 @dataclass(frozen=True)
@@ -62,15 +62,14 @@ def run_induction(cfg: InductionConfig, ctx) -> dict:
 
     models = {
         "mamba": build_mamba(cfg.d_model, cfg.n_layers, cfg.d_state, cfg.vocab),
-        "attention": GPT(GPTConfig(vocab_size=cfg.vocab, block_size=2**cfg.attn_max_log2, n_layer=cfg.n_layers,
-                                   n_head=cfg.attn_heads, d_model=cfg.d_model, bias=False)),
+        "attention": GPT(GPTConfig(d_vocab=cfg.vocab, n_ctx=2**cfg.attn_max_log2, n_layers=cfg.n_layers,
+                                   n_heads=cfg.attn_heads, d_model=cfg.d_model, bias=False)),
     }
     out = {}
     for name, model in models.items():
-        same_data(ctx)
         t0 = time.perf_counter()
         res = fit(model, cfg.train, batch_fn, analysis.induction_loss, eval_fn, ctx=ctx, desc=f"induction/{name}",
-                  param_groups=param_groups(model, cfg.train.weight_decay))
+                  groups=param_groups(model, cfg.train.weight_decay))
         out[f"train_acc_{name}"] = 100 * res.final["acc"]
         out[f"train_s_{name}"] = time.perf_counter() - t0
         out[f"params_{name}"] = sum(p.numel() for p in model.parameters())

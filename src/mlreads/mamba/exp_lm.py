@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from mlreads.core.train import TrainConfig, fit
-from mlreads.mamba.exp_common import param_groups, same_data, train_config
+from mlreads.mamba.exp_common import param_groups, train_config
 from mlreads.mamba.model import MambaConfig, MambaLM
 
 
@@ -28,7 +28,7 @@ class LMConfig:
     mamba_layers: int = 3  # the paper pairs two Mamba blocks per Transformer block; at width 64 the per-channel
     # state parameters (A_log, x_proj) weigh more, so 3 Mamba blocks match 2 Transformer blocks within 10%
     d_state: int = 16
-    block_size: int = 128
+    n_ctx: int = 128
     batch_size: int = 16
     eval_batches: int = 20
     mamba_lr: float = 4e-3
@@ -47,17 +47,17 @@ def run_lm(cfg: LMConfig, ctx) -> dict:
     data = TextDataset(load_corpus(cfg.data.path), val_frac=cfg.data.val_frac)
     V = data.vocab_size
     def transformer():
-        return GPT(GPTConfig(vocab_size=V, block_size=cfg.block_size, n_layer=cfg.gpt_layers, n_head=cfg.gpt_heads,
+        return GPT(GPTConfig(d_vocab=V, n_ctx=cfg.n_ctx, n_layers=cfg.gpt_layers, n_heads=cfg.gpt_heads,
                              d_model=cfg.d_model, bias=False))
 
     models = {
-        "mamba": (MambaLM(MambaConfig(vocab_size=V, d_model=cfg.d_model, n_layers=cfg.mamba_layers,
+        "mamba": (MambaLM(MambaConfig(d_vocab=V, d_model=cfg.d_model, n_layers=cfg.mamba_layers,
                                       d_state=cfg.d_state, chunk_size=32)), cfg.mamba_lr, cfg.train.steps),
         "transformer": (transformer(), cfg.gpt_lr, cfg.train.steps),
     }
 
     def batch_fn(step, g):
-        return data.get_batch("train", cfg.batch_size, cfg.block_size, g)
+        return data.get_batch("train", cfg.batch_size, cfg.n_ctx, g)
 
     def loss_fn(m, batch):
         x, y = batch
@@ -65,7 +65,7 @@ def run_lm(cfg: LMConfig, ctx) -> dict:
 
     def eval_fn(m):
         g = torch.Generator().manual_seed(4321)  # the same windows at every evaluation, for both models
-        losses = [loss_fn(m, data.get_batch("val", cfg.batch_size, cfg.block_size, g)) for _ in range(cfg.eval_batches)]
+        losses = [loss_fn(m, data.get_batch("val", cfg.batch_size, cfg.n_ctx, g)) for _ in range(cfg.eval_batches)]
         return {"val_loss": float(torch.stack(losses).mean())}
 
     out, curves = {}, {}
@@ -75,10 +75,9 @@ def run_lm(cfg: LMConfig, ctx) -> dict:
         every = max(1, round(cfg.train.eval_every * scale)) if cfg.train.eval_every else 0
         tcfg = dataclasses.replace(cfg.train, lr=lr, min_lr=lr / 10, steps=steps,
                                    warmup=round(cfg.train.warmup * scale), eval_every=every)
-        same_data(ctx)
         t0 = time.perf_counter()
         res = fit(model, tcfg, batch_fn, loss_fn, eval_fn, ctx=ctx, desc=f"lm/{name}",
-                  param_groups=param_groups(model, tcfg.weight_decay))
+                  groups=param_groups(model, tcfg.weight_decay))
         out[f"val_loss_{name}"] = res.final["val_loss"]
         out[f"params_{name}"] = sum(p.numel() for p in model.parameters())
         out[f"train_s_{name}"] = time.perf_counter() - t0
@@ -93,12 +92,12 @@ def run_lm(cfg: LMConfig, ctx) -> dict:
         train("transformer_equal_time", transformer(), cfg.gpt_lr, steps)
         out["steps_transformer_equal_time"] = steps
         out["val_loss_gap_equal_time"] = out["val_loss_mamba"] - out["val_loss_transformer_equal_time"]
-    out["tokens"] = cfg.train.steps * cfg.batch_size * cfg.block_size
+    out["tokens"] = cfg.train.steps * cfg.batch_size * cfg.n_ctx
     out["param_ratio"] = out["params_mamba"] / out["params_transformer"]
     out["unigram_entropy"] = data.unigram_entropy()
     out["params_within_10pct"] = abs(out["param_ratio"] - 1) <= 0.1
     if ctx is not None:
-        ctx.savefig(lm_figure(curves, out["unigram_entropy"], cfg.batch_size * cfg.block_size), "loss_curves")
+        ctx.savefig(lm_figure(curves, out["unigram_entropy"], cfg.batch_size * cfg.n_ctx), "loss_curves")
     return out
 
 

@@ -122,10 +122,10 @@ register(
 # ===== mamba/lm-vs-transformer ========================================================================================
 
 LM = {
-    "smoke": LMConfig(d_model=32, mamba_layers=2, gpt_layers=1, block_size=32, batch_size=16, eval_batches=4,
+    "smoke": LMConfig(d_model=32, mamba_layers=2, gpt_layers=1, n_ctx=32, batch_size=16, eval_batches=4,
                       train=train_config(150, 3e-3, 15, eval_every=75)),
     "quick": LMConfig(train=train_config(700, 2e-3, 70, eval_every=100)),
-    "full": LMConfig(d_model=384, gpt_layers=6, gpt_heads=6, mamba_layers=12, block_size=256, batch_size=64,
+    "full": LMConfig(d_model=384, gpt_layers=6, gpt_heads=6, mamba_layers=12, n_ctx=256, batch_size=64,
                      eval_batches=200, train=train_config(5000, 1e-3, 200, eval_every=250)),
 }
 

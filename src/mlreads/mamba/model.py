@@ -38,7 +38,7 @@ State = list[tuple[Tensor, Tensor]]  # per layer: (conv state (B, E, K), ssm sta
 
 @dataclass(frozen=True)
 class MambaConfig:
-    vocab_size: int = 16
+    d_vocab: int = 16  # V (transformers: vocab_size)
     d_model: int = 64
     n_layers: int = 2
     d_state: int = 16  # N
@@ -195,7 +195,7 @@ class MambaLM(HookedModule):
     def __init__(self, cfg: MambaConfig):
         super().__init__()
         self.cfg = cfg
-        self.embedding = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.embedding = nn.Embedding(cfg.d_vocab, cfg.d_model)
         self.blocks = nn.ModuleList(ResidualBlock(cfg) for _ in range(cfg.n_layers))
         self.norm_f = RMSNorm(cfg.d_model, cfg.norm_eps)
         self.hook_embed = HookPoint()  # (B, L, D)
@@ -250,7 +250,7 @@ class MambaLM(HookedModule):
         """Load a transformers `MambaForCausalLM` (weights and config) into a MambaLM."""
         c = hf_model.config
         cfg = MambaConfig(
-            vocab_size=c.vocab_size, d_model=c.hidden_size, n_layers=c.num_hidden_layers, d_state=c.state_size,
+            d_vocab=c.vocab_size, d_model=c.hidden_size, n_layers=c.num_hidden_layers, d_state=c.state_size,
             expand=c.expand, d_conv=c.conv_kernel, dt_rank=int(c.time_step_rank), conv_bias=c.use_conv_bias,
             bias=c.use_bias, norm_eps=c.layer_norm_epsilon,
         )

