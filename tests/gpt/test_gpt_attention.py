@@ -12,8 +12,6 @@ from mlreads.gpt.attention import (
     attention_pattern,
     attention_scores,
     causal_mask,
-    merge_heads,
-    split_heads,
 )
 
 
@@ -59,18 +57,6 @@ def test_explicit_path_matches_sdpa():
     ours = attend(attention_pattern(q, k, causal=True), v)
     sdpa = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
     assert_close(ours, sdpa, rtol=1e-5, atol=1e-6)
-
-
-@pytest.mark.parametrize("n_head", [1, 2, 4])
-def test_split_merge_heads_roundtrip_and_layout(n_head):
-    x = torch.arange(2 * 3 * 8, dtype=torch.float32).reshape(2, 3, 8)
-    s = split_heads(x, n_head)
-    P = 8 // n_head
-    assert s.shape == (2, n_head, 3, P)
-    # head h holds columns h*P:(h+1)*P, the GPT-2 / HF layout
-    for h in range(n_head):
-        assert torch.equal(s[:, h], x[..., h * P : (h + 1) * P])
-    assert torch.equal(merge_heads(s), x)
 
 
 def test_gradients_match_reference():

@@ -5,7 +5,8 @@ import json
 import pytest
 
 from mlreads.core.registry import REGISTRY
-from mlreads.gpt.experiments import CONFIGS, word_fraction, word_vocabulary
+from mlreads.gpt.exp_char_lm import word_fraction, word_vocabulary
+from mlreads.gpt.experiments import CONFIGS
 
 
 def test_word_fraction_counts_known_words_only():

@@ -54,18 +54,17 @@ def test_too_long_input_raises():
         make()(tokens(1, 17))
 
 
-def test_kv_cache_step_logits_equal_full_forward():
+@pytest.mark.parametrize("n", [6, 30])  # 30 new tokens overflow n_ctx=16: the cache must be rebuilt
+def test_cached_generate_equals_greedy_loop_over_forward(n):
+    """The KV cache through the public API: greedy `generate(use_cache=True)` picks, at every step, the argmax of the
+    full forward pass over the (cropped) context, i.e. a cached step's logits rank tokens as the full forward does."""
     model = make()
-    idx = tokens(2, 12)
-    full = model(idx)
-    logits, past = model._forward(idx[:, :7])
-    steps = [logits]
-    for i in range(7, 12):  # one token at a time
-        logits, past = model._forward(idx[:, i : i + 1], past)
-        steps.append(logits)
-    assert_close(torch.cat(steps, dim=1), full, rtol=1e-5, atol=1e-5)
-    logits, _ = model._forward(idx[:, 9:], model._forward(idx[:, :9])[1])  # several new tokens at once
-    assert_close(logits, full[:, 9:], rtol=1e-5, atol=1e-5)
+    prompt = tokens(3, 4)
+    idx = prompt
+    for _ in range(n):
+        logits = model(idx[:, -model.cfg.n_ctx :])[:, -1]  # (B, V), no cache
+        idx = torch.cat([idx, logits.argmax(-1, keepdim=True)], dim=1)
+    assert torch.equal(model.generate(prompt, n, temperature=0, use_cache=True), idx)
 
 
 @pytest.mark.parametrize("n", [6, 30])  # 30 new tokens overflow n_ctx=16: the cache must be rebuilt

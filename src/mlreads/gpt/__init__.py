@@ -5,8 +5,6 @@ from mlreads.gpt.attention import (
     attention_pattern,
     attention_scores,
     causal_mask,
-    merge_heads,
-    split_heads,
 )
 from mlreads.gpt.model import GPT, GPTConfig
 
@@ -17,6 +15,4 @@ __all__ = [
     "attention_pattern",
     "attention_scores",
     "causal_mask",
-    "merge_heads",
-    "split_heads",
 ]

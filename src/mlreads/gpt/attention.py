@@ -12,7 +12,7 @@ attention-only transformers on them too.
 Glossary (code name -> paper symbol):
     q, k, v        Q, K, V (per head)          d_head (P)   d_k = d_v
     scores         Q K^T / sqrt(d_k)           pattern      softmax(scores), the attention pattern A
-    n_head (H)     h                           z            A V, the per-head output before W^O
+    n_heads (H)    h                           z            A V, the per-head output before W^O
 
 Axes (see mlreads.core.shapes): B batch, H heads, L length (Lq queries, Lk keys), P head size.
 
@@ -24,7 +24,6 @@ from __future__ import annotations
 import math
 
 import torch
-from einops import rearrange
 from torch import Tensor
 
 
@@ -56,12 +55,3 @@ def attend(pattern: Tensor, v: Tensor) -> Tensor:
     """Eq. 1, outside the softmax: A V. pattern (B, H, Lq, Lk), v (B, H, Lk, P) -> (B, H, Lq, P)."""
     return torch.einsum("bhqk,bhkp->bhqp", pattern, v)
 
-
-def split_heads(x: Tensor, n_head: int) -> Tensor:
-    """Section 3.2.2: cut the width into h heads. (B, L, H*P) -> (B, H, L, P)."""
-    return rearrange(x, "b l (h p) -> b h l p", h=n_head)
-
-
-def merge_heads(x: Tensor) -> Tensor:
-    """Section 3.2.2, Concat(head_1, ..., head_h). (B, H, L, P) -> (B, L, H*P)."""
-    return rearrange(x, "b h l p -> b l (h p)")
