@@ -1,28 +1,9 @@
-"""Token streams of the circuits experiments: words, repeated random sequences, bigram counts."""
+"""What the circuits experiments draw besides corpus windows: repeated random sequences and bigram counts (corpus
+windows and the word tokenizer are core's, tested in tests/core/test_data_text.py)."""
 
 import torch
 
-from mlreads.circuits.corpus import TokenStream, WordTokenizer, bigram_counts, repeated_batch, varied_repeated_batch
-
-TEXT = "To be, or not to be: that is the question. To be is to do; to do is to be!"
-
-
-def test_word_tokenizer_keeps_the_most_frequent_words_and_maps_the_rest_to_unk():
-    tok = WordTokenizer(TEXT, vocab=6)
-    assert tok.vocab_size == 6 and tok.itos[-1] == "<unk>"
-    assert set(tok.itos[:2]) == {"to", "be"}  # 4 each; "To" is another token
-    ids = tok.encode("to be or question")
-    assert tok.decode(ids) == "to be <unk> <unk>"
-
-
-def test_token_stream_windows_are_contiguous_and_seeded():
-    stream = TokenStream(TEXT * 20, "char")
-    w1 = stream.windows("train", 4, 10, torch.Generator().manual_seed(0))
-    w2 = stream.windows("train", 4, 10, torch.Generator().manual_seed(0))
-    assert w1.shape == (4, 11) and torch.equal(w1, w2)
-    text = stream.tokenizer.decode(w1[0])
-    assert text in TEXT * 20
-
+from mlreads.circuits.corpus import bigram_counts, repeated_batch, varied_repeated_batch
 
 def test_repeated_batches_repeat():
     g = torch.Generator().manual_seed(0)

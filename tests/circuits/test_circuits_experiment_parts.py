@@ -1,6 +1,7 @@
 """The measuring parts of the circuits experiments, on hand-built inputs (the experiments themselves run at smoke in
 tests/test_smoke.py)."""
 
+import pytest
 import torch
 
 from mlreads.circuits import AttnOnlyConfig, AttnOnlyTransformer
@@ -45,3 +46,24 @@ def test_skip_trigrams_read_the_planted_circuit():
     trigrams = skip_trigrams(model, 0, 0, [str(i) for i in range(V)], top=V, n=2)
     assert [(a, b, c) for a, b, c, _ in trigrams] == [("2", "5", "7"), ("4", "1", "4")]
     assert trigrams[0][3] > trigrams[1][3] > 0
+
+
+def test_phase_change_aligned_passes_together_and_fails_apart():
+    from mlreads.circuits.exp_induction import phase_change_aligned
+
+    steps = [100, 200, 300, 400, 500, 600]
+    # The smoke run's 2-layer curves: the score jumps 300 -> 400, as the loss on the 2nd repeat falls most.
+    induction = [0.33, 0.22, 0.22, 0.62, 0.73, 0.77]
+    loss_rep2 = [3.48, 3.04, 2.79, 1.10, 0.64, 0.52]
+    assert phase_change_aligned(steps, induction, loss_rep2, window=0) == (True, 400, 400)
+    # Its 1-layer curves: the loss falls most early (100 -> 200), the score creeps up late (400 -> 500): no phase
+    # change in common.
+    induction_1 = [0.22, 0.21, 0.16, 0.155, 0.18, 0.20]
+    loss_rep2_1 = [3.38, 3.02, 3.19, 3.15, 2.85, 2.61]
+    assert phase_change_aligned(steps, induction_1, loss_rep2_1, window=1) == (False, 500, 200)
+    # One evaluation apart passes with window 1 and fails with window 0.
+    shifted = [0.33, 0.22, 0.62, 0.65, 0.73, 0.77]
+    assert phase_change_aligned(steps, shifted, loss_rep2, window=1)[0]
+    assert not phase_change_aligned(steps, shifted, loss_rep2, window=0)[0]
+    with pytest.raises(ValueError):
+        phase_change_aligned([100], [0.5], [1.0], window=1)

@@ -1,87 +1,30 @@
-"""Token streams for the circuits experiments: words or characters of the corpus, and repeated random sequences.
+"""What the circuits experiments draw besides corpus windows: Olsson et al.'s repeated random sequences and the
+corpus's bigram counts. Corpus windows themselves come from `mlreads.core.data.text` (`TextConfig(tokens="word")`,
+`load_text`, `TextDataset.get_batch`).
 
-Elhage et al. 2021 train on BPE tokens of web text; we have the offline Shakespeare corpus (mlreads.core.data.text).
-`WordTokenizer` splits it into words and punctuation marks and keeps the `vocab - 1` most frequent, mapping the rest
-to one unknown token, which is closer to the paper's tokens than characters are (a copying head copies names and
-words). Olsson et al. 2022 measure induction on a random token sequence repeated twice
-(mlreads.core.data.synthetic.repeated_random_tokens).
+Olsson et al. 2022 (arXiv:2209.11895) measure induction on a random token sequence repeated twice
+(`repeated_batch`, built on `mlreads.core.data.synthetic.repeated_random_tokens`); Elhage et al. 2021 compare a
+0-layer model with the corpus's bigram statistics (`bigram_counts`).
 
-Deviations: word-level tokens instead of BPE; line breaks are dropped with the other whitespace.
+Deviations: training rows with a varying period and filler (`varied_repeated_batch`, see its docstring).
 """
 
 from __future__ import annotations
-
-import re
-from collections import Counter
 
 import torch
 from torch import Tensor
 
 from mlreads.core.data.synthetic import repeated_random_tokens
 
-WORD = re.compile(r"[A-Za-z']+|[^\sA-Za-z']")
-UNK = "<unk>"
-
-
-class WordTokenizer:
-    """The `vocab - 1` most frequent words and punctuation marks of `text`, plus <unk> (id vocab - 1)."""
-
-    def __init__(self, text: str, vocab: int):
-        counts = Counter(WORD.findall(text))
-        self.itos = [w for w, _ in counts.most_common(vocab - 1)] + [UNK]
-        self.stoi = {w: i for i, w in enumerate(self.itos)}
-
-    @property
-    def vocab_size(self) -> int:
-        return len(self.itos)
-
-    def encode(self, text: str) -> Tensor:
-        unk = self.vocab_size - 1
-        return torch.tensor([self.stoi.get(w, unk) for w in WORD.findall(text)], dtype=torch.long)
-
-    def decode(self, ids) -> str:
-        ids = ids.reshape(-1).tolist() if isinstance(ids, Tensor) else list(ids)
-        return " ".join(self.itos[i] for i in ids)
-
-
-class TokenStream:
-    """A corpus as one id tensor, split 90/10 into train and val, with random windows drawn from a generator."""
-
-    def __init__(self, text: str, tokens: str, vocab: int = 2000):
-        if tokens == "word":
-            self.tokenizer = WordTokenizer(text, vocab)
-            self.itos = self.tokenizer.itos
-            ids = self.tokenizer.encode(text)
-        elif tokens == "char":
-            from mlreads.core.data.text import CharTokenizer
-
-            self.tokenizer = CharTokenizer(text)
-            self.itos = self.tokenizer.itos
-            ids = self.tokenizer.encode(text)
-        else:
-            raise ValueError(f"tokens must be 'word' or 'char', not {tokens!r}")
-        n = int(0.9 * len(ids))
-        self.train, self.val = ids[:n], ids[n:]
-
-    @property
-    def vocab_size(self) -> int:
-        return len(self.itos)
-
-    def windows(self, split: str, batch: int, length: int, gen: torch.Generator) -> Tensor:
-        """(batch, length + 1) random windows; inputs are [:, :-1] and next-token targets [:, 1:]."""
-        data = self.train if split == "train" else self.val
-        starts = torch.randint(len(data) - length - 1, (batch,), generator=gen)
-        return data[starts[:, None] + torch.arange(length + 1)]
-
 
 def repeated_batch(batch: int, half: int, vocab: int, gen: torch.Generator) -> Tensor:
-    """(batch, 2 * half + 1): a random sequence of `half` tokens repeated twice, plus one more token of the third
+    """(B, 2 * half + 1): a random sequence of `half` tokens repeated twice, plus one more token of the third
     repeat, so inputs [:, :-1] are the two repeats and every target is defined. The fixed probe of Olsson et al."""
     return repeated_random_tokens(batch, half, vocab, gen, n_repeats=3)[:, : 2 * half + 1]
 
 
 def varied_repeated_batch(batch: int, half: int, vocab: int, gen: torch.Generator) -> Tensor:
-    """(batch, 2 * half + 1) training rows: f random filler tokens, then a random sequence of m tokens repeated to the
+    """(B, 2 * half + 1) training rows: f random filler tokens, then a random sequence of m tokens repeated to the
     end of the row (at least twice), with m drawn per row from [max(2, half // 4), half] and f from [0, T - 2m].
 
     A fixed period would let a 1-layer model with positional queries and keys solve the task by attending a fixed
@@ -98,5 +41,5 @@ def varied_repeated_batch(batch: int, half: int, vocab: int, gen: torch.Generato
 
 
 def bigram_counts(ids: Tensor, vocab: int) -> Tensor:
-    """(V, V) counts of (current, next) pairs in a token stream."""
+    """(V, V) counts of (current, next) pairs in a token stream ids (L,)."""
     return torch.bincount(ids[:-1] * vocab + ids[1:], minlength=vocab * vocab).reshape(vocab, vocab).double()

@@ -17,8 +17,12 @@ import torch
 from mlreads.circuits import figures
 from mlreads.circuits.analysis import direct_path
 from mlreads.circuits.corpus import bigram_counts
-from mlreads.circuits.exp_common import DataConfig, build_model, lm_loss, load_stream, train_config
-from mlreads.core.train import TrainConfig, fit
+from mlreads.circuits.exp_common import build_model
+from mlreads.core.data.text import TextConfig, load_text
+from mlreads.core.lm import lm_evaluator, next_token_loss
+from mlreads.core.runner import RunContext
+from mlreads.core.train import TrainConfig, fit, recipe
+
 
 @dataclass(frozen=True)
 class BigramConfig:
@@ -31,11 +35,12 @@ class BigramConfig:
     d_head: int = 1
     n_ctx: int = 64
     positional: str = "shortformer"  # positions reach only queries and keys: a 0-layer model ignores them
+    init_std: float = 0.02
     batch_size: int = 64
     min_row_count: int = 100
     min_pair_count: int = 5
-    train: TrainConfig = field(default_factory=lambda: train_config(1000, 1e-2))
-    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=lambda: recipe(1000, 1e-2, warmup=50, betas=(0.9, 0.99)))
+    data: TextConfig = field(default_factory=TextConfig)
 
 
 def _row_centred_corr(model_table: torch.Tensor, counts: torch.Tensor, cfg: BigramConfig):
@@ -53,39 +58,32 @@ def _row_centred_corr(model_table: torch.Tensor, counts: torch.Tensor, cfg: Bigr
     return corr, a, b, mask
 
 
-def run_zero_layer_bigram(cfg: BigramConfig, ctx) -> dict:
+def run_zero_layer_bigram(cfg: BigramConfig, ctx: RunContext) -> dict:
     """Train the 0-layer model; correlate W_E W_U with the train split's log-bigram table, each row centred.
 
     Metrics: bigram_corr (the check), val_loss, bigram_entropy (the best possible loss for a bigram model, on the
     train split), unigram_entropy, rows/pairs compared and the bigram mass they cover."""
-    stream = load_stream(cfg.data)
-    V = stream.vocab_size
-    model = build_model(V, 0, cfg, ctx.seed)
-    batch_fn = lambda step, gen: stream.windows("train", cfg.batch_size, cfg.n_ctx, gen)  # noqa: E731
-
-    def eval_fn(m):
-        gen = torch.Generator().manual_seed(1234)
-        return {"val_loss": float(sum(lm_loss(m, stream.windows("val", 64, cfg.n_ctx, gen)) for _ in range(8)) / 8)}
-
-    result = fit(model, cfg.train, batch_fn, lm_loss, eval_fn=eval_fn, ctx=ctx, desc="0-layer")
-    counts = bigram_counts(stream.train, V)
+    data = load_text(cfg.data)
+    V = data.vocab_size
+    model = build_model(V, 0, cfg, ctx.generator("init/attn-only-0"))
+    batch_fn = lambda step, gen: data.get_batch("train", cfg.batch_size, cfg.n_ctx, gen)  # noqa: E731
+    eval_fn = lm_evaluator(data, 64, cfg.n_ctx, 8)
+    result = fit(model, cfg.train, batch_fn, next_token_loss, eval_fn=eval_fn, ctx=ctx, desc="0-layer")
+    counts = bigram_counts(data.train, V)  # (V, V)
     with torch.no_grad():
         corr, a, b, mask = _row_centred_corr(direct_path(model), counts, cfg)
-    p_next = counts / counts.sum(1, keepdim=True).clamp_min(1)
-    p_cur = counts.sum(1) / counts.sum()
+    p_next = counts / counts.sum(1, keepdim=True).clamp_min(1)  # (V, V)
+    p_cur = counts.sum(1) / counts.sum()  # (V,)
     h_bigram = float(-(p_cur[:, None] * p_next * p_next.clamp_min(1e-300).log()).sum())
-    h_unigram = float(-(p_cur[p_cur > 0] * p_cur[p_cur > 0].log()).sum())
-    order = torch.argsort(counts.sum(1), descending=True)
-    if ctx is not None:
-        ix = order.numpy()
-        fig = figures.bigram_figure(a.numpy()[np.ix_(ix, ix)], b.numpy()[np.ix_(ix, ix)], mask.numpy()[np.ix_(ix, ix)],
-                                    [stream.itos[i] for i in ix], corr)  # fmt: skip
-        ctx.savefig(fig, "bigram_tables")
+    ix = torch.argsort(counts.sum(1), descending=True).numpy()  # most frequent current tokens first
+    fig = figures.bigram_figure(a.numpy()[np.ix_(ix, ix)], b.numpy()[np.ix_(ix, ix)], mask.numpy()[np.ix_(ix, ix)],
+                                [data.tokenizer.itos[i] for i in ix], corr)  # fmt: skip
+    ctx.savefig(fig, "bigram_tables")
     return {
         "bigram_corr": corr,
         "val_loss": result.final["val_loss"],
         "bigram_entropy": h_bigram,
-        "unigram_entropy": h_unigram,
+        "unigram_entropy": data.unigram_entropy(),
         "rows_compared": int(mask.any(1).sum()),
         "pairs_compared": int(mask.sum()),
         "bigram_mass_compared": float(counts[mask].sum() / counts.sum()),

@@ -17,8 +17,13 @@ import torch
 from mlreads.circuits import figures
 from mlreads.circuits.analysis import copying_scores, full_ov_circuit, full_qk_circuit
 from mlreads.circuits.detectors import ov_copying_accuracy
-from mlreads.circuits.exp_common import DataConfig, build_model, lm_loss, load_stream, train_config
-from mlreads.core.train import TrainConfig, fit
+from mlreads.circuits.exp_common import build_model
+from mlreads.circuits.model import AttnOnlyTransformer
+from mlreads.core.data.text import TextConfig, load_text
+from mlreads.core.lm import lm_evaluator, next_token_loss
+from mlreads.core.runner import RunContext
+from mlreads.core.train import TrainConfig, fit, recipe
+
 
 @dataclass(frozen=True)
 class CopyingConfig:
@@ -35,11 +40,14 @@ class CopyingConfig:
     batch_size: int = 32
     top_tokens: int = 300  # skip-trigrams are read among the most frequent tokens, for readability
     n_trigrams: int = 6  # per head
-    train: TrainConfig = field(default_factory=lambda: train_config(3000, 1e-2, eval_every=250, warmup=100))
-    data: DataConfig = field(default_factory=lambda: DataConfig(tokens="word", vocab=1000))
+    train: TrainConfig = field(
+        default_factory=lambda: recipe(3000, 1e-2, warmup=100, betas=(0.9, 0.99), eval_every=250)
+    )
+    data: TextConfig = field(default_factory=lambda: TextConfig(tokens="word", vocab=1000))
 
 
-def skip_trigrams(model, layer: int, head: int, itos: list[str], top: int, n: int) -> list[tuple[str, str, str, float]]:
+def skip_trigrams(model: AttnOnlyTransformer, layer: int, head: int, itos: list[str], top: int, n: int
+                  ) -> list[tuple[str, str, str, float]]:  # fmt: skip
     """The head's strongest skip-trigrams "A … B -> C" among the `top` first token ids (the most frequent): A is a
     source token whose OV row boosts C most (above the row's mean), B the query token that prefers A most among keys
     (QK, each query row standardised over keys, so that tokens with large embeddings do not win every row). Sorted
@@ -55,39 +63,35 @@ def skip_trigrams(model, layer: int, head: int, itos: list[str], top: int, n: in
     return [(itos[a], itos[int(query[a])], itos[int(out[a])], float(boost[a])) for a in order.tolist()]
 
 
-def run_copying_heads(cfg: CopyingConfig, ctx) -> dict:
+def run_copying_heads(cfg: CopyingConfig, ctx: RunContext) -> dict:
     """Train a 1-layer model; report every head's copying score sum(lambda)/sum(|lambda|) of W_U W_OV W_E, the
     fraction of heads above 0.5, the direct-path copying accuracy (own token in the OV row's top 5) and skip-trigrams.
 
     Metrics: copying_scores (per head), frac_copying_heads (the check), copying_scores_init (the same heads before
     training), ov_top5_copying (per head), val_loss and unigram_entropy."""
-    stream = load_stream(cfg.data)
-    V = stream.vocab_size
-    model = build_model(V, 1, cfg, ctx.seed)
-    init_scores = copying_scores(model)[0].detach()
-    batch_fn = lambda step, gen: stream.windows("train", cfg.batch_size, cfg.n_ctx, gen)  # noqa: E731
+    data = load_text(cfg.data)
+    V = data.vocab_size
+    model = build_model(V, 1, cfg, ctx.generator("init/attn-only-1"))
+    init_scores = copying_scores(model)[0].detach()  # (H,)
+    batch_fn = lambda step, gen: data.get_batch("train", cfg.batch_size, cfg.n_ctx, gen)  # noqa: E731
+    val_loss = lm_evaluator(data, 32, cfg.n_ctx, 8)
 
-    def eval_fn(m):
-        gen = torch.Generator().manual_seed(1234)
-        scores = copying_scores(m)[0]
-        return {"val_loss": float(sum(lm_loss(m, stream.windows("val", 32, cfg.n_ctx, gen)) for _ in range(8)) / 8),
-                "mean_copying": float(scores.mean()), "n_copying": int((scores > 0.5).sum())}  # fmt: skip
+    def eval_fn(m: AttnOnlyTransformer) -> dict:
+        scores = copying_scores(m)[0]  # (H,)
+        return val_loss(m) | {"mean_copying": float(scores.mean()), "n_copying": int((scores > 0.5).sum())}
 
-    result = fit(model, cfg.train, batch_fn, lm_loss, eval_fn=eval_fn, ctx=ctx, desc="1-layer")
+    result = fit(model, cfg.train, batch_fn, next_token_loss, eval_fn=eval_fn, ctx=ctx, desc="1-layer")
     with torch.no_grad():
         scores = copying_scores(model)[0]  # (H,)
         top5 = ov_copying_accuracy(model, k=5)[0]  # (H,)
         eig = [full_ov_circuit(model, 0)[h].eigenvalues.numpy() for h in range(cfg.n_heads)]
-    counts = torch.bincount(stream.train, minlength=V).double()
-    p = counts[counts > 0] / counts.sum()
     lines = []
     for h in torch.argsort(scores, descending=True).tolist():
         lines.append(f"head 0.{h}  copying score {scores[h]:+.3f}")
-        for a, b, c, boost in skip_trigrams(model, 0, h, stream.itos, min(cfg.top_tokens, V), cfg.n_trigrams):
+        for a, b, c, boost in skip_trigrams(model, 0, h, data.tokenizer.itos, min(cfg.top_tokens, V), cfg.n_trigrams):
             lines.append(f"    {a!r} … {b!r} → {c!r}    (OV boost {boost:.2f})")
-    if ctx is not None:
-        ctx.write_text("skip_trigrams", "\n".join(lines))
-        ctx.savefig(figures.copying_figure(scores.numpy(), eig), "copying_scores")
+    ctx.write_text("skip_trigrams", "\n".join(lines))
+    ctx.savefig(figures.copying_figure(scores.numpy(), eig), "copying_scores")
     return {
         "copying_scores": scores.tolist(),
         "frac_copying_heads": float((scores > 0.5).float().mean()),
@@ -98,7 +102,7 @@ def run_copying_heads(cfg: CopyingConfig, ctx) -> dict:
         "mean_copying_score_init": float(init_scores.mean()),
         "ov_top5_copying": top5.tolist(),
         "val_loss": result.final["val_loss"],
-        "unigram_entropy": float(-(p * p.log()).sum()),
+        "unigram_entropy": data.unigram_entropy(),
         "vocab_size": V,
         "steps": result.steps,
     }

@@ -20,8 +20,13 @@ from mlreads.circuits import figures
 from mlreads.circuits.analysis import composition_baseline, composition_scores
 from mlreads.circuits.corpus import repeated_batch, varied_repeated_batch
 from mlreads.circuits.detectors import repeated_sequence_scores
-from mlreads.circuits.exp_common import DataConfig, build_model, lm_loss, load_stream, train_config
-from mlreads.core.train import TrainConfig, fit
+from mlreads.circuits.exp_common import build_model
+from mlreads.circuits.model import AttnOnlyTransformer
+from mlreads.core.data.text import TextConfig, TextDataset, load_text
+from mlreads.core.lm import next_token_loss
+from mlreads.core.runner import RunContext
+from mlreads.core.train import TrainConfig, TrainResult, fit, recipe
+
 
 @dataclass(frozen=True)
 class InductionConfig:
@@ -42,12 +47,35 @@ class InductionConfig:
     batch_size: int = 32
     eval_batch: int = 64
     icl_positions: tuple[int, int] = (0, 0)  # Olsson's ICL score: loss at the 2nd minus the 1st (0 = skip)
-    train: TrainConfig = field(default_factory=lambda: train_config(5000, 1e-2, eval_every=100))
-    data: DataConfig = field(default_factory=DataConfig)
+    phase_window: int = 1  # evaluations by which the induction score's rise and the loss drop may differ
+    train: TrainConfig = field(
+        default_factory=lambda: recipe(5000, 1e-2, warmup=50, betas=(0.9, 0.99), eval_every=100)
+    )
+    data: TextConfig = field(default_factory=TextConfig)
 
 
-def _induction_eval(model, probe: torch.Tensor, half: int, n_layers: int, text_val) -> dict:
-    """Losses on the first and second repeat of `probe` (B, 2*half + 1) and the best head scores."""
+def shift(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token rows (B, L + 1) -> the (x, y) pair (B, L), (B, L) of next-token prediction."""
+    return rows[:, :-1], rows[:, 1:]
+
+
+def phase_change_aligned(steps: list[int], induction: list[float], loss_rep2: list[float], window: int
+                         ) -> tuple[bool, int, int]:  # fmt: skip
+    """Do the induction score and the loss on the second repeat change at the same time (Olsson et al.'s phase
+    change)? The rise is the evaluation interval in which the induction score grows most, the drop the interval in
+    which loss_rep2 falls most; they coincide when at most `window` evaluations apart. Returns (aligned, the step
+    that ends the rise, the step that ends the drop). Needs at least two evaluations."""
+    if len(steps) < 2:
+        raise ValueError("phase_change_aligned needs at least two evaluations")
+    rise = max(range(1, len(steps)), key=lambda i: induction[i] - induction[i - 1])
+    drop = max(range(1, len(steps)), key=lambda i: loss_rep2[i - 1] - loss_rep2[i])
+    return abs(rise - drop) <= window, steps[rise], steps[drop]
+
+
+@torch.no_grad()
+def _induction_eval(model: AttnOnlyTransformer, probe: torch.Tensor, half: int, n_layers: int,
+                    text_val: tuple[torch.Tensor, torch.Tensor] | None) -> dict:  # fmt: skip
+    """Losses on the first and second repeat of `probe` (B, 2 * half + 1) and the best head scores."""
     logits = model(probe[:, :-1])  # (B, 2 half, V)
     nll = F.cross_entropy(logits.transpose(1, 2), probe[:, 1:], reduction="none")  # (B, 2 half)
     s = repeated_sequence_scores(model, probe[:, :-1])
@@ -58,72 +86,78 @@ def _induction_eval(model, probe: torch.Tensor, half: int, n_layers: int, text_v
         "previous": float(s["previous"][0].max()),
     }
     if text_val is not None:
-        out["loss_text"] = float(lm_loss(model, text_val))
+        out["loss_text"] = float(next_token_loss(model, text_val))
     return out
 
 
-def _train_induction(cfg: InductionConfig, n_layers: int, stream, V: int, ctx, seed: int):
+def _train_induction(cfg: InductionConfig, n_layers: int, data: TextDataset | None, V: int, probe: torch.Tensor,
+                     ctx: RunContext) -> tuple[AttnOnlyTransformer, TrainResult]:  # fmt: skip
     Vr = cfg.random_vocab or V
     n_rand = round(cfg.batch_size * cfg.random_frac)
-    probe = repeated_batch(cfg.eval_batch, cfg.half, Vr, torch.Generator().manual_seed(4321))
-    text_val = None if stream is None else stream.windows("val", cfg.eval_batch, cfg.n_ctx, torch.Generator().manual_seed(99))
+    text_val = None if data is None else data.get_batch("val", cfg.eval_batch, cfg.n_ctx, ctx.generator("probe/text"))
 
-    def batch_fn(step, gen):
+    def batch_fn(step: int, gen: torch.Generator):
         parts = []
         if n_rand:
-            parts.append(varied_repeated_batch(n_rand, cfg.half, Vr, gen))  # (n_rand, 2 half + 1)
+            parts.append(shift(varied_repeated_batch(n_rand, cfg.half, Vr, gen)))  # 2 x (n_rand, 2 half)
         if cfg.batch_size - n_rand:
-            parts.append(stream.windows("train", cfg.batch_size - n_rand, cfg.n_ctx, gen))  # (rest, n_ctx + 1)
+            parts.append(data.get_batch("train", cfg.batch_size - n_rand, cfg.n_ctx, gen))  # 2 x (rest, n_ctx)
         return tuple(parts)
 
-    def loss_fn(m, batch):
-        losses = [lm_loss(m, x) for x in batch]
-        weights = [x.shape[0] for x in batch]
+    def loss_fn(m: AttnOnlyTransformer, batch) -> torch.Tensor:
+        weights = [x.shape[0] for x, _ in batch]
+        losses = [next_token_loss(m, part) for part in batch]
         return sum(w * l for w, l in zip(weights, losses, strict=True)) / sum(weights)
 
-    model = build_model(V, n_layers, cfg, seed)
+    model = build_model(V, n_layers, cfg, ctx.generator(f"init/attn-only-{n_layers}"))
     eval_fn = lambda m: _induction_eval(m, probe, cfg.half, n_layers, text_val)  # noqa: E731
-    result = fit(model, cfg.train, batch_fn, loss_fn, eval_fn=eval_fn, ctx=ctx, desc=f"{n_layers}-layer")
-    return model, result, probe
+    return model, fit(model, cfg.train, batch_fn, loss_fn, eval_fn=eval_fn, ctx=ctx, desc=f"{n_layers}-layer")
 
 
-def _curves(result) -> dict[str, list]:
+def _curves(result: TrainResult) -> dict[str, list]:
     rows = [r for r in result.history if "induction" in r]
     return {k: [r.get(k) for r in rows] for k in ("step", "loss_rep1", "loss_rep2", "induction", "loss_text")}
 
 
-def _icl_score(model, stream, positions, n_ctx) -> float:
-    gen = torch.Generator().manual_seed(7)
-    x = stream.windows("val", 32, n_ctx, gen)
-    with torch.no_grad():
-        logits = model(x[:, :-1])
-        nll = F.cross_entropy(logits.transpose(1, 2), x[:, 1:], reduction="none").mean(0)  # (L,)
+@torch.no_grad()
+def _icl_score(model: AttnOnlyTransformer, data: TextDataset, positions: tuple[int, int], n_ctx: int,
+               gen: torch.Generator) -> float:  # fmt: skip
+    """Olsson's in-context-learning score: the loss at token positions[1] minus the loss at positions[0]."""
+    x, y = data.get_batch("val", 32, n_ctx, gen)  # (B, L), (B, L)
+    nll = F.cross_entropy(model(x).transpose(1, 2), y, reduction="none").mean(0)  # (L,)
     return float(nll[positions[1]] - nll[positions[0]])
 
 
-def run_induction_heads(cfg: InductionConfig, ctx) -> dict:
+def run_induction_heads(cfg: InductionConfig, ctx: RunContext) -> dict:
     """Train a 2-layer and a 1-layer model; measure head scores, K-composition and the loss on each repeat.
 
     Metrics: induction_score (best layer-1 head) and prev_token_score (best layer-0 head) on repeated random tokens;
     kcomp_pair (K-composition of that previous-token head into that induction head), kcomp_max over all pairs,
     kcomp_baseline (random matrices of the same shapes), kcomp_top_is_prev_to_induction (the largest pair joins a
     head with previous-token score >= 0.8 to one with induction score >= 0.8); loss_rep1/loss_rep2 and their ratio
-    rep2_over_rep1 for both models; icl_score when configured."""
-    stream = load_stream(cfg.data) if cfg.random_frac < 1 or cfg.icl_positions[1] else None
-    V = stream.vocab_size if stream is not None else cfg.random_vocab
-    two, res2, probe = _train_induction(cfg, 2, stream, V, ctx, ctx.seed)
-    one, res1, _ = _train_induction(cfg, 1, stream, V, ctx, ctx.seed + 1)
+    rep2_over_rep1 for both models; phase_aligned (the induction score's steepest rise and the steepest drop of
+    loss_rep2 within `phase_window` evaluations, with the steps induction_rise_step and loss_rep2_drop_step);
+    icl_score when configured."""
+    data = load_text(cfg.data) if cfg.random_frac < 1 or cfg.icl_positions[1] else None
+    V = data.vocab_size if data is not None else cfg.random_vocab
+    probe = repeated_batch(cfg.eval_batch, cfg.half, cfg.random_vocab or V, ctx.generator("probe"))  # (B, 2 half + 1)
+    two, res2 = _train_induction(cfg, 2, data, V, probe, ctx)
+    one, res1 = _train_induction(cfg, 1, data, V, probe, ctx)
 
     two.eval()
     with torch.no_grad():
-        s = repeated_sequence_scores(two, probe[:, :-1])
+        s = repeated_sequence_scores(two, probe[:, :-1])  # each (n_layers, H)
         kcomp = composition_scores(two, "K")[0, :, 1]  # (H, H): layer-0 head -> layer-1 head
-        qcomp = composition_scores(two, "Q")[0, :, 1]
-        vcomp = composition_scores(two, "V")[0, :, 1]
-    base = composition_baseline(two, "K", n_samples=500, seed=ctx.seed)
+        qcomp = composition_scores(two, "Q")[0, :, 1]  # (H, H)
+        vcomp = composition_scores(two, "V")[0, :, 1]  # (H, H)
+    base = composition_baseline(two, "K", n_samples=500, seed=ctx.seed_for("kcomp-baseline"))
     prev_h, ind_h = int(s["previous"][0].argmax()), int(s["induction"][1].argmax())
     top = divmod(int(kcomp.argmax()), cfg.n_heads)
     top_ok = bool(s["previous"][0, top[0]] >= 0.8 and s["induction"][1, top[1]] >= 0.8)
+    curves = {"2-layer": _curves(res2), "1-layer": _curves(res1)}
+    c2 = curves["2-layer"]
+    aligned, rise_step, drop_step = phase_change_aligned(c2["step"], c2["induction"], c2["loss_rep2"],
+                                                         cfg.phase_window)  # fmt: skip
     f2, f1 = res2.final, res1.final
     metrics = {
         "induction_score": float(s["induction"][1].max()),
@@ -146,26 +180,27 @@ def run_induction_heads(cfg: InductionConfig, ctx) -> dict:
         "loss_rep2_1layer": f1["loss_rep2"],
         "rep2_over_rep1_1layer": f1["loss_rep2"] / f1["loss_rep1"],
         "induction_score_1layer": f1["induction"],
+        "phase_aligned": aligned,
+        "induction_rise_step": rise_step,
+        "loss_rep2_drop_step": drop_step,
         "uniform_loss": math.log(cfg.random_vocab or V),
     }
     if "loss_text" in f2:
         metrics |= {"loss_text": f2["loss_text"], "loss_text_1layer": f1["loss_text"]}
     if cfg.icl_positions[1]:
-        metrics["icl_score"] = _icl_score(two, stream, cfg.icl_positions, cfg.n_ctx)
-        metrics["icl_score_1layer"] = _icl_score(one, stream, cfg.icl_positions, cfg.n_ctx)
+        metrics["icl_score"] = _icl_score(two, data, cfg.icl_positions, cfg.n_ctx, ctx.generator("probe/icl"))
+        metrics["icl_score_1layer"] = _icl_score(one, data, cfg.icl_positions, cfg.n_ctx, ctx.generator("probe/icl"))
 
-    curves = {"2-layer": _curves(res2), "1-layer": _curves(res1)}
-    metrics["phase_figure"] = bool(len(curves["2-layer"]["step"]) >= 3)  # loss and score share one time axis
-    if ctx is not None:
-        ctx.savefig(figures.phase_figure(curves), "phase_change")
-        with torch.no_grad():
-            _, cache = two.run_with_cache(probe[:1, :-1], names_filter=lambda n: n.endswith("hook_pattern"))
-        ctx.savefig(
-            figures.patterns_figure(cache["blocks.0.attn.hook_pattern"][0, prev_h].numpy(),
-                                    cache["blocks.1.attn.hook_pattern"][0, ind_h].numpy(),
-                                    f"previous-token head 0.{prev_h} (score {s['previous'][0, prev_h]:.2f})",
-                                    f"induction head 1.{ind_h} (score {s['induction'][1, ind_h]:.2f})", cfg.half),
-            "attention_patterns",
-        )  # fmt: skip
-        ctx.savefig(figures.composition_figure(kcomp.numpy(), base, cfg.n_heads, "K-composition, 2-layer model"), "k_composition")
+    ctx.savefig(figures.phase_figure(curves, rise_step, drop_step), "phase_change")
+    with torch.no_grad():
+        _, cache = two.run_with_cache(probe[:1, :-1], names_filter=lambda n: n.endswith("hook_pattern"))
+    ctx.savefig(
+        figures.patterns_figure(cache["blocks.0.attn.hook_pattern"][0, prev_h].numpy(),
+                                cache["blocks.1.attn.hook_pattern"][0, ind_h].numpy(),
+                                f"previous-token head 0.{prev_h} (score {s['previous'][0, prev_h]:.2f})",
+                                f"induction head 1.{ind_h} (score {s['induction'][1, ind_h]:.2f})", cfg.half),
+        "attention_patterns",
+    )  # fmt: skip
+    ctx.savefig(figures.composition_figure(kcomp.numpy(), base, cfg.n_heads, "K-composition, 2-layer model"),
+                "k_composition")  # fmt: skip
     return metrics

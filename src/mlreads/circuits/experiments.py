@@ -7,7 +7,7 @@ and Induction Heads" (Olsson et al. 2022, arXiv:2209.11895).
 
 This module holds the declarations (configs per budget, checks, notes). Each run function, with its config dataclass
 and helpers, lives in a module named by the paper's seam: exp_bigram.py, exp_copying.py, exp_induction.py; the parts
-they share (corpus config and loader, schedule, model builder, loss) are in exp_common.py. Every model is trained
+they share (the model builder) is in exp_common.py; data, loss and recipe come from mlreads.core. Every model is trained
 with `mlreads.core.train.fit`; the deviations from the papers are in each config's docstring and in the experiment's
 notes.
 """
@@ -15,12 +15,14 @@ notes.
 from __future__ import annotations
 
 from mlreads.circuits.exp_bigram import BigramConfig, run_zero_layer_bigram
-from mlreads.circuits.exp_common import DataConfig, train_config
 from mlreads.circuits.exp_copying import CopyingConfig, run_copying_heads
 from mlreads.circuits.exp_induction import InductionConfig, run_induction_heads
+from mlreads.core.data.text import TextConfig
 from mlreads.core.registry import Experiment, at_least, at_most, holds, register
+from mlreads.core.train import recipe
 
 PAPER = "Elhage et al. 2021, A Mathematical Framework for Transformer Circuits"
+BETAS = (0.9, 0.99)  # AdamW betas of every circuits recipe (cosine to lr / 10 after a linear warmup, clip 1.0)
 PAPER_OLSSON = "Olsson et al. 2022, In-context Learning and Induction Heads (arXiv:2209.11895); " + PAPER
 
 
@@ -34,9 +36,9 @@ register(
         claim="A 0-layer transformer computes bigram statistics: W_U W_E approximates log p(next | current).",
         paper_value="qualitative (section 'Zero-Layer Transformers'): W_U W_E approximates the bigram log-likelihood",
         configs={
-            "smoke": BigramConfig(batch_size=32, n_ctx=32, train=train_config(150, 3e-2, warmup=10)),
+            "smoke": BigramConfig(batch_size=32, n_ctx=32, train=recipe(150, 3e-2, warmup=10, betas=BETAS)),
             "quick": BigramConfig(),
-            "full": BigramConfig(d_model=256, batch_size=128, train=train_config(5000, 1e-2)),
+            "full": BigramConfig(d_model=256, batch_size=128, train=recipe(5000, 1e-2, warmup=50, betas=BETAS)),
         },
         run=run_zero_layer_bigram,
         checks={
@@ -62,7 +64,8 @@ INDUCTION_QUICK_CHECKS = [
     at_least("kcomp_pair", "kcomp_baseline", name="K-composition of the pair > random baseline"),
     at_most("rep2_over_rep1", 0.3),
     at_least("rep2_over_rep1_1layer", 0.3, name="1-layer model does not reach 30%"),
-    holds("phase_figure", "loss and induction score on one time axis"),
+    holds("phase_aligned", "the induction score's steepest rise and the steepest drop of the loss on the 2nd repeat "
+          "are at most phase_window evaluations apart (a phase change)"),
 ]
 
 register(
@@ -76,13 +79,13 @@ register(
         configs={
             "smoke": InductionConfig(
                 d_model=64, n_heads=2, d_head=32, half=10, n_ctx=20, random_vocab=64, random_frac=1.0,
-                batch_size=32, eval_batch=64, train=train_config(600, 1e-2, eval_every=100, warmup=20),
+                batch_size=32, eval_batch=64, train=recipe(600, 1e-2, eval_every=100, warmup=20, betas=BETAS),
             ),  # fmt: skip
             "quick": InductionConfig(),
             "full": InductionConfig(
                 d_model=256, n_heads=8, d_head=32, half=64, n_ctx=512, random_frac=0.0, batch_size=32,
-                icl_positions=(50, 500), train=train_config(20000, 1e-3, eval_every=500, warmup=500),
-                data=DataConfig(tokens="word", vocab=8000),
+                icl_positions=(50, 500), train=recipe(20000, 1e-3, eval_every=500, warmup=500, betas=BETAS),
+                data=TextConfig(tokens="word", vocab=8000),
             ),  # fmt: skip
         },
         run=run_induction_heads,
@@ -118,12 +121,12 @@ register(
         "Eigenvalues')",
         configs={
             "smoke": CopyingConfig(d_model=64, n_heads=4, d_head=16, n_ctx=32, batch_size=16,
-                                   train=train_config(250, 1e-2, warmup=20),
-                                   data=DataConfig(tokens="word", vocab=500)),  # fmt: skip
+                                   train=recipe(250, 1e-2, warmup=20, betas=BETAS),
+                                   data=TextConfig(tokens="word", vocab=500)),  # fmt: skip
             "quick": CopyingConfig(),
             "full": CopyingConfig(d_model=512, n_heads=12, d_head=64, n_ctx=256, batch_size=32,
-                                  train=train_config(20000, 1e-3, eval_every=1000, warmup=500),
-                                  data=DataConfig(tokens="word", vocab=8000)),  # fmt: skip
+                                  train=recipe(20000, 1e-3, eval_every=1000, warmup=500, betas=BETAS),
+                                  data=TextConfig(tokens="word", vocab=8000)),  # fmt: skip
         },
         run=run_copying_heads,
         checks={

@@ -77,11 +77,15 @@ class Attention(nn.Module):
         self.W_K = nn.Parameter(torch.empty(H, D, P))
         self.W_V = nn.Parameter(torch.empty(H, D, P))
         self.W_O = nn.Parameter(torch.empty(H, P, D))
-        for name in ("q", "k", "v", "pattern", "z"):
-            setattr(self, f"hook_{name}", HookPoint())
+        self.hook_q = HookPoint()  # (B, L, H, P)
+        self.hook_k = HookPoint()  # (B, L, H, P)
+        self.hook_v = HookPoint()  # (B, L, H, P)
+        self.hook_pattern = HookPoint()  # (B, H, Lq, Lk)
+        self.hook_z = HookPoint()  # (B, L, H, P)
 
     def forward(self, x_qk: Tensor, x_v: Tensor) -> Tensor:
-        """x_qk feeds queries and keys, x_v feeds values (they differ only for shortformer positions). (B, L, D)."""
+        """x_qk (B, L, D) feeds queries and keys, x_v (B, L, D) feeds values (they differ only for shortformer
+        positions) -> the heads' summed output (B, L, D)."""
         q = self.hook_q(torch.einsum("bld,hdp->blhp", x_qk, self.W_Q))  # (B, L, H, P)
         k = self.hook_k(torch.einsum("bld,hdp->blhp", x_qk, self.W_K))  # (B, L, H, P)
         v = self.hook_v(torch.einsum("bld,hdp->blhp", x_v, self.W_V))  # (B, L, H, P)
@@ -103,6 +107,7 @@ class Block(nn.Module):
         self.hook_resid_post = HookPoint()
 
     def forward(self, resid: Tensor, pos: Tensor | None) -> Tensor:
+        """resid (B, L, D), pos (B, L, D) or None (added to queries and keys only) -> resid (B, L, D)."""
         resid = self.hook_resid_pre(resid)  # (B, L, D)
         x = self.ln1(resid)
         x_qk = x if pos is None else x + pos  # shortformer: positions reach queries and keys only
@@ -111,9 +116,11 @@ class Block(nn.Module):
 
 
 class AttnOnlyTransformer(HookedModule):
-    """tokens (B, L) -> logits (B, L, V). See the module docstring; weights in the TransformerLens layout."""
+    """tokens (B, L) -> logits (B, L, V). See the module docstring; weights in the TransformerLens layout.
 
-    def __init__(self, cfg: AttnOnlyConfig):
+    Weights are drawn from `generator` when one is given (the global RNG otherwise; see `reset_parameters`)."""
+
+    def __init__(self, cfg: AttnOnlyConfig, generator: torch.Generator | None = None):
         super().__init__()
         self.cfg = cfg
         self.W_E = nn.Parameter(torch.empty(cfg.d_vocab, cfg.d_model))
@@ -123,7 +130,7 @@ class AttnOnlyTransformer(HookedModule):
         self.W_U = nn.Parameter(torch.empty(cfg.d_model, cfg.d_vocab))
         self.hook_embed = HookPoint()
         self.hook_pos_embed = HookPoint()
-        self.reset_parameters()
+        self.reset_parameters(generator)
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
         """Normal(0, init_std) for every matrix, gains at 1; `generator` keeps the global RNG untouched."""
@@ -135,6 +142,7 @@ class AttnOnlyTransformer(HookedModule):
                     p.copy_(torch.randn(p.shape, generator=generator) * self.cfg.init_std)
 
     def forward(self, tokens: Tensor) -> Tensor:
+        """tokens (B, L) ids, L <= n_ctx -> logits (B, L, V)."""
         L = tokens.shape[1]
         if L > self.cfg.n_ctx:
             raise ValueError(f"sequence length {L} exceeds n_ctx={self.cfg.n_ctx}")
