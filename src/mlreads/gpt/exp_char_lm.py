@@ -34,10 +34,7 @@ from mlreads.core.train import TrainConfig, fit, recipe
 from mlreads.gpt.model import GPT, GPTConfig
 
 
-def char_lm_recipe(steps: int, eval_every: int, lr: float = 1e-3, warmup: int = 100, ckpt_every: int = 0) -> TrainConfig:
-    """nanoGPT's shakespeare_char recipe: AdamW (0.9, 0.99), weight decay 0.1, clip 1.0, cosine to lr / 10."""
-    return recipe(steps, lr, warmup=warmup, min_lr_frac=0.1, weight_decay=0.1, betas=(0.9, 0.99),
-                  eval_every=eval_every, ckpt_every=ckpt_every)  # fmt: skip
+NANOGPT = {"weight_decay": 0.1, "betas": (0.9, 0.99)}  # shakespeare_char's AdamW; recipe's cosine ends at lr / 10
 
 
 @dataclass(frozen=True)
@@ -53,7 +50,7 @@ class CharLMConfig:
     eval_batches: int = 20  # batches per split per evaluation (nanoGPT's eval_iters)
     sample_chars: int = 1000  # length of the generated sample
     temperature: float = 0.8  # sampling temperature of the sample (nanoGPT's sample.py)
-    train: TrainConfig = field(default_factory=lambda: char_lm_recipe(2000, 250))
+    train: TrainConfig = field(default_factory=lambda: recipe(2000, 1e-3, warmup=100, eval_every=250, **NANOGPT))
     data: TextConfig = field(default_factory=TextConfig)
 
 

@@ -8,20 +8,22 @@ The run function, its config dataclass and its deviations are in exp_char_lm.py.
 from __future__ import annotations
 
 from mlreads.core.registry import Experiment, at_least, at_most, register
-from mlreads.gpt.exp_char_lm import CharLMConfig, char_lm_recipe, run_char_lm
+from mlreads.core.train import recipe
+from mlreads.gpt.exp_char_lm import NANOGPT, CharLMConfig, run_char_lm
 
 CONFIGS = {
     # A tiny model that must beat the best context-free (unigram) predictor within seconds.
     "smoke": CharLMConfig(
         n_layers=2, n_heads=2, d_model=64, n_ctx=32, batch_size=16, eval_batches=8, sample_chars=300,
-        train=char_lm_recipe(steps=200, eval_every=100, lr=3e-3, warmup=20),
+        train=recipe(200, 3e-3, warmup=20, eval_every=100, **NANOGPT),
     ),  # fmt: skip
     # nanoGPT's "baby GPT" on CPU.
-    "quick": CharLMConfig(train=char_lm_recipe(steps=2000, eval_every=250)),
+    "quick": CharLMConfig(train=recipe(2000, 1e-3, warmup=100, eval_every=250, **NANOGPT)),
     # nanoGPT's train_shakespeare_char.py.
     "full": CharLMConfig(
         n_layers=6, n_heads=6, d_model=384, n_ctx=256, dropout=0.2, batch_size=64, eval_batches=200,
-        sample_chars=2000, train=char_lm_recipe(steps=5000, eval_every=250, ckpt_every=250),  # hours: resumable
+        sample_chars=2000,
+        train=recipe(5000, 1e-3, warmup=100, eval_every=250, ckpt_every=250, **NANOGPT),  # hours: resumable
     ),  # fmt: skip
 }
 
