@@ -30,7 +30,7 @@ def evaluate(run_dir: str, log2: int, n: int, segment: int, threads: int, seed: 
 
     torch.set_num_threads(threads)
     cfg = json.loads((Path(run_dir) / "result.json").read_text())["config"]
-    model = build_mamba(cfg["d_model"], cfg["n_layers"], cfg["d_state"], cfg["vocab"])  # as the experiment built it
+    model = build_mamba(cfg["d_model"], cfg["n_layers"], cfg["d_state"], cfg["vocab"], seed=0)  # weights loaded below
     load_model(model, str(Path(run_dir) / "mamba.safetensors"))
     model.eval()
     x, answer = induction_heads(n, 2**log2, cfg["vocab"], torch.Generator().manual_seed(seed + log2))

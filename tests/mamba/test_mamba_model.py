@@ -65,7 +65,11 @@ def test_official_init():
     torch.testing.assert_close(torch.nn.functional.softplus(inverse_softplus(torch.tensor([1e-3, 0.1]))),
                                torch.tensor([1e-3, 0.1]))
     assert mixer.x_proj.out_features == cfg.rank + 2 * cfg.d_state and cfg.rank == 4
-    assert m.embedding.weight is not None and not hasattr(m, "lm_head")  # tied
+    # tied unembedding: the logits are the final normed residual times the embedding matrix, and nothing else
+    idx = torch.arange(10)[None]  # (1, 10)
+    logits, cache = m.run_with_cache(idx)
+    torch.testing.assert_close(logits, m.norm_f(cache["blocks.2.hook_resid_post"]) @ m.embedding.weight.T,
+                               rtol=0, atol=0)
 
 
 def test_hooks_and_cache_names():
@@ -88,11 +92,17 @@ def test_hooks_and_cache_names():
     torch.testing.assert_close(d2[1:], d2[:-1], rtol=0, atol=0)
 
 
-def test_zero_ablation_through_hooks_changes_output():
+def test_zero_ablation_through_hooks_gives_the_model_without_that_mixer():
+    """Zeroing block 0's gated SSM output y leaves out_proj(0) (zero without biases): the residual stream after
+    block 0 is the embedding itself, so the logits are those of block 1 alone on the embedding."""
     m = _model()
     idx = _tokens(1, 9)
     out = m.run_with_hooks(idx, fwd_hooks=[("blocks.0.mixer.hook_y", lambda a, h: torch.zeros_like(a))])
-    assert (out - m(idx)).abs().max() > 1e-6
+    with torch.no_grad():
+        h, _ = m.blocks[1](m.embedding(idx))  # (1, 9, D): block 0 skipped
+        want = torch.nn.functional.linear(m.norm_f(h), m.embedding.weight)  # (1, 9, V)
+    torch.testing.assert_close(out, want, rtol=1e-12, atol=1e-12)
+    assert not torch.allclose(out, m(idx), rtol=1e-3, atol=1e-3)  # and block 0 does matter
 
 
 def test_from_hf_parity():

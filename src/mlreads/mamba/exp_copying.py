@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 import torch
 
 from mlreads.core.data.synthetic import selective_copying
-from mlreads.core.train import TrainConfig, fit
+from mlreads.core.figures import accuracy_curves
+from mlreads.core.runner import RunContext
+from mlreads.core.train import TrainConfig, fit, recipe
 from mlreads.mamba import analysis
-from mlreads.mamba.exp_common import build_mamba, check_curriculum, curves_figure, param_groups, stage, \
-    train_config
+from mlreads.mamba.exp_common import BETAS, build_mamba, check_curriculum, param_groups, stage
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ class CopyingConfig:
     # tokens with curriculum_mem[i] tokens to memorise. It must end at (seq_len, n_memorize); () = no curriculum.
     curriculum_len: tuple[int, ...] = ()
     curriculum_mem: tuple[int, ...] = ()
-    train: TrainConfig = field(default_factory=lambda: train_config(1500, 1e-2))
+    train: TrainConfig = field(default_factory=lambda: recipe(1500, 1e-2, warmup=50, weight_decay=0.1, betas=BETAS))
 
     def __post_init__(self):
         check_curriculum(self.curriculum_len, self.seq_len, "curriculum_len")
@@ -39,11 +40,10 @@ class CopyingConfig:
             raise ValueError("each curriculum stage needs curriculum_mem <= curriculum_len")
 
 
-def run_selective_copying(cfg: CopyingConfig, ctx) -> dict:
+def run_selective_copying(cfg: CopyingConfig, ctx: RunContext) -> dict:
     """Train S6 (selective) and the LTI ablation on selective copying with the same budget and curriculum; measure
     accuracy on the marker positions of the full task, and how Δ treats data against noise tokens in trained S6."""
-    gen = torch.Generator().manual_seed(10_000 + (ctx.seed if ctx else 0))
-    eval_batch = selective_copying(cfg.eval_size, cfg.seq_len, cfg.n_memorize, cfg.vocab, gen)
+    eval_batch = selective_copying(cfg.eval_size, cfg.seq_len, cfg.n_memorize, cfg.vocab, ctx.generator("eval"))
     stages = list(zip(cfg.curriculum_len, cfg.curriculum_mem)) or [(cfg.seq_len, cfg.n_memorize)]
 
     def batch_fn(step, g):
@@ -55,7 +55,8 @@ def run_selective_copying(cfg: CopyingConfig, ctx) -> dict:
 
     out, curves = {}, {}
     for name, selective in (("s6", True), ("lti", False)):
-        model = build_mamba(cfg.d_model, cfg.n_layers, cfg.d_state, cfg.vocab, selective)
+        model = build_mamba(cfg.d_model, cfg.n_layers, cfg.d_state, cfg.vocab, selective,
+                            seed=ctx.seed_for(f"init/{name}"))  # fmt: skip
         t0 = time.perf_counter()
         res = fit(model, cfg.train, batch_fn, analysis.copying_loss, eval_fn, ctx=ctx, desc=f"copying/{name}",
                   groups=param_groups(model, cfg.train.weight_decay))
@@ -81,8 +82,9 @@ def run_selective_copying(cfg: CopyingConfig, ctx) -> dict:
         frac_selective_channels_data_gt_noise=body["frac_channels_data_gt_noise"],
         delta_data_gt_noise=body["top_log_ratio"] > 0,
     )
-    if ctx is not None:
-        ctx.savefig(analysis.selection_figure(stats, x, data_mask), "selection_delta")
-        ctx.savefig(curves_figure(curves, "selective copying: accuracy on the copied tokens (full task)",
-                                  out["chance"] / 100), "accuracy_curves")
+    ctx.savefig(analysis.selection_figure(stats, x, data_mask), "selection_delta")
+    ctx.savefig(accuracy_curves({"S6 (selective)": curves["s6"], "LTI ablation (S4-like)": curves["lti"]},
+                                chance=out["chance"] / 100,
+                                title="selective copying: accuracy on the copied tokens (full task)"),
+                "accuracy_curves")  # fmt: skip
     return out

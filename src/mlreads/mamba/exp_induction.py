@@ -7,12 +7,17 @@ import time
 from dataclasses import dataclass, field
 
 import torch
+from safetensors.torch import save_model
 
 from mlreads.core.data.synthetic import induction_heads
+from mlreads.core.figures import accuracy_curves
 from mlreads.core.memory import peak_rss_growth_mb
-from mlreads.core.train import TrainConfig, fit
+from mlreads.core.runner import RunContext
+from mlreads.core.seeding import init_rng
+from mlreads.core.train import TrainConfig, fit, recipe
+from mlreads.gpt import GPT, GPTConfig
 from mlreads.mamba import analysis
-from mlreads.mamba.exp_common import build_mamba, check_curriculum, param_groups, stage, train_config
+from mlreads.mamba.exp_common import BETAS, build_mamba, check_curriculum, param_groups, stage
 
 
 @dataclass(frozen=True)
@@ -35,7 +40,7 @@ class InductionConfig:
     attn_heads: int = 4
     attn_max_log2: int = 11  # attention memory grows as L^2: evaluate it up to 2^attn_max_log2
     retention_n: int = 16  # the retention probe: sequences per distance (powers of two up to 2^test_log2_max)
-    train: TrainConfig = field(default_factory=lambda: train_config(1500, 3e-3))
+    train: TrainConfig = field(default_factory=lambda: recipe(1500, 3e-3, warmup=50, weight_decay=0.1, betas=BETAS))
 
     def __post_init__(self):
         check_curriculum(self.curriculum, self.train_len, "curriculum")
@@ -43,13 +48,11 @@ class InductionConfig:
             raise ValueError(f"curriculum lengths must be <= train_len={self.train_len}, got {self.curriculum}")
 
 
-def run_induction(cfg: InductionConfig, ctx) -> dict:
+def run_induction(cfg: InductionConfig, ctx: RunContext) -> dict:
     """Train Mamba and an attention baseline (absolute positions) at train_len on induction heads, then test both at
     every power of two; Mamba reads long inputs in segments with its recurrent state, so memory does not grow with L.
     """
-    from mlreads.gpt.model import GPT, GPTConfig
-
-    gen = torch.Generator().manual_seed(20_000 + (ctx.seed if ctx else 0))
+    gen = ctx.generator("eval")
     val = induction_heads(512, cfg.train_len, cfg.vocab, gen)
     lengths_train = cfg.curriculum or (cfg.train_len,)
 
@@ -60,10 +63,12 @@ def run_induction(cfg: InductionConfig, ctx) -> dict:
     def eval_fn(m):
         return {"acc": analysis.induction_accuracy(m, *val)}
 
+    with init_rng(ctx.seed_for("init/attention")):
+        attention = GPT(GPTConfig(d_vocab=cfg.vocab, n_ctx=2**cfg.attn_max_log2, n_layers=cfg.n_layers,
+                                  n_heads=cfg.attn_heads, d_model=cfg.d_model, bias=False))  # fmt: skip
     models = {
-        "mamba": build_mamba(cfg.d_model, cfg.n_layers, cfg.d_state, cfg.vocab),
-        "attention": GPT(GPTConfig(d_vocab=cfg.vocab, n_ctx=2**cfg.attn_max_log2, n_layers=cfg.n_layers,
-                                   n_heads=cfg.attn_heads, d_model=cfg.d_model, bias=False)),
+        "mamba": build_mamba(cfg.d_model, cfg.n_layers, cfg.d_state, cfg.vocab, seed=ctx.seed_for("init/mamba")),
+        "attention": attention,
     }
     out = {}
     for name, model in models.items():
@@ -73,10 +78,8 @@ def run_induction(cfg: InductionConfig, ctx) -> dict:
         out[f"train_acc_{name}"] = 100 * res.final["acc"]
         out[f"train_s_{name}"] = time.perf_counter() - t0
         out[f"params_{name}"] = sum(p.numel() for p in model.parameters())
-    if ctx is not None:  # the trained Mamba, for longer evaluations (benchmarks/mamba_long_eval.py)
-        from safetensors.torch import save_model
-
-        save_model(models["mamba"], str(ctx.dir / "mamba.safetensors"))
+    # the trained Mamba, for longer evaluations (benchmarks/mamba_long_eval.py)
+    save_model(models["mamba"], str(ctx.dir / "mamba.safetensors"))
     mamba, attention = models["mamba"].eval(), models["attention"].eval()
     lengths = [2**k for k in range(cfg.test_log2_min, cfg.test_log2_max + 1)]
     tests = {L: induction_heads(max(cfg.eval_min, min(cfg.eval_max, cfg.eval_tokens // L)), L, cfg.vocab, gen)
@@ -89,8 +92,7 @@ def run_induction(cfg: InductionConfig, ctx) -> dict:
         acc["mamba"].append(100 * a)
         timing.append(time.perf_counter() - t0)
         peak_growth.append(growth)  # the peak memory this evaluation added: flat across L means flat in L
-        if ctx is not None:
-            ctx.log(L=L, n=x.shape[0], acc_mamba=acc["mamba"][-1], eval_s=timing[-1], eval_peak_growth_mb=growth)
+        ctx.log(L=L, n=x.shape[0], acc_mamba=acc["mamba"][-1], eval_s=timing[-1], eval_peak_growth_mb=growth)
     for L, (x, answer) in tests.items():
         if L <= 2**cfg.attn_max_log2:
             fits = max(1, 2**26 // (cfg.attn_heads * L * L))  # sequences per pass: ~256 MB of attention pattern
@@ -120,39 +122,18 @@ def run_induction(cfg: InductionConfig, ctx) -> dict:
         memory_horizon_tokens=horizon,
         memory_horizon_max=max(horizon),
     )
-    if ctx is not None:
-        ctx.savefig(extrapolation_figure(lengths, acc, cfg.train_len), "extrapolation")
-        ctx.savefig(retention_figure(distances, retention, cfg), "retention")
+    ctx.savefig(accuracy_curves({"Mamba (recurrent, segmented)": (lengths, [a / 100 for a in acc["mamba"]]),
+                                 "attention, absolute positions": (lengths[: len(acc["attention"])],
+                                                                   [a / 100 for a in acc["attention"]])},
+                                chance=1 / (cfg.vocab - 1), xlabel="test sequence length (tokens)", logx=2,
+                                vrefs={f"train length {cfg.train_len}": cfg.train_len},
+                                title="induction heads: length extrapolation (cf. Table 2)"),
+                "extrapolation")  # fmt: skip
+    ctx.savefig(accuracy_curves({f"Mamba ({cfg.retention_n} sequences per distance)":
+                                 (distances, [a / 100 for a in retention])},
+                                chance=1 / (cfg.vocab - 1), logx=2,
+                                xlabel="distance from the recalled pair to the query (tokens)",
+                                vrefs={f"longest distance seen in training ({cfg.train_len - 1})": cfg.train_len},
+                                title="retention: recall accuracy against distance"),
+                "retention")  # fmt: skip
     return out
-
-
-def _log2_accuracy_axes(ax, xlabel: str, title: str) -> None:
-    ax.set_xscale("log", base=2)
-    ax.set_ylim(-2, 102)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("accuracy (%)")
-    ax.set_title(title)
-    ax.legend(fontsize=8)
-
-
-def extrapolation_figure(lengths, acc, train_len):
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 4))
-    ax.plot(lengths, acc["mamba"], "o-", label="Mamba (recurrent, segmented)")
-    ax.plot(lengths[: len(acc["attention"])], acc["attention"], "s-", label="attention, absolute positions")
-    ax.axvline(train_len, color="gray", ls=":", label=f"train length {train_len}")
-    _log2_accuracy_axes(ax, "test sequence length", "induction heads: length extrapolation (cf. Table 2)")
-    return fig
-
-
-def retention_figure(distances, retention, cfg: InductionConfig):
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 3.6))
-    ax.plot(distances, retention, "o-", color="C0", label=f"Mamba ({cfg.retention_n} sequences per distance)")
-    ax.axvline(cfg.train_len, color="gray", ls=":", label=f"longest distance seen in training ({cfg.train_len - 1})")
-    ax.axhline(100 / (cfg.vocab - 1), color="gray", ls="--", lw=0.8, label="chance")
-    _log2_accuracy_axes(ax, "distance from the recalled pair to the query (tokens)",
-                        "retention: recall accuracy against distance")
-    return fig

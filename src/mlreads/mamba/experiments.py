@@ -18,7 +18,8 @@ dataclasses, live in exp_copying.py, exp_induction.py and exp_lm.py; what they s
 from __future__ import annotations
 
 from mlreads.core.registry import Experiment, at_least, at_most, holds, register
-from mlreads.mamba.exp_common import PAPER, train_config
+from mlreads.core.train import recipe
+from mlreads.mamba.exp_common import BETAS, PAPER
 from mlreads.mamba.exp_copying import CopyingConfig, run_selective_copying
 from mlreads.mamba.exp_induction import InductionConfig, run_induction
 from mlreads.mamba.exp_lm import LMConfig, run_lm
@@ -26,11 +27,13 @@ from mlreads.mamba.exp_lm import LMConfig, run_lm
 # ===== mamba/selective-copying ========================================================================================
 
 COPYING = {
-    "smoke": CopyingConfig(seq_len=24, n_memorize=3, batch_size=32, eval_size=256, train=train_config(300, 1e-2, 20)),
+    "smoke": CopyingConfig(seq_len=24, n_memorize=3, batch_size=32, eval_size=256,
+                           train=recipe(300, 1e-2, warmup=20, weight_decay=0.1, betas=BETAS)),
     "quick": CopyingConfig(curriculum_len=(32, 32, 64, 64, 256), curriculum_mem=(4, 8, 16, 16, 16),
-                           train=train_config(2500, 5e-3, 50, eval_every=250)),
+                           train=recipe(2500, 5e-3, warmup=50, eval_every=250, weight_decay=0.1, betas=BETAS)),
     "full": CopyingConfig(seq_len=4096, d_model=64, d_state=16, batch_size=64,
-                          train=train_config(400_000, 1e-3, 1000, eval_every=10_000)),
+                          train=recipe(400_000, 1e-3, warmup=1000, eval_every=10_000, weight_decay=0.1,
+                                       betas=BETAS)),
 }
 
 register(
@@ -74,12 +77,13 @@ register(
 INDUCTION = {
     "smoke": InductionConfig(train_len=32, batch_size=32, test_log2_min=5, test_log2_max=7, eval_tokens=2**13,
                              attn_max_log2=7, retention_n=16,
-                             train=train_config(300, 1e-2, 20, weight_decay=0.0)),
+                             train=recipe(300, 1e-2, warmup=20, weight_decay=0.0, betas=BETAS)),
     "quick": InductionConfig(curriculum=(32, 64, 128, 256),
-                             train=train_config(2000, 1e-2, 50, eval_every=250, weight_decay=0.0)),
+                             train=recipe(2000, 1e-2, warmup=50, eval_every=250, weight_decay=0.0, betas=BETAS)),
     "full": InductionConfig(d_model=64, d_state=16, test_log2_max=20, eval_tokens=2**22,
                             curriculum=(32, 64, 128, 256, 256, 256, 256, 256),
-                            train=train_config(20_000, 1e-3, 500, eval_every=1000, weight_decay=0.0)),
+                            train=recipe(20_000, 1e-3, warmup=500, eval_every=1000, weight_decay=0.0,
+                                         betas=BETAS)),
 }
 
 register(
@@ -123,10 +127,11 @@ register(
 
 LM = {
     "smoke": LMConfig(d_model=32, mamba_layers=2, gpt_layers=1, n_ctx=32, batch_size=16, eval_batches=4,
-                      train=train_config(150, 3e-3, 15, eval_every=75)),
-    "quick": LMConfig(train=train_config(700, 2e-3, 70, eval_every=100)),
+                      train=recipe(150, 3e-3, warmup=15, eval_every=75, weight_decay=0.1, betas=BETAS)),
+    "quick": LMConfig(train=recipe(700, 2e-3, warmup=70, eval_every=100, weight_decay=0.1, betas=BETAS)),
     "full": LMConfig(d_model=384, gpt_layers=6, gpt_heads=6, mamba_layers=12, n_ctx=256, batch_size=64,
-                     eval_batches=200, train=train_config(5000, 1e-3, 200, eval_every=250)),
+                     eval_batches=200,
+                     train=recipe(5000, 1e-3, warmup=200, eval_every=250, weight_decay=0.1, betas=BETAS)),
 }
 
 register(
