@@ -30,27 +30,27 @@ from mlreads.circuits.factored import FactoredMatrix
 
 
 def direct_path(model) -> Tensor:
-    """W_E W_U (V, V): the zero-layer logits, row = current token, column = next-token logit."""
+    """-> W_E W_U (V, V): the zero-layer logits, row = current token, column = next-token logit."""
     return model.W_E @ model.W_U
 
 
 def full_qk_circuit(model, layer: int) -> FactoredMatrix:
-    """W_E W_QK W_E^T per head, (H, V, V): the attention score of query token (row) on key token (column)."""
+    """-> W_E W_QK W_E^T per head (H, V, V): the attention score of query token (row) on key token (column)."""
     return model.W_E @ model.QK[layer] @ model.W_E.T
 
 
 def positional_qk_circuit(model, layer: int) -> FactoredMatrix:
-    """W_pos W_QK W_pos^T per head, (H, n_ctx, n_ctx): the score from positions alone (shortformer models)."""
+    """-> W_pos W_QK W_pos^T per head (H, n_ctx, n_ctx): the score from positions alone (shortformer models)."""
     return model.W_pos @ model.QK[layer] @ model.W_pos.T
 
 
 def full_ov_circuit(model, layer: int) -> FactoredMatrix:
-    """W_E W_OV W_U per head, (H, V, V): the logits a head adds, per token it attends to (row)."""
+    """-> W_E W_OV W_U per head (H, V, V): the logits a head adds, per token it attends to (row)."""
     return model.W_E @ model.OV[layer] @ model.W_U
 
 
 def copying_scores(model) -> Tensor:
-    """sum(lambda) / sum(|lambda|) of each head's full OV circuit, (L, H), in [-1, 1]; near 1 means copying."""
+    """-> (L, H): sum(lambda) / sum(|lambda|) of each head's full OV circuit, in [-1, 1]; near 1 means copying."""
     scores = []
     for layer in range(model.cfg.n_layers):
         lam = full_ov_circuit(model, layer).eigenvalues  # (H, P) complex: the nonzero spectrum of a V x V matrix
@@ -73,8 +73,8 @@ def _right(model, kind: str) -> tuple[Tensor, Tensor]:
 
 
 def pairwise_composition(left: tuple[Tensor, Tensor], right: tuple[Tensor, Tensor]) -> Tensor:
-    """||M1 M2||_F / (||M1||_F ||M2||_F) for every (left, right) pair: left factors (*Ls, D, P), right factors
-    (*Rs, D, P'), result (*Ls, *Rs)."""
+    """left factors (*Ls, D, P), (*Ls, P, D), right factors (*Rs, D, P'), (*Rs, P', D) -> (*Ls, *Rs):
+    ||M1 M2||_F / (||M1||_F ||M2||_F) for every (left, right) pair."""
     A1, B1 = left
     A2, B2 = right
     n_l, n_r = A1.ndim - 2, A2.ndim - 2
@@ -87,7 +87,7 @@ def pairwise_composition(left: tuple[Tensor, Tensor], right: tuple[Tensor, Tenso
 
 
 def composition_scores(model, kind: Literal["Q", "K", "V"]) -> Tensor:
-    """(L, H, L, H): score[l1, h1, l2, h2] of head (l1, h1)'s OV feeding head (l2, h2)'s Q, K or V input; zero unless
+    """-> (L, H, L, H): score[l1, h1, l2, h2] of head (l1, h1)'s OV feeding head (l2, h2)'s Q, K or V input; zero unless
     l1 < l2. Same definition as TransformerLens `all_composition_scores(mode)`."""
     scores = pairwise_composition(_ov_left(model), _right(model, kind))  # (L, H, L, H)
     layer = torch.arange(model.cfg.n_layers, device=scores.device)
@@ -96,7 +96,7 @@ def composition_scores(model, kind: Literal["Q", "K", "V"]) -> Tensor:
 
 
 def composition_baseline(model, kind: Literal["Q", "K", "V"], n_samples: int = 200, seed: int = 0) -> float:
-    """The mean composition score of random matrices with the model's factor shapes (what the paper subtracts)."""
+    """-> a float: the mean composition score of random matrices with the model's factor shapes (what the paper subtracts)."""
     D, P = model.cfg.d_model, model.cfg.d_head
     g = torch.Generator().manual_seed(seed)
     _right(model, kind)  # validates `kind`; every kind has factors (D, P) and (P, D)
@@ -108,7 +108,8 @@ def composition_baseline(model, kind: Literal["Q", "K", "V"], n_samples: int = 2
 
 
 def path_expansion(model, tokens: Tensor) -> dict[tuple[tuple[int, int], ...], Tensor]:
-    """Split the logits (B, L, V) into one term per path through the residual stream.
+    """tokens (B, L) -> {path: logits term (B, L, V)}: the logits split into one term per path through the residual
+    stream.
 
     The key () is the direct path; ((l, h),) a single head; ((l1, h1), (l2, h2), ...) with l1 < l2 < ... a virtual
     head (V-composition). The attention patterns are read from a forward pass, so the terms sum to the logits

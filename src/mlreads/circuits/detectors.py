@@ -26,25 +26,26 @@ from mlreads.circuits.analysis import full_ov_circuit
 
 
 def previous_token_target(L: int) -> Tensor:
-    """(L, L) bool: query i targets key i - 1."""
+    """-> (L, L) bool: query i targets key i - 1."""
     return torch.ones(L - 1, dtype=torch.bool).diag(-1) if L > 1 else torch.zeros(1, 1, dtype=torch.bool)
 
 
 def duplicate_token_target(tokens: Tensor) -> Tensor:
-    """(..., L, L) bool: query i targets earlier keys j < i holding the same token."""
+    """tokens (..., L) -> (..., L, L) bool: query i targets earlier keys j < i holding the same token."""
     same = tokens[..., :, None] == tokens[..., None, :]  # (..., L, L)
     return same & torch.ones_like(same).tril(-1)
 
 
 def induction_target(tokens: Tensor) -> Tensor:
-    """(..., L, L) bool: query i targets key j + 1 for each earlier j < i with tokens[j] == tokens[i]."""
+    """tokens (..., L) -> (..., L, L) bool: query i targets key j + 1 for each earlier j < i with tokens[j] ==
+    tokens[i]."""
     dup = duplicate_token_target(tokens)  # (..., L, L)
     return torch.nn.functional.pad(dup, (1, 0))[..., :-1]  # shift keys right by one: j -> j + 1 <= i
 
 
 def pattern_score(pattern: Tensor, target: Tensor, query_start: int = 0) -> Tensor:
-    """Mean over queries (with a target, at positions >= query_start) and over the batch of the attention mass on the
-    target keys. pattern (B, H, L, L) or (H, L, L), target broadcastable to (B, 1, L, L) -> (H,)."""
+    """pattern (B, H, L, L) or (H, L, L), target broadcastable to (B, 1, L, L) -> (H,): the mean over queries (with a
+    target, at positions >= query_start) and over the batch of the attention mass on the target keys."""
     if pattern.ndim == 3:
         pattern = pattern.unsqueeze(0)
     target = target.to(pattern.dtype)
@@ -65,7 +66,7 @@ def _patterns(model, tokens: Tensor) -> list[Tensor]:
 
 
 def head_scores(model, tokens: Tensor, kind: str, query_start: int = 0) -> Tensor:
-    """(L, H) score of every head on `tokens` (B, L): kind 'previous', 'duplicate' or 'induction'."""
+    """tokens (B, L) -> (L, H): the score of every head, kind 'previous', 'duplicate' or 'induction'."""
     target = {
         "previous": lambda t: previous_token_target(t.shape[-1]),
         "duplicate": duplicate_token_target,
@@ -75,8 +76,9 @@ def head_scores(model, tokens: Tensor, kind: str, query_start: int = 0) -> Tenso
 
 
 def repeated_sequence_scores(model, tokens: Tensor) -> dict[str, Tensor]:
-    """Olsson's probe on `tokens` (B, 2n), a random sequence repeated twice: prefix-matching (induction), duplicate and
-    previous-token scores, each (L, H); induction and duplicate are taken over the second repeat only."""
+    """tokens (B, 2n) -> {"induction", "duplicate", "previous"}: each (L, H). Olsson's probe, a random sequence
+    repeated twice: prefix-matching (induction), duplicate and previous-token scores; induction and duplicate are
+    taken over the second repeat only."""
     n = tokens.shape[-1] // 2
     pats = _patterns(model, tokens)
     targets = {"induction": induction_target(tokens), "duplicate": duplicate_token_target(tokens)}
@@ -86,7 +88,8 @@ def repeated_sequence_scores(model, tokens: Tensor) -> dict[str, Tensor]:
 
 
 def ov_copying_accuracy(model, k: int = 1) -> Tensor:
-    """(L, H): the fraction of tokens t whose own logit is among the top k of the head's direct effect W_E[t] W_OV W_U."""
+    """-> (L, H): the fraction of tokens t whose own logit is among the top k of the head's direct effect
+    W_E[t] W_OV W_U."""
     out = []
     for layer in range(model.cfg.n_layers):
         M = full_ov_circuit(model, layer).AB  # (H, V, V): formed once per layer, V x V is small here
