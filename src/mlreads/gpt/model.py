@@ -140,6 +140,7 @@ class MLP(nn.Module):
         self.hook_pre, self.hook_post = HookPoint(), HookPoint()  # (B, L, 4D)
 
     def forward(self, x: Tensor) -> Tensor:
+        """x (B, L, D) -> (B, L, D)."""
         h = self.hook_pre(self.c_fc(x))  # (B, L, 4D)
         h = self.hook_post(F.gelu(h, approximate=self.approximate))  # (B, L, 4D)
         return self.dropout(self.c_proj(h))  # (B, L, D)
@@ -158,6 +159,7 @@ class Block(nn.Module):
         self.hook_attn_out, self.hook_mlp_out = HookPoint(), HookPoint()
 
     def forward(self, x: Tensor, past: KV | None = None) -> tuple[Tensor, KV]:
+        """x (B, L, D), past (k, v) or None -> (x (B, L, D), (k, v) so far, each (B, H, Lk, P))."""
         x = self.hook_resid_pre(x)  # (B, L, D)
         attn_out, kv = self.attn(self.ln_1(x), past)
         x = self.hook_resid_mid(x + self.hook_attn_out(attn_out))  # (B, L, D)
