@@ -64,7 +64,7 @@ class MambaConfig:
     bias: bool = False  # in_proj / out_proj biases
     norm_eps: float = 1e-5
     residual_in_fp32: bool = True  # keep the residual stream in float32 for half-precision models (official default)
-    tie_embeddings: bool = True  # unembedding = embedding^T; False adds an `lm_head` (transformers: tie_word_embeddings)
+    tie_embeddings: bool = True  # unembed with embedding^T; False adds an `lm_head` (HF: tie_word_embeddings)
     selective: bool = True  # False: the LTI ablation (Δ, B, C independent of the input)
     scan_impl: str = "chunked"  # "chunked" | "loop" | "ref"
     chunk_size: int = 64
@@ -186,7 +186,8 @@ class MambaMixer(nn.Module):
             xs = xs + self.conv1d.bias
         xs = F.silu(xs)
         delta, B, C = (t[:, 0] for t in self.ssm_params(xs[:, None]))
-        y, ssm_state = scan_step(state[1], xs, delta, -torch.exp(_work(self.A_log)), B, C, self.D, z)  # selective_scan, L=1
+        A = -torch.exp(_work(self.A_log))  # (E, N)
+        y, ssm_state = scan_step(state[1], xs, delta, A, B, C, self.D, z)  # selective_scan with L = 1
         return self.out_proj(y), (conv_state, ssm_state)
 
 

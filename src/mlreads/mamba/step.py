@@ -81,7 +81,7 @@ def selective_state_update(
     if rows.shape[:-1] != expected or rows.shape[-1] != A.shape[-1]:
         raise ValueError(f"state {tuple(state.shape)} does not fit x {tuple(x.shape)} and A {tuple(A.shape)}")
     if n_heads % n_groups or B.shape != C.shape:
-        raise ValueError(f"B {tuple(B.shape)} and C {tuple(C.shape)} need the same groups, dividing the {n_heads} heads")
+        raise ValueError(f"B {tuple(B.shape)} and C {tuple(C.shape)} need equal groups dividing the {n_heads} heads")
 
     def flat(t: Tensor | None) -> Tensor | None:  # (..., H, P) -> (..., H*P): heads side by side as channels
         return None if t is None else rearrange(t, "... h p -> ... (h p)")
