@@ -40,10 +40,14 @@ def scan_step(
     dt_bias: Tensor | None = None,  # (D,)
     dt_softplus: bool = False,
 ) -> tuple[Tensor, Tensor]:
-    """The functional step: (y (B, D) in x's dtype, new state (B, D, N) in float32 or float64). Eq. 2a-2b, L = 1."""
+    """The functional step: (y (B, D) in x's dtype, new state (B, D, N) in float32 or float64). Eq. 2a-2b, L = 1.
+
+    The scan's "loop" path has the least overhead at L = 1 (a MambaLM step, B=8, D=64, 2 layers, 1 thread: 2.36 ms
+    against 2.85 ms through the chunked path and 2.15 ms for the hand-written step this replaced).
+    """
     y, last = selective_scan(
         x[..., None], dt[..., None], A, B[..., None], C[..., None], D, None if z is None else z[..., None],
-        dt_bias, dt_softplus, return_last_state=True, initial_state=state,
+        dt_bias, dt_softplus, return_last_state=True, initial_state=state, impl="loop",
     )  # (B, D, 1), (B, D, N)
     return y[..., 0], last
 
