@@ -90,7 +90,7 @@ def test_broadcasting_unsqueeze_and_indexing():
     torch.testing.assert_close(fm[:, 1:3].AB, M[:, 1:3])
     torch.testing.assert_close(fm[0, 0, 2].AB, M[0, 0, 2:3])  # an int row keeps its axis, as in TransformerLens
     torch.testing.assert_close(fm[0, 0, 1:4, -1].AB, M[0, 0, 1:4, -1:])
-    torch.testing.assert_close(fm.get_corner(2), M[0, 0, :2, :2])
+    torch.testing.assert_close(fm.get_corner(2), M[:2, :2, :2, :2])  # every dim cut at k, as TransformerLens
     torch.testing.assert_close(fm[..., 1:4, 2:].AB, M[..., 1:4, 2:])
     torch.testing.assert_close(fm[1, ...].AB, M[1])
     torch.testing.assert_close(fm[..., -1].AB, M[..., :, -1:])  # the int column keeps its axis
@@ -98,8 +98,9 @@ def test_broadcasting_unsqueeze_and_indexing():
     torch.testing.assert_close(fm[...].AB, M)
     with pytest.raises(IndexError, match="single ellipsis"):
         fm[..., 0, ...]
+    torch.testing.assert_close(fm[None].AB, M[None])  # None among leading indices only: a new axis (TL)
     with pytest.raises(IndexError, match="unsqueeze"):
-        fm[None]
+        fm[0, None, 0, 1]
     with pytest.raises(ValueError):
         FactoredMatrix(torch.zeros(3, 2), torch.zeros(3, 2))
 

@@ -77,6 +77,6 @@ def test_from_hf_accepts_the_bare_gpt2model():
 
 def test_from_hf_refuses_what_it_cannot_represent():
     hf = hf_gpt2("gelu_new")
-    hf.config.activation_function = "relu"
+    hf.config.activation_function = "prelu"  # a learned slope: no parameter-free equivalent
     with pytest.raises(ValueError, match="activation_function"):
         GPT.from_hf(hf)

@@ -30,11 +30,12 @@ from mlreads.circuits.detectors import (
     previous_token_target,
     repeated_sequence_scores,
 )
-from mlreads.circuits.factored import FactoredMatrix
+from mlreads.circuits.factored import FactoredMatrix, FactoredMatrixShapeError
 from mlreads.circuits.model import AttnOnlyConfig, AttnOnlyTransformer
 
 __all__ = [
     "FactoredMatrix",
+    "FactoredMatrixShapeError",
     "AttnOnlyConfig",
     "AttnOnlyTransformer",
     "direct_path",

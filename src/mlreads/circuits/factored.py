@@ -8,7 +8,18 @@ Convention (TransformerLens's): row vectors multiply from the left, so a head's 
 `FactoredMatrix(W_V, W_O)` is the paper's W_OV transposed. Every method has TransformerLens semantics:
 `AB`, `BA`, `T`, `@` with tensors and other factored matrices on either side, `svd() -> (U, S, V)` with
 M = U diag(S) V^T, `eigenvalues` (complex, those of B A), `norm()` (Frobenius), leading batch dimensions that
-broadcast, `unsqueeze` and `__getitem__` (with one `...`).
+broadcast (`has_leading_dims` says whether a factor had any), `unsqueeze`, `__getitem__` (with one `...`),
+`get_corner`, `collapse_l/r`, `make_even`, `pair`, and the deprecated alias `Vh` (= V). Factors may be tensor-like
+objects (with ndim, shape, broadcast_to and @) for the products.
+
+Errors: an invalid shape (inner dimensions that differ, a product with the wrong size, BA/eigenvalues of a
+non-square matrix, `*` by a non-scalar tensor) raises `FactoredMatrixShapeError`, a subclass of both ValueError and
+AssertionError, so code written for TransformerLens (which asserts) and code catching ValueError both work. Leading
+dimensions that cannot broadcast raise torch's RuntimeError ("Shape mismatch"), as in TransformerLens.
+
+Precision: `svd()` and `eigenvalues` compute in float32 for float16/bfloat16 factors (torch's CPU linear algebra has
+no 16-bit kernels), as TransformerLens does for eigenvalues: eigenvalues come back complex64, the SVD factors in the
+factors' dtype.
 
 Glossary (code name -> paper symbol):
     A (..., l, m), B (..., m, r)     the two factors, M = A B
@@ -29,15 +40,26 @@ def _t(x: Tensor) -> Tensor:
     return x.transpose(-2, -1)
 
 
+def _upcast(x: Tensor) -> Tensor:
+    """16-bit floats to float32 for linear algebra (torch has no 16-bit SVD, QR or eig on the CPU)."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
+class FactoredMatrixShapeError(ValueError, AssertionError):
+    """A FactoredMatrix operation got factors or operands of incompatible shapes (a ValueError here; an
+    AssertionError in TransformerLens, so both `except` clauses catch it)."""
+
+
 class FactoredMatrix:
     """M = A @ B with A (..., l, m) and B (..., m, r); leading dimensions broadcast. See the module docstring."""
 
     def __init__(self, A: Tensor, B: Tensor):
         if A.ndim < 2 or B.ndim < 2:
-            raise ValueError(f"factors need at least 2 dims, got {tuple(A.shape)} and {tuple(B.shape)}")
+            raise FactoredMatrixShapeError(f"factors need at least 2 dims, got {tuple(A.shape)} and {tuple(B.shape)}")
         if A.shape[-1] != B.shape[-2]:
-            raise ValueError(f"inner dimensions differ: A {tuple(A.shape)}, B {tuple(B.shape)}")
-        lead = torch.broadcast_shapes(A.shape[:-2], B.shape[:-2])
+            raise FactoredMatrixShapeError(f"inner dimensions differ: A {tuple(A.shape)}, B {tuple(B.shape)}")
+        self.has_leading_dims = A.ndim > 2 or B.ndim > 2  # as given, before broadcasting (TransformerLens)
+        lead = torch.broadcast_shapes(A.shape[:-2], B.shape[:-2])  # RuntimeError "Shape mismatch" if they cannot
         self.ldim, self.mdim, self.rdim = A.shape[-2], A.shape[-1], B.shape[-1]
         self.A = A.broadcast_to(lead + (self.ldim, self.mdim))  # (..., l, m)
         self.B = B.broadcast_to(lead + (self.mdim, self.rdim))  # (..., m, r)
@@ -54,7 +76,7 @@ class FactoredMatrix:
     def BA(self) -> Tensor:
         """The reverse product (..., m, m); it shares its nonzero eigenvalues with AB. Needs l == r."""
         if self.ldim != self.rdim:
-            raise ValueError(f"BA needs a square matrix, shape is {tuple(self.shape)}")
+            raise FactoredMatrixShapeError(f"BA needs a square matrix (ldim == rdim), shape is {tuple(self.shape)}")
         return self.B @ self.A
 
     @property
@@ -65,27 +87,27 @@ class FactoredMatrix:
     def __matmul__(self, other: Tensor | FactoredMatrix) -> Tensor | FactoredMatrix:
         if isinstance(other, FactoredMatrix):
             return (self @ other.A) @ other.B
+        if other.shape[-2 if other.ndim > 1 else -1] != self.rdim:
+            raise FactoredMatrixShapeError(f"cannot multiply {tuple(self.shape)} by {tuple(other.shape)}")
         if other.ndim == 1:  # a vector: the result is a vector, computed right to left
             return (self.A @ (self.B @ other.unsqueeze(-1))).squeeze(-1)
-        if other.shape[-2] != self.rdim:
-            raise ValueError(f"cannot multiply {tuple(self.shape)} by {tuple(other.shape)}")
         # Keep the smaller inner dimension: fold `other` into B, or fold B into A when m >= r.
         if self.rdim > self.mdim:
             return FactoredMatrix(self.A, self.B @ other)
         return FactoredMatrix(self.AB, other)
 
     def __rmatmul__(self, other: Tensor) -> Tensor | FactoredMatrix:
+        if other.shape[-1] != self.ldim:
+            raise FactoredMatrixShapeError(f"cannot multiply {tuple(other.shape)} by {tuple(self.shape)}")
         if other.ndim == 1:
             return ((other.unsqueeze(-2) @ self.A) @ self.B).squeeze(-2)
-        if other.shape[-1] != self.ldim:
-            raise ValueError(f"cannot multiply {tuple(other.shape)} by {tuple(self.shape)}")
         if self.ldim > self.mdim:
             return FactoredMatrix(other @ self.A, self.B)
         return FactoredMatrix(other, self.AB)
 
     def __mul__(self, scalar: float | Tensor) -> FactoredMatrix:
         if isinstance(scalar, Tensor) and scalar.numel() != 1:
-            raise ValueError("* takes a scalar; use @ for matrix products")
+            raise FactoredMatrixShapeError(f"* takes a scalar, got shape {tuple(scalar.shape)}; use @ for products")
         return FactoredMatrix(self.A * scalar, self.B)
 
     __rmul__ = __mul__
@@ -94,10 +116,11 @@ class FactoredMatrix:
     def svd(self) -> tuple[Tensor, Tensor, Tensor]:
         """(U, S, V) with A B = U diag(S) V^T; U (..., l, k), S (..., k), V (..., r, k), k = min(l, m, r)."""
         if self._svd is None:
-            Qa, Ra = torch.linalg.qr(self.A)  # A = Qa Ra, Qa (..., l, ka) orthonormal columns
-            Qb, Rb = torch.linalg.qr(_t(self.B))  # B^T = Qb Rb, Qb (..., r, kb)
+            A, B = _upcast(self.A), _upcast(self.B)
+            Qa, Ra = torch.linalg.qr(A)  # A = Qa Ra, Qa (..., l, ka) orthonormal columns
+            Qb, Rb = torch.linalg.qr(_t(B))  # B^T = Qb Rb, Qb (..., r, kb)
             Um, S, Vmh = torch.linalg.svd(Ra @ _t(Rb), full_matrices=False)  # the small (ka, kb) middle
-            self._svd = (Qa @ Um, S, Qb @ _t(Vmh))
+            self._svd = tuple(t.to(self.A.dtype) for t in (Qa @ Um, S, Qb @ _t(Vmh)))
         return self._svd
 
     @property
@@ -113,9 +136,18 @@ class FactoredMatrix:
         return self.svd()[2]
 
     @property
+    def Vh(self) -> Tensor:
+        """Deprecated alias of V (TransformerLens kept it under this misleading name); use V."""
+        import warnings
+
+        warnings.warn("FactoredMatrix.Vh returns V, not V^H; use .V", DeprecationWarning, stacklevel=2)
+        return self.V
+
+    @property
     def eigenvalues(self) -> Tensor:
-        """The m eigenvalues of B A (complex), which are the nonzero eigenvalues of A B plus zeros."""
-        return torch.linalg.eigvals(self.BA)
+        """The m eigenvalues of B A (complex; complex64 for 16-bit factors), the nonzero eigenvalues of A B plus
+        zeros."""
+        return torch.linalg.eigvals(_upcast(self.BA))
 
     def norm(self) -> Tensor:
         """Frobenius norm, (...,): ||A B||_F^2 = trace(A^T A B B^T), computed at size m x m."""
@@ -159,6 +191,10 @@ class FactoredMatrix:
         its axis (as a length-1 slice), so the result is always a FactoredMatrix. One `...` stands for the dims not
         named; None (a new axis) is not supported: use `unsqueeze`."""
         idx = idx if isinstance(idx, tuple) else (idx,)
+        n_lead = self.ndim - 2
+        leading_only = not any(i is Ellipsis for i in idx) and sum(i is not None for i in idx) <= n_lead
+        if leading_only:  # TransformerLens: indices (None allowed) on the leading dims apply to both factors
+            return FactoredMatrix(self.A[idx], self.B[idx])
         if any(i is None for i in idx):
             raise IndexError("FactoredMatrix indexing takes ints, slices, index tensors and one ...; for None use "
                              "unsqueeze")
@@ -168,7 +204,6 @@ class FactoredMatrix:
         if dots:
             k = dots[0]
             idx = idx[:k] + (slice(None),) * max(0, self.ndim - (len(idx) - 1)) + idx[k + 1 :]
-        n_lead = self.ndim - 2
         if len(idx) > self.ndim:
             raise IndexError(f"{len(idx)} indices for a FactoredMatrix with {self.ndim} dims")
         lead, rows, cols = idx[:n_lead], idx[n_lead : n_lead + 1], idx[n_lead + 1 :]
@@ -181,9 +216,9 @@ class FactoredMatrix:
         return FactoredMatrix(A, B)
 
     def get_corner(self, k: int = 3) -> Tensor:
-        """The top-left k x k block of the product (of the first matrix in the batch), for printing."""
-        lead = (0,) * (self.ndim - 2)
-        return self.A[lead][:k] @ self.B[lead][:, :k]
+        """The first k entries along every dim of the product (TransformerLens), without forming all of it."""
+        lead = (slice(None, k),) * (self.ndim - 2)
+        return self.A[lead][..., :k, :] @ self.B[lead][..., :, :k]
 
     def __repr__(self) -> str:
         return f"FactoredMatrix(shape={tuple(self.shape)}, mdim={self.mdim})"

@@ -32,22 +32,31 @@ def causal_mask(L: int, device: torch.device | str | None = None) -> Tensor:
     return torch.ones(L, L, dtype=torch.bool, device=device).tril()
 
 
-def attention_scores(q: Tensor, k: Tensor) -> Tensor:
-    """Eq. 1, inside the softmax: Q K^T / sqrt(d_k). q (B, H, Lq, P), k (B, H, Lk, P) -> (B, H, Lq, Lk)."""
-    return torch.einsum("bhqp,bhkp->bhqk", q, k) / math.sqrt(q.shape[-1])
+def attention_scores(q: Tensor, k: Tensor, scale: float | None = None) -> Tensor:
+    """Eq. 1, inside the softmax: Q K^T / sqrt(d_k). q (B, H, Lq, P), k (B, H, Lk, P) -> (B, H, Lq, Lk).
+
+    `scale` replaces 1 / sqrt(d_k) (GPT-2 variants: no scaling, or 1 / (sqrt(d_k) (layer + 1))).
+    """
+    scores = torch.einsum("bhqp,bhkp->bhqk", q, k)
+    return scores / math.sqrt(q.shape[-1]) if scale is None else scores * scale
 
 
-def attention_pattern(q: Tensor, k: Tensor, causal: bool = True) -> Tensor:
+def attention_pattern(
+    q: Tensor, k: Tensor, causal: bool = True, mask: Tensor | None = None, scale: float | None = None
+) -> Tensor:
     """Eq. 1: softmax of the (causally masked) scores over keys. Returns (B, H, Lq, Lk).
 
     When Lq < Lk (the queries are the last Lq positions, as with a KV cache), the mask is aligned to the end:
-    query i sits at absolute position Lk - Lq + i and sees keys 0 .. Lk - Lq + i.
+    query i sits at absolute position Lk - Lq + i and sees keys 0 .. Lk - Lq + i. A boolean `mask` broadcasting to
+    (B, H, Lq, Lk), True where allowed, replaces the causal mask (it must carry causality itself, as padding masks
+    built by `GPT` do).
     """
-    scores = attention_scores(q, k)  # (B, H, Lq, Lk)
-    if causal:
+    scores = attention_scores(q, k, scale)  # (B, H, Lq, Lk)
+    if mask is None and causal:
         Lq, Lk = scores.shape[-2:]
-        allowed = causal_mask(Lk, device=scores.device)[Lk - Lq :]  # (Lq, Lk)
-        scores = scores.masked_fill(~allowed, float("-inf"))
+        mask = causal_mask(Lk, device=scores.device)[Lk - Lq :]  # (Lq, Lk)
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
     return scores.softmax(dim=-1)
 
 

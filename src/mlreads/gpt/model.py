@@ -20,8 +20,16 @@ Glossary (code name -> paper symbol):
     wpe              learned positional embedding (GPT-2; Vaswani 2017 Section 3.5 tried it too, Table 3 row E)
     hook_pattern     softmax(Q K^T / sqrt(d_k)) per head, (B, H, Lq, Lk)
 
+Padding: `forward(idx, attention_mask)` and `generate(..., attention_mask=)` take transformers' (B, L) mask, 1 for
+tokens and 0 for (left) padding. Keys at padding are masked out; each padding query attends to itself only (so no
+row is empty); positions count real tokens only (cumsum of the mask minus 1, transformers' generation rule), so a
+left-padded row gives the logits of the same row without padding.
+
 Deviations:
     - GELU instead of the paper's ReLU in Eq. 2 (GPT-2's choice); `gelu="tanh"` is GPT-2's "gelu_new" approximation.
+      `act_fn` selects any parameter-free activation transformers offers (`ACTIVATIONS`) for loaded models.
+    - With an attention mask and no `position_ids`, positions come from the mask (above); transformers' forward
+      would number padded positions 0..L-1 unless given position_ids (its `generate` derives them as we do).
     - Pre-LN instead of the paper's post-LN (GPT-2's choice).
     - Learned position embeddings instead of sinusoids (GPT-2's choice).
     - The output logits are not scaled; the embedding is not multiplied by sqrt(d_model) (GPT-2's choice).
@@ -30,17 +38,46 @@ Deviations:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mlreads.core.hf import hf_model as load_hf
 from mlreads.core.hooks import HookedModule, HookPoint
 from mlreads.gpt.attention import attend, attention_pattern, causal_mask
 
 KV = tuple[Tensor, Tensor]  # (k, v), each (B, H, L, P)
+
+
+def _laplace(x: Tensor, mu: float = 0.707107, sigma: float = 0.282095) -> Tensor:
+    return 0.5 * (1.0 + torch.erf((x - mu) / (sigma * math.sqrt(2.0))))
+
+
+def _gelu_tanh(x: Tensor) -> Tensor:
+    return F.gelu(x, approximate="tanh")
+
+
+def _gelu_fast(x: Tensor) -> Tensor:
+    return 0.5 * x * (1.0 + torch.tanh(x * 0.7978845608 * (1.0 + 0.044715 * x * x)))
+
+
+# transformers' parameter-free activations (its ACT2FN names), for `GPTConfig.act_fn`; "prelu" and "xielu" carry
+# learned parameters and are refused.
+ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
+    "gelu": F.gelu, "gelu_python": F.gelu,
+    "gelu_new": _gelu_tanh, "gelu_pytorch_tanh": _gelu_tanh, "gelu_python_tanh": _gelu_tanh,
+    "gelu_accurate": _gelu_tanh,
+    "gelu_fast": _gelu_fast, "gelu_10": lambda x: F.gelu(x).clamp(-10, 10),
+    "quick_gelu": lambda x: x * torch.sigmoid(1.702 * x), "laplace": _laplace,
+    "relu": F.relu, "relu2": lambda x: F.relu(x).square(), "relu6": F.relu6, "leaky_relu": F.leaky_relu,
+    "silu": F.silu, "swish": F.silu, "hardswish": F.hardswish, "mish": F.mish,
+    "sigmoid": torch.sigmoid, "tanh": torch.tanh, "linear": lambda x: x,
+    "sqrtsoftplus": lambda x: F.softplus(x).sqrt(),
+}
 
 
 @dataclass(frozen=True)
@@ -54,10 +91,17 @@ class GPTConfig:
     bias: bool = True  # biases in Linear layers and LayerNorms (GPT-2 has them)
     gelu: Literal["tanh", "exact"] = "tanh"  # "tanh" = GPT-2's gelu_new; "exact" = erf GELU
     layer_norm_eps: float = 1e-5
+    d_ff: int = 0  # MLP width, d_ff of Eq. 2 (GPT-2: n_inner); 0 means 4 * d_model
+    act_fn: str | None = None  # a name in ACTIVATIONS (transformers' activation_function); None: GELU per `gelu`
+    scale_attn: bool = True  # divide scores by sqrt(d_head), Eq. 1 (GPT-2: scale_attn_weights)
+    attn_scale_by_inverse_layer: bool = False  # also by (layer + 1) (GPT-2: scale_attn_by_inverse_layer_idx)
+    upcast_attn: bool = False  # scores and softmax in float32 for half models (GPT-2: reorder_and_upcast_attn)
 
     def __post_init__(self):
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}")
+        if self.act_fn is not None and self.act_fn not in ACTIVATIONS:
+            raise ValueError(f"act_fn={self.act_fn!r} is not one of {sorted(ACTIVATIONS)}")
 
     @property
     def d_head(self) -> int:  # P = d_k = d_v
@@ -65,7 +109,12 @@ class GPTConfig:
 
     @property
     def d_mlp(self) -> int:  # d_ff in Eq. 2
-        return 4 * self.d_model
+        return self.d_ff or 4 * self.d_model
+
+    def attn_scale(self, layer: int) -> float:
+        """The factor on Q K^T in layer `layer` (0-based): 1/sqrt(d_head) in Eq. 1, GPT-2's variants otherwise."""
+        scale = 1 / math.sqrt(self.d_head) if self.scale_attn else 1.0
+        return scale / (layer + 1) if self.attn_scale_by_inverse_layer else scale
 
 
 class LayerNorm(nn.LayerNorm):
@@ -86,9 +135,10 @@ class CausalSelfAttention(nn.Module):
     the pattern is computed with `mlreads.gpt.attention` so the hook can read or replace it.
     """
 
-    def __init__(self, cfg: GPTConfig):
+    def __init__(self, cfg: GPTConfig, layer: int = 0):
         super().__init__()
         self.n_heads, self.d_head = cfg.n_heads, cfg.d_head
+        self.scale, self.upcast = cfg.attn_scale(layer), cfg.upcast_attn
         self.dropout = cfg.dropout
         self.c_attn = nn.Linear(cfg.d_model, 3 * cfg.d_model, bias=cfg.bias)
         self.c_proj = nn.Linear(cfg.d_model, cfg.d_model, bias=cfg.bias)
@@ -102,8 +152,9 @@ class CausalSelfAttention(nn.Module):
     def _explicit_path(self) -> bool:
         return self.explicit or self.hook_pattern.has_hooks
 
-    def forward(self, x: Tensor, past: KV | None = None) -> tuple[Tensor, KV]:
-        """x (B, Lq, D); past (k, v) of the earlier positions, or None. Returns (y (B, Lq, D), (k, v) so far)."""
+    def forward(self, x: Tensor, past: KV | None = None, mask: Tensor | None = None) -> tuple[Tensor, KV]:
+        """x (B, Lq, D); past (k, v) of the earlier positions, or None; mask (B, 1, Lq, Lk) bool, True where a query
+        may attend (causality included), or None for the plain causal mask. Returns (y (B, Lq, D), (k, v) so far)."""
         B, Lq, D = x.shape
         q, k, v = self.c_attn(x).split(D, dim=2)  # 3 x (B, Lq, D)
         q = self.hook_q(q.view(B, Lq, self.n_heads, self.d_head)).transpose(1, 2)  # (B, H, Lq, P)
@@ -113,16 +164,20 @@ class CausalSelfAttention(nn.Module):
             k = torch.cat([past[0], k], dim=2)  # (B, H, Lk, P)
             v = torch.cat([past[1], v], dim=2)  # (B, H, Lk, P)
         Lk = k.shape[2]
-        if self._explicit_path():
-            pattern = self.hook_pattern(attention_pattern(q, k, causal=True))  # (B, H, Lq, Lk)
+        if mask is None and Lq != Lk:  # KV cache: SDPA's is_causal aligns the mask to the start, ours to the end
+            mask = causal_mask(Lk, device=x.device)[Lk - Lq :]  # (Lq, Lk)
+        upcast = self.upcast and q.dtype in (torch.float16, torch.bfloat16)
+        if self._explicit_path() or upcast:
+            qs, ks = (q.float(), k.float()) if upcast else (q, k)  # GPT-2's reorder_and_upcast_attn: fp32 softmax
+            pattern = attention_pattern(qs, ks, causal=True, mask=mask, scale=self.scale).to(v.dtype)
+            pattern = self.hook_pattern(pattern)  # (B, H, Lq, Lk)
             z = attend(self.attn_dropout(pattern), v)  # (B, H, Lq, P)
         else:
             p = self.dropout if self.training else 0.0
-            if Lq == Lk:
-                z = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True)  # (B, H, Lq, P)
-            else:  # KV cache: SDPA's is_causal aligns the mask to the start, ours must align to the end
-                mask = causal_mask(Lk, device=x.device)[Lk - Lq :]  # (Lq, Lk)
-                z = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)  # (B, H, Lq, P)
+            if mask is None:
+                z = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True, scale=self.scale)
+            else:
+                z = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, scale=self.scale)
         z = self.hook_z(z.transpose(1, 2))  # (B, Lq, H, P)
         y = self.resid_dropout(self.c_proj(z.reshape(B, Lq, D)))  # (B, Lq, D), Concat(heads) W^O
         return y, (k, v)
@@ -136,32 +191,35 @@ class MLP(nn.Module):
         self.c_fc = nn.Linear(cfg.d_model, cfg.d_mlp, bias=cfg.bias)
         self.c_proj = nn.Linear(cfg.d_mlp, cfg.d_model, bias=cfg.bias)
         self.dropout = nn.Dropout(cfg.dropout)
+        self.act_fn = cfg.act_fn
         self.approximate = "tanh" if cfg.gelu == "tanh" else "none"
-        self.hook_pre, self.hook_post = HookPoint(), HookPoint()  # (B, L, 4D)
+        self.hook_pre, self.hook_post = HookPoint(), HookPoint()  # (B, L, d_mlp)
 
     def forward(self, x: Tensor) -> Tensor:
         """x (B, L, D) -> (B, L, D)."""
-        h = self.hook_pre(self.c_fc(x))  # (B, L, 4D)
-        h = self.hook_post(F.gelu(h, approximate=self.approximate))  # (B, L, 4D)
+        h = self.hook_pre(self.c_fc(x))  # (B, L, d_mlp)
+        h = ACTIVATIONS[self.act_fn](h) if self.act_fn else F.gelu(h, approximate=self.approximate)
+        h = self.hook_post(h)  # (B, L, d_mlp)
         return self.dropout(self.c_proj(h))  # (B, L, D)
 
 
 class Block(nn.Module):
     """One pre-LN decoder block: x + Attn(LN(x)), then x + MLP(LN(x)) (Radford 2019, Section 2.3)."""
 
-    def __init__(self, cfg: GPTConfig):
+    def __init__(self, cfg: GPTConfig, layer: int = 0):
         super().__init__()
         self.ln_1 = LayerNorm(cfg)
-        self.attn = CausalSelfAttention(cfg)
+        self.attn = CausalSelfAttention(cfg, layer)
         self.ln_2 = LayerNorm(cfg)
         self.mlp = MLP(cfg)
         self.hook_resid_pre, self.hook_resid_mid, self.hook_resid_post = HookPoint(), HookPoint(), HookPoint()
         self.hook_attn_out, self.hook_mlp_out = HookPoint(), HookPoint()
 
-    def forward(self, x: Tensor, past: KV | None = None) -> tuple[Tensor, KV]:
-        """x (B, L, D), past (k, v) or None -> (x (B, L, D), (k, v) so far, each (B, H, Lk, P))."""
+    def forward(self, x: Tensor, past: KV | None = None, mask: Tensor | None = None) -> tuple[Tensor, KV]:
+        """x (B, L, D), past (k, v) or None, mask (B, Lk) key padding or None -> (x (B, L, D), (k, v) so far, each
+        (B, H, Lk, P))."""
         x = self.hook_resid_pre(x)  # (B, L, D)
-        attn_out, kv = self.attn(self.ln_1(x), past)
+        attn_out, kv = self.attn(self.ln_1(x), past, mask)
         x = self.hook_resid_mid(x + self.hook_attn_out(attn_out))  # (B, L, D)
         x = self.hook_resid_post(x + self.hook_mlp_out(self.mlp(self.ln_2(x))))  # (B, L, D)
         return x, kv
@@ -176,7 +234,7 @@ class GPT(HookedModule):
         blocks.{l}.attn.hook_q / hook_k / hook_v / hook_z             (B, L, H, P)
         blocks.{l}.attn.hook_pattern                                  (B, H, Lq, Lk)
         blocks.{l}.hook_attn_out, blocks.{l}.hook_mlp_out             (B, L, D)
-        blocks.{l}.mlp.hook_pre / hook_post                           (B, L, 4D)
+        blocks.{l}.mlp.hook_pre / hook_post                           (B, L, d_mlp)
         blocks.{l}.ln_1.hook_normalized, ln_2.hook_normalized, ln_final.hook_normalized  (B, L, D)
     Attaching a hook to hook_pattern (or setting `blocks[l].attn.explicit = True`) switches that layer from SDPA to
     the explicit pattern of `mlreads.gpt.attention`; both give the same logits.
@@ -188,7 +246,7 @@ class GPT(HookedModule):
         self.wte = nn.Embedding(cfg.d_vocab, cfg.d_model)
         self.wpe = nn.Embedding(cfg.n_ctx, cfg.d_model)
         self.drop = nn.Dropout(cfg.dropout)
-        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
+        self.blocks = nn.ModuleList(Block(cfg, layer) for layer in range(cfg.n_layers))
         self.ln_final = LayerNorm(cfg)
         self.hook_embed, self.hook_pos_embed = HookPoint(), HookPoint()
         self.apply(self._init_weights)
@@ -216,21 +274,57 @@ class GPT(HookedModule):
             n -= self.wte.weight.numel() + self.wpe.weight.numel()
         return n
 
-    def forward(self, idx: Tensor) -> Tensor:
-        """idx (B, L) token ids, L <= n_ctx -> logits (B, L, V) for every position."""
-        return self._forward(idx)[0]
+    def forward(
+        self, idx: Tensor, attention_mask: Tensor | None = None, position_ids: Tensor | None = None
+    ) -> Tensor:
+        """idx (B, L) token ids -> logits (B, L, V) for every position.
 
-    def _forward(self, idx: Tensor, past: list[KV] | None = None) -> tuple[Tensor, list[KV]]:
+        attention_mask (B, L): transformers' padding mask, 1 for tokens and 0 for padding (see the module docstring);
+        position_ids (B, L) or (L,): explicit positions; by default 0..L-1, or the mask's count of real tokens.
+        """
+        return self._forward(idx, attention_mask=attention_mask, position_ids=position_ids)[0]
+
+    @staticmethod
+    def padding_mask(attention_mask: Tensor, Lq: int) -> Tensor:
+        """(B, Lk) 0/1 padding mask -> (B, 1, Lq, Lk) bool for the last Lq positions: causal, no padding keys, and
+        each query always sees itself (a padding query sees only itself, so no softmax row is empty)."""
+        Lk = attention_mask.shape[1]
+        device = attention_mask.device
+        allowed = causal_mask(Lk, device=device)[Lk - Lq :] & attention_mask.bool()[:, None, None, :]  # (B, 1, Lq, Lk)
+        own = torch.arange(Lq, device=device)
+        allowed[..., own, own + Lk - Lq] = True
+        return allowed
+
+    def _forward(
+        self,
+        idx: Tensor,
+        past: list[KV] | None = None,
+        attention_mask: Tensor | None = None,
+        position_ids: Tensor | None = None,
+    ) -> tuple[Tensor, list[KV]]:
+        """Logits and the keys/values so far; attention_mask covers the past and the new tokens, (B, start + L)."""
         B, L = idx.shape
         start = 0 if past is None else past[0][0].shape[2]
-        if start + L > self.cfg.n_ctx:
-            raise ValueError(f"sequence of {start + L} tokens is longer than n_ctx={self.cfg.n_ctx}")
-        pos = torch.arange(start, start + L, device=idx.device)  # (L,)
-        pos_embed = self.wpe(pos).expand(B, L, self.cfg.d_model)  # (B, L, D), a view, as TransformerLens shapes it
+        mask = None
+        if attention_mask is not None:
+            if attention_mask.shape != (B, start + L):
+                raise ValueError(f"attention_mask has shape {tuple(attention_mask.shape)}, expected {(B, start + L)}")
+            mask = self.padding_mask(attention_mask, L)
+            if position_ids is None:  # count real tokens only: a left-padded row sees the positions it has unpadded
+                position_ids = (attention_mask.long().cumsum(-1) - 1).clamp_min(0)[:, start:]  # (B, L)
+        if position_ids is None:
+            if start + L > self.cfg.n_ctx:
+                raise ValueError(f"sequence of {start + L} tokens is longer than n_ctx={self.cfg.n_ctx}")
+            pos = torch.arange(start, start + L, device=idx.device)  # (L,)
+            pos_embed = self.wpe(pos).expand(B, L, self.cfg.d_model)  # (B, L, D), a view, as TransformerLens shapes it
+        else:
+            if int(position_ids.max()) >= self.cfg.n_ctx:
+                raise ValueError(f"position {int(position_ids.max())} is beyond n_ctx={self.cfg.n_ctx}")
+            pos_embed = self.wpe(position_ids).expand(B, L, self.cfg.d_model)  # (B, L, D)
         x = self.drop(self.hook_embed(self.wte(idx)) + self.hook_pos_embed(pos_embed))  # (B, L, D)
         present = []
         for l, block in enumerate(self.blocks):
-            x, kv = block(x, None if past is None else past[l])  # (B, L, D)
+            x, kv = block(x, None if past is None else past[l], mask)  # (B, L, D)
             present.append(kv)
         x = self.ln_final(x)  # (B, L, D)
         return F.linear(x, self.wte.weight), present  # (B, L, V), tied unembedding
@@ -239,13 +333,21 @@ class GPT(HookedModule):
     def generate(
         self,
         idx: Tensor,
-        n: int,
+        max_new_tokens: int,
         temperature: float = 1.0,
         top_k: int | None = None,
         generator: torch.Generator | None = None,
         use_cache: bool = True,
+        attention_mask: Tensor | None = None,
+        do_sample: bool | None = None,
     ) -> Tensor:
-        """Append `n` sampled tokens to idx (B, L0); returns (B, L0 + n). `temperature=0` is greedy decoding.
+        """Append `max_new_tokens` tokens to idx (B, L0); returns (B, L0 + max_new_tokens).
+
+        Called as nanoGPT's `generate(idx, max_new_tokens, temperature=1.0, top_k=None)` (positionally or by
+        keyword). Sampling is the default (nanoGPT's); `temperature=0` or `do_sample=False` (transformers' keyword)
+        decode greedily. `attention_mask` (B, L0), 1 for tokens and 0 for left padding, lets prompts of different
+        lengths share a batch: each row then continues exactly as it would alone (greedy decoding gives the same
+        tokens; sampling draws from the same distributions).
 
         The context is cropped to the last n_ctx tokens. With `use_cache`, keys and values of earlier positions
         are kept (a KV cache) and each step runs only the new token; once the context would overflow n_ctx,
@@ -253,15 +355,20 @@ class GPT(HookedModule):
         Call `model.eval()` first if the model has dropout. Sampling draws from `generator` (which must live on the
         model's device) when one is given, else from the global RNG.
         """
+        greedy = temperature == 0 if do_sample is None else not do_sample
+        mask = attention_mask
         past: list[KV] | None = None
-        for _ in range(n):
+        for _ in range(max_new_tokens):
             if use_cache and past is not None and past[0][0].shape[2] < self.cfg.n_ctx:
-                logits, past = self._forward(idx[:, -1:], past)  # one new position
+                logits, past = self._forward(idx[:, -1:], past, attention_mask=mask)  # one new position
             else:
-                logits, past = self._forward(idx[:, -self.cfg.n_ctx :])
+                crop = None if mask is None else mask[:, -self.cfg.n_ctx :]
+                logits, past = self._forward(idx[:, -self.cfg.n_ctx :], attention_mask=crop)
                 past = past if use_cache else None
+                if mask is not None and use_cache:
+                    mask = crop  # the cache now holds the cropped context
             logits = logits[:, -1, :]  # (B, V)
-            if temperature == 0:
+            if greedy:
                 nxt = logits.argmax(dim=-1, keepdim=True)  # (B, 1)
             else:
                 logits = logits / temperature
@@ -271,23 +378,40 @@ class GPT(HookedModule):
                 probs = logits.softmax(dim=-1)  # (B, V)
                 nxt = torch.multinomial(probs, 1, generator=generator)  # (B, 1)
             idx = torch.cat([idx, nxt], dim=1)
+            if mask is not None:
+                mask = torch.cat([mask, mask.new_ones(mask.shape[0], 1)], dim=1)
         return idx
 
     @classmethod
-    def from_hf(cls, hf_model) -> GPT:
-        """A GPT with the weights of a transformers `GPT2LMHeadModel` (or `GPT2Model`).
+    def from_hf(cls, hf_model: Any) -> GPT:
+        """A GPT with the config and weights of a transformers `GPT2LMHeadModel` (or bare `GPT2Model`), or of the
+        folder such a model was saved to with `save_pretrained` (read offline; hub names are refused).
 
         HF stores its projections as `Conv1D` with weight (in, out), so they are transposed into our `nn.Linear`
-        (out, in). `activation_function` "gelu_new" maps to gelu="tanh", "gelu" to gelu="exact".
+        (out, in). Config fields read: vocab_size, n_positions, n_layer, n_head, n_embd, n_inner (-> d_ff),
+        activation_function ("gelu_new"/"gelu_pytorch_tanh" -> gelu="tanh", "gelu" -> gelu="exact", any other
+        parameter-free ACT2FN name -> act_fn), layer_norm_epsilon, the three dropouts (which must be equal),
+        scale_attn_weights, scale_attn_by_inverse_layer_idx, reorder_and_upcast_attn (-> upcast_attn). Refused
+        (ValueError, one line): other model types, cross-attention, untied embeddings, "prelu"/"xielu" (learned
+        activation parameters), unequal dropouts. The result has the HF model's dtype.
         """
-        c = hf_model.config
-        gelu = {"gelu_new": "tanh", "gelu_pytorch_tanh": "tanh", "gelu": "exact"}.get(c.activation_function)
-        if gelu is None:
-            raise ValueError(f"unsupported activation_function {c.activation_function!r}")
-        if c.n_inner not in (None, 4 * c.n_embd):
-            raise ValueError(f"n_inner={c.n_inner} is not 4 * n_embd; GPTConfig fixes d_mlp = 4 * d_model")
-        if not c.scale_attn_weights or c.scale_attn_by_inverse_layer_idx:
-            raise ValueError("only the standard 1/sqrt(d_head) attention scaling is supported")
+        hf = load_hf(hf_model, "GPT2LMHeadModel")
+        c = hf.config
+        if getattr(c, "model_type", "gpt2") != "gpt2":
+            raise ValueError(f"GPT.from_hf loads GPT-2 models (model_type 'gpt2'), got {c.model_type!r}")
+        act = c.activation_function
+        gelu, act_fn = {"gelu_new": ("tanh", None), "gelu_pytorch_tanh": ("tanh", None), "gelu": ("exact", None)}.get(
+            act, ("tanh", act))
+        if act_fn is not None and act_fn not in ACTIVATIONS:
+            raise ValueError(f"unsupported activation_function {act!r}: GPT supports the parameter-free ones "
+                             f"{sorted(ACTIVATIONS)}")
+        if getattr(c, "add_cross_attention", False):
+            raise ValueError("add_cross_attention=True (encoder-decoder GPT-2) is not supported: GPT is decoder-only")
+        if not getattr(c, "tie_word_embeddings", True):
+            raise ValueError("tie_word_embeddings=False is not supported: GPT ties its unembedding to wte")
+        if not c.resid_pdrop == c.embd_pdrop == c.attn_pdrop:
+            raise ValueError(f"GPT has one dropout rate; got resid_pdrop={c.resid_pdrop}, embd_pdrop={c.embd_pdrop}, "
+                             f"attn_pdrop={c.attn_pdrop} (set them equal, e.g. 0.0 for inference)")
         cfg = GPTConfig(
             d_vocab=c.vocab_size,
             n_ctx=c.n_positions,
@@ -298,15 +422,21 @@ class GPT(HookedModule):
             bias=True,
             gelu=gelu,
             layer_norm_eps=c.layer_norm_epsilon,
+            d_ff=c.n_inner or 0,
+            act_fn=act_fn,
+            scale_attn=c.scale_attn_weights,
+            attn_scale_by_inverse_layer=c.scale_attn_by_inverse_layer_idx,
+            upcast_attn=c.reorder_and_upcast_attn,
         )
-        model = cls(cfg)
-        sd = hf_model.state_dict()
+        with torch.device("meta"):  # no init work and no draw from the global RNG: every tensor is loaded below
+            model = cls(cfg)
+        sd = hf.state_dict()
         prefix = "transformer." if any(k.startswith("transformer.") for k in sd) else ""
         conv1d = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
         ours = {}
         for name in model.state_dict():
             hf_name = prefix + name.replace("blocks.", "h.").replace("ln_final.", "ln_f.")
             w = sd[hf_name]
-            ours[name] = w.t() if name.endswith(conv1d) else w
-        model.load_state_dict(ours, strict=True)
+            ours[name] = (w.t() if name.endswith(conv1d) else w).detach().clone(memory_format=torch.contiguous_format)
+        model.load_state_dict(ours, strict=True, assign=True)
         return model

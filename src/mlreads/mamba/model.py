@@ -9,13 +9,20 @@ Glossary (code name -> paper symbol):
     out_proj -> the output projection;  selective=False -> the LTI (S4-like) ablation of Table 1
 
 State for recurrent inference, per layer: conv state (B, E, K), the last K inputs of the convolution (newest last),
-and SSM state (B, E, N), as in mamba-ssm / transformers.
+and SSM state (B, E, N), as in mamba-ssm / transformers. Dtypes: the conv state is cast to the model's dtype (as
+transformers casts its cache) and the SSM state is kept in float32 (float64 for a float64 model), the precision the
+scan computes it in; a state of any float dtype is accepted.
+
+Half precision (float16 / bfloat16) follows transformers' MambaForCausalLM: RMSNorm normalises in float32, the
+residual stream stays in float32 when `residual_in_fp32` (the official default), Δ, A and the scan run in float32.
 
 Deviations:
 - The LTI variant (`selective=False`) keeps Mamba's sharing of B and C across channels and makes Δ (per channel),
   B and C (N,) plain parameters, so that the only change is the selection mechanism; S4 proper has per-channel
   complex B and C.
 - Parameter init uses the global RNG through torch's standard `nn.Module` initialisers (the runner seeds it).
+- `MambaLM.from_hf` refuses what this model cannot represent, one line each: a conv activation other than SiLU
+  (`hidden_act`), other model types (Mamba-2), untied lm_heads of a config that says tied.
 - `hook_ssm_state` holds the last state (B, E, N), not the states of every step (that is the (B, L, E, N) tensor the
   scan is built never to store).
 """
@@ -24,14 +31,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
+from mlreads.core.hf import hf_model as load_hf
 from mlreads.core.hooks import HookedModule, HookPoint
-from mlreads.mamba.scan import selective_scan, selective_state_update
+from mlreads.mamba.scan import selective_scan
+from mlreads.mamba.step import scan_step
 
 State = list[tuple[Tensor, Tensor]]  # per layer: (conv state (B, E, K), ssm state (B, E, N))
 
@@ -43,6 +53,7 @@ class MambaConfig:
     n_layers: int = 2
     d_state: int = 16  # N
     expand: int = 2  # E = expand * d_model
+    d_inner_size: int = 0  # E when set (transformers: intermediate_size); 0 means expand * d_model
     d_conv: int = 4  # K
     dt_rank: int = 0  # R; 0 means ceil(d_model / 16), the official "auto"
     dt_min: float = 1e-3  # Δ init range, log-uniform
@@ -52,17 +63,24 @@ class MambaConfig:
     conv_bias: bool = True
     bias: bool = False  # in_proj / out_proj biases
     norm_eps: float = 1e-5
+    residual_in_fp32: bool = True  # keep the residual stream in float32 for half-precision models (official default)
+    tie_embeddings: bool = True  # unembed with embedding^T; False adds an `lm_head` (HF: tie_word_embeddings)
     selective: bool = True  # False: the LTI ablation (Δ, B, C independent of the input)
     scan_impl: str = "chunked"  # "chunked" | "loop" | "ref"
     chunk_size: int = 64
 
     @property
     def d_inner(self) -> int:
-        return self.expand * self.d_model
+        return self.d_inner_size or self.expand * self.d_model
 
     @property
     def rank(self) -> int:
         return self.dt_rank or math.ceil(self.d_model / 16)
+
+
+def _work(t: Tensor) -> Tensor:
+    """t in the precision the SSM computes in: float32, or float64 for a float64 model."""
+    return t.to(torch.promote_types(t.dtype, torch.float32))
 
 
 def inverse_softplus(x: Tensor) -> Tensor:
@@ -88,7 +106,9 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(d))
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.weight * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps))
+        """x / rms(x) * weight; the statistic in float32 at least, the result in x's dtype (as transformers)."""
+        h = _work(x)
+        return self.weight * (h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + self.eps)).to(x.dtype)
 
 
 class MambaMixer(nn.Module):
@@ -127,10 +147,11 @@ class MambaMixer(nn.Module):
         """Δ, B, C (Algorithm 2, lines 3-5): functions of x when selective, constants otherwise. Each (B, L, .)."""
         if self.cfg.selective:
             dt, B, C = self.x_proj(x).split([self.cfg.rank, self.cfg.d_state, self.cfg.d_state], dim=-1)
-            delta = F.softplus(self.dt_proj(dt))  # (B, L, E)
+            # the bias is added and softplus taken in float32 at least, as the official kernel does
+            delta = F.softplus(_work(F.linear(dt, self.dt_proj.weight)) + _work(self.dt_proj.bias))  # (B, L, E)
         else:
             shape = (*x.shape[:-1], self.cfg.d_state)
-            delta = F.softplus(self.dt_bias).expand_as(x)  # (B, L, E)
+            delta = F.softplus(_work(self.dt_bias)).expand(x.shape)  # (B, L, E)
             B, C = self.B_param.expand(shape), self.C_param.expand(shape)  # (B, L, N)
         return self.hook_delta(delta), self.hook_B(B), self.hook_C(C)
 
@@ -140,14 +161,14 @@ class MambaMixer(nn.Module):
         xs, z = self.in_proj(x).chunk(2, dim=-1)  # (B, L, E) each
         xs = rearrange(xs, "b l e -> b e l")
         # causal depthwise conv: left context is the last K - 1 inputs of the state (zeros at the start)
-        prev = xs.new_zeros(*xs.shape[:2], K - 1) if state is None else state[0][..., 1:]
+        prev = xs.new_zeros(*xs.shape[:2], K - 1) if state is None else state[0][..., 1:].to(xs.dtype)
         conv_in = torch.cat([prev, xs], dim=-1)  # (B, E, K - 1 + L)
         xs = F.conv1d(conv_in, self.conv1d.weight, self.conv1d.bias, groups=self.cfg.d_inner)  # (B, E, L)
         xs = self.hook_x(rearrange(F.silu(xs), "b e l -> b l e"))  # (B, L, E)
         delta, B, C = self.ssm_params(xs)
         z = self.hook_gate(z)
         y, ssm_state = selective_scan(
-            rearrange(xs, "b l e -> b e l"), rearrange(delta, "b l e -> b e l"), -torch.exp(self.A_log),
+            rearrange(xs, "b l e -> b e l"), rearrange(delta, "b l e -> b e l"), -torch.exp(_work(self.A_log)),
             rearrange(B, "b l n -> b n l"), rearrange(C, "b l n -> b n l"), self.D, rearrange(z, "b l e -> b e l"),
             return_last_state=True, initial_state=None if state is None else state[1],
             impl=self.cfg.scan_impl, chunk_size=self.cfg.chunk_size,
@@ -159,34 +180,39 @@ class MambaMixer(nn.Module):
     def step(self, x: Tensor, state: tuple[Tensor, Tensor]) -> tuple[Tensor, tuple[Tensor, Tensor]]:
         """One token: x (B, D) -> (out (B, D), new state); conv state (B, E, K), ssm state (B, E, N)."""
         xs, z = self.in_proj(x).chunk(2, dim=-1)  # (B, E)
-        conv_state = torch.cat([state[0][..., 1:], xs[..., None]], dim=-1)  # (B, E, K)
+        conv_state = torch.cat([state[0][..., 1:].to(xs.dtype), xs[..., None]], dim=-1)  # (B, E, K)
         xs = (conv_state * self.conv1d.weight[:, 0, :]).sum(-1)  # (B, E)
         if self.conv1d.bias is not None:
             xs = xs + self.conv1d.bias
         xs = F.silu(xs)
         delta, B, C = (t[:, 0] for t in self.ssm_params(xs[:, None]))
-        y, ssm_state = selective_state_update(state[1], xs, delta, -torch.exp(self.A_log), B, C, self.D, z)
+        A = -torch.exp(_work(self.A_log))  # (E, N)
+        y, ssm_state = scan_step(state[1], xs, delta, A, B, C, self.D, z)  # selective_scan with L = 1
         return self.out_proj(y), (conv_state, ssm_state)
 
 
 class ResidualBlock(nn.Module):
-    """Pre-norm residual: h + Mixer(RMSNorm(h))."""
+    """Pre-norm residual: h + Mixer(RMSNorm(h)); the residual h in float32 when `residual_in_fp32`."""
 
     def __init__(self, cfg: MambaConfig):
         super().__init__()
+        self.residual_in_fp32 = cfg.residual_in_fp32
         self.norm = RMSNorm(cfg.d_model, cfg.norm_eps)
         self.mixer = MambaMixer(cfg)
         self.hook_resid_pre = HookPoint()  # (B, L, D)
         self.hook_resid_post = HookPoint()  # (B, L, D)
 
+    def _residual(self, h: Tensor) -> Tensor:
+        return _work(h) if self.residual_in_fp32 else h
+
     def forward(self, h: Tensor, state=None):
         h = self.hook_resid_pre(h)
-        out, new_state = self.mixer(self.norm(h), state)
-        return self.hook_resid_post(h + out), new_state
+        out, new_state = self.mixer(self.norm(h.to(self.norm.weight.dtype)), state)
+        return self.hook_resid_post(self._residual(h) + out), new_state
 
     def step(self, h: Tensor, state):
-        out, new_state = self.mixer.step(self.norm(h), state)
-        return h + out, new_state
+        out, new_state = self.mixer.step(self.norm(h.to(self.norm.weight.dtype)), state)
+        return self._residual(h) + out, new_state
 
 
 class MambaLM(HookedModule):
@@ -198,6 +224,8 @@ class MambaLM(HookedModule):
         self.embedding = nn.Embedding(cfg.d_vocab, cfg.d_model)
         self.blocks = nn.ModuleList(ResidualBlock(cfg) for _ in range(cfg.n_layers))
         self.norm_f = RMSNorm(cfg.d_model, cfg.norm_eps)
+        if not cfg.tie_embeddings:
+            self.lm_head = nn.Linear(cfg.d_model, cfg.d_vocab, bias=False)
         self.hook_embed = HookPoint()  # (B, L, D)
         self._init_weights()
 
@@ -220,13 +248,24 @@ class MambaLM(HookedModule):
         for i, block in enumerate(self.blocks):
             h, s = block(h, None if state is None else state[i])
             new_state.append(s)
-        logits = F.linear(self.norm_f(h), self.embedding.weight)  # (B, L, V), tied
+        logits = self.unembed(self.norm_f(h))  # (B, L, V)
         return (logits, new_state) if return_state else logits
 
+    @property
+    def W_U(self) -> Tensor:
+        """The unembedding (D, V): the embedding transposed when tied, else the lm_head's."""
+        return (self.embedding.weight if self.cfg.tie_embeddings else self.lm_head.weight).T
+
+    def unembed(self, h: Tensor) -> Tensor:
+        """Logits (..., V) in the model's dtype from the final-norm output (..., D)."""
+        w = self.embedding.weight if self.cfg.tie_embeddings else self.lm_head.weight
+        return F.linear(h.to(w.dtype), w)
+
     def init_state(self, batch: int) -> State:
+        """Zero state per layer: conv (B, E, K) in the model's dtype, SSM (B, E, N) in float32 (float64)."""
         w = self.embedding.weight
         E, N, K = self.cfg.d_inner, self.cfg.d_state, self.cfg.d_conv
-        return [(w.new_zeros(batch, E, K), w.new_zeros(batch, E, N)) for _ in self.blocks]
+        return [(w.new_zeros(batch, E, K), _work(w).new_zeros(batch, E, N)) for _ in self.blocks]
 
     def step(self, token: Tensor, state: State) -> tuple[Tensor, State]:
         """One token per sequence: token (B,) -> (logits (B, V), new state). Constant time and memory per token."""
@@ -235,7 +274,7 @@ class MambaLM(HookedModule):
         for block, s in zip(self.blocks, state):
             h, s = block.step(h, s)
             new_state.append(s)
-        return F.linear(self.norm_f(h), self.embedding.weight), new_state
+        return self.unembed(self.norm_f(h)), new_state
 
     @torch.no_grad()
     def last_logits(self, idx: Tensor, segment: int = 4096) -> Tensor:
@@ -246,25 +285,42 @@ class MambaLM(HookedModule):
         return logits[:, -1]
 
     @classmethod
-    def from_hf(cls, hf_model) -> "MambaLM":
-        """Load a transformers `MambaForCausalLM` (weights and config) into a MambaLM."""
-        c = hf_model.config
+    def from_hf(cls, hf_model: Any) -> MambaLM:
+        """A MambaLM with the config and weights of a transformers `MambaForCausalLM` (or bare `MambaModel`), or of
+        the folder such a model was saved to with `save_pretrained` (read offline; hub names are refused).
+
+        Config fields read: vocab_size, hidden_size, num_hidden_layers, state_size, intermediate_size (which wins over
+        expand, as in transformers), conv_kernel, time_step_rank, use_bias, use_conv_bias, layer_norm_epsilon,
+        residual_in_fp32, tie_word_embeddings, hidden_act, and the time_step_* init ranges. Ignored because they do
+        not change the function: use_cache, use_mambapy, use_associative_scan, initializer_range,
+        rescale_prenorm_residual, time_step_init_scheme, token ids. Refused (ValueError, one line): a model type
+        other than "mamba", hidden_act other than SiLU. The result has the HF model's dtype.
+        """
+        hf = load_hf(hf_model, "MambaForCausalLM")
+        c = hf.config
+        if getattr(c, "model_type", "mamba") != "mamba":
+            raise ValueError(f"MambaLM.from_hf loads Mamba-1 models (model_type 'mamba'), got {c.model_type!r}")
+        if c.hidden_act not in ("silu", "swish"):
+            raise ValueError(f"MambaLM applies SiLU after the conv (the paper's); hidden_act={c.hidden_act!r} is not "
+                             f"supported")
         cfg = MambaConfig(
             d_vocab=c.vocab_size, d_model=c.hidden_size, n_layers=c.num_hidden_layers, d_state=c.state_size,
-            expand=c.expand, d_conv=c.conv_kernel, dt_rank=int(c.time_step_rank), conv_bias=c.use_conv_bias,
-            bias=c.use_bias, norm_eps=c.layer_norm_epsilon,
+            expand=c.expand, d_inner_size=c.intermediate_size, d_conv=c.conv_kernel, dt_rank=int(c.time_step_rank),
+            dt_min=c.time_step_min, dt_max=c.time_step_max, dt_init_floor=c.time_step_floor,
+            dt_scale=c.time_step_scale, conv_bias=c.use_conv_bias, bias=c.use_bias, norm_eps=c.layer_norm_epsilon,
+            residual_in_fp32=c.residual_in_fp32, tie_embeddings=bool(getattr(c, "tie_word_embeddings", True)),
         )
-        if c.hidden_act not in ("silu", "swish"):
-            raise ValueError(f"only SiLU Mamba models are supported, got {c.hidden_act!r}")
-        model = cls(cfg)
         sd = {}
-        for k, v in hf_model.state_dict().items():
-            if k == "lm_head.weight":
+        for k, v in hf.state_dict().items():
+            k = k.removeprefix("backbone.")
+            if k == "lm_head.weight" and cfg.tie_embeddings:
                 continue  # tied to the embedding (checked below)
-            k = k.replace("backbone.embeddings.", "embedding.").replace("backbone.norm_f.", "norm_f.")
-            sd[k.replace("backbone.layers.", "blocks.")] = v
-        model.load_state_dict(sd, strict=True)
-        lm_head = hf_model.get_output_embeddings()
-        if lm_head is not None and not torch.equal(lm_head.weight, model.embedding.weight):
-            raise ValueError("the HF model's lm_head is not tied to its embeddings; MambaLM ties them")
+            k = k.replace("embeddings.", "embedding.", 1) if k.startswith("embeddings.") else k
+            sd[k.replace("layers.", "blocks.", 1) if k.startswith("layers.") else k] = v.detach().clone()
+        with torch.device("meta"):  # no init work and no draw from the global RNG: every tensor is loaded below
+            model = cls(cfg)
+        model.load_state_dict(sd, strict=True, assign=True)
+        lm_head = hf.get_output_embeddings() if hasattr(hf, "get_output_embeddings") else None
+        if cfg.tie_embeddings and lm_head is not None and not torch.equal(lm_head.weight, model.embedding.weight):
+            raise ValueError("the HF config says tie_word_embeddings but its lm_head differs from its embeddings")
         return model
