@@ -51,4 +51,4 @@ def test_curves_label_axes_and_show_single_points_as_markers():
     assert list(fig.axes[0].get_lines()[0].get_ydata()) == [50.0, 100.0]
     history = [{"step": 10, "loss": 2.0}, {"step": 20, "loss": 1.5, "val_loss": 1.7}]
     fig = figures.loss_curves({"gpt": history}, refs={"unigram": 3.0})
-    assert {ln.get_label() for ln in fig.axes[0].get_lines()} == {"train (batch mean)", "val loss", "unigram"}
+    assert {ln.get_label() for ln in fig.axes[0].get_lines()} == {"train (batch mean)", "val (fixed evaluation windows)", "unigram"}

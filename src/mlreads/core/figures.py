@@ -47,16 +47,22 @@ def curves(
     fig, ax = plt.subplots(figsize=figsize)
     for i, (name, (xs, ys)) in enumerate(series.items()):
         draw(ax, xs, ys, name, color=f"C{i}")
-    for name, y in (refs or {}).items():
-        ax.axhline(y, color="gray", ls="--", lw=0.8, label=name)
-    for name, x in (vrefs or {}).items():
-        ax.axvline(x, color="gray", ls=":", lw=1.0, label=name)
     if logx:
         ax.set_xscale("log", base=2 if logx == 2 else 10)
     if logy:
         ax.set_yscale("log")
     if ylim is not None:
         ax.set_ylim(*ylim)
+    return _finish(fig, ax, xlabel, ylabel, title, refs, vrefs)
+
+
+def _finish(fig, ax, xlabel: str, ylabel: str, title: str, refs: Mapping[str, float] | None = None,
+            vrefs: Mapping[str, float] | None = None):
+    """Reference lines, axis labels, title and legend: the end of every figure here."""
+    for name, y in (refs or {}).items():
+        ax.axhline(y, color="gray", ls="--", lw=0.8, label=name)
+    for name, x in (vrefs or {}).items():
+        ax.axvline(x, color="gray", ls=":", lw=1.0, label=name)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if title:
@@ -89,17 +95,9 @@ def loss_curves(
                 label=f"{prefix}train (batch mean)")  # fmt: skip
         for key, style in zip(eval_keys, styles, strict=False):
             rows = [r for r in history if key in r]
-            draw(ax, [x_scale * r["step"] for r in rows], [r[key] for r in rows], f"{prefix}{key.replace('_', ' ')}",
-                 style, color=f"C{i}")  # fmt: skip
-    for name, y in (refs or {}).items():
-        ax.axhline(y, color="gray", ls="--", lw=0.8, label=name)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    if title:
-        ax.set_title(title)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+            label = f"{prefix}{key.removesuffix('_loss').replace('_', ' ')} (fixed evaluation windows)"
+            draw(ax, [x_scale * r["step"] for r in rows], [r[key] for r in rows], label, style, color=f"C{i}")
+    return _finish(fig, ax, xlabel, ylabel, title, refs)
 
 
 def accuracy_curves(
