@@ -25,55 +25,52 @@ BUDGETS = ("smoke", "quick", "full")
 
 
 @dataclass(frozen=True)
+class Relation:
+    """The two sides of a check: `lhs op rhs (+/- margin)`, where `rhs` is a number or another metric's name."""
+
+    op: str  # "<=", ">=", "=="
+    lhs: str  # a metric name
+    rhs: str | float | Any
+    margin: float = 0.0  # added to the right side: at_least(a, b, margin=10) is a >= b + 10, at_most(a, b, 1) is a <= b - 1
+
+    def values(self, metrics: Mapping[str, Any]) -> dict:
+        """Both sides with their values, as recorded in result.json: the evidence the report shows."""
+        lhs_value = _plain(metrics[self.lhs])
+        rhs_value = _plain(metrics[self.rhs]) if isinstance(self.rhs, str) else _plain(self.rhs)
+        return {"op": self.op, "lhs": self.lhs, "lhs_value": lhs_value,
+                "rhs": self.rhs if isinstance(self.rhs, str) else None, "rhs_value": rhs_value,
+                "margin": self.margin}  # fmt: skip
+
+
+@dataclass(frozen=True)
 class Check:
-    """A named relation on the metrics. `fn(metrics) -> (passed, measured)`; `expected` says it in words."""
+    """A named relation on the metrics. `fn(metrics) -> (passed, measured)`; `expected` says it in words.
+
+    Checks built by `at_most`, `at_least` and `equals` carry their `relation`, so `evaluate` records both sides with
+    their values (`acc_hippo 53.1 >= acc_random 41.0 + 10`), not only the left one."""
 
     name: str
     expected: str
     fn: Callable[[Mapping[str, Any]], tuple[bool, Any]]
+    relation: Relation | None = None
 
     def evaluate(self, metrics: Mapping[str, Any]) -> dict:
+        out = {"name": self.name, "passed": False, "measured": None, "expected": self.expected}
         try:
             passed, measured = self.fn(metrics)
+            out.update(passed=bool(passed), measured=_plain(measured))
         except KeyError as e:
-            passed, measured = False, f"missing metric {e.args[0]!r}"
-        return {"name": self.name, "passed": bool(passed), "measured": _plain(measured), "expected": self.expected}
-
-
-def _value(metrics: Mapping[str, Any], ref: str | float) -> float:
-    return float(metrics[ref]) if isinstance(ref, str) else float(ref)
-
-
-def at_most(metric: str, bound: str | float, margin: float = 0.0, name: str | None = None) -> Check:
-    """metrics[metric] <= bound - margin, where bound is a number or another metric's name."""
-    rhs = f"{bound}" + (f" - {margin}" if margin else "")
-
-    def fn(m):
-        v = float(m[metric])
-        return v <= _value(m, bound) - margin, v
-
-    return Check(name or f"{metric} <= {rhs}", f"{metric} <= {rhs}", fn)
-
-
-def at_least(metric: str, bound: str | float, margin: float = 0.0, name: str | None = None) -> Check:
-    """metrics[metric] >= bound + margin, where bound is a number or another metric's name."""
-    rhs = f"{bound}" + (f" + {margin}" if margin else "")
-
-    def fn(m):
-        v = float(m[metric])
-        return v >= _value(m, bound) + margin, v
-
-    return Check(name or f"{metric} >= {rhs}", f"{metric} >= {rhs}", fn)
-
-
-def holds(metric: str, expected: str, name: str | None = None) -> Check:
-    """metrics[metric] is true: for relations (trends, counts, geometry) the run computes itself."""
-    return Check(name or metric, expected, lambda m: (bool(m[metric]), bool(m[metric])))
-
-
-def equals(metric: str, value: Any, name: str | None = None) -> Check:
-    """metrics[metric] == value (counts, phases)."""
-    return Check(name or f"{metric} == {value}", f"{metric} == {value}", lambda m: (m[metric] == value, m[metric]))
+            out["measured"] = f"missing metric {e.args[0]!r}"
+            return out
+        except (TypeError, ValueError) as e:  # a metric of the wrong kind (a list where a number is compared)
+            out["measured"] = f"cannot evaluate: {e}"
+            return out
+        if self.relation is not None:
+            try:
+                out["relation"] = self.relation.values(metrics)
+            except KeyError:
+                pass
+        return out
 
 
 @dataclass(frozen=True)
