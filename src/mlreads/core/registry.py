@@ -73,6 +73,43 @@ class Check:
         return out
 
 
+def _value(metrics: Mapping[str, Any], ref: str | float) -> float:
+    return float(metrics[ref]) if isinstance(ref, str) else float(ref)
+
+
+def at_most(metric: str, bound: str | float, margin: float = 0.0, name: str | None = None) -> Check:
+    """metrics[metric] <= bound - margin, where bound is a number or another metric's name."""
+    rhs = f"{bound}" + (f" - {margin}" if margin else "")
+
+    def fn(m):
+        v = float(m[metric])
+        return v <= _value(m, bound) - margin, v
+
+    return Check(name or f"{metric} <= {rhs}", f"{metric} <= {rhs}", fn, Relation("<=", metric, bound, -margin))
+
+
+def at_least(metric: str, bound: str | float, margin: float = 0.0, name: str | None = None) -> Check:
+    """metrics[metric] >= bound + margin, where bound is a number or another metric's name."""
+    rhs = f"{bound}" + (f" + {margin}" if margin else "")
+
+    def fn(m):
+        v = float(m[metric])
+        return v >= _value(m, bound) + margin, v
+
+    return Check(name or f"{metric} >= {rhs}", f"{metric} >= {rhs}", fn, Relation(">=", metric, bound, margin))
+
+
+def holds(metric: str, expected: str, name: str | None = None) -> Check:
+    """metrics[metric] is true: for relations (trends, counts, geometry) the run computes itself."""
+    return Check(name or metric, expected, lambda m: (bool(m[metric]), bool(m[metric])))
+
+
+def equals(metric: str, value: Any, name: str | None = None) -> Check:
+    """metrics[metric] == value (counts, phases)."""
+    return Check(name or f"{metric} == {value}", f"{metric} == {value}", lambda m: (m[metric] == value, m[metric]),
+                 Relation("==", metric, value))
+
+
 @dataclass(frozen=True)
 class Experiment:
     """One claim of one paper, re-measured. See the module docstring."""
