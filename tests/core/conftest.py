@@ -19,7 +19,7 @@ def _toy_run(cfg, ctx):
 
     fig, ax = plt.subplots()
     ax.plot(range(cfg.steps))
-    ctx.savefig(fig, "curve")
+    ctx.savefig(fig, "curve", caption="the toy curve rises")
     for s in range(cfg.steps):
         ctx.log(step=s, loss=1.0 / (s + 1))
     ctx.write_text("sample", "hello")
