@@ -11,7 +11,6 @@ import pytest
 from mlreads import cli
 from mlreads.core import registry
 from mlreads.core.report_page import render_text
-from mlreads.core.results import run_dir_name
 
 
 class _Collector(HTMLParser):
@@ -46,20 +45,6 @@ def parse(path: Path) -> _Collector:
 
 def local_links(c: _Collector) -> list[str]:
     return [h for h in c.links if not h.startswith("https://")]
-
-
-def publish_fake(results: Path, exp_id: str, budget: str, seed: int, verdict: str, value: float, elapsed=300.0):
-    """A ledger entry as `mlreads publish` writes it (provenance faked: tests only)."""
-    entry = {"id": exp_id, "paper": "Nobody 2026", "claim": "value reaches 1", "paper_value": "1.0", "budget": budget,
-             "seed": seed, "config": {}, "overrides": {}, "checks": [{"name": "value >= 1.0", "passed": verdict == "pass",
-             "measured": value, "expected": "value >= 1.0"}], "verdict": verdict, "metrics": {"value": value},
-             "headline": "value", "elapsed_s": elapsed, "env": {},
-             "published": {"commit": "0" * 40, "date": "2026-12-01T00:00:00Z", "machine": "test", "threads": 1,
-                           "torch": "2.13.0"}}  # fmt: skip
-    path = results / exp_id / f"{run_dir_name(budget, seed)}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(entry))
-    return path
 
 
 @pytest.fixture
@@ -108,10 +93,11 @@ def test_smoke_is_a_pipeline_check_never_a_reproduction(toy_only, tmp_path):
     assert "pipeline check" in page and 'class="pass"' not in page
 
 
-def test_ledger_verdicts_with_seeds_grouped_and_budget_shown(toy_only, tmp_path):
+def test_ledger_verdicts_with_seeds_grouped_and_budget_shown(toy_only, tmp_path, fake_publish):
+    publish = fake_publish
     results, out = tmp_path / "results", tmp_path / "report"
     for seed, value in [(0, 2.0), (1, 3.0), (2, 4.0)]:
-        publish_fake(results, "toytest/threshold", "quick", seed, "pass", value)
+        publish(results, "toytest/threshold", "quick", seed, "pass", value)
     assert cli.main(["report", "--runs", "none", "--results", str(results), "--out", str(out)]) == 0
     index = parse(out / "index.html")
     text = " ".join(index.text)
@@ -119,7 +105,7 @@ def test_ledger_verdicts_with_seeds_grouped_and_budget_shown(toy_only, tmp_path)
     assert "quick (ledger)" in text and "full (ledger)" in text and "no full budget" in text
     assert "at quick, 1 claims reproduced, 0 not reproduced" in text
     assert '<span class="pass">reproduced</span>' in (out / "index.html").read_text()
-    publish_fake(results, "toytest/threshold", "quick", 3, "fail", 0.5)
+    publish(results, "toytest/threshold", "quick", 3, "fail", 0.5)
     assert cli.main(["report", "--runs", "none", "--results", str(results), "--out", str(out)]) == 0
     index = parse(out / "index.html")
     text = " ".join(index.text)
