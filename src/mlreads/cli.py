@@ -180,7 +180,7 @@ def cmd_list(args) -> int:
 
 def cmd_show(args) -> int:
     from mlreads.core.catalog import describe
-    from mlreads.core.fmt import duration, num
+    from mlreads.core.fmt import duration, flat, num
     from mlreads.core.ledger import load_ledger
     from mlreads.core.papers import paper_of
     from mlreads.core.registry import load_all, select
@@ -212,7 +212,7 @@ def cmd_show(args) -> int:
             print(f"  {b} ({kind}, {BUDGET_LIMITS[b]}):")
             for c in d["checks"][b]:
                 print(f"    check:  {c}")
-            print(f"    config: {json.dumps(d['configs'][b])}")
+            print(f"    config: {' '.join(f'{k}={v}' for k, v in flat(d['configs'][b]).items())}")
         if d["published"]:
             print("  published results:")
             for p in d["published"]:

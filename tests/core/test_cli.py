@@ -209,7 +209,7 @@ def test_show_prints_claim_checks_per_budget_config_and_results(toy, tmp_path, c
     assert "claim:        value reaches 1" in out and "paper value:  1.0" in out
     assert "smoke (a pipeline check" in out and "quick (the claim's check" in out
     assert out.count("check:  value >= 1.0") == 2 and "check:  value > 1" in out
-    assert '"value": 0.5' in out and "published results: not yet measured" in out
+    assert "config: value=0.5 steps=3" in out and "published results: not yet measured" in out
     assert cli.main(["show", "toytest/thresh"]) == 2
     assert "did you mean 'toytest/threshold'" in capsys.readouterr().err
 

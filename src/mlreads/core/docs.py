@@ -3,7 +3,6 @@ configs per budget, in reading-list order. `mlreads docs` writes it; a test fail
 
 from __future__ import annotations
 
-import json
 
 HEADER = """# The claims mlreads re-measures
 
@@ -22,6 +21,7 @@ def _md(text: str) -> str:
 
 def claims_markdown(experiments: list | None = None) -> str:
     from mlreads.core.catalog import describe
+    from mlreads.core.fmt import flat
     from mlreads.core.papers import paper_of, reading_key
 
     if experiments is None:
@@ -46,10 +46,11 @@ def claims_markdown(experiments: list | None = None) -> str:
             out.append(f"- **Data:** {', '.join(d['requires'])}")
         if d["headline"]:
             out.append(f"- **Headline metric:** `{d['headline']}`")
-        out.append("\n| budget | checks | config |\n|---|---|---|")
+        out.append("\n| budget | checks | config (`--set` keys) |\n|---|---|---|")
         for b in d["budgets"]:
             checks = "<br>".join(f"`{_md(c)}`" for c in d["checks"][b])
-            out.append(f"| {b} | {checks} | `{_md(json.dumps(d['configs'][b], separators=(', ', '=')))}` |")
+            config = " ".join(f"`{_md(k)}={_md(v)}`" for k, v in flat(d["configs"][b]).items())
+            out.append(f"| {b} | {checks} | {config} |")
         if d["notes"]:
             out.append("\n" + "\n".join(f"> {line}" if line else ">" for line in d["notes"].strip().splitlines()))
         out.append(f"\nReproduce: `mlreads run {d['id']} --budget quick` · details: `mlreads show {d['id']}`\n")

@@ -67,3 +67,16 @@ def duration(seconds: float) -> str:
     if seconds < 3600:
         return f"{seconds / 60:.1f} min"
     return f"{seconds / 3600:.1f} h"
+
+
+def flat(config: dict, prefix: str = "") -> dict[str, str]:
+    """A nested config as the dotted keys `--set` takes: {"train": {"steps": 200}} -> {"train.steps": "200"}."""
+    out: dict[str, str] = {}
+    for k, v in config.items():
+        if isinstance(v, dict):
+            out.update(flat(v, f"{prefix}{k}."))
+        elif isinstance(v, list):
+            out[f"{prefix}{k}"] = ",".join(str(x) for x in v)
+        else:
+            out[f"{prefix}{k}"] = "none" if v is None else str(v).lower() if isinstance(v, bool) else str(v)
+    return out
