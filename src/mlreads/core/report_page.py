@@ -160,15 +160,19 @@ def text_sections(result: dict) -> str:
 
 
 def checks_table(result: dict) -> str:
+    """One row per check: its result, and the relation with the measured values of both sides. The check's name is
+    added only where it says something the relation does not (a `holds` check's metric, a custom name)."""
     rows = []
     for c in result["checks"]:
         cls, word = ("pass", "ok") if c["passed"] else ("fail", "failed")
         if result["budget"] == "smoke":
             cls = "pipe-ok" if c["passed"] else "pipe-broken"
-        rows.append(f"<tr><td class=\"v {cls}\">{word}</td><td><code>{esc(fmt.evidence(c))}</code></td>"
-                    f"<td class=\"muted\">{esc(c['name'])}</td></tr>")  # fmt: skip
-    return ('<div class="scroll"><table><tr><th>result</th><th>check, with the measured values of both sides</th>'
-            f"<th>name</th></tr>{''.join(rows)}</table></div>")  # fmt: skip
+        shown = fmt.evidence(c)
+        name = c["name"]
+        extra = "" if name == c.get("expected") or name in shown else f'<br><span class="muted">{esc(name)}</span>'
+        rows.append(f"<tr><td class=\"v {cls}\">{word}</td><td><code>{esc(shown)}</code>{extra}</td></tr>")
+    return ('<div class="scroll"><table><tr><th>result</th><th>check, with the measured values of both sides</th></tr>'
+            f"{''.join(rows)}</table></div>")  # fmt: skip
 
 
 def run_page(result: dict, figures: list[tuple[str, str]], back: str, extra: str = "") -> str:
