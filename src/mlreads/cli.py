@@ -334,7 +334,10 @@ def cmd_report(args) -> int:
     if runs is not None and not runs.is_dir():
         raise UserError(f"no runs folder {str(runs)!r}; run experiments first, e.g. 'mlreads run all' (or --runs none)")
     results = args.results if args.results.is_dir() else None
-    index = write_report(runs, args.out, results=results)
+    try:
+        index = write_report(runs, args.out, results=results)
+    except OSError as e:
+        raise UserError(f"cannot write the report to --out {str(args.out)!r} ({e.strerror}); choose a writable folder") from None
     print(f"wrote {index}")
     return 0
 
@@ -348,6 +351,10 @@ def cmd_publish(args) -> int:
     for run_dir in args.run_dirs:
         try:
             target = publish(run_dir, args.results, allow_overrides=args.allow_overrides, known_ids=known)
+        except OSError as e:
+            print(f"mlreads: error: cannot write to --results {str(args.results)!r} ({e.strerror})", file=sys.stderr)
+            status = 2
+            continue
         except UserError as err:
             print(f"mlreads: error: {err}", file=sys.stderr)
             status = 2
@@ -377,8 +384,11 @@ def cmd_docs(args) -> int:
             return 1
         print(f"{args.out} is up to date")
         return 0
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
+    try:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)
+    except OSError as e:
+        raise UserError(f"cannot write {str(args.out)!r} ({e.strerror})") from None
     print(f"wrote {args.out}")
     return 0
 

@@ -322,3 +322,28 @@ def test_progress_bar_keeps_the_loss_readable_at_80_columns():
     bar.close()
     line = stream.getvalue().replace("\r", "\n").strip().splitlines()[-1]
     assert len(line) <= 80 and line.startswith("train loss 1.2345") and "1234/5000" in line
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["report", "--runs", "none", "--out", "/proc/forbidden"], "cannot write the report to --out"),
+    (["docs", "--out", "/proc/forbidden/claims.md"], "cannot write"),
+    (["list", "nosuch/"], "no experiment id starts with"),
+    (["show", "no/such-thing"], "unknown experiment"),
+    (["publish", "/nonexistent/run"], "no result.json there"),
+])  # fmt: skip
+def test_new_commands_bad_input_exits_2_with_one_line(argv, message, capsys):
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_damaged_catalogue_cache_is_rebuilt(tmp_path, monkeypatch):
+    from mlreads.core import catalog
+
+    monkeypatch.setenv("MLREADS_DATA", str(tmp_path))
+    path = tmp_path / f"catalog-{catalog.source_key()}.json"
+    path.write_text(json.dumps([{"id": 3}]))
+    monkeypatch.setattr(catalog, "_torch_loaded", lambda: False)  # the cached path, as a fresh `mlreads list` takes
+    rows = catalog.catalog()
+    assert {r["id"] for r in rows} == set(registry.load_all())
+    assert json.loads(path.read_text()) == rows

@@ -58,23 +58,36 @@ def _jsonable(x):
     return json.loads(json.dumps(x, default=str))
 
 
+KEYS = {"id": str, "position": int, "paper": str, "claim": str, "paper_value": str, "budgets": list, "checks": dict,
+        "configs": dict, "requires": list, "headline": str, "notes": str}  # fmt: skip
+
+
+def _valid(entry) -> bool:
+    """A cached entry has every key with its type (a damaged cache is rebuilt, never trusted)."""
+    return isinstance(entry, dict) and all(isinstance(entry.get(k), t) for k, t in KEYS.items())
+
+
 def build() -> list[dict]:
     from mlreads.core.registry import load_all
 
     return [describe(e, i) for i, e in enumerate(load_all().values())]
 
 
-def catalog(use_cache: bool = True) -> list[dict]:
-    """Every registered experiment as plain data, from the cache when the sources have not changed."""
+def _torch_loaded() -> bool:
     import sys
 
-    if "torch" in sys.modules:  # the registry is cheap to load now (and may hold experiments added at run time)
+    return "torch" in sys.modules
+
+
+def catalog(use_cache: bool = True) -> list[dict]:
+    """Every registered experiment as plain data, from the cache when the sources have not changed."""
+    if _torch_loaded():  # the registry is cheap to load now (and may hold experiments added at run time)
         return build()
     path = cache_dir() / f"catalog-{source_key()}.json"
     if use_cache:
         try:
             data = json.loads(path.read_text())
-            if isinstance(data, list):
+            if isinstance(data, list) and all(_valid(e) for e in data):
                 return data
         except (OSError, ValueError):
             pass
