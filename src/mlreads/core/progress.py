@@ -43,7 +43,7 @@ class LineProgress:
     """The subset of tqdm's API that mlreads uses, printing one line every `every` seconds (and one at the end)."""
 
     def __init__(self, iterable=None, total: int | None = None, desc: str = "", initial: int = 0,
-                 every: float | None = None, stream=None):  # fmt: skip
+                 every: float | None = None, stream=None, **_tqdm_options):  # fmt: skip
         self.iterable = iterable
         self.total = total if total is not None else (len(iterable) if hasattr(iterable, "__len__") else None)
         self.n = self.start_n = initial
@@ -112,7 +112,7 @@ BAR_FORMAT = "{desc} {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{r
 def bar(iterable=None, total: int | None = None, desc: str = "", initial: int = 0, enabled: bool = True, **kwargs):
     """A progress bar that does not linger after it closes: tqdm on a terminal, `LineProgress` otherwise."""
     if enabled and not progress_enabled() and lines_enabled():
-        return LineProgress(iterable, total=total, desc=desc, initial=initial)
+        return LineProgress(iterable, total=total, desc=desc, initial=initial, **kwargs)
     from tqdm.auto import tqdm
 
     return tqdm(iterable, total=total, desc=desc, initial=initial, leave=False, dynamic_ncols=True,
