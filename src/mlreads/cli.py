@@ -337,7 +337,8 @@ def cmd_report(args) -> int:
     try:
         index = write_report(runs, args.out, results=results)
     except OSError as e:
-        raise UserError(f"cannot write the report to --out {str(args.out)!r} ({e.strerror}); choose a writable folder") from None
+        raise UserError(f"cannot write the report to --out {str(args.out)!r} ({e.strerror or e}); choose a writable "
+                        "folder") from None  # fmt: skip
     print(f"wrote {index}")
     return 0
 

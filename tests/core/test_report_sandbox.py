@@ -178,3 +178,28 @@ def test_load_result_refuses_a_run_folder_outside_the_root(tmp_path):
     os.symlink(other, root / "escape")
     with pytest.raises(BadResult, match="outside the runs folder"):
         load_result(root / "escape" / "result.json", root)
+
+
+def test_one_figure_listed_many_times_is_copied_once(tmp_path, toy, monkeypatch):
+    monkeypatch.setattr("mlreads.core.registry.load_all", lambda: {toy.id: toy})
+    runs = tmp_path / "runs"
+    d = make_run(runs, "many", good(figures=["f.png"] * 5000 + [f"g{i}.png" for i in range(200)]))
+    (d / "f.png").write_bytes(SECRET[:8] + b"img")
+    warnings = []
+    write_report(runs, tmp_path / "report", warn=warnings.append)
+    copied = list((tmp_path / "report").rglob("*.png"))
+    assert len(copied) == 1 and any("showing the first 100" in w for w in warnings)
+
+
+def test_a_symlink_planted_in_the_report_folder_is_not_written_through(tmp_path, toy, monkeypatch):
+    monkeypatch.setattr("mlreads.core.registry.load_all", lambda: {toy.id: toy})
+    runs, out, victim = tmp_path / "runs", tmp_path / "report", tmp_path / "victim"
+    make_run(runs, "ok", good())
+    victim.mkdir()
+    (out / "runs" / "toytest__threshold").mkdir(parents=True)
+    os.symlink(victim, out / "runs" / "toytest__threshold" / "ok")
+    (victim / "keep.txt").write_text("x")
+    os.symlink(victim / "keep.txt", out / "index.html")
+    write_report(runs, out, warn=lambda m: None)
+    assert sorted(p.name for p in victim.iterdir()) == ["keep.txt"] and (victim / "keep.txt").read_text() == "x"
+    assert (out / "index.html").is_file() and not (out / "index.html").is_symlink()

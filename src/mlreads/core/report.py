@@ -30,6 +30,7 @@ from mlreads.core.results import (BUDGETS, MAX_ARTIFACT_BYTES, NAME_RE, BadResul
                                   load_result, read_limited)  # fmt: skip
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+MAX_FIGURES = 100  # per run: a hostile result.json cannot make the report copy one file thousands of times
 
 
 def _warn(message: str) -> None:
@@ -56,12 +57,17 @@ def _slug(name: str) -> str:
 
 def _copy_figures(result: dict, page_dir: Path, warn: Callable[[str], None]) -> list[tuple[str, str]]:
     """Copy the run's PNG figures that resolve inside its run folder; return (file name, caption) pairs."""
-    shown, used = [], set()
-    for fig in result["figures"]:
+    shown, used, sources = [], set(), set()
+    if len(result["figures"]) > MAX_FIGURES:
+        warn(f"{result['id']}: {len(result['figures'])} figures listed; showing the first {MAX_FIGURES}")
+    for fig in result["figures"][:MAX_FIGURES]:
         src = inside(result["_dir"], fig)
         if src is None:
             warn(f"{result['id']}: figure {fig[:80]!r} is not a file inside its run folder; not shown")
             continue
+        if src in sources:
+            continue
+        sources.add(src)
         try:
             data = read_limited(src, MAX_ARTIFACT_BYTES)
         except BadResult as e:
@@ -117,6 +123,24 @@ def write_report(runs: Path | None, out: Path, results: Path | None = None, expe
         experiments = list(load_all().values())
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    root = out.resolve()
+
+    def page_folder(rel: tuple[str, ...]) -> Path:
+        """A page's folder inside `out`; a symlink left in `out` (by an earlier copy of a report) is replaced by a
+        real folder, never written through."""
+        folder = out
+        for part in rel:
+            folder = folder / part
+            if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+                folder.unlink()
+            folder.mkdir(exist_ok=True)
+        if not folder.resolve().is_relative_to(root):
+            raise OSError(f"{folder} resolves outside the report folder")
+        for stale in folder.iterdir():
+            if stale.is_symlink():
+                stale.unlink()
+        return folder
+
     local = collect(runs, warn) if runs is not None else []
     ledger = load_ledger(results, warn) if results is not None else []
 
@@ -129,8 +153,7 @@ def write_report(runs: Path | None, out: Path, results: Path | None = None, expe
         while "/".join(rel) in used:
             rel = (*rel[:-1], rel[-1] + "_")
         used.add("/".join(rel))
-        page_dir = out.joinpath(*rel)
-        page_dir.mkdir(parents=True, exist_ok=True)
+        page_dir = page_folder(rel)
         figures = _copy_figures(r, page_dir, warn)
         (page_dir / "index.html").write_text(run_page(r, figures, href("..", "..", "..", "index.html")))
         local_by_id.setdefault(r["id"], []).append((r, href(*rel, "index.html")))
@@ -139,8 +162,7 @@ def write_report(runs: Path | None, out: Path, results: Path | None = None, expe
     for e in ledger:
         stem = Path(e["_file"]).name.removesuffix(".json")
         rel = ("ledger", e["id"].replace("/", "__"), _slug(stem))
-        page_dir = out.joinpath(*rel)
-        page_dir.mkdir(parents=True, exist_ok=True)
+        page_dir = page_folder(rel)
         e["_dir"] = None  # a ledger entry has no run folder: no figures or texts are read for it
         pub = e["published"]
         extra = (f'<p class="muted">Published in the results ledger as <code>results/{esc(e["_file"])}</code> from '
@@ -202,6 +224,8 @@ def write_report(runs: Path | None, out: Path, results: Path | None = None, expe
     body = (f"<h1>mlreads: the reading list's claims, with what was measured</h1>{summary}"
             + "".join(sections))  # fmt: skip
     index = out / "index.html"
+    if index.is_symlink():
+        index.unlink()
     index.write_text(page("mlreads report", body))
     return index
 
