@@ -347,3 +347,13 @@ def test_a_damaged_catalogue_cache_is_rebuilt(tmp_path, monkeypatch):
     rows = catalog.catalog()
     assert {r["id"] for r in rows} == set(registry.load_all())
     assert json.loads(path.read_text()) == rows
+
+
+def test_show_lists_published_results(toy, tmp_path, capsys, fake_publish):
+    fake_publish(tmp_path, "toytest/threshold", "quick", 0, "fail", 0.5, elapsed=450.0)
+    assert cli.main(["show", "toytest/threshold", "--results", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "quick seed 0: not reproduced, value = 0.5, 7.5 min, commit 000000000000" in out
+    assert cli.main(["show", "toytest/threshold", "--results", str(tmp_path), "--json"]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    assert row["published"][0]["verdict"] == "fail" and row["checks"]["quick"] == ["value >= 1.0", "value > 1"]
