@@ -170,3 +170,6 @@ def test_text_artifacts_render_tables():
     assert "<th>S</th><th>geometry</th>" in lit and "<td>pentagon</td>" in lit
     assert render_text("just <b>text</b>") == "<pre>just &lt;b&gt;text&lt;/b&gt;</pre>"
     assert "<pre>" in render_text("[" * 5000), "a hostile literal stays text"
+    grid = render_text("rows: dense to sparse\n0 0 1\n2 2 1\nend 3")
+    assert grid == ("<pre>rows: dense to sparse</pre><div class=\"scroll\"><table><tr><td>0</td><td>0</td><td>1</td></tr>"
+                    "<tr><td>2</td><td>2</td><td>1</td></tr></table></div><pre>end 3</pre>")  # fmt: skip

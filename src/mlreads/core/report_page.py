@@ -112,29 +112,51 @@ def _literal_table(text: str) -> str | None:
     return None
 
 
+_NUM = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?%?")
+
+
+def _numeric_row(line: str) -> list[str] | None:
+    cells = line.split()
+    return cells if len(cells) >= 2 and all(_NUM.fullmatch(c) for c in cells) else None
+
+
 def render_text(text: str) -> str:
-    """Markdown tables become HTML tables, a Python literal becomes a table, everything else stays preformatted."""
+    """Markdown tables become HTML tables, so do grids of numbers (2+ lines of the same number of columns) and a
+    text that is one Python literal; everything else stays preformatted."""
     literal = _literal_table(text)
     if literal is not None:
         return literal
     lines = text.splitlines()
     out, plain, i = [], [], 0
+
+    def flush():
+        if plain and any(p.strip() for p in plain):
+            out.append(f"<pre>{esc(chr(10).join(plain))}</pre>")
+        plain.clear()
+
     while i < len(lines):
         if lines[i].lstrip().startswith("|") and i + 1 < len(lines) and _SEP.match(lines[i + 1]):
-            if plain:
-                out.append(f"<pre>{esc(chr(10).join(plain))}</pre>")
-                plain = []
+            flush()
             header = _md_cells(lines[i])
             rows, i = [], i + 2
             while i < len(lines) and lines[i].lstrip().startswith("|"):
                 rows.append(_md_cells(lines[i]))
                 i += 1
             out.append(_table(rows, header))
-        else:
-            plain.append(lines[i])
-            i += 1
-    if plain and any(p.strip() for p in plain):
-        out.append(f"<pre>{esc(chr(10).join(plain))}</pre>")
+            continue
+        first = _numeric_row(lines[i])
+        if first is not None:
+            j = i + 1
+            while j < len(lines) and (row := _numeric_row(lines[j])) is not None and len(row) == len(first):
+                j += 1
+            if j - i >= 2:
+                flush()
+                out.append(_table([lines[k].split() for k in range(i, j)], None))
+                i = j
+                continue
+        plain.append(lines[i])
+        i += 1
+    flush()
     return "".join(out)
 
 
