@@ -33,7 +33,7 @@ vertical-align:top}th{background:#f4f4f4}td.claim{min-width:14em}td.v{white-spac
 .pipe-ok{color:#666}.pipe-broken{color:#8a5a00;font-weight:600}.unmeasured{color:#888;font-style:italic}
 .banner{background:#f4f4f4;border-left:4px solid #999;padding:.6em .8em;margin:1em 0}
 .warn{background:#fff4e0;border-left:4px solid #c77d00;padding:.6em .8em;margin:1em 0}
-pre{background:#f7f7f7;padding:.8em;overflow-x:auto;font-size:13px;white-space:pre}
+pre{background:#f7f7f7;padding:.8em;overflow-x:auto;font-size:13px;white-space:pre-wrap;overflow-wrap:anywhere}
 img{max-width:100%;height:auto;border:1px solid #eee;margin:.5em 0}figure{margin:1em 0}
 figcaption{color:#444;font-size:14px}code{background:#f2f2f2;padding:0 .2em;overflow-wrap:anywhere}.muted{color:#666}
 @media (max-width:700px){body{font-size:14px}td.claim{min-width:10em}}
