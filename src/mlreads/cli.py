@@ -108,7 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     rep = sub.add_parser("report", help="write the static HTML report", formatter_class=_Help,
                          description="Write a static HTML report (no network, no scripts).", epilog=REPORT_EXAMPLES)  # fmt: skip
-    rep.add_argument("--runs", type=Path, default=Path("runs"), help="runs folder to read ('none' for no local runs)")
+    rep.add_argument("--runs", type=Path, default=argparse.SUPPRESS,
+                     help="runs folder to read (default: runs, when it exists; 'none' for no local runs)")  # fmt: skip
     rep.add_argument("--results", type=Path, default=Path("results"), help="results ledger to read")
     rep.add_argument("--out", type=Path, default=Path("reports"), help="folder the report is written to")
 
@@ -330,8 +331,12 @@ def cmd_run(args) -> int:
 def cmd_report(args) -> int:
     from mlreads.core.report import write_report
 
-    runs = None if str(args.runs) == "none" else args.runs
-    if runs is not None and not runs.is_dir():
+    runs = getattr(args, "runs", None)
+    if runs is None:  # not given: the default folder when it exists, else the ledger alone
+        runs = Path("runs") if Path("runs").is_dir() else None
+    elif str(runs) == "none":
+        runs = None
+    elif not runs.is_dir():
         raise UserError(f"no runs folder {str(runs)!r}; run experiments first, e.g. 'mlreads run all' (or --runs none)")
     results = args.results if args.results.is_dir() else None
     try:

@@ -357,3 +357,14 @@ def test_show_lists_published_results(toy, tmp_path, capsys, fake_publish):
     assert cli.main(["show", "toytest/threshold", "--results", str(tmp_path), "--json"]) == 0
     [row] = json.loads(capsys.readouterr().out)
     assert row["published"][0]["verdict"] == "fail" and row["checks"]["quick"] == ["value >= 1.0", "value > 1"]
+
+
+def test_report_without_runs_folder_shows_the_ledger(toy, tmp_path, monkeypatch, capsys, fake_publish):
+    monkeypatch.setattr("mlreads.core.registry.load_all", lambda: {toy.id: toy})
+    monkeypatch.chdir(tmp_path)
+    fake_publish(tmp_path / "results", "toytest/threshold", "quick", 0, "pass", 2.0)
+    assert cli.main(["report"]) == 0
+    text = (tmp_path / "reports" / "index.html").read_text()
+    assert "reproduced" in text and "0 smoke runs" in text
+    assert cli.main(["report", "--runs", "missing"]) == 2
+    assert "no runs folder 'missing'" in capsys.readouterr().err
