@@ -173,11 +173,12 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores{mem}"
 
 
-def environment(threads: int) -> dict:
+def environment(threads: int, provenance: dict | None = None) -> dict:
+    """Versions, threads, machine, date, and the sources' git commit (`provenance`: taken when the run started)."""
     import mlreads
 
     return {
-        **source_provenance(),
+        **(provenance if provenance is not None else source_provenance()),
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": machine(),
         "mlreads": mlreads.__version__,
@@ -232,6 +233,7 @@ def run_experiment(
 
     overrides = dict(overrides or {})
     path = Path(out) / exp.id / run_dir_name(budget, seed, overrides)
+    provenance = source_provenance()  # the sources this run imported: before the run, not after
     ctx = RunContext(path, budget, seed, threads, resume=resume)
     start = time.perf_counter()
     try:
@@ -259,7 +261,7 @@ def run_experiment(
         "texts": ctx.texts,
         "notes": exp.notes,
         "elapsed_s": round(elapsed, 3),
-        "env": environment(threads),
+        "env": environment(threads, provenance),
     }
     tmp = path / "result.json.tmp"
     tmp.write_text(json.dumps(result, indent=2))
