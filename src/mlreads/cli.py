@@ -352,11 +352,11 @@ def cmd_publish(args) -> int:
     from mlreads.core.ledger import publish
     from mlreads.core.registry import load_all
 
-    known = list(load_all())
+    known = load_all()
     status = 0
     for run_dir in args.run_dirs:
         try:
-            target = publish(run_dir, args.results, allow_overrides=args.allow_overrides, known_ids=known)
+            target = publish(run_dir, args.results, allow_overrides=args.allow_overrides, experiments=known)
         except OSError as e:
             print(f"mlreads: error: cannot write to --results {str(args.results)!r} ({e.strerror})", file=sys.stderr)
             status = 2

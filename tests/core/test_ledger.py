@@ -76,6 +76,10 @@ def test_publish_refuses_unknown_ids_missing_folders_and_bad_json(toy, tmp_path,
     assert "not a registered experiment" in capsys.readouterr().err
     assert cli.main(["publish", str(tmp_path / "nowhere"), "--results", str(tmp_path / "r")]) == 2
     assert "no result.json there" in capsys.readouterr().err
+    monkeypatch.setitem(__import__("mlreads.core.registry").core.registry.REGISTRY, "toytest/threshold",
+                        __import__("dataclasses").replace(toy, checks={**toy.checks, "quick": toy.checks["quick"][:1]}))
+    assert cli.main(["publish", str(run_dir), "--results", str(tmp_path / "r")]) == 2
+    assert "no longer matches the registered experiment (the quick checks changed" in capsys.readouterr().err
     (run_dir / "result.json").write_text("[1]")
     assert cli.main(["publish", str(run_dir), "--results", str(tmp_path / "r")]) == 2
     assert "must be a JSON object" in capsys.readouterr().err
@@ -125,3 +129,41 @@ def test_readme_table_cli_prints_the_block(toy, tmp_path, capsys, monkeypatch):
     assert cli.main(["readme-table", "--results", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert out.startswith("<!-- results:start -->\n| id | claim | quick | full |") and "<!-- results:end -->" in out
+
+
+def test_the_committed_ledger_speaks_for_the_registered_experiments():
+    """Every entry in results/ is of a registered experiment, with today's config and checks and the verdict they
+    give on its metrics; otherwise it must be re-run and re-published (mlreads publish)."""
+    from mlreads.core.ledger import stale_reasons
+    from mlreads.core.registry import load_all
+
+    root = Path(__file__).resolve().parents[2] / "results"
+    warnings = []
+    entries = load_ledger(root, warn=warnings.append)
+    assert warnings == [], warnings
+    exps = load_all()
+    problems = []
+    for e in entries:
+        if e["id"] not in exps:
+            problems.append(f"{e['_file']}: {e['id']} is not registered")
+            continue
+        problems += [f"{e['_file']}: {r}; re-run and re-publish it" for r in stale_reasons(e, exps[e["id"]])]
+    assert problems == [], "\n".join(problems)
+
+
+def test_stale_entries_are_detected(toy, tmp_path, fake_publish):
+    import dataclasses
+
+    from mlreads.core.ledger import stale_reasons
+    from mlreads.core.registry import at_least
+
+    fake_publish(tmp_path, "toytest/threshold", "quick", 0, "fail", 0.5)
+    [entry] = load_ledger(tmp_path)
+    entry["config"] = {"value": 0.5, "steps": 3}
+    entry["checks"] = [c.evaluate(entry["metrics"]) for c in toy.checks["quick"]]
+    assert stale_reasons(entry, toy) == []
+    looser = dataclasses.replace(toy, checks={**toy.checks, "quick": [at_least("value", 0.1)]})
+    reasons = stale_reasons(entry, looser)
+    assert any("checks changed" in r for r in reasons) and any("give 'pass'" in r for r in reasons)
+    other = dataclasses.replace(toy, configs={**toy.configs, "quick": dataclasses.replace(toy.configs["quick"], steps=9)})
+    assert stale_reasons(entry, other) == ["the quick config changed since it was published (steps)"]

@@ -20,7 +20,7 @@ import json
 import os
 import statistics
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,8 +37,11 @@ def entry_path(results: Path, result: dict) -> Path:
     return Path(results) / result["id"] / f"{run_dir_name(result['budget'], result['seed'], result['overrides'])}.json"
 
 
-def publish(run_dir: Path, results: Path, allow_overrides: bool = False, known_ids: Iterable[str] | None = None) -> Path:
-    """Copy one run's result.json into the ledger with its provenance; UserError (one line) when it is not evidence."""
+def publish(run_dir: Path, results: Path, allow_overrides: bool = False, experiments: dict | None = None) -> Path:
+    """Copy one run's result.json into the ledger with its provenance; UserError (one line) when it is not evidence.
+
+    `experiments` (id -> Experiment, default: none checked): the run must be of a registered experiment and still
+    match it (config and checks), see `stale_reasons`."""
     run_dir = Path(run_dir)
     where = str(run_dir)
     if not (run_dir / "result.json").is_file():
@@ -61,8 +64,13 @@ def publish(run_dir: Path, results: Path, allow_overrides: bool = False, known_i
         state = "uncommitted changes" if env.get("dirty") else "unknown source state"
         raise UserError(f"publish {where}: the run was made from {state} on top of {str(env['commit'])[:12]}; "
                         "commit, re-run, then publish")  # fmt: skip
-    if known_ids is not None and result["id"] not in set(known_ids):
-        raise UserError(f"publish {where}: {result['id']!r} is not a registered experiment")
+    if experiments is not None:
+        if result["id"] not in experiments:
+            raise UserError(f"publish {where}: {result['id']!r} is not a registered experiment")
+        reasons = stale_reasons(result, experiments[result["id"]])
+        if reasons:
+            raise UserError(f"publish {where}: the run no longer matches the registered experiment ({'; '.join(reasons)}); "
+                            "re-run it")  # fmt: skip
     entry = {k: v for k, v in result.items() if not k.startswith("_") and k != "published"}
     entry["published"] = {
         "commit": env["commit"],
@@ -111,6 +119,30 @@ def load_ledger(results: Path, warn: Callable[[str], None] = _warn) -> list[dict
             entry["_file"] = str(rel)
             entries.append(entry)
     return entries
+
+
+def stale_reasons(entry: dict, exp) -> list[str]:
+    """Why a ledger entry no longer speaks for the registered experiment (empty when it does): its budget is gone,
+    its config differs from the registered one (for a default-config entry), or the current checks, evaluated on its
+    metrics, give another verdict or other checks. Such an entry must be re-run and re-published."""
+    from mlreads.core.config import to_dict
+
+    budget = entry["budget"]
+    if budget not in exp.configs:
+        return [f"{exp.id} has no {budget!r} budget any more"]
+    reasons = []
+    if not entry["overrides"]:
+        current = json.loads(json.dumps(to_dict(exp.configs[budget]), default=str))
+        if entry["config"] != current:
+            keys = sorted(k for k in set(current) | set(entry["config"]) if current.get(k) != entry["config"].get(k))
+            reasons.append(f"the {budget} config changed since it was published ({', '.join(keys)})")
+    now = [c.evaluate(entry["metrics"]) for c in exp.checks[budget]]
+    if [c["expected"] for c in now] != [c["expected"] for c in entry["checks"]]:
+        reasons.append(f"the {budget} checks changed since it was published")
+    verdict = "pass" if all(c["passed"] for c in now) else "fail"
+    if verdict != entry["verdict"]:
+        reasons.append(f"the current checks give {verdict!r} on its metrics, the entry says {entry['verdict']!r}")
+    return reasons
 
 
 # ---------------------------------------------------------------------------------------------- grouping seeds
