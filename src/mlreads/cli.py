@@ -29,8 +29,15 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"mlreads: error: {message} (see '{self.prog} --help')\n")
 
 
-class _Help(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """Examples keep their line breaks; every option shows its default."""
+class _Help(argparse.RawDescriptionHelpFormatter):
+    """Examples keep their line breaks; every option with a value shows its default."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        d = action.default
+        if "default" in text or d is None or d is False or d == [] or d is argparse.SUPPRESS or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)"
 
 
 def _positive_int(text: str) -> int:
@@ -102,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="torch threads (default: every core; on a busy machine use 1)")  # fmt: skip
     r.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field, checked against its type; nested fields use dots "
-                        "(e.g. train.steps=100); repeatable. 'mlreads show ID' lists the fields")  # fmt: skip
+                        "(e.g. train.steps=100); repeatable; 'mlreads show ID' lists the fields (default: none)")  # fmt: skip
     r.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
     r.add_argument("--dry-run", action="store_true", help="check ids, overrides and data, print the plan, run nothing")
 
