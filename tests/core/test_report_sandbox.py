@@ -82,6 +82,7 @@ def hostile(tmp_path, toy, monkeypatch):
     bad["huge"] = make_run(runs, "huge", None, raw=b'{"id": "a/b", "pad": "' + b"x" * 5_000_000 + b'"}')
     bad["empty"] = make_run(runs, "empty", None, raw=b"")
     bad["pass-but-failed"] = make_run(runs, "lying", good(checks=[{"name": "x", "passed": False}]))
+    bad["newline-name"] = make_run(runs, "two\nlines", [1])
     # a result.json that is a symlink to a file outside, and a run folder that is a symlink to a folder outside
     outside = tmp_path / "outside-run"
     outside.mkdir()
@@ -103,7 +104,7 @@ def test_hostile_runs_are_skipped_or_defused_and_nothing_outside_is_referenced(h
     assert index.exists()
     # every malformed folder is named in exactly one one-line warning; the honest run is in the report
     for name, folder in bad.items():
-        hits = [w for w in warnings if f"hostile/{folder.name}:" in w]
+        hits = [w for w in warnings if f"hostile/{folder.name.replace(chr(10), '?')}:" in w]
         assert len(hits) == 1, (name, warnings)
         assert "\n" not in hits[0]
     assert "toytest/threshold" in index.read_text()

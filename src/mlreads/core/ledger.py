@@ -26,8 +26,8 @@ from pathlib import Path
 
 from mlreads.core import fmt
 from mlreads.core.errors import UserError
-from mlreads.core.results import (MAX_RESULT_BYTES, BadResult, load_result, parse_json_bytes, read_limited,
-                                  run_dir_name, validate)  # fmt: skip
+from mlreads.core.results import (MAX_RESULT_BYTES, BadResult, load_result, parse_json_bytes, printable,
+                                  read_limited, run_dir_name, validate)  # fmt: skip
 
 README_START = "<!-- results:start -->"
 README_END = "<!-- results:end -->"
@@ -114,7 +114,7 @@ def load_ledger(results: Path, warn: Callable[[str], None] = _warn) -> list[dict
                 if path.resolve() != entry_path(results, entry).resolve():
                     raise BadResult(f"does not match its content (expected {entry_path(results, entry).relative_to(results)})")
             except BadResult as e:
-                warn(f"skipped ledger entry {rel}: {e}")
+                warn(f"skipped ledger entry {printable(rel)}: {printable(e)}")
                 continue
             entry["_file"] = str(rel)
             entries.append(entry)

@@ -27,7 +27,7 @@ from mlreads.core.ledger import Verdict, load_ledger, verdicts
 from mlreads.core.papers import paper_of, reading_key
 from mlreads.core.report_page import default_caption, esc, href, page, paper_links, run_page, status
 from mlreads.core.results import (BUDGETS, MAX_ARTIFACT_BYTES, NAME_RE, BadResult, find_results, inside,
-                                  load_result, read_limited)  # fmt: skip
+                                  load_result, printable, read_limited)  # fmt: skip
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 MAX_FIGURES = 100  # per run: a hostile result.json cannot make the report copy one file thousands of times
@@ -45,7 +45,7 @@ def collect(runs: Path, warn: Callable[[str], None] = _warn) -> list[dict]:
         try:
             results.append(load_result(path, runs))
         except BadResult as e:
-            warn(f"skipped {path.parent.relative_to(runs)}: {e}")
+            warn(f"skipped {printable(path.parent.relative_to(runs))}: {printable(e)}")
     order = {b: i for i, b in enumerate(BUDGETS)}
     return sorted(results, key=lambda r: (r["id"], order[r["budget"]], r["seed"], str(r["_dir"])))
 
@@ -63,7 +63,7 @@ def _copy_figures(result: dict, page_dir: Path, warn: Callable[[str], None]) -> 
     for fig in result["figures"][:MAX_FIGURES]:
         src = inside(result["_dir"], fig)
         if src is None:
-            warn(f"{result['id']}: figure {fig[:80]!r} is not a file inside its run folder; not shown")
+            warn(f"{result['id']}: figure {printable(repr(fig[:80]))} is not a file inside its run folder; not shown")
             continue
         if src in sources:
             continue
@@ -71,10 +71,10 @@ def _copy_figures(result: dict, page_dir: Path, warn: Callable[[str], None]) -> 
         try:
             data = read_limited(src, MAX_ARTIFACT_BYTES)
         except BadResult as e:
-            warn(f"{result['id']}: figure {fig[:80]!r}: {e}; not shown")
+            warn(f"{result['id']}: figure {printable(repr(fig[:80]))}: {printable(e)}; not shown")
             continue
         if not data.startswith(PNG_MAGIC):
-            warn(f"{result['id']}: figure {fig[:80]!r} is not a PNG file; not shown")
+            warn(f"{result['id']}: figure {printable(repr(fig[:80]))} is not a PNG file; not shown")
             continue
         name = _slug(Path(fig).name)
         if not name.lower().endswith(".png"):

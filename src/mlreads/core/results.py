@@ -42,6 +42,11 @@ class BadResult(ValueError):
     """A result.json that cannot be trusted; the message is one line naming what is wrong."""
 
 
+def printable(path: Any) -> str:
+    """A path for a one-line message: control characters and other unprintables shown as '?'."""
+    return "".join(c if c.isprintable() else "?" for c in str(path))[:300]
+
+
 def _depth(x: Any, limit: int = MAX_DEPTH) -> int:
     stack, deepest = [(x, 1)], 0
     while stack:
