@@ -198,7 +198,7 @@ def write_report(runs: Path | None, out: Path, results: Path | None = None, expe
         cells = []
         for b in ("quick", "full"):
             v = found.get((exp_id, b))
-            if b in budgets:
+            if b in budgets and exp_id in known:  # the summary counts registered claims only
                 counts[b][v.word if v else None] += 1
             cells.append(f'<td class="v">{_ledger_cell(v, page_of, b, b in budgets)}</td>')
         rows.append(f'<tr><td class="claim"><b>{esc(exp_id)}</b><br>{esc(claim)}<br><span class="muted">paper: '
