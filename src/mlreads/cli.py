@@ -1,22 +1,43 @@
-"""The command line: `mlreads list | run | report`.
+"""The command line: `mlreads list | show | run | report | publish | readme-table | docs`.
 
 Exit codes: 0 every check passed, 1 a claim check failed (or a run stopped on a non-finite loss), 2 bad input
 (unknown id, bad override, missing data, unwritable folder), always as one line naming the fix.
+
+`mlreads list` reads a cached catalogue (core/catalog.py) and imports neither torch nor matplotlib: keep heavy imports
+inside the command functions.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import shlex
 import sys
+import time
 from pathlib import Path
 
+from mlreads import __version__
 from mlreads.core.errors import NonFiniteLoss, UserError
 from mlreads.core.registry import BUDGETS
+
+COMMANDS = ("list", "show", "run", "report", "publish", "readme-table", "docs")
+BUDGET_LIMITS = {"smoke": "≤30 s", "quick": "≤10 min", "full": "hours"}
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, exit 2, no usage dump
-        self.exit(2, f"mlreads: error: {message} (see 'mlreads {self.prog.split()[-1]} --help')\n")
+        self.exit(2, f"mlreads: error: {message} (see '{self.prog} --help')\n")
+
+
+class _Help(argparse.RawDescriptionHelpFormatter):
+    """Examples keep their line breaks; every option with a value shows its default."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        d = action.default
+        if "default" in text or d is None or d is False or d == [] or d is argparse.SUPPRESS or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)"
 
 
 def _positive_int(text: str) -> int:
@@ -36,37 +57,236 @@ def _int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
 
 
+RUN_EXAMPLES = """examples:
+  mlreads run gpt/char-lm                        one experiment at the smoke budget (a pipeline check)
+  mlreads run gpt/char-lm --budget quick         the claim's check at laptop scale (<= 10 min)
+  mlreads run circuits/ s4/                      every experiment under these prefixes
+  mlreads run all --budget smoke --threads 1     everything, as `make demo` does
+  mlreads run gpt/char-lm --set train.steps=500 --set model.n_layers=2
+  mlreads run gpt/char-lm --set data.path=my_corpus.txt
+  mlreads run gpt/char-lm --budget full --resume continue from the last checkpoint
+
+Each run writes OUT/<id>/<budget>-s<seed>/ (a run with --set overrides: <budget>-s<seed>-<hash>/), holding
+result.json, metrics.jsonl, figures and text artifacts. Then: mlreads report."""
+
+REPORT_EXAMPLES = """examples:
+  mlreads report                                  runs/ and results/ -> reports/index.html
+  mlreads report --runs my-runs --out my-report
+  mlreads report --results results --runs none    only the published ledger
+
+The index shows per claim the reproduction verdicts at quick and full from the results ledger, and the runs found
+under --runs (smoke runs are pipeline checks, never reproductions). A run folder whose result.json is malformed is
+skipped with a one-line warning; nothing outside the runs and results folders is read, linked or copied."""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="mlreads", description="Run the ideas of modern ML: experiments, verdicts and a report.")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    p = _Parser(prog="mlreads", description="Run the ideas of modern ML: experiments, verdicts and a report.",
+                epilog="Run 'mlreads COMMAND --help' for a command's options and examples.")  # fmt: skip
+    p.add_argument("--version", action="version", version=f"mlreads {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    sub.add_parser("list", help="one row per experiment: id, paper, claim and budgets")
+    ls = sub.add_parser("list", help="one row per experiment: id, estimated time per budget, paper and claim",
+                        formatter_class=_Help, description="List the registered experiments (fast: no torch import).")  # fmt: skip
+    ls.add_argument("prefixes", nargs="*", metavar="PREFIX", help="only ids starting with one of these, e.g. 'mamba/'")
+    ls.add_argument("--json", action="store_true", help="print JSON (one object per experiment) instead of a table")
+    ls.add_argument("--results", type=Path, default=Path("results"), help="results ledger used for measured times")
 
-    r = sub.add_parser("run", help="run experiments and print their verdicts")
+    sh = sub.add_parser("show", help="one experiment: claim, paper value, checks and config per budget, published results",
+                        formatter_class=_Help)  # fmt: skip
+    sh.add_argument("ids", nargs="+", metavar="ID", help="experiment ids or prefixes")
+    sh.add_argument("--json", action="store_true", help="print JSON instead of text")
+    sh.add_argument("--results", type=Path, default=Path("results"), help="results ledger to read")
+
+    r = sub.add_parser("run", help="run experiments and print their verdicts", formatter_class=_Help,
+                       description="Run experiments; print a verdict line per run and a summary.", epilog=RUN_EXAMPLES)  # fmt: skip
     r.add_argument("ids", nargs="+", metavar="ID", help="experiment ids, prefixes such as 'gpt/', or 'all'")
-    r.add_argument("--budget", choices=BUDGETS, default="smoke")
-    r.add_argument("--seed", type=_int, default=0)
-    r.add_argument("--out", type=Path, default=Path("runs"), help="output folder (default: runs)")
-    r.add_argument("--threads", type=_positive_int, default=None, help="torch threads (default: all cores)")
+    r.add_argument("--budget", choices=BUDGETS, default="smoke",
+                   help="smoke: <= 30 s, a pipeline check run by the tests; quick: <= 10 min, the claim's check at "
+                        "laptop scale; full: the paper's scale (hours on a CPU)")  # fmt: skip
+    r.add_argument("--seed", type=_int, default=0, help="the run's seed; every random stream is derived from it")
+    r.add_argument("--out", type=Path, default=Path("runs"), help="output folder")
+    r.add_argument("--threads", type=_positive_int, default=None,
+                   help="torch threads (default: every core; on a busy machine use 1)")  # fmt: skip
     r.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config field, e.g. --set train.steps=100 (repeatable)")  # fmt: skip
+                   help="override a config field, checked against its type; nested fields use dots "
+                        "(e.g. train.steps=100); repeatable; 'mlreads show ID' lists the fields (default: none)")  # fmt: skip
     r.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
+    r.add_argument("--dry-run", action="store_true", help="check ids, overrides and data, print the plan, run nothing")
 
-    rep = sub.add_parser("report", help="write the static HTML report")
-    rep.add_argument("--runs", type=Path, default=Path("runs"))
-    rep.add_argument("--out", type=Path, default=Path("reports"))
+    rep = sub.add_parser("report", help="write the static HTML report", formatter_class=_Help,
+                         description="Write a static HTML report (no network, no scripts).", epilog=REPORT_EXAMPLES)  # fmt: skip
+    rep.add_argument("--runs", type=Path, default=argparse.SUPPRESS,
+                     help="runs folder to read (default: runs, when it exists; 'none' for no local runs)")  # fmt: skip
+    rep.add_argument("--results", type=Path, default=Path("results"), help="results ledger to read")
+    rep.add_argument("--out", type=Path, default=Path("reports"), help="folder the report is written to")
+
+    pub = sub.add_parser("publish", help="copy quick/full runs into the results ledger, with their provenance",
+                         formatter_class=_Help,
+                         description="Publish runs into the results ledger: results/<id>/<budget>-s<seed>.json.",
+                         epilog="example:\n  mlreads publish runs/gpt/char-lm/quick-s0 runs/s4/smnist/quick-s0\n\n"
+                                "Refused: smoke runs, runs with --set overrides (unless --allow-overrides), runs made\n"
+                                "from uncommitted sources or without a recorded git commit.")  # fmt: skip
+    pub.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR", help="run folders holding result.json")
+    pub.add_argument("--results", type=Path, default=Path("results"), help="the ledger folder")
+    pub.add_argument("--allow-overrides", action="store_true",
+                     help="publish a run with overrides as a variant (<budget>-s<seed>-<hash>.json)")  # fmt: skip
+
+    rt = sub.add_parser("readme-table", help="print the README's results table, generated from the ledger",
+                        formatter_class=_Help)  # fmt: skip
+    rt.add_argument("--results", type=Path, default=Path("results"), help="the ledger folder")
+
+    dc = sub.add_parser("docs", help="write docs/claims.md (claims, papers' numbers, checks) from the registry",
+                        formatter_class=_Help)  # fmt: skip
+    dc.add_argument("--out", type=Path, default=Path("docs/claims.md"), help="file to write")
+    dc.add_argument("--check", action="store_true", help="only check that the file is up to date (exit 1 if not)")
     return p
 
 
-def cmd_list() -> int:
-    from mlreads.core.registry import load_all
+# ---------------------------------------------------------------------------------------------- list / show
 
-    exps = sorted(load_all().values(), key=lambda e: e.id)
-    width = max((len(e.id) for e in exps), default=10)
-    print(f"{'id':<{width}}  {'budgets':<17}  paper: claim")
+
+def _ledger_times(results: Path) -> dict[tuple[str, str], float]:
+    """(id, budget) -> mean elapsed seconds of the published default runs (cheap: JSON only)."""
+    from mlreads.core.ledger import load_ledger, verdicts
+
+    return {k: v.elapsed for k, v in verdicts(load_ledger(results, warn=lambda m: None)).items()}
+
+
+def estimate(exp: dict, budget: str, times: dict) -> str:
+    """A budget's estimated time: the ledger's measured time where published, else the budget's limit."""
+    from mlreads.core.fmt import duration
+
+    if budget not in exp["budgets"]:
+        return "-"
+    t = times.get((exp["id"], budget))
+    return f"{duration(t)}*" if t is not None else BUDGET_LIMITS[budget]
+
+
+def cmd_list(args) -> int:
+    from mlreads.core.catalog import catalog
+    from mlreads.core.papers import reading_key
+
+    exps = sorted(catalog(), key=lambda e: reading_key(e["id"], e["position"]))
+    if args.prefixes:
+        exps = [e for e in exps if any(e["id"].startswith(p) for p in args.prefixes)]
+        if not exps:
+            raise UserError(f"no experiment id starts with {' or '.join(map(repr, args.prefixes))}; see 'mlreads list'")
+    times = _ledger_times(args.results)
+    if args.json:
+        rows = [{k: e[k] for k in ("id", "paper", "claim", "paper_value", "budgets", "checks")}
+                | {"estimate": {b: estimate(e, b, times) for b in e["budgets"]}} for e in exps]  # fmt: skip
+        print(json.dumps(rows, indent=1))
+        return 0
+    width = max((len(e["id"]) for e in exps), default=10)
+    print(f"{'id':<{width}}  {'smoke':>6} {'quick':>9} {'full':>9}  paper: claim")
     for e in exps:
-        print(f"{e.id:<{width}}  {','.join(e.budgets):<17}  {e.paper}: {e.claim}")
+        est = [estimate(e, b, times) for b in BUDGETS]
+        print(f"{e['id']:<{width}}  {est[0]:>6} {est[1]:>9} {est[2]:>9}  {e['paper']}: {e['claim']}")
+    print("\ntimes: * measured (results ledger); otherwise the budget's limit. 'mlreads show ID' for details.")
     return 0
+
+
+def cmd_show(args) -> int:
+    from mlreads.core.catalog import describe
+    from mlreads.core.fmt import duration, flat, num
+    from mlreads.core.ledger import load_ledger
+    from mlreads.core.papers import paper_of
+    from mlreads.core.registry import load_all, select
+
+    exps = select(args.ids)
+    order = {k: i for i, k in enumerate(load_all())}
+    ledger = load_ledger(args.results)
+    out = []
+    for exp in exps:
+        d = describe(exp, order[exp.id])
+        d["published"] = [{k: e[k] for k in ("budget", "seed", "verdict", "overrides", "elapsed_s", "published")}
+                          | {"file": f"{args.results}/{e['_file']}", "headline": e["metrics"].get(exp.headline)}
+                          for e in ledger if e["id"] == exp.id]  # fmt: skip
+        paper = paper_of(exp.id)
+        d["links"] = [url for _, url in paper.links] if paper else []
+        out.append(d)
+    if args.json:
+        print(json.dumps(out, indent=1))
+        return 0
+    for d in out:
+        print(f"{d['id']}\n  paper:        {d['paper']}")
+        if d["links"]:
+            print(f"  read:         {' '.join(d['links'])}")
+        print(f"  claim:        {d['claim']}\n  paper value:  {d['paper_value']}")
+        if d["requires"]:
+            print(f"  data:         {', '.join(d['requires'])}")
+        for b in d["budgets"]:
+            kind = "a pipeline check" if b == "smoke" else "the claim's check"
+            print(f"  {b} ({kind}, {BUDGET_LIMITS[b]}):")
+            for c in d["checks"][b]:
+                print(f"    check:  {c}")
+            print(f"    config: {' '.join(f'{k}={v}' for k, v in flat(d['configs'][b]).items())}")
+        if d["published"]:
+            print("  published results:")
+            for p in d["published"]:
+                word = "reproduced" if p["verdict"] == "pass" else "not reproduced"
+                head = f", {d['headline']} = {num(p['headline'])}" if isinstance(p["headline"], int | float) else ""
+                var = " (variant with overrides)" if p["overrides"] else ""
+                print(f"    {p['budget']} seed {p['seed']}{var}: {word}{head}, {duration(p['elapsed_s'])}, "
+                      f"commit {str(p['published'].get('commit'))[:12]} ({p['file']})")  # fmt: skip
+        else:
+            print("  published results: not yet measured")
+        if d["notes"]:
+            print("  notes:        " + d["notes"].replace("\n", "\n                "))
+        print()
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- run
+
+
+def _dry_run(exps, args, cfgs, overrides) -> int:
+    from mlreads.core.config import to_dict
+    from mlreads.core.runner import run_dir_name
+
+    for e in exps:
+        folder = args.out / e.id / run_dir_name(args.budget, args.seed, overrides)
+        print(f"would run {e.id} [{args.budget}, seed {args.seed}] -> {folder}")
+        print(f"  config: {json.dumps(to_dict(cfgs[e.id]), default=str)}")
+    return 0
+
+
+def resume_command(exp_id: str, args, overrides: dict[str, str]) -> str:
+    """The command line that continues an interrupted run."""
+    argv = ["mlreads", "run", exp_id, "--budget", args.budget, "--seed", str(args.seed), "--out", str(args.out)]
+    for k, v in overrides.items():
+        argv += ["--set", f"{k}={v}"]
+    return shlex.join([*argv, "--resume"])
+
+
+def summary_table(rows: list[dict], out: Path) -> str:
+    """After a run: id, verdict, headline and time per experiment, then where the results are."""
+    from mlreads.core.fmt import duration, num
+
+    lines = []
+    if len(rows) > 1:
+        width = max(len(r["id"]) for r in rows)
+        lines.append(f"\n{'id':<{width}}  {'verdict':<16} {'time':>9}  headline")
+        for r in rows:
+            lines.append(f"{r['id']:<{width}}  {r['verdict']:<16} {duration(r['elapsed_s']) if r['elapsed_s'] is not None else '-':>9}  "
+                         f"{r['headline']}")  # fmt: skip
+    lines.append(f"results in {out}/ ; write the report with: mlreads report --runs {shlex.quote(str(out))}")
+    return "\n".join(lines)
+
+
+def _verdict_word(result: dict) -> str:
+    if result["budget"] == "smoke":
+        return "pipeline ok" if result["verdict"] == "pass" else "pipeline broken"
+    return result["verdict"]
+
+
+def _headline(result: dict) -> str:
+    from mlreads.core.fmt import value
+
+    key = result.get("headline")
+    if key and key in result.get("metrics", {}):
+        return f"{key} = {value(result['metrics'][key])}"
+    return ""
 
 
 def cmd_run(args) -> int:
@@ -83,45 +303,129 @@ def cmd_run(args) -> int:
     for e in exps:
         for name in e.requires:
             data.require(name, cfgs[e.id])
+    if args.dry_run:
+        return _dry_run(exps, args, cfgs, overrides)
     check_writable(args.out)
 
-    status = 0
+    status, rows = 0, []
     for e in exps:
         print(f"-> {e.id} [{args.budget}]", file=sys.stderr, flush=True)
+        t0 = time.perf_counter()
         try:
-            result = run_experiment(e, args.budget, args.seed, args.out, threads=args.threads, resume=args.resume,
-                                    cfg=cfgs[e.id])  # fmt: skip
+            result = run_experiment(e, args.budget, args.seed, args.out, overrides=overrides, threads=args.threads,
+                                    resume=args.resume, cfg=cfgs[e.id])  # fmt: skip
         except NonFiniteLoss as err:
             print(f"STOPPED {e.id}: {err}", flush=True)
+            rows.append({"id": e.id, "verdict": "stopped (NaN)", "headline": "", "elapsed_s": time.perf_counter() - t0})
             status = max(status, 1)
             continue
+        except KeyboardInterrupt:
+            print(f"\nmlreads: interrupted {e.id}; continue it with: {resume_command(e.id, args, overrides)}",
+                  file=sys.stderr, flush=True)  # fmt: skip
+            return 130
         print(verdict_line(result), flush=True)
+        rows.append({"id": e.id, "verdict": _verdict_word(result), "headline": _headline(result),
+                     "elapsed_s": result["elapsed_s"]})  # fmt: skip
         if result["verdict"] != "pass":
             status = max(status, 1)
+    print(summary_table(rows, args.out), flush=True)
     return status
+
+
+# ---------------------------------------------------------------------------------------------- report, ledger, docs
 
 
 def cmd_report(args) -> int:
     from mlreads.core.report import write_report
 
-    if not args.runs.is_dir():
-        raise UserError(f"no runs folder {str(args.runs)!r}; run experiments first, e.g. 'mlreads run all'")
-    index = write_report(args.runs, args.out)
+    runs = getattr(args, "runs", None)
+    if runs is None:  # not given: the default folder when it exists, else the ledger alone
+        runs = Path("runs") if Path("runs").is_dir() else None
+    elif str(runs) == "none":
+        runs = None
+    elif not runs.is_dir():
+        raise UserError(f"no runs folder {str(runs)!r}; run experiments first, e.g. 'mlreads run all' (or --runs none)")
+    results = args.results if args.results.is_dir() else None
+    try:
+        index = write_report(runs, args.out, results=results)
+    except OSError as e:
+        raise UserError(f"cannot write the report to --out {str(args.out)!r} ({e.strerror or e}); choose a writable "
+                        "folder") from None  # fmt: skip
     print(f"wrote {index}")
     return 0
 
 
+def cmd_publish(args) -> int:
+    from mlreads.core.ledger import publish
+    from mlreads.core.registry import load_all
+
+    known = load_all()
+    status = 0
+    for run_dir in args.run_dirs:
+        try:
+            target = publish(run_dir, args.results, allow_overrides=args.allow_overrides, experiments=known)
+        except OSError as e:
+            print(f"mlreads: error: cannot write to --results {str(args.results)!r} ({e.strerror})", file=sys.stderr)
+            status = 2
+            continue
+        except UserError as err:
+            print(f"mlreads: error: {err}", file=sys.stderr)
+            status = 2
+            continue
+        print(f"published {run_dir} -> {target}")
+    if status == 0:
+        print("update the README's table with: mlreads readme-table (paste it between the results markers)")
+    return status
+
+
+def cmd_readme_table(args) -> int:
+    from mlreads.core.ledger import load_ledger, readme_block
+    from mlreads.core.registry import load_all
+
+    print(readme_block(list(load_all().values()), load_ledger(args.results)))
+    return 0
+
+
+def cmd_docs(args) -> int:
+    from mlreads.core.docs import claims_markdown
+
+    text = claims_markdown()
+    if args.check:
+        current = args.out.read_text() if args.out.is_file() else ""
+        if current != text:
+            print(f"{args.out} is out of date: run 'mlreads docs --out {args.out}'", file=sys.stderr)
+            return 1
+        print(f"{args.out} is up to date")
+        return 0
+    try:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)
+    except OSError as e:
+        raise UserError(f"cannot write {str(args.out)!r} ({e.strerror})") from None
+    print(f"wrote {args.out}")
+    return 0
+
+
+HANDLERS = {"list": cmd_list, "show": cmd_show, "run": cmd_run, "report": cmd_report, "publish": cmd_publish,
+            "readme-table": cmd_readme_table, "docs": cmd_docs}  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv:
+        print(f"mlreads: error: missing command; choose one of {', '.join(COMMANDS)} (see 'mlreads --help')",
+              file=sys.stderr)  # fmt: skip
+        return 2
     try:
         args = build_parser().parse_args(argv)
-    except SystemExit as e:  # argparse already printed its one line (or --help)
+    except SystemExit as e:  # argparse already printed its one line (or --help / --version)
         return int(e.code or 0)
+    if args.command is None:
+        print(f"mlreads: error: missing command; choose one of {', '.join(COMMANDS)} (see 'mlreads --help')",
+              file=sys.stderr)  # fmt: skip
+        return 2
     try:
-        if args.command == "list":
-            return cmd_list()
-        if args.command == "run":
-            return cmd_run(args)
-        return cmd_report(args)
+        return HANDLERS[args.command](args)
     except UserError as err:
         print(f"mlreads: error: {err}", file=sys.stderr)
         return 2

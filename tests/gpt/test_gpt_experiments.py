@@ -25,22 +25,21 @@ def test_quick_and_full_are_nanogpt_configs():
 
 
 def test_data_path_override_trains_on_that_file(tmp_path):
-    from mlreads.core.runner import run_experiment
+    from mlreads.core.runner import run_dir_name, run_experiment
 
     corpus = tmp_path / "tiny.txt"
     corpus.write_text("abcab cabba\n" * 400)
     exp = REGISTRY["gpt/char-lm"]  # registered by importing mlreads.gpt.experiments; other papers not needed
-    result = run_experiment(
-        exp, budget="smoke", out=tmp_path / "runs", threads=1,
-        overrides={"data.path": str(corpus), "train.steps": "30", "train.eval_every": "0", "sample_chars": "50"},
-    )  # fmt: skip
+    overrides = {"data.path": str(corpus), "train.steps": "30", "train.eval_every": "0", "sample_chars": "50"}
+    result = run_experiment(exp, budget="smoke", out=tmp_path / "runs", threads=1, overrides=overrides)
+    folder = tmp_path / "runs" / "gpt/char-lm" / run_dir_name("smoke", 0, overrides)  # overridden runs: own folder
     m = result["metrics"]
     assert m["vocab_size"] == 5  # a b c space newline
     assert m["steps"] == 30
     assert result["config"]["data"]["path"] == str(corpus)
-    sample = (tmp_path / "runs" / "gpt/char-lm" / "smoke-s0" / "sample.txt").read_text()
+    sample = (folder / "sample.txt").read_text()
     assert len(sample) == 50 and set(sample) <= set("abc \n")
-    saved = json.loads((tmp_path / "runs" / "gpt/char-lm" / "smoke-s0" / "result.json").read_text())
+    saved = json.loads((folder / "result.json").read_text())
     assert "loss_curves.png" in saved["figures"]
 
 

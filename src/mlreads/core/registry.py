@@ -25,19 +25,52 @@ BUDGETS = ("smoke", "quick", "full")
 
 
 @dataclass(frozen=True)
+class Relation:
+    """The two sides of a check: `lhs op rhs (+/- margin)`, where `rhs` is a number or another metric's name."""
+
+    op: str  # "<=", ">=", "=="
+    lhs: str  # a metric name
+    rhs: str | float | Any
+    margin: float = 0.0  # added to the right side: at_least(a, b, margin=10) is a >= b + 10, at_most(a, b, 1) is a <= b - 1
+
+    def values(self, metrics: Mapping[str, Any]) -> dict:
+        """Both sides with their values, as recorded in result.json: the evidence the report shows."""
+        lhs_value = _plain(metrics[self.lhs])
+        rhs_value = _plain(metrics[self.rhs]) if isinstance(self.rhs, str) else _plain(self.rhs)
+        return {"op": self.op, "lhs": self.lhs, "lhs_value": lhs_value,
+                "rhs": self.rhs if isinstance(self.rhs, str) else None, "rhs_value": rhs_value,
+                "margin": self.margin}  # fmt: skip
+
+
+@dataclass(frozen=True)
 class Check:
-    """A named relation on the metrics. `fn(metrics) -> (passed, measured)`; `expected` says it in words."""
+    """A named relation on the metrics. `fn(metrics) -> (passed, measured)`; `expected` says it in words.
+
+    Checks built by `at_most`, `at_least` and `equals` carry their `relation`, so `evaluate` records both sides with
+    their values (`acc_hippo 53.1 >= acc_random 41.0 + 10`), not only the left one."""
 
     name: str
     expected: str
     fn: Callable[[Mapping[str, Any]], tuple[bool, Any]]
+    relation: Relation | None = None
 
     def evaluate(self, metrics: Mapping[str, Any]) -> dict:
+        out = {"name": self.name, "passed": False, "measured": None, "expected": self.expected}
         try:
             passed, measured = self.fn(metrics)
+            out.update(passed=bool(passed), measured=_plain(measured))
         except KeyError as e:
-            passed, measured = False, f"missing metric {e.args[0]!r}"
-        return {"name": self.name, "passed": bool(passed), "measured": _plain(measured), "expected": self.expected}
+            out["measured"] = f"missing metric {e.args[0]!r}"
+            return out
+        except (TypeError, ValueError) as e:  # a metric of the wrong kind (a list where a number is compared)
+            out["measured"] = f"cannot evaluate: {e}"
+            return out
+        if self.relation is not None:
+            try:
+                out["relation"] = self.relation.values(metrics)
+            except KeyError:
+                pass
+        return out
 
 
 def _value(metrics: Mapping[str, Any], ref: str | float) -> float:
@@ -52,7 +85,7 @@ def at_most(metric: str, bound: str | float, margin: float = 0.0, name: str | No
         v = float(m[metric])
         return v <= _value(m, bound) - margin, v
 
-    return Check(name or f"{metric} <= {rhs}", f"{metric} <= {rhs}", fn)
+    return Check(name or f"{metric} <= {rhs}", f"{metric} <= {rhs}", fn, Relation("<=", metric, bound, -margin))
 
 
 def at_least(metric: str, bound: str | float, margin: float = 0.0, name: str | None = None) -> Check:
@@ -63,7 +96,7 @@ def at_least(metric: str, bound: str | float, margin: float = 0.0, name: str | N
         v = float(m[metric])
         return v >= _value(m, bound) + margin, v
 
-    return Check(name or f"{metric} >= {rhs}", f"{metric} >= {rhs}", fn)
+    return Check(name or f"{metric} >= {rhs}", f"{metric} >= {rhs}", fn, Relation(">=", metric, bound, margin))
 
 
 def holds(metric: str, expected: str, name: str | None = None) -> Check:
@@ -73,7 +106,8 @@ def holds(metric: str, expected: str, name: str | None = None) -> Check:
 
 def equals(metric: str, value: Any, name: str | None = None) -> Check:
     """metrics[metric] == value (counts, phases)."""
-    return Check(name or f"{metric} == {value}", f"{metric} == {value}", lambda m: (m[metric] == value, m[metric]))
+    return Check(name or f"{metric} == {value}", f"{metric} == {value}", lambda m: (m[metric] == value, m[metric]),
+                 Relation("==", metric, value))
 
 
 @dataclass(frozen=True)

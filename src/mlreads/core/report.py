@@ -1,128 +1,239 @@
-"""A static HTML report from result.json files: a claims table and one page per run. Works offline (no CDN).
+"""A static HTML report: per claim, the reproduction verdicts from the results ledger and the pipeline checks of the
+runs on this machine; one page per run. Works offline (no CDN, no script).
 
-    reports/index.html                            claim, paper value, measured, verdict, budget, time
-    reports/<id with / as __>/<budget>-s<seed>/index.html   figures, checks, config, texts, notes
+    reports/index.html                                   claims in reading-list order
+    reports/runs/<id with / as __>/<run folder>/index.html       a local run: checks with both sides, figures, ...
+    reports/ledger/<id with / as __>/<budget>-s<seed>/index.html a published ledger entry
+
+Two different things are shown and never mixed up:
+- **reproduction verdicts** (quick, full) come only from the ledger (`results/`, written by `mlreads publish`);
+- **pipeline checks** are the smoke runs found under `--runs`: "pipeline ok" means the code runs and learns something
+  at a tiny scale, never that the claim reproduces.
+
+The report reads folders that may come from someone else: each result.json is validated (core/results.py), a bad one
+is skipped with a one-line warning, every value is escaped, and only files that resolve inside their run folder are
+read or copied.
 """
 
 from __future__ import annotations
 
-import html
-import json
-import shutil
+import re
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
-from mlreads.core.registry import BUDGETS
+from mlreads.core import fmt
+from mlreads.core.ledger import Verdict, load_ledger, verdicts
+from mlreads.core.papers import paper_of, reading_key
+from mlreads.core.report_page import default_caption, esc, href, page, paper_links, run_page, status
+from mlreads.core.results import (BUDGETS, MAX_ARTIFACT_BYTES, NAME_RE, BadResult, find_results, inside,
+                                  load_result, printable, read_limited)  # fmt: skip
 
-CSS = """
-body{font:15px/1.5 system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;width:100%}th,td{border-bottom:1px solid #ddd;padding:.4em .5em;text-align:left;
-vertical-align:top}th{background:#f4f4f4}.pass{color:#0a7a2f;font-weight:600}.fail{color:#b3261e;font-weight:600}
-pre{background:#f7f7f7;padding:.8em;overflow-x:auto;font-size:13px}img{max-width:100%;border:1px solid #eee;margin:.5em 0}
-code{background:#f2f2f2;padding:0 .2em}.muted{color:#666}
-"""
-
-
-def _e(x) -> str:
-    return html.escape(str(x))
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+MAX_FIGURES = 100  # per run: a hostile result.json cannot make the report copy one file thousands of times
 
 
-def _fmt(x) -> str:
-    if isinstance(x, float):
-        return f"{x:.4g}"
-    if isinstance(x, list) and len(x) > 8:
-        return f"[{', '.join(_fmt(v) for v in x[:8])}, …]"
-    return str(x)
+def _warn(message: str) -> None:
+    print(f"mlreads: warning: {message}", file=sys.stderr)
 
 
-def _page(title: str, body: str) -> str:
-    return (f"<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{_e(title)}</title>"
-            f"<style>{CSS}</style></head><body>\n{body}\n</body></html>\n")  # fmt: skip
-
-
-def collect(runs: Path) -> list[dict]:
-    """Every result.json under `runs`, each with the folder it came from."""
+def collect(runs: Path, warn: Callable[[str], None] = _warn) -> list[dict]:
+    """Every valid result.json under `runs`, each with its run folder; bad ones are skipped with a warning."""
+    runs = Path(runs)
     results = []
-    for path in sorted(Path(runs).rglob("result.json")):
+    for path in find_results(runs):
         try:
-            result = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
-            continue
-        result["_dir"] = path.parent
-        results.append(result)
+            results.append(load_result(path, runs))
+        except BadResult as e:
+            warn(f"skipped {printable(path.parent.relative_to(runs))}: {printable(e)}")
     order = {b: i for i, b in enumerate(BUDGETS)}
-    return sorted(results, key=lambda r: (r["id"], order.get(r["budget"], 9), r["seed"]))
+    return sorted(results, key=lambda r: (r["id"], order[r["budget"]], r["seed"], str(r["_dir"])))
 
 
-def measured(result: dict) -> str:
-    key = result.get("headline")
-    if key and key in result.get("metrics", {}):
-        return f"{key} = {_fmt(result['metrics'][key])}"
-    checks = result.get("checks") or [{}]
-    return _fmt(checks[0].get("measured", ""))
+def _slug(name: str) -> str:
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).lstrip(".") or "run"
+    return name[:100]
 
 
-def _rel(result: dict) -> str:
-    return f"{result['id'].replace('/', '__')}/{result['budget']}-s{result['seed']}"
+def _copy_figures(result: dict, page_dir: Path, warn: Callable[[str], None]) -> list[tuple[str, str]]:
+    """Copy the run's PNG figures that resolve inside its run folder; return (file name, caption) pairs."""
+    shown, used, sources = [], set(), set()
+    if len(result["figures"]) > MAX_FIGURES:
+        warn(f"{result['id']}: {len(result['figures'])} figures listed; showing the first {MAX_FIGURES}")
+    for fig in result["figures"][:MAX_FIGURES]:
+        src = inside(result["_dir"], fig)
+        if src is None:
+            warn(f"{result['id']}: figure {printable(repr(fig[:80]))} is not a file inside its run folder; not shown")
+            continue
+        if src in sources:
+            continue
+        sources.add(src)
+        try:
+            data = read_limited(src, MAX_ARTIFACT_BYTES)
+        except BadResult as e:
+            warn(f"{result['id']}: figure {printable(repr(fig[:80]))}: {printable(e)}; not shown")
+            continue
+        if not data.startswith(PNG_MAGIC):
+            warn(f"{result['id']}: figure {printable(repr(fig[:80]))} is not a PNG file; not shown")
+            continue
+        name = _slug(Path(fig).name)
+        if not name.lower().endswith(".png"):
+            name += ".png"
+        while name in used or name == "index.html":
+            name = "_" + name
+        used.add(name)
+        (page_dir / name).write_bytes(data)
+        shown.append((name, result["captions"].get(fig) or default_caption(fig)))
+    return shown
 
 
-def run_page(result: dict) -> str:
-    rows = "".join(
-        f"<tr><td>{_e(c['name'])}</td><td>{_e(c['expected'])}</td><td>{_e(_fmt(c['measured']))}</td>"
-        f"<td class=\"{'pass' if c['passed'] else 'fail'}\">{'pass' if c['passed'] else 'fail'}</td></tr>"
-        for c in result["checks"]
-    )
-    figs = "".join(f'<figure><img src="{_e(f)}" alt="{_e(f)}"><figcaption class="muted">{_e(f)}</figcaption></figure>'
-                   for f in result.get("figures", []))  # fmt: skip
-    texts = ""
-    for name, fname in (result.get("texts") or {}).items():
-        path = Path(result["_dir"]) / fname
-        content = path.read_text() if path.exists() else "(missing)"
-        texts += f"<h3>{_e(name)}</h3><pre>{_e(content)}</pre>"
-    metrics = "".join(f"<tr><td><code>{_e(k)}</code></td><td>{_e(_fmt(v))}</td></tr>"
-                      for k, v in result.get("metrics", {}).items())  # fmt: skip
-    notes = f"<h2>Notes</h2><div style=\"white-space:pre-wrap\">{_e(result['notes'])}</div>" if result.get("notes") else ""
-    body = f"""<p><a href="../../index.html">← all claims</a></p>
-<h1>{_e(result['id'])} <span class="{result['verdict']}">{_e(result['verdict'])}</span></h1>
-<p><b>Paper:</b> {_e(result['paper'])}<br><b>Claim:</b> {_e(result['claim'])}<br>
-<b>Paper value:</b> {_e(result.get('paper_value', ''))}<br>
-<b>Budget:</b> {_e(result['budget'])}, seed {_e(result['seed'])}, {result['elapsed_s']:.1f} s,
-{_e(result['env'].get('threads'))} threads, torch {_e(result['env'].get('torch'))}</p>
-<h2>Checks</h2><table><tr><th>check</th><th>expected</th><th>measured</th><th>verdict</th></tr>{rows}</table>
-<h2>Figures</h2>{figs or '<p class="muted">none</p>'}
-{texts}
-{notes}
-<h2>Metrics</h2><table>{metrics}</table>
-<h2>Config</h2><pre>{_e(json.dumps(result['config'], indent=2))}</pre>
-<p class="muted">Reproduce: <code>mlreads run {_e(result['id'])} --budget {_e(result['budget'])} --seed {_e(result['seed'])}</code></p>"""
-    return _page(result["id"], body)
+def _ledger_cell(v: Verdict | None, page_of: dict[int, str], budget: str, has_budget: bool) -> str:
+    if not has_budget:
+        return f'<span class="unmeasured">no {budget} budget</span>'
+    if v is None:
+        return '<span class="unmeasured">not yet measured</span>'
+    cls = {"reproduced": "pass", "not reproduced": "fail", "mixed": "mixed"}[v.word]
+    links = ", ".join(f'<a href="{esc(page_of[id(e)])}">s{e["seed"]}</a>' for e in v.entries if id(e) in page_of)
+    bits = [b for b in (v.headline, v.seeds_text, fmt.duration(v.elapsed)) if b]
+    return f'<span class="{cls}">{esc(v.word)}</span><br><span class="muted">{esc("; ".join(bits))}</span> {links}'
 
 
-def write_report(runs: Path, out: Path) -> Path:
-    """Write the report for every run under `runs` into `out`; return the index path."""
+def _local_cell(runs: list[tuple[dict, str]]) -> str:
+    if not runs:
+        return '<span class="unmeasured">no run here</span>'
+    items = []
+    for r, link in runs:
+        cls, word = status(r)
+        if r["budget"] != "smoke":
+            word = f"{word} (not in the ledger)"
+        label = f"{r['budget']} s{r['seed']}" + (" (overrides)" if r["overrides"] else "")
+        items.append(f'<a href="{esc(link)}">{esc(label)}</a>: <span class="{cls}">{esc(word)}</span>')
+    return "<br>".join(items)
+
+
+def write_report(runs: Path | None, out: Path, results: Path | None = None, experiments: list | None = None,
+                 warn: Callable[[str], None] = _warn) -> Path:  # fmt: skip
+    """Write the report of the runs under `runs` and the ledger under `results` into `out`; return the index path.
+
+    `experiments`: the registered experiments (default: every registered one), so claims without any result still
+    get a row ("not yet measured")."""
+    if experiments is None:
+        from mlreads.core.registry import load_all
+
+        experiments = list(load_all().values())
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    results = collect(runs)
-    rows = []
-    for r in results:
-        page_dir = out / _rel(r)
-        page_dir.mkdir(parents=True, exist_ok=True)
-        for fig in r.get("figures", []):
-            src = Path(r["_dir"]) / fig
-            if src.exists():
-                shutil.copy2(src, page_dir / fig)
-        (page_dir / "index.html").write_text(run_page(r))
-        rows.append(
-            f"<tr><td><a href=\"{_rel(r)}/index.html\">{_e(r['id'])}</a></td><td>{_e(r['paper'])}</td>"
-            f"<td>{_e(r['claim'])}</td><td>{_e(r.get('paper_value', ''))}</td><td>{_e(measured(r))}</td>"
-            f"<td class=\"{r['verdict']}\">{_e(r['verdict'])}</td><td>{_e(r['budget'])}</td>"
-            f"<td>{r['elapsed_s']:.1f} s</td></tr>"
-        )
-    n_pass = sum(r["verdict"] == "pass" for r in results)
-    body = f"""<h1>mlreads: the reading list, re-measured</h1>
-<p>{len(results)} runs, {n_pass} pass, {len(results) - n_pass} fail. Each row is one claim re-measured on this machine;
-a claim that does not reproduce at its budget is shown as failing, with the reason on its page.</p>
-<table><tr><th>id</th><th>paper</th><th>claim</th><th>paper value</th><th>measured</th><th>verdict</th><th>budget</th>
-<th>time</th></tr>{''.join(rows)}</table>"""
+    root = out.resolve()
+
+    def page_folder(rel: tuple[str, ...]) -> Path:
+        """A page's folder inside `out`; a symlink left in `out` (by an earlier copy of a report) is replaced by a
+        real folder, never written through."""
+        folder = out
+        for part in rel:
+            folder = folder / part
+            if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+                folder.unlink()
+            folder.mkdir(exist_ok=True)
+        if not folder.resolve().is_relative_to(root):
+            raise OSError(f"{folder} resolves outside the report folder")
+        for stale in folder.iterdir():
+            if stale.is_symlink():
+                stale.unlink()
+        return folder
+
+    local = collect(runs, warn) if runs is not None else []
+    ledger = load_ledger(results, warn) if results is not None else []
+
+    # --- pages: local runs, then ledger entries
+    local_by_id: dict[str, list[tuple[dict, str]]] = {}
+    used: set[str] = set()
+    for r in local:
+        folder = r["_dir"].name if NAME_RE.fullmatch(r["_dir"].name) else f"{r['budget']}-s{r['seed']}"
+        rel = ("runs", r["id"].replace("/", "__"), folder)
+        while "/".join(rel) in used:
+            rel = (*rel[:-1], rel[-1] + "_")
+        used.add("/".join(rel))
+        page_dir = page_folder(rel)
+        figures = _copy_figures(r, page_dir, warn)
+        (page_dir / "index.html").write_text(run_page(r, figures, href("..", "..", "..", "index.html")))
+        local_by_id.setdefault(r["id"], []).append((r, href(*rel, "index.html")))
+
+    page_of: dict[int, str] = {}
+    for e in ledger:
+        stem = Path(e["_file"]).name.removesuffix(".json")
+        rel = ("ledger", e["id"].replace("/", "__"), _slug(stem))
+        page_dir = page_folder(rel)
+        e["_dir"] = None  # a ledger entry has no run folder: no figures or texts are read for it
+        pub = e["published"]
+        extra = (f'<p class="muted">Published in the results ledger as <code>results/{esc(e["_file"])}</code> from '
+                 f"commit {esc(str(pub.get('commit'))[:12])}, run on {esc(pub.get('date'))}, {esc(pub.get('machine'))}, "
+                 f"{esc(pub.get('threads'))} threads, torch {esc(pub.get('torch'))}. Figures are not kept in the ledger: "
+                 "the Reproduce command redraws them.</p>")  # fmt: skip
+        (page_dir / "index.html").write_text(run_page(e, [], href("..", "..", "..", "index.html"), extra))
+        page_of[id(e)] = href(*rel, "index.html")
+
+    # --- the index: one row per claim, grouped by paper in reading-list order
+    known = {e.id: (i, e) for i, e in enumerate(experiments)}
+    ids = set(known) | {r["id"] for r in local} | {e["id"] for e in ledger}
+    found = verdicts(ledger)
+    ordered = sorted(ids, key=lambda i: reading_key(i, known[i][0] if i in known else 10**6))
+
+    def about(exp_id: str) -> tuple[str, str, str, tuple[str, ...]]:
+        if exp_id in known:
+            e = known[exp_id][1]
+            return e.paper, e.claim, e.paper_value, tuple(e.budgets)
+        r = next(x for x in [*local, *ledger] if x["id"] == exp_id)
+        return r.get("paper", ""), r.get("claim", ""), r.get("paper_value", ""), BUDGETS
+
+    sections, current, rows = [], None, []
+    counts = {"quick": {"reproduced": 0, "not reproduced": 0, "mixed": 0, None: 0}}
+    counts["full"] = dict(counts["quick"])
+    for exp_id in ordered:
+        prefix = exp_id.split("/", 1)[0]
+        if prefix != current:
+            if rows:
+                sections.append(_section(current, rows))
+            current, rows = prefix, []
+        paper, claim, paper_value, budgets = about(exp_id)
+        cells = []
+        for b in ("quick", "full"):
+            v = found.get((exp_id, b))
+            if b in budgets and exp_id in known:  # the summary counts registered claims only
+                counts[b][v.word if v else None] += 1
+            cells.append(f'<td class="v">{_ledger_cell(v, page_of, b, b in budgets)}</td>')
+        rows.append(f'<tr><td class="claim"><b>{esc(exp_id)}</b><br>{esc(claim)}<br><span class="muted">paper: '
+                    f"{esc(paper_value)}</span></td>{''.join(cells)}<td>{_local_cell(local_by_id.get(exp_id, []))}</td></tr>")  # fmt: skip
+    if rows:
+        sections.append(_section(current, rows))
+
+    smoke = [r for r in local if r["budget"] == "smoke"]
+    n_ok = sum(r["verdict"] == "pass" for r in smoke)
+    q = counts["quick"]
+    f = counts["full"]
+    summary = (f"<p><b>Reproduction</b> (from the results ledger: quick and full runs published with their commit): "
+               f"at quick, {q['reproduced']} claims reproduced, {q['not reproduced']} not reproduced"
+               + (f", {q['mixed']} mixed across seeds" if q["mixed"] else "")
+               + f", {q[None]} not yet measured; at full, {f['reproduced']} reproduced, {f['not reproduced']} not "
+               f"reproduced, {f[None]} not yet measured.</p>"
+               f"<p><b>This machine</b>: {len(smoke)} smoke runs are pipeline checks ({n_ok} pipeline ok, "
+               f"{len(smoke) - n_ok} pipeline broken). A smoke run shows that the code runs and learns something at "
+               "a tiny scale; it never says that a claim reproduces."
+               + (f" {len(local) - len(smoke)} local quick/full runs are shown but not counted until they are "
+                  "published (<code>mlreads publish RUN_DIR</code>)." if len(local) > len(smoke) else "")
+               + "</p>")  # fmt: skip
+    body = (f"<h1>mlreads: the reading list's claims, with what was measured</h1>{summary}"
+            + "".join(sections))  # fmt: skip
     index = out / "index.html"
-    index.write_text(_page("mlreads report", body))
+    if index.is_symlink():
+        index.unlink()
+    index.write_text(page("mlreads report", body))
     return index
+
+
+def _section(prefix: str, rows: list[str]) -> str:
+    paper = paper_of(prefix + "/")
+    title = paper.title if paper else prefix
+    links = paper_links(prefix + "/")
+    return (f"<h2>{esc(title)}</h2>" + (f"<p>{links}</p>" if links else "")
+            + '<div class="scroll"><table><tr><th>claim</th><th>quick (ledger)</th><th>full (ledger)</th>'
+            "<th>runs on this machine</th></tr>" + "".join(rows) + "</table></div>")  # fmt: skip

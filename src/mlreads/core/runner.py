@@ -1,7 +1,8 @@
 """Run an experiment: seed, set threads, make its folder, call `run`, evaluate its checks and write result.json.
 
 Output layout: `OUT/<id>/<budget>-s<seed>/` holds `result.json`, `metrics.jsonl`, the figures (PNG), text artifacts
-and, for runs that train, `checkpoints/`.
+and, for runs that train, `checkpoints/`. A run with `--set` overrides goes to `<budget>-s<seed>-<hash>/` (a short hash
+of its overrides), so it never overwrites the default run; result.json records the overrides.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 import platform
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,7 @@ from mlreads.core import seeding
 from mlreads.core.errors import UserError
 from mlreads.core.progress import bar
 from mlreads.core.registry import Experiment, _plain
+from mlreads.core.results import run_dir_name  # noqa: F401  (re-exported: one rule for run folders)
 
 RESULT_KEYS = (
     "id", "paper", "claim", "budget", "seed", "config", "checks", "verdict", "metrics", "figures", "elapsed_s", "env",
@@ -37,6 +41,7 @@ class RunContext:
         self.threads = threads
         self.resume = resume
         self.figures: list[str] = []
+        self.captions: dict[str, str] = {}  # figure file -> what to see in it
         self.texts: dict[str, str] = {}
         self.dir.mkdir(parents=True, exist_ok=True)
         self._log = open(self.dir / "metrics.jsonl", "a" if resume else "w")
@@ -78,21 +83,41 @@ class RunContext:
         self._log = open(path, "a")
         return len(lines) - i - 1
 
-    def savefig(self, fig, name: str) -> Path:
+    def savefig(self, fig, name: str, caption: str | None = None) -> Path:
+        """Save `fig` as `<name>.png`. `caption` says what to see in it (shown under the figure in the report);
+        without one the report falls back to the name, so pass a real one."""
         import matplotlib.pyplot as plt
 
-        path = self.dir / f"{name}.png"
+        path = self.dir / (name if name.endswith(".png") else f"{name}.png")
         fig.savefig(path, dpi=110, bbox_inches="tight")
         plt.close(fig)
         if path.name not in self.figures:
             self.figures.append(path.name)
+        self.captions[path.name] = caption if caption else default_caption(path.name)
         return path
 
     def write_text(self, name: str, text: str) -> Path:
-        path = self.dir / f"{name}.txt"
+        """Write a text artifact. `name` may carry its suffix (`notes.txt`, `table.md`); otherwise `.txt` is added.
+        Markdown tables (`.md`, or `|`-tables in any text) are shown as tables in the report."""
+        stem, suffix = os.path.splitext(name)
+        fname = name if suffix in TEXT_SUFFIXES else f"{name}.txt"
+        path = self.dir / fname
         path.write_text(text)
-        self.texts[name] = path.name
+        self.texts[stem if suffix in TEXT_SUFFIXES else name] = path.name
         return path
+
+    def notice(self, message: str) -> None:
+        """One line for the person running the experiment (stderr), e.g. 'resuming from step 400'."""
+        print(f"   {message}", file=sys.stderr, flush=True)
+
+    def resumed(self, desc: str, step: int | None) -> None:
+        """Called by `fit` when --resume is given: the step it resumes from, or None when there is no checkpoint."""
+        if not self.resume:
+            return
+        if step is None:
+            self.notice(f"{desc}: --resume: no checkpoint in {self.ckpt_dir}; starting from step 0")
+        else:
+            self.notice(f"{desc}: resuming from step {step}")
 
     def progress(self, iterable=None, total: int | None = None, desc: str = "", **kwargs):
         return bar(iterable, total=total, desc=desc, **kwargs)
@@ -101,10 +126,61 @@ class RunContext:
         self._log.close()
 
 
-def environment(threads: int) -> dict:
+TEXT_SUFFIXES = (".txt", ".md", ".csv", ".tsv", ".json")
+
+
+def default_caption(fname: str) -> str:
+    return os.path.splitext(fname)[0].replace("_", " ").replace("-", " ")
+
+
+def source_provenance() -> dict:
+    """The git commit of the mlreads sources and whether they differ from it (`dirty`); None where unknown."""
+    src = Path(__file__).resolve().parents[2]  # .../src (an editable install) or site-packages
+    info: dict[str, Any] = {"commit": None, "dirty": None}
+    try:
+        top = subprocess.run(["git", "-C", str(src), "rev-parse", "--show-toplevel", "HEAD"], capture_output=True,
+                             text=True, timeout=10)  # fmt: skip
+        if top.returncode != 0:
+            return info
+        root, commit = top.stdout.split()
+        if not (Path(root) / "src" / "mlreads").resolve() == Path(__file__).resolve().parents[1]:
+            return info  # an installed copy that happens to sit inside some other repository
+        status = subprocess.run(["git", "-C", root, "status", "--porcelain", "--", "src", "pyproject.toml"],
+                                capture_output=True, text=True, timeout=10)  # fmt: skip
+        if status.returncode == 0:
+            info = {"commit": commit, "dirty": bool(status.stdout.strip())}
+    except (OSError, subprocess.SubprocessError, ValueError):
+        pass
+    return info
+
+
+def machine() -> str:
+    """A one-line description of the machine: CPU model, cores, memory."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        kb = int(Path("/proc/meminfo").read_text().split("MemTotal:")[1].split()[0])
+        mem = f", {kb / 2**20:.0f} GiB"
+    except (OSError, IndexError, ValueError):
+        pass
+    return f"{cpu}, {os.cpu_count()} cores{mem}"
+
+
+def environment(threads: int, provenance: dict | None = None) -> dict:
+    """Versions, threads, machine, date, and the sources' git commit (`provenance`: taken when the run started)."""
     import mlreads
 
     return {
+        **(provenance if provenance is not None else source_provenance()),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": machine(),
         "mlreads": mlreads.__version__,
         "python": platform.python_version(),
         "torch": torch.__version__,
@@ -155,7 +231,9 @@ def run_experiment(
     torch.set_num_threads(threads)
     seeding.seed_everything(seed)
 
-    path = Path(out) / exp.id / f"{budget}-s{seed}"
+    overrides = dict(overrides or {})
+    path = Path(out) / exp.id / run_dir_name(budget, seed, overrides)
+    provenance = source_provenance()  # the sources this run imported: before the run, not after
     ctx = RunContext(path, budget, seed, threads, resume=resume)
     start = time.perf_counter()
     try:
@@ -173,15 +251,17 @@ def run_experiment(
         "budget": budget,
         "seed": seed,
         "config": to_dict(cfg),
+        "overrides": overrides,
         "checks": checks,
         "verdict": "pass" if all(c["passed"] for c in checks) else "fail",
         "metrics": metrics,
         "headline": exp.headline,
         "figures": ctx.figures,
+        "captions": ctx.captions,
         "texts": ctx.texts,
         "notes": exp.notes,
         "elapsed_s": round(elapsed, 3),
-        "env": environment(threads),
+        "env": environment(threads, provenance),
     }
     tmp = path / "result.json.tmp"
     tmp.write_text(json.dumps(result, indent=2))
@@ -190,14 +270,12 @@ def run_experiment(
 
 
 def verdict_line(result: dict) -> str:
+    """One line per run: PASS/FAIL, the run, and each check with both sides of its relation. A smoke run is labelled
+    as what it is: a pipeline check, not a reproduction of the claim."""
+    from mlreads.core.fmt import evidence
+
     word = "PASS" if result["verdict"] == "pass" else "FAIL"
-    parts = []
-    for c in result["checks"]:
-        measured = c["measured"]
-        if isinstance(measured, float):
-            measured = f"{measured:.4g}"
-        mark = "ok" if c["passed"] else "FAILED"
-        parts.append(f"{c['expected']} [measured {measured}: {mark}]")
-    return f"{word} {result['id']} [{result['budget']}, seed {result['seed']}, {result['elapsed_s']:.1f}s]: " + "; ".join(
-        parts
-    )
+    parts = [f"{evidence(c)}: {'ok' if c['passed'] else 'FAILED'}" for c in result["checks"]]
+    kind = " (pipeline check, not a reproduction)" if result["budget"] == "smoke" else ""
+    return (f"{word} {result['id']} [{result['budget']}{kind}, seed {result['seed']}, {result['elapsed_s']:.1f}s]: "
+            + "; ".join(parts))  # fmt: skip

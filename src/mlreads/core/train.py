@@ -329,6 +329,10 @@ def fit(
         start_step, result.history = state["step"], state["history"]
         if ctx is not None and d.main and result.history:
             ctx.truncate_log_after(result.history[-1])  # rows logged after the checkpoint are logged again below
+        if ctx is not None and d.main:
+            ctx.resumed(desc, start_step)  # "resuming from step N"
+    elif resume and ctx is not None and d.main:
+        ctx.resumed(desc, None)  # "--resume: no checkpoint ...; starting from step 0"
 
     bar = progress_bar(total=cfg.steps, initial=start_step, desc=desc, enabled=d.main)
     t0 = time.perf_counter()

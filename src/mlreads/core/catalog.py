@@ -1,0 +1,102 @@
+"""A plain-data catalogue of the registered experiments, cached so that `mlreads list` needs neither torch nor
+matplotlib (importing every paper's experiments takes seconds; reading the cache takes milliseconds).
+
+The cache file is `<cache>/catalog-<key>.json`, where `<cache>` is `$MLREADS_DATA` or `~/.cache/mlreads`, and `<key>`
+hashes the path, size and modification time of every Python file of the installed package: any edit to the sources
+gives a new key, so a stale catalogue is never read. The first call after a change imports the registry once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+
+def _package_dir() -> Path:
+    return Path(__file__).resolve().parents[1]
+
+
+def source_key() -> str:
+    h = hashlib.sha256()
+    root = _package_dir()
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+        for name in sorted(filenames):
+            if name.endswith(".py"):
+                st = os.stat(os.path.join(dirpath, name))
+                h.update(f"{os.path.relpath(os.path.join(dirpath, name), root)}:{st.st_size}:{st.st_mtime_ns};".encode())
+    return h.hexdigest()[:16]
+
+
+def cache_dir() -> Path:
+    env = os.environ.get("MLREADS_DATA")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "mlreads"
+
+
+def describe(exp, position: int) -> dict:
+    """One experiment as plain data: what `list`, `show --json` and docs/claims.md print."""
+    from mlreads.core.config import to_dict
+
+    return {
+        "id": exp.id,
+        "position": position,
+        "paper": exp.paper,
+        "claim": exp.claim,
+        "paper_value": exp.paper_value,
+        "budgets": list(exp.budgets),
+        "checks": {b: [c.expected for c in exp.checks[b]] for b in exp.budgets},
+        "configs": {b: _jsonable(to_dict(exp.configs[b])) for b in exp.budgets},
+        "requires": list(exp.requires),
+        "headline": exp.headline,
+        "notes": exp.notes,
+    }
+
+
+def _jsonable(x):
+    return json.loads(json.dumps(x, default=str))
+
+
+KEYS = {"id": str, "position": int, "paper": str, "claim": str, "paper_value": str, "budgets": list, "checks": dict,
+        "configs": dict, "requires": list, "headline": str, "notes": str}  # fmt: skip
+
+
+def _valid(entry) -> bool:
+    """A cached entry has every key with its type (a damaged cache is rebuilt, never trusted)."""
+    return isinstance(entry, dict) and all(isinstance(entry.get(k), t) for k, t in KEYS.items())
+
+
+def build() -> list[dict]:
+    from mlreads.core.registry import load_all
+
+    return [describe(e, i) for i, e in enumerate(load_all().values())]
+
+
+def _torch_loaded() -> bool:
+    import sys
+
+    return "torch" in sys.modules
+
+
+def catalog(use_cache: bool = True) -> list[dict]:
+    """Every registered experiment as plain data, from the cache when the sources have not changed."""
+    if _torch_loaded():  # the registry is cheap to load now (and may hold experiments added at run time)
+        return build()
+    path = cache_dir() / f"catalog-{source_key()}.json"
+    if use_cache:
+        try:
+            data = json.loads(path.read_text())
+            if isinstance(data, list) and all(_valid(e) for e in data):
+                return data
+        except (OSError, ValueError):
+            pass
+    data = build()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data))
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only home: list still works, just slower
+    return data

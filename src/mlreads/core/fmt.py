@@ -1,0 +1,82 @@
+"""Numbers and checks as people read them: 4 significant digits, no float noise, both sides of every relation."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+
+def num(x: Any) -> str:
+    """A number with sensible precision: ints as they are, floats to 4 significant digits (`1.867`, `0.0562`,
+    `516.2`, `1.2e-08`), thousands separated from 10^4 on."""
+    if isinstance(x, bool) or x is None:
+        return str(x)
+    if isinstance(x, int):
+        return f"{x:,}" if abs(x) >= 10_000 else str(x)
+    if isinstance(x, float):
+        if not math.isfinite(x):
+            return str(x)
+        if x == 0:
+            return "0"
+        a = abs(x)
+        if a >= 10_000 and a < 1e12:
+            return f"{x:,.0f}"
+        if 1e-3 <= a < 10_000:
+            digits = max(0, 3 - int(math.floor(math.log10(a))))
+            text = f"{x:.{digits}f}"
+            return text.rstrip("0").rstrip(".") if "." in text else text
+        return f"{x:.3g}"
+    return str(x)
+
+
+def value(x: Any, max_items: int = 8) -> str:
+    """Any JSON value, numbers via `num`, long lists shortened."""
+    if isinstance(x, float | int) and not isinstance(x, bool):
+        return num(x)
+    if isinstance(x, list):
+        items = [value(v, max_items) for v in x[:max_items]]
+        return "[" + ", ".join(items) + (f", … ({len(x)} items)]" if len(x) > max_items else "]")
+    if isinstance(x, dict):
+        items = [f"{k}: {value(v, max_items)}" for k, v in list(x.items())[:max_items]]
+        return "{" + ", ".join(items) + (", …}" if len(x) > max_items else "}")
+    return str(x)
+
+
+def evidence(check: dict) -> str:
+    """A check with both sides and their values: `acc_hippo 91.6 >= acc_random 56.1 + 10`. A check without a
+    recorded relation (a `holds` check, or a result written before relations were recorded) shows its
+    expectation and the measured value."""
+    rel = check.get("relation")
+    if isinstance(rel, dict) and rel.get("op"):
+        lhs = f"{rel.get('lhs')} {value(rel.get('lhs_value'))}"
+        rhs = value(rel.get("rhs_value"))
+        if rel.get("rhs"):
+            rhs = f"{rel['rhs']} {rhs}"
+        margin = rel.get("margin") or 0
+        if isinstance(margin, int | float) and margin:
+            rhs += f" {'+' if margin > 0 else '-'} {num(abs(margin))}"
+        return f"{lhs} {rel['op']} {rhs}"
+    measured = check.get("measured")
+    expected = check.get("expected") or check.get("name", "")
+    return f"{expected} (measured: {value(measured)})"
+
+
+def duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def flat(config: dict, prefix: str = "") -> dict[str, str]:
+    """A nested config as the dotted keys `--set` takes: {"train": {"steps": 200}} -> {"train.steps": "200"}."""
+    out: dict[str, str] = {}
+    for k, v in config.items():
+        if isinstance(v, dict):
+            out.update(flat(v, f"{prefix}{k}."))
+        elif isinstance(v, list):
+            out[f"{prefix}{k}"] = ",".join(str(x) for x in v)
+        else:
+            out[f"{prefix}{k}"] = "none" if v is None else str(v).lower() if isinstance(v, bool) else str(v)
+    return out

@@ -1,0 +1,245 @@
+"""The results ledger: `results/<id>/<budget>-s<seed>.json`, published from real quick and full runs.
+
+A ledger entry is the run's result.json plus a `published` block: the commit the run was made at, its date, torch
+version, threads and machine. Entries are written only by `mlreads publish RUN_DIR`, which refuses what is not
+evidence of a claim:
+
+- a smoke run (a pipeline check, not a reproduction),
+- a run with `--set` overrides (unless `--allow-overrides`: the entry is then named `<budget>-s<seed>-<hash>.json`
+  and never counts as the claim's verdict),
+- a run whose sources are unknown (no git commit recorded) or were uncommitted (`dirty`) when it ran,
+- an id the registry does not know, or a result.json that fails the schema.
+
+The report's reproduction verdicts and the README's results table are generated from the ledger
+(`mlreads readme-table`; a test fails when README.md and the ledger disagree).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mlreads.core import fmt
+from mlreads.core.errors import UserError
+from mlreads.core.results import (MAX_RESULT_BYTES, BadResult, load_result, parse_json_bytes, printable,
+                                  read_limited, run_dir_name, validate)  # fmt: skip
+
+README_START = "<!-- results:start -->"
+README_END = "<!-- results:end -->"
+
+
+def entry_path(results: Path, result: dict) -> Path:
+    return Path(results) / result["id"] / f"{run_dir_name(result['budget'], result['seed'], result['overrides'])}.json"
+
+
+def publish(run_dir: Path, results: Path, allow_overrides: bool = False, experiments: dict | None = None) -> Path:
+    """Copy one run's result.json into the ledger with its provenance; UserError (one line) when it is not evidence.
+
+    `experiments` (id -> Experiment, default: none checked): the run must be of a registered experiment and still
+    match it (config and checks), see `stale_reasons`."""
+    run_dir = Path(run_dir)
+    where = str(run_dir)
+    if not (run_dir / "result.json").is_file():
+        raise UserError(f"publish {where}: no result.json there; give a run folder such as runs/<id>/quick-s0")
+    try:
+        result = load_result(run_dir / "result.json", run_dir)
+    except BadResult as e:
+        raise UserError(f"publish {where}: {e}") from None
+    if result["budget"] == "smoke":
+        raise UserError(f"publish {where}: a smoke run is a pipeline check, not a reproduction; publish quick or full runs")
+    if result["overrides"] and not allow_overrides:
+        sets = " ".join(f"--set {k}={v}" for k, v in result["overrides"].items())
+        raise UserError(f"publish {where}: the run has overrides ({sets}); the ledger holds default configs "
+                        "(pass --allow-overrides to publish it as a variant)")  # fmt: skip
+    env = result["env"]
+    if not env.get("commit"):
+        raise UserError(f"publish {where}: unknown provenance: the run records no git commit (it ran from an "
+                        "installed copy, or before mlreads recorded commits); re-run it from a git checkout")  # fmt: skip
+    if env.get("dirty") is not False:
+        state = "uncommitted changes" if env.get("dirty") else "unknown source state"
+        raise UserError(f"publish {where}: the run was made from {state} on top of {str(env['commit'])[:12]}; "
+                        "commit, re-run, then publish")  # fmt: skip
+    if experiments is not None:
+        if result["id"] not in experiments:
+            raise UserError(f"publish {where}: {result['id']!r} is not a registered experiment")
+        reasons = stale_reasons(result, experiments[result["id"]])
+        if reasons:
+            raise UserError(f"publish {where}: the run no longer matches the registered experiment ({'; '.join(reasons)}); "
+                            "re-run it")  # fmt: skip
+    entry = {k: v for k, v in result.items() if not k.startswith("_") and k != "published"}
+    entry["published"] = {
+        "commit": env["commit"],
+        "date": env.get("date"),
+        "torch": env.get("torch"),
+        "threads": env.get("threads"),
+        "machine": env.get("machine") or env.get("platform"),
+        "python": env.get("python"),
+    }
+    target = entry_path(results, result)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(entry, indent=1, sort_keys=False) + "\n")
+    os.replace(tmp, target)
+    return target
+
+
+def _warn(message: str) -> None:
+    print(f"mlreads: warning: {message}", file=sys.stderr)
+
+
+def load_ledger(results: Path, warn: Callable[[str], None] = _warn) -> list[dict]:
+    """Every valid ledger entry under `results`; a bad or misplaced file is skipped with one warning line."""
+    results = Path(results)
+    if not results.is_dir():
+        return []
+    entries = []
+    for dirpath, dirnames, filenames in os.walk(results, followlinks=False):
+        dirnames.sort()
+        for fname in sorted(filenames):
+            if not fname.endswith(".json"):
+                continue
+            path = Path(dirpath) / fname
+            rel = path.relative_to(results)
+            try:
+                if path.is_symlink():
+                    raise BadResult("is a symlink")
+                entry = validate(parse_json_bytes(read_limited(path, MAX_RESULT_BYTES), str(rel)))
+                if not isinstance(entry.get("published"), dict) or not entry["published"].get("commit"):
+                    raise BadResult("has no 'published' block with a commit (write entries with 'mlreads publish')")
+                if path.resolve() != entry_path(results, entry).resolve():
+                    raise BadResult(f"does not match its content (expected {entry_path(results, entry).relative_to(results)})")
+            except BadResult as e:
+                warn(f"skipped ledger entry {printable(rel)}: {printable(e)}")
+                continue
+            entry["_file"] = str(rel)
+            entries.append(entry)
+    return entries
+
+
+def stale_reasons(entry: dict, exp) -> list[str]:
+    """Why a ledger entry no longer speaks for the registered experiment (empty when it does): its budget is gone,
+    its config differs from the registered one (for a default-config entry), or the current checks, evaluated on its
+    metrics, give another verdict or other checks. Such an entry must be re-run and re-published."""
+    from mlreads.core.config import to_dict
+
+    budget = entry["budget"]
+    if budget not in exp.configs:
+        return [f"{exp.id} has no {budget!r} budget any more"]
+    reasons = []
+    if not entry["overrides"]:
+        current = json.loads(json.dumps(to_dict(exp.configs[budget]), default=str))
+        if entry["config"] != current:
+            keys = sorted(k for k in set(current) | set(entry["config"]) if current.get(k) != entry["config"].get(k))
+            reasons.append(f"the {budget} config changed since it was published ({', '.join(keys)})")
+    now = [c.evaluate(entry["metrics"]) for c in exp.checks[budget]]
+    if [c["expected"] for c in now] != [c["expected"] for c in entry["checks"]]:
+        reasons.append(f"the {budget} checks changed since it was published")
+    verdict = "pass" if all(c["passed"] for c in now) else "fail"
+    if verdict != entry["verdict"]:
+        reasons.append(f"the current checks give {verdict!r} on its metrics, the entry says {entry['verdict']!r}")
+    return reasons
+
+
+# ---------------------------------------------------------------------------------------------- grouping seeds
+
+
+@dataclass
+class Verdict:
+    """The ledger's verdict on one claim at one budget: the default-config entries, grouped over seeds."""
+
+    id: str
+    budget: str
+    entries: list[dict] = field(default_factory=list)
+
+    @property
+    def seeds(self) -> list[int]:
+        return sorted(e["seed"] for e in self.entries)
+
+    @property
+    def n_pass(self) -> int:
+        return sum(e["verdict"] == "pass" for e in self.entries)
+
+    @property
+    def word(self) -> str:
+        """'reproduced', 'not reproduced', or 'mixed' when seeds disagree."""
+        if self.n_pass == len(self.entries):
+            return "reproduced"
+        return "not reproduced" if self.n_pass == 0 else "mixed"
+
+    @property
+    def headline(self) -> str:
+        """`key = value` (one seed) or `key = mean (range lo–hi, n seeds)`; empty when there is no numeric headline."""
+        key = self.entries[0].get("headline") if self.entries else ""
+        values = [e["metrics"].get(key) for e in self.entries] if key else []
+        if not values or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+            return ""
+        if len(values) == 1:
+            return f"{key} = {fmt.num(values[0])}"
+        return (f"{key} = {fmt.num(statistics.fmean(values))} (range {fmt.num(min(values))}–{fmt.num(max(values))}, "
+                f"{len(values)} seeds)")  # fmt: skip
+
+    @property
+    def seeds_text(self) -> str:
+        s = self.seeds
+        return f"seed {s[0]}" if len(s) == 1 else f"seeds {', '.join(map(str, s))}: {self.n_pass} of {len(s)} pass"
+
+    @property
+    def elapsed(self) -> float:
+        return statistics.fmean(e["elapsed_s"] for e in self.entries)
+
+
+def verdicts(entries: list[dict]) -> dict[tuple[str, str], Verdict]:
+    """(id, budget) -> Verdict over the default-config entries (variants with overrides never count)."""
+    out: dict[tuple[str, str], Verdict] = {}
+    for e in entries:
+        if e["overrides"]:
+            continue
+        out.setdefault((e["id"], e["budget"]), Verdict(e["id"], e["budget"])).entries.append(e)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- the README table
+
+
+def _md(text: str) -> str:
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def _cell(v: Verdict | None) -> str:
+    if v is None:
+        return "not yet measured"
+    word = "**not reproduced**" if v.word == "not reproduced" else v.word
+    bits = [b for b in (v.headline, v.seeds_text, fmt.duration(v.elapsed)) if b]
+    return f"{word}: {'; '.join(bits)}"
+
+
+def readme_table(experiments: list, entries: list[dict]) -> str:
+    """The README's results table, in reading-list order: one row per claim, its quick and full verdicts."""
+    from mlreads.core.papers import reading_key
+
+    found = verdicts(entries)
+    order = sorted(enumerate(experiments), key=lambda ie: reading_key(ie[1].id, ie[0]))
+    rows = ["| id | claim | quick | full |", "|---|---|---|---|"]
+    for _, e in order:
+        quick = _cell(found.get((e.id, "quick"))) if "quick" in e.configs else "no quick budget"
+        full = _cell(found.get((e.id, "full"))) if "full" in e.configs else "no full budget"
+        rows.append(f"| `{e.id}` | {_md(e.claim)} | {_md(quick)} | {_md(full)} |")
+    return "\n".join(rows) + "\n"
+
+
+def readme_block(experiments: list, entries: list[dict]) -> str:
+    """The table between its markers, as README.md holds it."""
+    return f"{README_START}\n{readme_table(experiments, entries)}{README_END}"
+
+
+def readme_section(readme_text: str) -> str | None:
+    """The text between the results markers of README.md, or None when the markers are absent."""
+    start, end = readme_text.find(README_START), readme_text.find(README_END)
+    if start < 0 or end < start:
+        return None
+    return readme_text[start : end + len(README_END)]

@@ -1,0 +1,248 @@
+"""One run's page in the static report: the claim, the evidence of each check, figures with captions, text artifacts
+rendered as tables where they are tables, metrics, config, environment and the command that reproduces the run.
+
+Everything taken from a result.json is escaped (`esc`, text and attribute context alike); file names from it are
+resolved inside the run folder by `results.inside` before anything is read or copied.
+"""
+
+from __future__ import annotations
+
+import ast
+import html
+import json
+import re
+import shlex
+from pathlib import Path
+from urllib.parse import quote
+
+from mlreads.core import fmt
+from mlreads.core.papers import paper_of
+from mlreads.core.results import BadResult, inside, read_limited
+
+MAX_TEXT_BYTES = 1_000_000
+MAX_LITERAL_CHARS = 100_000
+
+CSS = """
+*{box-sizing:border-box}
+body{font:15px/1.5 system-ui,sans-serif;max-width:1100px;margin:1.5em auto;padding:0 .8em;color:#222}
+h1{font-size:1.5em;overflow-wrap:anywhere}h2{font-size:1.2em;margin-top:1.6em}
+.scroll{overflow-x:auto;max-width:100%}
+table{border-collapse:collapse;width:100%}th,td{border-bottom:1px solid #ddd;padding:.35em .5em;text-align:left;
+vertical-align:top}th{background:#f4f4f4}td.claim{min-width:14em}td.v{white-space:nowrap}
+.pass{color:#0a7a2f;font-weight:600}.fail{color:#b3261e;font-weight:600}.mixed{color:#8a5a00;font-weight:600}
+.pipe-ok{color:#666}.pipe-broken{color:#8a5a00;font-weight:600}.unmeasured{color:#888;font-style:italic}
+.banner{background:#f4f4f4;border-left:4px solid #999;padding:.6em .8em;margin:1em 0}
+.warn{background:#fff4e0;border-left:4px solid #c77d00;padding:.6em .8em;margin:1em 0}
+pre{background:#f7f7f7;padding:.8em;overflow-x:auto;font-size:13px;white-space:pre-wrap;overflow-wrap:anywhere}
+img{max-width:100%;height:auto;border:1px solid #eee;margin:.5em 0}figure{margin:1em 0}
+figcaption{color:#444;font-size:14px}code{background:#f2f2f2;padding:0 .2em;overflow-wrap:anywhere}.muted{color:#666}
+@media (max-width:700px){body{font-size:14px}td.claim{min-width:10em}}
+"""
+
+
+def esc(x) -> str:
+    """Escape for HTML text and double-quoted attributes alike."""
+    return html.escape(str(x), quote=True)
+
+
+def page(title: str, body: str) -> str:
+    return ("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            f"<title>{esc(title)}</title><style>{CSS}</style></head><body>\n{body}\n</body></html>\n")  # fmt: skip
+
+
+def href(*parts: str) -> str:
+    """A relative link from path parts, each percent-quoted (parts come from validated names only)."""
+    return "/".join(quote(p, safe="") if p not in ("..", ".") else p for p in parts)
+
+
+def status(result: dict) -> tuple[str, str]:
+    """(css class, words) of a run's own verdict. Smoke runs are pipeline checks, never 'reproduced'."""
+    if result["budget"] == "smoke":
+        return ("pipe-ok", "pipeline ok") if result["verdict"] == "pass" else ("pipe-broken", "pipeline broken")
+    return ("pass", "pass") if result["verdict"] == "pass" else ("fail", "fail")
+
+
+def reproduce_command(result: dict) -> str:
+    args = ["mlreads", "run", result["id"], "--budget", result["budget"], "--seed", str(result["seed"])]
+    for k, v in result.get("overrides", {}).items():
+        args += ["--set", f"{k}={v}"]
+    return shlex.join(args)
+
+
+def paper_links(exp_id: str) -> str:
+    paper = paper_of(exp_id)
+    if paper is None:
+        return ""
+    return " · ".join(f'<a href="{esc(url)}">{esc(label)}</a>' for label, url in paper.links)
+
+
+# ---------------------------------------------------------------------------------------------- text artifacts
+
+
+def _table(rows: list[list[str]], header: list[str] | None) -> str:
+    head = "<tr>" + "".join(f"<th>{esc(h)}</th>" for h in header) + "</tr>" if header else ""
+    body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in r) + "</tr>" for r in rows)
+    return f'<div class="scroll"><table>{head}{body}</table></div>'
+
+
+def _md_cells(line: str) -> list[str]:
+    return [c.strip() for c in line.strip().strip("|").split("|")]
+
+
+_SEP = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$")
+
+
+def _literal_table(text: str) -> str | None:
+    """A Python literal (a dict, a list of dicts, a list of rows) as an HTML table; None when it is not one."""
+    if len(text) > MAX_LITERAL_CHARS:
+        return None
+    try:
+        value = ast.literal_eval(text.strip())
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return None
+    if isinstance(value, dict) and value:
+        return _table([[str(k), fmt.value(v)] for k, v in value.items()], ["key", "value"])
+    if isinstance(value, list | tuple) and value:
+        if all(isinstance(r, dict) for r in value):
+            keys = list(dict.fromkeys(k for r in value for k in r))
+            return _table([[fmt.value(r.get(k, "")) for k in keys] for r in value], [str(k) for k in keys])
+        if all(isinstance(r, list | tuple) for r in value):
+            return _table([[fmt.value(c) for c in r] for r in value], None)
+    return None
+
+
+_NUM = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?%?")
+
+
+def _numeric_row(line: str) -> list[str] | None:
+    cells = line.split()
+    return cells if len(cells) >= 2 and all(_NUM.fullmatch(c) for c in cells) else None
+
+
+def render_text(text: str) -> str:
+    """Markdown tables become HTML tables, so do grids of numbers (2+ lines of the same number of columns) and a
+    text that is one Python literal; everything else stays preformatted."""
+    literal = _literal_table(text)
+    if literal is not None:
+        return literal
+    lines = text.splitlines()
+    out, plain, i = [], [], 0
+
+    def flush():
+        if plain and any(p.strip() for p in plain):
+            out.append(f"<pre>{esc(chr(10).join(plain))}</pre>")
+        plain.clear()
+
+    while i < len(lines):
+        if lines[i].lstrip().startswith("|") and i + 1 < len(lines) and _SEP.match(lines[i + 1]):
+            flush()
+            header = _md_cells(lines[i])
+            rows, i = [], i + 2
+            while i < len(lines) and lines[i].lstrip().startswith("|"):
+                rows.append(_md_cells(lines[i]))
+                i += 1
+            out.append(_table(rows, header))
+            continue
+        first = _numeric_row(lines[i])
+        if first is not None:
+            j = i + 1
+            while j < len(lines) and (row := _numeric_row(lines[j])) is not None and len(row) == len(first):
+                j += 1
+            if j - i >= 2:
+                flush()
+                out.append(_table([lines[k].split() for k in range(i, j)], None))
+                i = j
+                continue
+        plain.append(lines[i])
+        i += 1
+    flush()
+    return "".join(out)
+
+
+def text_sections(result: dict) -> str:
+    if not result.get("_dir"):  # a ledger entry: its text artifacts stayed with the run
+        return ""
+    parts = []
+    for name, fname in result.get("texts", {}).items():
+        path = inside(result["_dir"], fname) if result.get("_dir") else None
+        if path is None:
+            parts.append(f"<h3>{esc(name)}</h3><p class=\"muted\">(not found inside the run folder)</p>")
+            continue
+        try:
+            text = read_limited(path, MAX_TEXT_BYTES).decode("utf-8", errors="replace")
+        except BadResult as e:
+            parts.append(f"<h3>{esc(name)}</h3><p class=\"muted\">({esc(e)})</p>")
+            continue
+        parts.append(f"<h3>{esc(name)}</h3>{render_text(text)}")
+    return "".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------- the page
+
+
+def checks_table(result: dict) -> str:
+    """One row per check: its result, and the relation with the measured values of both sides. The check's name is
+    added only where it says something the relation does not (a `holds` check's metric, a custom name)."""
+    rows = []
+    for c in result["checks"]:
+        cls, word = ("pass", "ok") if c["passed"] else ("fail", "failed")
+        if result["budget"] == "smoke":
+            cls = "pipe-ok" if c["passed"] else "pipe-broken"
+        shown = fmt.evidence(c)
+        name = c["name"]
+        extra = "" if name == c.get("expected") or name in shown else f'<br><span class="muted">{esc(name)}</span>'
+        rows.append(f"<tr><td class=\"v {cls}\">{word}</td><td><code>{esc(shown)}</code>{extra}</td></tr>")
+    return ('<div class="scroll"><table><tr><th>result</th><th>check, with the measured values of both sides</th></tr>'
+            f"{''.join(rows)}</table></div>")  # fmt: skip
+
+
+def run_page(result: dict, figures: list[tuple[str, str]], back: str, extra: str = "") -> str:
+    """The page of one run. `figures`: (file name next to the page, caption). `back`: link to the index."""
+    cls, word = status(result)
+    rid, budget = result["id"], result["budget"]
+    if budget == "smoke":
+        banner = ('<p class="banner">A <b>smoke</b> run is a pipeline check: the code runs and learns something at a '
+                  "tiny scale. It does not say whether the claim reproduces; the quick and full verdicts in the "
+                  "results ledger do (see the index).</p>")  # fmt: skip
+    else:
+        banner = (f'<p class="banner">The claim\'s check at the <b>{esc(budget)}</b> budget, seed {esc(result["seed"])}: '
+                  f'<span class="{cls}">{esc(word)}</span>.</p>')  # fmt: skip
+    over = ""
+    if result.get("overrides"):
+        items = "".join(f"<li><code>{esc(k)}={esc(v)}</code></li>" for k, v in result["overrides"].items())
+        over = (f'<div class="warn">This run changed the registered config:<ul>{items}</ul>Its checks are about this '
+                "variant; the claim and paper value below describe the registered experiment.</div>")  # fmt: skip
+    figs = "".join(
+        f'<figure><img src="{esc(href(name))}" alt="{esc(cap)}"><figcaption>{esc(cap)}</figcaption></figure>'
+        for name, cap in figures
+    )
+    metrics = "".join(f"<tr><td><code>{esc(k)}</code></td><td>{esc(fmt.value(v))}</td></tr>"
+                      for k, v in result.get("metrics", {}).items())  # fmt: skip
+    notes = f"<h2>Notes</h2><div style=\"white-space:pre-wrap\">{esc(result['notes'])}</div>" if result.get("notes") else ""
+    env = result.get("env", {})
+    env_bits = [f"{k} {fmt.value(env[k])}" for k in ("commit", "date", "machine", "threads", "torch", "python") if
+                env.get(k) is not None]  # fmt: skip
+    if env.get("dirty"):
+        env_bits.append("sources had uncommitted changes")
+    links = paper_links(rid)
+    body = f"""<p><a href="{esc(back)}">← all claims</a></p>
+<h1>{esc(rid)} <span class="{cls}">{esc(word)}</span></h1>
+{banner}{over}
+<p><b>Paper:</b> {esc(result.get('paper', ''))}{(' · ' + links) if links else ''}<br><b>Claim:</b> {esc(result.get('claim', ''))}<br>
+<b>Paper value:</b> {esc(result.get('paper_value', ''))}<br>
+<b>Run:</b> {esc(budget)} budget, seed {esc(result['seed'])}, {esc(fmt.duration(result['elapsed_s']))}</p>
+{extra}
+<h2>Checks</h2>{checks_table(result)}
+<h2>Figures</h2>{figs or '<p class="muted">none</p>'}
+{text_sections(result)}
+{notes}
+<h2>Metrics</h2><div class="scroll"><table>{metrics}</table></div>
+<h2>Config</h2><pre>{esc(json.dumps(result.get('config', {}), indent=2, default=str))}</pre>
+<h2>Environment</h2><p class="muted">{esc('; '.join(env_bits)) or 'not recorded'}</p>
+<h2>Reproduce</h2><pre>{esc(reproduce_command(result))}</pre>"""
+    return page(f"{rid} ({budget}, seed {result['seed']})", body)
+
+
+def default_caption(fname: str) -> str:
+    return Path(fname).stem.replace("_", " ").replace("-", " ")
