@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 from mlreads.core.config import apply_overrides, to_dict
-from mlreads.core import seeding
-from mlreads.core.errors import UserError
+from mlreads.core import runfolder, seeding
+from mlreads.core.errors import NonFiniteLoss, UserError
 from mlreads.core.progress import bar
 from mlreads.core.registry import Experiment, _plain
 
@@ -30,12 +30,15 @@ RESULT_KEYS = (
 class RunContext:
     """What a run function gets besides its config: a folder, a logger, figures, text artifacts and progress bars."""
 
-    def __init__(self, path: Path, budget: str, seed: int, threads: int, resume: bool = False):
+    def __init__(self, path: Path, budget: str, seed: int, threads: int, resume: bool = False,
+                 config: dict | None = None, allow_safe_changes: bool = False):  # fmt: skip
         self.dir = Path(path)
         self.budget = budget
         self.seed = seed
         self.threads = threads
         self.resume = resume
+        self.config = config  # the resolved config: checkpoints store it, and --resume must match it
+        self.allow_safe_changes = allow_safe_changes  # --resume may change steps and cadences (train.SAFE_CHANGES)
         self.figures: list[str] = []
         self.texts: dict[str, str] = {}
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -128,8 +131,9 @@ def check_writable(out: Path) -> None:
         probe = out / ".mlreads-write-test"
         probe.write_text("")
         probe.unlink()
-    except OSError as e:
-        raise UserError(f"cannot write to --out {str(out)!r} ({e.strerror}); choose a writable folder") from None
+    except (OSError, ValueError) as e:  # ValueError: a NUL in the path
+        why = getattr(e, "strerror", None) or str(e)
+        raise UserError(f"cannot write to --out {str(out)[:80]!r} ({why}); choose a writable folder") from None
 
 
 def run_experiment(
@@ -141,8 +145,13 @@ def run_experiment(
     threads: int | None = None,
     resume: bool = False,
     cfg: Any = None,
+    overwrite: bool = False,
+    allow_safe_changes: bool = False,
 ) -> dict:
-    """Run one experiment and return its result dict (also written to result.json)."""
+    """Run one experiment and return its result dict (also written to result.json).
+
+    The run folder is locked for the run (`runfolder.locked`); a folder holding checkpoints is refused without
+    `resume` or `overwrite` (which removes them first)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -155,15 +164,40 @@ def run_experiment(
     torch.set_num_threads(threads)
     seeding.seed_everything(seed)
 
-    path = Path(out) / exp.id / f"{budget}-s{seed}"
-    ctx = RunContext(path, budget, seed, threads, resume=resume)
+    path = run_dir(out, exp, budget, seed)
+    runfolder.preflight(path, resume, overwrite)
+    path.mkdir(parents=True, exist_ok=True)
+    with runfolder.locked(path):
+        runfolder.preflight(path, resume, overwrite)  # again, now that no other run can change the folder
+        if overwrite:
+            runfolder.clear_checkpoints(path)
+        return _run_locked(exp, budget, seed, path, threads, resume, cfg, allow_safe_changes)
+
+
+def run_dir(out: str | Path, exp: Experiment, budget: str, seed: int) -> Path:
+    """`OUT/<id>/<budget>-s<seed>`: where one run writes."""
+    return Path(out) / exp.id / f"{budget}-s{seed}"
+
+
+def _run_locked(exp, budget, seed, path, threads, resume, cfg, allow_safe_changes) -> dict:
+    ctx = RunContext(path, budget, seed, threads, resume=resume, config=json.loads(json.dumps(to_dict(cfg), default=str)),
+                     allow_safe_changes=allow_safe_changes)  # fmt: skip
     start = time.perf_counter()
     try:
         metrics = _plain(exp.run(cfg, ctx) or {})
+    except NonFiniteLoss as err:  # record the stopped run; an earlier good result.json is kept aside, and said so
+        stopped = _result(exp, budget, seed, cfg, {}, ctx, time.perf_counter() - start, threads)
+        stopped["stopped"] = str(err)
+        note = runfolder.record_stop(path, stopped)
+        raise NonFiniteLoss(f"{err}; {note}") from None
     finally:
         ctx.close()
-    elapsed = time.perf_counter() - start
+    result = _result(exp, budget, seed, cfg, metrics, ctx, time.perf_counter() - start, threads)
+    runfolder.write_json(path / "result.json", result)
+    return result
 
+
+def _result(exp, budget, seed, cfg, metrics, ctx, elapsed, threads) -> dict:
     checks = [c.evaluate(metrics) for c in exp.checks[budget]]
     result = {
         "id": exp.id,
@@ -183,9 +217,6 @@ def run_experiment(
         "elapsed_s": round(elapsed, 3),
         "env": environment(threads),
     }
-    tmp = path / "result.json.tmp"
-    tmp.write_text(json.dumps(result, indent=2))
-    os.replace(tmp, path / "result.json")
     return result
 
 
