@@ -36,3 +36,19 @@ def toy(monkeypatch):
     )  # fmt: skip
     monkeypatch.setitem(registry.REGISTRY, exp.id, exp)
     return exp
+
+
+@pytest.fixture
+def ckpt_toy(monkeypatch):
+    """`toytest/ckpt`: a linear layer trained through fit with checkpoints every 2 of 8 steps (scripts/toy_cli.py)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent / "scripts"))
+    try:
+        import toy_cli
+    finally:
+        sys.path.pop(0)
+    registry.load_all()
+    monkeypatch.setitem(registry.REGISTRY, toy_cli.CKPT.id, toy_cli.CKPT)
+    return toy_cli.CKPT
