@@ -103,7 +103,8 @@ def cmd_run(args) -> int:
     status = 0
     with signals.handle_signals():
         for e in exps:
-            print(f"-> {e.id} [{args.budget}]", file=sys.stderr, flush=True)
+            if sys.stderr.isatty():  # a header for people; piped stderr stays one line per error
+                print(f"-> {e.id} [{args.budget}]", file=sys.stderr, flush=True)
             status = max(status, _run_one(e, args, cfgs[e.id], bool(overrides)))
     return status
 

@@ -247,6 +247,7 @@ _COUNT_PREFIXES = ("n_", "d_", "num_")
 _COUNT_SUFFIXES = ("_size", "_steps", "_batch", "_batches", "_layers", "_heads", "_len", "_length", "_restarts",
                    "_tokens", "_chars", "_every", "_count", "_dim", "_vocab", "_epochs", "_width", "_depth",
                    "_channels", "_classes", "_samples", "_n", "_points", "_iters", "_mem")  # fmt: skip
+_ZERO_IS_OFF = {"eval_every", "ckpt_every", "save_every", "sample_every", "checkpoint_every", "plot_every"}
 _ALWAYS_POSITIVE = {"steps", "batch", "batch_size", "log_every", "d_model", "n_ctx", "d_vocab", "vocab"}
 _FRACTION = re.compile(r"(^|_)(frac|fraction|ratio|prob|p)$")
 _OPEN_FRACTION = {"val_frac", "test_frac", "holdout_frac", "valid_frac", "eval_frac"}
@@ -281,7 +282,7 @@ def convention(name: str, tp: Any, default: Any) -> Rule | None:
             return Rule(ge=0, le=SEED_MAX, what="a seed")
         counted = (name in _COUNT_NAMES or name.startswith(_COUNT_PREFIXES) or name.endswith(_COUNT_SUFFIXES))
         if counted:
-            zero_ok = default == 0 and name not in _ALWAYS_POSITIVE  # 0 documented as "off" / "auto" / "none"
+            zero_ok = (default == 0 and name not in _ALWAYS_POSITIVE) or name in _ZERO_IS_OFF  # 0: "off" / "auto"
             return Rule(ge=0 if zero_ok else 1, le=INT_MAX, what="0 means off" if zero_ok else "a count or size")
         if isinstance(default, int) and default < 0:
             return Rule(ge=-INT_MAX, le=INT_MAX)
