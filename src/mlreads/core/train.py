@@ -591,7 +591,7 @@ def _check_match(state: dict, path: Path, meta: dict, cfg: TrainConfig, allow_sa
     diff = config_diff(state["config"], meta["config"])
     refused = [d for d in diff if not (allow_safe and d[0].rsplit(".", 1)[-1] in SAFE_CHANGES)]
     if refused:
-        shown = ", ".join(f"{k}: {_short(a)} -> {_short(b)}" for k, a, b in refused[:6])
+        shown = ", ".join(f"{k.removeprefix('run.')}: {_short(a)} -> {_short(b)}" for k, a, b in refused[:6])
         more = f" (and {len(refused) - 6} more)" if len(refused) > 6 else ""
         hint = " (--allow-safe-changes accepts only " + "/".join(SAFE_CHANGES) + ")" if allow_safe else ""
         raise CheckpointError(f"--resume: the checkpoint {path} was made with another config: {shown}{more}; rerun "
