@@ -66,6 +66,23 @@ def test_a_second_run_on_a_locked_folder_exits_2_naming_the_holder(ckpt_toy, tmp
     assert _cli(["run", "toytest/ckpt", "--out", str(tmp_path)])[0] == 0
 
 
+def test_a_flock_holder_that_wrote_no_name_still_blocks(ckpt_toy, tmp_path):
+    folder = tmp_path / RUN
+    folder.mkdir(parents=True)
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import fcntl, os, sys, time\nfd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)\n"
+        "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('ready', flush=True); time.sleep(60)"), str(folder / ".lock")],
+        stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        code, _, err = _cli(["run", "toytest/ckpt", "--out", str(tmp_path)])
+        _one_line_2(code, err)
+        assert "in use by another process" in err
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 def test_lock_files_of_dead_or_live_processes(ckpt_toy, tmp_path):
     folder = tmp_path / RUN
     folder.mkdir(parents=True)
