@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 from mlreads import cli
 from mlreads.core import config as config_mod
 from mlreads.core import registry, runner
-from mlreads.core.config import (Rule, apply_overrides, in_range, nonempty, positive, problems, spec, validate)
+from mlreads.core.config import (apply_overrides, in_range, nonempty, positive, problems, shipped_values, spec,
+                                 validate)
 from mlreads.core.errors import ConfigError
 
 
@@ -126,10 +127,23 @@ def test_programmatic_configs_are_checked_for_types_too():
 
 
 def test_every_registered_config_passes_its_own_rules():
-    """The conventions must not refuse a config this project ships (every experiment, every budget)."""
+    """No config this project ships is refused (every experiment, every budget): types, declared rules, cross-field
+    rules, and the conventions except where the experiment itself ships the value (0 as "off", say)."""
     for exp in registry.load_all().values():
         for budget, cfg in exp.configs.items():
-            assert problems(cfg) == [], (exp.id, budget)
+            assert problems(cfg, shipped=shipped_values(exp.configs.values())) == [], (exp.id, budget)
+
+
+def test_a_value_the_experiment_ships_is_valid_for_it():
+    @dataclass(frozen=True)
+    class Gan:
+        n_test: int = 10_000  # a count: >= 1 by convention...
+
+    with pytest.raises(ConfigError, match="n_test=0"):
+        validate(Gan(n_test=0))
+    validate(Gan(n_test=0), examples=[Gan(), Gan(n_test=0)])  # ...but a budget of this experiment uses 0 ("off")
+    with pytest.raises(ConfigError, match="n_test=-1"):
+        validate(Gan(n_test=-1), examples=[Gan(), Gan(n_test=0)])
 
 
 # --------------------------------------------------------------------------- through the CLI, nothing runs

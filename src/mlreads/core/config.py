@@ -362,10 +362,32 @@ def _non_none(tp: Any) -> tuple[Any, bool]:
     return tp, False
 
 
-def problems(cfg: Any, prefix: str = "") -> list[str]:
-    """Every invalid value of a (nested) config, each as 'key=value: what is wrong'. [] when all are valid."""
+def shipped_values(configs: Any) -> dict[str, list[Any]]:
+    """{dotted key: the values the given (registered) configs use}: a value an experiment ships is valid for it, so
+    "0 means off" in a budget's config is accepted for that field even where the convention wants >= 1."""
+    out: dict[str, list[Any]] = {}
+
+    def walk(cfg: Any, prefix: str) -> None:
+        for f in dataclasses.fields(cfg):
+            value = getattr(cfg, f.name)
+            if dataclasses.is_dataclass(value):
+                walk(value, prefix + f.name + ".")
+            else:
+                out.setdefault(prefix + f.name, []).append(value)
+
+    for cfg in configs:
+        if dataclasses.is_dataclass(cfg):
+            walk(cfg, "")
+    return out
+
+
+def problems(cfg: Any, prefix: str = "", shipped: dict[str, list[Any]] | None = None) -> list[str]:
+    """Every invalid value of a (nested) config, each as 'key=value: what is wrong'. [] when all are valid.
+
+    `shipped` (from `shipped_values`): values the experiment's own configs use, valid whatever the conventions say."""
     if not dataclasses.is_dataclass(cfg):
         return []
+    shipped = shipped or {}
     out: list[str] = []
     try:
         hints = typing.get_type_hints(type(cfg))
@@ -375,7 +397,8 @@ def problems(cfg: Any, prefix: str = "") -> list[str]:
         value = getattr(cfg, f.name)
         key = prefix + f.name
         if dataclasses.is_dataclass(value):
-            out += problems(value, key + ".")
+            out += problems(value, key + ".", {k[len(f.name) + 1 :]: v for k, v in shipped.items()
+                                              if k.startswith(f.name + ".")})  # fmt: skip
             continue
         tp = hints.get(f.name)
         if tp is None:
@@ -384,7 +407,7 @@ def problems(cfg: Any, prefix: str = "") -> list[str]:
             out.append(f"{key}={_show(value)}: expected {_type_name(tp)}")
             continue
         base, optional = _non_none(tp)
-        if value is None:
+        if value is None or any(_same(value, v) for v in shipped.get(f.name, ())):
             continue
         rule = _field_rule(f, base)
         if rule is not None and (p := rule.problem(value)) is not None:
@@ -425,13 +448,19 @@ def cross_field_problems(cfg: Any) -> list[str]:
     return out
 
 
+def _same(a: Any, b: Any) -> bool:
+    return type(a) is type(b) and a == b
+
+
 def _number(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
-def validate(cfg: Any, where: str = "") -> Any:
-    """Return `cfg` when every value is valid, else raise ConfigError naming the first problem (one line)."""
-    found = problems(cfg)
+def validate(cfg: Any, where: str = "", examples: Any = ()) -> Any:
+    """Return `cfg` when every value is valid, else raise ConfigError naming the first problem (one line).
+
+    `examples`: the experiment's registered configs, whose values are valid for it (see `shipped_values`)."""
+    found = problems(cfg, shipped=shipped_values(examples))
     if found:
         more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
         raise ConfigError(f"{where}{found[0]}{more}")

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mlreads.core.config import apply_overrides, to_dict
+from mlreads.core.config import apply_overrides, to_dict, validate
 from mlreads.core import runfolder, seeding
 from mlreads.core.errors import NonFiniteLoss, UserError
 from mlreads.core.progress import bar
@@ -122,7 +122,8 @@ def environment(threads: int) -> dict:
 def resolve_config(exp: Experiment, budget: str, overrides: dict[str, str]) -> Any:
     if budget not in exp.configs:
         raise UserError(f"{exp.id} has no {budget!r} budget; it has: {', '.join(exp.budgets)}")
-    return apply_overrides(exp.configs[budget], overrides)
+    cfg = apply_overrides(exp.configs[budget], overrides, check=False)
+    return validate(cfg, "--set " if overrides else "", examples=exp.configs.values())  # every value, not just types
 
 
 def check_writable(out: Path) -> None:
