@@ -40,21 +40,25 @@ class _Help(argparse.RawDescriptionHelpFormatter):
         return f"{text} (default: %(default)s)"
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+MAX_THREADS = 1024
+SEED_MAX = 2**63 - 1
 
 
-def _int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+def _bounded_int(lo: int, hi: int, what: str):
+    def parse(text: str) -> int:
+        try:
+            value = int(text.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text[:40]!r}") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"expected {what} from {lo} to {hi}, got {text[:40]!r}")
+        return value
+
+    return parse
+
+
+_seed = _bounded_int(0, SEED_MAX, "a seed (an integer)")
+_threads = _bounded_int(1, MAX_THREADS, "a positive integer")
 
 
 RUN_EXAMPLES = """examples:
@@ -103,15 +107,19 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--budget", choices=BUDGETS, default="smoke",
                    help="smoke: <= 30 s, a pipeline check run by the tests; quick: <= 10 min, the claim's check at "
                         "laptop scale; full: the paper's scale (hours on a CPU)")  # fmt: skip
-    r.add_argument("--seed", type=_int, default=0, help="the run's seed; every random stream is derived from it")
+    r.add_argument("--seed", type=_seed, default=0,
+                   help="the run's seed, 0 to 2^63-1; every random stream is derived from it")  # fmt: skip
     r.add_argument("--out", type=Path, default=Path("runs"), help="output folder")
-    r.add_argument("--threads", type=_positive_int, default=None,
-                   help="torch threads (default: every core; on a busy machine use 1)")  # fmt: skip
+    r.add_argument("--threads", type=_threads, default=None,
+                   help=f"torch threads, 1 to {MAX_THREADS} (default: every core; on a busy machine use 1)")  # fmt: skip
     r.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field, checked against its type; nested fields use dots "
                         "(e.g. train.steps=100); repeatable; 'mlreads show ID' lists the fields (default: none)")  # fmt: skip
     r.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
     r.add_argument("--dry-run", action="store_true", help="check ids, overrides and data, print the plan, run nothing")
+    r.add_argument("--overwrite", action="store_true", help="replace a run folder that holds checkpoints")
+    r.add_argument("--allow-safe-changes", action="store_true",
+                   help="with --resume: accept more steps and other eval/log/checkpoint cadences than the checkpoint's")
 
     rep = sub.add_parser("report", help="write the static HTML report", formatter_class=_Help,
                          description="Write a static HTML report (no network, no scripts).", epilog=REPORT_EXAMPLES)  # fmt: skip
@@ -256,12 +264,14 @@ def resume_command(exp_id: str, args, overrides: dict[str, str]) -> str:
     argv = ["mlreads", "run", exp_id, "--budget", args.budget, "--seed", str(args.seed), "--out", str(args.out)]
     for k, v in overrides.items():
         argv += ["--set", f"{k}={v}"]
+    if args.threads:
+        argv += ["--threads", str(args.threads)]
     return shlex.join([*argv, "--resume"])
 
 
 def summary_table(rows: list[dict], out: Path) -> str:
     """After a run: id, verdict, headline and time per experiment, then where the results are."""
-    from mlreads.core.fmt import duration, num
+    from mlreads.core.fmt import duration
 
     lines = []
     if len(rows) > 1:
@@ -290,46 +300,109 @@ def _headline(result: dict) -> str:
 
 
 def cmd_run(args) -> int:
+    from mlreads.core import data, runfolder, signals
     from mlreads.core.config import parse_overrides
     from mlreads.core.registry import select
-    from mlreads.core.runner import check_writable, resolve_config, run_experiment, verdict_line
+    from mlreads.core.runner import check_writable, resolve_config, run_dir
+    from mlreads.core.train import distributed_env
 
     exps = select(args.ids)
     overrides = parse_overrides(args.overrides)
-    # Check every config before running anything, so a typo fails in a second, not after an hour.
-    cfgs = {e.id: resolve_config(e, args.budget, overrides) for e in exps}
-    from mlreads.core import data
-
+    # Check every value before running anything, so a typo fails in a second, not after an hour.
+    cfgs = {}
+    for e in exps:
+        try:
+            cfgs[e.id] = resolve_config(e, args.budget, overrides)
+        except UserError as err:
+            raise UserError(f"{e.id}: {err}" if len(exps) > 1 else str(err)) from None
     for e in exps:
         for name in e.requires:
             data.require(name, cfgs[e.id])
     if args.dry_run:
         return _dry_run(exps, args, cfgs, overrides)
+    distributed_env()
     check_writable(args.out)
+    for e in exps:
+        runfolder.preflight(run_dir(args.out, e, args.budget, args.seed, overrides), args.resume, args.overwrite)
 
     status, rows = 0, []
-    for e in exps:
-        print(f"-> {e.id} [{args.budget}]", file=sys.stderr, flush=True)
-        t0 = time.perf_counter()
-        try:
-            result = run_experiment(e, args.budget, args.seed, args.out, overrides=overrides, threads=args.threads,
-                                    resume=args.resume, cfg=cfgs[e.id])  # fmt: skip
-        except NonFiniteLoss as err:
-            print(f"STOPPED {e.id}: {err}", flush=True)
-            rows.append({"id": e.id, "verdict": "stopped (NaN)", "headline": "", "elapsed_s": time.perf_counter() - t0})
-            status = max(status, 1)
-            continue
-        except KeyboardInterrupt:
-            print(f"\nmlreads: interrupted {e.id}; continue it with: {resume_command(e.id, args, overrides)}",
-                  file=sys.stderr, flush=True)  # fmt: skip
-            return 130
-        print(verdict_line(result), flush=True)
-        rows.append({"id": e.id, "verdict": _verdict_word(result), "headline": _headline(result),
-                     "elapsed_s": result["elapsed_s"]})  # fmt: skip
-        if result["verdict"] != "pass":
-            status = max(status, 1)
+    with signals.handle_signals():
+        for e in exps:
+            if sys.stderr.isatty():  # a header for people; piped stderr stays one line per error
+                print(f"-> {e.id} [{args.budget}]", file=sys.stderr, flush=True)
+            code, row = _run_one(e, args, cfgs[e.id], overrides)
+            status = max(status, code)
+            rows.append(row)
     print(summary_table(rows, args.out), flush=True)
     return status
+
+
+def _run_one(e, args, cfg, overrides: dict[str, str]) -> tuple[int, dict]:
+    """Run one experiment: (exit status, its summary row). A stop on a signal says how to resume; a crash caused by
+    --set values is one line."""
+    from mlreads.core.errors import Interrupted
+    from mlreads.core.runner import run_dir, run_experiment, verdict_line
+
+    t0 = time.perf_counter()
+    try:
+        result = run_experiment(e, args.budget, args.seed, args.out, overrides=overrides, threads=args.threads,
+                                resume=args.resume, cfg=cfg, overwrite=args.overwrite,
+                                allow_safe_changes=args.allow_safe_changes)  # fmt: skip
+    except NonFiniteLoss as err:
+        print(f"STOPPED {e.id}: {err}", flush=True)
+        return 1, {"id": e.id, "verdict": "stopped (NaN)", "headline": "", "elapsed_s": time.perf_counter() - t0}
+    except Interrupted as sig:
+        raise _Stopped(_stop_line(e, args, sig, overrides), sig.exit_code) from None
+    except (UserError, KeyboardInterrupt):
+        raise
+    except Exception as err:
+        if isinstance(err, MemoryError) or "allocate" in str(err) and isinstance(err, RuntimeError):
+            raise UserError(f"{e.id} ran out of memory: reduce the sizes you set with --set (or the batch size)") from None
+        if not overrides:
+            raise  # a bug, not bad input: keep the traceback
+        where = _save_traceback(run_dir(args.out, e, args.budget, args.seed, overrides))
+        msg = " ".join(str(err).split())[:160] or type(err).__name__
+        raise UserError(f"{e.id} failed with these --set values ({type(err).__name__}: {msg}); check them"
+                        f"{f' (traceback in {where})' if where else ''}") from None  # fmt: skip
+    print(verdict_line(result), flush=True)
+    row = {"id": e.id, "verdict": _verdict_word(result), "headline": _headline(result),
+           "elapsed_s": result["elapsed_s"]}  # fmt: skip
+    return (0 if result["verdict"] == "pass" else 1), row
+
+
+class _Stopped(Exception):
+    def __init__(self, line: str, code: int):
+        super().__init__(line)
+        self.code = code
+
+
+def _save_traceback(folder: Path) -> Path | None:
+    import traceback
+
+    try:
+        if folder.is_dir() and not folder.is_symlink():
+            path = folder / "error.txt"
+            if not path.is_symlink():
+                path.write_text(traceback.format_exc())
+                return path
+    except OSError:
+        pass
+    return None
+
+
+def _stop_line(e, args, sig, overrides: dict[str, str]) -> str:
+    """One line: which signal stopped what, where the checkpoint is, and the command that resumes."""
+    from mlreads.core import runfolder, signals
+    from mlreads.core.runner import run_dir
+
+    name = signals.NAMES.get(sig.signum, f"signal {sig.signum}")
+    at = f" at step {sig.step}" if sig.step is not None else ""
+    folder = run_dir(args.out, e, args.budget, args.seed, overrides)
+    if sig.checkpoint is not None or runfolder.has_checkpoints(folder):
+        saved = f"checkpoint saved in {sig.checkpoint}" if sig.checkpoint is not None else f"checkpoints in {folder}"
+        return f"stopped by {name}{at} ({e.id}); {saved}; resume with: {resume_command(e.id, args, overrides)}"
+    return (f"stopped by {name}{at} ({e.id}); this run does not checkpoint, so there is nothing to resume: rerun it "
+            f"(or set train.ckpt_every to make it resumable)")  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------- report, ledger, docs
@@ -427,11 +500,22 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return HANDLERS[args.command](args)
     except UserError as err:
-        print(f"mlreads: error: {err}", file=sys.stderr)
+        print(f"mlreads: error: {_one_line(err)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except _Stopped as stop:
+        print(f"mlreads: {stop}", file=sys.stderr)
+        return stop.code
+    except KeyboardInterrupt as err:
         print("mlreads: interrupted", file=sys.stderr)
-        return 130
+        return getattr(err, "exit_code", 130)
+    except OSError as err:  # a write that failed outside the guarded ones (disk full, read-only, permissions)
+        where = f": {err.filename}" if err.filename else ""
+        print(f"mlreads: error: {err.strerror or err}{where}", file=sys.stderr)
+        return 2
+
+
+def _one_line(err: Exception) -> str:
+    return " ".join(str(err).split()) or type(err).__name__
 
 
 if __name__ == "__main__":

@@ -60,3 +60,18 @@ def _publish_fake(results: Path, exp_id: str, budget: str, seed: int, verdict: s
 def fake_publish():
     """`fake_publish(results, id, budget, seed, verdict, value)` writes a ledger entry with faked provenance."""
     return _publish_fake
+
+
+@pytest.fixture
+def ckpt_toy(monkeypatch):
+    """`toytest/ckpt`: a linear layer trained through fit with checkpoints every 2 of 8 steps (scripts/toy_cli.py)."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent / "scripts"))
+    try:
+        import toy_cli
+    finally:
+        sys.path.pop(0)
+    registry.load_all()
+    monkeypatch.setitem(registry.REGISTRY, toy_cli.CKPT.id, toy_cli.CKPT)
+    return toy_cli.CKPT

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import types
 import typing
+from collections.abc import Callable
 from typing import Any, Literal
 
 from mlreads.core.errors import ConfigError
@@ -96,11 +98,12 @@ def parse_overrides(items: list[str]) -> dict[str, str]:
     return out
 
 
-def apply_overrides(cfg: Any, overrides: dict[str, str]) -> Any:
-    """Return a copy of `cfg` with dotted-key overrides applied, each checked against its field's type."""
+def apply_overrides(cfg: Any, overrides: dict[str, str], check: bool = True) -> Any:
+    """Return a copy of `cfg` with dotted-key overrides applied, each checked against its field's type; then (with
+    `check`) every value of the result against its field's rule (`validate`)."""
     for key, text in overrides.items():
         cfg = _set(cfg, key.split("."), text, key)
-    return cfg
+    return validate(cfg, "--set " if overrides else "") if check else cfg
 
 
 def _set(cfg: Any, path: list[str], text: str, full_key: str) -> Any:
@@ -117,8 +120,348 @@ def _set(cfg: Any, path: list[str], text: str, full_key: str) -> Any:
         raise ConfigError(f"--set {full_key}: unknown key {name!r}{hint}; valid keys: {valid}")
     current = getattr(cfg, name)
     if len(path) > 1:
-        return dataclasses.replace(cfg, **{name: _set(current, path[1:], text, full_key)})
+        return _replace(cfg, name, _set(current, path[1:], text, full_key), f"--set {full_key}={text!r}")
     if dataclasses.is_dataclass(current):
         raise ConfigError(f"--set {full_key}: is a group of settings; set one of its fields, e.g. {full_key}.<field>")
     hints = typing.get_type_hints(type(cfg))
-    return dataclasses.replace(cfg, **{name: parse_value(text, hints[name], full_key)})
+    return _replace(cfg, name, parse_value(text, hints[name], full_key), f"--set {full_key}={text!r}")
+
+
+def _replace(cfg: Any, name: str, value: Any, what: str) -> Any:
+    """dataclasses.replace, with a `__post_init__` ValueError (a cross-field rule) turned into one ConfigError line."""
+    try:
+        return dataclasses.replace(cfg, **{name: value})
+    except ConfigError:
+        raise
+    except (ValueError, TypeError, AssertionError) as e:
+        msg = " ".join(str(e).split()) or type(e).__name__
+        raise ConfigError(f"{what}: {msg}") from None
+
+
+# ---------------------------------------------------------------------------------------------- value validation
+#
+# Every config value is checked, not only its type. A field declares its rule in the dataclass, in one place:
+#
+#     steps: int = field(default=100, metadata={"ge": 1})
+#     lr: float = positive(1e-3)                  # > 0
+#     dropout: float = in_range(0.0, 0.0, 1.0)    # [0, 1)
+#     tasks: tuple[str, ...] = nonempty(("a",))
+#     pool: int = spec(1, check=lambda v: None if 28 % v == 0 else "must divide 28")
+#
+# Fields without a declared rule follow the conventions of `convention()` (by name, type and default), so existing and
+# future configs are covered without edits. Cross-field rules live in `__post_init__` (raise ValueError or
+# ConfigError); a few are conventions too (`cross_field_problems`). `validate(cfg)` raises ConfigError, one line.
+
+INT_MAX = 2**31 - 1  # sizes, counts and steps: beyond this a run overflows an index or never ends
+SEED_MAX = 2**63 - 1
+_RULE_KEYS = ("ge", "gt", "le", "lt", "nonempty", "check", "items", "what")
+
+
+@dataclasses.dataclass(frozen=True)
+class Rule:
+    """A field's valid values: bounds, non-emptiness, a free check (`check(v) -> None | problem`), element rules."""
+
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    lt: float | None = None
+    nonempty: bool = False
+    check: Callable[[Any], str | None] | None = None
+    items: Rule | None = None  # the rule of each element of a tuple
+    what: str = ""  # what the field is, said in the error ("a count", "a probability")
+
+    def problem(self, value: Any) -> str | None:
+        """None when `value` is valid, else what is wrong, in a few words."""
+        if isinstance(value, (tuple, list)):
+            if self.nonempty and not value:
+                return "must not be empty"
+            if self.items is not None:
+                for i, item in enumerate(value):
+                    if (p := self.items.problem(item)) is not None:
+                        return f"item {i} ({item!r}) {p}"
+            return self.check(value) if self.check else None
+        if isinstance(value, str):
+            if self.nonempty and not value.strip():
+                return "must not be empty"
+            if "\x00" in value:
+                return "must not contain a NUL character"
+            return self.check(value) if self.check else None
+        if isinstance(value, bool) or value is None:
+            return self.check(value) if self.check else None
+        if isinstance(value, (int, float)):
+            if isinstance(value, float) and not math.isfinite(value):
+                return "must be a finite number"
+            bounds = [(self.ge, ">=", value >= (self.ge or 0)), (self.gt, ">", value > (self.gt or 0)),
+                      (self.le, "<=", value <= (self.le or 0)), (self.lt, "<", value < (self.lt or 0))]  # fmt: skip
+            for bound, op, ok in bounds:
+                if bound is not None and not ok:
+                    return f"must be {self.range_text()}" + (f" ({self.what})" if self.what else "")
+        return self.check(value) if self.check else None
+
+    def range_text(self) -> str:
+        lo = f">= {_num(self.ge)}" if self.ge is not None else f"> {_num(self.gt)}" if self.gt is not None else ""
+        hi = f"<= {_num(self.le)}" if self.le is not None else f"< {_num(self.lt)}" if self.lt is not None else ""
+        return " and ".join(x for x in (lo, hi) if x)
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e16 else f"{x:g}"
+
+
+def spec(default: Any = dataclasses.MISSING, *, default_factory: Any = dataclasses.MISSING, **rule: Any):
+    """A dataclass field with a declared rule: `spec(1, ge=1)`, `spec((0.9, 0.99), items=Rule(ge=0, lt=1))`."""
+    unknown = set(rule) - set(_RULE_KEYS)
+    if unknown:
+        raise TypeError(f"spec(): unknown rule keys {sorted(unknown)}; known: {', '.join(_RULE_KEYS)}")
+    return dataclasses.field(default=default, default_factory=default_factory, metadata={"rule": Rule(**rule)})
+
+
+def positive(default: Any, **kw: Any):
+    """> 0 for floats, >= 1 for ints."""
+    return spec(default, **({"ge": 1} if isinstance(default, int) else {"gt": 0}), **kw)
+
+
+def nonnegative(default: Any, **kw: Any):
+    return spec(default, ge=0, **kw)
+
+
+def in_range(default: Any, lo: float, hi: float, *, lo_open: bool = False, hi_open: bool = True, **kw: Any):
+    """lo <= v < hi by default (`lo_open`, `hi_open` choose the ends)."""
+    return spec(default, **{"gt" if lo_open else "ge": lo, "lt" if hi_open else "le": hi}, **kw)
+
+
+def nonempty(default: Any, **kw: Any):
+    return spec(default, nonempty=True, **kw)
+
+
+def unchecked(default: Any):
+    """Opt a field out of the conventions (its type is still checked): any finite value of its type is valid."""
+    return spec(default)
+
+
+# The conventions. A field name is matched as a whole ("steps") or by prefix/suffix ("n_*", "*_every").
+_COUNT_NAMES = {"curriculum", "steps", "batch", "batch_size", "vocab", "restarts", "grid", "length", "half", "segment", "expand",
+                "chunk_size", "top_tokens", "sample_chars", "log_every", "pool", "epochs", "width", "depth",
+                "heads", "layers", "channels", "classes", "samples", "beam", "beam_size", "patience"}  # fmt: skip
+_COUNT_PREFIXES = ("n_", "d_", "num_")
+_COUNT_SUFFIXES = ("_size", "_steps", "_batch", "_batches", "_layers", "_heads", "_len", "_length", "_restarts",
+                   "_tokens", "_chars", "_every", "_count", "_dim", "_vocab", "_epochs", "_width", "_depth",
+                   "_channels", "_classes", "_samples", "_n", "_points", "_iters", "_mem")  # fmt: skip
+_ZERO_IS_OFF = {"eval_every", "ckpt_every", "save_every", "sample_every", "checkpoint_every", "plot_every"}
+_ALWAYS_POSITIVE = {"steps", "batch", "batch_size", "log_every", "d_model", "n_ctx", "d_vocab", "vocab"}
+_FRACTION = re.compile(r"(^|_)(frac|fraction|ratio|prob|p)$")
+_OPEN_FRACTION = {"val_frac", "test_frac", "holdout_frac", "valid_frac", "eval_frac"}
+_PROBABILITY_LT1 = re.compile(r"(^|_)(dropout|drop|p_drop|momentum|beta1|beta2|label_smoothing|smoothing)$")
+_DENSITY = re.compile(r"(^|_)(density|densities|sparsity_density)$")
+_ACCURACY = re.compile(r"(^|_)(acc|accuracy)$")
+_POSITIVE_FLOAT = re.compile(
+    r"(^|_)(lr|eps|std|temperature|temp|tol|scale|sigma|s|seconds|clip|dt|min|max|floor|rate|beta_start|beta_end)$"
+    r"|^(lr|dt|eps)_"
+)  # fmt: skip
+_PATH = re.compile(r"(^|_)(path|dir|file|folder|root)$")
+
+
+def convention(name: str, tp: Any, default: Any) -> Rule | None:
+    """The rule a field follows when it declares none (see the module notes above). `tp` is its non-None type."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is Literal:
+        return Rule(check=lambda v, a=args: None if v in a else f"must be one of {', '.join(map(str, a))}")
+    if origin in (tuple, list):
+        variadic = len(args) == 2 and args[1] is Ellipsis
+        elem_types = [args[0]] if variadic else list(args)
+        elem_default = default[0] if isinstance(default, tuple) and default else None
+        item_rule = convention(_singular(name), elem_types[0], elem_default) if elem_types else None
+        if name.endswith("_range") and isinstance(default, tuple) and default and all(
+                isinstance(x, (int, float)) and x > 0 for x in default):  # fmt: skip
+            item_rule = Rule(gt=0)
+        return Rule(nonempty=bool(default) if variadic else False, items=item_rule)
+    if tp is bool:
+        return None
+    if tp is int:
+        if name == "seed" or name.endswith("_seed"):
+            return Rule(ge=0, le=SEED_MAX, what="a seed")
+        counted = (name in _COUNT_NAMES or name.startswith(_COUNT_PREFIXES) or name.endswith(_COUNT_SUFFIXES))
+        if counted:
+            zero_ok = (default == 0 and name not in _ALWAYS_POSITIVE) or name in _ZERO_IS_OFF  # 0: "off" / "auto"
+            return Rule(ge=0 if zero_ok else 1, le=INT_MAX, what="0 means off" if zero_ok else "a count or size")
+        if isinstance(default, int) and default < 0:
+            return Rule(ge=-INT_MAX, le=INT_MAX)
+        return Rule(ge=0, le=INT_MAX)
+    if tp is float:
+        if _PROBABILITY_LT1.search(name):
+            return Rule(ge=0, lt=1, what="a probability below 1")
+        if name in _OPEN_FRACTION:
+            return Rule(gt=0, lt=1, what="a fraction strictly between 0 and 1")
+        if _FRACTION.search(name):
+            return Rule(ge=0, le=1, what="a fraction")
+        if _DENSITY.search(name) or name in ("densities",):
+            return Rule(gt=0, le=1, what="a density")
+        if _ACCURACY.search(name):
+            return Rule(gt=0, le=1, what="an accuracy in (0, 1]")
+        if name == "min_lr" or name.startswith("min_") and name[4:] in ("lr",):
+            return Rule(ge=0)
+        if _POSITIVE_FLOAT.search(name) and not (isinstance(default, (int, float)) and default == 0):
+            return Rule(gt=0)
+        if isinstance(default, (int, float)) and default < 0:
+            return None
+        return Rule(ge=0)
+    if tp is str:
+        return Rule(nonempty=bool(default) or _PATH.search(name) is not None)
+    return None
+
+
+def _singular(name: str) -> str:
+    if name == "densities":
+        return "density"
+    if name == "betas":
+        return "beta1"
+    return name[:-1] if name.endswith("s") and not name.endswith("ss") else name
+
+
+def _field_rule(f: dataclasses.Field, tp: Any) -> Rule | None:
+    meta = f.metadata or {}
+    if "rule" in meta:
+        return meta["rule"]
+    declared = {k: meta[k] for k in _RULE_KEYS if k in meta}
+    if declared:
+        return Rule(**declared)
+    default = f.default if f.default is not dataclasses.MISSING else (
+        f.default_factory() if f.default_factory is not dataclasses.MISSING else None)  # type: ignore[misc]
+    return convention(f.name, tp, default)
+
+
+def _type_ok(value: Any, tp: Any) -> bool:
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        return any(_type_ok(value, a) for a in args)
+    if tp is type(None):
+        return value is None
+    if origin is Literal:
+        return value in args
+    if origin in (tuple, list):
+        if not isinstance(value, (tuple, list)):
+            return False
+        if len(args) == 2 and args[1] is Ellipsis:
+            return all(_type_ok(v, args[0]) for v in value)
+        return not args or (len(value) == len(args) and all(_type_ok(v, a) for v, a in zip(value, args)))
+    if tp is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(tp, type):
+        return isinstance(value, tp)
+    return True  # an annotation we do not model (Callable, a Protocol, ...)
+
+
+def _non_none(tp: Any) -> tuple[Any, bool]:
+    """(the type without None, whether None is allowed)."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        optional = len(args) < len(typing.get_args(tp))
+        return (args[0] if len(args) == 1 else typing.Union[tuple(args)]), optional
+    return tp, False
+
+
+def shipped_values(configs: Any) -> dict[str, list[Any]]:
+    """{dotted key: the values the given (registered) configs use}: a value an experiment ships is valid for it, so
+    "0 means off" in a budget's config is accepted for that field even where the convention wants >= 1."""
+    out: dict[str, list[Any]] = {}
+
+    def walk(cfg: Any, prefix: str) -> None:
+        for f in dataclasses.fields(cfg):
+            value = getattr(cfg, f.name)
+            if dataclasses.is_dataclass(value):
+                walk(value, prefix + f.name + ".")
+            else:
+                out.setdefault(prefix + f.name, []).append(value)
+
+    for cfg in configs:
+        if dataclasses.is_dataclass(cfg):
+            walk(cfg, "")
+    return out
+
+
+def problems(cfg: Any, prefix: str = "", shipped: dict[str, list[Any]] | None = None) -> list[str]:
+    """Every invalid value of a (nested) config, each as 'key=value: what is wrong'. [] when all are valid.
+
+    `shipped` (from `shipped_values`): values the experiment's own configs use, valid whatever the conventions say."""
+    if not dataclasses.is_dataclass(cfg):
+        return []
+    shipped = shipped or {}
+    out: list[str] = []
+    try:
+        hints = typing.get_type_hints(type(cfg))
+    except Exception:  # an annotation that does not resolve: nothing to check against
+        hints = {}
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        key = prefix + f.name
+        if dataclasses.is_dataclass(value):
+            out += problems(value, key + ".", {k[len(f.name) + 1 :]: v for k, v in shipped.items()
+                                              if k.startswith(f.name + ".")})  # fmt: skip
+            continue
+        tp = hints.get(f.name)
+        if tp is None:
+            continue
+        if not _type_ok(value, tp):
+            out.append(f"{key}={_show(value)}: expected {_type_name(tp)}")
+            continue
+        base, optional = _non_none(tp)
+        if value is None or any(_same(value, v) for v in shipped.get(f.name, ())):
+            continue
+        rule = _field_rule(f, base)
+        if rule is not None and (p := rule.problem(value)) is not None:
+            out.append(f"{key}={_show(value)}: {p}")
+    if not out:
+        out += [prefix + p for p in cross_field_problems(cfg)]
+    return out
+
+
+def _show(value: Any) -> str:
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def cross_field_problems(cfg: Any) -> list[str]:
+    """Conventions across fields of one config: heads divide d_model (when there is no d_head), X_min <= X_max,
+    min_X <= X."""
+    names = {f.name for f in dataclasses.fields(cfg)}
+    get = lambda n: getattr(cfg, n)  # noqa: E731
+    out = []
+    if "d_model" in names and "d_head" not in names and isinstance(get("d_model"), int):
+        for n in sorted(names):
+            if (n == "n_heads" or n.endswith("_heads")) and isinstance(get(n), int) and get(n) > 0:
+                if get("d_model") % get(n):
+                    out.append(f"{n}={get(n)} must divide d_model={get('d_model')}")
+    for n in sorted(names):
+        pairs = []
+        if n.endswith("_min") and n[:-4] + "_max" in names:
+            pairs.append((n, n[:-4] + "_max"))
+        if n.startswith("min_") and "max_" + n[4:] in names:
+            pairs.append((n, "max_" + n[4:]))
+        if n.startswith("min_") and n[4:] in names:
+            pairs.append((n, n[4:]))
+        for lo, hi in pairs:
+            a, b = get(lo), get(hi)
+            if _number(a) and _number(b) and a > b:
+                out.append(f"{lo}={a} must be <= {hi}={b}")
+    return out
+
+
+def _same(a: Any, b: Any) -> bool:
+    return type(a) is type(b) and a == b
+
+
+def _number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def validate(cfg: Any, where: str = "", examples: Any = ()) -> Any:
+    """Return `cfg` when every value is valid, else raise ConfigError naming the first problem (one line).
+
+    `examples`: the experiment's registered configs, whose values are valid for it (see `shipped_values`)."""
+    found = problems(cfg, shipped=shipped_values(examples))
+    if found:
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+        raise ConfigError(f"{where}{found[0]}{more}")
+    return cfg

@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from mlreads.core.config import apply_overrides, to_dict
-from mlreads.core import seeding
-from mlreads.core.errors import UserError
+from mlreads.core.config import apply_overrides, to_dict, validate
+from mlreads.core import runfolder, seeding
+from mlreads.core.errors import NonFiniteLoss, UserError
 from mlreads.core.progress import bar
 from mlreads.core.registry import Experiment, _plain
 from mlreads.core.results import run_dir_name  # noqa: F401  (re-exported: one rule for run folders)
@@ -34,12 +34,15 @@ RESULT_KEYS = (
 class RunContext:
     """What a run function gets besides its config: a folder, a logger, figures, text artifacts and progress bars."""
 
-    def __init__(self, path: Path, budget: str, seed: int, threads: int, resume: bool = False):
+    def __init__(self, path: Path, budget: str, seed: int, threads: int, resume: bool = False,
+                 config: dict | None = None, allow_safe_changes: bool = False):  # fmt: skip
         self.dir = Path(path)
         self.budget = budget
         self.seed = seed
         self.threads = threads
         self.resume = resume
+        self.config = config  # the resolved config: checkpoints store it, and --resume must match it
+        self.allow_safe_changes = allow_safe_changes  # --resume may change steps and cadences (train.SAFE_CHANGES)
         self.figures: list[str] = []
         self.captions: dict[str, str] = {}  # figure file -> what to see in it
         self.texts: dict[str, str] = {}
@@ -195,7 +198,8 @@ def environment(threads: int, provenance: dict | None = None) -> dict:
 def resolve_config(exp: Experiment, budget: str, overrides: dict[str, str]) -> Any:
     if budget not in exp.configs:
         raise UserError(f"{exp.id} has no {budget!r} budget; it has: {', '.join(exp.budgets)}")
-    return apply_overrides(exp.configs[budget], overrides)
+    cfg = apply_overrides(exp.configs[budget], overrides, check=False)
+    return validate(cfg, "--set " if overrides else "", examples=exp.configs.values())  # every value, not just types
 
 
 def check_writable(out: Path) -> None:
@@ -204,8 +208,9 @@ def check_writable(out: Path) -> None:
         probe = out / ".mlreads-write-test"
         probe.write_text("")
         probe.unlink()
-    except OSError as e:
-        raise UserError(f"cannot write to --out {str(out)!r} ({e.strerror}); choose a writable folder") from None
+    except (OSError, ValueError) as e:  # ValueError: a NUL in the path
+        why = getattr(e, "strerror", None) or str(e)
+        raise UserError(f"cannot write to --out {str(out)[:80]!r} ({why}); choose a writable folder") from None
 
 
 def run_experiment(
@@ -217,8 +222,13 @@ def run_experiment(
     threads: int | None = None,
     resume: bool = False,
     cfg: Any = None,
+    overwrite: bool = False,
+    allow_safe_changes: bool = False,
 ) -> dict:
-    """Run one experiment and return its result dict (also written to result.json)."""
+    """Run one experiment and return its result dict (also written to result.json).
+
+    The run folder is locked for the run (`runfolder.locked`); a folder holding checkpoints is refused without
+    `resume` or `overwrite` (which removes them first)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -232,16 +242,41 @@ def run_experiment(
     seeding.seed_everything(seed)
 
     overrides = dict(overrides or {})
-    path = Path(out) / exp.id / run_dir_name(budget, seed, overrides)
+    path = run_dir(out, exp, budget, seed, overrides)
     provenance = source_provenance()  # the sources this run imported: before the run, not after
-    ctx = RunContext(path, budget, seed, threads, resume=resume)
+    runfolder.preflight(path, resume, overwrite)
+    path.mkdir(parents=True, exist_ok=True)
+    with runfolder.locked(path):
+        runfolder.preflight(path, resume, overwrite)  # again, now that no other run can change the folder
+        if overwrite:
+            runfolder.clear_checkpoints(path)
+        return _run_locked(exp, budget, seed, path, threads, resume, cfg, allow_safe_changes, overrides, provenance)
+
+
+def run_dir(out: str | Path, exp: Experiment, budget: str, seed: int, overrides: dict[str, str] | None = None) -> Path:
+    """`OUT/<id>/<budget>-s<seed>[-<hash of the overrides>]`: where one run writes."""
+    return Path(out) / exp.id / run_dir_name(budget, seed, overrides)
+
+
+def _run_locked(exp, budget, seed, path, threads, resume, cfg, allow_safe_changes, overrides, provenance) -> dict:
+    ctx = RunContext(path, budget, seed, threads, resume=resume, config=json.loads(json.dumps(to_dict(cfg), default=str)),
+                     allow_safe_changes=allow_safe_changes)  # fmt: skip
     start = time.perf_counter()
     try:
         metrics = _plain(exp.run(cfg, ctx) or {})
+    except NonFiniteLoss as err:  # record the stopped run; an earlier good result.json is kept aside, and said so
+        stopped = _result(exp, budget, seed, cfg, {}, ctx, time.perf_counter() - start, threads, overrides, provenance)
+        stopped["stopped"] = str(err)
+        note = runfolder.record_stop(path, stopped)
+        raise NonFiniteLoss(f"{err}; {note}") from None
     finally:
         ctx.close()
-    elapsed = time.perf_counter() - start
+    result = _result(exp, budget, seed, cfg, metrics, ctx, time.perf_counter() - start, threads, overrides, provenance)
+    runfolder.write_json(path / "result.json", result)
+    return result
 
+
+def _result(exp, budget, seed, cfg, metrics, ctx, elapsed, threads, overrides, provenance) -> dict:
     checks = [c.evaluate(metrics) for c in exp.checks[budget]]
     result = {
         "id": exp.id,
@@ -263,9 +298,6 @@ def run_experiment(
         "elapsed_s": round(elapsed, 3),
         "env": environment(threads, provenance),
     }
-    tmp = path / "result.json.tmp"
-    tmp.write_text(json.dumps(result, indent=2))
-    os.replace(tmp, path / "result.json")
     return result
 
 

