@@ -353,7 +353,13 @@ def _run_one(e, args, cfg, overrides: dict[str, str]) -> tuple[int, dict]:
         return 1, {"id": e.id, "verdict": "stopped (NaN)", "headline": "", "elapsed_s": time.perf_counter() - t0}
     except Interrupted as sig:
         raise _Stopped(_stop_line(e, args, sig, overrides), sig.exit_code) from None
-    except (UserError, KeyboardInterrupt):
+    except KeyboardInterrupt:  # Ctrl-C outside the signal handler's step boundary (data loading, evaluation)
+        import signal
+        from types import SimpleNamespace
+
+        sig = SimpleNamespace(signum=signal.SIGINT, step=None, checkpoint=None)
+        raise _Stopped(_stop_line(e, args, sig, overrides), 130) from None
+    except UserError:
         raise
     except Exception as err:
         if isinstance(err, MemoryError) or "allocate" in str(err) and isinstance(err, RuntimeError):

@@ -25,6 +25,18 @@ SCRIPTS = Path(__file__).parent / "scripts"
 RUN = "toytest/ckpt/smoke-s0"
 
 
+def run_folder(*sets: str) -> str:
+    """The run folder of `toytest/ckpt` at smoke, seed 0, with these `--set` values, the later winning (overridden
+    runs get their own folder)."""
+    from mlreads.core.config import parse_overrides
+    from mlreads.core.results import run_dir_name
+
+    return f"toytest/ckpt/{run_dir_name('smoke', 0, parse_overrides(list(sets)))}"
+
+
+START = ("steps=400", "sleep_s=0.02", "ckpt_every=50")  # what _start sets
+
+
 def _cli(argv) -> tuple[int, str, str]:
     err, out = io.StringIO(), io.StringIO()
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
@@ -116,8 +128,11 @@ def test_a_checkpointed_folder_needs_resume_or_overwrite(ckpt_toy, tmp_path):
     assert "--resume" in err and "--overwrite" in err
     assert latest_checkpoint(ck) == before and (before / "model.safetensors").is_file(), "nothing was destroyed"
     _one_line_2(*_cli(argv + ["--resume", "--overwrite"])[::2])
-    assert _cli(argv + ["--overwrite", "--set", "lr=0.02"])[0] == 0
-    assert json.loads((tmp_path / RUN / "result.json").read_text())["config"]["lr"] == 0.02
+    assert _cli(argv + ["--overwrite"])[0] == 0
+    assert latest_checkpoint(ck).name == before.name and json.loads((tmp_path / RUN / "result.json").read_text())
+    # another setting is another run folder: no --overwrite needed, the default run is untouched
+    assert _cli(argv + ["--set", "lr=0.02"])[0] == 0
+    assert json.loads((tmp_path / run_folder("lr=0.02") / "result.json").read_text())["config"]["lr"] == 0.02
 
 
 def test_refused_before_anything_runs_when_a_later_experiment_would_overwrite(ckpt_toy, toy, tmp_path):
@@ -143,14 +158,20 @@ def test_links_planted_in_the_run_folder_are_never_written_through(ckpt_toy, tmp
 
 
 def test_a_nan_stop_keeps_an_earlier_good_result_and_says_so(ckpt_toy, tmp_path):
+    # nan_at=99 never fires: the same folder as the NaN run below, which sets nan_at=3 through the toy's env switch
     argv = ["run", "toytest/ckpt", "--out", str(tmp_path), "--set", "ckpt_every=0"]
+    folder = tmp_path / run_folder("ckpt_every=0")
     assert _cli(argv)[0] == 0
-    good = (tmp_path / RUN / "result.json").read_text()
-    code, out, err = _cli(argv + ["--set", "nan_at=3"])
+    good = (folder / "result.json").read_text()
+    os.environ["MLREADS_TOY_NAN_AT"] = "3"
+    try:
+        code, out, err = _cli(argv)
+    finally:
+        del os.environ["MLREADS_TOY_NAN_AT"]
     assert code == 1 and out.startswith("STOPPED toytest/ckpt") and "Traceback" not in err
     assert "result.previous.json" in out and "verdict pass" in out
-    assert (tmp_path / RUN / "result.previous.json").read_text() == good
-    stopped = json.loads((tmp_path / RUN / "result.json").read_text())
+    assert (folder / "result.previous.json").read_text() == good
+    stopped = json.loads((folder / "result.json").read_text())
     assert stopped["verdict"] == "fail" and "nan" in stopped["stopped"]
 
 
@@ -163,8 +184,8 @@ def _start(out: Path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _wait_for_steps(out: Path, n: int, proc: subprocess.Popen) -> None:
-    log = out / RUN / "metrics.jsonl"
+def _wait_for_steps(out: Path, n: int, proc: subprocess.Popen, folder: str = run_folder(*START)) -> None:
+    log = out / folder / "metrics.jsonl"
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:
         if log.exists() and len(log.read_text().splitlines()) >= n:
@@ -186,14 +207,15 @@ def test_a_signal_stops_at_a_step_boundary_with_a_checkpoint_and_the_resume_comm
     assert f"stopped by {signal.Signals(sig).name} at step" in lines[0] and "resume with: mlreads run toytest/ckpt" in lines[0]
     assert lines[0].endswith("--resume")
     step = int(lines[0].split(" at step ")[1].split()[0])
-    ck = out / RUN / "checkpoints" / "toy"
+    folder = out / run_folder(*START)
+    ck = folder / "checkpoints" / "toy"
     assert 7 <= step < 50 and latest_checkpoint(ck).name == f"step-{step:07d}"
-    assert not (out / RUN / "result.json").exists()
+    assert not (folder / "result.json").exists()
     # the printed command resumes (here with fewer steps for speed, which --allow-safe-changes accepts)
     proc = _start(out, "--resume", "--allow-safe-changes", "--set", f"steps={step + 3}")
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 0, stderr
-    rows = [json.loads(x) for x in (out / RUN / "metrics.jsonl").read_text().splitlines()]
+    rows = [json.loads(x) for x in (folder / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == list(range(1, step + 4)), "each step logged once, resumed after the stop"
 
 
@@ -201,13 +223,14 @@ def test_sigterm_resume_is_bit_exact_against_an_uninterrupted_run(tmp_path):
     straight = _start(tmp_path / "a", "--set", "steps=30", "--set", "sleep_s=0.05")
     assert straight.wait(timeout=120) == 0, straight.stderr.read()
     proc = _start(tmp_path / "b", "--set", "steps=30", "--set", "sleep_s=0.05")
-    _wait_for_steps(tmp_path / "b", 5, proc)
+    _wait_for_steps(tmp_path / "b", 5, proc, run_folder(*START, "steps=30", "sleep_s=0.05"))
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=120) == 143
     again = _start(tmp_path / "b", "--set", "steps=30", "--set", "sleep_s=0.05", "--resume")
     assert again.wait(timeout=120) == 0, again.stderr.read()
-    a = json.loads((tmp_path / "a" / RUN / "result.json").read_text())["metrics"]["w"]
-    b = json.loads((tmp_path / "b" / RUN / "result.json").read_text())["metrics"]["w"]
+    folder = run_folder(*START, "steps=30", "sleep_s=0.05")
+    a = json.loads((tmp_path / "a" / folder / "result.json").read_text())["metrics"]["w"]
+    b = json.loads((tmp_path / "b" / folder / "result.json").read_text())["metrics"]["w"]
     assert a == b
 
 

@@ -243,6 +243,8 @@ def run_experiment(
 
     overrides = dict(overrides or {})
     path = run_dir(out, exp, budget, seed, overrides)
+    if resume:
+        path = resume_folder(out, exp, budget, seed, path)
     provenance = source_provenance()  # the sources this run imported: before the run, not after
     runfolder.preflight(path, resume, overwrite)
     path.mkdir(parents=True, exist_ok=True)
@@ -256,6 +258,22 @@ def run_experiment(
 def run_dir(out: str | Path, exp: Experiment, budget: str, seed: int, overrides: dict[str, str] | None = None) -> Path:
     """`OUT/<id>/<budget>-s<seed>[-<hash of the overrides>]`: where one run writes."""
     return Path(out) / exp.id / run_dir_name(budget, seed, overrides)
+
+
+def resume_folder(out: str | Path, exp: Experiment, budget: str, seed: int, path: Path) -> Path:
+    """Where `--resume` continues: the folder of these overrides when it holds checkpoints; otherwise the one
+    checkpointed run of this experiment, budget and seed under other overrides (its checkpoint then refuses settings
+    that differ, or accepts the safe ones with --allow-safe-changes). Several candidates: say which exist."""
+    if runfolder.has_checkpoints(path):
+        return path
+    prefix = f"{budget}-s{seed}"
+    found = sorted(p for p in (Path(out) / exp.id).glob(f"{prefix}*")
+                   if (p.name == prefix or p.name.startswith(prefix + "-")) and p.is_dir() and not p.is_symlink()
+                   and runfolder.has_checkpoints(p))  # fmt: skip
+    if len(found) > 1:
+        raise UserError(f"--resume: {len(found)} checkpointed runs of {exp.id} [{budget}, seed {seed}] "
+                        f"({', '.join(p.name for p in found)}); give the --set values of the one to continue")
+    return found[0] if found else path
 
 
 def _run_locked(exp, budget, seed, path, threads, resume, cfg, allow_safe_changes, overrides, provenance) -> dict:

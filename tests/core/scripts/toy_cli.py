@@ -6,6 +6,7 @@ make the loss NaN at a step, and read a scale for its batches from a data file (
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ class CkptCfg:
 
 
 def run(cfg: CkptCfg, ctx) -> dict:
+    nan_at = int(os.environ.get("MLREADS_TOY_NAN_AT", cfg.nan_at))  # the same run folder as a good run (tests)
     with init_rng(ctx.seed_for("init/toy")):
         model = nn.Linear(4, cfg.width)
     scale = float(Path(cfg.data_path).read_text()) if cfg.data_path else 1.0
@@ -39,7 +41,7 @@ def run(cfg: CkptCfg, ctx) -> dict:
         if cfg.sleep_s:
             time.sleep(cfg.sleep_s)
         x = torch.randn(8, 4, generator=gen) * scale
-        return x * float("nan") if cfg.nan_at and step + 1 == cfg.nan_at else x
+        return x * float("nan") if nan_at and step + 1 == nan_at else x
 
     tcfg = TrainConfig(steps=cfg.steps, lr=cfg.lr, ckpt_every=cfg.ckpt_every, log_every=1)
     res = fit(model, tcfg, batch_fn, lambda m, x: (m(x) - 1).square().mean(), ctx=ctx, desc="toy")
