@@ -8,7 +8,13 @@ from torch.testing import assert_close
 from mlreads.s4.discretize import bilinear, bilinear_diag, zoh_diag
 from mlreads.s4.hippo import dplr_legs, legs, s4d_init
 from mlreads.s4.kernels import (
-    c_from_c_tilde, c_tilde, cauchy, dplr_dense, dplr_kernel, krylov_kernel, vandermonde_kernel,
+    c_from_c_tilde,
+    c_tilde,
+    cauchy,
+    dplr_dense,
+    dplr_kernel,
+    krylov_kernel,
+    vandermonde_kernel,
 )  # fmt: skip
 from mlreads.s4.reference import cauchy_ref, kernel_naive
 

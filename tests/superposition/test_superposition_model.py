@@ -17,7 +17,11 @@ from mlreads.superposition import (
     train_toy,
 )
 from mlreads.superposition.model import TINY
-from mlreads.superposition.reference import abs_forward_ref, importance_weighted_mse_ref, toy_forward_ref
+from mlreads.superposition.reference import (
+    abs_forward_ref,
+    importance_weighted_mse_ref,
+    toy_forward_ref,
+)
 
 TOL = dict(atol=1e-5, rtol=1e-5)
 

@@ -52,7 +52,7 @@ register(Experiment(
     configs={
         "smoke": InitConfig(
             model=replace(LSSL, d_model=32, d_state=32, n_layers=1),
-            train=TrainConfig(steps=300, lr=3e-2, warmup=10, weight_decay=0.01, log_every=50, eval_every=300),
+            train=TrainConfig(steps=300, lr=3e-2, warmup=10, weight_decay=0.01, log_every=50, eval_every=100),
             data=DataConfig(pool=4, n_train=10_000, n_eval=1_000, n_val=500), batch_size=64, tasks=("permuted",)),
         "quick": InitConfig(),
         "full": InitConfig(
@@ -86,7 +86,7 @@ register(Experiment(
     configs={
         "smoke": SmnistConfig(
             model=S4Config(d_model=32, d_state=32, n_layers=1),
-            train=TrainConfig(steps=300, lr=3e-2, warmup=10, weight_decay=0.01, log_every=50, eval_every=300),
+            train=TrainConfig(steps=300, lr=3e-2, warmup=10, weight_decay=0.01, log_every=50, eval_every=100),
             data=DataConfig(pool=4, n_train=10_000, n_eval=1_000, n_val=500)),
         "quick": SmnistConfig(),
         "full": SmnistConfig(

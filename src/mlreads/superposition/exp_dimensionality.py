@@ -26,21 +26,24 @@ from mlreads.superposition.training import ToyTrain, train_grid
 class DimConfig:
     n_features: int = 200  # the paper: 400
     d_hidden: int = 20  # the paper: 30
-    n_sparsities: int = 24
-    inv_density_range: tuple[float, float] = (1.0, 100.0)  # 1 / (1 - S)
+    # 40 sparsities 1.066x apart in 1/(1-S): fine enough to measure how far the 1/2 plateau extends (on a 1.22x grid
+    # the plateau, a factor 1.6 wide, held 2 or 3 grid points depending on where the grid happened to fall)
+    n_sparsities: int = 40
+    inv_density_range: tuple[float, float] = (1.0, 12.0)  # 1 / (1 - S)
     restarts: int = 1
     plateau_tol: float = 0.02  # |m/||W||_F^2 - 1/2| within this counts as on the plateau
-    plateau_points: int = 3  # consecutive sparsities on it
     train: ToyTrain = field(default_factory=lambda: ToyTrain(steps=10_000, batch=256))
 
 
-def longest_run(flags: list[bool]) -> int:
-    """The length of the longest run of consecutive True values."""
-    run, longest = 0, 0
-    for flag in flags:
-        run = run + 1 if flag else 0
-        longest = max(longest, run)
-    return longest
+def longest_run(flags: list[bool]) -> tuple[int, int]:
+    """(start, length) of the longest run of consecutive True values; (0, 0) when there is none."""
+    best, start = (0, 0), 0
+    for i, flag in enumerate(flags):
+        if not flag:
+            start = i + 1
+        elif i + 1 - start > best[1]:
+            best = (start, i + 1 - start)
+    return best
 
 
 def run_dimensionality(cfg: DimConfig, ctx: RunContext) -> dict:
@@ -55,18 +58,21 @@ def run_dimensionality(cfg: DimConfig, ctx: RunContext) -> dict:
     dims = feature_dimensionality(Ws)  # (G, n)
     dpf = dimensions_per_feature(Ws)  # (G,)
     on = ((dpf - 0.5).abs() <= cfg.plateau_tol).tolist()
-    longest = longest_run(on)
+    start, length = longest_run(on)
+    # how far the plateau extends: the factor in 1/(1-S) from its first to its last point (0 when no point is on it)
+    span = float(inv[start + length - 1] / inv[start]) if length else 0.0
     sticky = sticky_fraction_share(dims)
     shuffled = sticky_fraction_share(feature_dimensionality(shuffled_baseline(Ws, ctx.generator("shuffle"))))
     ctx.savefig(figures.dimensionality_figure(inv, dims, dpf, cfg.plateau_tol), "dimensionality")
-    geo = [geometry_counts(W) for W in Ws]
-    names = sorted({k for g in geo for k in g}, key=lambda k: -sum(g.get(k, 0) for g in geo))
+    geo = [", ".join(f"{c} x {name}" for name, c in sorted(geometry_counts(W).items(), key=lambda kv: -kv[1]))
+           for W in Ws]  # fmt: skip
     ctx.write_text("geometry", markdown_table(
-        ["1/(1-S)", "m/||W||_F^2", "on the 1/2 band"] + names,
-        [[float(x), float(d), "yes" if o else "", *(g.get(k, 0) for k in names)]
-         for x, d, o, g in zip(inv, dpf, on, geo, strict=True)]))  # fmt: skip
+        ["1/(1-S)", "m / ‖W‖_F²", "within 1/2 ± tol", "groups of represented features (‖W_i‖ > 0.5)"],
+        [[float(x), float(d), "yes" if o else "", g or "none"] for x, d, o, g in zip(inv, dpf, on, geo, strict=True)]))
     return {
-        "inv_density": inv.tolist(), "dims_per_feature": dpf.tolist(), "plateau_half_points": longest,
-        "plateau_at_half": longest >= cfg.plateau_points, "sticky_share": sticky, "sticky_share_shuffled": shuffled,
+        "inv_density": inv.tolist(), "dims_per_feature": dpf.tolist(), "plateau_half_points": length,
+        "plateau_half_span": span, "plateau_half_from": float(inv[start]) if length else None,
+        "plateau_half_to": float(inv[start + length - 1]) if length else None,
+        "sticky_share": sticky, "sticky_share_shuffled": shuffled,
         "sticky_ratio": sticky / max(shuffled, 1e-9),
     }  # fmt: skip

@@ -9,7 +9,11 @@ import torch
 from mlreads.core.runner import RunContext
 from mlreads.core.tables import markdown_table
 from mlreads.superposition import figures
-from mlreads.superposition.analysis import angle_gaps_deg, count_represented, detect_geometry
+from mlreads.superposition.analysis import (
+    angle_gaps_deg,
+    count_represented,
+    detect_geometry,
+)
 from mlreads.superposition.model import ToyConfig, ToyModel, geometric_importance
 from mlreads.superposition.training import ToyTrain, train_grid
 
@@ -40,7 +44,7 @@ def run_intro(cfg: IntroConfig, ctx: RunContext) -> dict:
     err = max(abs(g - 72.0) for g in gaps) if len(gaps) == 5 else 180.0
     geoms = [", ".join(g.name for g in detect_geometry(W)) or "none" for W in Ws]
     ctx.write_text("geometry", markdown_table(
-        ["1-S", "features with norm > 0.5", "geometry", "angle gaps (degrees)"],
+        ["1-S", "features with ‖W_i‖ > 0.5", "geometry", "angle gaps (degrees)"],
         [[d, c, g, ", ".join(f"{a:.1f}" for a in angle_gaps_deg(W)) or "-"]
          for d, c, g, W in zip(cfg.densities, counts, geoms, Ws, strict=True)]))  # fmt: skip
     ctx.savefig(figures.intro_figure(Ws, list(cfg.densities), cfg.importance_decay), "intro")

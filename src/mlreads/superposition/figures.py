@@ -12,9 +12,15 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.colors import ListedColormap, Normalize
+from matplotlib.ticker import MaxNLocator
 from torch import Tensor
 
-from mlreads.superposition.analysis import PHASES, STICKY_FRACTIONS, feature_norms, superposition
+from mlreads.superposition.analysis import (
+    PHASES,
+    STICKY_FRACTIONS,
+    feature_norms,
+    superposition,
+)
 
 WTW_RANGE = 1.3  # W^T W heatmaps share the colour scale [-1.3, 1.3]
 
@@ -74,14 +80,16 @@ def sweep_figure(rows: dict[str, Tensor], densities: list[float]) -> plt.Figure:
             norms, sup = feature_norms(W).numpy(), superposition(W).clamp(0, 1).numpy()
             ax = axes[2 * r + 1, g]
             ax.barh(np.arange(len(norms)), norms, color=cmap(sup))
+            ax.set_yticks(list(range(0, len(norms), 5)) if len(norms) > 6 else list(range(len(norms))))
             ax.invert_yaxis()
             ax.set_xlim(0, 1.3)
             ax.tick_params(labelsize=6)
             ax.set_xlabel("||W_i||", fontsize=7)
             ax.set_ylabel("feature i (importance falls)", fontsize=7)
-    fig.colorbar(im, ax=axes[0::2, :].flatten().tolist(), shrink=0.6, label="W_i . W_j")
-    fig.colorbar(plt.cm.ScalarMappable(norm=Normalize(0, 1), cmap=cmap), ax=axes[1::2, :].flatten().tolist(),
-                 shrink=0.6, label="superposition of feature i (0 = own direction)")  # fmt: skip
+    fig.colorbar(im, ax=axes.flatten().tolist(), location="right", shrink=0.4, label="heatmaps: W_i . W_j")
+    fig.colorbar(plt.cm.ScalarMappable(norm=Normalize(0, 1), cmap=cmap), ax=axes.flatten().tolist(),
+                 location="bottom", shrink=0.6, aspect=40,
+                 label="bars: superposition of feature i, sum_j (W^_i . W_j)^2 (0 = a direction of its own)")  # fmt: skip
     fig.suptitle("Linear keeps m features; ReLU packs more, in superposition, as sparsity rises")
     return fig
 
@@ -140,6 +148,8 @@ def abs_figure(W_ins: Tensor, densities: list[float], fpn: list[float]) -> plt.F
         axes[g].set_xlabel("input feature")
         axes[g].set_ylabel("neuron (sorted by top feature)", fontsize=7)
         axes[g].tick_params(labelsize=6)
+        axes[g].xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes[g].yaxis.set_major_locator(MaxNLocator(integer=True))
     fig.colorbar(im, ax=list(axes), shrink=0.8, label="W_1 weight")
     fig.suptitle("|x| in superposition: W_1 goes from monosemantic (dense) to polysemantic (sparse)")
     return fig
