@@ -24,7 +24,8 @@ def reconstruction_figure(signals: torch.Tensor, recon: Mapping[str, torch.Tenso
                 f"(MSE {metrics['mse_legs']:.1e})")  # fmt: skip
         ax.plot(s, recon["legendre"][i], "C2--", lw=1, label=f"LegS, Legendre read-out "
                 f"(MSE {metrics['mse_legs_legendre']:.1e})")  # fmt: skip
-        ax.plot(s, recon["random"][i], "C3", lw=1.2, label=f"random A, fitted read-out (MSE {metrics['mse_random']:.1e})")
+        ax.plot(s, recon["random"][i], "C3", lw=1.2,
+                label=f"random A, fitted read-out (MSE {metrics['mse_random']:.1e})")
         ax.set_ylabel(f"f(s), test signal {i + 1}")
     axes[0].legend(fontsize=7, loc="upper right")
     axes[0].set_title("The whole history rebuilt from the state at t = 1: LegS follows it, a random A cannot")
@@ -36,8 +37,9 @@ def reconstruction_figure(signals: torch.Tensor, recon: Mapping[str, torch.Tenso
 def init_accuracy_figure(series: Mapping[str, Series], sequence_length: int):
     """Validation accuracy (fractions) against step, one series per (task, A)."""
     pct = {name: (xs, [100 * v for v in ys]) for name, (xs, ys) in series.items()}
+    title = f"A fixed: HiPPO-LegS vs random (MNIST as L = {sequence_length} steps)"
     return curves(pct, xlabel="training step", ylabel="validation accuracy (%)", refs={"chance (10%)": 10.0},
-                  ylim=(0, 102), title=f"A fixed: HiPPO-LegS vs random (MNIST as L = {sequence_length} steps)")  # fmt: skip
+                  ylim=(0, 102), title=title)  # fmt: skip
 
 
 def smnist_accuracy_figure(series: Series, target: float, sequence_length: int, test_acc: float):

@@ -59,9 +59,10 @@ def run_phase(cfg: PhaseConfig, ctx: RunContext) -> dict:
     in_corner_ok = corner_share >= 0.5 and corner_share > outside_share and sparser and dense_row_clear
     ctx.savefig(figures.phase_figure(phases, rel, dens), "phase_diagram")
     legend = ", ".join(f"{m} = {name}" for m, name in zip(PHASE_MARKS, PHASES, strict=True))
-    ctx.write_text("phases", f"The extra feature's phase ({legend}); rows: density 1-S, columns: relative "
-                   "importance.\n\n" + markdown_table(["1-S \\ r"] + [f"{float(r):.2g}" for r in rel],
-                   [[f"{float(d):.2g}"] + [PHASE_MARKS[int(p)] for p in row] for d, row in zip(dens, phases)]))  # fmt: skip
+    table = markdown_table(["1-S \\ r"] + [f"{float(r):.2g}" for r in rel],
+                           [[f"{float(d):.2g}"] + [PHASE_MARKS[int(p)] for p in row] for d, row in zip(dens, phases)])
+    ctx.write_text("phases", f"The extra feature's phase ({legend}); rows: density 1-S, columns: relative importance r "
+                   f"of the extra feature.\n\n{table}")  # fmt: skip
     counts = {name: int((phases == k).sum()) for k, name in enumerate(PHASES)}
     return {
         "phase_counts": counts, "n_phases": sum(c > 0 for c in counts.values()),

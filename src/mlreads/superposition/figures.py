@@ -89,7 +89,7 @@ def sweep_figure(rows: dict[str, Tensor], densities: list[float]) -> plt.Figure:
     fig.colorbar(im, ax=axes.flatten().tolist(), location="right", shrink=0.4, label="heatmaps: W_i . W_j")
     fig.colorbar(plt.cm.ScalarMappable(norm=Normalize(0, 1), cmap=cmap), ax=axes.flatten().tolist(),
                  location="bottom", shrink=0.6, aspect=40,
-                 label="bars: superposition of feature i, sum_j (W^_i . W_j)^2 (0 = a direction of its own)")  # fmt: skip
+                 label="bars: superposition of feature i, sum_j (W^_i . W_j)^2 (0: a direction of its own)")  # fmt: skip
     fig.suptitle("Linear keeps m features; ReLU packs more, in superposition, as sparsity rises")
     return fig
 

@@ -97,7 +97,10 @@ def xavier_normal_instances(n_instances: int, shape: Sequence[int], generator: t
 
 
 def toy_hidden(W: Tensor, x: Tensor, kind: Kind) -> Tensor:
-    """Section 2 (and 7): h = W x, with a ReLU for the "hidden_relu" model. Shapes: W (I, m, F), x (B, I, F) -> (B, I, m)."""
+    """Section 2 (and 7): h = W x, with a ReLU for the "hidden_relu" model.
+
+    Shapes: W (I, m, F), x (B, I, F) -> (B, I, m).
+    """
     h = torch.einsum("imf,bif->bim", W, x)  # (B, I, m)
     return torch.relu(h) if kind == "hidden_relu" else h
 
