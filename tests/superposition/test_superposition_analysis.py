@@ -15,15 +15,8 @@ from mlreads.superposition import (
     feature_norms,
     superposition,
 )
-from mlreads.superposition.analysis import (
-    angle_gaps_deg,
-    features_per_neuron,
-    sticky_fraction_share,
-)
-from mlreads.superposition.reference import (
-    feature_dimensionality_ref,
-    superposition_ref,
-)
+from mlreads.superposition.analysis import angle_gaps_deg, features_per_neuron, sticky_fraction_share
+from mlreads.superposition.reference import feature_dimensionality_ref, superposition_ref
 
 TOL = dict(atol=1e-5, rtol=1e-5)
 

@@ -12,13 +12,7 @@ import torch
 from mlreads.core.runner import RunContext
 from mlreads.core.train import TrainConfig
 from mlreads.s4 import figures
-from mlreads.s4.exp_common import (
-    DataConfig,
-    accuracy,
-    mnist_views,
-    time_to,
-    train_classifier,
-)
+from mlreads.s4.exp_common import DataConfig, accuracy, mnist_views, time_to, train_classifier
 from mlreads.s4.model import S4Config
 
 

@@ -28,13 +28,7 @@ from mlreads.superposition.model import (
     toy_hidden,
     toy_loss_tiny,
 )
-from mlreads.superposition.training import (
-    ToyTrain,
-    best_of_restarts,
-    eval_losses,
-    grid_instances,
-    train_toy,
-)
+from mlreads.superposition.training import ToyTrain, best_of_restarts, eval_losses, grid_instances, train_toy
 
 __all__ = [
     "GEOMETRY_NAMES", "PHASES", "STICKY_FRACTIONS", "FeatureGroup", "classify_phase", "count_represented",

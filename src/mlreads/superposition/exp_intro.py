@@ -9,11 +9,7 @@ import torch
 from mlreads.core.runner import RunContext
 from mlreads.core.tables import markdown_table
 from mlreads.superposition import figures
-from mlreads.superposition.analysis import (
-    angle_gaps_deg,
-    count_represented,
-    detect_geometry,
-)
+from mlreads.superposition.analysis import angle_gaps_deg, count_represented, detect_geometry
 from mlreads.superposition.model import ToyConfig, ToyModel, geometric_importance
 from mlreads.superposition.training import ToyTrain, train_grid
 
