@@ -143,7 +143,11 @@ register(Experiment(
     "0.526, 0.509, 0.503 at 2.23, 2.72, 3.32; 2 points in the band). A probe on a 1.054x grid (same model and "
     "training) found the band held from 1/(1-S) = 2.34 to 3.75 (13 points, a factor 1.60; 19 digons throughout): the "
     "plateau is there, and the coarse grid's failure was where its points fell, not the model. Quick now uses 40 "
-    "points over [1, 12] (1.066x apart) and checks the span itself against the same 1.49.",
+    "points over [1, 12] (1.066x apart) and checks the span itself against the same 1.49. Quick, seed 0, on that "
+    "grid: fail by a hair, span 1.466 (in the band from 2.44 to 3.58, 7 points, 19 digons; 2.29 gives 0.5223 and "
+    "3.81 gives 0.4796, 0.002 and 0.0004 outside). The plateau's width at n=200, m=20 sits at the criterion's own "
+    "1.5, and its lower end is tilted: 19 digons (one of the 20 dimensions unused) make m/||W||_F^2 = 20/38 = 0.526 "
+    "with unit norms, outside the band, until the norms grow past 1 with sparsity.",
 ))  # fmt: skip
 
 # ===== superposition/abs-computation ==================================================================================
