@@ -21,8 +21,8 @@ from mlreads.superposition import ToyConfig, ToyModel, ToyTrain, train_toy
 
 
 def _model(n_inst: int, n: int, m: int, seed0: int = 0) -> ToyModel:
-    model = ToyModel(ToyConfig(n, m, n_inst, "relu"), instance_seeds=range(seed0, seed0 + n_inst))
     gen = torch.Generator().manual_seed(seed0)
+    model = ToyModel(ToyConfig(n, m, n_inst, "relu"), gen)
     model.set_data(torch.rand(n_inst, n, generator=gen) * 2, torch.rand(n_inst, n, generator=gen) * 0.99 + 0.01)
     return model
 

@@ -8,9 +8,15 @@ from torch.testing import assert_close
 from mlreads.s4.discretize import bilinear, bilinear_diag, zoh_diag
 from mlreads.s4.hippo import dplr_legs, legs, s4d_init
 from mlreads.s4.kernels import (
-    c_from_c_tilde, c_tilde, dplr_dense, dplr_kernel, krylov_kernel, vandermonde_kernel,
+    c_from_c_tilde,
+    c_tilde,
+    cauchy,
+    dplr_dense,
+    dplr_kernel,
+    krylov_kernel,
+    vandermonde_kernel,
 )  # fmt: skip
-from mlreads.s4.reference import kernel_naive
+from mlreads.s4.reference import cauchy_ref, kernel_naive
 
 C128 = torch.complex128
 TOL = dict(rtol=1e-8, atol=1e-10)
@@ -148,3 +154,24 @@ def test_float32_kernels_within_documented_tolerance():
     a_d, b_d = zoh_diag(lam.to(torch.complex64), b.to(torch.complex64), dt.float())
     v32 = vandermonde_kernel(c.to(torch.complex64) * b_d, dt.float()[:, None] * lam.to(torch.complex64), length)
     assert (v32.double() - v64).abs().max() / v64.abs().max() < 1e-4
+
+
+def test_cauchy_equals_the_double_loop_and_the_nyquist_limit():
+    g = torch.Generator().manual_seed(6)
+    v = torch.randn(3, 4, 10, generator=g, dtype=C128)  # (H, K, N)
+    omega = torch.randn(3, 7, generator=g, dtype=C128)  # (H, F)
+    lam = torch.randn(3, 10, generator=g, dtype=C128)  # (H, N)
+    assert_close(cauchy(v, omega, lam), cauchy_ref(v, omega, lam), **TOL)
+    # K̂(-1) = (Δ/2) C̃ B (the value dplr_kernel uses at the Nyquist root) is the limit of Alg. 1 as ω -> -1
+    n, h = 8, 2
+    form = dplr_legs(n)
+    c = torch.randn(h, n // 2, generator=g, dtype=C128)
+    dt = torch.tensor([0.05, 0.3], dtype=torch.float64)
+    k = dplr_kernel(form.lam, form.p, form.b.expand(h, -1), c, dt, 16)  # (H, L), even L
+    k_hat_nyquist = torch.fft.rfft(k, n=16)[:, -1]  # (H,)
+    b_f, c_f = torch.cat([form.b, form.b.conj()]), torch.cat([c, c.conj()], -1)
+    assert_close(k_hat_nyquist, (dt / 2 * (c_f * b_f).sum(-1)).to(C128), **TOL)
+    a_bar, b_bar = bilinear(dplr_dense(form.lam, form.p), b_f, dt.to(C128))
+    eye = torch.eye(n, dtype=C128)
+    direct = torch.einsum("hn,hn->h", c_f, torch.linalg.solve(eye + a_bar, b_bar[..., None])[..., 0])
+    assert_close(k_hat_nyquist, direct, **TOL)  # C̃ (I + Ā)⁻¹ B̄, the generating function at ω = -1

@@ -1,5 +1,5 @@
-"""Batched toy models: forward/grad parity with per-instance loops, the loss closed form, the data distribution, and
-batched training == separate single-instance training."""
+"""Batched toy models: forward/grad parity with per-instance loops (and of the tiny-model fast loss), the loss closed
+form, the data distribution, init from a generator, and batched training == separate single-instance training."""
 
 import pytest
 import torch
@@ -13,9 +13,15 @@ from mlreads.superposition import (
     best_of_restarts,
     importance_weighted_mse,
     sample_features,
+    toy_loss_tiny,
     train_toy,
 )
-from mlreads.superposition.reference import abs_forward_ref, importance_weighted_mse_ref, toy_forward_ref
+from mlreads.superposition.model import TINY
+from mlreads.superposition.reference import (
+    abs_forward_ref,
+    importance_weighted_mse_ref,
+    toy_forward_ref,
+)
 
 TOL = dict(atol=1e-5, rtol=1e-5)
 
@@ -28,7 +34,8 @@ def _gen(seed=0):
 @pytest.mark.parametrize("kind", ["linear", "relu", "hidden_relu"])
 def test_toy_forward_and_grads_match_loop(kind, shape):
     n, m = shape
-    model = ToyModel(ToyConfig(n_features=n, d_hidden=m, n_instances=4, kind=kind))
+    model = ToyModel(ToyConfig(n_features=n, d_hidden=m, n_instances=4, kind=kind), _gen(0))
+    assert (n * m <= TINY) == (shape != (6, 3))  # the ids say which path model.loss takes
     with torch.no_grad():
         model.b.normal_(generator=_gen(3))
     model.set_data(torch.rand(4, n, generator=_gen(1)), 0.5)
@@ -44,7 +51,7 @@ def test_toy_forward_and_grads_match_loop(kind, shape):
 
 
 def test_abs_forward_and_grads_match_loop():
-    model = AbsModel(AbsConfig(n_features=5, d_hidden=4, n_instances=3))
+    model = AbsModel(AbsConfig(n_features=5, d_hidden=4, n_instances=3), _gen(0))
     x = model.sample(16, _gen(0))
     params = [p.detach().clone().requires_grad_() for p in (model.W_in, model.W_out, model.b)]
     ref = abs_forward_ref(*params, x)
@@ -97,34 +104,62 @@ def test_sample_features_distribution():
     torch.testing.assert_close(signed[:, 0, 0].mean(), torch.tensor(0.0), atol=1e-2, rtol=0)
 
 
-def _train(seeds, importance, prob, kind="relu", steps=150):
-    model = ToyModel(ToyConfig(n_features=5, d_hidden=2, n_instances=len(seeds), kind=kind), instance_seeds=seeds)
+@pytest.mark.parametrize("kind", ["linear", "relu", "hidden_relu"])
+@pytest.mark.parametrize("shape", [(2, 1), (4, 2), (3, 2), (6, 3)])
+def test_tiny_fast_loss_equals_the_reference_loss_and_its_gradients(kind, shape):
+    """toy_loss_tiny (the fast path) against loops: values and gradients of W, b; it is exact math at any size."""
+    n, m = shape
+    g = _gen(5)
+    W = torch.randn(3, m, n, generator=g, dtype=torch.float64, requires_grad=True)
+    b = (0.3 * torch.randn(3, n, generator=g, dtype=torch.float64)).requires_grad_()
+    imp = torch.rand(3, n, generator=g, dtype=torch.float64)
+    x = sample_features(64, torch.full((3, n), 0.4, dtype=torch.float64), g).double()  # (B, I, F)
+    fast = toy_loss_tiny(W, b, x, imp, kind)
+    ref = importance_weighted_mse_ref(toy_forward_ref(W, b, x, kind), x, imp)
+    torch.testing.assert_close(fast, ref, rtol=1e-12, atol=1e-12)
+    w = torch.rand(3, generator=g, dtype=torch.float64)
+    g_fast = torch.autograd.grad((fast * w).sum(), (W, b))
+    g_ref = torch.autograd.grad((ref * w).sum(), (W, b))
+    for a, r in zip(g_fast, g_ref):
+        torch.testing.assert_close(a, r, rtol=1e-10, atol=1e-12)
+
+
+def _train(W0, importance, prob, kind="relu", steps=150):
+    model = ToyModel(ToyConfig(n_features=5, d_hidden=2, n_instances=W0.shape[0], kind=kind))
+    with torch.no_grad():
+        model.W.copy_(W0)
     model.set_data(importance, prob)
-    torch.manual_seed(1234)  # fit seeds its data generator from the global RNG (the runner's seed)
-    train_toy(model, ToyTrain(steps=steps, batch=64))
+    train_toy(model, ToyTrain(steps=steps, batch=64))  # no ctx: fit's data seed is 0 for every call
     return model
 
 
 def test_batched_training_equals_single_instance_runs():
-    seeds = [11, 12, 13]
+    W0 = ToyModel(ToyConfig(5, 2, 3), _gen(11)).W.detach()  # (I, m, F)
     imp = torch.tensor([[1.0, 0.9, 0.8, 0.7, 0.6], [1.0] * 5, [0.5, 1.0, 2.0, 1.0, 0.5]])
     prob = torch.tensor([[1.0] * 5, [0.1] * 5, [0.3, 0.2, 0.1, 0.05, 0.5]])
-    batched = _train(seeds, imp, prob)
-    for i, s in enumerate(seeds):
-        single = _train([s], imp[i : i + 1], prob[i : i + 1])
+    batched = _train(W0, imp, prob)
+    for i in range(3):
+        single = _train(W0[i : i + 1], imp[i : i + 1], prob[i : i + 1])
         torch.testing.assert_close(batched.W.detach()[i], single.W.detach()[0], atol=1e-5, rtol=1e-4)
         torch.testing.assert_close(batched.b.detach()[i], single.b.detach()[0], atol=1e-5, rtol=1e-4)
     # and training moved the weights (the comparison is not between two untouched inits)
-    untouched = ToyModel(ToyConfig(5, 2, 3), instance_seeds=seeds)
-    assert (batched.W.detach() - untouched.W.detach()).abs().max() > 0.05
+    assert (batched.W.detach() - W0).abs().max() > 0.05
 
 
-def test_instance_init_depends_only_on_its_seed():
-    a = ToyModel(ToyConfig(5, 2, 3), instance_seeds=[7, 8, 9])
-    b = ToyModel(ToyConfig(5, 2, 1), instance_seeds=[8])
-    torch.testing.assert_close(a.W.detach()[1], b.W.detach()[0], atol=0, rtol=0)
+def test_init_is_a_function_of_the_generator_alone():
+    state = torch.get_rng_state()
+    a = ToyModel(ToyConfig(5, 2, 3), _gen(7))
+    assert torch.equal(state, torch.get_rng_state())  # a generator given: the global RNG is untouched
+    torch.rand(10)
+    b = ToyModel(ToyConfig(5, 2, 3), _gen(7))
+    torch.testing.assert_close(a.W.detach(), b.W.detach(), atol=0, rtol=0)
     assert not torch.equal(a.W.detach()[0], a.W.detach()[1])
-    torch.testing.assert_close(a.W.detach().std(), torch.tensor((2 / 7) ** 0.5), atol=0.3, rtol=0)
+    big = ToyModel(ToyConfig(5, 2, 2000), _gen(8)).W.detach()
+    torch.testing.assert_close(big.std(), torch.tensor((2 / 7) ** 0.5), atol=0.01, rtol=0)  # per-instance xavier
+    c = AbsModel(AbsConfig(5, 4, 2), _gen(7))
+    d = AbsModel(AbsConfig(5, 4, 2), _gen(7))
+    torch.testing.assert_close(c.W_out.detach(), d.W_out.detach(), atol=0, rtol=0)
+    assert not torch.equal(c.W_in.detach()[:, :, :4], c.W_out.detach().transpose(1, 2)[:, :, :4])
 
 
 def test_best_of_restarts_picks_lowest_loss_per_grid_point():

@@ -9,13 +9,19 @@ Glossary: d_model -> H (independent SSM channels), d_state -> N, log_dt -> log �
 Im Λ, b -> B, c -> C, c_tilde -> C̃ = C(I - Ā^L), p -> P̃, a -> dense A, d -> D (skip).
 
 Numerics: kernels run in float32 / complex64. Against float64 the kernels agree to ~1e-4 relative (tests use
-rtol=1e-3, atol=1e-4 for float32). log Δ is clamped to [log 1e-4, log 1] before exp, so Δ stays finite and positive
-even if an optimiser pushes log Δ far (the NaN of state-spaces/s4 issue #138); Re Λ is clamped to <= -1e-4.
+rtol=1e-3, atol=1e-4 for float32).
+
+Randomness: `SequenceClassifier(cfg, generator)` draws every initial value from `generator` (None: torch's global
+RNG, as torch's own layers do; build it under `core.seeding.init_rng`). Which parameters the papers train at a low
+learning rate without weight decay is `SequenceClassifier.ssm_parameters()`; the groups themselves are a training
+concern (`core.train.param_groups`).
 
 Deviations:
 - The S4 (DPLR) kernel shares Λ and P̃ across channels and trains C̃ directly, like the S4 code; the recurrent mode
   recovers C = C̃ (I - Ā^L)⁻¹ for the training length L and materialises the dense (H, N, N) Ā.
 - Dropout is element-wise (S4 uses a dropout tied over L).
+- log Δ is clamped to [log 1e-4, log 1] before exp, so Δ stays finite and positive even if an optimiser pushes log Δ
+  far (the NaN of state-spaces/s4 issue #138); Re Λ is clamped to <= -1e-4. The papers do neither.
 """
 
 from __future__ import annotations
@@ -31,8 +37,9 @@ from torch import Tensor, nn
 
 from mlreads.core.hooks import HookedModule, HookPoint
 from mlreads.s4 import discretize, hippo
-from mlreads.s4.kernels import c_from_c_tilde, dplr_dense, dplr_kernel, fft_conv, krylov_kernel, ssm_step, vandermonde_kernel
-from mlreads.s4.reference import kernel_naive
+from mlreads.s4.kernels import (
+    StepForm, c_from_c_tilde, dplr_dense, dplr_kernel, fft_conv, krylov_kernel, ssm_step, vandermonde_kernel,
+)  # fmt: skip
 
 LOG_DT_MIN, LOG_DT_MAX = math.log(1e-4), math.log(1.0)
 
@@ -49,12 +56,10 @@ class S4Config:
     disc: Literal["zoh", "bilinear"] = "zoh"  # s4 (DPLR) always uses bilinear
     a_init: Literal["legs", "legt", "random"] = "legs"  # dense (LSSL) kernel: the A matrix
     trainable_a: bool = False  # dense kernel: train A and B (LSSL "A trained") or keep them fixed
-    dense_method: Literal["krylov", "naive"] = "krylov"  # dense kernel by repeated squaring, or the step-by-step loop
     dt_min: float = 1e-3  # log-uniform init range of Δ
     dt_max: float = 1e-1
     dropout: float = 0.0
     prenorm: bool = True
-    seed: int = 0  # parameter init (a private generator; the global RNG is never touched)
 
 
 def _complex_param(z: Tensor) -> nn.Parameter:
@@ -62,7 +67,7 @@ def _complex_param(z: Tensor) -> nn.Parameter:
     return nn.Parameter(torch.view_as_real(z.to(torch.complex64)).clone())
 
 
-def _log_dt(d_model: int, cfg: S4Config, gen: torch.Generator) -> nn.Parameter:
+def _log_dt(d_model: int, cfg: S4Config, gen: torch.Generator | None) -> nn.Parameter:
     """log Δ ~ U[log dt_min, log dt_max] per channel (S4 App. D.2)."""
     r = torch.rand(d_model, generator=gen)
     return nn.Parameter(r * (math.log(cfg.dt_max) - math.log(cfg.dt_min)) + math.log(cfg.dt_min))
@@ -77,7 +82,7 @@ def _lam(a_log_re: Tensor, a_im: Tensor) -> Tensor:
     return torch.complex((-torch.exp(a_log_re)).clamp(max=-1e-4), a_im)
 
 
-def _randn_complex(shape: tuple[int, ...], gen: torch.Generator) -> Tensor:
+def _randn_complex(shape: tuple[int, ...], gen: torch.Generator | None) -> Tensor:
     """Complex normal with E|z|² = 1."""
     return torch.complex(torch.randn(shape, generator=gen), torch.randn(shape, generator=gen)) * math.sqrt(0.5)
 
@@ -85,7 +90,7 @@ def _randn_complex(shape: tuple[int, ...], gen: torch.Generator) -> Tensor:
 class S4DKernel(nn.Module):
     """Diagonal SSM kernel (S4D): N/2 complex modes per channel, conjugate half, Vandermonde kernel."""
 
-    def __init__(self, cfg: S4Config, gen: torch.Generator):
+    def __init__(self, cfg: S4Config, gen: torch.Generator | None):
         super().__init__()
         h, half = cfg.d_model, cfg.d_state // 2
         lam, b = hippo.s4d_init(cfg.d_state, cfg.init)  # (N/2,)
@@ -114,15 +119,15 @@ class S4DKernel(nn.Module):
         log_a_bar, b_bar, c = self.discrete()
         return vandermonde_kernel(c * b_bar, log_a_bar, length)  # (H, L)
 
-    def step_form(self, length: int) -> tuple[Tensor, Tensor, Tensor, bool, float]:
+    def step_form(self, length: int) -> StepForm:
         log_a_bar, b_bar, c = self.discrete()
-        return torch.exp(log_a_bar), b_bar, c, True, 2.0
+        return StepForm(torch.exp(log_a_bar), b_bar, c, diagonal=True, scale=2.0)
 
 
 class S4Kernel(nn.Module):
     """DPLR SSM kernel (S4): A = Λ - P̃P̃* from HiPPO-LegS, bilinear, Cauchy + Woodbury + irfft; C̃ trained."""
 
-    def __init__(self, cfg: S4Config, gen: torch.Generator):
+    def __init__(self, cfg: S4Config, gen: torch.Generator | None):
         super().__init__()
         h, half = cfg.d_model, cfg.d_state // 2
         form = hippo.dplr_legs(cfg.d_state)
@@ -141,7 +146,7 @@ class S4Kernel(nn.Module):
         b, c_t = torch.view_as_complex(self.b), torch.view_as_complex(self.c_tilde)
         return dplr_kernel(lam, p, b, c_t, _dt(self.log_dt), length)  # (H, L)
 
-    def step_form(self, length: int) -> tuple[Tensor, Tensor, Tensor, bool, float]:
+    def step_form(self, length: int) -> StepForm:
         a = dplr_dense(_lam(self.a_log_re, self.a_im), torch.view_as_complex(self.p))  # (N, N) complex
         b = torch.view_as_complex(self.b)
         b_full = torch.cat([b, b.conj()], dim=-1)  # (H, N)
@@ -149,20 +154,20 @@ class S4Kernel(nn.Module):
         a_bar, b_bar = discretize.bilinear(a, b_full, dt)  # (H, N, N), (H, N)
         c_t = torch.view_as_complex(self.c_tilde)
         c = c_from_c_tilde(torch.cat([c_t, c_t.conj()], dim=-1), a_bar, length)  # (H, N)
-        return a_bar, b_bar, c, False, 1.0
+        return StepForm(a_bar, b_bar, c, diagonal=False, scale=1.0)
 
 
 class DenseKernel(nn.Module):
     """LSSL-style kernel: one dense A (N, N) shared by the H channels, fixed or trained; Δ and C per channel."""
 
-    def __init__(self, cfg: S4Config, gen: torch.Generator):
+    def __init__(self, cfg: S4Config, gen: torch.Generator | None):
         super().__init__()
         n = cfg.d_state
         if cfg.a_init == "random":
             a, b = hippo.random_a(n, gen, dtype=torch.float32)
         else:
             a, b = (hippo.legs if cfg.a_init == "legs" else hippo.legt)(n, dtype=torch.float32)
-        self.disc, self.method = cfg.disc, cfg.dense_method
+        self.disc = cfg.disc
         if cfg.trainable_a:
             self.a, self.b = nn.Parameter(a), nn.Parameter(b)
         else:
@@ -180,20 +185,20 @@ class DenseKernel(nn.Module):
 
     def forward(self, length: int) -> Tensor:
         a_bar, b_bar = self.discrete()
-        if self.method == "naive":
-            return kernel_naive(self.c, a_bar, b_bar, length)
         return krylov_kernel(self.c, a_bar, b_bar, length)  # (H, L)
 
-    def step_form(self, length: int) -> tuple[Tensor, Tensor, Tensor, bool, float]:
+    def step_form(self, length: int) -> StepForm:
         a_bar, b_bar = self.discrete()
-        return a_bar, b_bar, self.c, False, 1.0
+        return StepForm(a_bar, b_bar, self.c, diagonal=False, scale=1.0)
 
 
 KERNELS = {"s4d": S4DKernel, "s4": S4Kernel, "dense": DenseKernel}
 
 
-def _init_linear(layer: nn.Linear, gen: torch.Generator) -> nn.Linear:
-    """PyTorch's default U(-1/sqrt(fan_in), 1/sqrt(fan_in)) init, drawn from a private generator."""
+def _linear(d_in: int, d_out: int, gen: torch.Generator | None) -> nn.Linear:
+    """nn.Linear with PyTorch's default U(-1/sqrt(fan_in), 1/sqrt(fan_in)) init, drawn from `gen` only (skip_init:
+    the layer's own reset, which would draw from the global RNG, never runs)."""
+    layer = torch.nn.utils.skip_init(nn.Linear, d_in, d_out)
     bound = 1 / math.sqrt(layer.in_features)
     with torch.no_grad():
         layer.weight.copy_(torch.rand(layer.weight.shape, generator=gen) * 2 * bound - bound)
@@ -205,14 +210,14 @@ def _init_linear(layer: nn.Linear, gen: torch.Generator) -> nn.Linear:
 class S4Layer(nn.Module):
     """x + Dropout(GLU(W · Dropout(GELU(SSM(Norm(x)) + D ⊙ Norm(x))))), pre-norm (post-norm if cfg.prenorm False)."""
 
-    def __init__(self, cfg: S4Config, gen: torch.Generator):
+    def __init__(self, cfg: S4Config, gen: torch.Generator | None):
         super().__init__()
         h = cfg.d_model
         self.prenorm = cfg.prenorm
         self.norm = nn.LayerNorm(h)
         self.kernel = KERNELS[cfg.kernel](cfg, gen)
         self.d = nn.Parameter(torch.randn(h, generator=gen))  # (H,) skip
-        self.out = _init_linear(nn.Linear(h, 2 * h), gen)
+        self.out = _linear(h, 2 * h, gen)
         self.drop = nn.Dropout(cfg.dropout)
         self.hook_ssm_out = HookPoint()
 
@@ -225,11 +230,10 @@ class S4Layer(nn.Module):
         x = x + y
         return x if self.prenorm else self.norm(x)
 
-    def step(self, x: Tensor, state: Tensor, form: tuple) -> tuple[Tensor, Tensor]:
+    def step(self, x: Tensor, state: Tensor, form: StepForm) -> tuple[Tensor, Tensor]:
         """One time step in recurrent mode: x (B, H), state (B, H, N'); form = kernel.step_form(L)."""
-        a_bar, b_bar, c, diagonal, scale = form
         z = self.norm(x) if self.prenorm else x
-        y, state = ssm_step(a_bar, b_bar, c, state, z.to(b_bar.dtype), diagonal, scale)
+        y, state = ssm_step(form, state, z.to(form.b_bar.dtype))
         y = y.to(x.dtype) + self.d * z  # (B, H)
         y = self.drop(F.glu(self.out(self.drop(F.gelu(y))), dim=-1))
         x = x + y
@@ -239,15 +243,19 @@ class S4Layer(nn.Module):
 class SequenceClassifier(HookedModule):
     """Linear encoder -> n_layers S4 layers -> final norm -> mean over L -> linear decoder (S4 App. D.2)."""
 
-    def __init__(self, cfg: S4Config):
+    def __init__(self, cfg: S4Config, generator: torch.Generator | None = None):
         super().__init__()
-        gen = torch.Generator().manual_seed(cfg.seed)
+        gen = generator  # every initial value is drawn from it, in construction order
         self.cfg = cfg
-        self.encoder = _init_linear(nn.Linear(cfg.d_input, cfg.d_model), gen)
+        self.encoder = _linear(cfg.d_input, cfg.d_model, gen)
         self.blocks = nn.ModuleList(S4Layer(cfg, gen) for _ in range(cfg.n_layers))
         self.norm_f = nn.LayerNorm(cfg.d_model) if cfg.prenorm else nn.Identity()
-        self.decoder = _init_linear(nn.Linear(cfg.d_model, cfg.n_classes), gen)
+        self.decoder = _linear(cfg.d_model, cfg.n_classes, gen)
         self.hook_features = HookPoint()
+
+    def ssm_parameters(self) -> list[nn.Parameter]:
+        """The state-space parameters (Δ, A, B; not C): the papers train them at lr <= 1e-3 without weight decay."""
+        return [p for block in self.blocks for p in block.kernel.ssm_parameters()]
 
     def features(self, x: Tensor) -> Tensor:  # (B, L, d_input) -> (B, L, H)
         h = self.encoder(x)
@@ -263,7 +271,7 @@ class SequenceClassifier(HookedModule):
         """The same features as `features`, computed one time step at a time (RNN mode). (B, L, d_input) -> (B, L, H)."""
         length = x.shape[1]
         forms = [block.kernel.step_form(length) for block in self.blocks]
-        states = [torch.zeros(x.shape[0], *f[1].shape, dtype=f[1].dtype) for f in forms]  # (B, H, N')
+        states = [torch.zeros(x.shape[0], *f.b_bar.shape, dtype=f.b_bar.dtype) for f in forms]  # (B, H, N')
         out = []
         for t in range(length):
             h = self.encoder(x[:, t])  # (B, H)
@@ -272,20 +280,3 @@ class SequenceClassifier(HookedModule):
             out.append(self.norm_f(h))
         return torch.stack(out, dim=1)  # (B, L, H)
 
-
-def param_groups(model: nn.Module, lr: float, weight_decay: float = 0.0, ssm_lr: float = 1e-3) -> list[dict]:
-    """Optimiser groups as the S4 papers train: SSM parameters (A, B, Δ) at min(lr, ssm_lr) and no weight decay;
-    other matrices at lr with weight decay; other vectors (biases, norms, D) at lr without. For core.train.fit."""
-    ssm = {id(p) for m in model.modules() if hasattr(m, "ssm_parameters") for p in m.ssm_parameters()}
-    groups = {"ssm": [], "decay": [], "no_decay": []}
-    for p in model.parameters():
-        if not p.requires_grad:
-            continue
-        key = "ssm" if id(p) in ssm else ("decay" if p.ndim >= 2 else "no_decay")
-        groups[key].append(p)
-    out = [
-        {"params": groups["ssm"], "lr": min(lr, ssm_lr), "weight_decay": 0.0},
-        {"params": groups["decay"], "lr": lr, "weight_decay": weight_decay},
-        {"params": groups["no_decay"], "lr": lr, "weight_decay": 0.0},
-    ]
-    return [g for g in out if g["params"]]

@@ -13,11 +13,15 @@ norm) is off. Weight decay 0.01 is torch's AdamW default, which the notebook use
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
 
-from mlreads.core.train import TrainConfig, TrainResult, fit
+from mlreads.core.train import TrainConfig, TrainResult, fit, recipe
+
+if TYPE_CHECKING:
+    from mlreads.core.runner import RunContext
 
 
 @dataclass(frozen=True)
@@ -30,12 +34,14 @@ class ToyTrain:
 
 
 def train_config(t: ToyTrain) -> TrainConfig:
-    return TrainConfig(steps=t.steps, lr=t.lr, schedule="constant", weight_decay=t.weight_decay, grad_clip=None,
-                       optimizer="adamw", log_every=max(1, t.steps // 50))  # fmt: skip
+    """The notebook's recipe: AdamW at a constant lr, no gradient clipping (it would couple the instances)."""
+    return recipe(t.steps, t.lr, schedule="constant", weight_decay=t.weight_decay, grad_clip=None, optimizer="adamw",
+                  log_every=max(1, t.steps // 50))  # fmt: skip
 
 
-def train_toy(model: nn.Module, t: ToyTrain, ctx=None, desc: str = "toy models") -> TrainResult:
-    """Train every instance of `model` (a ToyModel or AbsModel) at once with fit(). Returns fit's result."""
+def train_toy(model: nn.Module, t: ToyTrain, ctx: RunContext | None = None, desc: str = "toy models") -> TrainResult:
+    """Train every instance of `model` (a ToyModel or AbsModel) at once with fit(); batches come from fit's data
+    generator (the run's "data" seed inside an experiment). Returns fit's result."""
 
     def batch_fn(step: int, gen: torch.Generator) -> Tensor:
         return model.sample(t.batch, gen)  # (B, I, F)
@@ -47,9 +53,8 @@ def train_toy(model: nn.Module, t: ToyTrain, ctx=None, desc: str = "toy models")
 
 
 @torch.no_grad()
-def eval_losses(model: nn.Module, n_samples: int = 8192, seed: int = 12345, chunk: int = 1024) -> Tensor:
-    """Per-instance loss on fresh samples from a generator of its own (the global RNG is untouched). (I,)."""
-    gen = torch.Generator().manual_seed(seed)
+def eval_losses(model: nn.Module, gen: torch.Generator, n_samples: int = 8192, chunk: int = 1024) -> Tensor:
+    """Per-instance loss on `n_samples` fresh samples drawn from `gen`. (I,)."""
     total, seen = None, 0
     while seen < n_samples:
         n = min(chunk, n_samples - seen)
@@ -70,17 +75,12 @@ def grid_instances(values: Tensor, restarts: int) -> Tensor:
     return values.repeat_interleave(restarts, dim=0)
 
 
-def instance_seeds(seed: int, n: int, offset: int = 0) -> list[int]:
-    """Distinct per-instance init seeds for run `seed`; `offset` separates the models of one experiment."""
-    return [seed * 1_000_003 + offset * 100_003 + i for i in range(n)]
-
-
-def train_grid(model: nn.Module, importance: Tensor, density: Tensor, restarts: int, t: ToyTrain, eval_seed: int,
+def train_grid(model: nn.Module, importance: Tensor, density: Tensor, restarts: int, t: ToyTrain, ctx: RunContext,
                desc: str = "toy models") -> tuple[Tensor, Tensor]:
     """Give a (G, F) grid of importance / density to G * k instances, train them, and return the best restart of each
-    grid point: (indices (G,), their eval losses (G,))."""
+    grid point, ranked on fresh samples from the run's "eval" generator: (indices (G,), their eval losses (G,))."""
     model.set_data(grid_instances(importance, restarts), grid_instances(density, restarts))
-    train_toy(model, t, desc=desc)
-    losses = eval_losses(model, t.eval_batch, seed=eval_seed)
+    train_toy(model, t, ctx, desc=desc)
+    losses = eval_losses(model, ctx.generator("eval"), t.eval_batch)
     best = best_of_restarts(losses, restarts)
     return best, losses[best]
