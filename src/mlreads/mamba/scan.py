@@ -21,8 +21,14 @@ Three implementations, all equal to `reference.selective_scan_ref` (outputs, las
 
 `selective_state_update` is the recurrent step used for generation (one token, state (B, D, N)).
 
-Deviations: B and C in the grouped layout (B, G, N, L) and complex A are not supported; time-invariant B or C of
-shape (D, N) fall back to the reference loop.
+Deviations:
+- B̄ = ΔB (Euler for B), not ZOH's B̄ = (ΔA)^{-1}(exp(ΔA) - I) ΔB = (exp(ΔA) - 1)/A · B for diagonal A (Section 2,
+  Eq. 4); Ā = exp(ΔA) stays ZOH. The official code does the same (mamba-ssm `selective_scan_ref`,
+  ops/selective_scan_interface.py: `deltaB_u = einsum(delta, B, u)`); mamba-minimal explains it: A is the more
+  important term, and the two agree to first order in Δ. One function, `discretize`, computes both for every fast
+  path (the reference twin keeps its own copy on purpose).
+- B and C in the grouped layout (B, G, N, L) and complex A are not supported; time-invariant B or C of shape (D, N)
+  fall back to the reference loop.
 """
 
 from __future__ import annotations
@@ -39,13 +45,17 @@ from mlreads.mamba.reference import selective_scan_ref
 DEFAULT_CHUNK = 128
 
 
-def discretize(u: Tensor, delta: Tensor, A: Tensor, B: Tensor) -> tuple[Tensor, Tensor]:
-    """ZOH Ā = exp(ΔA) and B̄x = ΔBx (Section 3.2, Eq. 4 with the official simplification), time-major.
+def discretize(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, out: tuple[Tensor, Tensor] | None = None
+               ) -> tuple[Tensor, Tensor]:
+    """Ā = exp(ΔA) (ZOH, Section 2 Eq. 4) and B̄x = ΔBx (Euler for B; see Deviations), the one discretisation of
+    every fast path.
 
-    u, delta: (L, B, D); A: (D, N); B: (L, B, N). Returns two contiguous (L, B, D, N) tensors.
+    u, delta: (..., D); A: (D, N); B: broadcastable to (..., D, N) (the caller puts B's channel axis in place).
+    Returns Ā and B̄x, each (..., D, N); with `out`, written into those two tensors.
     """
-    dA = torch.exp(delta[..., None] * A)  # (L, B, D, N)
-    dBu = (delta * u)[..., None] * B[:, :, None, :]  # (L, B, D, N)
+    dA_out, dBu_out = (None, None) if out is None else out
+    dA = torch.mul(delta[..., None], A, out=dA_out).exp_()  # (..., D, N)
+    dBu = torch.mul((delta * u)[..., None], B, out=dBu_out)  # (..., D, N)
     return dA, dBu
 
 
@@ -60,10 +70,10 @@ def _chunk_states(u, delta, A, B, h_in, ws_dA, ws_h):
     """Discretise one chunk and scan it from `h_in`, inside the preallocated workspaces (no allocation per chunk):
     returns Ā (l, B, D, N) and [h_in, h_1..h_l] (l + 1, B, D, N), views of ws_dA and ws_h."""
     length = u.shape[0]
-    dA = torch.mul(delta[..., None], A, out=ws_dA[:length]).exp_()  # (l, B, D, N)
     buf = ws_h[: length + 1]
     buf[0].copy_(h_in)
-    torch.mul((delta * u)[..., None], B[:, :, None, :], out=buf[1:])  # B̄x, written straight into the buffer
+    # B̄x is written straight into the state buffer, which the scan then turns into the states in place
+    dA, _ = discretize(u, delta, A, B[:, :, None, :], out=(ws_dA[:length], buf[1:]))  # (l, B, D, N)
     return dA, _scan_into(buf, dA)
 
 
@@ -153,7 +163,7 @@ class ChunkedScan(torch.autograd.Function):
 
 def _scan_loop(u, delta, A, B, C, h0):
     """The unbind loop with autograd on time-major inputs: fast for moderate L, holds (L, B, D, N) tensors."""
-    dA, dBu = discretize(u, delta, A, B)  # (L, B, D, N)
+    dA, dBu = discretize(u, delta, A, B[:, :, None, :])  # (L, B, D, N)
     h = u.new_zeros(dBu.shape[1:]) if h0 is None else h0
     hs = []
     for a_t, b_t in zip(dA.unbind(0), dBu.unbind(0)):
@@ -233,7 +243,8 @@ def selective_state_update(
         dt = dt + dt_bias
     if dt_softplus:
         dt = F.softplus(dt)
-    state = torch.exp(dt[..., None] * A) * state + (dt * x)[..., None] * B[:, None, :]  # (B, D, N)
+    dA, dBx = discretize(x, dt, A, B[:, None, :])  # (B, D, N)
+    state = dA * state + dBx  # (B, D, N)
     y = einsum(state, C, "b d n, b n -> b d")  # (B, D)
     if D is not None:
         y = y + x * D
