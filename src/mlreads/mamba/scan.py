@@ -206,6 +206,51 @@ class ChunkedScan(torch.autograd.Function):
         return du, ddelta, dA_param, dB, dC, dh0, None
 
 
+class FusedScan(torch.autograd.Function):
+    """The fused C++ kernel (`mlreads/mamba/csrc/selective_scan.cpp`): the whole scan, epilogue included
+    (Δ bias and softplus, D skip, silu(z) gate), one pass over the (B, D) rows in forward and one in backward, the
+    state (N values per row) kept in registers and L1, states recomputed from a checkpoint every `chunk` steps.
+
+    Inputs as the kernel wants them: u, delta, z (B, D, L) contiguous in the scan's dtype; B, C (B, G, L, N)
+    contiguous or (D, N) constant, in the scan's dtype; A (D, N), D, delta_bias (D,), h0 (B, D, N) in the
+    accumulation dtype (float32, or float64), or None. Returns out (B, D, L) and the last state (B, D, N).
+    """
+
+    @staticmethod
+    def forward(ctx, ext, u, delta, A, B, C, D, z, delta_bias, h0, softplus, chunk):
+        none = u.new_empty(0)
+        opt = [none if t is None else t for t in (D, z, delta_bias, h0)]
+        out, last, ckpt = ext.fwd(u, delta, A, B, C, *opt, softplus, chunk, any(ctx.needs_input_grad))
+        ctx.save_for_backward(u, delta, A, B, C, *opt[:3], ckpt)
+        ctx.ext, ctx.softplus, ctx.chunk, ctx.has = ext, softplus, chunk, [t is not None for t in (D, z, delta_bias, h0)]
+        return out, last
+
+    @staticmethod
+    def backward(ctx, dout, dlast):
+        u, delta, A, B, C, D, z, delta_bias, ckpt = ctx.saved_tensors
+        dout = torch.zeros_like(u) if dout is None else dout.contiguous()
+        dlast = u.new_empty(0) if dlast is None else dlast.contiguous()
+        du, ddelta, dA, dB, dC, dD, dbias, dz, dh0 = ctx.ext.bwd(u, delta, A, B, C, D, z, delta_bias, ckpt, dout,
+                                                                 dlast, ctx.softplus, ctx.chunk, ctx.has[3])
+        has_D, has_z, has_bias, has_h0 = ctx.has
+        return (None, du, ddelta, dA, dB, dC, dD if has_D else None, dz if has_z else None,
+                dbias if has_bias else None, dh0 if has_h0 else None, None, None)
+
+
+def _fused(u, delta, A, B, C, D, z, delta_bias, delta_softplus, h0, chunk, ext):
+    """Prepare the kernel's layouts and dtypes (differentiably) and run `FusedScan`: out (B, D, L) in the scan's
+    dtype, last state (B, D, N) in the accumulation dtype. bfloat16/float16 inputs stay in their dtype and accumulate
+    in float32; float32 and float64 run as themselves."""
+    acc = torch.promote_types(u.dtype, torch.float32)
+    sdt = u.dtype if u.dtype in (torch.float16, torch.bfloat16) else acc
+    u, delta = u.to(sdt).contiguous(), delta.to(sdt).contiguous()
+    z = None if z is None else z.to(sdt).contiguous()
+    B, C = (X.to(sdt).contiguous() if X.dim() == 2 else rearrange(X.to(sdt), "b g n l -> b g l n").contiguous()
+            for X in (B, C))
+    A, D, delta_bias, h0 = (None if t is None else t.to(acc).contiguous() for t in (A, D, delta_bias, h0))
+    return FusedScan.apply(ext, u, delta, A, B, C, D, z, delta_bias, h0, bool(delta_softplus), int(chunk))
+
+
 def _scan_loop(u, delta, A, B, C, h0):
     """The unbind loop with autograd on time-major inputs: fast for moderate L, holds (L, B, D, N) tensors.
     B, C: broadcastable to (L, B, D, N); with complex A the states are complex and y = 2 Re(C h)."""
@@ -253,7 +298,7 @@ def selective_scan(
     delta_softplus: bool = False,
     return_last_state: bool = False,
     initial_state: Tensor | None = None,  # (B, D, N)
-    impl: Impl = "chunked",
+    impl: Impl = "fused",
     chunk_size: int = DEFAULT_CHUNK,
 ):
     """mamba-ssm's `selective_scan_fn` on the CPU: y = (C h + D u) * silu(z), h_t = exp(Δ_t A) h_{t-1} + Δ_t B_t u_t.
@@ -262,17 +307,27 @@ def selective_scan(
     float64; complex when A is). `initial_state` (B, D, N) is the state before the first step (mamba-ssm lacks it;
     issues #101, #175). Grouped B/C (B, G, N, L): channel d reads group d // (D / G). Complex A (mamba-ssm's layout:
     a real time-varying B/C holds (re, im) pairs along L, so its last axis is 2L; y = 2 Re(C h)) runs on the loop.
+    `impl`: "fused" (default; the C++ kernel, or "chunked" with a one-line warning where it cannot be built, or
+    silently with MLREADS_NO_EXT=1), "chunked", "loop" or "ref". `chunk_size`: steps per recomputation chunk.
     """
     if impl == "ref":
         from mlreads.mamba.reference import selective_scan_ref  # the test twin, only on request
 
         return selective_scan_ref(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state,
                                   initial_state)
-    if impl not in ("chunked", "loop"):
-        raise ValueError(f"unknown impl {impl!r}; use 'chunked', 'loop' or 'ref'")
+    if impl not in ("fused", "chunked", "loop"):
+        raise ValueError(f"unknown impl {impl!r}; use 'fused', 'chunked', 'loop' or 'ref'")
     batch, d_inner, length = u.shape
     complex_a = A.is_complex()
     B, C = (_bc_layout(X, name, batch, d_inner, A.shape[1], length, complex_a) for X, name in ((B, "B"), (C, "C")))
+    if impl == "fused" and not complex_a:
+        from mlreads.mamba import csrc
+
+        ext = csrc.load()
+        if ext is not None:
+            y, last = _fused(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial_state, chunk_size, ext)
+            return (y, last) if return_last_state else y
+        impl = "chunked"
     dtype_in = u.dtype
     work = torch.promote_types(u.dtype, torch.float32)
     cwork = torch.promote_types(work, torch.complex64) if complex_a else work
