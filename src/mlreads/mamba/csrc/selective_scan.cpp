@@ -19,13 +19,14 @@
 #include <ATen/OpMathType.h>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 namespace {
 
 // exp for float, vectorisable (Cephes expf: range reduction by ln 2, degree-6 polynomial; ~1 ulp on [-87, 88]).
 static inline float fexp(float x) {
-  x = std::fmin(std::fmax(x, -87.0f), 88.0f);
+  x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
   float k = std::floor(x * 1.44269504088896341f + 0.5f);
   float r = x - k * 0.693359375f + k * 2.12194440e-4f;
   float p = 1.9875691500e-4f;
@@ -42,10 +43,102 @@ static inline float fexp(float x) {
 }
 static inline double fexp(double x) { return std::exp(x); }
 
-template <typename acc_t>
-static inline acc_t softplus(acc_t x) { return x > acc_t(20) ? x : std::log1p(std::exp(x)); }
-template <typename acc_t>
-static inline acc_t sigmoid(acc_t x) { return acc_t(1) / (acc_t(1) + std::exp(-x)); }
+
+// A block of W state entries as one value: a GCC vector of 8 floats (one 256-bit register, written explicitly so
+// the compiler cannot fall back to scalar code), or a plain scalar (W = 1, the generic path for any N and double).
+typedef float v8f __attribute__((vector_size(32)));
+typedef int32_t v8i __attribute__((vector_size(32)));
+
+template <typename acc_t, int W>
+struct Pack {  // W = 1
+  using V = acc_t;
+  static V splat(acc_t x) { return x; }
+  template <typename T>
+  static V load(const T* p) { return static_cast<acc_t>(*p); }
+  static void store(acc_t* p, V v) { *p = v; }
+  template <typename T>
+  static void store_as(T* p, V v) { *p = static_cast<T>(v); }
+  static V exp(V x) { return fexp(x); }
+  static V softplus(V x) { return x > acc_t(20) ? x : std::log1p(std::exp(x)); }  // torch's, threshold 20
+  static V sigmoid(V x) { return acc_t(1) / (acc_t(1) + std::exp(-x)); }
+  static V dsoftplus(V x) { return x > acc_t(20) ? acc_t(1) : sigmoid(x); }
+  static acc_t sum(V v) { return v; }
+};
+
+template <>
+struct Pack<float, 8> {
+  using V = v8f;
+  static V splat(float x) { return V{x, x, x, x, x, x, x, x}; }
+  static V load(const float* p) {
+    V v;
+    std::memcpy(&v, p, sizeof(v));
+    return v;
+  }
+  template <typename T>
+  static V load(const T* p) {  // half, bfloat16: widen to float
+    V v;
+    for (int j = 0; j < 8; ++j) v[j] = static_cast<float>(p[j]);
+    return v;
+  }
+  static void store(float* p, V v) { std::memcpy(p, &v, sizeof(v)); }
+  template <typename T>
+  static void store_as(T* p, V v) {
+    for (int j = 0; j < 8; ++j) p[j] = static_cast<T>(v[j]);
+  }
+  static void store_as(float* p, V v) { store(p, v); }
+  static V log(V x) {  // Cephes logf for normal positive x: x = m 2^e, m in [sqrt(1/2), sqrt(2)), polynomial in m - 1
+    v8i bits = reinterpret_cast<v8i&>(x);
+    V e = __builtin_convertvector(((bits >> 23) & 0xff) - 126, V);
+    v8i mbits = (bits & 0x807fffff) | 0x3f000000;  // mantissa in [0.5, 1)
+    V m = reinterpret_cast<V&>(mbits);
+    const auto small = m < splat(0.707106781186547524f);
+    e = small ? e - splat(1.0f) : e;
+    m = small ? m + m - splat(1.0f) : m - splat(1.0f);
+    const V z = m * m;
+    V y = splat(7.0376836292e-2f);
+    y = y * m + splat(-1.1514610310e-1f);
+    y = y * m + splat(1.1676998740e-1f);
+    y = y * m + splat(-1.2420140846e-1f);
+    y = y * m + splat(1.4249322787e-1f);
+    y = y * m + splat(-1.6668057665e-1f);
+    y = y * m + splat(2.0000714765e-1f);
+    y = y * m + splat(-2.4999993993e-1f);
+    y = y * m + splat(3.3333331174e-1f);
+    y = y * m * z + e * splat(-2.12194440e-4f) - splat(0.5f) * z;
+    return m + y + e * splat(0.693359375f);
+  }
+  static V softplus(V x) {  // x > 20 ? x : log1p(exp(x)), log1p accurate for tiny exp(x) (Goldberg's trick)
+    const V ex = exp(x > splat(20.0f) ? splat(20.0f) : x);
+    const V u1 = splat(1.0f) + ex;
+    const V den = u1 - splat(1.0f);
+    const V l1p = den == splat(0.0f) ? ex : log(u1) * ex / (den == splat(0.0f) ? splat(1.0f) : den);
+    return x > splat(20.0f) ? x : l1p;
+  }
+  static V sigmoid(V x) { return splat(1.0f) / (splat(1.0f) + exp(-x)); }
+  static V dsoftplus(V x) { return x > splat(20.0f) ? splat(1.0f) : sigmoid(x); }
+  static V exp(V x) {  // fexp, lane by lane
+    x = x < splat(-87.0f) ? splat(-87.0f) : x;
+    x = x > splat(88.0f) ? splat(88.0f) : x;
+    const V magic = splat(12582912.0f);  // 1.5 * 2^23: adding and subtracting it rounds to the nearest integer
+    V k = (x * splat(1.44269504088896341f) + magic) - magic;
+    V r = x - k * splat(0.693359375f) + k * splat(2.12194440e-4f);
+    V p = splat(1.9875691500e-4f);
+    p = p * r + splat(1.3981999507e-3f);
+    p = p * r + splat(8.3334519073e-3f);
+    p = p * r + splat(4.1665795894e-2f);
+    p = p * r + splat(1.6666665459e-1f);
+    p = p * r + splat(5.0000001201e-1f);
+    V e = p * r * r + r + splat(1.0f);
+    v8i bits = (__builtin_convertvector(k, v8i) + 127) << 23;
+    return e * reinterpret_cast<V&>(bits);
+  }
+  static float sum(V v) {
+    float s = 0;
+    for (int j = 0; j < 8; ++j) s += v[j];
+    return s;
+  }
+};
+
 
 // Where row (b, d) reads B or C: base offset and stride along t (0 for a constant (D, N) one).
 struct BCView {
@@ -76,11 +169,34 @@ void for_parts(int64_t rows, int64_t parts, const F& f) {
 
 int64_t n_parts(int64_t rows) { return std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), rows)); }
 
-template <typename scalar_t, typename acc_t>
+// Elementwise passes over a row's steps [0, n), W at a time (then one by one): the transcendental work per step
+// (softplus, sigmoid) runs vectorised over time instead of once per step inside the sequential scan.
+template <typename acc_t, int W, typename F>
+void over_steps(int64_t n, const F& f) {
+  int64_t t = 0;
+  for (; t + W <= n; t += W) f(Pack<acc_t, W>(), t);
+  for (; t < n; ++t) f(Pack<acc_t, 1>(), t);
+}
+
+// Δ_t = softplus(delta_t + bias) (or delta_t + bias); with `sig`, also softplus' derivative there (torch's: 1 above 20).
+template <typename scalar_t, typename acc_t, int W>
+void row_delta(const scalar_t* dr, acc_t bias, bool softplus_on, int64_t n, acc_t* dt, acc_t* sig) {
+  over_steps<acc_t, W>(n, [&](auto p, int64_t t) {
+    using P = decltype(p);
+    const auto raw = P::load(dr + t) + P::splat(bias);
+    P::store(dt + t, softplus_on ? P::softplus(raw) : raw);
+    if (sig) P::store(sig + t, P::dsoftplus(raw));
+  });
+}
+
+// W: the block of state entries computed as one vector (N % W == 0; W = 1 is the generic scalar path).
+template <typename scalar_t, typename acc_t, int W>
 void fwd_impl(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A, const at::Tensor& Bm,
               const at::Tensor& Cm, const at::Tensor& Dv, const at::Tensor& z, const at::Tensor& bias,
               const at::Tensor& h0, bool softplus_on, int64_t chunk, at::Tensor& out, at::Tensor& last,
               at::Tensor& ckpt) {
+  using P = Pack<acc_t, W>;
+  using V = typename P::V;
   const int64_t batch = u.size(0), dim = u.size(1), len = u.size(2), N = A.size(1);
   const int64_t n_chunks = ckpt.numel() ? ckpt.size(2) : 0;
   const BCView bv = view_of(Bm, len, N), cv = view_of(Cm, len, N);
@@ -92,52 +208,58 @@ void fwd_impl(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A,
   acc_t *lastp = last.data_ptr<acc_t>(), *ckp = n_chunks ? ckpt.data_ptr<acc_t>() : nullptr;
   const int64_t rows = batch * dim;
   for_parts(rows, n_parts(rows), [&](int64_t, int64_t rb, int64_t re) {
-    std::vector<acc_t> h(N), a_row(N);
+    std::vector<acc_t> h(N), a_row(N), dtrow(len), yrow(len);
     for (int64_t row = rb; row < re; ++row) {
       const int64_t b = row / dim, d = row % dim;
-      const scalar_t *ur = up + row * len, *dr = dp + row * len, *zr = zp ? zp + row * len : nullptr;
+      const scalar_t *ur = up + row * len, *zr = zp ? zp + row * len : nullptr;
       const scalar_t *Br = Bp + bv.base(b, d, dim), *Cr = Cp + cv.base(b, d, dim);
       const int64_t bs = bv.tstride(), cs = cv.tstride();
-      const acc_t Dd = Dp ? Dp[d] : acc_t(0), bd = biasp ? biasp[d] : acc_t(0);
-      scalar_t* orow = op + row * len;
+      const acc_t Dd = Dp ? Dp[d] : acc_t(0);
       for (int64_t n = 0; n < N; ++n) {
         h[n] = h0p ? h0p[row * N + n] : acc_t(0);
         a_row[n] = Ap[d * N + n];
       }
-      acc_t* hp = h.data();
-      const acc_t* ap = a_row.data();
-      for (int64_t t = 0; t < len; ++t) {
+      acc_t* __restrict hp = h.data();
+      const acc_t* __restrict ap = a_row.data();
+      acc_t *dt_r = dtrow.data(), *y_r = yrow.data();
+      row_delta<scalar_t, acc_t, W>(dp + row * len, biasp ? biasp[d] : acc_t(0), softplus_on, len, dt_r, nullptr);
+      for (int64_t t = 0; t < len; ++t) {  // the scan: h_t = exp(Δ_t A) h_{t-1} + Δ_t u_t B_t, y_t = C_t h_t
         if (ckp && t % chunk == 0) std::memcpy(ckp + (row * n_chunks + t / chunk) * N, hp, N * sizeof(acc_t));
-        const acc_t raw = static_cast<acc_t>(dr[t]) + bd;
-        const acc_t dt = softplus_on ? softplus(raw) : raw;
-        const acc_t uu = static_cast<acc_t>(ur[t]), dtu = dt * uu;
-        const scalar_t *Bt = Br + t * bs, *Ct = Cr + t * cs;
-        acc_t y = 0;
-#pragma omp simd reduction(+ : y)
-        for (int64_t n = 0; n < N; ++n) {
-          const acc_t hn = fexp(dt * ap[n]) * hp[n] + dtu * static_cast<acc_t>(Bt[n]);
-          hp[n] = hn;
-          y += hn * static_cast<acc_t>(Ct[n]);
+        const acc_t dt = dt_r[t], dtu = dt * static_cast<acc_t>(ur[t]);
+        const scalar_t* __restrict Bt = Br + t * bs;
+        const scalar_t* __restrict Ct = Cr + t * cs;
+        V yv = P::splat(0);
+        const V dtv = P::splat(dt), dtuv = P::splat(dtu);
+        for (int64_t nb = 0; nb < N; nb += W) {
+          const V hn = P::exp(dtv * P::load(ap + nb)) * P::load(hp + nb) + dtuv * P::load(Bt + nb);
+          P::store(hp + nb, hn);
+          yv += hn * P::load(Ct + nb);
         }
-        y += Dd * uu;
-        if (zr) {
-          const acc_t zz = static_cast<acc_t>(zr[t]);
-          y *= zz * sigmoid(zz);
-        }
-        orow[t] = static_cast<scalar_t>(y);
+        y_r[t] = P::sum(yv);
       }
+      over_steps<acc_t, W>(len, [&](auto p, int64_t t) {  // out_t = (y_t + D u_t) * silu(z_t)
+        using Q = decltype(p);
+        auto o = Q::load(y_r + t) + Q::splat(Dd) * Q::load(ur + t);
+        if (zr) {
+          const auto zz = Q::load(zr + t);
+          o = o * zz * Q::sigmoid(zz);
+        }
+        Q::store_as(op + row * len + t, o);
+      });
       std::memcpy(lastp + row * N, hp, N * sizeof(acc_t));
     }
   });
 }
 
-template <typename scalar_t, typename acc_t>
+template <typename scalar_t, typename acc_t, int W>
 void bwd_impl(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A, const at::Tensor& Bm,
               const at::Tensor& Cm, const at::Tensor& Dv, const at::Tensor& z, const at::Tensor& bias,
               const at::Tensor& ckpt, const at::Tensor& dout, const at::Tensor& dlast, bool softplus_on,
               int64_t chunk, at::Tensor& du, at::Tensor& ddelta, at::Tensor& dz, at::Tensor& dh0,
               at::Tensor& dA_parts, at::Tensor& dB_parts, at::Tensor& dC_parts, at::Tensor& dD_parts,
               at::Tensor& dbias_parts) {
+  using P = Pack<acc_t, W>;
+  using V = typename P::V;
   const int64_t batch = u.size(0), dim = u.size(1), len = u.size(2), N = A.size(1);
   const int64_t n_chunks = ckpt.size(2);
   const BCView bv = view_of(Bm, len, N), cv = view_of(Cm, len, N);
@@ -156,84 +278,113 @@ void bwd_impl(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A,
     acc_t* dC_buf = dC_parts.data_ptr<acc_t>() + part * sC;
     acc_t* dD_buf = dD_parts.data_ptr<acc_t>() + part * dim;
     acc_t* dbias_buf = dbias_parts.data_ptr<acc_t>() + part * dim;
-    std::vector<acc_t> hbuf((chunk + 1) * N), abuf(chunk * N), dtbuf(chunk), ybuf(chunk), gc(N), a_row(N);
+    // per chunk: states, exp(ΔA), Δ, sigmoid(Δ raw), y, dy, and the two per-step sums of the adjoint pass
+    std::vector<acc_t> hbuf((chunk + 1) * N), abuf(chunk * N), dtbuf(chunk), sigbuf(chunk), ybuf(chunk);
+    std::vector<acc_t> dybuf(chunk), sbbuf(chunk), sabuf(chunk), gc(N), a_row(N);
     for (int64_t row = rb; row < re; ++row) {
       const int64_t b = row / dim, d = row % dim;
-      const scalar_t *ur = up + row * len, *dr = dp + row * len, *zr = zp ? zp + row * len : nullptr;
-      const scalar_t* gor = gop + row * len;
+      const scalar_t *ur = up + row * len, *zr = zp ? zp + row * len : nullptr;
       const int64_t bo = bv.base(b, d, dim), co = cv.base(b, d, dim), bs = bv.tstride(), cs = cv.tstride();
       const scalar_t *Br = Bp + bo, *Cr = Cp + co;
-      acc_t *dBr = dB_buf + bo, *dCr = dC_buf + co, *dAr = dA_buf + d * N;
+      acc_t *dBr = dB_buf + bo, *dCr = dC_buf + co;
+      acc_t* __restrict dAr = dA_buf + d * N;
       const acc_t Dd = Dp ? Dp[d] : acc_t(0), bd = biasp ? biasp[d] : acc_t(0);
-      acc_t dD_acc = 0, dbias_acc = 0;
+      V dD_acc = P::splat(0), dbias_acc = P::splat(0);
+      acc_t dD_tail = 0, dbias_tail = 0;
       for (int64_t n = 0; n < N; ++n) {
         gc[n] = dlp ? dlp[row * N + n] : acc_t(0);
         a_row[n] = Ap[d * N + n];
       }
-      acc_t *g = gc.data(), *hb = hbuf.data(), *ab = abuf.data();
-      const acc_t* ap = a_row.data();
+      acc_t* __restrict g = gc.data();
+      acc_t *hb = hbuf.data(), *ab = abuf.data();
+      const acc_t* __restrict ap = a_row.data();
       for (int64_t c = n_chunks - 1; c >= 0; --c) {
-        const int64_t s = c * chunk, e = std::min(s + chunk, len);
+        const int64_t s = c * chunk, e = std::min(s + chunk, len), l = e - s;
         // recompute the chunk: Δ, exp(ΔA), the states and y = C h
+        row_delta<scalar_t, acc_t, W>(dp + row * len + s, bd, softplus_on, l, dtbuf.data(),
+                                      softplus_on ? sigbuf.data() : nullptr);
         std::memcpy(hb, ckp + (row * n_chunks + c) * N, N * sizeof(acc_t));
-        for (int64_t t = s; t < e; ++t) {
-          const int64_t k = t - s;
-          const acc_t raw = static_cast<acc_t>(dr[t]) + bd;
-          const acc_t dt = softplus_on ? softplus(raw) : raw;
-          const acc_t dtu = dt * static_cast<acc_t>(ur[t]);
-          const scalar_t *Bt = Br + t * bs, *Ct = Cr + t * cs;
-          const acc_t* hprev = hb + k * N;
-          acc_t *hcur = hb + (k + 1) * N, *ak = ab + k * N;
-          acc_t y = 0;
-#pragma omp simd reduction(+ : y)
-          for (int64_t n = 0; n < N; ++n) {
-            const acc_t a = fexp(dt * ap[n]);
-            const acc_t hn = a * hprev[n] + dtu * static_cast<acc_t>(Bt[n]);
-            ak[n] = a;
-            hcur[n] = hn;
-            y += hn * static_cast<acc_t>(Ct[n]);
+        for (int64_t k = 0; k < l; ++k) {
+          const int64_t t = s + k;
+          const acc_t dt = dtbuf[k], dtu = dt * static_cast<acc_t>(ur[t]);
+          const scalar_t* __restrict Bt = Br + t * bs;
+          const scalar_t* __restrict Ct = Cr + t * cs;
+          const acc_t* __restrict hprev = hb + k * N;
+          acc_t* __restrict hcur = hb + (k + 1) * N;
+          acc_t* __restrict ak = ab + k * N;
+          V yv = P::splat(0);
+          const V dtv = P::splat(dt), dtuv = P::splat(dtu);
+          for (int64_t nb = 0; nb < N; nb += W) {
+            const V a = P::exp(dtv * P::load(ap + nb));
+            const V hn = a * P::load(hprev + nb) + dtuv * P::load(Bt + nb);
+            P::store(ak + nb, a);
+            P::store(hcur + nb, hn);
+            yv += hn * P::load(Ct + nb);
           }
-          dtbuf[k] = dt;
-          ybuf[k] = y;
+          ybuf[k] = P::sum(yv);
         }
-        // the adjoint pass through the chunk, last step first
-        for (int64_t t = e - 1; t >= s; --t) {
-          const int64_t k = t - s;
-          const acc_t dt = dtbuf[k], uu = static_cast<acc_t>(ur[t]), dtu = dt * uu;
-          const acc_t go = static_cast<acc_t>(gor[t]);
-          acc_t dy = go;
+        // the gate: dy = dout * silu(z), dz = dout * (y + D u) * silu'(z)
+        over_steps<acc_t, W>(l, [&](auto p, int64_t k) {
+          using Q = decltype(p);
+          const int64_t t = s + k;
+          const auto go = Q::load(gop + row * len + t);
           if (zr) {
-            const acc_t zz = static_cast<acc_t>(zr[t]), sz = sigmoid(zz);
-            const acc_t pre = ybuf[k] + Dd * uu;  // the output before the gate
-            dzp[row * len + t] = static_cast<scalar_t>(go * pre * sz * (acc_t(1) + zz * (acc_t(1) - sz)));
-            dy = go * zz * sz;
+            const auto zz = Q::load(zr + t), sz = Q::sigmoid(zz);
+            const auto pre = Q::load(ybuf.data() + k) + Q::splat(Dd) * Q::load(ur + t);
+            Q::store_as(dzp + row * len + t, go * pre * sz * (Q::splat(1) + zz * (Q::splat(1) - sz)));
+            Q::store(dybuf.data() + k, go * zz * sz);
+          } else {
+            Q::store(dybuf.data() + k, go);
           }
-          dD_acc += dy * uu;
-          const scalar_t *Bt = Br + t * bs, *Ct = Cr + t * cs;
-          acc_t *dBt = dBr + t * bs, *dCt = dCr + t * cs;
-          const acc_t *hprev = hb + k * N, *hcur = hb + (k + 1) * N, *ak = ab + k * N;
-          acc_t sum_b = 0, sum_a = 0;
-#pragma omp simd reduction(+ : sum_b, sum_a)
-          for (int64_t n = 0; n < N; ++n) {
-            const acc_t gn = dy * static_cast<acc_t>(Ct[n]) + g[n];  // dL/dh_t
-            dCt[n] += dy * hcur[n];
-            dBt[n] += gn * dtu;
-            sum_b += gn * static_cast<acc_t>(Bt[n]);
-            const acc_t x = gn * hprev[n] * ak[n];  // dL/d(Δ_t A_n)
-            dAr[n] += x * dt;
-            sum_a += x * ap[n];
-            g[n] = ak[n] * gn;  // carried to step t - 1
+        });
+        // the adjoint pass through the chunk, last step first: g_t = C_t dy_t + exp(Δ_{t+1} A) g_{t+1}
+        for (int64_t k = l - 1; k >= 0; --k) {
+          const int64_t t = s + k;
+          const acc_t dt = dtbuf[k], dy = dybuf[k], dtu = dt * static_cast<acc_t>(ur[t]);
+          const scalar_t* __restrict Bt = Br + t * bs;
+          const scalar_t* __restrict Ct = Cr + t * cs;
+          acc_t* __restrict dBt = dBr + t * bs;
+          acc_t* __restrict dCt = dCr + t * cs;
+          const acc_t* __restrict hprev = hb + k * N;
+          const acc_t* __restrict hcur = hb + (k + 1) * N;
+          const acc_t* __restrict ak = ab + k * N;
+          V sbv = P::splat(0), sav = P::splat(0);
+          const V dyv = P::splat(dy), dtv = P::splat(dt), dtuv = P::splat(dtu);
+          for (int64_t nb = 0; nb < N; nb += W) {
+            const V a = P::load(ak + nb);
+            const V gn = dyv * P::load(Ct + nb) + P::load(g + nb);  // dL/dh_t
+            P::store(dCt + nb, P::load(dCt + nb) + dyv * P::load(hcur + nb));
+            P::store(dBt + nb, P::load(dBt + nb) + gn * dtuv);
+            sbv += gn * P::load(Bt + nb);
+            const V x = gn * P::load(hprev + nb) * a;  // dL/d(Δ_t A_n)
+            P::store(dAr + nb, P::load(dAr + nb) + x * dtv);
+            sav += x * P::load(ap + nb);
+            P::store(g + nb, a * gn);  // carried to step t - 1
           }
-          const acc_t ddt = sum_a + sum_b * uu;
-          dup[row * len + t] = static_cast<scalar_t>(dy * Dd + sum_b * dt);
-          const acc_t raw = static_cast<acc_t>(dr[t]) + bd;
-          const acc_t draw = softplus_on && raw <= acc_t(20) ? ddt * sigmoid(raw) : ddt;
-          ddp[row * len + t] = static_cast<scalar_t>(draw);
-          dbias_acc += draw;
+          sbbuf[k] = P::sum(sbv);  // Σ_n g B: dL/d(Δ_t u_t)
+          sabuf[k] = P::sum(sav);  // Σ_n x A: dL/dΔ_t through exp(Δ_t A)
         }
+        // du = dy D + Δ Σ g B; dΔ = Σ x A + u Σ g B, through softplus; dD = Σ dy u; d bias = Σ dΔ_raw
+        over_steps<acc_t, W>(l, [&](auto p, int64_t k) {
+          using Q = decltype(p);
+          const int64_t t = s + k;
+          const auto uu = Q::load(ur + t), dy = Q::load(dybuf.data() + k), sb = Q::load(sbbuf.data() + k);
+          const auto dtv = Q::load(dtbuf.data() + k);
+          Q::store_as(dup + row * len + t, dy * Q::splat(Dd) + sb * dtv);
+          auto draw = Q::load(sabuf.data() + k) + sb * uu;
+          if (softplus_on) draw = draw * Q::load(sigbuf.data() + k);
+          Q::store_as(ddp + row * len + t, draw);
+          if constexpr (std::is_same<decltype(p), P>::value) {
+            dD_acc += dy * uu;
+            dbias_acc += draw;
+          } else {
+            dD_tail += Q::sum(dy * uu);
+            dbias_tail += Q::sum(draw);
+          }
+        });
       }
-      dD_buf[d] += dD_acc;
-      dbias_buf[d] += dbias_acc;
+      dD_buf[d] += P::sum(dD_acc) + dD_tail;
+      dbias_buf[d] += P::sum(dbias_acc) + dbias_tail;
       if (dh0p) std::memcpy(dh0p + row * N, g, N * sizeof(acc_t));
     }
   });
@@ -250,7 +401,11 @@ std::vector<at::Tensor> fwd(const at::Tensor& u, const at::Tensor& delta, const 
   at::Tensor ckpt = save ? at::empty({batch, dim, (len + chunk - 1) / chunk, N}, acc_opts) : at::empty({0}, acc_opts);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, u.scalar_type(), "selective_scan_fwd", [&] {
     using acc_t = at::opmath_type<scalar_t>;
-    fwd_impl<scalar_t, acc_t>(u, delta, A, B, C, D, z, bias, h0, softplus_on, chunk, out, last, ckpt);
+    constexpr int W = std::is_same<acc_t, float>::value ? 8 : 1;  // one 256-bit vector of floats
+    if (N % W == 0)
+      fwd_impl<scalar_t, acc_t, W>(u, delta, A, B, C, D, z, bias, h0, softplus_on, chunk, out, last, ckpt);
+    else
+      fwd_impl<scalar_t, acc_t, 1>(u, delta, A, B, C, D, z, bias, h0, softplus_on, chunk, out, last, ckpt);
   });
   return {out, last, ckpt};
 }
@@ -274,8 +429,13 @@ std::vector<at::Tensor> bwd(const at::Tensor& u, const at::Tensor& delta, const 
   at::Tensor dbias = at::zeros({parts, dim}, acc_opts);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, u.scalar_type(), "selective_scan_bwd", [&] {
     using acc_t = at::opmath_type<scalar_t>;
-    bwd_impl<scalar_t, acc_t>(u, delta, A, B, C, D, z, bias, ckpt, dout, dlast, softplus_on, chunk, du, ddelta, dz,
-                              dh0, dA, dB, dC, dD, dbias);
+    constexpr int W = std::is_same<acc_t, float>::value ? 8 : 1;
+    if (N % W == 0)
+      bwd_impl<scalar_t, acc_t, W>(u, delta, A, B, C, D, z, bias, ckpt, dout, dlast, softplus_on, chunk, du, ddelta,
+                                   dz, dh0, dA, dB, dC, dD, dbias);
+    else
+      bwd_impl<scalar_t, acc_t, 1>(u, delta, A, B, C, D, z, bias, ckpt, dout, dlast, softplus_on, chunk, du, ddelta,
+                                   dz, dh0, dA, dB, dC, dD, dbias);
   });
   return {du, ddelta, dA.sum(0), dB.sum(0).to(B.scalar_type()), dC.sum(0).to(C.scalar_type()), dD.sum(0),
           dbias.sum(0), dz, dh0};
