@@ -48,7 +48,7 @@ REQUIRED = ("u", "delta", "A", "B", "C")
 OPTIONAL = ("D", "z", "delta_bias", "initial_state")
 
 
-FAST_IMPLS = ["chunked", "loop"]
+FAST_IMPLS = ["fused", "chunked", "loop"]
 BC_MODES = st.sampled_from(["shared", "grouped", "const"])
 
 
