@@ -1,10 +1,19 @@
-"""Selective scan on the CPU, forward + backward: ours (chunked, and the unbind loop) against mambapy's `pscan` path
-and the plain PyTorch loop that transformers' Mamba falls back to without mamba-ssm. Ratios are measured in one run.
+"""Selective scan on the CPU, forward + backward: ours (the fused C++ kernel, chunked, and the unbind loop) against
+mambapy's `pscan` path and the plain PyTorch loop that transformers' Mamba falls back to without mamba-ssm, with a
+roofline line. Ratios are measured in one run.
 
-    python benchmarks/selective_scan.py [--lengths 512 1024 4096 16384] [--threads 1] [--json out.json]
+    python benchmarks/selective_scan.py [--lengths 1024 4096 16384 65536] [--threads 1] [--json out.json]
 
-Shapes follow the issue: B=8, D=128 (inner width), N=16. Targets at L=4096: >= 10x vs pscan, >= 3x vs the HF loop,
-and a peak memory that never holds a (B, L, D, N) tensor.
+Shapes follow the issue: B=8, D=128 (inner width), N=16. Targets: fused >= 5x the chunked path at 1 thread and within
+2x of the roofline; chunked at L=4096 >= 10x vs pscan, >= 3x vs the HF loop; a peak memory that never holds a
+(B, L, D, N) tensor.
+
+Roofline: the fastest a fused forward + backward could be on this core. Compute: per (b, l, d, n) element, 2 exps
+(forward, and the backward's recomputation) and 17 multiply-adds (forward 4, recomputation 4, adjoint 9), at the
+measured single-core vector exp and FMA rates (the kernel's own exp, data in L1; `probe_exp`, `probe_fma` in the
+extension). Memory: the compulsory float32 traffic, 8 (B, D, L) tensors (forward reads u, Δ, writes y; backward reads
+u, Δ, dy, writes du, dΔ) and 6 (B, N, L) ones (B, C twice, dB, dC), at the measured single-thread copy bandwidth.
+The bound is the larger of the two; each implementation's fraction is bound / its time.
 
 Peak memory is measured in a fresh subprocess per (implementation, L): the growth of the process's peak RSS (VmHWM,
 reset through /proc/self/clear_refs; Linux) during one forward + backward, after the inputs exist. The HF loop's backward is O(L^2) (each `x[:, :, i]` index writes a
@@ -72,6 +81,7 @@ def hf_loop(u, delta, A, B, C, D):
 
 
 IMPLS = {
+    "ours_fused": ours("fused", chunk=64),
     "ours_chunked": ours("chunked"),
     "ours_loop": ours("loop"),
     "mambapy_pscan": mambapy_pscan,
@@ -115,9 +125,43 @@ def child_peak_mb(name: str, length: int, threads: int) -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
+def machine_rates() -> dict:
+    """Single-core vector exp and FMA rates (per second; the extension's probes) and single-thread copy bandwidth
+    (bytes per second, read + write of a 256 MB float32 tensor)."""
+    from mlreads.mamba import csrc
+
+    ext = csrc.load()
+    if ext is None:
+        raise SystemExit("the fused extension is not available: no roofline (see the warning above)")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        exp_rate = max(ext.probe_exp(20_000) for _ in range(3))
+        fma_rate = max(ext.probe_fma(20_000_000) for _ in range(3))
+        src = torch.randn(64 * 2**20)
+        dst = torch.empty_like(src)
+        dst.copy_(src)
+        best = float("inf")
+        for _ in range(3):
+            t0 = time.perf_counter()
+            dst.copy_(src)
+            best = min(best, time.perf_counter() - t0)
+    finally:
+        torch.set_num_threads(before)
+    return {"exp_per_s": exp_rate, "fma_per_s": fma_rate, "copy_bytes_per_s": 2 * src.numel() * 4 / best}
+
+
+def roofline_s(length: int, rates: dict) -> tuple[float, float]:
+    """(compute-bound seconds, memory-bound seconds) of one fused forward + backward at this length."""
+    elems = BATCH * length * DIM * STATE
+    compute = elems * (2 / rates["exp_per_s"] + 17 / rates["fma_per_s"])
+    bytes_ = 4 * (8 * BATCH * DIM * length + 6 * BATCH * STATE * length)
+    return compute, bytes_ / rates["copy_bytes_per_s"]
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--lengths", type=int, nargs="+", default=[512, 1024, 4096, 16384])
+    p.add_argument("--lengths", type=int, nargs="+", default=[1024, 4096, 16384, 65536])
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--hf-max", type=int, default=1024)
     p.add_argument("--pscan-max", type=int, default=4096)
@@ -127,10 +171,16 @@ def main() -> None:
     p.add_argument("--state", type=int, default=STATE, help="N (16 in the issue)")
     a = p.parse_args()
     set_state(a.state)
+    rates = machine_rates()
+    print(f"machine, one core: {rates['exp_per_s'] / 1e9:.2f} G exp/s, {rates['fma_per_s'] / 1e9:.1f} G FMA/s "
+          f"(8-float vectors, L1), copy {rates['copy_bytes_per_s'] / 1e9:.1f} GB/s; load average "
+          f"{open('/proc/loadavg').read().split()[0]}", flush=True)
     torch.set_num_threads(a.threads)
     rows = []
     for length in a.lengths:
         bldn_mb = BATCH * length * DIM * STATE * 4 / 2**20
+        compute_s, memory_s = roofline_s(length, rates)
+        bound = max(compute_s, memory_s)
         for name in IMPLS:
             if (name == "hf_loop" and length > a.hf_max) or (name == "mambapy_pscan" and length > a.pscan_max):
                 continue
@@ -140,21 +190,31 @@ def main() -> None:
             t = time_it(name, length, reps)
             # the HF loop's memory is not measured: it would double its minutes-long O(L^2) run
             mem = None if a.no_memory or name == "hf_loop" else child_peak_mb(name, length, a.threads)
-            rows.append({"impl": name, "L": length, "seconds": round(t, 4), "peak_mb": mem, "bldn_mb": bldn_mb})
+            rows.append({"impl": name, "L": length, "seconds": round(t, 4), "peak_mb": mem, "bldn_mb": bldn_mb,
+                         "roofline_fraction": round(bound / t, 4)})
             print(f"L={length:6d} {name:14s} {t:9.3f} s  peak +{mem if mem is None else round(mem)} MB  "
-                  f"(one (B,L,D,N) fp32 tensor = {bldn_mb:.0f} MB)", flush=True)
-        base = next(r for r in rows if r["L"] == length and r["impl"] == "ours_chunked")
+                  f"roofline {100 * bound / t:5.1f}%  (one (B,L,D,N) fp32 tensor = {bldn_mb:.0f} MB)", flush=True)
+        print(f"L={length:6d} roofline: compute {compute_s:.4f} s, memory {memory_s:.4f} s, "
+              f"{a.threads} thread(s) would have up to {a.threads}x", flush=True)
+        base = next(r for r in rows if r["L"] == length and r["impl"] == "ours_fused")
         for r in rows:
-            if r["L"] == length and r["impl"] != "ours_chunked":
-                print(f"L={length:6d} speed-up of ours_chunked vs {r['impl']}: {r['seconds'] / base['seconds']:.1f}x")
+            if r["L"] == length and r["impl"] != "ours_fused":
+                print(f"L={length:6d} speed-up of ours_fused vs {r['impl']}: {r['seconds'] / base['seconds']:.1f}x",
+                      flush=True)
+        chunked = next(r for r in rows if r["L"] == length and r["impl"] == "ours_chunked")
+        for r in rows:
+            if r["L"] == length and r["impl"] in ("mambapy_pscan", "hf_loop"):
+                print(f"L={length:6d} speed-up of ours_chunked vs {r['impl']}: "
+                      f"{r['seconds'] / chunked['seconds']:.1f}x", flush=True)
         if base["peak_mb"] is not None:
             bdl_mb = bldn_mb / STATE
-            print(f"L={length:6d} ours_chunked peak = {base['peak_mb'] / bldn_mb:.2f} (B,L,D,N) tensors = "
-                  f"{base['peak_mb'] / bdl_mb:.1f} (B,D,L) tensors (inputs, grads, saved activations, chunk workspaces; "
-                  f"compare --state 64)")
+            for r in (base, chunked):
+                print(f"L={length:6d} {r['impl']} peak = {r['peak_mb'] / bldn_mb:.2f} (B,L,D,N) tensors = "
+                      f"{r['peak_mb'] / bdl_mb:.1f} (B,D,L) tensors", flush=True)
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"batch": BATCH, "dim": DIM, "state": STATE, "threads": a.threads, "rows": rows}, f, indent=1)
+            json.dump({"batch": BATCH, "dim": DIM, "state": STATE, "threads": a.threads, "rates": rates, "rows": rows},
+                      f, indent=1)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
 #include <ATen/OpMathType.h>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <type_traits>
@@ -44,13 +45,46 @@ static inline float fexp(float x) {
 static inline double fexp(double x) { return std::exp(x); }
 
 
-// A block of W state entries as one value: a GCC vector of 8 floats (one 256-bit register, written explicitly so
+// A block of W state entries as one value: a GCC vector of FW floats (one register, written explicitly so
 // the compiler cannot fall back to scalar code), or a plain scalar (W = 1, the generic path for any N and double).
-typedef float v8f __attribute__((vector_size(32)));
-typedef int32_t v8i __attribute__((vector_size(32)));
+// With AVX-512 (built with -march=native on such a CPU) the block is 16 floats, one 512-bit register.
+#ifdef __AVX512F__
+constexpr int FW = 16;
+#else
+constexpr int FW = 8;
+#endif
+typedef float vf8 __attribute__((vector_size(32)));
+typedef int32_t vi8 __attribute__((vector_size(32)));
+typedef float vf16 __attribute__((vector_size(64)));
+typedef int32_t vi16 __attribute__((vector_size(64)));
+typedef float vf4 __attribute__((vector_size(16)));
+// Horizontal sums as trees of half-width adds (a lane-by-lane loop would be a chain of W dependent scalar adds).
+static inline float hsum(vf8 v) {
+  const vf4 a = __builtin_shufflevector(v, v, 0, 1, 2, 3) + __builtin_shufflevector(v, v, 4, 5, 6, 7);
+  return (a[0] + a[2]) + (a[1] + a[3]);
+}
+static inline float hsum(vf16 v) {
+  return hsum(__builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
+              __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15));
+}
+template <int W>
+struct VecTypes;
+template <>
+struct VecTypes<8> {
+  using F = vf8;
+  using I = vi8;
+};
+template <>
+struct VecTypes<16> {
+  using F = vf16;
+  using I = vi16;
+};
 
 template <typename acc_t, int W>
-struct Pack {  // W = 1
+struct Pack;
+
+template <typename acc_t>
+struct Pack<acc_t, 1> {  // the scalar path
   using V = acc_t;
   static V splat(acc_t x) { return x; }
   template <typename T>
@@ -65,10 +99,11 @@ struct Pack {  // W = 1
   static acc_t sum(V v) { return v; }
 };
 
-template <>
-struct Pack<float, 8> {
-  using V = v8f;
-  static V splat(float x) { return V{x, x, x, x, x, x, x, x}; }
+template <int W>
+struct PackF {  // W = 8 or 16 lanes
+  using V = typename VecTypes<W>::F;
+  using vi = typename VecTypes<W>::I;
+  static V splat(float x) { return V{} + x; }
   static V load(const float* p) {
     V v;
     std::memcpy(&v, p, sizeof(v));
@@ -77,19 +112,19 @@ struct Pack<float, 8> {
   template <typename T>
   static V load(const T* p) {  // half, bfloat16: widen to float
     V v;
-    for (int j = 0; j < 8; ++j) v[j] = static_cast<float>(p[j]);
+    for (int j = 0; j < W; ++j) v[j] = static_cast<float>(p[j]);
     return v;
   }
   static void store(float* p, V v) { std::memcpy(p, &v, sizeof(v)); }
   template <typename T>
   static void store_as(T* p, V v) {
-    for (int j = 0; j < 8; ++j) p[j] = static_cast<T>(v[j]);
+    for (int j = 0; j < W; ++j) p[j] = static_cast<T>(v[j]);
   }
   static void store_as(float* p, V v) { store(p, v); }
   static V log(V x) {  // Cephes logf for normal positive x: x = m 2^e, m in [sqrt(1/2), sqrt(2)), polynomial in m - 1
-    v8i bits = reinterpret_cast<v8i&>(x);
+    vi bits = reinterpret_cast<vi&>(x);
     V e = __builtin_convertvector(((bits >> 23) & 0xff) - 126, V);
-    v8i mbits = (bits & 0x807fffff) | 0x3f000000;  // mantissa in [0.5, 1)
+    vi mbits = (bits & 0x807fffff) | 0x3f000000;  // mantissa in [0.5, 1)
     V m = reinterpret_cast<V&>(mbits);
     const auto small = m < splat(0.707106781186547524f);
     e = small ? e - splat(1.0f) : e;
@@ -129,15 +164,16 @@ struct Pack<float, 8> {
     p = p * r + splat(1.6666665459e-1f);
     p = p * r + splat(5.0000001201e-1f);
     V e = p * r * r + r + splat(1.0f);
-    v8i bits = (__builtin_convertvector(k, v8i) + 127) << 23;
+    vi bits = (__builtin_convertvector(k, vi) + 127) << 23;
     return e * reinterpret_cast<V&>(bits);
   }
-  static float sum(V v) {
-    float s = 0;
-    for (int j = 0; j < 8; ++j) s += v[j];
-    return s;
-  }
+  static float sum(V v) { return hsum(v); }
 };
+template <>
+struct Pack<float, 8> : PackF<8> {};
+template <>
+struct Pack<float, 16> : PackF<16> {};
+
 
 
 // Where row (b, d) reads B or C: base offset and stride along t (0 for a constant (D, N) one).
@@ -401,9 +437,12 @@ std::vector<at::Tensor> fwd(const at::Tensor& u, const at::Tensor& delta, const 
   at::Tensor ckpt = save ? at::empty({batch, dim, (len + chunk - 1) / chunk, N}, acc_opts) : at::empty({0}, acc_opts);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, u.scalar_type(), "selective_scan_fwd", [&] {
     using acc_t = at::opmath_type<scalar_t>;
-    constexpr int W = std::is_same<acc_t, float>::value ? 8 : 1;  // one 256-bit vector of floats
-    if (N % W == 0)
-      fwd_impl<scalar_t, acc_t, W>(u, delta, A, B, C, D, z, bias, h0, softplus_on, chunk, out, last, ckpt);
+    // the widest float block that divides N: FW (one register), 8, or the scalar path (and always for double)
+    constexpr bool vec = std::is_same<acc_t, float>::value;
+    if (vec && N % FW == 0)
+      fwd_impl<scalar_t, acc_t, vec ? FW : 1>(u, delta, A, B, C, D, z, bias, h0, softplus_on, chunk, out, last, ckpt);
+    else if (vec && N % 8 == 0)
+      fwd_impl<scalar_t, acc_t, vec ? 8 : 1>(u, delta, A, B, C, D, z, bias, h0, softplus_on, chunk, out, last, ckpt);
     else
       fwd_impl<scalar_t, acc_t, 1>(u, delta, A, B, C, D, z, bias, h0, softplus_on, chunk, out, last, ckpt);
   });
@@ -429,10 +468,13 @@ std::vector<at::Tensor> bwd(const at::Tensor& u, const at::Tensor& delta, const 
   at::Tensor dbias = at::zeros({parts, dim}, acc_opts);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, u.scalar_type(), "selective_scan_bwd", [&] {
     using acc_t = at::opmath_type<scalar_t>;
-    constexpr int W = std::is_same<acc_t, float>::value ? 8 : 1;
-    if (N % W == 0)
-      bwd_impl<scalar_t, acc_t, W>(u, delta, A, B, C, D, z, bias, ckpt, dout, dlast, softplus_on, chunk, du, ddelta,
-                                   dz, dh0, dA, dB, dC, dD, dbias);
+    constexpr bool vec = std::is_same<acc_t, float>::value;
+    if (vec && N % FW == 0)
+      bwd_impl<scalar_t, acc_t, vec ? FW : 1>(u, delta, A, B, C, D, z, bias, ckpt, dout, dlast, softplus_on, chunk,
+                                              du, ddelta, dz, dh0, dA, dB, dC, dD, dbias);
+    else if (vec && N % 8 == 0)
+      bwd_impl<scalar_t, acc_t, vec ? 8 : 1>(u, delta, A, B, C, D, z, bias, ckpt, dout, dlast, softplus_on, chunk, du,
+                                             ddelta, dz, dh0, dA, dB, dC, dD, dbias);
     else
       bwd_impl<scalar_t, acc_t, 1>(u, delta, A, B, C, D, z, bias, ckpt, dout, dlast, softplus_on, chunk, du, ddelta,
                                    dz, dh0, dA, dB, dC, dD, dbias);
@@ -441,9 +483,47 @@ std::vector<at::Tensor> bwd(const at::Tensor& u, const at::Tensor& delta, const 
           dbias.sum(0), dz, dh0};
 }
 
+// Roofline probes for benchmarks/selective_scan.py: the single-core rate of the kernel's two operations, with the
+// data in L1 (no memory traffic), built with the same flags as the kernel.
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+double probe_exp(int64_t reps) {  // vectorised exps per second (the kernel's own exp)
+  using P = Pack<float, FW>;
+  std::vector<float> x(1024);
+  for (int i = 0; i < 1024; ++i) x[i] = -0.001f * i;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int64_t r = 0; r < reps; ++r)
+    for (int i = 0; i < 1024; i += FW) P::store(x.data() + i, P::splat(-0.5f) * P::exp(P::load(x.data() + i)));
+  const double s = seconds_since(t0);
+  volatile float sink = x[7];
+  (void)sink;
+  return 1024.0 * reps / s;
+}
+
+double probe_fma(int64_t reps) {  // fused multiply-adds per second: 16 independent chains of FW floats
+  using V = Pack<float, FW>::V;
+  V acc[16];
+  for (int j = 0; j < 16; ++j) acc[j] = Pack<float, FW>::splat(0.001f * j);
+  const V m = Pack<float, FW>::splat(0.999f), c = Pack<float, FW>::splat(1e-4f);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int64_t r = 0; r < reps; ++r)
+    for (int j = 0; j < 16; ++j) acc[j] = acc[j] * m + c;
+  const double s = seconds_since(t0);
+  float total = 0;
+  for (int j = 0; j < 16; ++j) total += Pack<float, FW>::sum(acc[j]);
+  volatile float sink = total;
+  (void)sink;
+  return 16.0 * FW * reps / s;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("fwd", &fwd, "fused selective scan, forward");
   m.def("bwd", &bwd, "fused selective scan, backward");
+  m.def("probe_exp", &probe_exp, "single-core vector exp rate (per second), data in L1");
+  m.def("probe_fma", &probe_fma, "single-core vector FMA rate (per second), data in L1");
+  m.attr("float_lanes") = FW;
 }
