@@ -51,6 +51,20 @@ def disabled() -> bool:
     return os.environ.get("MLREADS_NO_EXT", "") not in ("", "0")
 
 
+def _ninja_on_path() -> bool:
+    """torch builds with the `ninja` executable on PATH; the `ninja` wheel installs it next to the venv's python,
+    which is not on PATH unless the venv is activated (`.venv/bin/python -m pytest` from make), so add its folder."""
+    if shutil.which("ninja"):
+        return True
+    try:
+        import ninja
+
+        os.environ["PATH"] = ninja.BIN_DIR + os.pathsep + os.environ.get("PATH", "")
+    except (ImportError, AttributeError):
+        return False
+    return shutil.which("ninja") is not None
+
+
 def load():
     """The compiled extension (functions `fwd`, `bwd`), or None (switched off, or it cannot be built: warns once)."""
     if disabled():
@@ -60,6 +74,8 @@ def load():
     module, reason = None, None
     if shutil.which(os.environ.get("CXX", "c++")) is None:
         reason = f"no C++ compiler ({os.environ.get('CXX', 'c++')}) on PATH"
+    elif not _ninja_on_path():
+        reason = "no ninja (pip install ninja)"
     else:
         try:
             from torch.utils.cpp_extension import load as build
