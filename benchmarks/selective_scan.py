@@ -148,7 +148,8 @@ def machine_rates() -> dict:
             best = min(best, time.perf_counter() - t0)
     finally:
         torch.set_num_threads(before)
-    return {"exp_per_s": exp_rate, "fma_per_s": fma_rate, "copy_bytes_per_s": 2 * src.numel() * 4 / best}
+    return {"exp_per_s": exp_rate, "fma_per_s": fma_rate, "copy_bytes_per_s": 2 * src.numel() * 4 / best,
+            "float_lanes": int(ext.float_lanes)}
 
 
 def roofline_s(length: int, rates: dict) -> tuple[float, float]:
@@ -157,6 +158,50 @@ def roofline_s(length: int, rates: dict) -> tuple[float, float]:
     compute = elems * (2 / rates["exp_per_s"] + 17 / rates["fma_per_s"])
     bytes_ = 4 * (8 * BATCH * DIM * length + 6 * BATCH * STATE * length)
     return compute, bytes_ / rates["copy_bytes_per_s"]
+
+
+STUDY = """
+import json, sys, time, torch
+sys.path.insert(0, 'benchmarks')
+import selective_scan as b
+torch.set_num_threads({threads})
+out = {{}}
+for name in ('ours_chunked', 'ours_fused'):
+    args = b.make_inputs({length})
+    b.fwd_bwd(b.IMPLS[name], b.make_inputs(8))
+    best = None
+    for _ in range(3):
+        w, c = time.perf_counter(), time.process_time()
+        b.fwd_bwd(b.IMPLS[name], args)
+        w, c = time.perf_counter() - w, time.process_time() - c
+        best = (w, c) if best is None or w < best[0] else best
+    out[name] = best
+x, y = torch.randn(32 * 8 * 128 * 16), torch.randn(32 * 8 * 128 * 16)  # one chunk's (32, B, D, N) working set
+x.add_(y)
+w, c = time.perf_counter(), time.process_time()
+for _ in range(200):
+    x.add_(y)
+out['chunk_sized_add'] = ((time.perf_counter() - w) / 200, (time.process_time() - c) / 200)
+print(json.dumps(out))
+"""
+
+
+def threads_study(length: int) -> list[dict]:
+    """Why the chunked path slows down with 2 threads: each variant in a fresh process (OpenMP reads its environment
+    at start), wall and CPU seconds of one forward + backward, and of one chunk-sized elementwise op (the chunked
+    path runs ~10 such parallel ops per chunk, each ending in an OpenMP barrier)."""
+    import os
+
+    rows = []
+    for threads, policy in ((1, None), (2, None), (2, "PASSIVE")):
+        env = {**os.environ, **({"OMP_WAIT_POLICY": policy} if policy else {})}
+        res = subprocess.run([sys.executable, "-c", STUDY.format(threads=threads, length=length)], env=env,
+                             capture_output=True, text=True, check=True)
+        m = json.loads(res.stdout.strip().splitlines()[-1])
+        rows.append({"threads": threads, "omp_wait_policy": policy or "default", **m})
+        print(f"threads={threads} OMP_WAIT_POLICY={policy or 'default':8s} " + "  ".join(
+            f"{k}: wall {v[0] * 1e3:.2f} ms cpu {v[1] * 1e3:.2f} ms" for k, v in m.items()), flush=True)
+    return rows
 
 
 def main() -> None:
@@ -169,11 +214,20 @@ def main() -> None:
     p.add_argument("--no-memory", action="store_true")
     p.add_argument("--json", default=None)
     p.add_argument("--state", type=int, default=STATE, help="N (16 in the issue)")
+    p.add_argument("--threads-study", type=int, default=0, metavar="L",
+                   help="only run the 1- vs 2-thread study at this length (see threads_study)")
     a = p.parse_args()
     set_state(a.state)
+    if a.threads_study:
+        print(f"load average {open('/proc/loadavg').read().split()[0]}", flush=True)
+        rows = threads_study(a.threads_study)
+        if a.json:
+            with open(a.json, "w") as f:
+                json.dump({"threads_study": rows, "L": a.threads_study}, f, indent=1)
+        return
     rates = machine_rates()
     print(f"machine, one core: {rates['exp_per_s'] / 1e9:.2f} G exp/s, {rates['fma_per_s'] / 1e9:.1f} G FMA/s "
-          f"(8-float vectors, L1), copy {rates['copy_bytes_per_s'] / 1e9:.1f} GB/s; load average "
+          f"({rates['float_lanes']}-float vectors, L1), copy {rates['copy_bytes_per_s'] / 1e9:.1f} GB/s; load average "
           f"{open('/proc/loadavg').read().split()[0]}", flush=True)
     torch.set_num_threads(a.threads)
     rows = []
