@@ -121,8 +121,10 @@ def test_threads_split_rows_without_changing_results():
             out.setdefault(threads, []).append(_run("fused", inp, REQUIRED + OPTIONAL, True, 16))
     finally:
         torch.set_num_threads(before)
-    (y1, l1, g1), (y2, l2, g2), (y2b, l2b, g2b) = out[1][0], out[2][0], out[2][1]
+    (y1, l1, g1), (y2, l2, g2), (y2b, _, g2b) = out[1][0], out[2][0], out[2][1]
     torch.testing.assert_close(y2, y1, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(l2, l1, rtol=1e-6, atol=1e-6)
+    assert torch.equal(y2, y2b)
     for k in g1:
         torch.testing.assert_close(g2[k], g1[k], rtol=1e-5, atol=1e-5)
         assert torch.equal(g2[k], g2b[k])

@@ -88,14 +88,14 @@ def run_discretization(cfg: DiscretizationConfig, ctx: RunContext) -> dict:
         A = _stable_dense(n, gen)
         delta = torch.rand(cfg.dense_tokens, generator=gen, dtype=torch.float64) * 0.1 + 1e-3
         B = torch.randn(cfg.dense_tokens, n, generator=gen, dtype=torch.float64)
-        dense_s.append(_time(lambda: zoh_dense(delta, A, B), cfg.reps) / cfg.dense_tokens)
+        dense_s.append(_time(lambda d=delta, M=A, b=B: zoh_dense(d, M, b), cfg.reps) / cfg.dense_tokens)
         ctx.log(n=n, dense_s_per_token=dense_s[-1])
     for n in cfg.diag_ns:
         a = -torch.rand(n, generator=gen, dtype=torch.float64) - 0.5
         tokens = max(1, cfg.diag_elems // n)
         delta = torch.rand(tokens, generator=gen, dtype=torch.float64) * 0.1 + 1e-3
         B = torch.randn(tokens, n, generator=gen, dtype=torch.float64)
-        diag_s.append(_time(lambda: zoh_diag(delta, a, B), cfg.reps) / tokens)
+        diag_s.append(_time(lambda d=delta, v=a, b=B: zoh_diag(d, v, b), cfg.reps) / tokens)
         ctx.log(n=n, diag_s_per_token=diag_s[-1])
     k_dense = fit_exponent(cfg.dense_ns[-cfg.fit_last:], dense_s[-cfg.fit_last:])
     k_diag = fit_exponent(cfg.diag_ns[-cfg.fit_last:], diag_s[-cfg.fit_last:])
