@@ -1,10 +1,19 @@
-"""Selective scan on the CPU, forward + backward: ours (chunked, and the unbind loop) against mambapy's `pscan` path
-and the plain PyTorch loop that transformers' Mamba falls back to without mamba-ssm. Ratios are measured in one run.
+"""Selective scan on the CPU, forward + backward: ours (the fused C++ kernel, chunked, and the unbind loop) against
+mambapy's `pscan` path and the plain PyTorch loop that transformers' Mamba falls back to without mamba-ssm, with a
+roofline line. Ratios are measured in one run.
 
-    python benchmarks/selective_scan.py [--lengths 512 1024 4096 16384] [--threads 1] [--json out.json]
+    python benchmarks/selective_scan.py [--lengths 1024 4096 16384 65536] [--threads 1] [--json out.json]
 
-Shapes follow the issue: B=8, D=128 (inner width), N=16. Targets at L=4096: >= 10x vs pscan, >= 3x vs the HF loop,
-and a peak memory that never holds a (B, L, D, N) tensor.
+Shapes follow the issue: B=8, D=128 (inner width), N=16. Targets: fused >= 5x the chunked path at 1 thread and within
+2x of the roofline; chunked at L=4096 >= 10x vs pscan, >= 3x vs the HF loop; a peak memory that never holds a
+(B, L, D, N) tensor.
+
+Roofline: the fastest a fused forward + backward could be on this core. Compute: per (b, l, d, n) element, 2 exps
+(forward, and the backward's recomputation) and 17 multiply-adds (forward 4, recomputation 4, adjoint 9), at the
+measured single-core vector exp and FMA rates (the kernel's own exp, data in L1; `probe_exp`, `probe_fma` in the
+extension). Memory: the compulsory float32 traffic, 8 (B, D, L) tensors (forward reads u, Δ, writes y; backward reads
+u, Δ, dy, writes du, dΔ) and 6 (B, N, L) ones (B, C twice, dB, dC), at the measured single-thread copy bandwidth.
+The bound is the larger of the two; each implementation's fraction is bound / its time.
 
 Peak memory is measured in a fresh subprocess per (implementation, L): the growth of the process's peak RSS (VmHWM,
 reset through /proc/self/clear_refs; Linux) during one forward + backward, after the inputs exist. The HF loop's backward is O(L^2) (each `x[:, :, i]` index writes a
@@ -72,6 +81,7 @@ def hf_loop(u, delta, A, B, C, D):
 
 
 IMPLS = {
+    "ours_fused": ours("fused", chunk=64),
     "ours_chunked": ours("chunked"),
     "ours_loop": ours("loop"),
     "mambapy_pscan": mambapy_pscan,
@@ -115,46 +125,152 @@ def child_peak_mb(name: str, length: int, threads: int) -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
+def machine_rates() -> dict:
+    """Single-core vector exp and FMA rates (per second; the extension's probes) and single-thread copy bandwidth
+    (bytes per second, read + write of a 256 MB float32 tensor)."""
+    from mlreads.mamba import csrc
+
+    ext = csrc.load()
+    if ext is None:
+        raise SystemExit("the fused extension is not available: no roofline (see the warning above)")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        exp_rate = max(ext.probe_exp(20_000) for _ in range(3))
+        fma_rate = max(ext.probe_fma(20_000_000) for _ in range(3))
+        src = torch.randn(64 * 2**20)
+        dst = torch.empty_like(src)
+        dst.copy_(src)
+        best = float("inf")
+        for _ in range(3):
+            t0 = time.perf_counter()
+            dst.copy_(src)
+            best = min(best, time.perf_counter() - t0)
+    finally:
+        torch.set_num_threads(before)
+    return {"exp_per_s": exp_rate, "fma_per_s": fma_rate, "copy_bytes_per_s": 2 * src.numel() * 4 / best,
+            "float_lanes": int(ext.float_lanes)}
+
+
+def roofline_s(length: int, rates: dict) -> tuple[float, float]:
+    """(compute-bound seconds, memory-bound seconds) of one fused forward + backward at this length."""
+    elems = BATCH * length * DIM * STATE
+    compute = elems * (2 / rates["exp_per_s"] + 17 / rates["fma_per_s"])
+    bytes_ = 4 * (8 * BATCH * DIM * length + 6 * BATCH * STATE * length)
+    return compute, bytes_ / rates["copy_bytes_per_s"]
+
+
+STUDY = """
+import json, sys, time, torch
+sys.path.insert(0, 'benchmarks')
+import selective_scan as b
+torch.set_num_threads({threads})
+out = {{}}
+for name in ('ours_chunked', 'ours_fused'):
+    args = b.make_inputs({length})
+    b.fwd_bwd(b.IMPLS[name], b.make_inputs(8))
+    best = None
+    for _ in range(3):
+        w, c = time.perf_counter(), time.process_time()
+        b.fwd_bwd(b.IMPLS[name], args)
+        w, c = time.perf_counter() - w, time.process_time() - c
+        best = (w, c) if best is None or w < best[0] else best
+    out[name] = best
+x, y = torch.randn(32 * 8 * 128 * 16), torch.randn(32 * 8 * 128 * 16)  # one chunk's (32, B, D, N) working set
+x.add_(y)
+w, c = time.perf_counter(), time.process_time()
+for _ in range(200):
+    x.add_(y)
+out['chunk_sized_add'] = ((time.perf_counter() - w) / 200, (time.process_time() - c) / 200)
+print(json.dumps(out))
+"""
+
+
+def threads_study(length: int) -> list[dict]:
+    """Why the chunked path slows down with 2 threads: each variant in a fresh process (OpenMP reads its environment
+    at start), wall and CPU seconds of one forward + backward, and of one chunk-sized elementwise op (the chunked
+    path runs ~10 such parallel ops per chunk, each ending in an OpenMP barrier)."""
+    import os
+
+    rows = []
+    for threads, policy in ((1, None), (2, None), (2, "PASSIVE")):
+        env = {**os.environ, **({"OMP_WAIT_POLICY": policy} if policy else {})}
+        res = subprocess.run([sys.executable, "-c", STUDY.format(threads=threads, length=length)], env=env,
+                             capture_output=True, text=True, check=True)
+        m = json.loads(res.stdout.strip().splitlines()[-1])
+        rows.append({"threads": threads, "omp_wait_policy": policy or "default", **m})
+        print(f"threads={threads} OMP_WAIT_POLICY={policy or 'default':8s} " + "  ".join(
+            f"{k}: wall {v[0] * 1e3:.2f} ms cpu {v[1] * 1e3:.2f} ms" for k, v in m.items()), flush=True)
+    return rows
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--lengths", type=int, nargs="+", default=[512, 1024, 4096, 16384])
+    p.add_argument("--lengths", type=int, nargs="+", default=[1024, 4096, 16384, 65536])
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--hf-max", type=int, default=1024)
     p.add_argument("--pscan-max", type=int, default=4096)
+    p.add_argument("--chunked-max", type=int, default=1 << 30,
+                   help="skip the chunked path above this L (at 2 threads on a busy machine it takes many minutes)")
     p.add_argument("--reps", type=int, default=2)
     p.add_argument("--no-memory", action="store_true")
     p.add_argument("--json", default=None)
     p.add_argument("--state", type=int, default=STATE, help="N (16 in the issue)")
+    p.add_argument("--threads-study", type=int, default=0, metavar="L",
+                   help="only run the 1- vs 2-thread study at this length (see threads_study)")
     a = p.parse_args()
     set_state(a.state)
+    if a.threads_study:
+        print(f"load average {open('/proc/loadavg').read().split()[0]}", flush=True)
+        rows = threads_study(a.threads_study)
+        if a.json:
+            with open(a.json, "w") as f:
+                json.dump({"threads_study": rows, "L": a.threads_study}, f, indent=1)
+        return
+    rates = machine_rates()
+    print(f"machine, one core: {rates['exp_per_s'] / 1e9:.2f} G exp/s, {rates['fma_per_s'] / 1e9:.1f} G FMA/s "
+          f"({rates['float_lanes']}-float vectors, L1), copy {rates['copy_bytes_per_s'] / 1e9:.1f} GB/s; load average "
+          f"{open('/proc/loadavg').read().split()[0]}", flush=True)
     torch.set_num_threads(a.threads)
     rows = []
     for length in a.lengths:
         bldn_mb = BATCH * length * DIM * STATE * 4 / 2**20
+        compute_s, memory_s = roofline_s(length, rates)
+        bound = max(compute_s, memory_s)
         for name in IMPLS:
             if (name == "hf_loop" and length > a.hf_max) or (name == "mambapy_pscan" and length > a.pscan_max):
                 continue
-            if name == "ours_loop" and length > a.pscan_max:
+            if (name == "ours_loop" and length > a.pscan_max) or (name == "ours_chunked" and length > a.chunked_max):
                 continue
             reps = a.reps if name.startswith("ours") else 1
             t = time_it(name, length, reps)
             # the HF loop's memory is not measured: it would double its minutes-long O(L^2) run
             mem = None if a.no_memory or name == "hf_loop" else child_peak_mb(name, length, a.threads)
-            rows.append({"impl": name, "L": length, "seconds": round(t, 4), "peak_mb": mem, "bldn_mb": bldn_mb})
+            rows.append({"impl": name, "L": length, "seconds": round(t, 4), "peak_mb": mem, "bldn_mb": bldn_mb,
+                         "roofline_fraction": round(bound / t, 4)})
             print(f"L={length:6d} {name:14s} {t:9.3f} s  peak +{mem if mem is None else round(mem)} MB  "
-                  f"(one (B,L,D,N) fp32 tensor = {bldn_mb:.0f} MB)", flush=True)
-        base = next(r for r in rows if r["L"] == length and r["impl"] == "ours_chunked")
+                  f"roofline {100 * bound / t:5.1f}%  (one (B,L,D,N) fp32 tensor = {bldn_mb:.0f} MB)", flush=True)
+        print(f"L={length:6d} roofline: compute {compute_s:.4f} s, memory {memory_s:.4f} s, "
+              f"{a.threads} thread(s) would have up to {a.threads}x", flush=True)
+        base = next(r for r in rows if r["L"] == length and r["impl"] == "ours_fused")
         for r in rows:
-            if r["L"] == length and r["impl"] != "ours_chunked":
-                print(f"L={length:6d} speed-up of ours_chunked vs {r['impl']}: {r['seconds'] / base['seconds']:.1f}x")
+            if r["L"] == length and r["impl"] != "ours_fused":
+                print(f"L={length:6d} speed-up of ours_fused vs {r['impl']}: {r['seconds'] / base['seconds']:.1f}x",
+                      flush=True)
+        chunked = next((r for r in rows if r["L"] == length and r["impl"] == "ours_chunked"), None)
+        for r in rows if chunked else ():
+            if r["L"] == length and r["impl"] in ("mambapy_pscan", "hf_loop"):
+                print(f"L={length:6d} speed-up of ours_chunked vs {r['impl']}: "
+                      f"{r['seconds'] / chunked['seconds']:.1f}x", flush=True)
         if base["peak_mb"] is not None:
             bdl_mb = bldn_mb / STATE
-            print(f"L={length:6d} ours_chunked peak = {base['peak_mb'] / bldn_mb:.2f} (B,L,D,N) tensors = "
-                  f"{base['peak_mb'] / bdl_mb:.1f} (B,D,L) tensors (inputs, grads, saved activations, chunk workspaces; "
-                  f"compare --state 64)")
+            for r in (base, chunked) if chunked else (base,):
+                print(f"L={length:6d} {r['impl']} peak = {r['peak_mb'] / bldn_mb:.2f} (B,L,D,N) tensors = "
+                      f"{r['peak_mb'] / bdl_mb:.1f} (B,D,L) tensors", flush=True)
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"batch": BATCH, "dim": DIM, "state": STATE, "threads": a.threads, "rows": rows}, f, indent=1)
+            json.dump({"batch": BATCH, "dim": DIM, "state": STATE, "threads": a.threads, "rates": rates, "rows": rows},
+                      f, indent=1)
 
 
 if __name__ == "__main__":

@@ -10,16 +10,28 @@ from mlreads.mamba.scan import ChunkedScan, selective_scan, selective_state_upda
 TOL = dict(rtol=1e-9, atol=1e-10)
 
 
-def _inputs(batch, d, n, length, seed, dtype=torch.float64):
+def _inputs(batch, d, n, length, seed, dtype=torch.float64, b_mode="shared", c_mode="shared", groups=1,
+            complex_a=False):
+    """Random scan inputs. B/C modes: "shared" (B, N, L), "grouped" (B, G, N, L), "const" (D, N); with complex A a
+    time-varying B/C is real with (re, im) pairs along L (mamba-ssm's layout), a constant one complex."""
     g = torch.Generator().manual_seed(seed)
 
     def r(*s):
         return torch.randn(*s, generator=g, dtype=dtype)
 
+    def bc(mode):
+        n_l = 2 * length if complex_a else length
+        if mode == "const":
+            return torch.complex(r(d, n), r(d, n)) if complex_a else r(d, n)
+        return r(batch, groups, n, n_l) if mode == "grouped" else r(batch, n, n_l)
+
+    A = -torch.rand(d, n, generator=g, dtype=dtype) - 0.1
+    state = r(batch, d, n)
+    if complex_a:  # S4D-Lin-like: decay plus a rotation
+        A, state = torch.complex(A, r(d, n) * 3), torch.complex(state, r(batch, d, n))
     return dict(
-        u=r(batch, d, length), delta=r(batch, d, length) * 0.5, A=-torch.rand(d, n, generator=g, dtype=dtype) - 0.1,
-        B=r(batch, n, length), C=r(batch, n, length), D=r(d), z=r(batch, d, length), delta_bias=r(d) * 0.3,
-        initial_state=r(batch, d, n),
+        u=r(batch, d, length), delta=r(batch, d, length) * 0.5, A=A, B=bc(b_mode), C=bc(c_mode), D=r(d),
+        z=r(batch, d, length), delta_bias=r(d) * 0.3, initial_state=state,
     )
 
 
@@ -28,7 +40,7 @@ def _run(impl, inp, use, softplus, chunk):
     y, last = selective_scan(**leaves, delta_softplus=softplus, return_last_state=True, impl=impl, chunk_size=chunk)
     # a loss that weighs every output and the last state differently
     w = torch.linspace(-1, 1, y.numel(), dtype=y.dtype).view_as(y)
-    ((y * w).sum() + (last ** 2).sum()).backward()
+    ((y * w).sum() + (last.abs() ** 2).sum()).backward()
     return y.detach(), last.detach(), {k: v.grad for k, v in leaves.items()}
 
 
@@ -36,12 +48,21 @@ REQUIRED = ("u", "delta", "A", "B", "C")
 OPTIONAL = ("D", "z", "delta_bias", "initial_state")
 
 
-@settings(max_examples=40, deadline=None)
-@given(batch=st.integers(1, 2), d=st.integers(1, 3), n=st.integers(1, 4), length=st.integers(1, 19),
-       chunk=st.integers(1, 8), flags=st.lists(st.booleans(), min_size=4, max_size=4), softplus=st.booleans(),
-       impl=st.sampled_from(["chunked", "loop"]), seed=st.integers(0, 10_000))
-def test_fast_paths_match_reference(batch, d, n, length, chunk, flags, softplus, impl, seed):
-    inp = _inputs(batch, d, n, length, seed)
+FAST_IMPLS = ["fused", "chunked", "loop"]
+BC_MODES = st.sampled_from(["shared", "grouped", "const"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(batch=st.integers(1, 2), groups=st.integers(1, 3), per_group=st.integers(1, 2), n=st.integers(1, 4),
+       length=st.integers(1, 19), chunk=st.integers(1, 8), flags=st.lists(st.booleans(), min_size=4, max_size=4),
+       softplus=st.booleans(), impl=st.sampled_from(FAST_IMPLS), b_mode=BC_MODES, c_mode=BC_MODES,
+       complex_a=st.booleans(), seed=st.integers(0, 10_000))
+def test_fast_paths_match_reference(batch, groups, per_group, n, length, chunk, flags, softplus, impl, b_mode,
+                                    c_mode, complex_a, seed):
+    """Every path, every B/C layout (shared, grouped with G | D, constant), real and complex A: values, last state and
+    the gradient of every input against the reference loop, in float64."""
+    d = groups * per_group
+    inp = _inputs(batch, d, n, length, seed, b_mode=b_mode, c_mode=c_mode, groups=groups, complex_a=complex_a)
     use = REQUIRED + tuple(k for k, f in zip(OPTIONAL, flags) if f)
     y_r, last_r, g_r = _run("ref", inp, use, softplus, chunk)
     y, last, grads = _run(impl, inp, use, softplus, chunk)
@@ -54,9 +75,33 @@ def test_fast_paths_match_reference(batch, d, n, length, chunk, flags, softplus,
 def test_chunked_function_gradcheck():
     inp = _inputs(2, 3, 2, 7, seed=1)
     t = lambda x: x.transpose(1, 2).contiguous()  # noqa: E731  (B, X, L) -> (B, L, X)
-    args = [t(inp["u"]), t(inp["delta"]).abs(), inp["A"], t(inp["B"]), t(inp["C"]), inp["initial_state"]]
+    args = [t(inp["u"]), t(inp["delta"]).abs(), inp["A"], t(inp["B"])[:, :, None], t(inp["C"])[:, :, None],
+            inp["initial_state"]]  # B, C as (B, L, G=1, N)
     args = [a.detach().clone().requires_grad_() for a in args]
     assert torch.autograd.gradcheck(lambda *a: ChunkedScan.apply(*a, 3), args)
+    grouped = _inputs(1, 4, 2, 5, seed=2, b_mode="grouped", c_mode="const", groups=2)
+    args = [t(grouped["u"]), t(grouped["delta"]).abs(), grouped["A"], grouped["B"].permute(0, 3, 1, 2).contiguous(),
+            grouped["C"], None]
+    args = [a if a is None else a.detach().clone().requires_grad_() for a in args]
+    assert torch.autograd.gradcheck(lambda *a: ChunkedScan.apply(*a, 2), args)
+
+
+def test_group_assignment_is_channel_over_group_size():
+    """Channel d reads group d // (D / G): with B zero outside group 1, exactly the channels D/G..2D/G-1 respond."""
+    inp = _inputs(1, 6, 2, 5, seed=8, b_mode="grouped", groups=3)
+    inp["B"][:, [0, 2]] = 0
+    inp.pop("initial_state")
+    for impl in FAST_IMPLS + ["ref"]:
+        y = selective_scan(inp["u"], inp["delta"], inp["A"], inp["B"], inp["B"], impl=impl)
+        assert (y[0, 2:4].abs() > 0).all() and (y[0, [0, 1, 4, 5]] == 0).all(), impl
+
+
+def test_bad_groups_and_shapes_are_refused_in_one_line():
+    inp = _inputs(1, 4, 2, 5, seed=9, b_mode="grouped", groups=3)  # 3 does not divide 4
+    with pytest.raises(ValueError, match="G dividing D = 4"):
+        selective_scan(inp["u"], inp["delta"], inp["A"], inp["B"], inp["B"])
+    with pytest.raises(ValueError, match=r"constant B must be \(D, N\)"):
+        selective_scan(inp["u"], inp["delta"], inp["A"], inp["A"].T, inp["B"])
 
 
 def test_float32_matches_reference_and_returns_input_dtype():

@@ -1,0 +1,100 @@
+"""The fused CPU selective-scan extension (`selective_scan.cpp`), compiled on first use and cached.
+
+`load()` returns the compiled module, or None when it is switched off (`MLREADS_NO_EXT=1`) or cannot be built (no
+C++ compiler, no ninja, a build error); in the last case it warns once, in one line, and the caller falls back to the
+pure-PyTorch chunked path. The build lives under `$MLREADS_CACHE/ext` (default `~/.cache/mlreads/ext`), in a folder
+named by a hash of the source, the flags, torch's version and the CPU (the code is built with -march=native), so a
+changed source or another machine rebuilds instead of loading a stale or illegal binary.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import shutil
+import warnings
+from pathlib import Path
+
+import torch
+
+SOURCE = Path(__file__).with_name("selective_scan.cpp")
+CFLAGS = ["-O3", "-march=native", "-fopenmp", "-ffp-contract=fast", "-fno-math-errno"]
+LDFLAGS = ["-fopenmp"]
+_STATE: dict = {}
+
+
+def cache_dir() -> Path:
+    """Where built extensions live: $MLREADS_CACHE/ext, default ~/.cache/mlreads/ext."""
+    root = os.environ.get("MLREADS_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "mlreads")
+    return Path(root) / "ext"
+
+
+def _cpu_id() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            lines = [ln for ln in f if ln.startswith(("model name", "flags"))]
+        return "".join(sorted(set(lines)))
+    except OSError:
+        return platform.processor() + platform.machine()
+
+
+def build_key() -> str:
+    h = hashlib.sha256()
+    for part in (SOURCE.read_bytes(), " ".join(CFLAGS).encode(), torch.__version__.encode(), _cpu_id().encode(),
+                 os.environ.get("CXX", "c++").encode()):
+        h.update(part)
+    return h.hexdigest()[:12]
+
+
+def disabled() -> bool:
+    return os.environ.get("MLREADS_NO_EXT", "") not in ("", "0")
+
+
+def _ninja_on_path() -> bool:
+    """torch builds with the `ninja` executable on PATH; the `ninja` wheel installs it next to the venv's python,
+    which is not on PATH unless the venv is activated (`.venv/bin/python -m pytest` from make), so add its folder."""
+    if shutil.which("ninja"):
+        return True
+    try:
+        import ninja
+
+        os.environ["PATH"] = ninja.BIN_DIR + os.pathsep + os.environ.get("PATH", "")
+    except (ImportError, AttributeError):
+        return False
+    return shutil.which("ninja") is not None
+
+
+def load():
+    """The compiled extension (functions `fwd`, `bwd`), or None (switched off, or it cannot be built: warns once)."""
+    if disabled():
+        return None
+    if "module" in _STATE:
+        return _STATE["module"]
+    module, reason = None, None
+    if shutil.which(os.environ.get("CXX", "c++")) is None:
+        reason = f"no C++ compiler ({os.environ.get('CXX', 'c++')}) on PATH"
+    elif not _ninja_on_path():
+        reason = "no ninja (pip install ninja)"
+    else:
+        try:
+            from torch.utils.cpp_extension import load as build
+
+            key = build_key()
+            folder = cache_dir() / f"selective_scan-{key}"
+            folder.mkdir(parents=True, exist_ok=True)
+            module = build(name=f"mlreads_selective_scan_{key}", sources=[str(SOURCE)], extra_cflags=CFLAGS,
+                           extra_ldflags=LDFLAGS, build_directory=str(folder), verbose=False)
+        except Exception as exc:  # any build failure means: fall back
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            reason = f"build failed ({type(exc).__name__}: {first[:200]})"
+    if module is None:
+        warnings.warn(f"mlreads: fused selective-scan extension unavailable, {reason}; using the chunked PyTorch "
+                      "path (set MLREADS_NO_EXT=1 to skip the build and this message)", RuntimeWarning, stacklevel=3)
+    _STATE["module"] = module
+    return module
+
+
+def available() -> bool:
+    """True when the fused kernel is built (or loads from the cache) and not switched off."""
+    return load() is not None

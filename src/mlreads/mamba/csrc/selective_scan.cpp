@@ -1,0 +1,529 @@
+// Fused CPU selective scan of Mamba (Gu & Dao 2023, arXiv 2312.00752, Section 3.3.2, Algorithm 2): forward and
+// backward, each one pass over the (B, D) rows, the state axis N vectorised, states recomputed instead of stored.
+//
+//   h_t = exp(Δ_t A) h_{t-1} + Δ_t u_t B_t,  y_t = C_t h_t + D u_t,  out_t = y_t * silu(z_t),
+//   Δ_t = softplus(delta_t + delta_bias) (or without softplus).
+//
+// The CPU analogue of the paper's hardware-aware scan: a row's state (N values) lives in registers and L1 for the
+// whole sequence; only u, Δ, B, C, z, out (and their gradients) touch memory. Forward keeps the state entering every
+// `chunk` steps (B, D, L/chunk, N); backward walks the chunks in reverse, recomputes a chunk's states (chunk x N, in
+// L1) from its checkpoint, and runs the adjoint recurrence g_t = C_t dy_t + exp(Δ_{t+1} A) g_{t+1} through it.
+//
+// Layouts (the Python side prepares them): u, delta, z, out: (B, D, L) contiguous, scalar_t. B, C: time-varying
+// (B, G, L, N) contiguous (channel d reads group d / (D / G)) or constant (D, N), scalar_t. A (D, N), D, delta_bias
+// (D,), h0 (B, D, N): acc_t (float for float/half/bfloat16 inputs, double for double). An empty tensor is "absent".
+// Gradients of A, B, C, D and delta_bias sum over rows: each worker accumulates into its own buffer, summed at the
+// end, so the result does not depend on scheduling.
+#include <torch/extension.h>
+#include <ATen/Parallel.h>
+#include <ATen/OpMathType.h>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <type_traits>
+#include <vector>
+
+namespace {
+
+// exp for float, vectorisable (Cephes expf: range reduction by ln 2, degree-6 polynomial; ~1 ulp on [-87, 88]).
+static inline float fexp(float x) {
+  x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+  float k = std::floor(x * 1.44269504088896341f + 0.5f);
+  float r = x - k * 0.693359375f + k * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  float e = p * r * r + r + 1.0f;
+  int32_t bits = (static_cast<int32_t>(k) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof(scale));
+  return e * scale;
+}
+static inline double fexp(double x) { return std::exp(x); }
+
+
+// A block of W state entries as one value: a GCC vector of FW floats (one register, written explicitly so
+// the compiler cannot fall back to scalar code), or a plain scalar (W = 1, the generic path for any N and double).
+// With AVX-512 (built with -march=native on such a CPU) the block is 16 floats, one 512-bit register.
+#ifdef __AVX512F__
+constexpr int FW = 16;
+#else
+constexpr int FW = 8;
+#endif
+typedef float vf8 __attribute__((vector_size(32)));
+typedef int32_t vi8 __attribute__((vector_size(32)));
+typedef float vf16 __attribute__((vector_size(64)));
+typedef int32_t vi16 __attribute__((vector_size(64)));
+typedef float vf4 __attribute__((vector_size(16)));
+// Horizontal sums as trees of half-width adds (a lane-by-lane loop would be a chain of W dependent scalar adds).
+static inline float hsum(vf8 v) {
+  const vf4 a = __builtin_shufflevector(v, v, 0, 1, 2, 3) + __builtin_shufflevector(v, v, 4, 5, 6, 7);
+  return (a[0] + a[2]) + (a[1] + a[3]);
+}
+static inline float hsum(vf16 v) {
+  return hsum(__builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
+              __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15));
+}
+template <int W>
+struct VecTypes;
+template <>
+struct VecTypes<8> {
+  using F = vf8;
+  using I = vi8;
+};
+template <>
+struct VecTypes<16> {
+  using F = vf16;
+  using I = vi16;
+};
+
+template <typename acc_t, int W>
+struct Pack;
+
+template <typename acc_t>
+struct Pack<acc_t, 1> {  // the scalar path
+  using V = acc_t;
+  static V splat(acc_t x) { return x; }
+  template <typename T>
+  static V load(const T* p) { return static_cast<acc_t>(*p); }
+  static void store(acc_t* p, V v) { *p = v; }
+  template <typename T>
+  static void store_as(T* p, V v) { *p = static_cast<T>(v); }
+  static V exp(V x) { return fexp(x); }
+  static V softplus(V x) { return x > acc_t(20) ? x : std::log1p(std::exp(x)); }  // torch's, threshold 20
+  static V sigmoid(V x) { return acc_t(1) / (acc_t(1) + std::exp(-x)); }
+  static V dsoftplus(V x) { return x > acc_t(20) ? acc_t(1) : sigmoid(x); }
+  static acc_t sum(V v) { return v; }
+};
+
+template <int W>
+struct PackF {  // W = 8 or 16 lanes
+  using V = typename VecTypes<W>::F;
+  using vi = typename VecTypes<W>::I;
+  static V splat(float x) { return V{} + x; }
+  static V load(const float* p) {
+    V v;
+    std::memcpy(&v, p, sizeof(v));
+    return v;
+  }
+  template <typename T>
+  static V load(const T* p) {  // half, bfloat16: widen to float
+    V v;
+    for (int j = 0; j < W; ++j) v[j] = static_cast<float>(p[j]);
+    return v;
+  }
+  static void store(float* p, V v) { std::memcpy(p, &v, sizeof(v)); }
+  template <typename T>
+  static void store_as(T* p, V v) {
+    for (int j = 0; j < W; ++j) p[j] = static_cast<T>(v[j]);
+  }
+  static void store_as(float* p, V v) { store(p, v); }
+  static V log(V x) {  // Cephes logf for normal positive x: x = m 2^e, m in [sqrt(1/2), sqrt(2)), polynomial in m - 1
+    vi bits = reinterpret_cast<vi&>(x);
+    V e = __builtin_convertvector(((bits >> 23) & 0xff) - 126, V);
+    vi mbits = (bits & 0x807fffff) | 0x3f000000;  // mantissa in [0.5, 1)
+    V m = reinterpret_cast<V&>(mbits);
+    const auto small = m < splat(0.707106781186547524f);
+    e = small ? e - splat(1.0f) : e;
+    m = small ? m + m - splat(1.0f) : m - splat(1.0f);
+    const V z = m * m;
+    V y = splat(7.0376836292e-2f);
+    y = y * m + splat(-1.1514610310e-1f);
+    y = y * m + splat(1.1676998740e-1f);
+    y = y * m + splat(-1.2420140846e-1f);
+    y = y * m + splat(1.4249322787e-1f);
+    y = y * m + splat(-1.6668057665e-1f);
+    y = y * m + splat(2.0000714765e-1f);
+    y = y * m + splat(-2.4999993993e-1f);
+    y = y * m + splat(3.3333331174e-1f);
+    y = y * m * z + e * splat(-2.12194440e-4f) - splat(0.5f) * z;
+    return m + y + e * splat(0.693359375f);
+  }
+  static V softplus(V x) {  // x > 20 ? x : log1p(exp(x)), log1p accurate for tiny exp(x) (Goldberg's trick)
+    const V ex = exp(x > splat(20.0f) ? splat(20.0f) : x);
+    const V u1 = splat(1.0f) + ex;
+    const V den = u1 - splat(1.0f);
+    const V l1p = den == splat(0.0f) ? ex : log(u1) * ex / (den == splat(0.0f) ? splat(1.0f) : den);
+    return x > splat(20.0f) ? x : l1p;
+  }
+  static V sigmoid(V x) { return splat(1.0f) / (splat(1.0f) + exp(-x)); }
+  static V dsoftplus(V x) { return x > splat(20.0f) ? splat(1.0f) : sigmoid(x); }
+  static V exp(V x) {  // fexp, lane by lane
+    x = x < splat(-87.0f) ? splat(-87.0f) : x;
+    x = x > splat(88.0f) ? splat(88.0f) : x;
+    const V magic = splat(12582912.0f);  // 1.5 * 2^23: adding and subtracting it rounds to the nearest integer
+    V k = (x * splat(1.44269504088896341f) + magic) - magic;
+    V r = x - k * splat(0.693359375f) + k * splat(2.12194440e-4f);
+    V p = splat(1.9875691500e-4f);
+    p = p * r + splat(1.3981999507e-3f);
+    p = p * r + splat(8.3334519073e-3f);
+    p = p * r + splat(4.1665795894e-2f);
+    p = p * r + splat(1.6666665459e-1f);
+    p = p * r + splat(5.0000001201e-1f);
+    V e = p * r * r + r + splat(1.0f);
+    vi bits = (__builtin_convertvector(k, vi) + 127) << 23;
+    return e * reinterpret_cast<V&>(bits);
+  }
+  static float sum(V v) { return hsum(v); }
+};
+template <>
+struct Pack<float, 8> : PackF<8> {};
+template <>
+struct Pack<float, 16> : PackF<16> {};
+
+
+
+// Where row (b, d) reads B or C: base offset and stride along t (0 for a constant (D, N) one).
+struct BCView {
+  bool constant;
+  int64_t groups, len, n;
+  int64_t base(int64_t b, int64_t d, int64_t dim) const {
+    if (constant) return d * n;
+    return ((b * groups) + d / (dim / groups)) * len * n;
+  }
+  int64_t tstride() const { return constant ? 0 : n; }
+};
+
+BCView view_of(const at::Tensor& X, int64_t len, int64_t n) {
+  if (X.dim() == 2) return BCView{true, X.size(0), len, n};
+  return BCView{false, X.size(1), len, n};
+}
+
+template <typename T>
+const T* opt_ptr(const at::Tensor& t) { return t.numel() ? t.data_ptr<T>() : nullptr; }
+
+// Split `rows` into `parts` contiguous ranges and run f(part, begin, end) on torch's thread pool.
+template <typename F>
+void for_parts(int64_t rows, int64_t parts, const F& f) {
+  at::parallel_for(0, parts, 1, [&](int64_t pb, int64_t pe) {
+    for (int64_t p = pb; p < pe; ++p) f(p, rows * p / parts, rows * (p + 1) / parts);
+  });
+}
+
+int64_t n_parts(int64_t rows) { return std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), rows)); }
+
+// Elementwise passes over a row's steps [0, n), W at a time (then one by one): the transcendental work per step
+// (softplus, sigmoid) runs vectorised over time instead of once per step inside the sequential scan.
+template <typename acc_t, int W, typename F>
+void over_steps(int64_t n, const F& f) {
+  int64_t t = 0;
+  for (; t + W <= n; t += W) f(Pack<acc_t, W>(), t);
+  for (; t < n; ++t) f(Pack<acc_t, 1>(), t);
+}
+
+// Δ_t = softplus(delta_t + bias) (or delta_t + bias); with `sig`, also softplus' derivative there (torch's: 1 above 20).
+template <typename scalar_t, typename acc_t, int W>
+void row_delta(const scalar_t* dr, acc_t bias, bool softplus_on, int64_t n, acc_t* dt, acc_t* sig) {
+  over_steps<acc_t, W>(n, [&](auto p, int64_t t) {
+    using P = decltype(p);
+    const auto raw = P::load(dr + t) + P::splat(bias);
+    P::store(dt + t, softplus_on ? P::softplus(raw) : raw);
+    if (sig) P::store(sig + t, P::dsoftplus(raw));
+  });
+}
+
+// W: the block of state entries computed as one vector (N % W == 0; W = 1 is the generic scalar path).
+template <typename scalar_t, typename acc_t, int W>
+void fwd_impl(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A, const at::Tensor& Bm,
+              const at::Tensor& Cm, const at::Tensor& Dv, const at::Tensor& z, const at::Tensor& bias,
+              const at::Tensor& h0, bool softplus_on, int64_t chunk, at::Tensor& out, at::Tensor& last,
+              at::Tensor& ckpt) {
+  using P = Pack<acc_t, W>;
+  using V = typename P::V;
+  const int64_t batch = u.size(0), dim = u.size(1), len = u.size(2), N = A.size(1);
+  const int64_t n_chunks = ckpt.numel() ? ckpt.size(2) : 0;
+  const BCView bv = view_of(Bm, len, N), cv = view_of(Cm, len, N);
+  const scalar_t *up = u.data_ptr<scalar_t>(), *dp = delta.data_ptr<scalar_t>(), *zp = opt_ptr<scalar_t>(z);
+  const scalar_t *Bp = Bm.data_ptr<scalar_t>(), *Cp = Cm.data_ptr<scalar_t>();
+  const acc_t *Ap = A.data_ptr<acc_t>(), *Dp = opt_ptr<acc_t>(Dv), *biasp = opt_ptr<acc_t>(bias);
+  const acc_t* h0p = opt_ptr<acc_t>(h0);
+  scalar_t* op = out.data_ptr<scalar_t>();
+  acc_t *lastp = last.data_ptr<acc_t>(), *ckp = n_chunks ? ckpt.data_ptr<acc_t>() : nullptr;
+  const int64_t rows = batch * dim;
+  for_parts(rows, n_parts(rows), [&](int64_t, int64_t rb, int64_t re) {
+    std::vector<acc_t> h(N), a_row(N), dtrow(len), yrow(len);
+    for (int64_t row = rb; row < re; ++row) {
+      const int64_t b = row / dim, d = row % dim;
+      const scalar_t *ur = up + row * len, *zr = zp ? zp + row * len : nullptr;
+      const scalar_t *Br = Bp + bv.base(b, d, dim), *Cr = Cp + cv.base(b, d, dim);
+      const int64_t bs = bv.tstride(), cs = cv.tstride();
+      const acc_t Dd = Dp ? Dp[d] : acc_t(0);
+      for (int64_t n = 0; n < N; ++n) {
+        h[n] = h0p ? h0p[row * N + n] : acc_t(0);
+        a_row[n] = Ap[d * N + n];
+      }
+      acc_t* __restrict hp = h.data();
+      const acc_t* __restrict ap = a_row.data();
+      acc_t *dt_r = dtrow.data(), *y_r = yrow.data();
+      row_delta<scalar_t, acc_t, W>(dp + row * len, biasp ? biasp[d] : acc_t(0), softplus_on, len, dt_r, nullptr);
+      for (int64_t t = 0; t < len; ++t) {  // the scan: h_t = exp(Δ_t A) h_{t-1} + Δ_t u_t B_t, y_t = C_t h_t
+        if (ckp && t % chunk == 0) std::memcpy(ckp + (row * n_chunks + t / chunk) * N, hp, N * sizeof(acc_t));
+        const acc_t dt = dt_r[t], dtu = dt * static_cast<acc_t>(ur[t]);
+        const scalar_t* __restrict Bt = Br + t * bs;
+        const scalar_t* __restrict Ct = Cr + t * cs;
+        V yv = P::splat(0);
+        const V dtv = P::splat(dt), dtuv = P::splat(dtu);
+        for (int64_t nb = 0; nb < N; nb += W) {
+          const V hn = P::exp(dtv * P::load(ap + nb)) * P::load(hp + nb) + dtuv * P::load(Bt + nb);
+          P::store(hp + nb, hn);
+          yv += hn * P::load(Ct + nb);
+        }
+        y_r[t] = P::sum(yv);
+      }
+      over_steps<acc_t, W>(len, [&](auto p, int64_t t) {  // out_t = (y_t + D u_t) * silu(z_t)
+        using Q = decltype(p);
+        auto o = Q::load(y_r + t) + Q::splat(Dd) * Q::load(ur + t);
+        if (zr) {
+          const auto zz = Q::load(zr + t);
+          o = o * zz * Q::sigmoid(zz);
+        }
+        Q::store_as(op + row * len + t, o);
+      });
+      std::memcpy(lastp + row * N, hp, N * sizeof(acc_t));
+    }
+  });
+}
+
+template <typename scalar_t, typename acc_t, int W>
+void bwd_impl(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A, const at::Tensor& Bm,
+              const at::Tensor& Cm, const at::Tensor& Dv, const at::Tensor& z, const at::Tensor& bias,
+              const at::Tensor& ckpt, const at::Tensor& dout, const at::Tensor& dlast, bool softplus_on,
+              int64_t chunk, at::Tensor& du, at::Tensor& ddelta, at::Tensor& dz, at::Tensor& dh0,
+              at::Tensor& dA_parts, at::Tensor& dB_parts, at::Tensor& dC_parts, at::Tensor& dD_parts,
+              at::Tensor& dbias_parts) {
+  using P = Pack<acc_t, W>;
+  using V = typename P::V;
+  const int64_t batch = u.size(0), dim = u.size(1), len = u.size(2), N = A.size(1);
+  const int64_t n_chunks = ckpt.size(2);
+  const BCView bv = view_of(Bm, len, N), cv = view_of(Cm, len, N);
+  const scalar_t *up = u.data_ptr<scalar_t>(), *dp = delta.data_ptr<scalar_t>(), *zp = opt_ptr<scalar_t>(z);
+  const scalar_t *Bp = Bm.data_ptr<scalar_t>(), *Cp = Cm.data_ptr<scalar_t>(), *gop = dout.data_ptr<scalar_t>();
+  const acc_t *Ap = A.data_ptr<acc_t>(), *Dp = opt_ptr<acc_t>(Dv), *biasp = opt_ptr<acc_t>(bias);
+  const acc_t *ckp = ckpt.data_ptr<acc_t>(), *dlp = opt_ptr<acc_t>(dlast);
+  scalar_t *dup = du.data_ptr<scalar_t>(), *ddp = ddelta.data_ptr<scalar_t>();
+  scalar_t* dzp = dz.numel() ? dz.data_ptr<scalar_t>() : nullptr;
+  acc_t* dh0p = dh0.numel() ? dh0.data_ptr<acc_t>() : nullptr;
+  const int64_t rows = batch * dim, parts = dA_parts.size(0);
+  const int64_t sB = dB_parts.numel() / parts, sC = dC_parts.numel() / parts;
+  for_parts(rows, parts, [&](int64_t part, int64_t rb, int64_t re) {
+    acc_t* dA_buf = dA_parts.data_ptr<acc_t>() + part * dim * N;
+    acc_t* dB_buf = dB_parts.data_ptr<acc_t>() + part * sB;
+    acc_t* dC_buf = dC_parts.data_ptr<acc_t>() + part * sC;
+    acc_t* dD_buf = dD_parts.data_ptr<acc_t>() + part * dim;
+    acc_t* dbias_buf = dbias_parts.data_ptr<acc_t>() + part * dim;
+    // per chunk: states, exp(ΔA), Δ, sigmoid(Δ raw), y, dy, and the two per-step sums of the adjoint pass
+    std::vector<acc_t> hbuf((chunk + 1) * N), abuf(chunk * N), dtbuf(chunk), sigbuf(chunk), ybuf(chunk);
+    std::vector<acc_t> dybuf(chunk), sbbuf(chunk), sabuf(chunk), gc(N), a_row(N);
+    for (int64_t row = rb; row < re; ++row) {
+      const int64_t b = row / dim, d = row % dim;
+      const scalar_t *ur = up + row * len, *zr = zp ? zp + row * len : nullptr;
+      const int64_t bo = bv.base(b, d, dim), co = cv.base(b, d, dim), bs = bv.tstride(), cs = cv.tstride();
+      const scalar_t *Br = Bp + bo, *Cr = Cp + co;
+      acc_t *dBr = dB_buf + bo, *dCr = dC_buf + co;
+      acc_t* __restrict dAr = dA_buf + d * N;
+      const acc_t Dd = Dp ? Dp[d] : acc_t(0), bd = biasp ? biasp[d] : acc_t(0);
+      V dD_acc = P::splat(0), dbias_acc = P::splat(0);
+      acc_t dD_tail = 0, dbias_tail = 0;
+      for (int64_t n = 0; n < N; ++n) {
+        gc[n] = dlp ? dlp[row * N + n] : acc_t(0);
+        a_row[n] = Ap[d * N + n];
+      }
+      acc_t* __restrict g = gc.data();
+      acc_t *hb = hbuf.data(), *ab = abuf.data();
+      const acc_t* __restrict ap = a_row.data();
+      for (int64_t c = n_chunks - 1; c >= 0; --c) {
+        const int64_t s = c * chunk, e = std::min(s + chunk, len), l = e - s;
+        // recompute the chunk: Δ, exp(ΔA), the states and y = C h
+        row_delta<scalar_t, acc_t, W>(dp + row * len + s, bd, softplus_on, l, dtbuf.data(),
+                                      softplus_on ? sigbuf.data() : nullptr);
+        std::memcpy(hb, ckp + (row * n_chunks + c) * N, N * sizeof(acc_t));
+        for (int64_t k = 0; k < l; ++k) {
+          const int64_t t = s + k;
+          const acc_t dt = dtbuf[k], dtu = dt * static_cast<acc_t>(ur[t]);
+          const scalar_t* __restrict Bt = Br + t * bs;
+          const scalar_t* __restrict Ct = Cr + t * cs;
+          const acc_t* __restrict hprev = hb + k * N;
+          acc_t* __restrict hcur = hb + (k + 1) * N;
+          acc_t* __restrict ak = ab + k * N;
+          V yv = P::splat(0);
+          const V dtv = P::splat(dt), dtuv = P::splat(dtu);
+          for (int64_t nb = 0; nb < N; nb += W) {
+            const V a = P::exp(dtv * P::load(ap + nb));
+            const V hn = a * P::load(hprev + nb) + dtuv * P::load(Bt + nb);
+            P::store(ak + nb, a);
+            P::store(hcur + nb, hn);
+            yv += hn * P::load(Ct + nb);
+          }
+          ybuf[k] = P::sum(yv);
+        }
+        // the gate: dy = dout * silu(z), dz = dout * (y + D u) * silu'(z)
+        over_steps<acc_t, W>(l, [&](auto p, int64_t k) {
+          using Q = decltype(p);
+          const int64_t t = s + k;
+          const auto go = Q::load(gop + row * len + t);
+          if (zr) {
+            const auto zz = Q::load(zr + t), sz = Q::sigmoid(zz);
+            const auto pre = Q::load(ybuf.data() + k) + Q::splat(Dd) * Q::load(ur + t);
+            Q::store_as(dzp + row * len + t, go * pre * sz * (Q::splat(1) + zz * (Q::splat(1) - sz)));
+            Q::store(dybuf.data() + k, go * zz * sz);
+          } else {
+            Q::store(dybuf.data() + k, go);
+          }
+        });
+        // the adjoint pass through the chunk, last step first: g_t = C_t dy_t + exp(Δ_{t+1} A) g_{t+1}
+        for (int64_t k = l - 1; k >= 0; --k) {
+          const int64_t t = s + k;
+          const acc_t dt = dtbuf[k], dy = dybuf[k], dtu = dt * static_cast<acc_t>(ur[t]);
+          const scalar_t* __restrict Bt = Br + t * bs;
+          const scalar_t* __restrict Ct = Cr + t * cs;
+          acc_t* __restrict dBt = dBr + t * bs;
+          acc_t* __restrict dCt = dCr + t * cs;
+          const acc_t* __restrict hprev = hb + k * N;
+          const acc_t* __restrict hcur = hb + (k + 1) * N;
+          const acc_t* __restrict ak = ab + k * N;
+          V sbv = P::splat(0), sav = P::splat(0);
+          const V dyv = P::splat(dy), dtv = P::splat(dt), dtuv = P::splat(dtu);
+          for (int64_t nb = 0; nb < N; nb += W) {
+            const V a = P::load(ak + nb);
+            const V gn = dyv * P::load(Ct + nb) + P::load(g + nb);  // dL/dh_t
+            P::store(dCt + nb, P::load(dCt + nb) + dyv * P::load(hcur + nb));
+            P::store(dBt + nb, P::load(dBt + nb) + gn * dtuv);
+            sbv += gn * P::load(Bt + nb);
+            const V x = gn * P::load(hprev + nb) * a;  // dL/d(Δ_t A_n)
+            P::store(dAr + nb, P::load(dAr + nb) + x * dtv);
+            sav += x * P::load(ap + nb);
+            P::store(g + nb, a * gn);  // carried to step t - 1
+          }
+          sbbuf[k] = P::sum(sbv);  // Σ_n g B: dL/d(Δ_t u_t)
+          sabuf[k] = P::sum(sav);  // Σ_n x A: dL/dΔ_t through exp(Δ_t A)
+        }
+        // du = dy D + Δ Σ g B; dΔ = Σ x A + u Σ g B, through softplus; dD = Σ dy u; d bias = Σ dΔ_raw
+        over_steps<acc_t, W>(l, [&](auto p, int64_t k) {
+          using Q = decltype(p);
+          const int64_t t = s + k;
+          const auto uu = Q::load(ur + t), dy = Q::load(dybuf.data() + k), sb = Q::load(sbbuf.data() + k);
+          const auto dtv = Q::load(dtbuf.data() + k);
+          Q::store_as(dup + row * len + t, dy * Q::splat(Dd) + sb * dtv);
+          auto draw = Q::load(sabuf.data() + k) + sb * uu;
+          if (softplus_on) draw = draw * Q::load(sigbuf.data() + k);
+          Q::store_as(ddp + row * len + t, draw);
+          if constexpr (std::is_same<decltype(p), P>::value) {
+            dD_acc += dy * uu;
+            dbias_acc += draw;
+          } else {
+            dD_tail += Q::sum(dy * uu);
+            dbias_tail += Q::sum(draw);
+          }
+        });
+      }
+      dD_buf[d] += P::sum(dD_acc) + dD_tail;
+      dbias_buf[d] += P::sum(dbias_acc) + dbias_tail;
+      if (dh0p) std::memcpy(dh0p + row * N, g, N * sizeof(acc_t));
+    }
+  });
+}
+
+std::vector<at::Tensor> fwd(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A, const at::Tensor& B,
+                            const at::Tensor& C, const at::Tensor& D, const at::Tensor& z, const at::Tensor& bias,
+                            const at::Tensor& h0, bool softplus_on, int64_t chunk, bool save) {
+  TORCH_CHECK(u.is_contiguous() && delta.is_contiguous() && B.is_contiguous() && C.is_contiguous() &&
+                  (!z.numel() || z.is_contiguous()), "selective_scan fused: inputs must be contiguous");
+  const int64_t batch = u.size(0), dim = u.size(1), len = u.size(2), N = A.size(1);
+  auto acc_opts = u.options().dtype(at::toOpMathType(u.scalar_type()));
+  at::Tensor out = at::empty_like(u), last = at::empty({batch, dim, N}, acc_opts);
+  at::Tensor ckpt = save ? at::empty({batch, dim, (len + chunk - 1) / chunk, N}, acc_opts) : at::empty({0}, acc_opts);
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, u.scalar_type(), "selective_scan_fwd", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
+    // the widest float block that divides N: FW (one register), 8, or the scalar path (and always for double)
+    constexpr bool vec = std::is_same<acc_t, float>::value;
+    if (vec && N % FW == 0)
+      fwd_impl<scalar_t, acc_t, vec ? FW : 1>(u, delta, A, B, C, D, z, bias, h0, softplus_on, chunk, out, last, ckpt);
+    else if (vec && N % 8 == 0)
+      fwd_impl<scalar_t, acc_t, vec ? 8 : 1>(u, delta, A, B, C, D, z, bias, h0, softplus_on, chunk, out, last, ckpt);
+    else
+      fwd_impl<scalar_t, acc_t, 1>(u, delta, A, B, C, D, z, bias, h0, softplus_on, chunk, out, last, ckpt);
+  });
+  return {out, last, ckpt};
+}
+
+std::vector<at::Tensor> bwd(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A, const at::Tensor& B,
+                            const at::Tensor& C, const at::Tensor& D, const at::Tensor& z, const at::Tensor& bias,
+                            const at::Tensor& ckpt, const at::Tensor& dout, const at::Tensor& dlast, bool softplus_on,
+                            int64_t chunk, bool want_dh0) {
+  TORCH_CHECK(dout.is_contiguous(), "selective_scan fused: dout must be contiguous");
+  const int64_t batch = u.size(0), dim = u.size(1), N = A.size(1);
+  auto acc_opts = u.options().dtype(at::toOpMathType(u.scalar_type()));
+  const int64_t parts = n_parts(batch * dim);
+  at::Tensor du = at::empty_like(u), ddelta = at::empty_like(delta);
+  at::Tensor dz = z.numel() ? at::empty_like(z) : at::empty({0}, u.options());
+  at::Tensor dh0 = want_dh0 ? at::empty({batch, dim, N}, acc_opts) : at::empty({0}, acc_opts);
+  std::vector<int64_t> b_shape{parts}, c_shape{parts};
+  for (auto s : B.sizes()) b_shape.push_back(s);
+  for (auto s : C.sizes()) c_shape.push_back(s);
+  at::Tensor dA = at::zeros({parts, dim, N}, acc_opts), dB = at::zeros(b_shape, acc_opts);
+  at::Tensor dC = at::zeros(c_shape, acc_opts), dD = at::zeros({parts, dim}, acc_opts);
+  at::Tensor dbias = at::zeros({parts, dim}, acc_opts);
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, u.scalar_type(), "selective_scan_bwd", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
+    constexpr bool vec = std::is_same<acc_t, float>::value;
+    if (vec && N % FW == 0)
+      bwd_impl<scalar_t, acc_t, vec ? FW : 1>(u, delta, A, B, C, D, z, bias, ckpt, dout, dlast, softplus_on, chunk,
+                                              du, ddelta, dz, dh0, dA, dB, dC, dD, dbias);
+    else if (vec && N % 8 == 0)
+      bwd_impl<scalar_t, acc_t, vec ? 8 : 1>(u, delta, A, B, C, D, z, bias, ckpt, dout, dlast, softplus_on, chunk, du,
+                                             ddelta, dz, dh0, dA, dB, dC, dD, dbias);
+    else
+      bwd_impl<scalar_t, acc_t, 1>(u, delta, A, B, C, D, z, bias, ckpt, dout, dlast, softplus_on, chunk, du, ddelta,
+                                   dz, dh0, dA, dB, dC, dD, dbias);
+  });
+  return {du, ddelta, dA.sum(0), dB.sum(0).to(B.scalar_type()), dC.sum(0).to(C.scalar_type()), dD.sum(0),
+          dbias.sum(0), dz, dh0};
+}
+
+// Roofline probes for benchmarks/selective_scan.py: the single-core rate of the kernel's two operations, with the
+// data in L1 (no memory traffic), built with the same flags as the kernel.
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+double probe_exp(int64_t reps) {  // vectorised exps per second (the kernel's own exp)
+  using P = Pack<float, FW>;
+  std::vector<float> x(1024);
+  for (int i = 0; i < 1024; ++i) x[i] = -0.001f * i;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int64_t r = 0; r < reps; ++r)
+    for (int i = 0; i < 1024; i += FW) P::store(x.data() + i, P::splat(-0.5f) * P::exp(P::load(x.data() + i)));
+  const double s = seconds_since(t0);
+  volatile float sink = x[7];
+  (void)sink;
+  return 1024.0 * reps / s;
+}
+
+double probe_fma(int64_t reps) {  // fused multiply-adds per second: 16 independent chains of FW floats
+  using V = Pack<float, FW>::V;
+  V acc[16];
+  for (int j = 0; j < 16; ++j) acc[j] = Pack<float, FW>::splat(0.001f * j);
+  const V m = Pack<float, FW>::splat(0.999f), c = Pack<float, FW>::splat(1e-4f);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int64_t r = 0; r < reps; ++r)
+    for (int j = 0; j < 16; ++j) acc[j] = acc[j] * m + c;
+  const double s = seconds_since(t0);
+  float total = 0;
+  for (int j = 0; j < 16; ++j) total += Pack<float, FW>::sum(acc[j]);
+  volatile float sink = total;
+  (void)sink;
+  return 16.0 * FW * reps / s;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("fwd", &fwd, "fused selective scan, forward");
+  m.def("bwd", &bwd, "fused selective scan, backward");
+  m.def("probe_exp", &probe_exp, "single-core vector exp rate (per second), data in L1");
+  m.def("probe_fma", &probe_fma, "single-core vector FMA rate (per second), data in L1");
+  m.attr("float_lanes") = FW;
+}
