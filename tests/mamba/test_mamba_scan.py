@@ -5,7 +5,8 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 from mlreads.mamba.reference import selective_scan_ref
-from mlreads.mamba.scan import ChunkedScan, selective_scan, selective_state_update
+from mlreads.mamba.scan import ChunkedScan, selective_scan
+from mlreads.mamba.step import scan_step
 
 TOL = dict(rtol=1e-9, atol=1e-10)
 
@@ -112,11 +113,12 @@ def test_float32_matches_reference_and_returns_input_dtype():
 
 
 def test_recurrent_step_matches_scan():
+    """Eleven single steps (the generation path) equal the reference scan over the whole sequence."""
     inp = _inputs(2, 3, 4, 11, seed=3)
-    y_full, last = selective_scan(**inp, delta_softplus=True, return_last_state=True)
+    y_full, last = selective_scan_ref(**inp, delta_softplus=True, return_last_state=True)
     state, ys = inp["initial_state"], []
     for t in range(11):
-        y_t, state = selective_state_update(state, inp["u"][..., t], inp["delta"][..., t], inp["A"], inp["B"][..., t],
+        y_t, state = scan_step(state, inp["u"][..., t], inp["delta"][..., t], inp["A"], inp["B"][..., t],
                                             inp["C"][..., t], inp["D"], inp["z"][..., t], inp["delta_bias"], True)
         ys.append(y_t)
     torch.testing.assert_close(torch.stack(ys, -1), y_full, **TOL)

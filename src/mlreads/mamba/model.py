@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -66,7 +66,7 @@ class MambaConfig:
     residual_in_fp32: bool = True  # keep the residual stream in float32 for half-precision models (official default)
     tie_embeddings: bool = True  # unembed with embedding^T; False adds an `lm_head` (HF: tie_word_embeddings)
     selective: bool = True  # False: the LTI ablation (Δ, B, C independent of the input)
-    scan_impl: str = "chunked"  # "chunked" | "loop" | "ref"
+    scan_impl: Literal["fused", "chunked", "loop", "ref"] = "fused"  # fused falls back to chunked without a compiler
     chunk_size: int = 64
 
     @property

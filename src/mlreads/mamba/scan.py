@@ -26,7 +26,8 @@ Four implementations, all equal to `reference.selective_scan_ref` (outputs, last
   than the loop and ~9-11x faster than `pscan` at L = 1k-4k in the same benchmark. See `ChunkedScan`.
 - ``"ref"``: the reference loop.
 
-`selective_state_update` is the recurrent step used for generation (one token, state (B, D, N)).
+The recurrent step used for generation (one token, state (B, D, N)) is `mlreads.mamba.step`: mamba-ssm's
+`selective_state_update`, computed by this scan with L = 1.
 
 Deviations:
 - B̄ = ΔB (Euler for B), not ZOH's B̄ = (ΔA)^{-1}(exp(ΔA) - I) ΔB = (exp(ΔA) - 1)/A · B for diagonal A (Section 2,
@@ -364,30 +365,3 @@ def selective_scan(
         y = y * F.silu(rearrange(z.to(work), "b d l -> b l d").contiguous())
     y = rearrange(y.to(dtype_in), "b l d -> b d l")
     return (y, last) if return_last_state else y
-
-
-def selective_state_update(
-    state: Tensor,  # (B, D, N)
-    x: Tensor,  # (B, D)
-    dt: Tensor,  # (B, D)
-    A: Tensor,  # (D, N)
-    B: Tensor,  # (B, N)
-    C: Tensor,  # (B, N)
-    D: Tensor | None = None,
-    z: Tensor | None = None,  # (B, D)
-    dt_bias: Tensor | None = None,
-    dt_softplus: bool = False,
-) -> tuple[Tensor, Tensor]:
-    """One recurrent step (Eq. 2a-2b) for generation: returns (y (B, D), new state (B, D, N))."""
-    if dt_bias is not None:
-        dt = dt + dt_bias
-    if dt_softplus:
-        dt = F.softplus(dt)
-    dA, dBx = discretize(x, dt, A, B[:, None, :])  # (B, D, N)
-    state = dA * state + dBx  # (B, D, N)
-    y = einsum(state, C, "b d n, b n -> b d")  # (B, D)
-    if D is not None:
-        y = y + x * D
-    if z is not None:
-        y = y * F.silu(z)
-    return y, state
