@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-import torch
 
 from mlreads.core.data.synthetic import selective_copying
 from mlreads.core.figures import accuracy_curves

@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-import torch
 from safetensors.torch import save_model
 
 from mlreads.core.data.synthetic import induction_heads

@@ -45,7 +45,7 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from einops import einsum, rearrange
+from einops import rearrange
 from torch import Tensor
 
 DEFAULT_CHUNK = 128
