@@ -43,5 +43,15 @@ def test_class_coverage_sees_collapse():
 
 def test_nearest_distances():
     ref = torch.tensor([[0.0, 0.0], [3.0, 4.0]])
-    torch.testing.assert_close(metrics.nearest_distances(torch.tensor([[3.0, 3.0], [0.0, 1.0]]), ref),
-                               torch.tensor([1.0, 1.0], dtype=torch.float64))  # fmt: skip
+    dist, idx = metrics.nearest_distances(torch.tensor([[3.0, 3.0], [0.0, 1.0]]), ref)
+    torch.testing.assert_close(dist, torch.tensor([1.0, 1.0]))
+    assert idx.tolist() == [1, 0]
+
+
+def test_sliced_wasserstein_is_a_shift_for_translated_samples():
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(2000, 2, generator=g, dtype=torch.float64)
+    assert metrics.sliced_wasserstein(a, a.clone(), 64, torch.Generator().manual_seed(1)) == 0
+    shifted = metrics.sliced_wasserstein(a, a + torch.tensor([3.0, 0.0], dtype=torch.float64), 256,
+                                         torch.Generator().manual_seed(1))  # fmt: skip
+    assert abs(shifted - 3 * 2 / torch.pi) < 0.15  # E|cos theta| * 3 for uniform directions in 2-D

@@ -47,8 +47,11 @@ def cache_path(cfg: FeatNetConfig) -> Path:
     return data_root() / "featnets" / f"mnist-mlp{cfg.d_hidden}-s{cfg.steps}-b{cfg.batch_size}-seed{FEATNET_SEED}.safetensors"
 
 
-def load_or_train(cfg: FeatNetConfig, mnist: dict, ctx=None) -> tuple[FeatNet, dict]:
-    """The cached feature net, or train it (about 1 min on one thread) and cache it. Returns (net, info)."""
+def load_or_train(cfg: FeatNetConfig, mnist: dict) -> tuple[FeatNet, dict]:
+    """The cached feature net, or train it (about 1 min on one thread) and cache it. Returns (net, info).
+
+    `mnist`: {"train", "test"} -> (x float (n, 784) in [0, 1], y int64), as `exp_common.mnist_tensors()`.
+    """
     from safetensors.torch import load_model, save_model
 
     from mlreads.core.seeding import init_rng
@@ -57,18 +60,16 @@ def load_or_train(cfg: FeatNetConfig, mnist: dict, ctx=None) -> tuple[FeatNet, d
     path = cache_path(cfg)
     with init_rng(FEATNET_SEED):
         net = FeatNet(cfg)
-    x_te = torch.from_numpy(mnist["test"][0]).float() / 255
-    y_te = torch.from_numpy(mnist["test"][1])
+    x_te, y_te = mnist["test"]
     eval_fn = lambda m: {"test_acc": (m(x_te).argmax(1) == y_te).float().mean()}  # noqa: E731
     if path.is_file():
         load_model(net, str(path))
     else:
-        x = torch.from_numpy(mnist["train"][0])
-        y = torch.from_numpy(mnist["train"][1])
+        x, y = mnist["train"]
 
         def batch_fn(step, gen):
             idx = torch.randint(0, len(x), (cfg.batch_size,), generator=gen)
-            return x[idx].float() / 255, y[idx]
+            return x[idx], y[idx]
 
         fit(net, recipe(cfg.steps, cfg.lr, grad_clip=None), batch_fn, lambda m, b: F.cross_entropy(m(b[0]), b[1]),
             data_seed=FEATNET_SEED, desc="featnet")  # fmt: skip

@@ -72,11 +72,23 @@ def class_coverage(probs: Tensor, n_classes: int = 10) -> dict[str, float | list
             "confidence": float(probs.max(1).values.mean())}  # fmt: skip
 
 
-def nearest_distances(queries: Tensor, reference: Tensor, batch_size: int = 1000) -> Tensor:
-    """Euclidean distance from each query to its nearest reference row (GAN Fig 2's memorisation check)."""
-    r2 = (reference.double() ** 2).sum(1)
-    out = []
-    for q in queries.double().split(batch_size):
-        sq = (q**2).sum(1, keepdim=True) - 2 * q @ reference.double().T + r2
-        out.append(sq.min(1).values.clamp_min(0).sqrt())
-    return torch.cat(out)
+def nearest_distances(queries: Tensor, reference: Tensor, batch_size: int = 1000) -> tuple[Tensor, Tensor]:
+    """Euclidean distance from each query to its nearest reference row, and that row's index (GAN Fig 2's
+    memorisation check); computed in the inputs' dtype."""
+    r2 = (reference**2).sum(1)
+    dist, idx = [], []
+    for q in queries.split(batch_size):
+        sq = (q**2).sum(1, keepdim=True) - 2 * q @ reference.T + r2
+        best = sq.min(1)
+        dist.append(best.values.clamp_min(0).sqrt())
+        idx.append(best.indices)
+    return torch.cat(dist), torch.cat(idx)
+
+
+def sliced_wasserstein(a: Tensor, b: Tensor, n_proj: int, gen: torch.Generator) -> float:
+    """Mean over random unit directions of the 1-D Wasserstein-1 distance between the projected samples (equal n)."""
+    n = min(len(a), len(b))
+    dirs = torch.randn(a.shape[1], n_proj, generator=gen, dtype=a.dtype)
+    dirs = dirs / dirs.norm(dim=0, keepdim=True)
+    pa, pb = (a[:n] @ dirs).sort(0).values, (b[:n] @ dirs).sort(0).values  # (n, n_proj)
+    return float((pa - pb).abs().mean())
