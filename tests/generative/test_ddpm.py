@@ -48,10 +48,10 @@ def test_eps_mu_identity_eq11():
     torch.testing.assert_close(ddpm.x0_from_eps(S, xt, t, eps), x0, rtol=1e-9, atol=1e-9)
 
 
-def _diffusers(variance_type, float64=False):
+def _diffusers(variance_type, float64=False, clip=False):
     diffusers = pytest.importorskip("diffusers")
     sch = diffusers.DDPMScheduler(num_train_timesteps=1000, beta_start=1e-4, beta_end=0.02, beta_schedule="linear",
-                                  variance_type=variance_type, clip_sample=False)  # fmt: skip
+                                  variance_type=variance_type, clip_sample=clip)  # fmt: skip
     if float64:  # the same formulas evaluated on our float64 schedule
         sch.betas = S.betas.clone()
         sch.alphas = S.alphas.clone()
@@ -100,6 +100,19 @@ def test_sampling_step_matches_diffusers(variance_type, sigma2, t):
     theirs = sch.step(eps, t - 1, xt, generator=g1).prev_sample
     noise = torch.randn(xt.shape, generator=g2, dtype=torch.float64)
     torch.testing.assert_close(ddpm.step(S, eps, t, xt, noise, sigma2), theirs, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("t", [2, 40, 1000])
+def test_clipped_sampling_step_matches_diffusers_clip_sample(t):
+    sch = _diffusers("fixed_large", float64=True, clip=True)
+    g = torch.Generator().manual_seed(t)
+    xt, eps = 3 * torch.randn(3, 6, generator=g, dtype=torch.float64), torch.randn(3, 6, generator=g, dtype=torch.float64)
+    g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    theirs = sch.step(eps, t - 1, xt, generator=g1).prev_sample
+    noise = torch.randn(xt.shape, generator=g2, dtype=torch.float64)
+    ours = ddpm.step(S, eps, t, xt, noise, "beta", clip_x0=True)
+    torch.testing.assert_close(ours, theirs, rtol=1e-12, atol=1e-12)
+    assert (ours - ddpm.step(S, eps, t, xt, noise, "beta")).abs().max() > 1e-3  # clipping is active here
 
 
 def test_vlb_term_is_zero_kl_for_the_true_mean_and_prior():

@@ -19,7 +19,7 @@ Glossary (code -> paper):
 Deviations:
 - The decoder L_0 is a Gaussian N(x_0; mu_theta(x_1, 1), beta_1 I) density in nats, for continuous data (2-D toy
   sets); the paper's discretised decoder (Eq 13) is for 8-bit images. Sampling does not clip x_0 (Algorithm 2 does
-  not; the official code and diffusers' default `clip_sample=True` do).
+  not; the official code and diffusers' default `clip_sample=True` do: `clip_x0=True` in `step`/`sample`).
 """
 
 from __future__ import annotations
@@ -128,10 +128,17 @@ def prior_kl(s: Schedule, x0: Tensor) -> Tensor:
 
 
 def step(s: Schedule, model_out: Tensor, t: int, xt: Tensor, noise: Tensor, sigma2: str = "beta",
-         param: str = "eps") -> Tensor:  # fmt: skip
-    """Algorithm 2, one step: x_{t-1} = mu_theta(x_t, t) + sigma_t z, with z = 0 at t = 1."""
+         param: str = "eps", clip_x0: bool = False) -> Tensor:  # fmt: skip
+    """Algorithm 2, one step: x_{t-1} = mu_theta(x_t, t) + sigma_t z, with z = 0 at t = 1.
+
+    `clip_x0`: the official code's (and diffusers' default) variant, not Algorithm 2: predict x_0 from eps, clip it
+    to [-1, 1], and take the posterior mean mu_tilde(x_t, x_0_hat) (Eq 7).
+    """
     tt = torch.full((xt.shape[0],), t, dtype=torch.long)
-    mean = mu_from_eps(s, xt, tt, model_out) if param == "eps" else model_out
+    if param == "eps" and clip_x0:
+        mean, _ = posterior(s, x0_from_eps(s, xt, tt, model_out).clamp(-1, 1), xt, tt)
+    else:
+        mean = mu_from_eps(s, xt, tt, model_out) if param == "eps" else model_out
     if t == 1:
         return mean
     return mean + _at(s.sigma2(sigma2), tt, xt).sqrt() * noise
@@ -236,7 +243,8 @@ def vlb(model: nn.Module, s: Schedule, x0: Tensor, gen: torch.Generator, objecti
 
 @torch.no_grad()
 def sample(model: nn.Module, s: Schedule, shape: tuple[int, ...], gen: torch.Generator, sigma2: str = "beta",
-           param: str = "eps", keep: tuple[int, ...] = ()) -> tuple[Tensor, dict[int, Tensor]]:  # fmt: skip
+           param: str = "eps", keep: tuple[int, ...] = (), clip_x0: bool = False
+           ) -> tuple[Tensor, dict[int, Tensor]]:  # fmt: skip
     """Algorithm 2: x_T ~ N(0, I), then x_{t-1} = mu_theta(x_t, t) + sigma_t z for t = T..1. Returns x_0 and the
     intermediate x_t at the times in `keep` (for the reverse-chain figure)."""
     x = torch.randn(shape, generator=gen)
@@ -244,7 +252,7 @@ def sample(model: nn.Module, s: Schedule, shape: tuple[int, ...], gen: torch.Gen
     for t in range(s.T, 0, -1):
         noise = torch.randn(shape, generator=gen) if t > 1 else torch.zeros(shape)
         out = model(x, torch.full((shape[0],), t, dtype=torch.long))
-        x = step(s, out, t, x, noise, sigma2, param)
+        x = step(s, out, t, x, noise, sigma2, param, clip_x0)
         if t - 1 in keep:
             chain[t - 1] = x.clone()
     return x, chain

@@ -120,14 +120,14 @@ def forward_chain_figure(x0: torch.Tensor, keep: Mapping[int, torch.Tensor], s):
     return fig
 
 
-def reverse_chain_figure(chain: Mapping[int, torch.Tensor], n: int = 6):
+def reverse_chain_figure(chain: Mapping[int, torch.Tensor], n: int = 6, side: int = 28):
     """Algorithm 2: a few samples at decreasing t, from noise (left) to x_0 (right)."""
     plt = _plt()
     times = sorted(chain, reverse=True)
     fig, axes = plt.subplots(n, len(times), figsize=(1.2 * len(times), 1.2 * n))
     for r in range(n):
         for c, t in enumerate(times):
-            axes[r, c].imshow(chain[t][r].reshape(28, 28).numpy(), cmap="gray", vmin=-1, vmax=1)
+            axes[r, c].imshow(chain[t][r].reshape(side, side).numpy(), cmap="gray", vmin=-1, vmax=1)
             axes[r, c].set_axis_off()
             if r == 0:
                 axes[r, c].set_title(f"t = {t}", fontsize=8)
@@ -145,7 +145,8 @@ def ablation_figure(held_out: torch.Tensor, samples: Mapping[str, torch.Tensor],
     axes[0].set_title("held-out data", fontsize=8)
     for ax, name in zip(axes[1:], names):
         ax.scatter(samples[name][:, 0], samples[name][:, 1], s=2)
-        ax.set_title(f"{name}\nSW {metrics[f'sw_{name}']:.3f}, bound {metrics[f'vlb_{name}']:.2f} nats/dim", fontsize=8)
+        bound = f", bound {metrics[f'vlb_{name}']:.2f} nats/dim" if f"vlb_{name}" in metrics else ""
+        ax.set_title(f"{name}\nSW {metrics[f'sw_{name}']:.3f}{bound}", fontsize=8)
     for ax in axes:
         ax.set_xlim(-2.5, 2.5)
         ax.set_ylim(-2.5, 2.5)

@@ -30,9 +30,9 @@ class NeighboursConfig:
     n_database: int = 5000  # training images searched
     n_queries: int = 1000  # test images
     batch_size: int = 64
-    train: TrainConfig = field(default_factory=lambda: recipe(1500, 0.01, schedule="constant", optimizer="sgd",
-                                                              betas=(0.9, 0.999), weight_decay=5e-4, grad_clip=None,
-                                                              eval_every=250))  # fmt: skip
+    train: TrainConfig = field(default_factory=lambda: recipe(1500, 0.01, warmup=50, schedule="constant",
+                                                              optimizer="sgd", betas=(0.9, 0.999), weight_decay=5e-4,
+                                                              grad_clip=1.0, eval_every=250))  # fmt: skip
 
 
 @torch.no_grad()

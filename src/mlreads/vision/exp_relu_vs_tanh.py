@@ -32,8 +32,9 @@ class ReluTanhConfig:
     tanh_cap: float = 4.0  # the tanh arm trains at most this many times ReLU's steps to E*
     max_steps_tanh: int = 4000
     n_train_eval: int = 5000
-    train: TrainConfig = field(default_factory=lambda: recipe(1500, 0.02, schedule="constant", optimizer="sgd",
-                                                              betas=(0.9, 0.999), grad_clip=None, eval_every=50))
+    train: TrainConfig = field(default_factory=lambda: recipe(1500, 0.02, warmup=50, schedule="constant",
+                                                              optimizer="sgd", betas=(0.9, 0.999), grad_clip=1.0,
+                                                              eval_every=50))  # fmt: skip
 
 
 def first_step_below(history: list[dict], target: float) -> int | None:
