@@ -7,6 +7,8 @@ Frechet distances are not comparable with published FIDs.
 
 from __future__ import annotations
 
+import dataclasses
+
 from mlreads.core.registry import Experiment, at_least, at_most, holds, register
 from mlreads.core.train import recipe
 from mlreads.generative.ddpm import DenoiserConfig
@@ -46,7 +48,7 @@ register(Experiment(
 # ===== gan/mnist ======================================================================================================
 
 GAN_SMALL = GANConfig(d_gen=(128, 128), d_disc=(64, 64), n_pieces=2)
-GAN_QUICK = GanMnistConfig()
+GAN_QUICK = GanMnistConfig(train=dataclasses.replace(GanMnistConfig().train, time_limit_s=360.0))
 GAN_FULL = GanMnistConfig(model=GANConfig(), train=recipe(100_000, 2e-4, schedule="constant", optimizer="adam",
                                                           betas=(0.5, 0.999), grad_clip=None, log_every=100))
 
@@ -80,7 +82,7 @@ register(Experiment(
     notes=("G: 100-d Gaussian z -> 600 ReLU -> 600 ReLU -> 784 sigmoid (paper 1200, 1200), output bias from the data "
            "means; D: two maxout layers of 240 units x 4 pieces (paper 5) with dropout (input keep 0.8, hidden 0.5). "
            "Non-saturating G loss, k = 1, trained as two Phases of one fit. Deviation: Adam(2e-4, beta1 0.5) for 3000 "
-           "steps at batch 100 (about 6 epochs) instead of the paper's SGD with momentum for hundreds of epochs. "
+           "steps at batch 100 (about 6 epochs; a 360 s time limit at quick, `steps` records how many ran) instead of the paper's SGD with momentum for hundreds of epochs. "
            "Parzen protocol of parzen_ll.py: 10k samples as centres, sigma from logspace(-1, 0, 10) chosen on 1k "
            "validation images (MNIST train[50k:51k]), mean LL of the 10k test images with SE = std / sqrt(n). "
            "parzen_ll_real_centres uses 9k real validation images as centres: Theis et al. 2016 show the estimate "
@@ -131,7 +133,7 @@ register(Experiment(
                                  pool=2, sigma2_kinds=("beta",), metrics_featnet=False, batch_size=64, clip_x0=False,
                                  train=recipe(200, 2e-3, warmup=10, min_lr_frac=0.5, optimizer="adam", grad_clip=1.0,
                                               log_every=20)),
-        "quick": DdpmMnistConfig(),
+        "quick": DdpmMnistConfig(train=dataclasses.replace(DdpmMnistConfig().train, time_limit_s=240.0)),
         "full": DdpmMnistConfig(n_samples=5000, train=recipe(100_000, 2e-4, warmup=1000, min_lr_frac=0.1,
                                                               optimizer="adam", grad_clip=1.0, log_every=100)),
     },  # fmt: skip
@@ -149,7 +151,7 @@ register(Experiment(
     headline="fid_feat_beta",
     notes=("Deviation: an MLP eps_theta (784 -> 1024 -> 1024 -> 784, SiLU, a sinusoidal time embedding added at every "
            "layer) instead of the paper's 35.7M-parameter U-Net (a tiny U-Net needs about 1.5 s per step and 17 min "
-           "to sample 256 images here). Adam 2e-4 with warmup, batch 128, 1000 steps at quick, no EMA (fit has no "
+           "to sample 256 images here). Adam 2e-4 with warmup, batch 128, 1000 steps at quick (240 s time limit), no EMA (fit has no "
            "post-step hook; the paper uses EMA 0.9999). Sampling clips the predicted x_0 to [-1, 1] as the official "
            "code and diffusers do (Algorithm 2 does not; an undertrained eps_theta is amplified up to "
            "1 / sqrt(alpha_bar_T) = 157x without it). 400 samples with T = 1000 per variance, from the same noise. "

@@ -29,12 +29,12 @@ class DegradationConfig:
     n_deep: int = 9  # 56 layers
     width: int = 8  # paper: 16
     batch_size: int = 64  # paper: 128
-    n_train_eval: int = 5000  # the fixed training subset on which training error is measured
-    n_test_eval: int = 5000
+    n_train_eval: int = 2000  # the fixed training subset on which training error is measured
+    n_test_eval: int = 2000
     n_response: int = 500
     train: TrainConfig = field(default_factory=lambda: dataclasses.replace(
         recipe(700, 0.1, warmup=35, min_lr_frac=0.1, weight_decay=1e-4, optimizer="sgd", betas=(0.9, 0.999),
-               grad_clip=None, eval_every=50), time_limit_s=130.0))  # fmt: skip
+               grad_clip=None, eval_every=100), time_limit_s=130.0))  # fmt: skip
 
 
 def run_degradation(cfg: DegradationConfig, ctx: RunContext) -> dict:
