@@ -114,8 +114,10 @@ register(Experiment(
     configs=DEGRADATION,
     run=run_degradation,
     checks={
-        "smoke": [at_least("train_err_plain-32", "train_err_plain-8", name="plain-32 trains worse than plain-8"),
-                  at_most("train_err_resnet-32", "train_err_plain-32", name="ResNet-32 trains better than plain-32")],
+        "smoke": [at_least("train_err_plain-32", "train_err_plain-8", margin=0.1,
+                           name="plain-32 trains worse than plain-8 (by >= 10 pp)"),
+                  at_most("train_err_resnet-32", "train_err_plain-32", margin=0.2,
+                          name="ResNet-32 trains better than plain-32 (by >= 20 pp)")],
         "quick": [at_least("degradation_pp_plain", 2.0, name="plain-56 training error >= plain-20's + 2 pp"),
                   at_most("degradation_pp_resnet", 0.5, name="ResNet-56 training error <= ResNet-20's + 0.5 pp"),
                   at_least("resnet_gain_deep_pp", 3.0, name="ResNet-56 training error <= plain-56's - 3 pp"),
