@@ -56,7 +56,8 @@ def run_ddpm_mnist(cfg: DdpmMnistConfig, ctx: RunContext) -> dict:
     res = fit(model, cfg.train, batch_fn, lambda m, b: ddpm.loss_terms(m, s, *b, "eps_simple").mean(), ctx=ctx,
               desc="ddpm")  # fmt: skip
     losses = [r["loss"] for r in res.history if "loss" in r]
-    metrics: dict = {"loss_first": losses[0], "loss_last": losses[-1], "steps": res.steps}
+    metrics: dict = {"loss_first": losses[0], "loss_last": losses[-1], "steps": res.steps,
+                     "background_frac_data": float((x_tr[:5000] < -0.5).float().mean())}  # fmt: skip
     model.eval()
     featnet = None
     if cfg.metrics_featnet:
@@ -68,6 +69,8 @@ def run_ddpm_mnist(cfg: DdpmMnistConfig, ctx: RunContext) -> dict:
                                   clip_x0=cfg.clip_x0)  # fmt: skip
         metrics[f"finite_{kind}"] = bool(torch.isfinite(x0).all())
         metrics[f"in_range_frac_{kind}"] = float((x0.abs() <= 1.5).float().mean())
+        # MNIST is mostly background (-1 here): about 80% of training pixels are below -0.5; noise has about 30%
+        metrics[f"background_frac_{kind}"] = float((x0 < -0.5).float().mean())
         img = ((x0 + 1) / 2).clamp(0, 1)
         ctx.savefig(image_grid(img[:100], f"DDPM samples, sigma^2 = {kind} (the first 100)", side), f"samples_{kind}")
         if kind == cfg.sigma2_kinds[0]:
