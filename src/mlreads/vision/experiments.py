@@ -130,9 +130,9 @@ register(Experiment(
     notes=("CIFAR-style 6n+2 nets (3x3 convs, BN, option-A shortcuts for ResNets; the plain twin drops the "
            "shortcuts) at depths 20 and 56, widths {8, 16, 32} (paper {16, 32, 64}), on Fashion-MNIST average-pooled "
            "to 14x14; SGD momentum 0.9, lr 0.1 with 5% warmup and cosine to 0.01 (paper: step decay at 32k/48k), "
-           "weight decay 1e-4 on weights (not BN), batch 64, 700 steps per net (a 130 s time limit per net keeps the "
-           "quick budget; steps_<net> records how many ran). Training error: a fixed 2k training subset in eval mode "
-           "every 100 steps (test error on 2k test images). "
+           "weight decay 1e-4 on weights (not BN), batch 64, 400 steps per net (about 1.3 s per joint step of the "
+           "four nets on an idle core, so about 9 min; on a loaded machine longer). Training error: a fixed 2k "
+           "training subset in eval mode every 50 steps (test error on 2k test images). "
            "Smoke: 8 vs 32 layers on 7x7 MNIST, width 4, 80 steps. Fig 7 responses: std of each 3x3 layer's BN "
            "output on 500 test images."),
 ))  # fmt: skip
