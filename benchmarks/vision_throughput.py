@@ -21,7 +21,7 @@ from mlreads.vision import AlexNet, AlexNetConfig, ResNet
 
 def plain_alexnet(ours: AlexNet) -> nn.Module:
     c = ours.cfg
-    lrn = lambda: nn.LocalResponseNorm(c.lrn_n, alpha=c.lrn_alpha * c.lrn_n, beta=c.lrn_beta, k=c.lrn_k)  # noqa: E731
+    lrn = lambda: nn.LocalResponseNorm(c.lrn_n, alpha=c.lrn_alpha * c.lrn_n, beta=c.lrn_beta, k=c.lrn_k)
     net = nn.Sequential(
         nn.Conv2d(c.in_channels, c.widths[0], c.conv1_kernel, c.conv1_stride, c.conv1_padding), nn.ReLU(), lrn(),
         nn.MaxPool2d(3, 2),

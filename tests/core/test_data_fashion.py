@@ -36,7 +36,7 @@ def fake_folder(tmp_path, monkeypatch):
 
 
 def test_fashion_reads_idx_with_mnist_split(fake_folder):
-    folder, x_tr, x_te = fake_folder
+    folder, _, x_te = fake_folder
     data = fashion.load_fashion()
     assert data["train"][0].shape == (8, 784) and data["val"][0].shape == (4, 784)
     np.testing.assert_array_equal(data["test"][0], x_te.reshape(3, 784))

@@ -4,7 +4,14 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlreads.vision import AlexNet, AlexNetConfig, SmallConvNet, SmallConvNetConfig, local_response_norm, n_params
+from mlreads.vision import (
+    AlexNet,
+    AlexNetConfig,
+    SmallConvNet,
+    SmallConvNetConfig,
+    local_response_norm,
+    n_params,
+)
 from mlreads.vision.alexnet import neuron_counts
 from mlreads.vision.reference import grouped_conv_ref, local_response_norm_ref
 

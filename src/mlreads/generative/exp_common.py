@@ -21,11 +21,15 @@ def sample_quality(samples01: Tensor, featnet, data: dict[str, tuple[Tensor, Ten
                    n_ref: int = 5000) -> dict:  # fmt: skip
     """Class coverage, confidence and the Frechet distance in the feature net's space, with a floor (MNIST train vs
     test) and a ceiling (images drawn from a Gaussian fitted to the training pixels, clipped to [0, 1])."""
-    from mlreads.generative.metrics import class_coverage, frechet_distance, gaussian_stats
+    from mlreads.generative.metrics import (
+        class_coverage,
+        frechet_distance,
+        gaussian_stats,
+    )
 
     x_tr, x_te = data["train"][0][:n_ref], data["test"][0][:n_ref]
     out = class_coverage(torch.softmax(featnet(samples01), 1))
-    stats = lambda x: gaussian_stats(featnet.features(x))  # noqa: E731
+    stats = lambda x: gaussian_stats(featnet.features(x))
     s_samples, s_test, s_train = stats(samples01), stats(x_te), stats(x_tr)
     mean, cov = x_tr.double().mean(0), torch.cov(x_tr.double().T)
     w, v = torch.linalg.eigh(cov)

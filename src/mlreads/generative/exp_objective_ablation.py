@@ -58,7 +58,7 @@ def run_objective_ablation(cfg: AblationConfig, ctx: RunContext) -> dict:
             t = torch.randint(1, cfg.T + 1, (cfg.batch_size,), generator=gen)
             return eight_gaussians(cfg.batch_size, gen), t, torch.randn(cfg.batch_size, 2, generator=gen)
 
-        loss_fn = lambda m, b, obj=obj: ddpm.loss_terms(m, s, *b, obj, sigma2="beta").mean()  # noqa: E731
+        loss_fn = lambda m, b, obj=obj: ddpm.loss_terms(m, s, *b, obj, sigma2="beta").mean()
         with init_rng(ctx.seed_for("init/denoiser")):  # the same init for every objective
             model = ddpm.MLPDenoiser(cfg.model)
         try:

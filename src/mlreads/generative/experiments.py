@@ -16,8 +16,14 @@ from mlreads.generative.exp_common import PAPER_DDPM, PAPER_GAN
 from mlreads.generative.exp_ddpm_mnist import DdpmMnistConfig, run_ddpm_mnist
 from mlreads.generative.exp_forward_process import ForwardConfig, run_forward_process
 from mlreads.generative.exp_gan_mnist import GanMnistConfig, run_gan_mnist
-from mlreads.generative.exp_objective_ablation import AblationConfig, run_objective_ablation
-from mlreads.generative.exp_optimal_discriminator import OptimalDConfig, run_optimal_discriminator
+from mlreads.generative.exp_objective_ablation import (
+    AblationConfig,
+    run_objective_ablation,
+)
+from mlreads.generative.exp_optimal_discriminator import (
+    OptimalDConfig,
+    run_optimal_discriminator,
+)
 from mlreads.generative.gan import GANConfig
 
 # ===== gan/optimal-discriminator ======================================================================================
@@ -42,7 +48,7 @@ register(Experiment(
     notes=("p_data = N(2, 0.5^2), p_g = N(0, 1) held fixed; D is an MLP 1-64-64-1 (LeakyReLU) trained with Adam on "
            "Algorithm 1's D objective on 512 fresh samples of each per step. V(D, G), C(G) and JSD by quadrature on a "
            "grid of 14,001 points over [-6, 8]."),
-))  # fmt: skip
+))
 
 
 # ===== gan/mnist ======================================================================================================
@@ -90,7 +96,7 @@ register(Experiment(
            "samples. Memorisation: nearest training image (Euclidean, 50k) of 2k samples vs of 2k test images. "
            "Smoke: tiny nets (128-128 G, 64x2 maxout D), 300 steps, no output-bias init, so the mean image must be "
            "learned."),
-))  # fmt: skip
+))
 
 
 # ===== ddpm/forward-process ===========================================================================================
@@ -117,7 +123,7 @@ register(Experiment(
            "{1, 10, 100, 500, 1000} the residual x_t - sqrt(alpha_bar_t) x_0 must be N(0, 1 - alpha_bar_t). L_T per "
            "image in bits per dimension (worst image checked). The posterior and one sampling step are checked against "
            "diffusers' DDPMScheduler to float64 precision in tests/generative/test_ddpm.py."),
-))  # fmt: skip
+))
 
 
 # ===== ddpm/mnist =====================================================================================================
@@ -161,7 +167,7 @@ register(Experiment(
            "the training pixels). Smoke: MNIST pooled to 14x14, one hidden layer of 384 (an MLP narrower than its input cannot pass the "
            "noise through: L_simple stalls near 1 - width/784), 400 steps at batch 64, 16 samples (with x_0 clipping: "
            "unclipped, this undertrained model's samples blow up, only 9% of pixels stayed within [-1.5, 1.5])."),
-))  # fmt: skip
+))
 
 
 # ===== ddpm/objective-ablation ========================================================================================
@@ -194,4 +200,4 @@ register(Experiment(
            "the factor T. The bound is evaluated on 2000 held-out points with one x_t draw per t, in nats per "
            "dimension with a Gaussian decoder N(x_0; mu_theta(x_1), beta_1) (continuous data). The paper warns 2-D "
            "may not show the sample-quality gap; the full version would be MNIST."),
-))  # fmt: skip
+))

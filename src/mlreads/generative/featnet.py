@@ -61,7 +61,7 @@ def load_or_train(cfg: FeatNetConfig, mnist: dict) -> tuple[FeatNet, dict]:
     with init_rng(FEATNET_SEED):
         net = FeatNet(cfg)
     x_te, y_te = mnist["test"]
-    eval_fn = lambda m: {"test_acc": (m(x_te).argmax(1) == y_te).float().mean()}  # noqa: E731
+    eval_fn = lambda m: {"test_acc": (m(x_te).argmax(1) == y_te).float().mean()}
     if path.is_file():
         load_model(net, str(path))
     else:

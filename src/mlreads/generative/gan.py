@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Literal
 
 import torch
@@ -62,7 +63,7 @@ class Generator(nn.Module):
     def __init__(self, cfg: GANConfig):
         super().__init__()
         dims = (cfg.d_z, *cfg.d_gen)
-        self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
+        self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in pairwise(dims))
         self.out = nn.Linear(dims[-1], cfg.d_data)
         self.out_sigmoid = cfg.out_sigmoid
 
@@ -81,10 +82,10 @@ class Discriminator(nn.Module):
         super().__init__()
         dims = (cfg.d_data, *cfg.d_disc)
         if cfg.disc_kind == "maxout":
-            self.hidden = nn.ModuleList(Maxout(a, b, cfg.n_pieces) for a, b in zip(dims[:-1], dims[1:]))
+            self.hidden = nn.ModuleList(Maxout(a, b, cfg.n_pieces) for a, b in pairwise(dims))
         else:
             self.hidden = nn.ModuleList(nn.Sequential(nn.Linear(a, b), nn.LeakyReLU(0.2))
-                                        for a, b in zip(dims[:-1], dims[1:]))  # fmt: skip
+                                        for a, b in pairwise(dims))  # fmt: skip
         self.drop_in = nn.Dropout(1 - cfg.disc_input_keep)
         self.drop_hidden = nn.Dropout(1 - cfg.disc_hidden_keep)
         self.out = nn.Linear(dims[-1], 1)
@@ -154,7 +155,7 @@ def value(d: Tensor, p_data: Tensor, p_g: Tensor, dx: float) -> Tensor:
 def jsd(p: Tensor, q: Tensor, dx: float) -> Tensor:
     """Jensen-Shannon divergence on a grid, nats: (KL(p || m) + KL(q || m)) / 2 with m = (p + q) / 2."""
     m = (p + q) / 2
-    kl = lambda a: (a * torch.log(a.clamp_min(1e-300) / m.clamp_min(1e-300)) * dx).sum()  # noqa: E731
+    kl = lambda a: (a * torch.log(a.clamp_min(1e-300) / m.clamp_min(1e-300)) * dx).sum()
     return 0.5 * (kl(p) + kl(q))
 
 

@@ -13,6 +13,16 @@ from mlreads.vision.alexnet import (
 from mlreads.vision.resnet import ResNet, ResNetConfig, response_stds, shortcut_a
 
 __all__ = [
-    "LRN", "AlexNet", "AlexNetConfig", "SmallConvNet", "SmallConvNetConfig", "local_response_norm", "n_params",
-    "neuron_counts", "ResNet", "ResNetConfig", "response_stds", "shortcut_a",
+    "LRN",
+    "AlexNet",
+    "AlexNetConfig",
+    "ResNet",
+    "ResNetConfig",
+    "SmallConvNet",
+    "SmallConvNetConfig",
+    "local_response_norm",
+    "n_params",
+    "neuron_counts",
+    "response_stds",
+    "shortcut_a",
 ]  # fmt: skip

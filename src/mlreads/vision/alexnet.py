@@ -30,7 +30,6 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Literal
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -75,7 +74,7 @@ class AlexNetConfig:
     def spatial_sizes(self) -> list[int]:
         """Side of the feature map after conv1, pool1, conv2, pool2, conv3, conv4, conv5, pool5."""
         s = (self.image_size + 2 * self.conv1_padding - self.conv1_kernel) // self.conv1_stride + 1
-        pool = lambda v: (v - self.pool_kernel) // self.pool_stride + 1  # noqa: E731
+        pool = lambda v: (v - self.pool_kernel) // self.pool_stride + 1
         p1 = pool(s)
         p2 = pool(p1)
         return [s, p1, p1, p2, p2, p2, p2, pool(p2)]
@@ -118,8 +117,8 @@ class AlexNet(nn.Module):
         super().__init__()
         self.cfg = cfg
         w, g = cfg.widths, cfg.groups
-        pool = lambda: nn.MaxPool2d(cfg.pool_kernel, cfg.pool_stride)  # noqa: E731
-        lrn = lambda: LRN(cfg.lrn_k, cfg.lrn_n, cfg.lrn_alpha, cfg.lrn_beta) if cfg.lrn else nn.Identity()  # noqa: E731
+        pool = lambda: nn.MaxPool2d(cfg.pool_kernel, cfg.pool_stride)
+        lrn = lambda: LRN(cfg.lrn_k, cfg.lrn_n, cfg.lrn_alpha, cfg.lrn_beta) if cfg.lrn else nn.Identity()
         self.conv1 = nn.Conv2d(cfg.in_channels, w[0], cfg.conv1_kernel, cfg.conv1_stride, cfg.conv1_padding)
         self.conv2 = nn.Conv2d(w[0], w[1], 5, padding=2, groups=g)  # own tower only
         self.conv3 = nn.Conv2d(w[1], w[2], 3, padding=1)  # both towers

@@ -15,7 +15,13 @@ import torch
 from mlreads.core.runner import RunContext
 from mlreads.core.seeding import init_rng
 from mlreads.core.train import TrainConfig, fit, recipe
-from mlreads.vision.exp_common import batches, cross_entropy, error_rate, load_images, subset
+from mlreads.vision.exp_common import (
+    batches,
+    cross_entropy,
+    error_rate,
+    load_images,
+    subset,
+)
 from mlreads.vision.figures import degradation_figure, responses_figure
 from mlreads.vision.resnet import ResNet, ResNetConfig, response_stds
 
@@ -43,7 +49,7 @@ def run_degradation(cfg: DegradationConfig, ctx: RunContext) -> dict:
     x_ev, y_ev = subset(x_tr, y_tr, cfg.n_train_eval, ctx.generator("train-eval"))
     x_te, y_te = subset(*data["test"], cfg.n_test_eval, ctx.generator("test-eval"))
     x_resp = data["test"][0][: cfg.n_response]
-    to_cl = lambda t: t.contiguous(memory_format=torch.channels_last)  # noqa: E731
+    to_cl = lambda t: t.contiguous(memory_format=torch.channels_last)
     x_ev, x_te, x_resp = to_cl(x_ev), to_cl(x_te), to_cl(x_resp)
     batch_fn = batches(to_cl(x_tr), y_tr, cfg.batch_size)
 

@@ -17,7 +17,13 @@ from mlreads.core.runner import RunContext
 from mlreads.core.seeding import init_rng
 from mlreads.core.train import TrainConfig, evaluate, fit, recipe
 from mlreads.vision.alexnet import AlexNet, AlexNetConfig
-from mlreads.vision.exp_common import batches, cross_entropy, error_rate, load_images, subset
+from mlreads.vision.exp_common import (
+    batches,
+    cross_entropy,
+    error_rate,
+    load_images,
+    subset,
+)
 from mlreads.vision.figures import neighbours_figure
 
 
@@ -59,7 +65,7 @@ def run_feature_neighbours(cfg: NeighboursConfig, ctx: RunContext) -> dict:
         model = AlexNet(mcfg)
     metrics: dict = {"dataset": cfg.dataset}
     metrics["agree_feat_init"], _ = knn_agreement(fc7(model, x_db), y_db, fc7(model, x_q), y_q, cfg.k)
-    eval_fn = lambda m: {"test_err": error_rate(m, x_q, y_q)}  # noqa: E731
+    eval_fn = lambda m: {"test_err": error_rate(m, x_q, y_q)}
     res = fit(model, cfg.train, batches(x_tr, y_tr, cfg.batch_size), cross_entropy, eval_fn, ctx=ctx, desc="alexnet")
     metrics["test_acc"] = 1 - res.final["test_err"]
     metrics["train_err_db"] = evaluate(model, lambda m: {"e": error_rate(m, x_db, y_db)})["e"]

@@ -16,7 +16,13 @@ from mlreads.core.runner import RunContext
 from mlreads.core.seeding import init_rng
 from mlreads.core.train import TrainConfig, fit, recipe
 from mlreads.vision.alexnet import SmallConvNet, SmallConvNetConfig
-from mlreads.vision.exp_common import batches, cross_entropy, error_rate, load_images, subset
+from mlreads.vision.exp_common import (
+    batches,
+    cross_entropy,
+    error_rate,
+    load_images,
+    subset,
+)
 from mlreads.vision.figures import steps_to_target_figure
 
 
@@ -51,7 +57,7 @@ def run_relu_vs_tanh(cfg: ReluTanhConfig, ctx: RunContext) -> dict:
         x_tr, y_tr = subset(x_tr, y_tr, cfg.n_train, ctx.generator("train-subset"))
     x_ev, y_ev = subset(x_tr, y_tr, min(cfg.n_train_eval, len(x_tr)), ctx.generator("train-eval"))
     batch_fn = batches(x_tr, y_tr, cfg.batch_size)
-    eval_fn = lambda m: {"train_err": error_rate(m, x_ev, y_ev)}  # noqa: E731
+    eval_fn = lambda m: {"train_err": error_rate(m, x_ev, y_ev)}
 
     histories, metrics = {}, {"dataset": cfg.dataset, "target_err": cfg.target_err}
     with init_rng(ctx.seed_for("init/relu")):

@@ -13,7 +13,10 @@ from mlreads.core.registry import Experiment, at_least, at_most, holds, register
 from mlreads.core.train import recipe
 from mlreads.vision.exp_common import PAPER_ALEXNET, PAPER_RESNET
 from mlreads.vision.exp_degradation import DegradationConfig, run_degradation
-from mlreads.vision.exp_feature_neighbours import NeighboursConfig, run_feature_neighbours
+from mlreads.vision.exp_feature_neighbours import (
+    NeighboursConfig,
+    run_feature_neighbours,
+)
 from mlreads.vision.exp_relu_vs_tanh import ReluTanhConfig, run_relu_vs_tanh
 
 
@@ -56,7 +59,7 @@ register(Experiment(
            "tuned each net's rate; no grid was affordable); training error measured on a fixed 2k training subset in "
            "eval mode every 100 steps, so steps to E* are rounded up to a multiple of 100. The tanh arm is capped at "
            "4x ReLU's steps (and 3000 steps): when it does not get there, speedup is a lower bound (tanh_reached false)."),
-))  # fmt: skip
+))
 
 
 # ===== alexnet/feature-neighbours =====================================================================================
@@ -90,7 +93,7 @@ register(Experiment(
            "warmup (without them the scaled net collapsed to one class at lr 0.01-0.03 on some seeds). Agreement = share of the 5 nearest "
            "training images (5k database) with the query's class, 1k test queries. The smoke check compares with the "
            "untrained net's fc7 (MNIST pixels are already excellent neighbours, about 95%)."),
-))  # fmt: skip
+))
 
 
 # ===== resnet/degradation =============================================================================================
@@ -135,4 +138,4 @@ register(Experiment(
            "training subset in eval mode every 50 steps (test error on 2k test images). "
            "Smoke: 8 vs 32 layers on 7x7 MNIST, width 4, 80 steps. Fig 7 responses: std of each 3x3 layer's BN "
            "output on 500 test images."),
-))  # fmt: skip
+))

@@ -221,7 +221,7 @@ def hf_state_dict_to_ours(sd: dict, prefix: str, cfg: ResNetConfig, model: ResNe
     out = {}
     conv_bn = {"convolution": "conv", "normalization": "bn"}
     for key, value in sd.items():
-        k = key[len(prefix):] if key.startswith(prefix) else key
+        k = key.removeprefix(prefix)
         parts = k.split(".")
         if k.startswith("embedder.embedder."):
             new = f"stem_{conv_bn[parts[2]]}.{'.'.join(parts[3:])}"
