@@ -76,7 +76,8 @@ def main() -> None:
     import transformers
 
     hf = transformers.ResNetForImageClassification(transformers.ResNetConfig(layer_type="basic", depths=[2, 2, 2, 2],
-                                                                             hidden_sizes=[64, 128, 256, 512]))
+                                                                             hidden_sizes=[64, 128, 256, 512],
+                                                                             num_labels=1000))
     ours_r = ResNet.from_hf(hf)
     x, y = torch.randn(16, 3, 64, 64), torch.randint(0, 1000, (16,))
     compare("ResNet-18 (64x64, B16)", ours_r, hf, x, y, lambda m, v: m(v), lambda m, v: m(pixel_values=v).logits)
