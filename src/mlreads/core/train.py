@@ -31,7 +31,7 @@ import random
 import re
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -65,6 +65,18 @@ class TrainConfig:
     ckpt_every: int = 0  # 0: no checkpoints
     log_every: int = 10
     time_limit_s: float | None = None  # stop early after this many seconds (breaks bit-exact resume)
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One update inside a training step: `loss_fn(model, batch)` on a fresh batch, `repeats` times, moving only
+    `params(model)` (all parameters when None). The optimiser is shared: parameters outside the phase get no
+    gradient, so their optimiser state does not advance (Adam/SGD skip parameters whose grad is None)."""
+
+    name: str
+    loss_fn: Callable[[nn.Module, Any], Tensor]
+    params: Callable[[nn.Module], Iterable[nn.Parameter]] | None = None
+    repeats: int = 1
 
 
 @dataclass
@@ -663,7 +675,7 @@ def fit(
     model: nn.Module,
     cfg: TrainConfig,
     batch_fn: Callable[[int, torch.Generator], Any],
-    loss_fn: Callable[[nn.Module, Any], Tensor],
+    loss_fn: Callable[[nn.Module, Any], Tensor] | Sequence[Phase],
     eval_fn: Callable[[nn.Module], dict[str, float]] | None = None,
     ctx: RunContext | None = None,
     groups: list[dict] | None = None,
@@ -674,6 +686,9 @@ def fit(
 ) -> TrainResult:
     """Train `model` for `cfg.steps` optimiser steps and return its history. See the module docstring.
 
+    `loss_fn` is one loss, or a sequence of `Phase`s taken in order at every step (alternating updates of parts of
+    the model, such as a GAN's k discriminator steps then one generator step); the logged "loss" is the last
+    phase's, and each phase's mean is logged as `loss_<name>`.
     `groups`: optimiser parameter groups (default `param_groups(model, cfg.weight_decay)`). `data_seed`: the seed of
     the generator `batch_fn` draws from (default: `ctx.seed_for("data")`, or 0 without a context).
     """
@@ -704,6 +719,9 @@ def fit(
     elif resume and ctx is not None and d.main:
         ctx.resumed(desc, None)  # "--resume: no checkpoint ...; starting from step 0"
 
+    phases = list(loss_fn) if isinstance(loss_fn, Sequence) else [Phase("loss", loss_fn)]
+    owned_sets = [None if ph.params is None else {id(p) for p in ph.params(model)} for ph in phases]
+    phase_window: dict[str, list[float]] = {ph.name: [] for ph in phases} if len(phases) > 1 else {}
     bar = progress_bar(total=cfg.steps, initial=start_step, desc=desc, enabled=d.main)
     t0 = time.perf_counter()
     window: list[float] = []
@@ -713,17 +731,26 @@ def fit(
         for g in opt.param_groups:
             g["lr"] = g["base_lr"] * factor
         model.train()
-        batch = shard(batch_fn(step, gen), d)
-        loss = loss_fn(train_model, batch)
-        if not _all_finite(loss, d):
-            last = _pointer_name(ckpt_dir) if ckpt_dir is not None else None
-            kept = f"last good checkpoint kept at {ckpt_dir / last}" if last else "no checkpoint was written (set ckpt_every)"
-            raise NonFiniteLoss(f"loss became {loss.item()} at step {step}; training stopped, {kept}")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.grad_clip:
-            nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
+        for phase, owned in zip(phases, owned_sets):
+            for _ in range(phase.repeats):
+                batch = shard(batch_fn(step, gen), d)
+                loss = phase.loss_fn(train_model, batch)
+                if not _all_finite(loss, d):
+                    last = _pointer_name(ckpt_dir) if ckpt_dir is not None else None
+                    kept = (f"last good checkpoint kept at {ckpt_dir / last}" if last
+                            else "no checkpoint was written (set ckpt_every)")  # fmt: skip
+                    raise NonFiniteLoss(f"loss became {loss.item()} at step {step}; training stopped, {kept}")
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if owned is not None:  # only this phase's parameters move: the others' gradients are dropped
+                    for p in model.parameters():
+                        if id(p) not in owned:
+                            p.grad = None
+                if cfg.grad_clip:
+                    nn.utils.clip_grad_norm_([p for p in model.parameters() if p.grad is not None], cfg.grad_clip)
+                opt.step()
+            if len(phases) > 1:
+                phase_window[phase.name].append(loss.item())
 
         done = step + 1
         window.append(loss.item())
@@ -733,6 +760,9 @@ def fit(
             row = {"step": done, "loss": sum(window) / len(window), "lr": cfg.lr * factor,
                    "elapsed_s": round(time.perf_counter() - t0, 3)}  # fmt: skip
             window.clear()
+            for name, values in phase_window.items():
+                row[f"loss_{name}"] = sum(values) / len(values)
+                values.clear()
         out_of_time = cfg.time_limit_s is not None and time.perf_counter() - t0 > cfg.time_limit_s
         if eval_fn is not None and ((cfg.eval_every and done % cfg.eval_every == 0) or done == cfg.steps or out_of_time):
             metrics = evaluate(model, eval_fn)

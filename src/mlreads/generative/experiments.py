@@ -1,0 +1,203 @@
+"""Experiments for GANs (Goodfellow et al. 2014) and DDPM (Ho et al. 2020): declarations only.
+
+Deviations (all budgets; each experiment's notes add its own): MLP networks at CPU scale; sample quality is measured
+in the feature space of a small MNIST classifier trained here and cached (no Inception weights offline), so our
+Frechet distances are not comparable with published FIDs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from mlreads.core.registry import Experiment, at_least, at_most, holds, register
+from mlreads.core.train import recipe
+from mlreads.generative.ddpm import DenoiserConfig
+from mlreads.generative.exp_common import PAPER_DDPM, PAPER_GAN
+from mlreads.generative.exp_ddpm_mnist import DdpmMnistConfig, run_ddpm_mnist
+from mlreads.generative.exp_forward_process import ForwardConfig, run_forward_process
+from mlreads.generative.exp_gan_mnist import GanMnistConfig, run_gan_mnist
+from mlreads.generative.exp_objective_ablation import (
+    AblationConfig,
+    run_objective_ablation,
+)
+from mlreads.generative.exp_optimal_discriminator import (
+    OptimalDConfig,
+    run_optimal_discriminator,
+)
+from mlreads.generative.gan import GANConfig
+
+# ===== gan/optimal-discriminator ======================================================================================
+
+OPT_D_CHECKS = [
+    at_most("max_abs_d_minus_dstar", 0.05, name="|D - D*| <= 0.05 over the central 98% of the mass (Prop 1)"),
+    at_most("value_gap", 0.02, name="V(D, G) within 0.02 nats of C(G) = -log 4 + 2 JSD (Thm 1)"),
+    at_most("equal_max_abs_d_minus_half", 0.03, name="p_g = p_data: |D - 1/2| <= 0.03"),
+    at_most("equal_value_gap", 0.02, name="p_g = p_data: V = -log 4 +- 0.02"),
+]
+
+register(Experiment(
+    id="gan/optimal-discriminator",
+    paper=PAPER_GAN,
+    claim="For fixed G the optimal D is p_data / (p_data + p_g) (Prop 1), and max_D V = -log 4 + 2 JSD (Thm 1).",
+    paper_value="Prop 1 and Thm 1 (exact); Fig 1 illustrates D* on 1-D densities",
+    configs={"smoke": OptimalDConfig(train=recipe(800, 3e-3, min_lr_frac=0.05, optimizer="adam", grad_clip=None)),
+             "quick": OptimalDConfig(train=recipe(3000, 3e-3, min_lr_frac=0.05, optimizer="adam", grad_clip=None))},
+    run=run_optimal_discriminator,
+    checks={"smoke": OPT_D_CHECKS, "quick": OPT_D_CHECKS},
+    headline="max_abs_d_minus_dstar",
+    notes=("p_data = N(2, 0.5^2), p_g = N(0, 1) held fixed; D is an MLP 1-64-64-1 (LeakyReLU) trained with Adam on "
+           "Algorithm 1's D objective on 512 fresh samples of each per step. V(D, G), C(G) and JSD by quadrature on a "
+           "grid of 14,001 points over [-6, 8]."),
+))
+
+
+# ===== gan/mnist ======================================================================================================
+
+GAN_SMALL = GANConfig(d_gen=(128, 128), d_disc=(64, 64), n_pieces=2)
+GAN_QUICK = GanMnistConfig(train=dataclasses.replace(GanMnistConfig().train, time_limit_s=360.0))
+GAN_FULL = GanMnistConfig(model=GANConfig(), train=recipe(100_000, 2e-4, schedule="constant", optimizer="adam",
+                                                          betas=(0.5, 0.999), grad_clip=None, log_every=100))
+
+register(Experiment(
+    id="gan/mnist",
+    paper=PAPER_GAN,
+    claim=("Adversarial nets reach a Parzen-window log-likelihood of 225 +- 2 nats on MNIST (Table 1), and their "
+           "samples are not memorised training images (Fig 2)."),
+    paper_value="Table 1: MNIST Parzen LL 225 +- 2 (DBN 138, Stacked CAE 121, Deep GSN 214)",
+    configs={
+        "smoke": GanMnistConfig(model=GAN_SMALL, init_output_bias=False, n_samples=1000, n_test=0, n_nearest=0,
+                                metrics_featnet=False, train=recipe(300, 1e-3, schedule="constant", optimizer="adam",
+                                                                    betas=(0.5, 0.999), grad_clip=None)),
+        "quick": GAN_QUICK,
+        "full": GAN_FULL,
+    },  # fmt: skip
+    run=run_gan_mnist,
+    checks={
+        "smoke": [at_most("mean_pixel_err_ratio", 0.5, name="mean-image error to the data mean falls by >= 50%"),
+                  holds("d_real_gt_fake", "mean D(real) > mean D(G(z)) on a fixed probe")],
+        "quick": [at_least("parzen_ll", 150, name="Parzen LL >= 150 nats (paper 225 at convergence; DBN 138)"),
+                  at_least("min_class_fraction", 0.04, name="no mode collapse: every digit >= 4% of samples"),
+                  at_least("confidence", 0.8, name="mean feature-net confidence >= 0.8"),
+                  at_most("fid_over_ceiling", 1 / 3, name="feature FID <= 1/3 of the Gaussian-fit ceiling"),
+                  at_least("nn_dist_ratio", 0.9, name="median nearest-train distance >= 0.9 x test images' (no copies)")],
+        "full": [at_least("parzen_ll", 220, name="Parzen LL >= 220 nats (paper 225 +- 2)"),
+                 at_least("min_class_fraction", 0.04, name="every digit >= 4% of samples"),
+                 at_least("nn_dist_ratio", 0.9, name="median nearest-train distance >= 0.9 x test images'")],
+    },
+    headline="parzen_ll",
+    notes=("G: 100-d Gaussian z -> 600 ReLU -> 600 ReLU -> 784 sigmoid (paper 1200, 1200), output bias from the data "
+           "means; D: two maxout layers of 240 units x 4 pieces (paper 5) with dropout (input keep 0.8, hidden 0.5). "
+           "Non-saturating G loss, k = 1, trained as two Phases of one fit. Deviation: Adam(2e-4, beta1 0.5) for 3000 "
+           "steps at batch 100 (about 6 epochs; a 360 s time limit at quick, `steps` records how many ran) instead of the paper's SGD with momentum for hundreds of epochs. "
+           "Parzen protocol of parzen_ll.py: 10k samples as centres, sigma from logspace(-1, 0, 10) chosen on 1k "
+           "validation images (MNIST train[50k:51k]), mean LL of the 10k test images with SE = std / sqrt(n). "
+           "parzen_ll_real_centres uses 9k real validation images as centres: Theis et al. 2016 show the estimate "
+           "is a poor likelihood proxy. Mode collapse: class fractions of the feature net's predictions on 10k "
+           "samples. Memorisation: nearest training image (Euclidean, 50k) of 2k samples vs of 2k test images. "
+           "Smoke: tiny nets (128-128 G, 64x2 maxout D), 300 steps, no output-bias init, so the mean image must be "
+           "learned."),
+))
+
+
+# ===== ddpm/forward-process ===========================================================================================
+
+FWD_CHECKS = [
+    at_most("max_mean_err_in_se", 4.0, name="Eq 4 = iterated Eq 2: mean within 4 standard errors at t in {1..1000}"),
+    at_most("max_rel_var_err", 0.01, name="Eq 4 = iterated Eq 2: variance within 1%"),
+    at_most("L_T_bits_per_dim_max", 3e-5, name="L_T <= 3e-5 bits/dim on MNIST in [-1, 1]"),
+    at_most("eq11_max_abs_err", 1e-9, name="Eq 11 with the true eps gives mu_tilde (float64)"),
+    at_most("alpha_bar_T", 4.04e-5, name="alpha_bar_T <= 4.04e-5 (4.0358e-5)"),
+]
+
+register(Experiment(
+    id="ddpm/forward-process",
+    paper=PAPER_DDPM,
+    claim=("The forward process has the closed form q(x_t|x_0) (Eq 4); with beta linear 1e-4..0.02, T = 1000, "
+           "alpha_bar_T is about 4e-5 and L_T is negligible (about 1e-5 bits/dim)."),
+    paper_value="Section 4: L_T = D_KL(q(x_T|x_0) || N(0, I)) about 1e-5 bits per dimension (CIFAR-10)",
+    configs={"smoke": ForwardConfig(), "quick": ForwardConfig()},
+    run=run_forward_process,
+    checks={"smoke": FWD_CHECKS, "quick": FWD_CHECKS},
+    headline="L_T_bits_per_dim",
+    notes=("100k pixel chains (128 MNIST test images in [-1, 1]) iterated through Eq 2 for 1000 steps; at t in "
+           "{1, 10, 100, 500, 1000} the residual x_t - sqrt(alpha_bar_t) x_0 must be N(0, 1 - alpha_bar_t). L_T per "
+           "image in bits per dimension (worst image checked). The posterior and one sampling step are checked against "
+           "diffusers' DDPMScheduler to float64 precision in tests/generative/test_ddpm.py."),
+))
+
+
+# ===== ddpm/mnist =====================================================================================================
+
+register(Experiment(
+    id="ddpm/mnist",
+    paper=PAPER_DDPM,
+    claim=("Training with L_simple (Algorithm 1) and ancestral sampling (Algorithm 2) produce data-like samples; "
+           "sigma^2 = beta and sigma^2 = beta-tilde give similar results (Section 3.2)."),
+    paper_value="Table 1 (CIFAR-10): FID 3.17 with L_simple; Section 3.2: both variances 'had similar results'",
+    configs={
+        "smoke": DdpmMnistConfig(model=DenoiserConfig(d_data=196, d_hidden=384, n_layers=2, d_time=64), n_samples=16,
+                                 pool=2, sigma2_kinds=("beta",), metrics_featnet=False, batch_size=64,
+                                 train=recipe(400, 2e-3, warmup=10, min_lr_frac=0.5, optimizer="adam", grad_clip=1.0,
+                                              log_every=20)),
+        "quick": DdpmMnistConfig(train=dataclasses.replace(DdpmMnistConfig().train, time_limit_s=240.0)),
+        "full": DdpmMnistConfig(n_samples=5000, train=recipe(100_000, 2e-4, warmup=1000, min_lr_frac=0.1,
+                                                              optimizer="adam", grad_clip=1.0, log_every=100)),
+    },  # fmt: skip
+    run=run_ddpm_mnist,
+    checks={
+        "smoke": [at_most("loss_last", 0.6, name="L_simple falls from about 1 to <= 0.6"),
+                  at_least("background_frac_beta", 0.5,
+                           name="16 samples look like MNIST, not noise: >= 50% background pixels (data about 80%)")],
+        "quick": [at_least("n_classes_covered_beta", 9, name=">= 9 of 10 digits with >= 3% of samples"),
+                  at_least("confidence_beta", 0.7, name="mean feature-net confidence >= 0.7"),
+                  at_most("fid_over_ceiling_beta", 0.2, name="feature FID <= 0.2 x the Gaussian-fit ceiling"),
+                  at_most("fid_rel_diff_beta_vs_tilde", 0.15, name="sigma^2 = beta vs beta-tilde: FIDs within 15%")],
+        "full": [at_least("n_classes_covered_beta", 10, name="all 10 digits with >= 3% of samples"),
+                 at_most("fid_rel_diff_beta_vs_tilde", 0.15, name="sigma^2 = beta vs beta-tilde: FIDs within 15%")],
+    },
+    headline="fid_feat_beta",
+    notes=("Deviation: an MLP eps_theta (784 -> 1024 -> 1024 -> 784, SiLU, a sinusoidal time embedding added at every "
+           "layer) instead of the paper's 35.7M-parameter U-Net (a tiny U-Net needs about 1.5 s per step and 17 min "
+           "to sample 256 images here). Adam 2e-4 with warmup, batch 128, 1000 steps at quick (240 s time limit), no EMA (fit has no "
+           "post-step hook; the paper uses EMA 0.9999). Sampling clips the predicted x_0 to [-1, 1] as the official "
+           "code and diffusers do (Algorithm 2 does not; an undertrained eps_theta is amplified up to "
+           "1 / sqrt(alpha_bar_T) = 157x without it). 400 samples with T = 1000 per variance, from the same noise. "
+           "Sample quality: class coverage and confidence of the cached feature net; Frechet distance in its 512-d "
+           "feature space against 5k test images, with a floor (5k train vs test) and a ceiling (a Gaussian fitted to "
+           "the training pixels). Smoke: MNIST pooled to 14x14, one hidden layer of 384 (an MLP narrower than its input cannot pass the "
+           "noise through: L_simple stalls near 1 - width/784), 400 steps at batch 64, 16 samples (with x_0 clipping: "
+           "unclipped, this undertrained model's samples blow up, only 9% of pixels stayed within [-1.5, 1.5])."),
+))
+
+
+# ===== ddpm/objective-ablation ========================================================================================
+
+register(Experiment(
+    id="ddpm/objective-ablation",
+    paper=PAPER_DDPM,
+    claim=("eps-prediction with L_simple gives the best samples; the true variational bound gives the better "
+           "likelihood; predicting mu-tilde with an unweighted MSE is worst or unstable (Tables 1, 2)."),
+    paper_value="Table 2 (CIFAR-10 FID): eps + L_simple 3.17, eps + L (fixed Sigma) 13.51, mu + L 13.22, mu + MSE unstable",
+    configs={
+        "smoke": AblationConfig(objectives=("eps_simple",), n_eval=1000, eval_vlb=False,
+                                train=recipe(1000, 2e-3, warmup=30, min_lr_frac=0.1, optimizer="adam", grad_clip=1.0,
+                                             log_every=50)),
+        "quick": AblationConfig(),
+    },  # fmt: skip
+    run=run_objective_ablation,
+    checks={
+        "smoke": [at_most("sw_ratio_to_noise_eps_simple", 0.6,
+                          name="eps + L_simple samples: sliced W1 to held-out data <= 0.6 x that of N(0, I) noise")],
+        "quick": [at_most("sw_eps_simple", "sw_eps_vlb", name="samples: eps + L_simple <= eps + VLB (sliced W1)"),
+                  at_most("mmd_eps_simple", "mmd_eps_vlb", name="samples: eps + L_simple <= eps + VLB (MMD)"),
+                  at_most("vlb_eps_vlb", "vlb_eps_simple", name="likelihood: the VLB-trained model's bound is lower"),
+                  holds("mu_mse_worst_or_unstable", "mu + unweighted MSE has the worst samples or is unstable")],
+    },
+    headline="sw_eps_simple",
+    notes=("Eight Gaussians on a ring (unit variance per axis), MLP 3 x 128 with SiLU and a time embedding, T = 1000, "
+           "3000 Adam steps per objective at batch 256, the same init and batches for all four. VLB objectives use "
+           "sigma^2 = beta (Table 2's fixed isotropic Sigma) and a uniform t, i.e. the bound's terms L_{t-1} without "
+           "the factor T. The bound is evaluated on 2000 held-out points with one x_t draw per t, in nats per "
+           "dimension with a Gaussian decoder N(x_0; mu_theta(x_1), beta_1) (continuous data). The paper warns 2-D "
+           "may not show the sample-quality gap; the full version would be MNIST."),
+))

@@ -1,0 +1,164 @@
+"""GAN: Goodfellow et al., "Generative Adversarial Nets", NIPS 2014 (arXiv 1406.2661).
+
+Eq 1: min_G max_D V(D, G) = E_{x ~ p_data} log D(x) + E_{z ~ p_z} log(1 - D(G(z))). Algorithm 1: k steps of ascent
+on V for D, then one step for G. Section 3: train G to maximise log D(G(z)) instead (the non-saturating loss).
+Section 4.1 Prop 1: for fixed G the optimal D is D*_G(x) = p_data(x) / (p_data(x) + p_g(x)) (Eq 2). Thm 1:
+C(G) = max_D V(D, G) = -log 4 + 2 JSD(p_data || p_g), minimal exactly when p_g = p_data. The MNIST model (the
+official goodfeli/adversarial `mnist.yaml`): G maps a 100-d Gaussian z through two ReLU layers of 1200 units to 784
+sigmoid outputs; D is two maxout layers (240 units x 5 pieces) with dropout (input 0.8 keep, hidden 0.5) and a
+sigmoid unit.
+
+Glossary (code -> paper):
+    d_z              the dimension of z (100)
+    gen, disc        G and D; `disc` returns the logit of D(x), so D(x) = sigmoid(disc(x))
+    k                Algorithm 1's discriminator steps per generator step
+    g_loss kind      "non_saturating" (Section 3, -log D(G(z))) or "saturating" (Eq 1, log(1 - D(G(z))))
+
+Deviations:
+- The output bias of G is set to the logit of the data's mean pixel (as the official config's init_bias); its
+  weights use torch's default init rather than pylearn2's uniform ranges.
+- Dropout in D uses inverted scaling at training time (torch), the official code scales at test time; equivalent
+  in expectation.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+class Maxout(nn.Module):
+    """Goodfellow et al. 2013: h_i = max_j (x W_{ij} + b_{ij}) over `n_pieces` linear pieces."""
+
+    def __init__(self, d_in: int, d_out: int, n_pieces: int):
+        super().__init__()
+        self.d_out, self.n_pieces = d_out, n_pieces
+        self.linear = nn.Linear(d_in, d_out * n_pieces)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.linear(x).view(*x.shape[:-1], self.d_out, self.n_pieces)  # (B, d_out, pieces)
+        return h.max(dim=-1).values  # (B, d_out)
+
+
+@dataclass(frozen=True)
+class GANConfig:
+    d_data: int = 784
+    d_z: int = 100
+    d_gen: tuple[int, ...] = (1200, 1200)  # ReLU hidden layers of G
+    d_disc: tuple[int, ...] = (240, 240)  # maxout units per hidden layer of D
+    n_pieces: int = 5
+    disc_input_keep: float = 0.8
+    disc_hidden_keep: float = 0.5
+    out_sigmoid: bool = True  # images in [0, 1]; False for real-valued toy data
+    disc_kind: Literal["maxout", "mlp"] = "maxout"
+
+
+class Generator(nn.Module):
+    def __init__(self, cfg: GANConfig):
+        super().__init__()
+        dims = (cfg.d_z, *cfg.d_gen)
+        self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in pairwise(dims))
+        self.out = nn.Linear(dims[-1], cfg.d_data)
+        self.out_sigmoid = cfg.out_sigmoid
+
+    def forward(self, z: Tensor) -> Tensor:
+        h = z  # (B, d_z)
+        for layer in self.hidden:
+            h = F.relu(layer(h))  # (B, d_gen[i])
+        h = self.out(h)  # (B, d_data)
+        return torch.sigmoid(h) if self.out_sigmoid else h
+
+
+class Discriminator(nn.Module):
+    """Returns the logit of D(x)."""
+
+    def __init__(self, cfg: GANConfig):
+        super().__init__()
+        dims = (cfg.d_data, *cfg.d_disc)
+        if cfg.disc_kind == "maxout":
+            self.hidden = nn.ModuleList(Maxout(a, b, cfg.n_pieces) for a, b in pairwise(dims))
+        else:
+            self.hidden = nn.ModuleList(nn.Sequential(nn.Linear(a, b), nn.LeakyReLU(0.2))
+                                        for a, b in pairwise(dims))  # fmt: skip
+        self.drop_in = nn.Dropout(1 - cfg.disc_input_keep)
+        self.drop_hidden = nn.Dropout(1 - cfg.disc_hidden_keep)
+        self.out = nn.Linear(dims[-1], 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.drop_in(x)
+        for layer in self.hidden:
+            h = self.drop_hidden(layer(h))  # (B, d_disc[i])
+        return self.out(h).squeeze(-1)  # (B,)
+
+
+class GAN(nn.Module):
+    """G and D in one module, so that `fit` can train them as two Phases of one model (Algorithm 1)."""
+
+    def __init__(self, cfg: GANConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.gen = Generator(cfg)
+        self.disc = Discriminator(cfg)
+
+    def init_output_bias(self, data_mean: Tensor) -> None:
+        """G's output bias = logit of the data's marginal means (the official config's init_bias)."""
+        with torch.no_grad():
+            p = data_mean.clamp(1e-3, 1 - 1e-3)
+            self.gen.out.bias.copy_(torch.log(p / (1 - p)))
+
+    def sample(self, n: int, gen: torch.Generator) -> Tensor:
+        return self.gen(torch.randn(n, self.cfg.d_z, generator=gen))
+
+
+def d_loss(model: GAN, batch: tuple[Tensor, Tensor]) -> Tensor:
+    """Algorithm 1, D step: minimise -[log D(x) + log(1 - D(G(z)))] (ascent on Eq 1); G(z) is detached."""
+    x, z = batch
+    real = model.disc(x)
+    fake = model.disc(model.gen(z).detach())
+    return F.binary_cross_entropy_with_logits(real, torch.ones_like(real)) + \
+        F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake))  # fmt: skip
+
+
+def g_loss(model: GAN, batch: tuple[Tensor, Tensor], kind: str = "non_saturating") -> Tensor:
+    """Algorithm 1, G step: Section 3's -log D(G(z)) (non-saturating) or Eq 1's log(1 - D(G(z)))."""
+    _, z = batch
+    logit = model.disc(model.gen(z))
+    if kind == "non_saturating":
+        return F.binary_cross_entropy_with_logits(logit, torch.ones_like(logit))  # -log D(G(z))
+    return -F.binary_cross_entropy_with_logits(logit, torch.zeros_like(logit))  # log(1 - D(G(z)))
+
+
+# ------------------------------------------------------------------------------------------- Section 4 theory
+
+
+def normal_pdf(x: Tensor, mean: float, std: float) -> Tensor:
+    return torch.exp(-0.5 * ((x - mean) / std) ** 2) / (std * math.sqrt(2 * math.pi))
+
+
+def optimal_discriminator(p_data: Tensor, p_g: Tensor) -> Tensor:
+    """Prop 1, Eq 2: D*_G(x) = p_data(x) / (p_data(x) + p_g(x))."""
+    return p_data / (p_data + p_g)
+
+
+def value(d: Tensor, p_data: Tensor, p_g: Tensor, dx: float) -> Tensor:
+    """Eq 1 as an integral on a grid: V(D, G) = int p_data log D + p_g log(1 - D) dx."""
+    eps = 1e-12
+    return ((p_data * torch.log(d.clamp_min(eps)) + p_g * torch.log((1 - d).clamp_min(eps))) * dx).sum()
+
+
+def jsd(p: Tensor, q: Tensor, dx: float) -> Tensor:
+    """Jensen-Shannon divergence on a grid, nats: (KL(p || m) + KL(q || m)) / 2 with m = (p + q) / 2."""
+    m = (p + q) / 2
+    kl = lambda a: (a * torch.log(a.clamp_min(1e-300) / m.clamp_min(1e-300)) * dx).sum()
+    return 0.5 * (kl(p) + kl(q))
+
+
+def virtual_training_criterion(p_data: Tensor, p_g: Tensor, dx: float) -> Tensor:
+    """Thm 1: C(G) = -log 4 + 2 JSD(p_data || p_g)."""
+    return -math.log(4) + 2 * jsd(p_data, p_g, dx)

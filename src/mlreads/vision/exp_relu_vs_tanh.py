@@ -1,0 +1,87 @@
+"""alexnet/relu-vs-tanh: AlexNet Section 3.1 / Fig 1, "a four-layer convolutional neural network with ReLUs reaches a
+25% training error rate on CIFAR-10 six times faster than an equivalent network with tanh neurons".
+
+Data, model, fit, measure, figures: the ReLU net trains first and its steps to the target training error E* set the
+tanh arm's budget (`tanh_cap` times as many steps); both nets see the same batches. Training error is measured in
+eval mode on a fixed training subset every `eval_every` steps. speedup = tanh steps to E* / ReLU steps to E*; when
+tanh does not get there within its cap, the speedup is a lower bound (`tanh_reached` is false).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from mlreads.core.runner import RunContext
+from mlreads.core.seeding import init_rng
+from mlreads.core.train import TrainConfig, fit, recipe
+from mlreads.vision.alexnet import SmallConvNet, SmallConvNetConfig
+from mlreads.vision.exp_common import (
+    batches,
+    cross_entropy,
+    error_rate,
+    load_images,
+    subset,
+)
+from mlreads.vision.figures import steps_to_target_figure
+
+
+@dataclass(frozen=True)
+class ReluTanhConfig:
+    dataset: str = "fashion"
+    n_train: int = 0  # 0: the whole 50k training split; else a subset (smoke)
+    target_err: float = 0.10  # E*: Fashion-MNIST is easier than CIFAR-10 (paper: 25%)
+    widths: tuple[int, int, int] = (16, 16, 32)
+    batch_size: int = 64
+    lr_relu: float = 0.02
+    lr_tanh: float = 0.02
+    tanh_cap: float = 4.0  # the tanh arm trains at most this many times ReLU's steps to E*
+    max_steps_tanh: int = 4000
+    n_train_eval: int = 5000
+    train: TrainConfig = field(default_factory=lambda: recipe(1500, 0.02, warmup=50, schedule="constant",
+                                                              optimizer="sgd", betas=(0.9, 0.999), grad_clip=1.0,
+                                                              eval_every=50))  # fmt: skip
+
+
+def first_step_below(history: list[dict], target: float) -> int | None:
+    for row in history:
+        if "train_err" in row and row["train_err"] <= target:
+            return row["step"]
+    return None
+
+
+def run_relu_vs_tanh(cfg: ReluTanhConfig, ctx: RunContext) -> dict:
+    data = load_images(cfg.dataset)
+    x_tr, y_tr = data["train"]
+    if cfg.n_train:
+        x_tr, y_tr = subset(x_tr, y_tr, cfg.n_train, ctx.generator("train-subset"))
+    x_ev, y_ev = subset(x_tr, y_tr, min(cfg.n_train_eval, len(x_tr)), ctx.generator("train-eval"))
+    batch_fn = batches(x_tr, y_tr, cfg.batch_size)
+    eval_fn = lambda m: {"train_err": error_rate(m, x_ev, y_ev)}
+
+    histories, metrics = {}, {"dataset": cfg.dataset, "target_err": cfg.target_err}
+    with init_rng(ctx.seed_for("init/relu")):
+        relu = SmallConvNet(SmallConvNetConfig(widths=cfg.widths, activation="relu"))
+    res = fit(relu, dataclasses.replace(cfg.train, lr=cfg.lr_relu), batch_fn, cross_entropy, eval_fn, ctx=ctx,
+              desc="relu")  # fmt: skip
+    histories["ReLU"] = res.history
+    relu_steps = first_step_below(res.history, cfg.target_err)
+    metrics["relu_reached"] = relu_steps is not None
+    metrics["relu_steps"] = relu_steps if relu_steps is not None else res.steps
+    tanh_budget = min(cfg.max_steps_tanh, int(cfg.tanh_cap * metrics["relu_steps"]))
+    tanh_budget = max(cfg.train.eval_every, tanh_budget - tanh_budget % cfg.train.eval_every)
+
+    with init_rng(ctx.seed_for("init/tanh")):
+        tanh = SmallConvNet(SmallConvNetConfig(widths=cfg.widths, activation="tanh"))
+    res = fit(tanh, dataclasses.replace(cfg.train, lr=cfg.lr_tanh, steps=tanh_budget), batch_fn, cross_entropy,
+              eval_fn, ctx=ctx, desc="tanh")  # fmt: skip
+    histories["tanh"] = res.history
+    tanh_steps = first_step_below(res.history, cfg.target_err)
+    metrics["tanh_reached"] = tanh_steps is not None
+    metrics["tanh_steps"] = tanh_steps if tanh_steps is not None else tanh_budget
+    metrics["speedup"] = metrics["tanh_steps"] / metrics["relu_steps"]  # a lower bound when tanh_reached is false
+    metrics["relu_first"] = metrics["relu_reached"] and (tanh_steps is None or relu_steps < tanh_steps)
+    metrics["final_train_err_relu"] = histories["ReLU"][-1].get("train_err")
+    metrics["final_train_err_tanh"] = res.final["train_err"]
+    ctx.savefig(steps_to_target_figure(histories, cfg.target_err, len(x_tr) / cfg.batch_size), "fig1_relu_vs_tanh")
+    return metrics

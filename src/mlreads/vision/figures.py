@@ -1,0 +1,91 @@
+"""Plots of the vision experiments: ResNet Figs 1/6/7, AlexNet Fig 1 and Fig 4."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+
+def _plt():
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def degradation_figure(histories: Mapping[str, Sequence[Mapping]], shallow: int, deep: int, dataset: str):
+    """ResNet Fig 1/6: training error (thin dashed) and test error (bold) against steps, plain left, ResNet right."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    for ax, kind, title in zip(axes, ("plain", "resnet"), ("plain nets", "ResNets")):
+        for i, depth in enumerate((shallow, deep)):
+            rows = [r for r in histories[f"{kind}-{depth}"] if "train_err" in r]
+            steps = [r["step"] for r in rows]
+            ax.plot(steps, [100 * r["train_err"] for r in rows], "--", color=f"C{i}", lw=1,
+                    label=f"{kind}-{depth} train")  # fmt: skip
+            ax.plot(steps, [100 * r["test_err"] for r in rows], "-", color=f"C{i}", lw=2, label=f"{kind}-{depth} test")
+        ax.set_xlabel("training step")
+        ax.set_title(f"{title} on {dataset}: is the deeper net worse on its own training set?", fontsize=9)
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("error (%)")
+    fig.tight_layout()
+    return fig
+
+
+def responses_figure(responses: Mapping[str, Sequence[float]]):
+    """ResNet Fig 7: std of each 3x3 layer's response (BN output), in depth order (top) and sorted (bottom)."""
+    plt = _plt()
+    fig, axes = plt.subplots(2, 1, figsize=(7, 6))
+    for i, (name, stds) in enumerate(responses.items()):
+        style = "-" if name.startswith("resnet") else "--"
+        axes[0].plot(range(1, len(stds) + 1), stds, style, color=f"C{i}", label=name)
+        axes[1].plot(range(1, len(stds) + 1), sorted(stds, reverse=True), style, color=f"C{i}", label=name)
+    axes[0].set_xlabel("layer index (original order)")
+    axes[1].set_xlabel("layer index (sorted by magnitude)")
+    for ax in axes:
+        ax.set_ylabel("std of response")
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    axes[0].set_title("Fig 7: residual functions have smaller responses than plain layers", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def steps_to_target_figure(histories: Mapping[str, Sequence[Mapping]], target: float, steps_per_epoch: float):
+    """AlexNet Fig 1: training error against epochs for ReLU and tanh, with the target error as a dashed line."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.4, 4))
+    for i, (name, hist) in enumerate(histories.items()):
+        rows = [r for r in hist if "train_err" in r]
+        ax.plot([r["step"] / steps_per_epoch for r in rows], [100 * r["train_err"] for r in rows], "o-" if i == 0
+                else "s--", ms=3, color=f"C{i}", label=name)  # fmt: skip
+    ax.axhline(100 * target, color="gray", ls=":", label=f"target {100 * target:.0f}% training error")
+    ax.set_xlabel("epochs")
+    ax.set_ylabel("training error (%)")
+    ax.set_title("Fig 1: ReLU reaches the target training error several times faster than tanh", fontsize=9)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def neighbours_figure(queries: np.ndarray, feat_nn: np.ndarray, pix_nn: np.ndarray, side: int):
+    """AlexNet Fig 4: each query image (left), its nearest training images in fc7 space, then in pixel space."""
+    plt = _plt()
+    n_q, k = feat_nn.shape[0], feat_nn.shape[1]
+    fig, axes = plt.subplots(n_q, 2 * k + 1, figsize=(1.0 * (2 * k + 1), 1.05 * n_q))
+    for r in range(n_q):
+        row = [queries[r]] + list(feat_nn[r]) + list(pix_nn[r])
+        for c, img in enumerate(row):
+            ax = axes[r, c]
+            ax.imshow(img.reshape(side, side), cmap="gray_r")
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes[r, 0].set_ylabel(f"query {r}", fontsize=7)
+    axes[0, 0].set_title("query", fontsize=8)
+    axes[0, 1].set_title(f"{k} nearest in fc7 space", fontsize=8, loc="left")
+    axes[0, k + 1].set_title(f"{k} nearest in pixel space", fontsize=8, loc="left")
+    fig.suptitle("Fig 4: fc7 neighbours share the query's class more often than pixel neighbours", fontsize=9)
+    fig.tight_layout()
+    return fig

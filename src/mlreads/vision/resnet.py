@@ -1,0 +1,255 @@
+"""ResNet: He, Zhang, Ren & Sun, "Deep Residual Learning for Image Recognition", CVPR 2016 (arXiv 1512.03385).
+
+Section 3.2 (Eq 1): y = F(x, {W_i}) + x, with F two 3x3 conv layers (the basic block) or 1x1-3x3-1x1 (the
+bottleneck of Section 4.1, "Deeper Bottleneck Architectures"). Section 3.3: BN after each convolution and before
+the activation; when the dimensions increase, (A) the shortcut is the identity with zero padding for the extra
+channels (parameter-free), or (B) a 1x1 projection (Eq 2: y = F(x) + W_s x). The plain twin is the same stack
+without the shortcuts. Table 1: the ImageNet 18/34/50 layouts; Section 4.2: the CIFAR 6n+2 family
+(3x3 convs on {32, 16, 8} maps with {16, 32, 64} filters, global average pooling, a 10-way fc).
+
+Glossary (code -> paper):
+    residual        True: Eq 1 (ResNet); False: the "plain" net of Section 4.1
+    shortcut "A"    Section 3.3 option A: identity, stride-2 subsampling, zero-padded channels (used for CIFAR)
+    shortcut "B"    option B: projection (1x1 conv + BN) only where the dimensions change (used for ImageNet)
+    depths          blocks per stage (n per stage for CIFAR; [2,2,2,2] for ResNet-18)
+    widths          output channels per stage (for the bottleneck, the expanded 4x width, as in Table 1's 256...)
+    d_stem          channels of the first convolution (16 CIFAR, 64 ImageNet)
+    stride_in_1x1   the original (Caffe v1) bottleneck puts stride 2 in the first 1x1; False (torchvision, "v1.5")
+                    puts it in the 3x3
+    responses       Fig 7's "responses": each 3x3 conv's output after BN, before the nonlinearity
+
+Parameter counts (tested): ResNet-18 11,689,512, ResNet-34 21,797,672, ResNet-50 25,557,032; CIFAR ResNet-20 269,722.
+
+Deviations:
+- Init: He et al. 2015 normal (fan_out, as Caffe's "msra" filler used by the authors' released models), BN gamma 1.
+- Fig 7 reads responses of every 3x3 layer (each BN output inside the blocks); the paper plots the same quantity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+@dataclass(frozen=True)
+class ResNetConfig:
+    stem: Literal["cifar", "imagenet"] = "cifar"
+    block: Literal["basic", "bottleneck"] = "basic"
+    depths: tuple[int, ...] = (3, 3, 3)  # blocks per stage: n = 3 gives ResNet-20
+    widths: tuple[int, ...] = (16, 32, 64)  # output channels per stage
+    d_stem: int = 16
+    shortcut: Literal["A", "B"] = "A"
+    residual: bool = True  # False: the plain twin
+    in_channels: int = 3
+    n_classes: int = 10
+    stride_in_1x1: bool = False  # bottleneck only
+
+    @classmethod
+    def cifar(cls, n: int, residual: bool = True, width: int = 16, **kw) -> ResNetConfig:
+        """Section 4.2's 6n+2-layer net: three stages of n basic blocks with {w, 2w, 4w} filters, option A."""
+        return cls(stem="cifar", block="basic", depths=(n, n, n), widths=(width, 2 * width, 4 * width),
+                   d_stem=width, shortcut="A", residual=residual, **kw)  # fmt: skip
+
+    @classmethod
+    def imagenet(cls, n_layers: int, residual: bool = True, **kw) -> ResNetConfig:
+        """Table 1's 18/34/50-layer nets with option-B shortcuts, as HF transformers and torchvision build them."""
+        depths = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 6, 3)}[n_layers]
+        block = "bottleneck" if n_layers >= 50 else "basic"
+        widths = (256, 512, 1024, 2048) if block == "bottleneck" else (64, 128, 256, 512)
+        kw = {"in_channels": 3, "n_classes": 1000, **kw}
+        return cls(stem="imagenet", block=block, depths=depths, widths=widths, d_stem=64, shortcut="B",
+                   residual=residual, **kw)  # fmt: skip
+
+    @property
+    def n_layers(self) -> int:
+        """Weighted layers: the stem conv, 2 or 3 per block, and the fc (shortcuts not counted, as in the paper)."""
+        return 1 + (2 if self.block == "basic" else 3) * sum(self.depths) + 1
+
+
+def shortcut_a(x: Tensor, d_out: int, stride: int) -> Tensor:
+    """Section 3.3 option (A): identity, subsampled by `stride`, with zero channels appended up to d_out."""
+    if stride > 1:
+        x = x[:, :, ::stride, ::stride]  # (B, C, H/s, W/s)
+    pad = d_out - x.shape[1]
+    return F.pad(x, (0, 0, 0, 0, 0, pad)) if pad else x  # (B, d_out, H/s, W/s)
+
+
+class ShortcutA(nn.Module):
+    def __init__(self, d_out: int, stride: int):
+        super().__init__()
+        self.d_out, self.stride = d_out, stride
+
+    def forward(self, x: Tensor) -> Tensor:
+        return shortcut_a(x, self.d_out, self.stride)
+
+
+class Projection(nn.Module):
+    """Section 3.3 option (B), Eq 2's W_s: a 1x1 convolution with the block's stride, then BN."""
+
+    def __init__(self, d_in: int, d_out: int, stride: int):
+        super().__init__()
+        self.conv = nn.Conv2d(d_in, d_out, 1, stride, bias=False)
+        self.bn = nn.BatchNorm2d(d_out)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.bn(self.conv(x))
+
+
+def _shortcut(kind: str, d_in: int, d_out: int, stride: int) -> nn.Module:
+    if d_in == d_out and stride == 1:
+        return nn.Identity()
+    return ShortcutA(d_out, stride) if kind == "A" else Projection(d_in, d_out, stride)
+
+
+class BasicBlock(nn.Module):
+    """Fig 2 / Eq 1: relu(BN(conv3x3(relu(BN(conv3x3(x))))) + shortcut(x)); the plain twin drops "+ shortcut(x)"."""
+
+    def __init__(self, d_in: int, d_out: int, stride: int, cfg: ResNetConfig):
+        super().__init__()
+        self.conv1 = nn.Conv2d(d_in, d_out, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(d_out)
+        self.conv2 = nn.Conv2d(d_out, d_out, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(d_out)
+        self.shortcut = _shortcut(cfg.shortcut, d_in, d_out, stride) if cfg.residual else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = F.relu(self.bn1(self.conv1(x)))  # (B, d_out, H/s, W/s)
+        h = self.bn2(self.conv2(h))
+        if self.shortcut is not None:
+            h = h + self.shortcut(x)  # Eq 1
+        return F.relu(h)
+
+
+class Bottleneck(nn.Module):
+    """Fig 5 right: 1x1 (reduce to d_out/4) -> 3x3 -> 1x1 (restore to d_out), BN after each, + shortcut."""
+
+    expansion = 4
+
+    def __init__(self, d_in: int, d_out: int, stride: int, cfg: ResNetConfig):
+        super().__init__()
+        d_mid = d_out // self.expansion
+        s1, s3 = (stride, 1) if cfg.stride_in_1x1 else (1, stride)
+        self.conv1 = nn.Conv2d(d_in, d_mid, 1, s1, bias=False)
+        self.bn1 = nn.BatchNorm2d(d_mid)
+        self.conv2 = nn.Conv2d(d_mid, d_mid, 3, s3, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(d_mid)
+        self.conv3 = nn.Conv2d(d_mid, d_out, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(d_out)
+        self.shortcut = _shortcut(cfg.shortcut, d_in, d_out, stride) if cfg.residual else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = F.relu(self.bn1(self.conv1(x)))  # (B, d_mid, H, W)
+        h = F.relu(self.bn2(self.conv2(h)))  # (B, d_mid, H/s, W/s)
+        h = self.bn3(self.conv3(h))  # (B, d_out, H/s, W/s)
+        if self.shortcut is not None:
+            h = h + self.shortcut(x)
+        return F.relu(h)
+
+
+class ResNet(nn.Module):
+    """Stem, stages of blocks (the first block of every stage but the first halves the map), global average pool, fc.
+
+    `forward(x)` -> logits (B, n_classes).
+    """
+
+    def __init__(self, cfg: ResNetConfig):
+        super().__init__()
+        self.cfg = cfg
+        if cfg.stem == "imagenet":  # Table 1 conv1: 7x7, 64, stride 2; then 3x3 max pool, stride 2
+            self.stem_conv = nn.Conv2d(cfg.in_channels, cfg.d_stem, 7, 2, 3, bias=False)
+            self.pool = nn.MaxPool2d(3, 2, 1)
+        else:  # Section 4.2: "The first layer is 3x3 convolutions"
+            self.stem_conv = nn.Conv2d(cfg.in_channels, cfg.d_stem, 3, 1, 1, bias=False)
+            self.pool = nn.Identity()
+        self.stem_bn = nn.BatchNorm2d(cfg.d_stem)
+        block = BasicBlock if cfg.block == "basic" else Bottleneck
+        stages, d_in = [], cfg.d_stem
+        for i, (n, d_out) in enumerate(zip(cfg.depths, cfg.widths)):
+            stride = 1 if i == 0 else 2
+            blocks = [block(d_in if j == 0 else d_out, d_out, stride if j == 0 else 1, cfg) for j in range(n)]
+            stages.append(nn.Sequential(*blocks))
+            d_in = d_out
+        self.stages = nn.ModuleList(stages)
+        self.fc = nn.Linear(d_in, cfg.n_classes)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.pool(F.relu(self.stem_bn(self.stem_conv(x))))  # (B, d_stem, H', W')
+        for stage in self.stages:
+            h = stage(h)  # (B, widths[i], H'/2^i, W'/2^i)
+        return self.fc(h.mean(dim=(2, 3)))  # (B, n_classes)
+
+    def response_layers(self) -> list[nn.BatchNorm2d]:
+        """Fig 7's layers: the BN after every 3x3 convolution inside the blocks, in depth order."""
+        out = []
+        for stage in self.stages:
+            for blk in stage:
+                out += [blk.bn1, blk.bn2] if isinstance(blk, BasicBlock) else [blk.bn2]
+        return out
+
+    @classmethod
+    def from_hf(cls, hf_model: nn.Module) -> ResNet:
+        """A ResNet with the weights of a transformers `ResNetForImageClassification` (or `ResNetModel`)."""
+        c = hf_model.config
+        if c.layer_type == "bottleneck" and getattr(c, "downsample_in_first_stage", False):
+            raise ValueError("downsample_in_first_stage=True has no counterpart in Table 1")
+        n_classes = c.num_labels if hasattr(hf_model, "classifier") else 0
+        cfg = ResNetConfig(stem="imagenet", block=c.layer_type, depths=tuple(c.depths), widths=tuple(c.hidden_sizes),
+                           d_stem=c.embedding_size, shortcut="B", in_channels=c.num_channels,
+                           n_classes=max(n_classes, 1), stride_in_1x1=bool(c.downsample_in_bottleneck))  # fmt: skip
+        model = cls(cfg)
+        sd = hf_model.state_dict()
+        prefix = "resnet." if n_classes else ""
+        model.load_state_dict(hf_state_dict_to_ours(sd, prefix, cfg, model), strict=n_classes > 0)
+        return model
+
+
+def hf_state_dict_to_ours(sd: dict, prefix: str, cfg: ResNetConfig, model: ResNet) -> dict:
+    """Rename transformers' ResNet keys (embedder.embedder.convolution, encoder.stages.i.layers.j.layer.k, ...)."""
+    out = {}
+    conv_bn = {"convolution": "conv", "normalization": "bn"}
+    for key, value in sd.items():
+        k = key.removeprefix(prefix)
+        parts = k.split(".")
+        if k.startswith("embedder.embedder."):
+            new = f"stem_{conv_bn[parts[2]]}.{'.'.join(parts[3:])}"
+        elif k.startswith("encoder.stages."):
+            i, j = parts[2], parts[4]
+            rest = parts[5:]
+            if rest[0] == "shortcut":
+                new = f"stages.{i}.{j}.shortcut.{conv_bn[rest[1]]}.{'.'.join(rest[2:])}"
+            else:  # layer.<idx>.<convolution|normalization>.<param>
+                n = int(rest[1]) + 1
+                new = f"stages.{i}.{j}.{conv_bn[rest[2]]}{n}.{'.'.join(rest[3:])}"
+        elif key.startswith("classifier.1."):
+            new = f"fc.{parts[-1]}"
+        else:
+            continue
+        out[new] = value
+    return out
+
+
+@torch.no_grad()
+def response_stds(model: ResNet, x: Tensor) -> list[float]:
+    """Fig 7: the standard deviation of each 3x3 layer's response (BN output, before ReLU) on the batch `x`."""
+    stds: list[float] = []
+    hooks = [m.register_forward_hook(lambda _m, _i, out: stds.append(out.std().item())) for m in
+             model.response_layers()]  # fmt: skip
+    try:
+        model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return stds

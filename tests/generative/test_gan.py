@@ -1,0 +1,47 @@
+"""GAN: Prop 1 and Thm 1 on a grid, the losses of Algorithm 1, maxout."""
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from mlreads.generative import gan
+
+
+def test_theorem1_minimum_and_optimal_value():
+    x = torch.linspace(-8, 8, 20_001, dtype=torch.float64)
+    dx = float(x[1] - x[0])
+    pd, pg = gan.normal_pdf(x, 2.0, 0.5), gan.normal_pdf(x, 0.0, 1.0)
+    d_star = gan.optimal_discriminator(pd, pg)
+    # V(D*, G) = C(G) = -log 4 + 2 JSD (Thm 1); any other D is worse (Prop 1)
+    c = gan.virtual_training_criterion(pd, pg, dx)
+    torch.testing.assert_close(gan.value(d_star, pd, pg, dx), c, rtol=1e-8, atol=1e-8)
+    assert gan.value((d_star * 0.9).clamp(0, 1), pd, pg, dx) < c - 1e-3
+    assert gan.value(torch.full_like(x, 0.5), pd, pg, dx) < c - 1e-3
+    # p_g = p_data: D* = 1/2 and C = -log 4
+    torch.testing.assert_close(gan.optimal_discriminator(pd, pd), torch.full_like(x, 0.5))
+    assert abs(gan.virtual_training_criterion(pd, pd, dx).item() + math.log(4)) < 1e-10
+
+
+def test_losses_are_algorithm1_and_section3():
+    torch.manual_seed(0)
+    model = gan.GAN(gan.GANConfig(d_data=6, d_z=3, d_gen=(8,), d_disc=(5,), n_pieces=2)).eval()
+    x, z = torch.rand(4, 6), torch.randn(4, 3)
+    dx, dg = torch.sigmoid(model.disc(x)), torch.sigmoid(model.disc(model.gen(z)))
+    expected_d = -(torch.log(dx).mean() + torch.log(1 - dg).mean())
+    torch.testing.assert_close(gan.d_loss(model, (x, z)), expected_d, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(gan.g_loss(model, (x, z)), -torch.log(dg).mean(), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(gan.g_loss(model, (x, z), "saturating"), torch.log(1 - dg).mean(), rtol=1e-5, atol=1e-6)
+
+
+def test_d_step_does_not_backprop_into_g():
+    model = gan.GAN(gan.GANConfig(d_data=6, d_z=3, d_gen=(8,), d_disc=(5,), n_pieces=2))
+    gan.d_loss(model, (torch.rand(4, 6), torch.randn(4, 3))).backward()
+    assert all(p.grad is None for p in model.gen.parameters())
+
+
+def test_maxout_is_max_over_pieces():
+    m = gan.Maxout(4, 3, 2)
+    x = torch.randn(5, 4)
+    h = F.linear(x, m.linear.weight, m.linear.bias).view(5, 3, 2)
+    torch.testing.assert_close(m(x), torch.maximum(h[..., 0], h[..., 1]))
