@@ -153,3 +153,9 @@ def test_sinusoid_relative_position_identity_and_noam_schedule():
     assert noam_lr(w, 512, w) == pytest.approx(512**-0.5 * w**-0.5)
     assert noam_lr(w // 2, 512, w) == pytest.approx(noam_lr(w, 512, w) / 2)
     assert noam_lr(4 * w, 512, w) == pytest.approx(noam_lr(w, 512, w) / 2)
+    for step in (1, 7, 399, 400, 401, 5000):  # the literal Eq. 3
+        assert noam_lr(step, 512, w) == pytest.approx(512**-0.5 * min(step**-0.5, step * w**-1.5), rel=1e-12)
+    from mlreads.core.train import TrainConfig, lr_factor
+
+    cfg = TrainConfig(steps=10_000, lr=noam_lr(w, 512, w), warmup=w, schedule="rsqrt")
+    assert all(cfg.lr * lr_factor(s, cfg) == pytest.approx(noam_lr(s + 1, 512, w), rel=1e-12) for s in range(0, 3000, 37))

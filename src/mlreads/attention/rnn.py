@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mlreads.core.data.translation import BOS, EOS, PAD
+from mlreads.core.decoding import beam_search
 
 
 @dataclass(frozen=True)
@@ -179,6 +180,21 @@ class Seq2Seq(nn.Module):
                 break
         align = torch.stack(alphas, dim=1) if self.cfg.attention else None
         return torch.stack(out, dim=1), align
+
+
+    @torch.no_grad()
+    def beam(self, src: Tensor, beam: int, max_len: int, alpha: float = 0.0) -> list[int]:
+        """Beam search for one source sentence src (1, S) (the paper's decoder; it used beam 12)."""
+        memory, mask, s = self.encode(src)
+        keys = self.align_u(memory) if self.cfg.attention else None
+
+        def step(tokens: Tensor, s: Tensor):
+            K = len(tokens)
+            k = keys.expand(K, -1, -1) if keys is not None else None
+            logits, s, _ = self.step(tokens, s, memory.expand(K, -1, -1), k, mask.expand(K, -1))
+            return logits.log_softmax(-1), s
+
+        return beam_search(step, s, beam, max_len, BOS, EOS, alpha)[0]
 
 
 def seq2seq_loss(model: nn.Module, batch: tuple[Tensor, Tensor, Tensor], label_smoothing: float = 0.0) -> Tensor:

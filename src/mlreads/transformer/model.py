@@ -33,6 +33,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mlreads.core.data.translation import BOS, EOS, PAD
+from mlreads.core.decoding import beam_search
+from mlreads.core.train import rsqrt_factor
 from mlreads.gpt.attention import attend, attention_scores
 
 KV = tuple[Tensor, Tensor]
@@ -73,10 +75,15 @@ def sinusoids(n_ctx: int, d_model: int) -> Tensor:
     return pe.float()
 
 
+def noam_peak_lr(d_model: int, warmup: int) -> float:
+    """Eq. 3 at its peak (step = warmup): d_model^-0.5 · warmup^-0.5. `fit` with schedule="rsqrt" and this lr
+    follows Eq. 3 exactly."""
+    return d_model**-0.5 * warmup**-0.5
+
+
 def noam_lr(step: int, d_model: int, warmup: int) -> float:
     """Eq. 3: lrate = d_model^-0.5 · min(step^-0.5, step · warmup^-1.5), step counted from 1."""
-    step = max(step, 1)
-    return d_model**-0.5 * min(step**-0.5, step * warmup**-1.5)
+    return noam_peak_lr(d_model, warmup) * rsqrt_factor(step, warmup)
 
 
 class MultiHeadAttention(nn.Module):
@@ -243,3 +250,17 @@ class EncoderDecoder(nn.Module):
             if done.all():
                 break
         return ys[:, 1:]
+
+    @torch.no_grad()
+    def beam(self, src: Tensor, beam: int, max_len: int, alpha: float = 0.6) -> list[int]:
+        """Beam search for one source sentence src (1, S) (Section 6.1: beam 4, length penalty alpha 0.6)."""
+        memory, allowed = self.encode(src)
+
+        def step(tokens: Tensor, state):
+            cache, t = state
+            K = len(tokens)
+            logits, cache, _ = self.decode(tokens[:, None], memory.expand(K, -1, -1), allowed.expand(K, -1, -1, -1),
+                                           cache, start=t)  # fmt: skip
+            return logits[:, -1].log_softmax(-1), (cache, t + 1)
+
+        return beam_search(step, (None, 0), beam, max_len, BOS, EOS, alpha)[0]
