@@ -71,7 +71,7 @@ class ParametricAttention(nn.Module):
 
     @property
     def bandwidth(self) -> float:
-        return 1.0 / abs(float(self.w))
+        return 1.0 / abs(float(self.w.detach()))
 
     def forward(self, queries: Tensor, keys: Tensor, values: Tensor, exclude_self: bool = False) -> Tensor:
         scores = -(((queries[:, None] - keys[None, :]) * self.w) ** 2) / 2  # (Q, n)

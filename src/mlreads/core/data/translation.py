@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import torch
 from torch import Tensor
@@ -41,6 +42,7 @@ CLASSES = ("F", "A", "N", "V", "C")
 @dataclass(frozen=True)
 class TranslationConfig:
     path: str | None = None  # a tab-separated parallel text file; None = the synthetic generator
+    task: Literal["pseudo-french", "copy"] = "pseudo-french"  # copy: the target is the source itself
     n_determiners: int = 6
     n_adjectives: int = 60
     n_nouns: int = 120
@@ -74,10 +76,12 @@ class SyntheticTranslation:
             self.src_itos += [f"{cls.lower()}{i}" for i in range(sizes[cls])]
         n_words = len(self.src_itos) - len(SPECIALS)
         perm = torch.randperm(n_words, generator=torch.Generator().manual_seed(cfg.language_seed))
+        if cfg.task == "copy":
+            perm = torch.arange(n_words)
         self.to_tgt = {len(SPECIALS) + i: len(SPECIALS) + int(perm[i]) for i in range(n_words)}  # the bijection
         self.tgt_itos = list(SPECIALS) + [""] * n_words
         for s, t in self.to_tgt.items():
-            self.tgt_itos[t] = self.src_itos[s].upper()
+            self.tgt_itos[t] = self.src_itos[s] if cfg.task == "copy" else self.src_itos[s].upper()
         self.word_class = {w: cls for cls, ws in self.words.items() for w in ws}
 
     @property
@@ -113,7 +117,7 @@ class SyntheticTranslation:
         """The target sentence and its alignment: word-by-word, with `F A1 .. Ak N` -> `F' N' Ak' .. A1'`."""
         order: list[int] = []
         i = 0
-        while i < len(src):
+        while i < len(src) and self.cfg.task != "copy":
             if self.word_class.get(src[i]) == "A":
                 j = i
                 while j < len(src) and self.word_class.get(src[j]) == "A":
@@ -124,6 +128,8 @@ class SyntheticTranslation:
                     continue
             order.append(i)
             i += 1
+        if self.cfg.task == "copy":
+            order = list(range(len(src)))
         return Pair(src=list(src), tgt=[self.to_tgt.get(src[p], UNK) for p in order], alignment=order)
 
     def sample(self, n: int, gen: torch.Generator, min_len: int | None = None, max_len: int | None = None) -> list[Pair]:
@@ -138,9 +144,10 @@ class SyntheticTranslation:
 
 
 class ParallelText:
-    """A user-supplied tab-separated parallel file, whitespace-tokenised, with its own vocabularies."""
+    """A user-supplied tab-separated parallel file, whitespace-tokenised, with its own vocabularies. The last
+    `test_frac` of the pairs is held out (`train`, `test`)."""
 
-    def __init__(self, path: str | Path, val_frac: float = 0.1):
+    def __init__(self, path: str | Path, test_frac: float = 0.1):
         p = Path(path).expanduser()
         if not p.is_file():
             raise DataMissing(f"data.path={path}: no such file (give a tab-separated parallel text file)")
@@ -159,6 +166,12 @@ class ParallelText:
         s_stoi = {w: i for i, w in enumerate(self.src_itos)}
         t_stoi = {w: i for i, w in enumerate(self.tgt_itos)}
         self.pairs = [Pair([s_stoi[w] for w in s], [t_stoi[w] for w in t]) for s, t in pairs]
+        n_test = max(1, int(len(self.pairs) * test_frac))
+        self.train, self.test = self.pairs[:-n_test], self.pairs[-n_test:]
+
+    def sample(self, n: int, gen: torch.Generator, min_len: int | None = None, max_len: int | None = None) -> list[Pair]:
+        """n training pairs drawn uniformly (the length arguments are ignored: user data keeps its lengths)."""
+        return [self.train[i] for i in torch.randint(len(self.train), (n,), generator=gen).tolist()]
 
     @property
     def src_vocab(self) -> int:
