@@ -55,7 +55,7 @@ class TrainConfig:
     lr: float = 1e-3  # peak learning rate of groups that do not set their own
     min_lr: float = 0.0  # cosine floor, as a fraction of each group's lr is min_lr / lr
     warmup: int = 0  # steps of linear warmup
-    schedule: Literal["cosine", "constant"] = "cosine"
+    schedule: Literal["cosine", "constant", "rsqrt"] = "cosine"  # rsqrt: warmup, then lr * sqrt(warmup / step)
     weight_decay: float = 0.0
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
@@ -93,8 +93,18 @@ class TrainResult:
         return [r["step"] for r in rows], [r[key] for r in rows]
 
 
+def rsqrt_factor(step: int, warmup: int) -> float:
+    """Linear warmup to 1 at step `warmup`, then decay as sqrt(warmup / step) (steps counted from 1): the inverse
+    square-root schedule, min(step / warmup, sqrt(warmup / step))."""
+    step, warmup = max(step, 1), max(warmup, 1)
+    return min(step / warmup, math.sqrt(warmup / step))
+
+
 def lr_factor(step: int, cfg: TrainConfig) -> float:
-    """The schedule's multiplier at `step` (0-based): linear warmup, then cosine to min_lr / lr."""
+    """The schedule's multiplier at `step` (0-based): linear warmup, then cosine to min_lr / lr (or constant, or
+    the inverse square root)."""
+    if cfg.schedule == "rsqrt":
+        return rsqrt_factor(step + 1, cfg.warmup)
     if cfg.warmup and step < cfg.warmup:
         return (step + 1) / cfg.warmup
     if cfg.schedule == "constant":
@@ -143,7 +153,7 @@ def recipe(
     weight_decay: float = 0.0,
     betas: tuple[float, float] = (0.9, 0.999),
     grad_clip: float | None = 1.0,
-    schedule: Literal["cosine", "constant"] = "cosine",
+    schedule: Literal["cosine", "constant", "rsqrt"] = "cosine",
     optimizer: Literal["adamw", "adam", "sgd"] = "adamw",
     eval_every: int = 0,
     log_every: int = 10,

@@ -1,0 +1,53 @@
+"""What the Transformer experiments share: building a model for a translation task, its training recipe (Eq. 3,
+Adam (0.9, 0.98, 1e-9), label smoothing), and the teacher-forced dev metrics (perplexity, token accuracy)."""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+
+import torch
+import torch.nn.functional as F
+
+from mlreads.attention.rnn import seq2seq_loss
+from mlreads.attention.translate import Task, batch_fn
+from mlreads.core.data.translation import PAD, Pair, pad_batch
+from mlreads.core.runner import RunContext
+from mlreads.core.seeding import init_rng
+from mlreads.core.train import TrainConfig, TrainResult, fit
+from mlreads.transformer.model import EncoderDecoder, TransformerConfig, noam_peak_lr
+
+
+def build(task: Task, ctx: RunContext, name: str, **model) -> EncoderDecoder:
+    with init_rng(ctx.seed_for(f"init/{name}")):
+        return EncoderDecoder(TransformerConfig(src_vocab=task.src_vocab, tgt_vocab=task.tgt_vocab, **model))
+
+
+def paper_recipe(steps: int, d_model: int, warmup: int, **kw) -> TrainConfig:
+    """Section 5.3: Adam β = (0.9, 0.98), ε = 1e-9, the learning rate of Eq. 3 (warmup, then inverse sqrt)."""
+    return TrainConfig(steps=steps, lr=noam_peak_lr(d_model, warmup), warmup=warmup, schedule="rsqrt",
+                       optimizer="adam", betas=(0.9, 0.98), eps=1e-9, grad_clip=None, **kw)  # fmt: skip
+
+
+def train(model, task: Task, tcfg: TrainConfig, ctx: RunContext, desc: str, batch_size: int, min_len: int,
+          max_len: int, label_smoothing: float = 0.0, eval_fn=None) -> TrainResult:
+    return fit(model, tcfg, batch_fn(task, batch_size, min_len, max_len),
+               partial(seq2seq_loss, label_smoothing=label_smoothing), eval_fn=eval_fn, ctx=ctx, desc=desc)
+
+
+@torch.no_grad()
+def teacher_forced(model, pairs: list[Pair], batch_size: int = 100) -> dict[str, float]:
+    """Per-token perplexity (of the unsmoothed distribution) and next-token accuracy on held-out pairs."""
+    was = model.training
+    model.eval()
+    nll = hits = n = 0.0
+    for k in range(0, len(pairs), batch_size):
+        src, tgt_in, tgt_out = pad_batch(pairs[k : k + batch_size])
+        logits = model(src, tgt_in)
+        logits = logits[0] if isinstance(logits, tuple) else logits
+        mask = tgt_out != PAD
+        nll += float(F.cross_entropy(logits[mask], tgt_out[mask], reduction="sum"))
+        hits += float((logits.argmax(-1)[mask] == tgt_out[mask]).sum())
+        n += float(mask.sum())
+    model.train(was)
+    return {"ppl": math.exp(nll / n), "token_acc": hits / n}
