@@ -228,3 +228,20 @@ def test_logged_lr_is_the_schedule_on_the_configured_lr_whatever_the_groups():
     res = fit(model, cfg, lambda s, g: torch.randn(4, 3, generator=g), lambda m, b: m(b).square().mean(),
               groups=groups)
     assert [r["lr"] for r in res.history] == pytest.approx([1e-2 * lr_factor(s, cfg) for s in range(12)])
+
+
+def test_cpu_clock_limits_by_process_time_not_by_waiting():
+    import time as _time
+
+    model = nn.Linear(3, 1)
+
+    def batch_fn(step, gen):
+        _time.sleep(0.05)  # waiting: wall time passes, CPU time hardly does
+        return torch.randn(4, 3, generator=gen)
+
+    loss = lambda m, b: m(b).square().mean()  # noqa: E731
+    wall = fit(model, TrainConfig(steps=50, lr=1e-3, time_limit_s=0.2, log_every=1), batch_fn, loss)
+    cpu = fit(model, TrainConfig(steps=50, lr=1e-3, time_limit_s=0.2, log_every=1, clock="cpu"), batch_fn, loss)
+    assert wall.stopped_early and wall.steps <= 6
+    assert not cpu.stopped_early and cpu.steps == 50  # 2.5 s of sleeping is far less than 0.2 s of CPU
+    assert cpu.history[-1]["elapsed_s"] < 1.0

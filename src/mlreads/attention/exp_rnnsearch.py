@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from mlreads.attention.figures import alignment_figure, bleu_vs_length_figure
 from mlreads.attention.rnn import RNNConfig, Seq2Seq, seq2seq_loss
-from mlreads.attention.translate import alignment_accuracy, batch_fn, bleu_by_bin, make_task, test_bins
+from mlreads.attention.translate import alignment_accuracy, batch_fn, bleu_by_bin, length_bins, make_task, test_bins
 from mlreads.core.data.translation import TranslationConfig
 from mlreads.core.runner import RunContext
 from mlreads.core.seeding import init_rng
@@ -28,14 +28,15 @@ class RNNSearchConfig:
     d_align: int = 64
     batch_size: int = 32
     train: TrainConfig = field(default_factory=lambda: recipe(1000, 2e-3, warmup=50, optimizer="adam"))
-    bins: tuple[tuple[int, int], ...] = ((5, 10), (11, 20), (21, 30), (31, 40), (41, 50))
+    bin_edges: tuple[int, ...] = (5, 10, 20, 30, 40, 50)  # length bins 5-10, 11-20, ..., 41-50 (Fig 2's x axis)
     n_per_bin: int = 200  # test sentences per length bin
     n_align: int = 200  # sentences for the alignment accuracy
 
 
 def run_rnnsearch(cfg: RNNSearchConfig, ctx: RunContext) -> dict:
     task = make_task(cfg.data)
-    sets = test_bins(task, cfg.bins, cfg.n_per_bin, ctx.generator("test"))
+    bins = length_bins(cfg.bin_edges)
+    sets = test_bins(task, bins, cfg.n_per_bin, ctx.generator("test"))
     out: dict = {}
     bleus: dict[str, list[float]] = {}
     models = {}
@@ -66,7 +67,7 @@ def run_rnnsearch(cfg: RNNSearchConfig, ctx: RunContext) -> dict:
         p = pairs[0]
         ctx.savefig(alignment_figure(matrix[: len(p.tgt), : len(p.src)], [task.src_itos[i] for i in p.src],
                                      [task.tgt_itos[i] for i in p.tgt], p.alignment), "alignment")  # fmt: skip
-    ctx.savefig(bleu_vs_length_figure([f"{lo}-{hi}" for lo, hi in cfg.bins],
+    ctx.savefig(bleu_vs_length_figure([f"{lo}-{hi}" for lo, hi in bins],
                                       {"RNNsearch": bleus["rnnsearch"], "RNNencdec": bleus["rnnencdec"]}),
                 "bleu_vs_length")  # fmt: skip
     return out

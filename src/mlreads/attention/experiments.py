@@ -23,7 +23,7 @@ register(Experiment(
     configs={
         "smoke": RNNSearchConfig(data=TranslationConfig(min_len=5, max_len=12), d_embed=16, d_hidden=32, d_maxout=16,
                                  d_align=32, train=recipe(120, 5e-3, warmup=10, optimizer="adam"),
-                                 bins=((5, 8), (9, 12)), n_per_bin=30, n_align=30),
+                                 bin_edges=(5, 8, 12), n_per_bin=30, n_align=30),
         "quick": RNNSearchConfig(),
         "full": RNNSearchConfig(d_embed=128, d_hidden=256, d_maxout=128, d_align=256,
                                 train=recipe(20_000, 1e-3, warmup=500, optimizer="adam", ckpt_every=1000),

@@ -27,6 +27,13 @@ def batch_fn(task: Task, batch_size: int, min_len: int, max_len: int) -> Callabl
     return lambda step, gen: pad_batch(task.sample(batch_size, gen, min_len, max_len))
 
 
+def length_bins(edges: Sequence[int]) -> list[tuple[int, int]]:
+    """(5, 10, 20) -> [(5, 10), (11, 20)]: inclusive source-length bins from increasing edges."""
+    if len(edges) < 2 or any(b <= a for a, b in zip(edges, edges[1:])):
+        raise ValueError(f"bin_edges={tuple(edges)}: give at least two increasing lengths")
+    return [(edges[0], edges[1])] + [(a + 1, b) for a, b in zip(edges[1:], edges[2:])]
+
+
 def test_bins(task: Task, bins: Sequence[tuple[int, int]], n_per_bin: int, gen: torch.Generator) -> dict[str, list[Pair]]:
     """Held-out pairs per source-length bin ("21-30": pairs with 21 <= length <= 30). For user data, the held-out
     pairs are sorted into the bins."""

@@ -1,4 +1,4 @@
-"""The Transformer package's figures: dev BLEU against wall time, the Table 3 ablations, the learning-rate schedule."""
+"""The Transformer package's figures: dev BLEU against CPU time, the Table 3 ablations, the learning-rate schedule."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from mlreads.core.figures import curves
 
 
 def time_curves_figure(series: Mapping[str, tuple[Sequence[float], Sequence[float]]]):
-    return curves(series, xlabel="training time (s, one thread, evaluation included)", ylabel="dev BLEU (greedy)",
-                  title="equal wall time: Transformer against RNNsearch")  # fmt: skip
+    return curves(series, xlabel="training CPU time (s, one thread, evaluation included)", ylabel="dev BLEU (greedy)",
+                  title="equal CPU time: Transformer against RNNsearch")  # fmt: skip
 
 
 def ablation_figure(rows: Mapping[str, tuple[float, float]]):
