@@ -228,3 +228,34 @@ def test_logged_lr_is_the_schedule_on_the_configured_lr_whatever_the_groups():
     res = fit(model, cfg, lambda s, g: torch.randn(4, 3, generator=g), lambda m, b: m(b).square().mean(),
               groups=groups)
     assert [r["lr"] for r in res.history] == pytest.approx([1e-2 * lr_factor(s, cfg) for s in range(12)])
+
+
+def test_inv_sqrt_schedule_is_lr_over_sqrt_t_after_warmup():
+    cfg = TrainConfig(steps=100, lr=1.0, warmup=2, schedule="inv_sqrt")
+    assert [lr_factor(s, cfg) for s in range(2)] == pytest.approx([0.5, 1.0])
+    assert [lr_factor(s, cfg) for s in (2, 5, 17)] == pytest.approx([1.0, 0.5, 0.25])
+
+
+def test_optimizer_factory_and_after_step_hook():
+    """fit builds the optimiser with the factory (groups carry the configured lr) and calls after_step after each
+    step with the number of steps taken and the batch just used."""
+    torch.manual_seed(0)
+    model = nn.Linear(3, 1)
+    built, calls = [], []
+
+    def factory(groups):
+        built.append([g["lr"] for g in groups])
+        return torch.optim.Adagrad(groups)
+
+    def after_step(done, m, opt, batch):
+        assert isinstance(opt, torch.optim.Adagrad) and m is model
+        calls.append((done, batch.shape))
+        with torch.no_grad():
+            m.weight.clamp_(-0.01, 0.01)  # a projection, as max-norm does
+
+    cfg = TrainConfig(steps=5, lr=0.5, schedule="constant", grad_clip=None)
+    fit(model, cfg, lambda s, g: torch.randn(4, 3, generator=g), lambda m, x: (m(x) - 10).pow(2).mean(),
+        optimizer=factory, after_step=after_step)
+    assert built == [[0.5, 0.5]]
+    assert calls == [(i, torch.Size([4, 3])) for i in range(1, 6)]
+    assert model.weight.abs().max() <= 0.01  # the hook's projection ran after the last step

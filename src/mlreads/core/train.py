@@ -52,7 +52,7 @@ class TrainConfig:
     lr: float = 1e-3  # peak learning rate of groups that do not set their own
     min_lr: float = 0.0  # cosine floor, as a fraction of each group's lr is min_lr / lr
     warmup: int = 0  # steps of linear warmup
-    schedule: Literal["cosine", "constant"] = "cosine"
+    schedule: Literal["cosine", "constant", "inv_sqrt"] = "cosine"  # inv_sqrt: lr / sqrt(t) (Adam Section 6.1)
     weight_decay: float = 0.0
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
@@ -84,6 +84,8 @@ def lr_factor(step: int, cfg: TrainConfig) -> float:
         return (step + 1) / cfg.warmup
     if cfg.schedule == "constant":
         return 1.0
+    if cfg.schedule == "inv_sqrt":  # alpha_t = alpha / sqrt(t), t counted from 1 after warmup
+        return 1.0 / math.sqrt(step - cfg.warmup + 1)
     floor = cfg.min_lr / cfg.lr if cfg.lr else 0.0
     progress = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
     return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
@@ -128,7 +130,7 @@ def recipe(
     weight_decay: float = 0.0,
     betas: tuple[float, float] = (0.9, 0.999),
     grad_clip: float | None = 1.0,
-    schedule: Literal["cosine", "constant"] = "cosine",
+    schedule: Literal["cosine", "constant", "inv_sqrt"] = "cosine",
     optimizer: Literal["adamw", "adam", "sgd"] = "adamw",
     eval_every: int = 0,
     log_every: int = 10,
@@ -140,10 +142,19 @@ def recipe(
                        eval_every=eval_every, log_every=log_every, ckpt_every=ckpt_every)  # fmt: skip
 
 
-def make_optimizer(groups: list[dict], cfg: TrainConfig) -> torch.optim.Optimizer:
+OptimizerFactory = Callable[[list[dict]], torch.optim.Optimizer]
+
+
+def make_optimizer(
+    groups: list[dict], cfg: TrainConfig, factory: OptimizerFactory | None = None
+) -> torch.optim.Optimizer:
+    """`cfg.optimizer` over `groups`, or `factory(groups)` when given: any torch.optim.Optimizer (the project's own
+    Adam or SophiaG, torch's Adagrad); each group arrives with its lr and weight_decay filled in from `cfg`."""
     groups = [{"lr": cfg.lr, "weight_decay": cfg.weight_decay, **g} for g in groups]
     for g in groups:
         g["base_lr"] = g["lr"]
+    if factory is not None:
+        return factory(groups)
     if cfg.optimizer == "adamw":
         return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps)
     if cfg.optimizer == "adam":
@@ -303,18 +314,22 @@ def fit(
     resume: bool | None = None,
     desc: str = "train",
     data_seed: int | None = None,
+    optimizer: OptimizerFactory | None = None,
+    after_step: Callable[[int, nn.Module, torch.optim.Optimizer, Any], None] | None = None,
 ) -> TrainResult:
     """Train `model` for `cfg.steps` optimiser steps and return its history. See the module docstring.
 
     `groups`: optimiser parameter groups (default `param_groups(model, cfg.weight_decay)`). `data_seed`: the seed of
-    the generator `batch_fn` draws from (default: `ctx.seed_for("data")`, or 0 without a context).
+    the generator `batch_fn` draws from (default: `ctx.seed_for("data")`, or 0 without a context). `optimizer`: a
+    factory `groups -> Optimizer` that replaces `cfg.optimizer` (see `make_optimizer`). `after_step(done, model, opt,
+    batch)` runs after each optimiser step (`done` steps taken): a max-norm projection, Sophia's Hessian refresh.
     """
     d = init_distributed()
     if ckpt_dir is None and ctx is not None:  # one folder per model of the experiment, named by `desc`
         ckpt_dir = ctx.ckpt_dir / re.sub(r"[^A-Za-z0-9_.-]+", "-", desc)
     ckpt_dir = Path(ckpt_dir) if ckpt_dir is not None else None
     resume = resume if resume is not None else bool(ctx is not None and ctx.resume)
-    opt = make_optimizer(groups or param_groups(model, cfg.weight_decay), cfg)
+    opt = make_optimizer(groups or param_groups(model, cfg.weight_decay), cfg, optimizer)
     if data_seed is None:
         data_seed = ctx.seed_for("data") if ctx is not None else 0
     gen = torch.Generator().manual_seed(data_seed)
@@ -352,6 +367,8 @@ def fit(
         opt.step()
 
         done = step + 1
+        if after_step is not None:
+            after_step(done, model, opt, batch)
         window.append(loss.item())
         row: dict[str, Any] = {}
         if done % cfg.log_every == 0 or done == cfg.steps:
