@@ -22,7 +22,7 @@ class SparsityConfig:
     epochs: int = 10
     batch_size: int = 128
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
-        lr=1e-3, schedule="cosine", optimizer="adam", grad_clip=None, log_every=50))  # fmt: skip
+        lr=3e-3, schedule="cosine", optimizer="adam", grad_clip=None, log_every=50))  # fmt: skip
 
 
 def run_sparsity(cfg: SparsityConfig, ctx) -> dict:
