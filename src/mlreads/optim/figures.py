@@ -83,3 +83,14 @@ def toy_2d(loss_fn, paths: dict, minimum, start):
     ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     return fig
+
+
+def lm_curves(histories: dict, target: float):
+    """Sophia Fig 4 at our scale: validation loss against steps for AdamW and SophiaG, with AdamW's final loss as
+    the target line that the step ratio is read from."""
+    series = {}
+    for name, hist in histories.items():
+        rows = [r for r in hist if "val_loss" in r]
+        series[f"{name}: val loss"] = ([r["step"] for r in rows], [r["val_loss"] for r in rows])
+    return curves(series, xlabel="step", ylabel="validation loss (nats / char)",
+                  title="char-level GPT on Shakespeare", refs={f"AdamW final val {target:.3f}": target})  # fmt: skip
