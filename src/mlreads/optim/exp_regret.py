@@ -29,14 +29,14 @@ def online_run(cfg: RegretConfig, amsgrad: bool) -> tuple[list[float], list[floa
     xs, avg_regret, regret = [], [], 0.0
     for t in range(1, cfg.steps + 1):
         g = cfg.C if t % 3 == 1 else -1.0  # f_t(x) = g x
-        regret += g * (float(x) - (-1.0))
+        regret += g * (x.item() - (-1.0))
         x.grad = torch.tensor([g], dtype=torch.float64)
         for group in opt.param_groups:
             group["lr"] = cfg.lr / t**0.5
         opt.step()
         with torch.no_grad():
             x.clamp_(-1.0, 1.0)  # projection onto the feasible set
-        xs.append(float(x))
+        xs.append(x.item())
         avg_regret.append(regret / t)
     return xs, avg_regret
 
