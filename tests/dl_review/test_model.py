@@ -1,10 +1,18 @@
 """Fig 1c-d's backprop equations (numpy) equal torch.autograd; batched nets are independent nets."""
 
+import itertools
+
 import numpy as np
 import torch
 from torch import nn
 
-from mlreads.dl_review import ManyMLPs, Students, backprop_fig1, per_seed_cross_entropy, teacher_logit
+from mlreads.dl_review import (
+    ManyMLPs,
+    Students,
+    backprop_fig1,
+    per_seed_cross_entropy,
+    teacher_logit,
+)
 
 
 def test_fig1_backprop_equals_autograd_in_float64():
@@ -12,7 +20,7 @@ def test_fig1_backprop_equals_autograd_in_float64():
     sizes = [3, 5, 4, 2]
     weights = [(torch.randn(a, b, generator=g, dtype=torch.float64, requires_grad=True),
                 torch.randn(b, generator=g, dtype=torch.float64, requires_grad=True))
-               for a, b in zip(sizes, sizes[1:])]  # fmt: skip
+               for a, b in itertools.pairwise(sizes)]  # fmt: skip
     x = torch.randn(7, 3, generator=g, dtype=torch.float64)
     t = torch.randn(7, 2, generator=g, dtype=torch.float64)
     h = x

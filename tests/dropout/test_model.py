@@ -4,7 +4,14 @@ import pytest
 import torch
 from torch import nn
 
-from mlreads.dropout import DropoutMLP, MLPConfig, dropout_mask, max_norm_, mc_average, paper_dropout
+from mlreads.dropout import (
+    DropoutMLP,
+    MLPConfig,
+    dropout_mask,
+    max_norm_,
+    mc_average,
+    paper_dropout,
+)
 from mlreads.dropout.reference import inverted_twin, max_norm_ref
 
 

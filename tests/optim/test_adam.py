@@ -60,7 +60,7 @@ def test_adam_matches_algorithm_1_twin(bias_correction, wd, decoupled):
     g = torch.Generator().manual_seed(2)
     theta0 = torch.randn(50, generator=g, dtype=torch.float64)
     grads = [torch.randn(50, generator=g, dtype=torch.float64) * 10 ** (t % 3 - 1) for t in range(60)]
-    kw = dict(lr=1e-2, betas=(0.9, 0.999), eps=1e-8, weight_decay=wd)
+    kw = {"lr": 1e-2, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": wd}
     ref = adam_ref(theta0, grads, beta1=0.9, beta2=0.999, bias_correction=bias_correction, decoupled=decoupled,
                    **{k: v for k, v in kw.items() if k != "betas"})
     p = nn.Parameter(theta0.clone())

@@ -26,7 +26,7 @@ def test_sophia_is_bit_identical_to_official_sophia_opt(dtype):
     sophia_opt = pytest.importorskip("sophia_opt")
     a = _model(dtype)
     b = copy.deepcopy(a)
-    kw = dict(lr=3e-3, betas=(0.965, 0.99), rho=0.04, weight_decay=0.1)
+    kw = {"lr": 3e-3, "betas": (0.965, 0.99), "rho": 0.04, "weight_decay": 0.1}
     bs, k = 6 * 5, 3
     ours = SophiaG(a.parameters(), bs=bs, **kw)
     theirs = sophia_opt.SophiaG(b.parameters(), **kw)
@@ -57,7 +57,7 @@ def test_sophia_matches_algorithm_1_twin():
     theta0 = torch.randn(40, generator=g, dtype=torch.float64)
     grads = [torch.randn(40, generator=g, dtype=torch.float64) * 0.01 for _ in range(50)]
     hess = {t: torch.randn(40, generator=g, dtype=torch.float64) * 0.01 for t in range(5, 51, 5)}
-    kw = dict(lr=1e-2, rho=0.05, weight_decay=0.2, bs=64)
+    kw = {"lr": 1e-2, "rho": 0.05, "weight_decay": 0.2, "bs": 64}
     ref = sophia_ref(theta0, grads, hess, beta1=0.965, beta2=0.99, **kw)
     p = nn.Parameter(theta0.clone())
     opt = SophiaG([p], betas=(0.965, 0.99), **kw)

@@ -3,7 +3,8 @@ similar quality (Choromanska et al. 2015's concentration of the loss distributio
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import itertools
+from dataclasses import dataclass
 
 import torch
 
@@ -70,6 +71,6 @@ def run_local_minima(cfg: LocalMinimaConfig, ctx) -> dict:
     tr_w = losses[widest][0]
     out["worst_gap_widest"] = float(tr_w.max() - tr_w.min())
     stds = [out[f"train_std_{w}"] for w in cfg.widths]
-    out["std_falls_with_width"] = all(a > b for a, b in zip(stds, stds[1:]))
+    out["std_falls_with_width"] = all(a > b for a, b in itertools.pairwise(stds))
     ctx.savefig(figures.loss_distributions(losses), "loss_distributions")
     return out

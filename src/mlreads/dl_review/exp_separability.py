@@ -36,7 +36,7 @@ def run_separability(cfg: SeparabilityConfig, ctx) -> dict:
     g = ctx.generator("points")
     x = torch.rand(cfg.n_points, 2, generator=g) * 4 - 2  # (N, 2)
     y = (teacher_logit(x) > 0).float()  # (N,)
-    full = lambda step, gen: (x, y)  # noqa: E731  full batch
+    full = lambda step, gen: (x, y)
 
     def students_loss(m, batch):
         xb, yb = batch
@@ -51,7 +51,7 @@ def run_separability(cfg: SeparabilityConfig, ctx) -> dict:
     def line_acc(features):
         with init_rng(ctx.seed_for("init/line")):
             line = torch.nn.Linear(features.shape[1], 1)
-        data = lambda step, gen: (features, y)  # noqa: E731
+        data = lambda step, gen: (features, y)
         fit(line, cfg.linear, data, lambda m, b: F.binary_cross_entropy_with_logits(m(b[0])[:, 0], b[1]), ctx=ctx,
             desc=f"line-{features.shape[1]}d")  # fmt: skip
         with torch.no_grad():

@@ -20,7 +20,7 @@ register(
         configs={"smoke": _sep, "quick": _sep, "full": _sep},
         run=run_separability,
         checks={b: [at_most("linear_acc", 0.90), at_least("n_separated", 8),
-                    at_least("hidden_linear_acc", 0.995)] for b in ("smoke", "quick", "full")},  # fmt: skip
+                    at_least("hidden_linear_acc", 0.995)] for b in ("smoke", "quick", "full")},
         headline="n_separated",
         notes=(
             "Data: points uniform on [-2, 2]^2 labelled by a fixed 2-2-1 tanh teacher whose positive class is a bent "
@@ -39,11 +39,11 @@ register(
         id="dl-review/local-minima",
         paper=PAPER,
         claim=("p. 438: with large networks, poor local minima are rarely a problem: runs from different "
-               "initialisations reach solutions of very similar quality."),  # fmt: skip
+               "initialisations reach solutions of very similar quality."),
         paper_value="no number; Choromanska et al. 2015 Fig: loss distributions concentrate as the hidden layer grows",
         configs={
             "smoke": replace(_lm_quick, widths=(4, 64), n_seeds=5, n_train=1000, n_test=1000, epochs=10,
-                             spread_width=4),  # fmt: skip
+                             spread_width=4),
             "quick": _lm_quick,
             "full": replace(_lm_quick, widths=(4, 16, 64, 256, 1024), n_seeds=50, n_train=50000, n_test=10000),
         },
@@ -53,7 +53,7 @@ register(
             "quick": [at_most("std_ratio", 0.25, name="std(256) <= 0.25 std(16)"), at_most("worst_gap_widest", 0.02)],
             "full": [at_most("std_ratio", 0.25, name="std(1024) <= 0.25 std(16)"), at_most("worst_gap_widest", 0.02),
                      holds("std_falls_with_width", "the across-seed std of the training loss falls with every width")],
-        },  # fmt: skip
+        },
         requires=("mnist",),
         headline="std_ratio",
         notes=(

@@ -35,7 +35,8 @@ def separability(students, best: int, x, y, line):
 
     # the warped grid: lines of constant x1 and of constant x2, mapped through the hidden layer
     for v in np.linspace(-2, 2, 11):
-        for pts in (torch.stack([torch.full_like(gx, float(v)), gx], 1), torch.stack([gx, torch.full_like(gx, float(v))], 1)):
+        const = torch.full_like(gx, float(v))
+        for pts in (torch.stack([const, gx], 1), torch.stack([gx, const], 1)):
             h = students.hidden(pts)[best]
             a1.plot(h[:, 0], h[:, 1], color="0.8", lw=0.6)
     h = students.hidden(x)[best]

@@ -29,7 +29,7 @@ class DropoutMNISTConfig:
 
 
 def arms(cfg) -> list[Arm]:
-    base = dict(d_hidden=cfg.d_hidden)
+    base = {"d_hidden": cfg.d_hidden}
     return [Arm("no-dropout", MLPConfig(**base)),
             Arm("dropout", MLPConfig(**base, p_keep_input=cfg.p_keep_input, p_keep_hidden=cfg.p_keep_hidden,
                                      max_norm=cfg.max_norm))]  # fmt: skip

@@ -29,7 +29,7 @@ register(
             "quick": [at_least("err_gain", 0.3, name="err(dropout) <= err(none) - 0.3 pp"),
                       at_most("gap_ratio", 0.5, name="gap(dropout) <= gap(none) / 2")],
             "full": [at_most("err_dropout", 1.25), at_least("err_none", 1.4)],
-        },  # fmt: skip
+        },
         requires=("mnist",),
         headline="err_gain",
         notes=(
@@ -51,14 +51,14 @@ register(
         paper_value="Fig 11: the MC error falls with k and reaches the weight-scaling error at k ~ 50",
         configs={
             "smoke": replace(_mc, n_train=2000, n_test=1000, d_hidden=(256, 256), epochs=10, ks=(1, 2, 5, 10, 20, 50),
-                             repeats=3, tol_floor=0.5),  # fmt: skip
+                             repeats=3, tol_floor=0.5),
             "quick": _mc,
             "full": replace(_mc, n_train=50_000, d_hidden=(1024, 1024, 1024), epochs=100, repeats=10),
         },
         run=run_mc,
         checks={b: [at_least("gap_k1", 0.3, name="err(k=1) >= err(weight scaling) + 0.3 pp"),
                     at_most("gap_k50", "tol_k50", name="|err(k=50) - err(ws)| <= max(tol_floor, 1 s.d.)")]
-                for b in ("smoke", "quick", "full")},  # fmt: skip
+                for b in ("smoke", "quick", "full")},
         requires=("mnist",),
         headline="gap_k50",
         notes=(
@@ -79,15 +79,16 @@ register(
         claim="Fig 8 (Section 7.2): dropout on an autoencoder's 256 ReLU units makes its activations sparse.",
         paper_value="Fig 8: mean activation about 2.0 without dropout vs 0.7 with it; histogram peaks at zero",
         configs={"smoke": replace(_sp, n_train=5000, n_test=2000, epochs=4), "quick": _sp,
-                 "full": replace(_sp, epochs=100)},  # fmt: skip
+                 "full": replace(_sp, epochs=100)},
         run=run_sparsity,
         checks={b: [at_least("act_ratio", 2.0, name="mean activation: none / dropout >= 2"),
                     holds("sparser_with_dropout", "a larger share of exact zeros with dropout")]
-                for b in ("smoke", "quick", "full")},  # fmt: skip
+                for b in ("smoke", "quick", "full")},
         requires=("mnist",),
         headline="act_ratio",
         notes=(
-            "Autoencoder 784-256(ReLU)-784 (linear decoder), squared error summed over pixels, Adam lr 3e-3 cosine to 0, both arms "
+            "Autoencoder 784-256(ReLU)-784 (linear decoder), squared error summed over pixels, Adam lr 3e-3 cosine "
+            "to 0, both arms "
             "from the same initial weights and batches. Dropout with retention 0.5 on the hidden units; activations "
             "are measured before dropout on the test images with the deterministic net."
         ),

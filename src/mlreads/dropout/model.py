@@ -22,6 +22,7 @@ Deviations:
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -76,7 +77,7 @@ class DropoutMLP(nn.Module):
         super().__init__()
         self.cfg = cfg
         sizes = (cfg.d_in, *cfg.d_hidden, cfg.d_out)
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes, sizes[1:], strict=False))
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(sizes))
 
     def run(self, x: Tensor, mode: Mode | None = None, generator: torch.Generator | None = None
             ) -> tuple[Tensor, list[Tensor]]:  # fmt: skip

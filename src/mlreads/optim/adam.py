@@ -77,8 +77,8 @@ class Adam(Optimizer):
             raise ValueError(f"invalid Adam hyper-parameters lr={lr} betas={betas} eps={eps} wd={weight_decay}")
         if eps_mode not in ("paper", "hat"):
             raise ValueError(f"eps_mode must be 'paper' or 'hat', not {eps_mode!r}")
-        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, decoupled=decoupled,
-                        bias_correction=bias_correction, eps_mode=eps_mode, amsgrad=amsgrad)  # fmt: skip
+        defaults = {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay, "decoupled": decoupled,
+                        "bias_correction": bias_correction, "eps_mode": eps_mode, "amsgrad": amsgrad}  # fmt: skip
         super().__init__(params, defaults)
 
     @torch.no_grad()

@@ -4,6 +4,7 @@ VAE unstable; with it, beta_2 = 0.9999 trains as well as 0.99."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -99,17 +100,18 @@ def run_bias_correction(cfg: BiasCorrectionConfig, ctx) -> dict:
                 tag = f"{b2:g}_{lr:g}_{'corr' if corr else 'nocorr'}"
                 try:
                     fit(model, train, batch_fn, lambda m, b: m.neg_elbo(*b), ctx=ctx, desc=f"vae-{tag}",
-                        optimizer=lambda g, b2=b2, corr=corr: Adam(g, betas=(cfg.beta1, b2), bias_correction=corr))  # fmt: skip
+                        optimizer=lambda g, b2=b2, corr=corr: Adam(g, betas=(cfg.beta1, b2),
+                                                                   bias_correction=corr))  # fmt: skip
                     with torch.no_grad():
                         loss = float(model.neg_elbo(x, eval_eps))
                 except NonFiniteLoss:
                     loss = float("inf")
-                loss = loss if loss == loss else float("inf")  # NaN parameters count as diverged
+                loss = loss if math.isfinite(loss) else float("inf")  # NaN parameters count as diverged
                 out[f"loss_{tag}"] = loss
                 finals[(b2, lr, corr)] = loss
     hi, lo, top = max(cfg.beta2s), min(cfg.beta2s), cfg.check_lr
     excess = finals[(hi, top, False)] / finals[(hi, top, True)] - 1
-    out["excess_hi"] = excess if excess == excess and excess != float("inf") else 1e9
+    out["excess_hi"] = excess if math.isfinite(excess) else 1e9  # diverged (or both diverged)
     out["rel_gap_lo"] = abs(finals[(lo, top, False)] / finals[(lo, top, True)] - 1)
     out["unstable_hi"] = out["excess_hi"] >= cfg.band
     out["first_step_ratio"] = first_step_ratio(cfg.beta1, hi, ctx.seed_for("first-step"))

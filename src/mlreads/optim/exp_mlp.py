@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
 import torch.nn.functional as F
 
 from mlreads.core.seeding import init_rng
@@ -32,7 +31,8 @@ class MLPOptConfig:
 def run_mlp(cfg: MLPOptConfig, ctx) -> dict:
     """Train the same dropout MLP (same init, same batches, same masks stream) with each optimiser at its lrs.
 
-    Metrics: cost_<opt>_<lr> per run; cost_<opt> (the better of its lrs; the mean cross-entropy of the weight-scaled net on the training subset at the end),
+    Metrics: cost_<opt>_<lr> per run; cost_<opt> (the better of its lrs; the mean cross-entropy of the
+    weight-scaled net on the training subset at the end),
     adam_lowest (Adam's cost is the smallest), margin = best other cost - Adam's cost.
     """
     from mlreads.optim import figures

@@ -23,7 +23,7 @@ register(
         paper_value="Fig 1: after 45 epochs Adam ~ SGD-Nesterov < AdaGrad in training cost (curves, no table)",
         configs={
             "smoke": replace(_lr, n_train=10_000, epochs=3, lrs=(("adam", (1e-2,)), ("adagrad", (1e-1,)),
-                                                                ("sgd-nesterov", (1e-1,)))),  # fmt: skip
+                                                                ("sgd-nesterov", (1e-1,)))),
             "quick": _lr,
             "full": replace(_lr, epochs=45),
         },
@@ -92,7 +92,7 @@ register(
         id="adam/bias-correction",
         paper=ADAM,
         claim=("Fig 4 (Section 6.4): without bias correction, beta2 near 1 makes training unstable; with it, "
-               "beta2 = 0.9999 is as good as 0.99."),  # fmt: skip
+               "beta2 = 0.9999 is as good as 0.99."),
         paper_value="Section 3: first step 10x alpha at b2 = 0.9999 without correction; Fig 4: VAE loss, red vs green",
         configs={
             "smoke": replace(_bc, n_train=2000, epochs=3, lrs=(3e-3,)),
@@ -110,7 +110,8 @@ register(
         notes=(
             "VAE 784-500-50 (tanh, Bernoulli pixels on binarised MNIST), beta1 = 0.9, our Adam with and without "
             "bias correction on the same init, batches and reparameterisation noise. 'Equal' is a 2% band on the "
-            "-ELBO, set before any run; the checks read alpha = 3e-3 (the other alphas draw Fig 4); at beta2 = 0.9999 the uncorrected run must be worse by at least that band "
+            "-ELBO, set before any run; the checks read alpha = 3e-3 (the other alphas draw Fig 4); at "
+            "beta2 = 0.9999 the uncorrected run must be worse by at least that band "
             "or diverge (a non-finite loss stops fit; it counts as diverged). The first-step ratio is measured on "
             "the VAE's parameters (median over coordinates) against Section 3's closed form."
         ),
@@ -122,14 +123,14 @@ register(
         id="adam/regret-counterexample",
         paper="Reddi, Kale & Kumar 2018, On the Convergence of Adam and Beyond (ICLR), against Kingma & Ba Thm 4.1",
         claim=("Adam's Theorem 4.1 (O(sqrt T) regret) is false: on Reddi et al.'s online problem Adam's average "
-               "regret stays bounded away from 0 and x_t drifts to the worst point, while AMSGrad converges."),  # fmt: skip
+               "regret stays bounded away from 0 and x_t drifts to the worst point, while AMSGrad converges."),
         paper_value="Reddi et al. Section 3: Adam converges to x = +1, the optimum is x* = -1 (C = 3)",
         configs={"smoke": replace(RegretConfig(), steps=3000), "quick": RegretConfig(),
-                 "full": replace(RegretConfig(), steps=300_000)},  # fmt: skip
+                 "full": replace(RegretConfig(), steps=300_000)},
         run=run_regret,
         checks={b: [at_least("x_adam", 0.9), at_least("avg_regret_adam", 0.5),
                     at_most("x_amsgrad", -0.9), at_most("avg_regret_amsgrad", "avg_regret_adam", margin=0.3)]
-                for b in ("smoke", "quick", "full")},  # fmt: skip
+                for b in ("smoke", "quick", "full")},
         headline="avg_regret_adam",
         notes=(
             "This experiment passes when the counterexample reproduces, i.e. when Kingma & Ba's Theorem 4.1 as "
@@ -148,13 +149,13 @@ register(
         id="sophia/toy-2d",
         paper=SOPHIA,
         claim=("Fig 2: with heterogeneous curvature, Sophia's clipped Newton step converges fast where GD is slow "
-               "in the flat direction and Newton is drawn to a non-minimum critical point."),  # fmt: skip
+               "in the flat direction and Newton is drawn to a non-minimum critical point."),
         paper_value="Fig 2: trajectories (no number); GD slow, SignGD/Adam bounce, Newton to a saddle/maximum",
         configs={"smoke": Toy2DConfig(), "quick": Toy2DConfig(), "full": Toy2DConfig()},
         run=run_toy_2d,
         checks={b: [at_most("steps_sophia", 50), at_least("steps_ratio_gd", 5.0),
                     holds("newton_nonmin", "Newton ends at a critical point with negative curvature, not a minimum")]
-                for b in ("smoke", "quick", "full")},  # fmt: skip
+                for b in ("smoke", "quick", "full")},
         headline="steps_ratio_gd",
         notes=(
             "L = 8 (a - 1)^2 (1.3 a^2 + 2 a + 1) + (b - 4)^2 / 2 from (0.2, 0) (constants as recalled in CLASSICS.md; "
@@ -177,10 +178,10 @@ register(
         configs={
             "smoke": replace(_lm, n_layers=2, n_heads=2, d_model=64, n_ctx=32, batch_size=12, eval_batches=8,
                              train=replace(_lm.train, steps=150, warmup=15, eval_every=25, lr=3e-3, min_lr=3e-4),
-                             sophia_lr=3e-3),  # fmt: skip
+                             sophia_lr=3e-3),
             "quick": _lm,
             "full": replace(_lm, n_layers=6, n_heads=6, d_model=384, n_ctx=256, batch_size=64, eval_batches=100,
-                            train=replace(_lm.train, steps=5000, eval_every=250)),  # fmt: skip
+                            train=replace(_lm.train, steps=5000, eval_every=250)),
         },
         run=run_char_lm,
         checks={

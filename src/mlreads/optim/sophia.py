@@ -75,7 +75,7 @@ class SophiaG(Optimizer):
     ):
         if lr < 0 or rho < 0 or weight_decay < 0 or not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
             raise ValueError(f"invalid SophiaG hyper-parameters lr={lr} betas={betas} rho={rho} wd={weight_decay}")
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), rho=rho, weight_decay=weight_decay, bs=bs))
+        super().__init__(params, {"lr": lr, "betas": tuple(betas), "rho": rho, "weight_decay": weight_decay, "bs": bs})
         self.last_win_rate = float("nan")
 
     def _state(self, p: Tensor) -> dict:
