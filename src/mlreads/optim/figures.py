@@ -34,7 +34,8 @@ def bias_correction(finals: dict, beta2s, lrs, epochs: int):
             if bad:
                 ax.plot(bad, [top] * len(bad), "x", color=f"C{i}", ms=9, label=f"beta2 = {b2:g}: diverged")
     ax.set_xlabel("log10(step size alpha)")
-    ax.set_ylabel(f"-ELBO after {epochs} epochs (nats)")
+    ax.set_ylabel(f"-ELBO after {epochs} epochs (nats, log scale)")
+    ax.set_yscale("log")
     ax.set_title("VAE: bias correction matters when beta2 is near 1")
     ax.legend(fontsize=7)
     fig.tight_layout()
