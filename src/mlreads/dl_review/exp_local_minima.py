@@ -68,6 +68,12 @@ def run_local_minima(cfg: LocalMinimaConfig, ctx) -> dict:
     out["std_narrow"] = out[f"train_std_{cfg.spread_width if cfg.spread_width in cfg.widths else narrow}"]
     out["std_widest"] = out[f"train_std_{widest}"]
     out["std_ratio"] = out["std_widest"] / max(out["std_narrow"], 1e-12)
+    # the training loss itself falls towards 0 with width; the test-loss spread and the relative spread say the
+    # concentration is not only that
+    narrow_key = cfg.spread_width if cfg.spread_width in cfg.widths else narrow
+    out["test_std_ratio"] = out[f"test_std_{widest}"] / max(out[f"test_std_{narrow_key}"], 1e-12)
+    for w in cfg.widths:
+        out[f"train_cv_{w}"] = out[f"train_std_{w}"] / max(float(losses[w][0].mean()), 1e-12)
     tr_w = losses[widest][0]
     out["worst_gap_widest"] = float(tr_w.max() - tr_w.min())
     stds = [out[f"train_std_{w}"] for w in cfg.widths]
