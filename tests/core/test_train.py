@@ -245,3 +245,35 @@ def test_cpu_clock_limits_by_process_time_not_by_waiting():
     assert wall.stopped_early and wall.steps <= 6
     assert not cpu.stopped_early and cpu.steps == 50  # 2.5 s of sleeping is far less than 0.2 s of CPU
     assert cpu.history[-1]["elapsed_s"] < 1.0
+
+
+def test_rsqrt_schedule_is_lr_over_sqrt_t_without_warmup_and_eq3_with_it():
+    cfg = TrainConfig(steps=100, lr=1.0, warmup=0, schedule="rsqrt")  # Adam Section 6.1: alpha / sqrt(t)
+    assert [lr_factor(s, cfg) for s in (0, 3, 15)] == pytest.approx([1.0, 0.5, 0.25])
+    cfg = TrainConfig(steps=100, lr=1.0, warmup=4, schedule="rsqrt")  # warmup to the peak at t = 4, then sqrt(4/t)
+    assert [lr_factor(s, cfg) for s in (0, 1, 3, 15)] == pytest.approx([0.25, 0.5, 1.0, 0.5])
+
+
+def test_optimizer_factory_and_after_step_hook():
+    """fit builds the optimiser with the factory (groups carry the configured lr) and calls after_step after each
+    step with the number of steps taken and the batch just used."""
+    torch.manual_seed(0)
+    model = nn.Linear(3, 1)
+    built, calls = [], []
+
+    def factory(groups):
+        built.append([g["lr"] for g in groups])
+        return torch.optim.Adagrad(groups)
+
+    def after_step(done, m, opt, batch):
+        assert isinstance(opt, torch.optim.Adagrad) and m is model
+        calls.append((done, batch.shape))
+        with torch.no_grad():
+            m.weight.clamp_(-0.01, 0.01)  # a projection, as max-norm does
+
+    cfg = TrainConfig(steps=5, lr=0.5, schedule="constant", grad_clip=None)
+    fit(model, cfg, lambda s, g: torch.randn(4, 3, generator=g), lambda m, x: (m(x) - 10).pow(2).mean(),
+        optimizer=factory, after_step=after_step)
+    assert built == [[0.5, 0.5]]
+    assert calls == [(i, torch.Size([4, 3])) for i in range(1, 6)]
+    assert model.weight.abs().max() <= 0.01  # the hook's projection ran after the last step

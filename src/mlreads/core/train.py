@@ -55,7 +55,8 @@ class TrainConfig:
     lr: float = 1e-3  # peak learning rate of groups that do not set their own
     min_lr: float = 0.0  # cosine floor, as a fraction of each group's lr is min_lr / lr
     warmup: int = 0  # steps of linear warmup
-    schedule: Literal["cosine", "constant", "rsqrt"] = "cosine"  # rsqrt: warmup, then lr * sqrt(warmup / step)
+    schedule: Literal["cosine", "constant", "rsqrt"] = "cosine"  # rsqrt: warmup, then lr * sqrt(warmup / step);
+    # without warmup lr / sqrt(t) (Adam Section 6.1), with it Vaswani et al.'s Eq. 3
     weight_decay: float = 0.0
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
@@ -167,10 +168,19 @@ def recipe(
                        eval_every=eval_every, log_every=log_every, ckpt_every=ckpt_every)  # fmt: skip
 
 
-def make_optimizer(groups: list[dict], cfg: TrainConfig) -> torch.optim.Optimizer:
+OptimizerFactory = Callable[[list[dict]], torch.optim.Optimizer]
+
+
+def make_optimizer(
+    groups: list[dict], cfg: TrainConfig, factory: OptimizerFactory | None = None
+) -> torch.optim.Optimizer:
+    """`cfg.optimizer` over `groups`, or `factory(groups)` when given: any torch.optim.Optimizer (the project's own
+    Adam or SophiaG, torch's Adagrad); each group arrives with its lr and weight_decay filled in from `cfg`."""
     groups = [{"lr": cfg.lr, "weight_decay": cfg.weight_decay, **g} for g in groups]
     for g in groups:
         g["base_lr"] = g["lr"]
+    if factory is not None:
+        return factory(groups)
     if cfg.optimizer == "adamw":
         return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps)
     if cfg.optimizer == "adam":
@@ -695,6 +705,8 @@ def fit(
     resume: bool | None = None,
     desc: str = "train",
     data_seed: int | None = None,
+    optimizer: OptimizerFactory | None = None,
+    after_step: Callable[[int, nn.Module, torch.optim.Optimizer, Any], None] | None = None,
 ) -> TrainResult:
     """Train `model` for `cfg.steps` optimiser steps and return its history. See the module docstring.
 
@@ -702,14 +714,16 @@ def fit(
     the model, such as a GAN's k discriminator steps then one generator step); the logged "loss" is the last
     phase's, and each phase's mean is logged as `loss_<name>`.
     `groups`: optimiser parameter groups (default `param_groups(model, cfg.weight_decay)`). `data_seed`: the seed of
-    the generator `batch_fn` draws from (default: `ctx.seed_for("data")`, or 0 without a context).
+    the generator `batch_fn` draws from (default: `ctx.seed_for("data")`, or 0 without a context). `optimizer`: a
+    factory `groups -> Optimizer` that replaces `cfg.optimizer` (see `make_optimizer`). `after_step(done, model, opt,
+    batch)` runs after each optimiser step (`done` steps taken): a max-norm projection, Sophia's Hessian refresh.
     """
     d = init_distributed()
     if ckpt_dir is None and ctx is not None:  # one folder per model of the experiment, named by `desc`
         ckpt_dir = ctx.ckpt_dir / re.sub(r"[^A-Za-z0-9_.-]+", "-", desc)
     ckpt_dir = Path(ckpt_dir) if ckpt_dir is not None else None
     resume = resume if resume is not None else bool(ctx is not None and ctx.resume)
-    opt = make_optimizer(groups or param_groups(model, cfg.weight_decay), cfg)
+    opt = make_optimizer(groups or param_groups(model, cfg.weight_decay), cfg, optimizer)
     if data_seed is None:
         data_seed = ctx.seed_for("data") if ctx is not None else 0
     gen = torch.Generator().manual_seed(data_seed)
@@ -766,6 +780,8 @@ def fit(
                 phase_window[phase.name].append(loss.item())
 
         done = step + 1
+        if after_step is not None:
+            after_step(done, model, opt, batch)
         window.append(loss.item())
         row: dict[str, Any] = {}
         if done % cfg.log_every == 0 or done == cfg.steps:

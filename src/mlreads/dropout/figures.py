@@ -1,0 +1,61 @@
+"""Figures of the dropout experiments, re-drawn from our runs: test error vs epochs (Fig 4 / 9 style), MC averaging
+vs weight scaling (Fig 11), hidden activation histograms (Fig 8)."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+
+def error_curves(histories: dict, n_train: int, batch_size: int):
+    """Train and test error (%) against epochs for each arm: dropout closes the train-test gap."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    for i, (name, hist) in enumerate(histories.items()):
+        rows = [r for r in hist if "test_err" in r]
+        ep = [r["step"] * batch_size / n_train for r in rows]
+        ax.plot(ep, [r["test_err"] for r in rows], "o-", ms=3, color=f"C{i}", label=f"{name}: test")
+        ax.plot(ep, [r["train_err"] for r in rows], "s--", ms=3, color=f"C{i}", alpha=0.6, label=f"{name}: train")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("classification error (%, linear below 0.5)")
+    ax.set_yscale("symlog", linthresh=0.5)  # training error reaches exactly 0 without dropout
+    ax.set_title("MNIST: error without and with dropout (+ max-norm)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def mc_vs_weight_scaling(errs: dict, err_ws: float):
+    """Fig 11: test error of the MC average of k thinned nets (mean +- s.d. over repeats) against k, and the
+    weight-scaled net as a horizontal line."""
+    ks = sorted(errs)
+    mean = [float(np.mean(errs[k])) for k in ks]
+    sd = [float(np.std(errs[k], ddof=1)) if len(errs[k]) > 1 else 0.0 for k in ks]
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    ax.errorbar(ks, mean, yerr=sd, fmt="o-", ms=4, capsize=3, label="Monte-Carlo model averaging")
+    ax.axhline(err_ws, color="C3", ls="--", label="approximate averaging by weight scaling")
+    ax.set_xscale("log")
+    ax.set_xlabel("number of sampled thinned networks k")
+    ax.set_ylabel("test classification error (%)")
+    ax.set_title("MC averaging reaches weight scaling as k grows")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def activation_histograms(acts: dict):
+    """Fig 8: per-unit mean activations (left) and all activations (right), without and with dropout."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for i, (name, h) in enumerate(acts.items()):
+        unit_means = h.mean(0).numpy()
+        axes[0].hist(unit_means, bins=40, alpha=0.6, color=f"C{i}", label=f"{name} (mean {h.mean():.2f})")
+        axes[1].hist(h.reshape(-1).numpy(), bins=60, alpha=0.6, color=f"C{i}", label=name, log=True)
+    axes[0].set_xlabel("mean activation of a hidden unit over test images")
+    axes[0].set_ylabel("number of units")
+    axes[0].set_title("per-unit mean activation")
+    axes[1].set_xlabel("hidden activation")
+    axes[1].set_ylabel("count (log)")
+    axes[1].set_title("activations: dropout piles them at zero")
+    for ax in axes:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,97 @@
+"""Figures of the Adam and Sophia experiments, re-drawn from our runs: training cost per optimiser (Adam Figs 1-2),
+loss vs step size with and without bias correction (Adam Fig 4), Reddi's counterexample, Sophia's 2-D toy (Fig 2)
+and the char-LM loss curves (Sophia Fig 4)."""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from mlreads.core.figures import curves
+
+
+def training_cost(series: dict, title: str):
+    """Training cost against epochs, one line per optimiser (its best or standard lr)."""
+    return curves(series, xlabel="epochs (passes over the training subset)", ylabel="training cost (nats)",
+                  title=title, logy=True)  # fmt: skip
+
+
+def bias_correction(finals: dict, beta2s, lrs, epochs: int):
+    """Fig 4: loss after training against log10(alpha), for each beta_2, with (solid) and without (dashed) bias
+    correction; diverged runs are drawn at the top edge with an x."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    finite = [v for v in finals.values() if math.isfinite(v)]
+    top = max(finite) * 1.05 if finite else 1.0
+    for i, b2 in enumerate(beta2s):
+        for corr, style in ((True, "o-"), (False, "s--")):
+            ys = [finals[(b2, lr, corr)] for lr in lrs]
+            xs = [math.log10(lr) for lr in lrs]
+            ax.plot(xs, [y if math.isfinite(y) else np.nan for y in ys], style, color=f"C{i}", ms=4,
+                    label=f"beta2 = {b2:g}, {'with' if corr else 'without'} bias correction")  # fmt: skip
+            bad = [x for x, y in zip(xs, ys) if not math.isfinite(y)]
+            if bad:
+                ax.plot(bad, [top] * len(bad), "x", color=f"C{i}", ms=9, label=f"beta2 = {b2:g}: diverged")
+    ax.set_xlabel("log10(step size alpha)")
+    ax.set_ylabel(f"-ELBO after {epochs} epochs (nats, log scale)")
+    ax.set_yscale("log")
+    ax.set_title("VAE: bias correction matters when beta2 is near 1")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def regret(runs: dict):
+    """Reddi et al.'s counterexample: the iterate x_t (left) and the average regret R_t / t (right)."""
+    fig, (a0, a1) = plt.subplots(1, 2, figsize=(10, 4))
+    for i, (name, (xs, rs)) in enumerate(runs.items()):
+        t = np.arange(1, len(xs) + 1)
+        a0.plot(t, xs, color=f"C{i}", lw=0.8, label=name)
+        a1.plot(t, rs, color=f"C{i}", lw=1.0, label=name)
+    a0.axhline(-1, color="gray", ls="--", lw=0.8, label="optimum x* = -1")
+    a0.set_xscale("log")
+    a0.set_xlabel("online step t")
+    a0.set_ylabel("iterate x_t")
+    a0.set_title("Adam drifts to the worst point x = +1")
+    a1.set_xscale("log")
+    a1.set_xlabel("online step t")
+    a1.set_ylabel("average regret R_t / t")
+    a1.set_title("Thm 4.1 predicts R_t / t -> 0")
+    for ax in (a0, a1):
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def toy_2d(loss_fn, paths: dict, minimum, start):
+    """Sophia Fig 2: the loss contours with each optimiser's trajectory from the same start."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.8))
+    g1 = np.linspace(-1.2, 1.6, 300)
+    g2 = np.linspace(-1.0, 5.0, 300)
+    A, B = np.meshgrid(g1, g2)
+    Z = loss_fn(A, B)
+    cs = ax.contourf(A, B, np.log10(Z - Z.min() + 1e-3), levels=30, cmap="viridis")
+    fig.colorbar(cs, ax=ax, label="log10(L - min L + 1e-3)")
+    for i, (name, path) in enumerate(paths.items()):
+        p = np.asarray(path)
+        ax.plot(p[:, 0], p[:, 1], ".-", color=f"C{i + 1}", lw=1, ms=2, label=name)
+    ax.plot(*minimum, "w*", ms=14, label="global minimum")
+    ax.plot(*start, "ko", ms=6, label="start")
+    ax.set_xlabel("theta[1] (sharp, non-convex: L1)")
+    ax.set_ylabel("theta[2] (flat: L2)")
+    ax.set_title("heterogeneous curvature: trajectories of the first steps")
+    ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def lm_curves(histories: dict, target: float):
+    """Sophia Fig 4 at our scale: validation loss against steps for AdamW and SophiaG, with AdamW's final loss as
+    the target line that the step ratio is read from."""
+    series = {}
+    for name, hist in histories.items():
+        rows = [r for r in hist if "val_loss" in r]
+        series[f"{name}: val loss"] = ([r["step"] for r in rows], [r["val_loss"] for r in rows])
+    return curves(series, xlabel="step", ylabel="validation loss (nats / char)",
+                  title="char-level GPT on Shakespeare", refs={f"AdamW final val {target:.3f}": target})  # fmt: skip

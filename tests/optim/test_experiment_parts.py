@@ -1,0 +1,51 @@
+"""Pieces of the Adam / Sophia experiments: the toy's closed-form derivatives, the step-ratio reader, the
+counterexample's online run, and the optimiser factories."""
+
+import math
+
+import pytest
+import torch
+
+from mlreads.optim.exp_char_lm import steps_to_reach
+from mlreads.optim.exp_common import optimizer
+from mlreads.optim.exp_regret import RegretConfig, online_run
+from mlreads.optim.exp_toy_2d import grad, hess_diag, loss
+
+
+def test_toy_derivatives_equal_autograd():
+    for a, b in [(0.2, 0.0), (-0.65, 3.0), (1.0, 4.0), (0.37, -1.2)]:
+        t = torch.tensor([a, b], dtype=torch.float64, requires_grad=True)
+        (g,) = torch.autograd.grad(loss(t[0], t[1]), t)
+        H = torch.autograd.functional.hessian(lambda u: loss(u[0], u[1]), t.detach())
+        torch.testing.assert_close(grad(t.detach()), g, rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(hess_diag(t.detach()), H.diagonal(), rtol=1e-12, atol=1e-12)
+    # the facts the experiment relies on: global minimum 1, local maximum 0 (L1 = 8), local minimum near -0.654
+    assert float(grad(torch.tensor([0.0, 4.0], dtype=torch.float64)).abs().max()) < 1e-12
+    assert float(hess_diag(torch.tensor([0.0, 4.0], dtype=torch.float64))[0]) < 0
+    assert float(loss(torch.tensor(1.0), torch.tensor(4.0))) == 0.0
+
+
+def test_steps_to_reach_interpolates_and_reports_never():
+    assert steps_to_reach([50, 100, 150], [3.0, 2.0, 1.0], 1.5) == pytest.approx(125.0)
+    assert steps_to_reach([50, 100], [1.0, 0.5], 2.0) == 50.0
+    assert math.isinf(steps_to_reach([50, 100], [3.0, 2.5], 2.0))
+
+
+def test_reddi_counterexample_adam_drifts_to_plus_one_amsgrad_to_minus_one():
+    cfg = RegretConfig(steps=3000)
+    xs_adam, r_adam = online_run(cfg, amsgrad=False)
+    xs_ams, r_ams = online_run(cfg, amsgrad=True)
+    assert xs_adam[-1] > 0.9 and xs_ams[-1] < -0.9
+    assert r_adam[-1] > 0.5 > r_ams[-1]
+
+
+@pytest.mark.parametrize("name,cls", [("adagrad", torch.optim.Adagrad), ("rmsprop", torch.optim.RMSprop),
+                                      ("adadelta", torch.optim.Adadelta), ("sgd-nesterov", torch.optim.SGD)])
+def test_baseline_factories_are_torch_optimizers_with_the_group_lr(name, cls):
+    p = torch.nn.Parameter(torch.zeros(3))
+    opt = optimizer(name)([{"params": [p], "lr": 0.123, "weight_decay": 0.0}])
+    assert isinstance(opt, cls) and opt.param_groups[0]["lr"] == 0.123
+    if name == "sgd-nesterov":
+        assert opt.param_groups[0]["nesterov"] and opt.param_groups[0]["momentum"] == 0.9
+    with pytest.raises(ValueError, match="unknown optimizer"):
+        optimizer("lion")
