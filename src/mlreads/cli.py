@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 import time
@@ -110,8 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=_seed, default=0,
                    help="the run's seed, 0 to 2^63-1; every random stream is derived from it")  # fmt: skip
     r.add_argument("--out", type=Path, default=Path("runs"), help="output folder")
-    r.add_argument("--threads", type=_threads, default=None,
-                   help=f"torch threads, 1 to {MAX_THREADS} (default: every core; on a busy machine use 1)")  # fmt: skip
+    r.add_argument("--threads", type=_threads, default=1,
+                   help=f"torch threads, 1 to {MAX_THREADS}; one is the fastest for these small models on a 2-core "
+                        "machine (README, 'Threads')")  # fmt: skip
     r.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field, checked against its type; nested fields use dots "
                         "(e.g. train.steps=100); repeatable; 'mlreads show ID' lists the fields (default: none)")  # fmt: skip
@@ -490,6 +492,9 @@ HANDLERS = {"list": cmd_list, "show": cmd_show, "run": cmd_run, "report": cmd_re
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Idle OpenMP workers spin by default, which takes a core from everyone else on a shared machine and made 2
+    # threads slower than one (README, 'Threads'). Read when the OpenMP runtime starts: before torch is imported.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv:
         print(f"mlreads: error: missing command; choose one of {', '.join(COMMANDS)} (see 'mlreads --help')",
