@@ -47,3 +47,19 @@ def optimizer(name: str, **kw) -> Factory:
     if name not in makers:
         raise ValueError(f"unknown optimizer {name!r}; known: {', '.join(makers)}")
     return makers[name]
+
+
+def lr_grid(items: tuple[str, ...]) -> list[tuple[str, tuple[float, ...]]]:
+    """("adam:1e-3/3e-3", "adagrad:1e-2") -> [("adam", (1e-3, 3e-3)), ("adagrad", (1e-2,))]: each optimiser and its
+    learning rates, written so that `--set lrs=adam:1e-3/3e-3,adagrad:1e-2` can change them."""
+    grid = []
+    for item in items:
+        name, _, rates = item.partition(":")
+        try:
+            lrs = tuple(float(r) for r in rates.split("/"))
+        except ValueError:
+            raise ValueError(f"lrs item {item!r}: write optimiser:lr/lr/..., e.g. adam:1e-3/3e-3") from None
+        if not name or not lrs or any(not lr > 0 for lr in lrs):
+            raise ValueError(f"lrs item {item!r}: write optimiser:lr/lr/... with positive rates, e.g. adam:1e-3/3e-3")
+        grid.append((name, lrs))
+    return grid

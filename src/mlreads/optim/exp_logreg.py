@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from mlreads.core.seeding import init_rng
 from mlreads.core.train import TrainConfig, fit
-from mlreads.optim.exp_common import mnist_tensors, optimizer, random_batches
+from mlreads.optim.exp_common import lr_grid, mnist_tensors, optimizer, random_batches
 
 
 @dataclass(frozen=True)
@@ -19,11 +19,7 @@ class LogRegConfig:
     epochs: int = 20
     batch_size: int = 128  # Section 6.1
     l2: float = 1e-4  # lambda / 2 ||W||^2 added to the mean cross-entropy
-    lrs: tuple[tuple[str, tuple[float, ...]], ...] = (
-        ("adam", (3e-3, 1e-2, 3e-2)),
-        ("adagrad", (3e-2, 1e-1, 3e-1)),
-        ("sgd-nesterov", (3e-2, 1e-1, 3e-1)),
-    )
+    lrs: tuple[str, ...] = ("adam:3e-3/1e-2/3e-2", "adagrad:3e-2/1e-1/3e-1", "sgd-nesterov:3e-2/1e-1/3e-1")
 
 
 def run_logreg(cfg: LogRegConfig, ctx) -> dict:
@@ -45,7 +41,7 @@ def run_logreg(cfg: LogRegConfig, ctx) -> dict:
         return {"train_cost": float(cost(m, x, y))}
 
     out, curves = {}, {}
-    for name, lrs in cfg.lrs:
+    for name, lrs in lr_grid(cfg.lrs):
         best = None
         for lr in lrs:
             with init_rng(ctx.seed_for("init/logreg")):

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from mlreads.core.seeding import init_rng
 from mlreads.core.train import TrainConfig, fit
 from mlreads.dropout import DropoutMLP, MLPConfig
-from mlreads.optim.exp_common import mnist_tensors, optimizer, random_batches
+from mlreads.optim.exp_common import lr_grid, mnist_tensors, optimizer, random_batches
 
 
 @dataclass(frozen=True)
@@ -23,9 +23,8 @@ class MLPOptConfig:
     batch_size: int = 128
     # per optimiser its standard lr s (torch's default where it has one; 0.01 for AdaGrad, 0.1 for SGD-Nesterov)
     # and 3 s; the better of the two counts
-    lrs: tuple[tuple[str, tuple[float, ...]], ...] = (
-        ("adam", (1e-3, 3e-3)), ("adagrad", (1e-2, 3e-2)), ("rmsprop", (1e-3, 3e-3)),
-        ("sgd-nesterov", (1e-1, 3e-1)), ("adadelta", (1.0, 3.0)))  # fmt: skip
+    lrs: tuple[str, ...] = ("adam:1e-3/3e-3", "adagrad:1e-2/3e-2", "rmsprop:1e-3/3e-3", "sgd-nesterov:1e-1/3e-1",
+                            "adadelta:1.0/3.0")  # fmt: skip
 
 
 def run_mlp(cfg: MLPOptConfig, ctx) -> dict:
@@ -40,7 +39,7 @@ def run_mlp(cfg: MLPOptConfig, ctx) -> dict:
     x, y = mnist_tensors(cfg.n_train)["train"]
     steps_per_epoch = cfg.n_train // cfg.batch_size
     train_cost, out_lr, curves = {}, {}, {}
-    for name, lr in ((n, lr) for n, lrs in cfg.lrs for lr in lrs):
+    for name, lr in ((n, lr) for n, lrs in lr_grid(cfg.lrs) for lr in lrs):
         with init_rng(ctx.seed_for("init/mlp")):
             model = DropoutMLP(MLPConfig(d_hidden=cfg.d_hidden, p_keep_input=cfg.p_keep_input,
                                          p_keep_hidden=cfg.p_keep_hidden))  # fmt: skip

@@ -22,8 +22,7 @@ register(
         claim="Fig 1 left: on L2-regularised logistic regression, Adam converges like SGD-Nesterov, both faster than AdaGrad.",
         paper_value="Fig 1: after 45 epochs Adam ~ SGD-Nesterov < AdaGrad in training cost (curves, no table)",
         configs={
-            "smoke": replace(_lr, n_train=10_000, epochs=3, lrs=(("adam", (1e-2,)), ("adagrad", (1e-1,)),
-                                                                ("sgd-nesterov", (1e-1,)))),
+            "smoke": replace(_lr, n_train=10_000, epochs=3, lrs=("adam:1e-2", "adagrad:1e-1", "sgd-nesterov:1e-1")),
             "quick": _lr,
             "full": replace(_lr, epochs=45),
         },
