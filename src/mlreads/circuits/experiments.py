@@ -141,8 +141,10 @@ register(
         "from the d_head x d_head factor product, never the vocab x vocab matrix). The skip-trigram text lists, per "
         "head, 'A … B → C': A the attended token, B the query token that attends to A most, C the token whose logit "
         "A's OV row raises most. Deviation: word tokens from the Shakespeare corpus instead of BPE. Observed: early in "
-        "training every head is anti-copying (score near -1: heads attend to the current token and their OV circuit "
-        "suppresses repeating it, a bigram statistic); the scores then rise (mean_copying_over_training), and heads "
-        "turn copying one by one.",
+        "training every head is anti-copying (score near -1: words almost never repeat at once, so suppressing "
+        "recent tokens pays first); the scores then rise (copying_scores_over_training), and heads turn copying one by "
+        "one. The context length decides how many at quick (issue 11): with 64-token windows (same tokens per step) "
+        "2 of 8 heads copied after 3000 steps and the mean score was still near 0; with 256-token windows (the paper's "
+        "models use 2048) 4 of 8 heads copy from step ~1000 on.",
     )
 )
