@@ -180,7 +180,7 @@ register(
         paper_value="Section 3.5 / Appendix: A is diagonal (S4D), so Ā = exp(ΔA) is elementwise; the scan's speed "
                     "comes from not materialising the (B, L, D, N) state (Section 3.3.2)",
         configs={
-            "smoke": DiscretizationConfig(dense_ns=(16, 32, 64, 128), diag_ns=(1024, 4096, 16384, 65536),
+            "smoke": DiscretizationConfig(dense_ns=(64, 128, 256, 512), diag_ns=(1024, 4096, 16384, 65536),
                                           dense_tokens=8, reps=2),
             "quick": DiscretizationConfig(dense_ns=(16, 32, 64, 128, 256, 512), diag_ns=(1024, 4096, 16384, 65536,
                                                                                       262144), reps=5),
