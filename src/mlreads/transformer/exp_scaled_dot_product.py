@@ -60,7 +60,8 @@ def run_scaled_dot(cfg: ScaledDotConfig, ctx: RunContext) -> dict:
                          "d_k; the grey dashed line is 1. Footnote 4 predicts the points lie on it: unscaled logits "
                          "grow like sqrt(d_k) and saturate the softmax, and 1/sqrt(d_k) restores unit variance. At "
                          f"d_k = {d}, the unscaled softmax's mean Jacobian norm is "
-                         f"{float(jac_unscaled / jac_scaled):.2g}x the scaled one's (a metric, not drawn)."))  # fmt: skip
+                         f"{float(jac_unscaled / jac_scaled):.2g}x the scaled one's (a metric, not drawn)."),
+                )  # fmt: skip
     return {
         "var_over_dk": {str(d): v for d, v in var_ratio.items()},
         "var_max_rel_err": max_rel_err,
