@@ -63,7 +63,13 @@ def run_kernel_regression(cfg: KernelRegressionConfig, ctx: RunContext) -> dict:
     ratio = max(h_learned, h_cv) / min(h_learned, h_cv)
 
     fit_cv = attention_pooling(q, x, y, h_cv)[0]
-    ctx.savefig(kernel_regression_figure(q, truth, x, y, fit_cv, h_cv, cfg.sizes, excess, slope), "kernel_regression")
+    ctx.savefig(kernel_regression_figure(q, truth, x, y, fit_cv, h_cv, cfg.sizes, excess, slope), "kernel_regression",
+                caption=("Left: the training data, the true function and attention pooling (softmax attention with "
+                         "the score -(q-k)^2/(2h^2)) at the leave-one-out bandwidth h; right: its excess error against "
+                         "the number of training points n (log-log), with theory's n^-4/5 rate dashed. The claim "
+                         "predicts the fit follows the true curve and the error falls with n; the measured slope is "
+                         f"{slope:.2f}. The learned bandwidth ({h_learned:.3g}, against {h_cv:.3g} from "
+                         "cross-validation) is a metric, not drawn."))
     return {
         "identity_max_err": identity_err,
         "excess_mse": dict(zip(map(str, cfg.sizes), excess)),

@@ -66,8 +66,17 @@ def run_rnnsearch(cfg: RNNSearchConfig, ctx: RunContext) -> dict:
         out["alignment_accuracy"] = acc
         p = pairs[0]
         ctx.savefig(alignment_figure(matrix[: len(p.tgt), : len(p.src)], [task.src_itos[i] for i in p.src],
-                                     [task.tgt_itos[i] for i in p.tgt], p.alignment), "alignment")  # fmt: skip
+                                     [task.tgt_itos[i] for i in p.tgt], p.alignment), "alignment",
+                    caption=("RNNsearch's attention weights alpha_ij on one synthetic sentence pair (generated "
+                             "target words down, source words across, darker = more weight); red crosses mark the "
+                             "true alignment. The claim predicts the dark cells sit on the crosses; over "
+                             f"{len(pairs)} pairs, {acc:.0%} of target words put their largest weight on the true "
+                             "source word."))  # fmt: skip
     ctx.savefig(bleu_vs_length_figure([f"{lo}-{hi}" for lo, hi in bins],
                                       {"RNNsearch": bleus["rnnsearch"], "RNNencdec": bleus["rnnencdec"]}),
-                "bleu_vs_length")  # fmt: skip
+                "bleu_vs_length",
+                caption=("BLEU (greedy decoding) on test sentences grouped by source length, for RNNsearch (soft "
+                         "attention over the source) and RNNencdec (one fixed-length context vector). The claim "
+                         "predicts RNNencdec's curve falls as sentences grow while RNNsearch's stays up; on the "
+                         f"longest bin RNNsearch leads by {out['long_gap']:+.1f} BLEU here."))  # fmt: skip
     return out

@@ -78,5 +78,10 @@ def run_local_minima(cfg: LocalMinimaConfig, ctx) -> dict:
     out["worst_gap_widest"] = float(tr_w.max() - tr_w.min())
     stds = [out[f"train_std_{w}"] for w in cfg.widths]
     out["std_falls_with_width"] = all(a > b for a, b in itertools.pairwise(stds))
-    ctx.savefig(figures.loss_distributions(losses), "loss_distributions")
+    ctx.savefig(figures.loss_distributions(losses), "loss_distributions",
+                caption=("Final training (left) and test (right) loss of every initialisation, one row per hidden "
+                         "width (log scale). The claim predicts the dots of the wide nets bunch together, runs from "
+                         "different initialisations ending at losses of very similar quality; here the training-loss "
+                         f"spread (std) of the {widest}-unit nets is {out['std_ratio']:.2f}x that of the "
+                         f"{narrow_key}-unit nets."))
     return out

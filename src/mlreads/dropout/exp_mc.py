@@ -69,5 +69,9 @@ def run_mc(cfg: MCConfig, ctx) -> dict:
     k50 = 50 if 50 in errs else max(errs)
     out["gap_k50"] = abs(out[f"err_mc_{k50}"] - err_ws)
     out["tol_k50"] = max(cfg.tol_floor, out[f"sd_mc_{k50}"])
-    ctx.savefig(figures.mc_vs_weight_scaling(errs, err_ws), "fig11_mc_vs_weight_scaling")
+    ctx.savefig(figures.mc_vs_weight_scaling(errs, err_ws), "fig11_mc_vs_weight_scaling",
+                caption=("Test error of Monte-Carlo averaging over k sampled thinned networks (mean and sd over "
+                         f"{cfg.repeats} repeats) against k, and the weight-scaled network's error (dashed). The "
+                         "claim predicts the Monte-Carlo curve falls onto the dashed line by about k = 50; here at "
+                         f"k = {k50} it sits {out['gap_k50']:.2f} points from it."))
     return out

@@ -57,5 +57,10 @@ def run_mnist(cfg: DropoutMNISTConfig, ctx) -> dict:
         histories[arm.name] = res.history
     out["err_gain"] = out["err_none"] - out["err_dropout"]
     out["gap_ratio"] = out["gap_dropout"] / max(out["gap_none"], 1e-9)
-    ctx.savefig(figures.error_curves(histories, cfg.n_train, cfg.batch_size), "test_error_vs_epochs")
+    ctx.savefig(figures.error_curves(histories, cfg.n_train, cfg.batch_size), "test_error_vs_epochs",
+                caption=("Test (solid) and training (dashed) classification error against epochs for the same MLP "
+                         "without and with dropout (+ max-norm), on the same batches. The claim predicts the dropout "
+                         "run ends with the lower test error and the smaller gap between its two lines; here dropout "
+                         f"changes the test error by {-out['err_gain']:+.2f} points and its gap is "
+                         f"{out['gap_ratio']:.2f}x the gap without."))
     return out

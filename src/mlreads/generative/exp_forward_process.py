@@ -54,5 +54,9 @@ def run_forward_process(cfg: ForwardConfig, ctx: RunContext) -> dict:
     eps = torch.randn(x0.shape, generator=gen, dtype=x0.dtype)
     xt = ddpm.q_sample(s, x0, t, eps)
     metrics["eq11_max_abs_err"] = float((ddpm.mu_from_eps(s, xt, t, eps) - ddpm.posterior(s, x0, xt, t)[0]).abs().max())
-    ctx.savefig(forward_chain_figure(x0[0], keep, s), "forward_chain")
+    ctx.savefig(forward_chain_figure(x0[0], keep, s), "forward_chain",
+                caption=("Top: one MNIST test digit under the forward process q(x_t | x_0) at increasing t; bottom: "
+                         "Eq 4's signal and noise coefficients sqrt(alpha_bar_t) and sqrt(1 - alpha_bar_t). The claim "
+                         f"predicts the digit dissolves into pure noise by t = {cfg.T}: here alpha_bar_T = "
+                         f"{metrics['alpha_bar_T']:.1e} and L_T = {metrics['L_T_bits_per_dim']:.1e} bits/dim."))
     return metrics

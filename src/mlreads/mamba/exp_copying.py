@@ -81,9 +81,19 @@ def run_selective_copying(cfg: CopyingConfig, ctx: RunContext) -> dict:
         frac_selective_channels_data_gt_noise=body["frac_channels_data_gt_noise"],
         delta_data_gt_noise=body["top_log_ratio"] > 0,
     )
-    ctx.savefig(analysis.selection_figure(stats, x, data_mask), "selection_delta")
+    ctx.savefig(analysis.selection_figure(stats, x, data_mask), "selection_delta",
+                caption=("Left: the step size Δ of the trained S6 model's most selective layer-0 channels over the "
+                         "positions of one input (grey bars: data tokens); right: each channel's mean Δ on data tokens "
+                         "against noise tokens, the most selective in red. Selection predicts a large Δ (take the "
+                         "token in) on data and a small one (ignore it) on noise: peaks at the grey bars, points above "
+                         "the dashed diagonal. In the most selective channels log(Δ data / Δ noise), geometric means, "
+                         f"is {out['delta_log_ratio_top']:.2f} (above 0: Δ selects data)."))
     ctx.savefig(accuracy_curves({"S6 (selective)": curves["s6"], "LTI ablation (S4-like)": curves["lti"]},
                                 chance=out["chance"] / 100,
                                 title="selective copying: accuracy on the copied tokens (full task)"),
-                "accuracy_curves")  # fmt: skip
+                "accuracy_curves",
+                caption=("Accuracy on the tokens to copy (always on the full task) against training steps for S6 "
+                         "(selective) and its time-invariant ablation (LTI, S4-like), same budget and curriculum; the "
+                         "dashed line is chance. The claim predicts S6 climbs towards 100% while the LTI model stays "
+                         f"far below; they end at {out['acc_s6']:.1f}% and {out['acc_lti']:.1f}%."))  # fmt: skip
     return out

@@ -122,7 +122,11 @@ def run_discretization(cfg: DiscretizationConfig, ctx: RunContext) -> dict:
                   "diagonal A: elementwise": (list(cfg.diag_ns), [1e6 * s for s in diag_s])},
                  xlabel="state size N", ylabel="time per token (µs, one channel)", logx=2, logy=True,
                  title=f"ZOH per token: dense ∝ N^{k_dense:.2f}, diagonal ∝ N^{k_diag:.2f}")
-    ctx.savefig(fig, "discretization_cost")
+    ctx.savefig(fig, "discretization_cost",
+                caption=("Time per token of zero-order-hold discretisation against the state size N (log-log), for "
+                         "a dense A (matrix exponential and solve) and a diagonal A (elementwise). The claim predicts "
+                         "slopes near 3 for the dense path and near 1 for the diagonal one; the fitted exponents here "
+                         f"are {k_dense:.2f} and {k_diag:.2f}."))
     return {
         "exponent_dense": k_dense, "exponent_diag": k_diag,
         "dense_s_per_token": dict(zip(map(str, cfg.dense_ns), dense_s)),

@@ -127,12 +127,22 @@ def run_induction(cfg: InductionConfig, ctx: RunContext) -> dict:
                                 chance=1 / (cfg.vocab - 1), xlabel="test sequence length (tokens)", logx=2,
                                 vrefs={f"train length {cfg.train_len}": cfg.train_len},
                                 title="induction heads: length extrapolation (cf. Table 2)"),
-                "extrapolation")  # fmt: skip
+                "extrapolation",
+                caption=("Induction-heads recall accuracy against test sequence length for Mamba (run recurrently, "
+                         "in segments) and attention with absolute positions, both trained at the length marked by "
+                         "the dotted line; the dashed line is chance. The claim predicts Mamba stays near 100% out "
+                         f"to the longest length ({lengths[-1]:,} tokens here) while attention falls towards chance "
+                         "beyond its training length."))  # fmt: skip
     ctx.savefig(accuracy_curves({f"Mamba ({cfg.retention_n} sequences per distance)":
                                  (distances, [a / 100 for a in retention])},
                                 chance=1 / (cfg.vocab - 1), logx=2,
                                 xlabel="distance from the recalled pair to the query (tokens)",
                                 vrefs={f"longest distance seen in training ({cfg.train_len - 1})": cfg.train_len},
                                 title="retention: recall accuracy against distance"),
-                "retention")  # fmt: skip
+                "retention",
+                caption=("Mamba's recall accuracy when the pair to recall lies d tokens before the query (sequences "
+                         "of d + 1 tokens, so position plays no part): how long its state remembers. The dotted line "
+                         "marks the longest distance seen in training, the dashed line chance; extrapolation needs "
+                         "the curve to stay near 100% well to the right of the dotted line. Here it stays at or "
+                         f"above 99% up to d = {out['retention_max_distance_99']:,}."))  # fmt: skip
     return out

@@ -60,5 +60,9 @@ def run_mlp(cfg: MLPOptConfig, ctx) -> dict:
     others = min(v for k, v in train_cost.items() if k != "adam")
     out["adam_lowest"] = train_cost["adam"] < others
     out["margin"] = others - train_cost["adam"]
-    ctx.savefig(figures.training_cost(curves, "MNIST 2x1000 ReLU MLP with dropout"), "fig2a_mlp_cost")
+    ctx.savefig(figures.training_cost(curves, "MNIST 2x1000 ReLU MLP with dropout"), "fig2a_mlp_cost",
+                caption=("Training cost (log scale) against epochs for the same dropout MLP (same init, batches and "
+                         "dropout masks) under each optimiser at the best learning rate of its grid. The claim holds "
+                         f"if Adam's curve ends lowest; here Adam ends at {train_cost['adam']:.3f} nats and the best "
+                         f"other optimiser at {others:.3f}."))
     return out

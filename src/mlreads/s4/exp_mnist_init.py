@@ -45,5 +45,9 @@ def run_mnist_init(cfg: InitConfig, ctx: RunContext) -> dict:
     main = cfg.tasks[0]
     metrics["acc_hippo"], metrics["acc_random"] = metrics[f"{main}_acc_hippo"], metrics[f"{main}_acc_random"]
     metrics["sequence_length"] = cfg.data.sequence_length
-    ctx.savefig(figures.init_accuracy_figure(curves, cfg.data.sequence_length), "accuracy")
+    ctx.savefig(figures.init_accuracy_figure(curves, cfg.data.sequence_length), "accuracy",
+                caption=("Validation accuracy against training steps with the SSM's A fixed at HiPPO-LegS or at a "
+                         f"random matrix, on each task (MNIST read as L = {cfg.data.sequence_length} steps); the "
+                         "dashed line is chance. The claim predicts the HiPPO curves end well above the random ones; "
+                         f"here the test-accuracy gap on {main} MNIST is {metrics[f'{main}_gap']:.1f} points."))
     return metrics

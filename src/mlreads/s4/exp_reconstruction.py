@@ -58,5 +58,11 @@ def run_reconstruction(cfg: ReconConfig, ctx: RunContext) -> dict:
             metrics["mse_legs_legendre"] = _relative_mse(recon["legendre"], f_test)
     metrics["mse_ratio_random_over_legs"] = metrics["mse_random"] / metrics["mse_legs"]
     ctx.savefig(figures.reconstruction_figure(f_test[:2], {k: v[:2] for k, v in recon.items()}, metrics, cfg.d_state),
-                "reconstruction")  # fmt: skip
+                "reconstruction",
+                caption=("Two held-out signals (thick grey) rebuilt from the final state x(1) of an online memory "
+                         f"with N = {cfg.d_state}: HiPPO-LegS with a fitted linear read-out, LegS with its analytic "
+                         "Legendre read-out (dashed, no fitting), and a random A with a fitted read-out. The claim "
+                         "predicts the LegS curves follow the signal over its whole history and the random A's does "
+                         f"not; the random A's error is {metrics['mse_ratio_random_over_legs']:.1f}x LegS's "
+                         "(relative MSEs in the legend)."))  # fmt: skip
     return metrics

@@ -37,6 +37,11 @@ def run_abs(cfg: AbsExpConfig, ctx: RunContext) -> dict:
     fpn = features_per_neuron(W_in).tolist()
     ranks = np.argsort(np.argsort(fpn))  # Spearman against rising sparsity (densities fall)
     rho = float(np.corrcoef(ranks, np.arange(G))[0, 1]) if G > 1 else 0.0
-    ctx.savefig(figures.abs_figure(W_in, list(cfg.densities), fpn), "abs_neurons")
+    ctx.savefig(figures.abs_figure(W_in, list(cfg.densities), fpn), "abs_neurons",
+                caption=("First-layer weights W_1 (neurons x input features, neurons sorted by their strongest "
+                         "feature) of the model computing |x|, one panel per feature density 1-S, sparser to the "
+                         "right. The claim predicts one strong weight per neuron (monosemantic) in the dense panels "
+                         f"and several (polysemantic) in the sparse ones; here {fpn[0]:.2f} features per neuron at "
+                         f"the densest and {fpn[-1]:.2f} at the sparsest."))
     return {"features_per_neuron": fpn, "fpn_dense": fpn[0], "fpn_sparsest": fpn[-1], "spearman_fpn_sparsity": rho,
             "fpn_rises": fpn[-1] >= fpn[0] + cfg.min_rise and rho > 0.5}  # fmt: skip

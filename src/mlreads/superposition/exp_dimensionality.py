@@ -63,7 +63,13 @@ def run_dimensionality(cfg: DimConfig, ctx: RunContext) -> dict:
     span = float(inv[start + length - 1] / inv[start]) if length else 0.0
     sticky = sticky_fraction_share(dims)
     shuffled = sticky_fraction_share(feature_dimensionality(shuffled_baseline(Ws, ctx.generator("shuffle"))))
-    ctx.savefig(figures.dimensionality_figure(inv, dims, dpf, cfg.plateau_tol), "dimensionality")
+    ctx.savefig(figures.dimensionality_figure(inv, dims, dpf, cfg.plateau_tol), "dimensionality",
+                caption=("Each feature's dimensionality D_i (blue dots) and m / ||W||_F^2 (black line) against "
+                         f"1/(1-S), for n={n}, m={cfg.d_hidden} ReLU models with equal importance; grey lines mark "
+                         "the sticky fractions, the orange band the check's 1/2 +- tolerance. The claim predicts the "
+                         "dots gather on the grey lines and the black line stays inside the band over a range of "
+                         f"sparsities; here it stays there for {length} consecutive points (a factor {span:.1f} "
+                         "in 1/(1-S))."))
     geo = [", ".join(f"{c} x {name}" for name, c in sorted(geometry_counts(W).items(), key=lambda kv: -kv[1]))
            for W in Ws]  # fmt: skip
     ctx.write_text("geometry", markdown_table(

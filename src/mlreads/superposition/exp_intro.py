@@ -43,6 +43,11 @@ def run_intro(cfg: IntroConfig, ctx: RunContext) -> dict:
         ["1-S", "features with ‖W_i‖ > 0.5", "geometry", "angle gaps (degrees)"],
         [[d, c, g, ", ".join(f"{a:.1f}" for a in angle_gaps_deg(W)) or "-"]
          for d, c, g, W in zip(cfg.densities, counts, geoms, Ws, strict=True)]))  # fmt: skip
-    ctx.savefig(figures.intro_figure(Ws, list(cfg.densities), cfg.importance_decay), "intro")
+    ctx.savefig(figures.intro_figure(Ws, list(cfg.densities), cfg.importance_decay), "intro",
+                caption=(f"Top: the Gram matrix W^T W of the {n}-feature, 2-dimension ReLU model at each feature "
+                         "density 1-S (densest left); bottom: each feature's 2-D vector W_i, coloured by importance. "
+                         "The claim predicts the densest column keeps 2 orthogonal features and the sparse one "
+                         f"(1-S = {cfg.pentagon_density:g}) places all {n} as a regular pentagon (72 degrees apart); "
+                         f"here {counts[0]} and {counts[p]} features are represented."))
     return {"n_represented": counts, "n_represented_dense": counts[0], "n_represented_sparse": counts[p],
             "angle_gaps_deg": gaps, "pentagon_angle_err_deg": err, "geometry": geoms, "loss": loss.tolist()}  # fmt: skip

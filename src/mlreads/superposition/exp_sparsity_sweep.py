@@ -40,7 +40,13 @@ def run_sweep(cfg: SweepConfig, ctx: RunContext) -> dict:
         Ws[kind] = model.W.detach()[best]  # (G, m, n)
         counts[kind] = count_represented(Ws[kind]).tolist()
     relu = counts["relu"]
-    ctx.savefig(figures.sweep_figure(Ws, list(cfg.densities)), "sparsity_sweep")
+    ctx.savefig(figures.sweep_figure(Ws, list(cfg.densities)), "sparsity_sweep",
+                caption=("For each feature density 1-S (columns, sparser to the right), the linear model (top two "
+                         "rows) and the ReLU-output model (bottom two): W^T W, and a bar per feature of ||W_i|| "
+                         "coloured by how much it shares its direction. The claim predicts the linear model keeps "
+                         f"exactly the {cfg.d_hidden} most important features everywhere, while the ReLU model "
+                         f"represents more, in superposition, as sparsity rises; here the ReLU model represents "
+                         f"{relu[0]} features at the densest and {relu[-1]} at the sparsest."))
     return {
         "count_linear": counts["linear"], "count_relu": relu, "densities": list(cfg.densities),
         "linear_exactly_m_everywhere": all(c == cfg.d_hidden for c in counts["linear"]),

@@ -55,7 +55,13 @@ def run_scaled_dot(cfg: ScaledDotConfig, ctx: RunContext) -> dict:
     ctx.savefig(curves({"Var(q·k) / d_k, unscaled logits": (list(cfg.d_ks), list(var_ratio.values()))},
                        xlabel="d_k", ylabel="Var(q·k) / d_k", logx=2, refs={"1: variance d_k": 1.0},
                        title="q·k has variance d_k (footnote 4): the scale 1/sqrt(d_k) restores unit variance"),
-                "variance")  # fmt: skip
+                "variance",
+                caption=("Measured Var(q·k) / d_k for random q and k with independent unit-variance entries, against "
+                         "d_k; the grey dashed line is 1. Footnote 4 predicts the points lie on it: unscaled logits "
+                         "grow like sqrt(d_k) and saturate the softmax, and 1/sqrt(d_k) restores unit variance. At "
+                         f"d_k = {d}, the unscaled softmax's mean Jacobian norm is "
+                         f"{float(jac_unscaled / jac_scaled):.2g}x the scaled one's (a metric, not drawn)."),
+                )  # fmt: skip
     return {
         "var_over_dk": {str(d): v for d, v in var_ratio.items()},
         "var_max_rel_err": max_rel_err,
