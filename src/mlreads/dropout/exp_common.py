@@ -7,31 +7,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from mlreads.core.data.mnist import mnist_tensors, random_batches  # noqa: F401  (re-exported for the experiments)
 from mlreads.core.seeding import init_rng
 from mlreads.core.train import TrainConfig, TrainResult, fit
 from mlreads.dropout.model import DropoutMLP, MLPConfig
-
-
-def mnist_tensors(n_train: int, n_test: int) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """The first n_train training and n_test test images as float (n, 784) in [0, 1], with int64 labels."""
-    from mlreads.core.data.mnist import load_mnist
-
-    data = load_mnist()
-    out = {}
-    for split, n in (("train", n_train), ("test", n_test)):
-        x, y = data[split]
-        out[split] = (torch.from_numpy(x[:n]).float() / 255, torch.from_numpy(y[:n]).long())
-    return out
-
-
-def random_batches(x: torch.Tensor, y: torch.Tensor, batch_size: int):
-    """A `batch_fn` for fit: minibatches drawn with replacement from `gen` (an "epoch" is len(x) samples)."""
-
-    def batch_fn(step: int, gen: torch.Generator):
-        idx = torch.randint(len(x), (batch_size,), generator=gen)
-        return x[idx], y[idx]
-
-    return batch_fn
 
 
 @torch.no_grad()
@@ -60,7 +39,7 @@ def train_classifier(arm: Arm, data: dict, train: TrainConfig, batch_size: int, 
         return {"train_err": error_pct(m, xtr[:eval_n], ytr[:eval_n]), "test_err": error_pct(m, xte[:eval_n], yte[:eval_n])}
 
     result: TrainResult = fit(
-        model, train, random_batches(xtr, ytr, batch_size), lambda m, b: F.cross_entropy(m(b[0]), b[1]),
+        model, train, random_batches(xtr, ytr, batch_size=batch_size), lambda m, b: F.cross_entropy(m(b[0]), b[1]),
         eval_fn=eval_fn, ctx=ctx, desc=arm.name, after_step=lambda done, m, opt, batch: m.apply_max_norm(),
     )  # fmt: skip
     return model, result

@@ -38,7 +38,7 @@ def run_sparsity(cfg: SparsityConfig, ctx) -> dict:
     xtr, _ = data["train"]
     xte, _ = data["test"]
     steps = cfg.epochs * cfg.n_train // cfg.batch_size
-    batches = random_batches(xtr, xtr, cfg.batch_size)
+    batches = random_batches(xtr, xtr, batch_size=cfg.batch_size)
     out, acts = {}, {}
     for key, p in (("none", 1.0), ("dropout", cfg.p_keep)):
         with init_rng(ctx.seed_for("init/autoencoder")):  # the same initial weights for both arms

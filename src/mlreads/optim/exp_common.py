@@ -7,31 +7,10 @@ from collections.abc import Callable
 
 import torch
 
+from mlreads.core.data.mnist import mnist_tensors, random_batches  # noqa: F401  (re-exported for the experiments)
 from mlreads.optim.adam import Adam
 
 Factory = Callable[[list[dict]], torch.optim.Optimizer]
-
-
-def mnist_tensors(n_train: int, n_test: int = 0) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """The first n_train training and n_test test images as float (n, 784) in [0, 1], with int64 labels."""
-    from mlreads.core.data.mnist import load_mnist
-
-    data = load_mnist()
-    out = {}
-    for split, n in (("train", n_train), ("test", n_test)):
-        x, y = data[split]
-        out[split] = (torch.from_numpy(x[:n]).float() / 255, torch.from_numpy(y[:n]).long())
-    return out
-
-
-def random_batches(*tensors: torch.Tensor, batch_size: int):
-    """A `batch_fn` for fit: rows drawn with replacement from `gen` (an "epoch" is len(tensors[0]) samples)."""
-
-    def batch_fn(step: int, gen: torch.Generator):
-        idx = torch.randint(len(tensors[0]), (batch_size,), generator=gen)
-        return tuple(t[idx] for t in tensors)
-
-    return batch_fn
 
 
 def optimizer(name: str, **kw) -> Factory:

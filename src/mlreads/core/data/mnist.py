@@ -38,7 +38,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mlreads.core import data as core_data  # attribute lookups at call time, so tests can monkeypatch them
+from mlreads.core import (
+    data as core_data,  # attribute lookups at call time, so tests can monkeypatch them
+)
 from mlreads.core.errors import DataError, DataMissing
 
 
@@ -371,3 +373,23 @@ def pooled(x: np.ndarray | torch.Tensor, factor: int) -> torch.Tensor:
     img = sequential(x).reshape(-1, 1, SIDE, SIDE)  # (B, 1, 28, 28)
     img = torch.nn.functional.avg_pool2d(img, factor)  # (B, 1, 28/f, 28/f)
     return img.reshape(img.shape[0], -1, 1)  # (B, L, 1)
+
+
+def mnist_tensors(n_train: int, n_test: int = 0) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """The first n_train training and n_test test images as float (n, 784) in [0, 1], with int64 labels."""
+    data = load_mnist()
+    out = {}
+    for split, n in (("train", n_train), ("test", n_test)):
+        x, y = data[split]
+        out[split] = (torch.from_numpy(x[:n]).float() / 255, torch.from_numpy(y[:n]).long())
+    return out
+
+
+def random_batches(*tensors: torch.Tensor, batch_size: int):
+    """A `batch_fn` for fit: rows drawn with replacement from fit's generator (an "epoch" is len(tensors[0]) rows)."""
+
+    def batch_fn(step: int, gen: torch.Generator):
+        idx = torch.randint(len(tensors[0]), (batch_size,), generator=gen)
+        return tuple(t[idx] for t in tensors)
+
+    return batch_fn
