@@ -99,3 +99,18 @@ def test_seq2seq_padding_invariance_alignments_and_greedy(attention):
     assert out.shape[0] == 3 and out.shape[1] <= 20
     loss = seq2seq_loss(model, (src, tgt_in, tgt_out))
     assert abs(loss.item() - torch.log(torch.tensor(float(data.tgt_vocab))).item()) < 1.0  # near uniform at init
+
+
+def test_parallel_text_reads_pairs_splits_and_refuses_bad_lines(tmp_path):
+    from mlreads.core.data.translation import ParallelText
+    from mlreads.core.errors import DataMissing
+
+    path = tmp_path / "pairs.tsv"
+    path.write_text("".join(f"the cat {i}\tle chat {i}\n" for i in range(20)))
+    data = ParallelText(path)
+    assert len(data.train) == 18 and len(data.test) == 2
+    assert data.decode(data.test[0].tgt) == "le chat 18" and data.decode(data.test[0].src, side="src") == "the cat 18"
+    assert all(p in data.train for p in data.sample(5, torch.Generator().manual_seed(0)))
+    path.write_text("no tab here\n" * 12)
+    with pytest.raises(DataMissing, match="line 1"):
+        ParallelText(path)

@@ -61,7 +61,26 @@ class Pair:
     alignment: list[int] = field(default_factory=list)  # alignment[j]: the source position of target word j
 
 
-class SyntheticTranslation:
+class Vocabularies:
+    """What both translation sources share: their two vocabularies (`src_itos`, `tgt_itos`) and decoding."""
+
+    src_itos: list[str]
+    tgt_itos: list[str]
+
+    @property
+    def src_vocab(self) -> int:
+        return len(self.src_itos)
+
+    @property
+    def tgt_vocab(self) -> int:
+        return len(self.tgt_itos)
+
+    def decode(self, ids, side: str = "tgt") -> str:
+        itos = self.tgt_itos if side == "tgt" else self.src_itos
+        return " ".join(itos[i] for i in ids if i not in (PAD, BOS, EOS))
+
+
+class SyntheticTranslation(Vocabularies):
     """The pseudo-French generator. `sample(n, gen, min_len, max_len)` draws sentence pairs with source lengths
     uniform in [min_len, max_len]."""
 
@@ -83,14 +102,6 @@ class SyntheticTranslation:
         for s, t in self.to_tgt.items():
             self.tgt_itos[t] = self.src_itos[s] if cfg.task == "copy" else self.src_itos[s].upper()
         self.word_class = {w: cls for cls, ws in self.words.items() for w in ws}
-
-    @property
-    def src_vocab(self) -> int:
-        return len(self.src_itos)
-
-    @property
-    def tgt_vocab(self) -> int:
-        return len(self.tgt_itos)
 
     def _pick(self, cls: str, gen: torch.Generator) -> int:
         ws = self.words[cls]
@@ -138,12 +149,9 @@ class SyntheticTranslation:
         lengths = torch.randint(lo, hi + 1, (n,), generator=gen).tolist()
         return [self.translate(self.sentence(L, gen)) for L in lengths]
 
-    def decode(self, ids, side: str = "tgt") -> str:
-        itos = self.tgt_itos if side == "tgt" else self.src_itos
-        return " ".join(itos[i] for i in ids if i not in (PAD, BOS, EOS))
 
 
-class ParallelText:
+class ParallelText(Vocabularies):
     """A user-supplied tab-separated parallel file, whitespace-tokenised, with its own vocabularies. The last
     `test_frac` of the pairs is held out (`train`, `test`)."""
 
@@ -173,17 +181,6 @@ class ParallelText:
         """n training pairs drawn uniformly (the length arguments are ignored: user data keeps its lengths)."""
         return [self.train[i] for i in torch.randint(len(self.train), (n,), generator=gen).tolist()]
 
-    @property
-    def src_vocab(self) -> int:
-        return len(self.src_itos)
-
-    @property
-    def tgt_vocab(self) -> int:
-        return len(self.tgt_itos)
-
-    def decode(self, ids, side: str = "tgt") -> str:
-        itos = self.tgt_itos if side == "tgt" else self.src_itos
-        return " ".join(itos[i] for i in ids if i not in (PAD, BOS, EOS))
 
 
 def pad_batch(pairs: list[Pair]) -> tuple[Tensor, Tensor, Tensor]:
