@@ -39,7 +39,9 @@ class InductionConfig:
     attn_heads: int = 4
     attn_max_log2: int = 11  # attention memory grows as L^2: evaluate it up to 2^attn_max_log2
     retention_n: int = 16  # the retention probe: sequences per distance (powers of two up to 2^test_log2_max)
-    train: TrainConfig = field(default_factory=lambda: recipe(1500, 3e-3, warmup=50, weight_decay=0.1, betas=BETAS))
+    # the quick recipe (constant lr, no weight decay: decay on the Δ and B/C projections caps the memory; see notes)
+    train: TrainConfig = field(default_factory=lambda: recipe(2000, 1e-2, warmup=50, weight_decay=0.0, betas=BETAS,
+                                                              schedule="constant"))
 
     def __post_init__(self):
         check_curriculum(self.curriculum, self.train_len, "curriculum")
