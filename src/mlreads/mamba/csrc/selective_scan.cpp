@@ -626,6 +626,19 @@ void bwd_fast(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A,
       float *hb = hbuf.data(), *ab = abuf.data();
       for (int64_t c = n_chunks - 1; c >= 0; --c) {
         const int64_t s = c * chunk, e = std::min(s + chunk, len), l = e - s;
+        // the chunks are walked last to first, which the hardware prefetchers do not follow: ask for the next
+        // chunk's u, Δ, dout (and z) while this one runs (the next row's last chunk after a row's first)
+        {
+          const int64_t prow = c ? row : row + 1, ps = c ? s - chunk : (n_chunks - 1) * chunk;
+          if (prow < re)
+            for (int64_t i = 0; i < chunk && ps + i < len; i += 64 / int64_t(sizeof(scalar_t))) {
+              const int64_t o = prow * len + ps + i;
+              __builtin_prefetch(dp + o);
+              __builtin_prefetch(up + o);
+              __builtin_prefetch(gop + o);
+              if (zp) __builtin_prefetch(zp + o);
+            }
+        }
         row_delta<scalar_t, float, W>(dp + row * len + s, bd, softplus_on, l, dtbuf.data(),
                                       softplus_on ? sigbuf.data() : nullptr);
         // recompute the chunk: exp(ΔA) and the states into hb / ab, y = C h
