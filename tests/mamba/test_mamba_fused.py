@@ -1,5 +1,5 @@
 """The fused C++ selective scan (mlreads/mamba/csrc) against the reference loop: values, last state and every
-gradient, in float64 (the scalar path) and float32 (the 8-wide vector path), bfloat16/float16 inputs, gradcheck,
+gradient, in float64 (the scalar path) and float32 (the vector paths), bfloat16/float16 inputs, gradcheck,
 thread-count independence, and the fallback to the chunked path when the extension is off or cannot be built."""
 
 import os

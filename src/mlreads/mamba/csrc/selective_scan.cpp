@@ -8,6 +8,8 @@
 // whole sequence; only u, Δ, B, C, z, out (and their gradients) touch memory. Forward keeps the state entering every
 // `chunk` steps (B, D, L/chunk, N); backward walks the chunks in reverse, recomputes a chunk's states (chunk x N, in
 // L1) from its checkpoint, and runs the adjoint recurrence g_t = C_t dy_t + exp(Δ_{t+1} A) g_{t+1} through it.
+// Float32 with N = 8, 16, 32 runs `fwd_fast` / `bwd_fast` (state, adjoint carry and dA in registers, the per-step
+// horizontal sums batched over blocks of W steps by `tree`); other N and float64 run `fwd_impl` / `bwd_impl`.
 //
 // Layouts (the Python side prepares them): u, delta, z, out: (B, D, L) contiguous, scalar_t. B, C: time-varying
 // (B, G, L, N) contiguous (channel d reads group d / (D / G)) or constant (D, N), scalar_t. A (D, N), D, delta_bias
