@@ -748,6 +748,19 @@ void bwd_fast(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A,
   });
 }
 
+// Runs f(W, NB) (as integral constants) for float32 inputs when N = FW, 2 FW or 8 and returns true; false
+// otherwise. A template, so that `if constexpr` keeps the fast paths from being compiled for the other dtypes
+// (float64; bfloat16/float16 take the generic vector path): each instantiation costs seconds of the first build.
+template <typename scalar_t, typename F>
+bool run_fast(int64_t N, const F& f) {
+  if constexpr (std::is_same<scalar_t, float>::value) {
+    if (N == FW) return f(std::integral_constant<int, FW>(), std::integral_constant<int, 1>()), true;
+    if (N == 2 * FW) return f(std::integral_constant<int, FW>(), std::integral_constant<int, 2>()), true;
+    if (N == 8) return f(std::integral_constant<int, 8>(), std::integral_constant<int, 1>()), true;
+  }
+  return false;
+}
+
 std::vector<at::Tensor> fwd(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A, const at::Tensor& B,
                             const at::Tensor& C, const at::Tensor& D, const at::Tensor& z, const at::Tensor& bias,
                             const at::Tensor& h0, bool softplus_on, int64_t chunk, bool save) {
@@ -761,11 +774,11 @@ std::vector<at::Tensor> fwd(const at::Tensor& u, const at::Tensor& delta, const 
     using acc_t = at::opmath_type<scalar_t>;
     // the widest float block that divides N: FW (one register), 8, or the scalar path (and always for double)
     constexpr bool vec = std::is_same<acc_t, float>::value;
-    if constexpr (vec) {  // the register-resident fast paths for N = 8, FW, 2 FW
-      if (N == FW) return fwd_fast<scalar_t, FW, 1>(u, delta, A, B, C, D, z, bias, h0, softplus_on, chunk, out, last, ckpt);
-      if (N == 2 * FW) return fwd_fast<scalar_t, FW, 2>(u, delta, A, B, C, D, z, bias, h0, softplus_on, chunk, out, last, ckpt);
-      if (N == 8) return fwd_fast<scalar_t, 8, 1>(u, delta, A, B, C, D, z, bias, h0, softplus_on, chunk, out, last, ckpt);
-    }
+    if (run_fast<scalar_t>(N, [&](auto w, auto nb) {  // the register-resident paths for N = FW, 2 FW, 8
+          fwd_fast<scalar_t, decltype(w)::value, decltype(nb)::value>(u, delta, A, B, C, D, z, bias, h0, softplus_on,
+                                                                      chunk, out, last, ckpt);
+        }))
+      return;
     if (vec && N % FW == 0)
       fwd_impl<scalar_t, acc_t, vec ? FW : 1>(u, delta, A, B, C, D, z, bias, h0, softplus_on, chunk, out, last, ckpt);
     else if (vec && N % 8 == 0)
@@ -796,14 +809,12 @@ std::vector<at::Tensor> bwd(const at::Tensor& u, const at::Tensor& delta, const 
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, u.scalar_type(), "selective_scan_bwd", [&] {
     using acc_t = at::opmath_type<scalar_t>;
     constexpr bool vec = std::is_same<acc_t, float>::value;
-    if constexpr (vec) {
-      if (N == FW) return bwd_fast<scalar_t, FW, 1>(u, delta, A, B, C, D, z, bias, ckpt, dout, dlast, softplus_on, chunk,
-                                                    du, ddelta, dz, dh0, dA, dB, dC, dD, dbias);
-      if (N == 2 * FW) return bwd_fast<scalar_t, FW, 2>(u, delta, A, B, C, D, z, bias, ckpt, dout, dlast, softplus_on,
-                                                        chunk, du, ddelta, dz, dh0, dA, dB, dC, dD, dbias);
-      if (N == 8) return bwd_fast<scalar_t, 8, 1>(u, delta, A, B, C, D, z, bias, ckpt, dout, dlast, softplus_on, chunk,
-                                                  du, ddelta, dz, dh0, dA, dB, dC, dD, dbias);
-    }
+    if (run_fast<scalar_t>(N, [&](auto w, auto nb) {
+          bwd_fast<scalar_t, decltype(w)::value, decltype(nb)::value>(u, delta, A, B, C, D, z, bias, ckpt, dout, dlast,
+                                                                      softplus_on, chunk, du, ddelta, dz, dh0, dA, dB,
+                                                                      dC, dD, dbias);
+        }))
+      return;
     if (vec && N % FW == 0)
       bwd_impl<scalar_t, acc_t, vec ? FW : 1>(u, delta, A, B, C, D, z, bias, ckpt, dout, dlast, softplus_on, chunk,
                                               du, ddelta, dz, dh0, dA, dB, dC, dD, dbias);
