@@ -1,5 +1,5 @@
 """The fused C++ selective scan (mlreads/mamba/csrc) against the reference loop: values, last state and every
-gradient, in float64 (the scalar path) and float32 (the 8-wide vector path), bfloat16/float16 inputs, gradcheck,
+gradient, in float64 (the scalar path) and float32 (the vector paths), bfloat16/float16 inputs, gradcheck,
 thread-count independence, and the fallback to the chunked path when the extension is off or cannot be built."""
 
 import os
@@ -56,11 +56,13 @@ def test_fused_float64_matches_reference(batch, groups, per_group, n, length, ch
 @needs_ext
 @settings(max_examples=30, deadline=None)
 @given(batch=st.integers(1, 2), groups=st.sampled_from([1, 2]), n=st.sampled_from([8, 16, 24, 32, 5]),
-       length=st.integers(1, 40), chunk=st.sampled_from([1, 7, 64]), b_mode=BC_MODES, c_mode=BC_MODES,
+       length=st.integers(1, 70), chunk=st.sampled_from([1, 7, 33, 64]), b_mode=BC_MODES, c_mode=BC_MODES,
        softplus=st.booleans(), seed=st.integers(0, 10_000))
 def test_fused_float32_vector_path_matches_reference(batch, groups, n, length, chunk, b_mode, c_mode, softplus, seed):
     """N a multiple of 16 (with AVX-512) or of 8 runs the 16- or 8-float vector code (its own exp, log and
-    softplus); others the scalar code."""
+    softplus; N = 8, 16, 32 the register-resident paths whose horizontal sums are batched over blocks of 8 or 16
+    steps: lengths and chunks >= 16 reach the blocks in forward and backward, partial blocks the per-step sums);
+    others the scalar code."""
     inp = {k: v.float() for k, v in _inputs(batch, 2 * groups, n, length, seed, b_mode=b_mode, c_mode=c_mode,
                                              groups=groups).items()}
     if not softplus:  # Δ must be a step size (>= 0): a negative one grows the state, and float32 error with it

@@ -8,6 +8,8 @@
 // whole sequence; only u, Δ, B, C, z, out (and their gradients) touch memory. Forward keeps the state entering every
 // `chunk` steps (B, D, L/chunk, N); backward walks the chunks in reverse, recomputes a chunk's states (chunk x N, in
 // L1) from its checkpoint, and runs the adjoint recurrence g_t = C_t dy_t + exp(Δ_{t+1} A) g_{t+1} through it.
+// Float32 with N = 8, 16, 32 runs `fwd_fast` / `bwd_fast` (state, adjoint carry and dA in registers, the per-step
+// horizontal sums batched over blocks of W steps by `tree`); other N and float64 run `fwd_impl` / `bwd_impl`.
 //
 // Layouts (the Python side prepares them): u, delta, z, out: (B, D, L) contiguous, scalar_t. B, C: time-varying
 // (B, G, L, N) contiguous (channel d reads group d / (D / G)) or constant (D, N), scalar_t. A (D, N), D, delta_bias
@@ -20,7 +22,10 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <immintrin.h>
+#include <array>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -67,6 +72,33 @@ static inline float hsum(vf16 v) {
   return hsum(__builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
               __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15));
 }
+// Single instructions where the CPU has them (each is exact, so results do not change): max / min with the NaN
+// behaviour of `x < c ? c : x` (the second operand is returned when either is NaN), e * 2^k for an integral k,
+// and an approximate reciprocal (14 bits, refined by one Newton step to ~1 ulp) instead of a division.
+#ifdef __AVX512F__
+static inline vf16 vmax(vf16 c, vf16 x) { return (vf16)_mm512_max_ps((__m512)c, (__m512)x); }
+static inline vf16 vmin(vf16 c, vf16 x) { return (vf16)_mm512_min_ps((__m512)c, (__m512)x); }
+static inline vf16 vscale(vf16 e, vf16 k, vi16) { return (vf16)_mm512_scalef_ps((__m512)e, (__m512)k); }
+static inline vf16 vrecip(vf16 y) {
+  const vf16 r = (vf16)_mm512_rcp14_ps((__m512)y);
+  return r * (2.0f - y * r);
+}
+#endif
+static inline vf8 vmax(vf8 c, vf8 x) { return (vf8)_mm256_max_ps((__m256)c, (__m256)x); }
+static inline vf8 vmin(vf8 c, vf8 x) { return (vf8)_mm256_min_ps((__m256)c, (__m256)x); }
+#if defined(__AVX512F__) && defined(__AVX512VL__)
+static inline vf8 vscale(vf8 e, vf8 k, vi8) { return (vf8)_mm256_scalef_ps((__m256)e, (__m256)k); }
+static inline vf8 vrecip(vf8 y) {
+  const vf8 r = (vf8)_mm256_rcp14_ps((__m256)y);
+  return r * (2.0f - y * r);
+}
+#else
+static inline vf8 vscale(vf8 e, vf8, vi8 k) {  // 2^k built in the exponent bits
+  const vi8 bits = (k + 127) << 23;
+  return e * reinterpret_cast<const vf8&>(bits);
+}
+static inline vf8 vrecip(vf8 y) { return 1.0f / y; }
+#endif
 template <int W>
 struct VecTypes;
 template <>
@@ -96,6 +128,10 @@ struct Pack<acc_t, 1> {  // the scalar path
   static V softplus(V x) { return x > acc_t(20) ? x : std::log1p(std::exp(x)); }  // torch's, threshold 20
   static V sigmoid(V x) { return acc_t(1) / (acc_t(1) + std::exp(-x)); }
   static V dsoftplus(V x) { return x > acc_t(20) ? acc_t(1) : sigmoid(x); }
+  static V softplus2(V x, V* sig) {
+    if (sig) *sig = dsoftplus(x);
+    return softplus(x);
+  }
   static acc_t sum(V v) { return v; }
 };
 
@@ -142,18 +178,22 @@ struct PackF {  // W = 8 or 16 lanes
     y = y * m * z + e * splat(-2.12194440e-4f) - splat(0.5f) * z;
     return m + y + e * splat(0.693359375f);
   }
-  static V softplus(V x) {  // x > 20 ? x : log1p(exp(x)), log1p accurate for tiny exp(x) (Goldberg's trick)
+  // softplus(x) = x > 20 ? x : log1p(exp(x)), log1p accurate for tiny exp(x) (Goldberg's trick); with `sig`, also
+  // its derivative x > 20 ? 1 : sigmoid(x) = exp(x) / (1 + exp(x)) from the same exp
+  static V softplus2(V x, V* sig) {
     const V ex = exp(x > splat(20.0f) ? splat(20.0f) : x);
     const V u1 = splat(1.0f) + ex;
     const V den = u1 - splat(1.0f);
-    const V l1p = den == splat(0.0f) ? ex : log(u1) * ex / (den == splat(0.0f) ? splat(1.0f) : den);
+    const V l1p = den == splat(0.0f) ? ex : log(u1) * (ex * vrecip(den == splat(0.0f) ? splat(1.0f) : den));
+    if (sig) *sig = x > splat(20.0f) ? splat(1.0f) : ex * vrecip(u1);
     return x > splat(20.0f) ? x : l1p;
   }
+  static V softplus(V x) { return softplus2(x, nullptr); }
   static V sigmoid(V x) { return splat(1.0f) / (splat(1.0f) + exp(-x)); }
   static V dsoftplus(V x) { return x > splat(20.0f) ? splat(1.0f) : sigmoid(x); }
   static V exp(V x) {  // fexp, lane by lane
-    x = x < splat(-87.0f) ? splat(-87.0f) : x;
-    x = x > splat(88.0f) ? splat(88.0f) : x;
+    x = vmax(splat(-87.0f), x);
+    x = vmin(splat(88.0f), x);
     const V magic = splat(12582912.0f);  // 1.5 * 2^23: adding and subtracting it rounds to the nearest integer
     V k = (x * splat(1.44269504088896341f) + magic) - magic;
     V r = x - k * splat(0.693359375f) + k * splat(2.12194440e-4f);
@@ -164,8 +204,7 @@ struct PackF {  // W = 8 or 16 lanes
     p = p * r + splat(1.6666665459e-1f);
     p = p * r + splat(5.0000001201e-1f);
     V e = p * r * r + r + splat(1.0f);
-    vi bits = (__builtin_convertvector(k, vi) + 127) << 23;
-    return e * reinterpret_cast<V&>(bits);
+    return vscale(e, k, __builtin_convertvector(k, vi));  // e 2^k, k in [-126, 127]
   }
   static float sum(V v) { return hsum(v); }
 };
@@ -220,9 +259,48 @@ void row_delta(const scalar_t* dr, acc_t bias, bool softplus_on, int64_t n, acc_
   over_steps<acc_t, W>(n, [&](auto p, int64_t t) {
     using P = decltype(p);
     const auto raw = P::load(dr + t) + P::splat(bias);
-    P::store(dt + t, softplus_on ? P::softplus(raw) : raw);
-    if (sig) P::store(sig + t, P::dsoftplus(raw));
+    if (softplus_on) {  // the bias-shifted step through softplus (and softplus' derivative for backward)
+      typename P::V sg;
+      P::store(dt + t, P::softplus2(raw, sig ? &sg : nullptr));
+      if (sig) P::store(sig + t, sg);
+    } else {
+      P::store(dt + t, raw);
+      if (sig) P::store(sig + t, P::dsoftplus(raw));
+    }
   });
+}
+
+
+// Batched horizontal sums. A scan step produces a vector whose lane sum is the step's scalar (y_t = Σ_n C h, ...);
+// summing each vector on its own costs a log2(W)-deep shuffle-add tree per step. Instead the vectors of W
+// consecutive steps are folded pairwise: `fold<g>` adds the two halves of each g-lane group of x and of y and packs
+// the results side by side, so after log2(W) levels (W - 1 folds, two shuffles and one add each) lane s holds the
+// sum of step s: about 2 shuffles and 1 add per step instead of ~4 and 4, and no scalar extracts.
+#define SS_INLINE __attribute__((always_inline)) inline
+template <int g, typename V, size_t... I>
+SS_INLINE V fold(V x, V y, std::index_sequence<I...>) {
+  return __builtin_shufflevector(x, y, static_cast<int>((I / g) * 2 * g + I % g)...) +
+         __builtin_shufflevector(x, y, static_cast<int>((I / g) * 2 * g + g + I % g)...);
+}
+// Runs leaf(base + j) for j = 0..S-1 (S a power of two, in reverse order when Rev), each returning K vectors of W
+// lanes, and folds them: lane (s * W/S + p) of the result's k-th vector is a partial sum of step base + s; with
+// S = W, lane s is the full sum of step base + s.
+template <int W, int S, bool Rev, int K, typename V, typename F>
+SS_INLINE std::array<V, K> tree(const F& leaf, int64_t base) {
+  if constexpr (S == 1) {
+    return leaf(base);
+  } else {
+    std::array<V, K> lo, hi, out;
+    if constexpr (Rev) {
+      hi = tree<W, S / 2, Rev, K, V>(leaf, base + S / 2);
+      lo = tree<W, S / 2, Rev, K, V>(leaf, base);
+    } else {
+      lo = tree<W, S / 2, Rev, K, V>(leaf, base);
+      hi = tree<W, S / 2, Rev, K, V>(leaf, base + S / 2);
+    }
+    for (int k = 0; k < K; ++k) out[k] = fold<W / S>(lo[k], hi[k], std::make_index_sequence<W>());
+    return out;
+  }
 }
 
 // W: the block of state entries computed as one vector (N % W == 0; W = 1 is the generic scalar path).
@@ -259,8 +337,11 @@ void fwd_impl(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A,
       const acc_t* __restrict ap = a_row.data();
       acc_t *dt_r = dtrow.data(), *y_r = yrow.data();
       row_delta<scalar_t, acc_t, W>(dp + row * len, biasp ? biasp[d] : acc_t(0), softplus_on, len, dt_r, nullptr);
-      for (int64_t t = 0; t < len; ++t) {  // the scan: h_t = exp(Δ_t A) h_{t-1} + Δ_t u_t B_t, y_t = C_t h_t
-        if (ckp && t % chunk == 0) std::memcpy(ckp + (row * n_chunks + t / chunk) * N, hp, N * sizeof(acc_t));
+      for (int64_t t = 0, ci = 0, next_ck = 0; t < len; ++t) {  // h_t = exp(Δ_t A) h_{t-1} + Δ_t u_t B_t, y_t = C_t h_t
+        if (ckp && t == next_ck) {  // the state entering chunk ci
+          std::memcpy(ckp + (row * n_chunks + ci++) * N, hp, N * sizeof(acc_t));
+          next_ck += chunk;
+        }
         const acc_t dt = dt_r[t], dtu = dt * static_cast<acc_t>(ur[t]);
         const scalar_t* __restrict Bt = Br + t * bs;
         const scalar_t* __restrict Ct = Cr + t * cs;
@@ -426,6 +507,260 @@ void bwd_impl(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A,
   });
 }
 
+// The float32 fast paths for N = NB * W (NB vectors of W floats, a compile-time count): the state, the adjoint
+// carry and dA's row accumulators live in registers, and the per-step horizontal sums are batched W steps at a
+// time (`tree`). Same arithmetic as fwd_impl / bwd_impl (which stay the generic paths: any N, float64), step for
+// step; only the order of the additions inside a horizontal sum differs.
+template <typename scalar_t, int W, int NB>
+void fwd_fast(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A, const at::Tensor& Bm,
+              const at::Tensor& Cm, const at::Tensor& Dv, const at::Tensor& z, const at::Tensor& bias,
+              const at::Tensor& h0, bool softplus_on, int64_t chunk, at::Tensor& out, at::Tensor& last,
+              at::Tensor& ckpt) {
+  using P = Pack<float, W>;
+  using V = typename P::V;
+  constexpr int64_t N = int64_t(W) * NB;
+  const int64_t batch = u.size(0), dim = u.size(1), len = u.size(2);
+  const int64_t n_chunks = ckpt.numel() ? ckpt.size(2) : 0;
+  const BCView bv = view_of(Bm, len, N), cv = view_of(Cm, len, N);
+  const scalar_t *up = u.data_ptr<scalar_t>(), *dp = delta.data_ptr<scalar_t>(), *zp = opt_ptr<scalar_t>(z);
+  const scalar_t *Bp = Bm.data_ptr<scalar_t>(), *Cp = Cm.data_ptr<scalar_t>();
+  const float *Ap = A.data_ptr<float>(), *Dp = opt_ptr<float>(Dv), *biasp = opt_ptr<float>(bias);
+  const float* h0p = opt_ptr<float>(h0);
+  scalar_t* op = out.data_ptr<scalar_t>();
+  float *lastp = last.data_ptr<float>(), *ckp = n_chunks ? ckpt.data_ptr<float>() : nullptr;
+  const int64_t rows = batch * dim;
+  for_parts(rows, n_parts(rows), [&](int64_t, int64_t rb, int64_t re) {
+    std::vector<float> dtrow(len), yrow(len);
+    for (int64_t row = rb; row < re; ++row) {
+      const int64_t b = row / dim, d = row % dim;
+      const scalar_t *ur = up + row * len, *zr = zp ? zp + row * len : nullptr;
+      const scalar_t *Br = Bp + bv.base(b, d, dim), *Cr = Cp + cv.base(b, d, dim);
+      const int64_t bs = bv.tstride(), cs = cv.tstride();
+      const float Dd = Dp ? Dp[d] : 0.0f;
+      V h[NB], a_n[NB];
+      for (int nb = 0; nb < NB; ++nb) {
+        h[nb] = h0p ? P::load(h0p + row * N + nb * W) : P::splat(0);
+        a_n[nb] = P::load(Ap + d * N + nb * W);
+      }
+      float *dt_r = dtrow.data(), *y_r = yrow.data();
+      row_delta<scalar_t, float, W>(dp + row * len, biasp ? biasp[d] : 0.0f, softplus_on, len, dt_r, nullptr);
+      int64_t ci = 0, next_ck = 0;
+      // one step: h_t = exp(Δ_t A) h_{t-1} + Δ_t u_t B_t; returns the vector whose lane sum is y_t = C_t h_t
+      auto step = [&](int64_t t) __attribute__((always_inline)) {
+        if (ckp && t == next_ck) {  // the state entering chunk ci
+          for (int nb = 0; nb < NB; ++nb) P::store(ckp + (row * n_chunks + ci) * N + nb * W, h[nb]);
+          ++ci;
+          next_ck += chunk;
+        }
+        const float dt = dt_r[t];
+        const V dtv = P::splat(dt), dtuv = P::splat(dt * static_cast<float>(ur[t]));
+        const scalar_t* Bt = Br + t * bs;
+        const scalar_t* Ct = Cr + t * cs;
+        V yv = P::splat(0);
+        for (int nb = 0; nb < NB; ++nb) {
+          h[nb] = P::exp(dtv * a_n[nb]) * h[nb] + dtuv * P::load(Bt + nb * W);
+          yv += h[nb] * P::load(Ct + nb * W);
+        }
+        return std::array<V, 1>{yv};
+      };
+      int64_t t = 0;
+      for (; t + W <= len; t += W) P::store(y_r + t, tree<W, W, false, 1, V>(step, t)[0]);
+      for (; t < len; ++t) y_r[t] = P::sum(step(t)[0]);
+      over_steps<float, W>(len, [&](auto p, int64_t t) {  // out_t = (y_t + D u_t) * silu(z_t)
+        using Q = decltype(p);
+        auto o = Q::load(y_r + t) + Q::splat(Dd) * Q::load(ur + t);
+        if (zr) {
+          const auto zz = Q::load(zr + t);
+          o = o * zz * Q::sigmoid(zz);
+        }
+        Q::store_as(op + row * len + t, o);
+      });
+      for (int nb = 0; nb < NB; ++nb) P::store(lastp + row * N + nb * W, h[nb]);
+    }
+  });
+}
+
+template <typename scalar_t, int W, int NB>
+void bwd_fast(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A, const at::Tensor& Bm,
+              const at::Tensor& Cm, const at::Tensor& Dv, const at::Tensor& z, const at::Tensor& bias,
+              const at::Tensor& ckpt, const at::Tensor& dout, const at::Tensor& dlast, bool softplus_on,
+              int64_t chunk, at::Tensor& du, at::Tensor& ddelta, at::Tensor& dz, at::Tensor& dh0,
+              at::Tensor& dA_parts, at::Tensor& dB_parts, at::Tensor& dC_parts, at::Tensor& dD_parts,
+              at::Tensor& dbias_parts) {
+  using P = Pack<float, W>;
+  using V = typename P::V;
+  constexpr int64_t N = int64_t(W) * NB;
+  const int64_t batch = u.size(0), dim = u.size(1), len = u.size(2);
+  const int64_t n_chunks = ckpt.size(2);
+  const BCView bv = view_of(Bm, len, N), cv = view_of(Cm, len, N);
+  const scalar_t *up = u.data_ptr<scalar_t>(), *dp = delta.data_ptr<scalar_t>(), *zp = opt_ptr<scalar_t>(z);
+  const scalar_t *Bp = Bm.data_ptr<scalar_t>(), *Cp = Cm.data_ptr<scalar_t>(), *gop = dout.data_ptr<scalar_t>();
+  const float *Ap = A.data_ptr<float>(), *Dp = opt_ptr<float>(Dv), *biasp = opt_ptr<float>(bias);
+  const float *ckp = ckpt.data_ptr<float>(), *dlp = opt_ptr<float>(dlast);
+  scalar_t *dup = du.data_ptr<scalar_t>(), *ddp = ddelta.data_ptr<scalar_t>();
+  scalar_t* dzp = dz.numel() ? dz.data_ptr<scalar_t>() : nullptr;
+  float* dh0p = dh0.numel() ? dh0.data_ptr<float>() : nullptr;
+  const int64_t rows = batch * dim, parts = dA_parts.size(0);
+  const int64_t sB = dB_parts.numel() / parts, sC = dC_parts.numel() / parts;
+  for_parts(rows, parts, [&](int64_t part, int64_t rb, int64_t re) {
+    float* dA_buf = dA_parts.data_ptr<float>() + part * dim * N;
+    float* dB_buf = dB_parts.data_ptr<float>() + part * sB;
+    float* dC_buf = dC_parts.data_ptr<float>() + part * sC;
+    float* dD_buf = dD_parts.data_ptr<float>() + part * dim;
+    float* dbias_buf = dbias_parts.data_ptr<float>() + part * dim;
+    std::vector<float> hbuf((chunk + 1) * N), abuf(chunk * N), dtbuf(chunk), sigbuf(chunk), ybuf(chunk);
+    std::vector<float> dybuf(chunk), sbbuf(chunk), sabuf(chunk);
+    for (int64_t row = rb; row < re; ++row) {
+      const int64_t b = row / dim, d = row % dim;
+      const scalar_t *ur = up + row * len, *zr = zp ? zp + row * len : nullptr;
+      const int64_t bo = bv.base(b, d, dim), co = cv.base(b, d, dim), bs = bv.tstride(), cs = cv.tstride();
+      const scalar_t *Br = Bp + bo, *Cr = Cp + co;
+      float *dBr = dB_buf + bo, *dCr = dC_buf + co;
+      const float Dd = Dp ? Dp[d] : 0.0f, bd = biasp ? biasp[d] : 0.0f;
+      V dD_acc = P::splat(0), dbias_acc = P::splat(0);
+      float dD_tail = 0, dbias_tail = 0;
+      V g[NB], a_n[NB], dA_acc[NB];
+      for (int nb = 0; nb < NB; ++nb) {
+        g[nb] = dlp ? P::load(dlp + row * N + nb * W) : P::splat(0);
+        a_n[nb] = P::load(Ap + d * N + nb * W);
+        dA_acc[nb] = P::splat(0);
+      }
+      float *hb = hbuf.data(), *ab = abuf.data();
+      for (int64_t c = n_chunks - 1; c >= 0; --c) {
+        const int64_t s = c * chunk, e = std::min(s + chunk, len), l = e - s;
+        // the chunks are walked last to first, which the hardware prefetchers do not follow: ask for the next
+        // chunk's u, Δ, dout (and z) while this one runs (the next row's last chunk after a row's first)
+        {
+          const int64_t prow = c ? row : row + 1, ps = c ? s - chunk : (n_chunks - 1) * chunk;
+          if (prow < re)
+            for (int64_t i = 0; i < chunk && ps + i < len; i += 64 / int64_t(sizeof(scalar_t))) {
+              const int64_t o = prow * len + ps + i;
+              __builtin_prefetch(dp + o);
+              __builtin_prefetch(up + o);
+              __builtin_prefetch(gop + o);
+              if (zp) __builtin_prefetch(zp + o);
+            }
+        }
+        row_delta<scalar_t, float, W>(dp + row * len + s, bd, softplus_on, l, dtbuf.data(),
+                                      softplus_on ? sigbuf.data() : nullptr);
+        // recompute the chunk: exp(ΔA) and the states into hb / ab, y = C h
+        V h[NB];
+        for (int nb = 0; nb < NB; ++nb) {
+          h[nb] = P::load(ckp + (row * n_chunks + c) * N + nb * W);
+          P::store(hb + nb * W, h[nb]);
+        }
+        auto fwd_step = [&](int64_t k) __attribute__((always_inline)) {
+          const int64_t t = s + k;
+          const float dt = dtbuf[k];
+          const V dtv = P::splat(dt), dtuv = P::splat(dt * static_cast<float>(ur[t]));
+          const scalar_t* Bt = Br + t * bs;
+          const scalar_t* Ct = Cr + t * cs;
+          V yv = P::splat(0);
+          for (int nb = 0; nb < NB; ++nb) {
+            const V a = P::exp(dtv * a_n[nb]);
+            h[nb] = a * h[nb] + dtuv * P::load(Bt + nb * W);
+            P::store(ab + k * N + nb * W, a);
+            P::store(hb + (k + 1) * N + nb * W, h[nb]);
+            yv += h[nb] * P::load(Ct + nb * W);
+          }
+          return std::array<V, 1>{yv};
+        };
+        int64_t k = 0;
+        for (; k + W <= l; k += W) P::store(ybuf.data() + k, tree<W, W, false, 1, V>(fwd_step, k)[0]);
+        for (; k < l; ++k) ybuf[k] = P::sum(fwd_step(k)[0]);
+        // the gate: dy = dout * silu(z), dz = dout * (y + D u) * silu'(z)
+        over_steps<float, W>(l, [&](auto p, int64_t k) {
+          using Q = decltype(p);
+          const int64_t t = s + k;
+          const auto go = Q::load(gop + row * len + t);
+          if (zr) {
+            const auto zz = Q::load(zr + t), sz = Q::sigmoid(zz);
+            const auto pre = Q::load(ybuf.data() + k) + Q::splat(Dd) * Q::load(ur + t);
+            Q::store_as(dzp + row * len + t, go * pre * sz * (Q::splat(1) + zz * (Q::splat(1) - sz)));
+            Q::store(dybuf.data() + k, go * zz * sz);
+          } else {
+            Q::store(dybuf.data() + k, go);
+          }
+        });
+        // the adjoint pass, last step first: g_t = C_t dy_t + exp(Δ_{t+1} A) g_{t+1}; returns the vectors whose
+        // lane sums are Σ_n g B (dL/d(Δ_t u_t)) and Σ_n x A (dL/dΔ_t through exp(Δ_t A))
+        auto adj_step = [&](int64_t k) __attribute__((always_inline)) {
+          const int64_t t = s + k;
+          const float dt = dtbuf[k];
+          const V dyv = P::splat(dybuf[k]), dtv = P::splat(dt), dtuv = P::splat(dt * static_cast<float>(ur[t]));
+          const scalar_t* Bt = Br + t * bs;
+          const scalar_t* Ct = Cr + t * cs;
+          float* dBt = dBr + t * bs;
+          float* dCt = dCr + t * cs;
+          V sbv = P::splat(0), sav = P::splat(0);
+          for (int nb = 0; nb < NB; ++nb) {
+            const V a = P::load(ab + k * N + nb * W);
+            const V gn = dyv * P::load(Ct + nb * W) + g[nb];  // dL/dh_t
+            P::store(dCt + nb * W, P::load(dCt + nb * W) + dyv * P::load(hb + (k + 1) * N + nb * W));
+            P::store(dBt + nb * W, P::load(dBt + nb * W) + gn * dtuv);
+            sbv += gn * P::load(Bt + nb * W);
+            const V x = gn * P::load(hb + k * N + nb * W) * a;  // dL/d(Δ_t A_n)
+            dA_acc[nb] += x * dtv;
+            sav += x * a_n[nb];
+            g[nb] = a * gn;  // carried to step t - 1
+          }
+          return std::array<V, 2>{sbv, sav};
+        };
+        const int64_t full = l / W * W;
+        for (k = l - 1; k >= full; --k) {
+          const auto r = adj_step(k);
+          sbbuf[k] = P::sum(r[0]);
+          sabuf[k] = P::sum(r[1]);
+        }
+        for (k = full - W; k >= 0; k -= W) {
+          const auto r = tree<W, W, true, 2, V>(adj_step, k);
+          P::store(sbbuf.data() + k, r[0]);
+          P::store(sabuf.data() + k, r[1]);
+        }
+        // du = dy D + Δ Σ g B; dΔ = Σ x A + u Σ g B, through softplus; dD = Σ dy u; d bias = Σ dΔ_raw
+        over_steps<float, W>(l, [&](auto p, int64_t k) {
+          using Q = decltype(p);
+          const int64_t t = s + k;
+          const auto uu = Q::load(ur + t), dy = Q::load(dybuf.data() + k), sb = Q::load(sbbuf.data() + k);
+          const auto dtv = Q::load(dtbuf.data() + k);
+          Q::store_as(dup + row * len + t, dy * Q::splat(Dd) + sb * dtv);
+          auto draw = Q::load(sabuf.data() + k) + sb * uu;
+          if (softplus_on) draw = draw * Q::load(sigbuf.data() + k);
+          Q::store_as(ddp + row * len + t, draw);
+          if constexpr (std::is_same<decltype(p), P>::value) {
+            dD_acc += dy * uu;
+            dbias_acc += draw;
+          } else {
+            dD_tail += Q::sum(dy * uu);
+            dbias_tail += Q::sum(draw);
+          }
+        });
+      }
+      for (int nb = 0; nb < NB; ++nb) {
+        float* dAr = dA_buf + d * N + nb * W;
+        P::store(dAr, P::load(dAr) + dA_acc[nb]);
+      }
+      dD_buf[d] += P::sum(dD_acc) + dD_tail;
+      dbias_buf[d] += P::sum(dbias_acc) + dbias_tail;
+      if (dh0p)
+        for (int nb = 0; nb < NB; ++nb) P::store(dh0p + row * N + nb * W, g[nb]);
+    }
+  });
+}
+
+// Runs f(W, NB) (as integral constants) for float32 inputs when N = FW, 2 FW or 8 and returns true; false
+// otherwise. A template, so that `if constexpr` keeps the fast paths from being compiled for the other dtypes
+// (float64; bfloat16/float16 take the generic vector path): each instantiation costs seconds of the first build.
+template <typename scalar_t, typename F>
+bool run_fast(int64_t N, const F& f) {
+  if constexpr (std::is_same<scalar_t, float>::value) {
+    if (N == FW) return f(std::integral_constant<int, FW>(), std::integral_constant<int, 1>()), true;
+    if (N == 2 * FW) return f(std::integral_constant<int, FW>(), std::integral_constant<int, 2>()), true;
+    if (N == 8) return f(std::integral_constant<int, 8>(), std::integral_constant<int, 1>()), true;
+  }
+  return false;
+}
+
 std::vector<at::Tensor> fwd(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A, const at::Tensor& B,
                             const at::Tensor& C, const at::Tensor& D, const at::Tensor& z, const at::Tensor& bias,
                             const at::Tensor& h0, bool softplus_on, int64_t chunk, bool save) {
@@ -439,6 +774,11 @@ std::vector<at::Tensor> fwd(const at::Tensor& u, const at::Tensor& delta, const 
     using acc_t = at::opmath_type<scalar_t>;
     // the widest float block that divides N: FW (one register), 8, or the scalar path (and always for double)
     constexpr bool vec = std::is_same<acc_t, float>::value;
+    if (run_fast<scalar_t>(N, [&](auto w, auto nb) {  // the register-resident paths for N = FW, 2 FW, 8
+          fwd_fast<scalar_t, decltype(w)::value, decltype(nb)::value>(u, delta, A, B, C, D, z, bias, h0, softplus_on,
+                                                                      chunk, out, last, ckpt);
+        }))
+      return;
     if (vec && N % FW == 0)
       fwd_impl<scalar_t, acc_t, vec ? FW : 1>(u, delta, A, B, C, D, z, bias, h0, softplus_on, chunk, out, last, ckpt);
     else if (vec && N % 8 == 0)
@@ -469,6 +809,12 @@ std::vector<at::Tensor> bwd(const at::Tensor& u, const at::Tensor& delta, const 
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, u.scalar_type(), "selective_scan_bwd", [&] {
     using acc_t = at::opmath_type<scalar_t>;
     constexpr bool vec = std::is_same<acc_t, float>::value;
+    if (run_fast<scalar_t>(N, [&](auto w, auto nb) {
+          bwd_fast<scalar_t, decltype(w)::value, decltype(nb)::value>(u, delta, A, B, C, D, z, bias, ckpt, dout, dlast,
+                                                                      softplus_on, chunk, du, ddelta, dz, dh0, dA, dB,
+                                                                      dC, dD, dbias);
+        }))
+      return;
     if (vec && N % FW == 0)
       bwd_impl<scalar_t, acc_t, vec ? FW : 1>(u, delta, A, B, C, D, z, bias, ckpt, dout, dlast, softplus_on, chunk,
                                               du, ddelta, dz, dh0, dA, dB, dC, dD, dbias);
