@@ -84,8 +84,13 @@ static inline vf16 vrecip(vf16 y) {
   return r * (2.0f - y * r);
 }
 #endif
+#ifdef __AVX__
 static inline vf8 vmax(vf8 c, vf8 x) { return (vf8)_mm256_max_ps((__m256)c, (__m256)x); }
 static inline vf8 vmin(vf8 c, vf8 x) { return (vf8)_mm256_min_ps((__m256)c, (__m256)x); }
+#else  // without AVX: the same operand order as maxps/minps (x when the comparison is false, so NaN passes through)
+static inline vf8 vmax(vf8 c, vf8 x) { return c > x ? c : x; }
+static inline vf8 vmin(vf8 c, vf8 x) { return c < x ? c : x; }
+#endif
 #if defined(__AVX512F__) && defined(__AVX512VL__)
 static inline vf8 vscale(vf8 e, vf8 k, vi8) { return (vf8)_mm256_scalef_ps((__m256)e, (__m256)k); }
 static inline vf8 vrecip(vf8 y) {
