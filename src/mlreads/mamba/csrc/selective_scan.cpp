@@ -309,6 +309,60 @@ SS_INLINE std::array<V, K> tree(const F& leaf, int64_t base) {
 }
 
 // W: the block of state entries computed as one vector (N % W == 0; W = 1 is the generic scalar path).
+// What a forward kernel reads and writes, unpacked from the tensors once (the generic and the register-resident
+// kernels share it). Layouts as in the header comment; an empty tensor is a null pointer.
+template <typename scalar_t, typename acc_t>
+struct FwdIO {
+  int64_t batch, dim, len, N, n_chunks, rows;
+  BCView bv, cv;
+  const scalar_t *up, *dp, *zp, *Bp, *Cp;
+  const acc_t *Ap, *Dp, *biasp, *h0p;
+  scalar_t* op;
+  acc_t *lastp, *ckp;
+  FwdIO(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A, const at::Tensor& Bm,
+        const at::Tensor& Cm, const at::Tensor& Dv, const at::Tensor& z, const at::Tensor& bias,
+        const at::Tensor& h0, at::Tensor& out, at::Tensor& last, at::Tensor& ckpt)
+      : batch(u.size(0)), dim(u.size(1)), len(u.size(2)), N(A.size(1)), n_chunks(ckpt.numel() ? ckpt.size(2) : 0),
+        rows(batch * dim), bv(view_of(Bm, len, N)), cv(view_of(Cm, len, N)), up(u.data_ptr<scalar_t>()),
+        dp(delta.data_ptr<scalar_t>()), zp(opt_ptr<scalar_t>(z)), Bp(Bm.data_ptr<scalar_t>()),
+        Cp(Cm.data_ptr<scalar_t>()), Ap(A.data_ptr<acc_t>()), Dp(opt_ptr<acc_t>(Dv)), biasp(opt_ptr<acc_t>(bias)),
+        h0p(opt_ptr<acc_t>(h0)), op(out.data_ptr<scalar_t>()), lastp(last.data_ptr<acc_t>()),
+        ckp(n_chunks ? ckpt.data_ptr<acc_t>() : nullptr) {}
+};
+
+// What a backward kernel reads and writes; the gradients of A, B, C, D and the Δ bias go to one buffer per part
+// (worker), `part(p)`, summed by the caller.
+template <typename scalar_t, typename acc_t>
+struct BwdIO {
+  int64_t batch, dim, len, N, n_chunks, rows, parts, sB, sC;
+  BCView bv, cv;
+  const scalar_t *up, *dp, *zp, *Bp, *Cp, *gop;
+  const acc_t *Ap, *Dp, *biasp, *ckp, *dlp;
+  scalar_t *dup, *ddp, *dzp;
+  acc_t *dh0p, *dA0, *dB0, *dC0, *dD0, *dbias0;
+  struct Part {
+    acc_t *dA, *dB, *dC, *dD, *dbias;
+  };
+  Part part(int64_t p) const {
+    return {dA0 + p * dim * N, dB0 + p * sB, dC0 + p * sC, dD0 + p * dim, dbias0 + p * dim};
+  }
+  BwdIO(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A, const at::Tensor& Bm,
+        const at::Tensor& Cm, const at::Tensor& Dv, const at::Tensor& z, const at::Tensor& bias,
+        const at::Tensor& ckpt, const at::Tensor& dout, const at::Tensor& dlast, at::Tensor& du, at::Tensor& ddelta,
+        at::Tensor& dz, at::Tensor& dh0, at::Tensor& dA_parts, at::Tensor& dB_parts, at::Tensor& dC_parts,
+        at::Tensor& dD_parts, at::Tensor& dbias_parts)
+      : batch(u.size(0)), dim(u.size(1)), len(u.size(2)), N(A.size(1)), n_chunks(ckpt.size(2)), rows(batch * dim),
+        parts(dA_parts.size(0)), sB(dB_parts.numel() / parts), sC(dC_parts.numel() / parts),
+        bv(view_of(Bm, len, N)), cv(view_of(Cm, len, N)), up(u.data_ptr<scalar_t>()),
+        dp(delta.data_ptr<scalar_t>()), zp(opt_ptr<scalar_t>(z)), Bp(Bm.data_ptr<scalar_t>()),
+        Cp(Cm.data_ptr<scalar_t>()), gop(dout.data_ptr<scalar_t>()), Ap(A.data_ptr<acc_t>()),
+        Dp(opt_ptr<acc_t>(Dv)), biasp(opt_ptr<acc_t>(bias)), ckp(ckpt.data_ptr<acc_t>()), dlp(opt_ptr<acc_t>(dlast)),
+        dup(du.data_ptr<scalar_t>()), ddp(ddelta.data_ptr<scalar_t>()),
+        dzp(dz.numel() ? dz.data_ptr<scalar_t>() : nullptr), dh0p(dh0.numel() ? dh0.data_ptr<acc_t>() : nullptr),
+        dA0(dA_parts.data_ptr<acc_t>()), dB0(dB_parts.data_ptr<acc_t>()), dC0(dC_parts.data_ptr<acc_t>()),
+        dD0(dD_parts.data_ptr<acc_t>()), dbias0(dbias_parts.data_ptr<acc_t>()) {}
+};
+
 template <typename scalar_t, typename acc_t, int W>
 void fwd_impl(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A, const at::Tensor& Bm,
               const at::Tensor& Cm, const at::Tensor& Dv, const at::Tensor& z, const at::Tensor& bias,
@@ -316,35 +370,27 @@ void fwd_impl(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A,
               at::Tensor& ckpt) {
   using P = Pack<acc_t, W>;
   using V = typename P::V;
-  const int64_t batch = u.size(0), dim = u.size(1), len = u.size(2), N = A.size(1);
-  const int64_t n_chunks = ckpt.numel() ? ckpt.size(2) : 0;
-  const BCView bv = view_of(Bm, len, N), cv = view_of(Cm, len, N);
-  const scalar_t *up = u.data_ptr<scalar_t>(), *dp = delta.data_ptr<scalar_t>(), *zp = opt_ptr<scalar_t>(z);
-  const scalar_t *Bp = Bm.data_ptr<scalar_t>(), *Cp = Cm.data_ptr<scalar_t>();
-  const acc_t *Ap = A.data_ptr<acc_t>(), *Dp = opt_ptr<acc_t>(Dv), *biasp = opt_ptr<acc_t>(bias);
-  const acc_t* h0p = opt_ptr<acc_t>(h0);
-  scalar_t* op = out.data_ptr<scalar_t>();
-  acc_t *lastp = last.data_ptr<acc_t>(), *ckp = n_chunks ? ckpt.data_ptr<acc_t>() : nullptr;
-  const int64_t rows = batch * dim;
-  for_parts(rows, n_parts(rows), [&](int64_t, int64_t rb, int64_t re) {
-    std::vector<acc_t> h(N), a_row(N), dtrow(len), yrow(len);
+  const FwdIO<scalar_t, acc_t> io(u, delta, A, Bm, Cm, Dv, z, bias, h0, out, last, ckpt);
+  const int64_t N = io.N;
+  for_parts(io.rows, n_parts(io.rows), [&](int64_t, int64_t rb, int64_t re) {
+    std::vector<acc_t> h(N), a_row(N), dtrow(io.len), yrow(io.len);
     for (int64_t row = rb; row < re; ++row) {
-      const int64_t b = row / dim, d = row % dim;
-      const scalar_t *ur = up + row * len, *zr = zp ? zp + row * len : nullptr;
-      const scalar_t *Br = Bp + bv.base(b, d, dim), *Cr = Cp + cv.base(b, d, dim);
-      const int64_t bs = bv.tstride(), cs = cv.tstride();
-      const acc_t Dd = Dp ? Dp[d] : acc_t(0);
+      const int64_t b = row / io.dim, d = row % io.dim;
+      const scalar_t *ur = io.up + row * io.len, *zr = io.zp ? io.zp + row * io.len : nullptr;
+      const scalar_t *Br = io.Bp + io.bv.base(b, d, io.dim), *Cr = io.Cp + io.cv.base(b, d, io.dim);
+      const int64_t bs = io.bv.tstride(), cs = io.cv.tstride();
+      const acc_t Dd = io.Dp ? io.Dp[d] : acc_t(0);
       for (int64_t n = 0; n < N; ++n) {
-        h[n] = h0p ? h0p[row * N + n] : acc_t(0);
-        a_row[n] = Ap[d * N + n];
+        h[n] = io.h0p ? io.h0p[row * N + n] : acc_t(0);
+        a_row[n] = io.Ap[d * N + n];
       }
       acc_t* __restrict hp = h.data();
       const acc_t* __restrict ap = a_row.data();
       acc_t *dt_r = dtrow.data(), *y_r = yrow.data();
-      row_delta<scalar_t, acc_t, W>(dp + row * len, biasp ? biasp[d] : acc_t(0), softplus_on, len, dt_r, nullptr);
-      for (int64_t t = 0, ci = 0, next_ck = 0; t < len; ++t) {  // h_t = exp(Δ_t A) h_{t-1} + Δ_t u_t B_t, y_t = C_t h_t
-        if (ckp && t == next_ck) {  // the state entering chunk ci
-          std::memcpy(ckp + (row * n_chunks + ci++) * N, hp, N * sizeof(acc_t));
+      row_delta<scalar_t, acc_t, W>(io.dp + row * io.len, io.biasp ? io.biasp[d] : acc_t(0), softplus_on, io.len, dt_r, nullptr);
+      for (int64_t t = 0, ci = 0, next_ck = 0; t < io.len; ++t) {  // h_t = exp(Δ_t A) h_{t-1} + Δ_t u_t B_t, y_t = C_t h_t
+        if (io.ckp && t == next_ck) {  // the state entering chunk ci
+          std::memcpy(io.ckp + (row * io.n_chunks + ci++) * N, hp, N * sizeof(acc_t));
           next_ck += chunk;
         }
         const acc_t dt = dt_r[t], dtu = dt * static_cast<acc_t>(ur[t]);
@@ -359,16 +405,16 @@ void fwd_impl(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A,
         }
         y_r[t] = P::sum(yv);
       }
-      over_steps<acc_t, W>(len, [&](auto p, int64_t t) {  // out_t = (y_t + D u_t) * silu(z_t)
+      over_steps<acc_t, W>(io.len, [&](auto p, int64_t t) {  // out_t = (y_t + D u_t) * silu(z_t)
         using Q = decltype(p);
         auto o = Q::load(y_r + t) + Q::splat(Dd) * Q::load(ur + t);
         if (zr) {
           const auto zz = Q::load(zr + t);
           o = o * zz * Q::sigmoid(zz);
         }
-        Q::store_as(op + row * len + t, o);
+        Q::store_as(io.op + row * io.len + t, o);
       });
-      std::memcpy(lastp + row * N, hp, N * sizeof(acc_t));
+      std::memcpy(io.lastp + row * N, hp, N * sizeof(acc_t));
     }
   });
 }
@@ -382,50 +428,38 @@ void bwd_impl(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A,
               at::Tensor& dbias_parts) {
   using P = Pack<acc_t, W>;
   using V = typename P::V;
-  const int64_t batch = u.size(0), dim = u.size(1), len = u.size(2), N = A.size(1);
-  const int64_t n_chunks = ckpt.size(2);
-  const BCView bv = view_of(Bm, len, N), cv = view_of(Cm, len, N);
-  const scalar_t *up = u.data_ptr<scalar_t>(), *dp = delta.data_ptr<scalar_t>(), *zp = opt_ptr<scalar_t>(z);
-  const scalar_t *Bp = Bm.data_ptr<scalar_t>(), *Cp = Cm.data_ptr<scalar_t>(), *gop = dout.data_ptr<scalar_t>();
-  const acc_t *Ap = A.data_ptr<acc_t>(), *Dp = opt_ptr<acc_t>(Dv), *biasp = opt_ptr<acc_t>(bias);
-  const acc_t *ckp = ckpt.data_ptr<acc_t>(), *dlp = opt_ptr<acc_t>(dlast);
-  scalar_t *dup = du.data_ptr<scalar_t>(), *ddp = ddelta.data_ptr<scalar_t>();
-  scalar_t* dzp = dz.numel() ? dz.data_ptr<scalar_t>() : nullptr;
-  acc_t* dh0p = dh0.numel() ? dh0.data_ptr<acc_t>() : nullptr;
-  const int64_t rows = batch * dim, parts = dA_parts.size(0);
-  const int64_t sB = dB_parts.numel() / parts, sC = dC_parts.numel() / parts;
-  for_parts(rows, parts, [&](int64_t part, int64_t rb, int64_t re) {
-    acc_t* dA_buf = dA_parts.data_ptr<acc_t>() + part * dim * N;
-    acc_t* dB_buf = dB_parts.data_ptr<acc_t>() + part * sB;
-    acc_t* dC_buf = dC_parts.data_ptr<acc_t>() + part * sC;
-    acc_t* dD_buf = dD_parts.data_ptr<acc_t>() + part * dim;
-    acc_t* dbias_buf = dbias_parts.data_ptr<acc_t>() + part * dim;
+  const BwdIO<scalar_t, acc_t> io(u, delta, A, Bm, Cm, Dv, z, bias, ckpt, dout, dlast, du, ddelta, dz, dh0, dA_parts,
+                                dB_parts, dC_parts, dD_parts, dbias_parts);
+  const int64_t N = io.N;
+  for_parts(io.rows, io.parts, [&](int64_t part, int64_t rb, int64_t re) {
+    const auto bufs = io.part(part);
+    acc_t *dA_buf = bufs.dA, *dB_buf = bufs.dB, *dC_buf = bufs.dC, *dD_buf = bufs.dD, *dbias_buf = bufs.dbias;
     // per chunk: states, exp(ΔA), Δ, sigmoid(Δ raw), y, dy, and the two per-step sums of the adjoint pass
     std::vector<acc_t> hbuf((chunk + 1) * N), abuf(chunk * N), dtbuf(chunk), sigbuf(chunk), ybuf(chunk);
     std::vector<acc_t> dybuf(chunk), sbbuf(chunk), sabuf(chunk), gc(N), a_row(N);
     for (int64_t row = rb; row < re; ++row) {
-      const int64_t b = row / dim, d = row % dim;
-      const scalar_t *ur = up + row * len, *zr = zp ? zp + row * len : nullptr;
-      const int64_t bo = bv.base(b, d, dim), co = cv.base(b, d, dim), bs = bv.tstride(), cs = cv.tstride();
-      const scalar_t *Br = Bp + bo, *Cr = Cp + co;
+      const int64_t b = row / io.dim, d = row % io.dim;
+      const scalar_t *ur = io.up + row * io.len, *zr = io.zp ? io.zp + row * io.len : nullptr;
+      const int64_t bo = io.bv.base(b, d, io.dim), co = io.cv.base(b, d, io.dim), bs = io.bv.tstride(), cs = io.cv.tstride();
+      const scalar_t *Br = io.Bp + bo, *Cr = io.Cp + co;
       acc_t *dBr = dB_buf + bo, *dCr = dC_buf + co;
       acc_t* __restrict dAr = dA_buf + d * N;
-      const acc_t Dd = Dp ? Dp[d] : acc_t(0), bd = biasp ? biasp[d] : acc_t(0);
+      const acc_t Dd = io.Dp ? io.Dp[d] : acc_t(0), bd = io.biasp ? io.biasp[d] : acc_t(0);
       V dD_acc = P::splat(0), dbias_acc = P::splat(0);
       acc_t dD_tail = 0, dbias_tail = 0;
       for (int64_t n = 0; n < N; ++n) {
-        gc[n] = dlp ? dlp[row * N + n] : acc_t(0);
-        a_row[n] = Ap[d * N + n];
+        gc[n] = io.dlp ? io.dlp[row * N + n] : acc_t(0);
+        a_row[n] = io.Ap[d * N + n];
       }
       acc_t* __restrict g = gc.data();
       acc_t *hb = hbuf.data(), *ab = abuf.data();
       const acc_t* __restrict ap = a_row.data();
-      for (int64_t c = n_chunks - 1; c >= 0; --c) {
-        const int64_t s = c * chunk, e = std::min(s + chunk, len), l = e - s;
+      for (int64_t c = io.n_chunks - 1; c >= 0; --c) {
+        const int64_t s = c * chunk, e = std::min(s + chunk, io.len), l = e - s;
         // recompute the chunk: Δ, exp(ΔA), the states and y = C h
-        row_delta<scalar_t, acc_t, W>(dp + row * len + s, bd, softplus_on, l, dtbuf.data(),
+        row_delta<scalar_t, acc_t, W>(io.dp + row * io.len + s, bd, softplus_on, l, dtbuf.data(),
                                       softplus_on ? sigbuf.data() : nullptr);
-        std::memcpy(hb, ckp + (row * n_chunks + c) * N, N * sizeof(acc_t));
+        std::memcpy(hb, io.ckp + (row * io.n_chunks + c) * N, N * sizeof(acc_t));
         for (int64_t k = 0; k < l; ++k) {
           const int64_t t = s + k;
           const acc_t dt = dtbuf[k], dtu = dt * static_cast<acc_t>(ur[t]);
@@ -449,11 +483,11 @@ void bwd_impl(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A,
         over_steps<acc_t, W>(l, [&](auto p, int64_t k) {
           using Q = decltype(p);
           const int64_t t = s + k;
-          const auto go = Q::load(gop + row * len + t);
+          const auto go = Q::load(io.gop + row * io.len + t);
           if (zr) {
             const auto zz = Q::load(zr + t), sz = Q::sigmoid(zz);
             const auto pre = Q::load(ybuf.data() + k) + Q::splat(Dd) * Q::load(ur + t);
-            Q::store_as(dzp + row * len + t, go * pre * sz * (Q::splat(1) + zz * (Q::splat(1) - sz)));
+            Q::store_as(io.dzp + row * io.len + t, go * pre * sz * (Q::splat(1) + zz * (Q::splat(1) - sz)));
             Q::store(dybuf.data() + k, go * zz * sz);
           } else {
             Q::store(dybuf.data() + k, go);
@@ -492,10 +526,10 @@ void bwd_impl(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A,
           const int64_t t = s + k;
           const auto uu = Q::load(ur + t), dy = Q::load(dybuf.data() + k), sb = Q::load(sbbuf.data() + k);
           const auto dtv = Q::load(dtbuf.data() + k);
-          Q::store_as(dup + row * len + t, dy * Q::splat(Dd) + sb * dtv);
+          Q::store_as(io.dup + row * io.len + t, dy * Q::splat(Dd) + sb * dtv);
           auto draw = Q::load(sabuf.data() + k) + sb * uu;
           if (softplus_on) draw = draw * Q::load(sigbuf.data() + k);
-          Q::store_as(ddp + row * len + t, draw);
+          Q::store_as(io.ddp + row * io.len + t, draw);
           if constexpr (std::is_same<decltype(p), P>::value) {
             dD_acc += dy * uu;
             dbias_acc += draw;
@@ -507,7 +541,7 @@ void bwd_impl(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A,
       }
       dD_buf[d] += P::sum(dD_acc) + dD_tail;
       dbias_buf[d] += P::sum(dbias_acc) + dbias_tail;
-      if (dh0p) std::memcpy(dh0p + row * N, g, N * sizeof(acc_t));
+      if (io.dh0p) std::memcpy(io.dh0p + row * N, g, N * sizeof(acc_t));
     }
   });
 }
@@ -524,36 +558,27 @@ void fwd_fast(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A,
   using P = Pack<float, W>;
   using V = typename P::V;
   constexpr int64_t N = int64_t(W) * NB;
-  const int64_t batch = u.size(0), dim = u.size(1), len = u.size(2);
-  const int64_t n_chunks = ckpt.numel() ? ckpt.size(2) : 0;
-  const BCView bv = view_of(Bm, len, N), cv = view_of(Cm, len, N);
-  const scalar_t *up = u.data_ptr<scalar_t>(), *dp = delta.data_ptr<scalar_t>(), *zp = opt_ptr<scalar_t>(z);
-  const scalar_t *Bp = Bm.data_ptr<scalar_t>(), *Cp = Cm.data_ptr<scalar_t>();
-  const float *Ap = A.data_ptr<float>(), *Dp = opt_ptr<float>(Dv), *biasp = opt_ptr<float>(bias);
-  const float* h0p = opt_ptr<float>(h0);
-  scalar_t* op = out.data_ptr<scalar_t>();
-  float *lastp = last.data_ptr<float>(), *ckp = n_chunks ? ckpt.data_ptr<float>() : nullptr;
-  const int64_t rows = batch * dim;
-  for_parts(rows, n_parts(rows), [&](int64_t, int64_t rb, int64_t re) {
-    std::vector<float> dtrow(len), yrow(len);
+  const FwdIO<scalar_t, float> io(u, delta, A, Bm, Cm, Dv, z, bias, h0, out, last, ckpt);
+  for_parts(io.rows, n_parts(io.rows), [&](int64_t, int64_t rb, int64_t re) {
+    std::vector<float> dtrow(io.len), yrow(io.len);
     for (int64_t row = rb; row < re; ++row) {
-      const int64_t b = row / dim, d = row % dim;
-      const scalar_t *ur = up + row * len, *zr = zp ? zp + row * len : nullptr;
-      const scalar_t *Br = Bp + bv.base(b, d, dim), *Cr = Cp + cv.base(b, d, dim);
-      const int64_t bs = bv.tstride(), cs = cv.tstride();
-      const float Dd = Dp ? Dp[d] : 0.0f;
+      const int64_t b = row / io.dim, d = row % io.dim;
+      const scalar_t *ur = io.up + row * io.len, *zr = io.zp ? io.zp + row * io.len : nullptr;
+      const scalar_t *Br = io.Bp + io.bv.base(b, d, io.dim), *Cr = io.Cp + io.cv.base(b, d, io.dim);
+      const int64_t bs = io.bv.tstride(), cs = io.cv.tstride();
+      const float Dd = io.Dp ? io.Dp[d] : 0.0f;
       V h[NB], a_n[NB];
       for (int nb = 0; nb < NB; ++nb) {
-        h[nb] = h0p ? P::load(h0p + row * N + nb * W) : P::splat(0);
-        a_n[nb] = P::load(Ap + d * N + nb * W);
+        h[nb] = io.h0p ? P::load(io.h0p + row * N + nb * W) : P::splat(0);
+        a_n[nb] = P::load(io.Ap + d * N + nb * W);
       }
       float *dt_r = dtrow.data(), *y_r = yrow.data();
-      row_delta<scalar_t, float, W>(dp + row * len, biasp ? biasp[d] : 0.0f, softplus_on, len, dt_r, nullptr);
+      row_delta<scalar_t, float, W>(io.dp + row * io.len, io.biasp ? io.biasp[d] : 0.0f, softplus_on, io.len, dt_r, nullptr);
       int64_t ci = 0, next_ck = 0;
       // one step: h_t = exp(Δ_t A) h_{t-1} + Δ_t u_t B_t; returns the vector whose lane sum is y_t = C_t h_t
       auto step = [&](int64_t t) __attribute__((always_inline)) {
-        if (ckp && t == next_ck) {  // the state entering chunk ci
-          for (int nb = 0; nb < NB; ++nb) P::store(ckp + (row * n_chunks + ci) * N + nb * W, h[nb]);
+        if (io.ckp && t == next_ck) {  // the state entering chunk ci
+          for (int nb = 0; nb < NB; ++nb) P::store(io.ckp + (row * io.n_chunks + ci) * N + nb * W, h[nb]);
           ++ci;
           next_ck += chunk;
         }
@@ -569,18 +594,18 @@ void fwd_fast(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A,
         return std::array<V, 1>{yv};
       };
       int64_t t = 0;
-      for (; t + W <= len; t += W) P::store(y_r + t, tree<W, W, false, 1, V>(step, t)[0]);
-      for (; t < len; ++t) y_r[t] = P::sum(step(t)[0]);
-      over_steps<float, W>(len, [&](auto p, int64_t t) {  // out_t = (y_t + D u_t) * silu(z_t)
+      for (; t + W <= io.len; t += W) P::store(y_r + t, tree<W, W, false, 1, V>(step, t)[0]);
+      for (; t < io.len; ++t) y_r[t] = P::sum(step(t)[0]);
+      over_steps<float, W>(io.len, [&](auto p, int64_t t) {  // out_t = (y_t + D u_t) * silu(z_t)
         using Q = decltype(p);
         auto o = Q::load(y_r + t) + Q::splat(Dd) * Q::load(ur + t);
         if (zr) {
           const auto zz = Q::load(zr + t);
           o = o * zz * Q::sigmoid(zz);
         }
-        Q::store_as(op + row * len + t, o);
+        Q::store_as(io.op + row * io.len + t, o);
       });
-      for (int nb = 0; nb < NB; ++nb) P::store(lastp + row * N + nb * W, h[nb]);
+      for (int nb = 0; nb < NB; ++nb) P::store(io.lastp + row * N + nb * W, h[nb]);
     }
   });
 }
@@ -595,63 +620,50 @@ void bwd_fast(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A,
   using P = Pack<float, W>;
   using V = typename P::V;
   constexpr int64_t N = int64_t(W) * NB;
-  const int64_t batch = u.size(0), dim = u.size(1), len = u.size(2);
-  const int64_t n_chunks = ckpt.size(2);
-  const BCView bv = view_of(Bm, len, N), cv = view_of(Cm, len, N);
-  const scalar_t *up = u.data_ptr<scalar_t>(), *dp = delta.data_ptr<scalar_t>(), *zp = opt_ptr<scalar_t>(z);
-  const scalar_t *Bp = Bm.data_ptr<scalar_t>(), *Cp = Cm.data_ptr<scalar_t>(), *gop = dout.data_ptr<scalar_t>();
-  const float *Ap = A.data_ptr<float>(), *Dp = opt_ptr<float>(Dv), *biasp = opt_ptr<float>(bias);
-  const float *ckp = ckpt.data_ptr<float>(), *dlp = opt_ptr<float>(dlast);
-  scalar_t *dup = du.data_ptr<scalar_t>(), *ddp = ddelta.data_ptr<scalar_t>();
-  scalar_t* dzp = dz.numel() ? dz.data_ptr<scalar_t>() : nullptr;
-  float* dh0p = dh0.numel() ? dh0.data_ptr<float>() : nullptr;
-  const int64_t rows = batch * dim, parts = dA_parts.size(0);
-  const int64_t sB = dB_parts.numel() / parts, sC = dC_parts.numel() / parts;
-  for_parts(rows, parts, [&](int64_t part, int64_t rb, int64_t re) {
-    float* dA_buf = dA_parts.data_ptr<float>() + part * dim * N;
-    float* dB_buf = dB_parts.data_ptr<float>() + part * sB;
-    float* dC_buf = dC_parts.data_ptr<float>() + part * sC;
-    float* dD_buf = dD_parts.data_ptr<float>() + part * dim;
-    float* dbias_buf = dbias_parts.data_ptr<float>() + part * dim;
+  const BwdIO<scalar_t, float> io(u, delta, A, Bm, Cm, Dv, z, bias, ckpt, dout, dlast, du, ddelta, dz, dh0, dA_parts,
+                                dB_parts, dC_parts, dD_parts, dbias_parts);
+  for_parts(io.rows, io.parts, [&](int64_t part, int64_t rb, int64_t re) {
+    const auto bufs = io.part(part);
+    float *dA_buf = bufs.dA, *dB_buf = bufs.dB, *dC_buf = bufs.dC, *dD_buf = bufs.dD, *dbias_buf = bufs.dbias;
     std::vector<float> hbuf((chunk + 1) * N), abuf(chunk * N), dtbuf(chunk), sigbuf(chunk), ybuf(chunk);
     std::vector<float> dybuf(chunk), sbbuf(chunk), sabuf(chunk);
     for (int64_t row = rb; row < re; ++row) {
-      const int64_t b = row / dim, d = row % dim;
-      const scalar_t *ur = up + row * len, *zr = zp ? zp + row * len : nullptr;
-      const int64_t bo = bv.base(b, d, dim), co = cv.base(b, d, dim), bs = bv.tstride(), cs = cv.tstride();
-      const scalar_t *Br = Bp + bo, *Cr = Cp + co;
+      const int64_t b = row / io.dim, d = row % io.dim;
+      const scalar_t *ur = io.up + row * io.len, *zr = io.zp ? io.zp + row * io.len : nullptr;
+      const int64_t bo = io.bv.base(b, d, io.dim), co = io.cv.base(b, d, io.dim), bs = io.bv.tstride(), cs = io.cv.tstride();
+      const scalar_t *Br = io.Bp + bo, *Cr = io.Cp + co;
       float *dBr = dB_buf + bo, *dCr = dC_buf + co;
-      const float Dd = Dp ? Dp[d] : 0.0f, bd = biasp ? biasp[d] : 0.0f;
+      const float Dd = io.Dp ? io.Dp[d] : 0.0f, bd = io.biasp ? io.biasp[d] : 0.0f;
       V dD_acc = P::splat(0), dbias_acc = P::splat(0);
       float dD_tail = 0, dbias_tail = 0;
       V g[NB], a_n[NB], dA_acc[NB];
       for (int nb = 0; nb < NB; ++nb) {
-        g[nb] = dlp ? P::load(dlp + row * N + nb * W) : P::splat(0);
-        a_n[nb] = P::load(Ap + d * N + nb * W);
+        g[nb] = io.dlp ? P::load(io.dlp + row * N + nb * W) : P::splat(0);
+        a_n[nb] = P::load(io.Ap + d * N + nb * W);
         dA_acc[nb] = P::splat(0);
       }
       float *hb = hbuf.data(), *ab = abuf.data();
-      for (int64_t c = n_chunks - 1; c >= 0; --c) {
-        const int64_t s = c * chunk, e = std::min(s + chunk, len), l = e - s;
+      for (int64_t c = io.n_chunks - 1; c >= 0; --c) {
+        const int64_t s = c * chunk, e = std::min(s + chunk, io.len), l = e - s;
         // the chunks are walked last to first, which the hardware prefetchers do not follow: ask for the next
         // chunk's u, Δ, dout (and z) while this one runs (the next row's last chunk after a row's first)
         {
-          const int64_t prow = c ? row : row + 1, ps = c ? s - chunk : (n_chunks - 1) * chunk;
+          const int64_t prow = c ? row : row + 1, ps = c ? s - chunk : (io.n_chunks - 1) * chunk;
           if (prow < re)
-            for (int64_t i = 0; i < chunk && ps + i < len; i += 64 / int64_t(sizeof(scalar_t))) {
-              const int64_t o = prow * len + ps + i;
-              __builtin_prefetch(dp + o);
-              __builtin_prefetch(up + o);
-              __builtin_prefetch(gop + o);
-              if (zp) __builtin_prefetch(zp + o);
+            for (int64_t i = 0; i < chunk && ps + i < io.len; i += 64 / int64_t(sizeof(scalar_t))) {
+              const int64_t o = prow * io.len + ps + i;
+              __builtin_prefetch(io.dp + o);
+              __builtin_prefetch(io.up + o);
+              __builtin_prefetch(io.gop + o);
+              if (io.zp) __builtin_prefetch(io.zp + o);
             }
         }
-        row_delta<scalar_t, float, W>(dp + row * len + s, bd, softplus_on, l, dtbuf.data(),
+        row_delta<scalar_t, float, W>(io.dp + row * io.len + s, bd, softplus_on, l, dtbuf.data(),
                                       softplus_on ? sigbuf.data() : nullptr);
         // recompute the chunk: exp(ΔA) and the states into hb / ab, y = C h
         V h[NB];
         for (int nb = 0; nb < NB; ++nb) {
-          h[nb] = P::load(ckp + (row * n_chunks + c) * N + nb * W);
+          h[nb] = P::load(io.ckp + (row * io.n_chunks + c) * N + nb * W);
           P::store(hb + nb * W, h[nb]);
         }
         auto fwd_step = [&](int64_t k) __attribute__((always_inline)) {
@@ -677,11 +689,11 @@ void bwd_fast(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A,
         over_steps<float, W>(l, [&](auto p, int64_t k) {
           using Q = decltype(p);
           const int64_t t = s + k;
-          const auto go = Q::load(gop + row * len + t);
+          const auto go = Q::load(io.gop + row * io.len + t);
           if (zr) {
             const auto zz = Q::load(zr + t), sz = Q::sigmoid(zz);
             const auto pre = Q::load(ybuf.data() + k) + Q::splat(Dd) * Q::load(ur + t);
-            Q::store_as(dzp + row * len + t, go * pre * sz * (Q::splat(1) + zz * (Q::splat(1) - sz)));
+            Q::store_as(io.dzp + row * io.len + t, go * pre * sz * (Q::splat(1) + zz * (Q::splat(1) - sz)));
             Q::store(dybuf.data() + k, go * zz * sz);
           } else {
             Q::store(dybuf.data() + k, go);
@@ -728,10 +740,10 @@ void bwd_fast(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A,
           const int64_t t = s + k;
           const auto uu = Q::load(ur + t), dy = Q::load(dybuf.data() + k), sb = Q::load(sbbuf.data() + k);
           const auto dtv = Q::load(dtbuf.data() + k);
-          Q::store_as(dup + row * len + t, dy * Q::splat(Dd) + sb * dtv);
+          Q::store_as(io.dup + row * io.len + t, dy * Q::splat(Dd) + sb * dtv);
           auto draw = Q::load(sabuf.data() + k) + sb * uu;
           if (softplus_on) draw = draw * Q::load(sigbuf.data() + k);
-          Q::store_as(ddp + row * len + t, draw);
+          Q::store_as(io.ddp + row * io.len + t, draw);
           if constexpr (std::is_same<decltype(p), P>::value) {
             dD_acc += dy * uu;
             dbias_acc += draw;
@@ -747,8 +759,8 @@ void bwd_fast(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A,
       }
       dD_buf[d] += P::sum(dD_acc) + dD_tail;
       dbias_buf[d] += P::sum(dbias_acc) + dbias_tail;
-      if (dh0p)
-        for (int nb = 0; nb < NB; ++nb) P::store(dh0p + row * N + nb * W, g[nb]);
+      if (io.dh0p)
+        for (int nb = 0; nb < NB; ++nb) P::store(io.dh0p + row * N + nb * W, g[nb]);
     }
   });
 }
