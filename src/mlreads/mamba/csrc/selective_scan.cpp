@@ -309,6 +309,64 @@ SS_INLINE std::array<V, K> tree(const F& leaf, int64_t base) {
 }
 
 // W: the block of state entries computed as one vector (N % W == 0; W = 1 is the generic scalar path).
+// out_t = (y_t + D u_t) * silu(z_t) over a row's n steps (without z: y_t + D u_t).
+template <typename scalar_t, typename acc_t, int W>
+void row_output(int64_t n, const acc_t* y, const scalar_t* u, const scalar_t* z, acc_t Dd, scalar_t* out) {
+  over_steps<acc_t, W>(n, [&](auto p, int64_t t) {
+    using Q = decltype(p);
+    auto o = Q::load(y + t) + Q::splat(Dd) * Q::load(u + t);
+    if (z) {
+      const auto zz = Q::load(z + t);
+      o = o * zz * Q::sigmoid(zz);
+    }
+    Q::store_as(out + t, o);
+  });
+}
+
+// The gate's backward over n steps: dy = dout * silu(z), dz = dout * (y + D u) * silu'(z); without z, dy = dout.
+template <typename scalar_t, typename acc_t, int W>
+void row_gate_grad(int64_t n, const scalar_t* dout, const acc_t* y, const scalar_t* u, const scalar_t* z, acc_t Dd,
+                   acc_t* dy, scalar_t* dz) {
+  over_steps<acc_t, W>(n, [&](auto p, int64_t k) {
+    using Q = decltype(p);
+    const auto go = Q::load(dout + k);
+    if (z) {
+      const auto zz = Q::load(z + k), sz = Q::sigmoid(zz);
+      const auto pre = Q::load(y + k) + Q::splat(Dd) * Q::load(u + k);
+      Q::store_as(dz + k, go * pre * sz * (Q::splat(1) + zz * (Q::splat(1) - sz)));
+      Q::store(dy + k, go * zz * sz);
+    } else {
+      Q::store(dy + k, go);
+    }
+  });
+}
+
+// The inputs' gradients over n steps, from the adjoint's per-step sums sb = Σ_n g B and sa = Σ_n x A:
+// du = dy D + Δ sb; dΔ = sa + u sb, through softplus (sig = its derivative; null without softplus). dD = Σ dy u and
+// d bias = Σ dΔ_raw accumulate into (vector, tail) pairs, summed once per row by the caller.
+template <typename scalar_t, typename acc_t, int W>
+void row_input_grads(int64_t n, const scalar_t* u, const acc_t* dy, const acc_t* sb, const acc_t* sa,
+                     const acc_t* dt, const acc_t* sig, acc_t Dd, scalar_t* du, scalar_t* ddelta,
+                     typename Pack<acc_t, W>::V& dD_acc, typename Pack<acc_t, W>::V& dbias_acc, acc_t& dD_tail,
+                     acc_t& dbias_tail) {
+  using P = Pack<acc_t, W>;
+  over_steps<acc_t, W>(n, [&](auto p, int64_t k) {
+    using Q = decltype(p);
+    const auto uu = Q::load(u + k), g = Q::load(dy + k), b = Q::load(sb + k);
+    Q::store_as(du + k, g * Q::splat(Dd) + b * Q::load(dt + k));
+    auto draw = Q::load(sa + k) + b * uu;
+    if (sig) draw = draw * Q::load(sig + k);
+    Q::store_as(ddelta + k, draw);
+    if constexpr (std::is_same<decltype(p), P>::value) {
+      dD_acc += g * uu;
+      dbias_acc += draw;
+    } else {
+      dD_tail += Q::sum(g * uu);
+      dbias_tail += Q::sum(draw);
+    }
+  });
+}
+
 // What a forward kernel reads and writes, unpacked from the tensors once (the generic and the register-resident
 // kernels share it). Layouts as in the header comment; an empty tensor is a null pointer.
 template <typename scalar_t, typename acc_t>
@@ -405,15 +463,7 @@ void fwd_impl(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A,
         }
         y_r[t] = P::sum(yv);
       }
-      over_steps<acc_t, W>(io.len, [&](auto p, int64_t t) {  // out_t = (y_t + D u_t) * silu(z_t)
-        using Q = decltype(p);
-        auto o = Q::load(y_r + t) + Q::splat(Dd) * Q::load(ur + t);
-        if (zr) {
-          const auto zz = Q::load(zr + t);
-          o = o * zz * Q::sigmoid(zz);
-        }
-        Q::store_as(io.op + row * io.len + t, o);
-      });
+      row_output<scalar_t, acc_t, W>(io.len, y_r, ur, zr, Dd, io.op + row * io.len);  // (y + D u) silu(z)
       std::memcpy(io.lastp + row * N, hp, N * sizeof(acc_t));
     }
   });
@@ -480,19 +530,8 @@ void bwd_impl(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A,
           ybuf[k] = P::sum(yv);
         }
         // the gate: dy = dout * silu(z), dz = dout * (y + D u) * silu'(z)
-        over_steps<acc_t, W>(l, [&](auto p, int64_t k) {
-          using Q = decltype(p);
-          const int64_t t = s + k;
-          const auto go = Q::load(io.gop + row * io.len + t);
-          if (zr) {
-            const auto zz = Q::load(zr + t), sz = Q::sigmoid(zz);
-            const auto pre = Q::load(ybuf.data() + k) + Q::splat(Dd) * Q::load(ur + t);
-            Q::store_as(io.dzp + row * io.len + t, go * pre * sz * (Q::splat(1) + zz * (Q::splat(1) - sz)));
-            Q::store(dybuf.data() + k, go * zz * sz);
-          } else {
-            Q::store(dybuf.data() + k, go);
-          }
-        });
+        row_gate_grad<scalar_t, acc_t, W>(l, io.gop + row * io.len + s, ybuf.data(), ur + s, zr ? zr + s : nullptr, Dd,
+                                     dybuf.data(), io.dzp ? io.dzp + row * io.len + s : nullptr);
         // the adjoint pass through the chunk, last step first: g_t = C_t dy_t + exp(Δ_{t+1} A) g_{t+1}
         for (int64_t k = l - 1; k >= 0; --k) {
           const int64_t t = s + k;
@@ -521,23 +560,9 @@ void bwd_impl(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A,
           sabuf[k] = P::sum(sav);  // Σ_n x A: dL/dΔ_t through exp(Δ_t A)
         }
         // du = dy D + Δ Σ g B; dΔ = Σ x A + u Σ g B, through softplus; dD = Σ dy u; d bias = Σ dΔ_raw
-        over_steps<acc_t, W>(l, [&](auto p, int64_t k) {
-          using Q = decltype(p);
-          const int64_t t = s + k;
-          const auto uu = Q::load(ur + t), dy = Q::load(dybuf.data() + k), sb = Q::load(sbbuf.data() + k);
-          const auto dtv = Q::load(dtbuf.data() + k);
-          Q::store_as(io.dup + row * io.len + t, dy * Q::splat(Dd) + sb * dtv);
-          auto draw = Q::load(sabuf.data() + k) + sb * uu;
-          if (softplus_on) draw = draw * Q::load(sigbuf.data() + k);
-          Q::store_as(io.ddp + row * io.len + t, draw);
-          if constexpr (std::is_same<decltype(p), P>::value) {
-            dD_acc += dy * uu;
-            dbias_acc += draw;
-          } else {
-            dD_tail += Q::sum(dy * uu);
-            dbias_tail += Q::sum(draw);
-          }
-        });
+        row_input_grads<scalar_t, acc_t, W>(l, ur + s, dybuf.data(), sbbuf.data(), sabuf.data(), dtbuf.data(),
+                                       softplus_on ? sigbuf.data() : nullptr, Dd, io.dup + row * io.len + s,
+                                       io.ddp + row * io.len + s, dD_acc, dbias_acc, dD_tail, dbias_tail);
       }
       dD_buf[d] += P::sum(dD_acc) + dD_tail;
       dbias_buf[d] += P::sum(dbias_acc) + dbias_tail;
@@ -596,15 +621,7 @@ void fwd_fast(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A,
       int64_t t = 0;
       for (; t + W <= io.len; t += W) P::store(y_r + t, tree<W, W, false, 1, V>(step, t)[0]);
       for (; t < io.len; ++t) y_r[t] = P::sum(step(t)[0]);
-      over_steps<float, W>(io.len, [&](auto p, int64_t t) {  // out_t = (y_t + D u_t) * silu(z_t)
-        using Q = decltype(p);
-        auto o = Q::load(y_r + t) + Q::splat(Dd) * Q::load(ur + t);
-        if (zr) {
-          const auto zz = Q::load(zr + t);
-          o = o * zz * Q::sigmoid(zz);
-        }
-        Q::store_as(io.op + row * io.len + t, o);
-      });
+      row_output<scalar_t, float, W>(io.len, y_r, ur, zr, Dd, io.op + row * io.len);  // (y + D u) silu(z)
       for (int nb = 0; nb < NB; ++nb) P::store(io.lastp + row * N + nb * W, h[nb]);
     }
   });
@@ -686,19 +703,8 @@ void bwd_fast(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A,
         for (; k + W <= l; k += W) P::store(ybuf.data() + k, tree<W, W, false, 1, V>(fwd_step, k)[0]);
         for (; k < l; ++k) ybuf[k] = P::sum(fwd_step(k)[0]);
         // the gate: dy = dout * silu(z), dz = dout * (y + D u) * silu'(z)
-        over_steps<float, W>(l, [&](auto p, int64_t k) {
-          using Q = decltype(p);
-          const int64_t t = s + k;
-          const auto go = Q::load(io.gop + row * io.len + t);
-          if (zr) {
-            const auto zz = Q::load(zr + t), sz = Q::sigmoid(zz);
-            const auto pre = Q::load(ybuf.data() + k) + Q::splat(Dd) * Q::load(ur + t);
-            Q::store_as(io.dzp + row * io.len + t, go * pre * sz * (Q::splat(1) + zz * (Q::splat(1) - sz)));
-            Q::store(dybuf.data() + k, go * zz * sz);
-          } else {
-            Q::store(dybuf.data() + k, go);
-          }
-        });
+        row_gate_grad<scalar_t, float, W>(l, io.gop + row * io.len + s, ybuf.data(), ur + s, zr ? zr + s : nullptr, Dd,
+                                     dybuf.data(), io.dzp ? io.dzp + row * io.len + s : nullptr);
         // the adjoint pass, last step first: g_t = C_t dy_t + exp(Δ_{t+1} A) g_{t+1}; returns the vectors whose
         // lane sums are Σ_n g B (dL/d(Δ_t u_t)) and Σ_n x A (dL/dΔ_t through exp(Δ_t A))
         auto adj_step = [&](int64_t k) __attribute__((always_inline)) {
@@ -735,23 +741,9 @@ void bwd_fast(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A,
           P::store(sabuf.data() + k, r[1]);
         }
         // du = dy D + Δ Σ g B; dΔ = Σ x A + u Σ g B, through softplus; dD = Σ dy u; d bias = Σ dΔ_raw
-        over_steps<float, W>(l, [&](auto p, int64_t k) {
-          using Q = decltype(p);
-          const int64_t t = s + k;
-          const auto uu = Q::load(ur + t), dy = Q::load(dybuf.data() + k), sb = Q::load(sbbuf.data() + k);
-          const auto dtv = Q::load(dtbuf.data() + k);
-          Q::store_as(io.dup + row * io.len + t, dy * Q::splat(Dd) + sb * dtv);
-          auto draw = Q::load(sabuf.data() + k) + sb * uu;
-          if (softplus_on) draw = draw * Q::load(sigbuf.data() + k);
-          Q::store_as(io.ddp + row * io.len + t, draw);
-          if constexpr (std::is_same<decltype(p), P>::value) {
-            dD_acc += dy * uu;
-            dbias_acc += draw;
-          } else {
-            dD_tail += Q::sum(dy * uu);
-            dbias_tail += Q::sum(draw);
-          }
-        });
+        row_input_grads<scalar_t, float, W>(l, ur + s, dybuf.data(), sbbuf.data(), sabuf.data(), dtbuf.data(),
+                                       softplus_on ? sigbuf.data() : nullptr, Dd, io.dup + row * io.len + s,
+                                       io.ddp + row * io.len + s, dD_acc, dbias_acc, dD_tail, dbias_tail);
       }
       for (int nb = 0; nb < NB; ++nb) {
         float* dAr = dA_buf + d * N + nb * W;
