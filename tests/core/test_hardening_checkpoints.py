@@ -4,13 +4,13 @@ refused unread), a resume must match the checkpoint's config and data, and a ful
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import io
 import json
 import os
 import pickle
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,9 +18,18 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from mlreads import cli
 from mlreads.core.errors import CheckpointError, WriteFailed
-from mlreads.core.train import TrainConfig, fit, latest_checkpoint, load_checkpoint, make_optimizer, param_groups
+from mlreads.core.train import (
+    TrainConfig,
+    fit,
+    latest_checkpoint,
+    load_checkpoint,
+    make_optimizer,
+    param_groups,
+)
+
+sys.path.insert(0, str(Path(__file__).parent))
+from cli_capture import assert_one_line_exit_2, run_cli
 
 
 def _train(ckpt_dir: Path, steps=6, width=3, resume=False, **kw):
@@ -189,28 +198,18 @@ def test_step_past_the_configured_steps_is_refused(ckpt):
 # --------------------------------------------------------------------------- through the CLI: one line, exit 2
 
 
-def _cli(argv) -> tuple[int, str, str]:
-    err, out = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
-        code = cli.main(argv)
-    return code, out.getvalue(), err.getvalue()
-
-
-def _one_line_2(code, err):
-    assert code == 2, err
-    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
 
 
 def test_cli_refuses_a_pointer_out_of_the_run_folder(ckpt_toy, tmp_path):
     argv = ["run", "toytest/ckpt", "--out", str(tmp_path)]
-    assert _cli(argv)[0] == 0
+    assert run_cli(argv)[0] == 0
     ck = tmp_path / "toytest/ckpt/smoke-s0/checkpoints/toy"
     secret = tmp_path / "secret"
     shutil.copytree(ck / latest_checkpoint(ck).name, secret)
     for target in ("../../../../secret", str(secret), ""):
         (ck / "latest").write_text(target)
-        code, _, err = _cli(argv + ["--resume"])
-        _one_line_2(code, err)
+        code, _, err = run_cli(argv + ["--resume"])
+        assert_one_line_exit_2(code, err)
         assert "latest" in err
 
 
@@ -219,39 +218,39 @@ def test_cli_refuses_a_pointer_out_of_the_run_folder(ckpt_toy, tmp_path):
 
 def test_resume_with_other_settings_is_refused_with_a_diff(ckpt_toy, tmp_path):
     argv = ["run", "toytest/ckpt", "--out", str(tmp_path)]
-    assert _cli(argv)[0] == 0
+    assert run_cli(argv)[0] == 0
     for extra, shown in [(["--set", "lr=0.02"], "lr: 0.01 -> 0.02"), (["--set", "width=5"], "width: 3 -> 5"),
                          (["--set", "steps=10"], "steps: 8 -> 10"), (["--seed", "0", "--set", "nan_at=99"], "nan_at")]:
-        code, _, err = _cli(argv + ["--resume", *extra])
-        _one_line_2(code, err)
+        code, _, err = run_cli(argv + ["--resume", *extra])
+        assert_one_line_exit_2(code, err)
         assert shown in err and "--resume" in err
     # more steps is a safe change when asked for; fewer than the checkpoint's step never is
-    assert _cli(argv + ["--resume", "--set", "steps=10", "--allow-safe-changes"])[0] == 0
-    code, _, err = _cli(argv + ["--resume", "--set", "steps=3", "--allow-safe-changes"])
-    _one_line_2(code, err)
+    assert run_cli(argv + ["--resume", "--set", "steps=10", "--allow-safe-changes"])[0] == 0
+    code, _, err = run_cli(argv + ["--resume", "--set", "steps=3", "--allow-safe-changes"])
+    assert_one_line_exit_2(code, err)
     assert "past train.steps=3" in err or "step" in err
-    code, _, err = _cli(argv + ["--resume", "--set", "lr=0.5", "--allow-safe-changes"])
-    _one_line_2(code, err)
+    code, _, err = run_cli(argv + ["--resume", "--set", "lr=0.5", "--allow-safe-changes"])
+    assert_one_line_exit_2(code, err)
 
 
 def test_resume_on_other_data_is_refused(ckpt_toy, tmp_path):
     data = tmp_path / "scale.txt"
     data.write_text("1.0")
     argv = ["run", "toytest/ckpt", "--out", str(tmp_path / "runs"), "--set", f"data_path={data}"]
-    assert _cli(argv)[0] == 0
-    assert _cli(argv + ["--resume"])[0] == 0  # the same data resumes
+    assert run_cli(argv)[0] == 0
+    assert run_cli(argv + ["--resume"])[0] == 0  # the same data resumes
     data.write_text("2.0")  # same path, other content
-    code, _, err = _cli(argv + ["--resume"])
-    _one_line_2(code, err)
+    code, _, err = run_cli(argv + ["--resume"])
+    assert_one_line_exit_2(code, err)
     assert "training data differs" in err
 
 
 def test_resume_continues_where_the_matching_checkpoint_stopped(ckpt_toy, tmp_path):
-    straight = _cli(["run", "toytest/ckpt", "--out", str(tmp_path / "a")])
+    straight = run_cli(["run", "toytest/ckpt", "--out", str(tmp_path / "a")])
     assert straight[0] == 0
     # a run cut at step 6 (checkpoint at 6), then resumed to 8, ends with the same weights
-    assert _cli(["run", "toytest/ckpt", "--out", str(tmp_path / "b"), "--set", "steps=6"])[0] == 0
-    assert _cli(["run", "toytest/ckpt", "--out", str(tmp_path / "b"), "--set", "steps=8", "--resume",
+    assert run_cli(["run", "toytest/ckpt", "--out", str(tmp_path / "b"), "--set", "steps=6"])[0] == 0
+    assert run_cli(["run", "toytest/ckpt", "--out", str(tmp_path / "b"), "--set", "steps=8", "--resume",
                  "--allow-safe-changes"])[0] == 0  # fmt: skip
     a = json.loads((tmp_path / "a/toytest/ckpt/smoke-s0/result.json").read_text())["metrics"]["w"]
     (b_dir,) = (tmp_path / "b/toytest/ckpt").iterdir()  # --resume continued the steps=6 run in its own folder
@@ -321,13 +320,13 @@ def test_disk_full_on_result_json_keeps_the_previous_result(ckpt_toy, tmp_path, 
     from mlreads.core import runfolder
 
     argv = ["run", "toytest/ckpt", "--out", str(tmp_path), "--set", "ckpt_every=0"]
-    assert _cli(argv)[0] == 0
+    assert run_cli(argv)[0] == 0
     (folder,) = (tmp_path / "toytest/ckpt").iterdir()
     result = folder / "result.json"
     before = result.read_text()
     monkeypatch.setattr(runfolder.os, "fsync", _enospc)
-    code, _, err = _cli(argv)
-    _one_line_2(code, err)
+    code, _, err = run_cli(argv)
+    assert_one_line_exit_2(code, err)
     assert "No space left" in err and "previous result.json is unchanged" in err
     assert result.read_text() == before
     assert not list(result.parent.glob("*.tmp"))
@@ -337,6 +336,6 @@ def test_disk_full_on_the_metrics_log_is_one_line(ckpt_toy, tmp_path, monkeypatc
     from mlreads.core import runner
 
     monkeypatch.setattr(runner.RunContext, "log", lambda self, *a, **k: _enospc())
-    code, _, err = _cli(["run", "toytest/ckpt", "--out", str(tmp_path)])
-    _one_line_2(code, err)
+    code, _, err = run_cli(["run", "toytest/ckpt", "--out", str(tmp_path)])
+    assert_one_line_exit_2(code, err)
     assert "No space left" in err

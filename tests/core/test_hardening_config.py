@@ -6,24 +6,33 @@ asserts the run is reached (the rules refuse junk, not valid values)."""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import io
+import sys
 import typing
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlreads import cli
 from mlreads.core import config as config_mod
 from mlreads.core import registry, runner
-from mlreads.core.config import (apply_overrides, in_range, nonempty, positive, problems, shipped_values, spec,
-                                 validate)
+from mlreads.core.config import (
+    apply_overrides,
+    in_range,
+    nonempty,
+    positive,
+    problems,
+    shipped_values,
+    spec,
+    validate,
+)
 from mlreads.core.errors import ConfigError
 
+sys.path.insert(0, str(Path(__file__).parent))
+from cli_capture import run_cli
 
 # --------------------------------------------------------------------------- declared rules and conventions
 
@@ -162,13 +171,6 @@ def no_run(monkeypatch):
     return calls
 
 
-def _cli(argv) -> tuple[int, str]:
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-        code = cli.main(argv)
-    return code, err.getvalue()
-
-
 def _assert_bad_input(code: int, err: str, argv) -> None:
     assert code == 2, (argv, code, err)
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, (argv, err)
@@ -184,7 +186,7 @@ def _assert_bad_input(code: int, err: str, argv) -> None:
 ])  # fmt: skip
 def test_issue_examples_exit_2_before_anything_runs(argv, no_run, tmp_path):
     full = ["run", "gpt/char-lm", "--out", str(tmp_path), *argv]
-    code, err = _cli(full)
+    code, _, err = run_cli(full)
     _assert_bad_input(code, err, full)
     assert no_run == []
 
@@ -278,7 +280,7 @@ def test_fuzz_junk_in_every_field_of_every_experiment_exits_2_with_one_line(data
     exp_id, budget, key, strat = data.draw(st.sampled_from(JUNK), label="field")
     value = data.draw(strat, label="value")
     argv = ["run", exp_id, "--budget", budget, "--out", str(tmp_path), "--set", f"{key}={value}"]
-    code, err = _cli(argv)
+    code, _, err = run_cli(argv)
     _assert_bad_input(code, err, argv)
     assert no_run == []
 
@@ -291,5 +293,5 @@ def test_fuzz_covers_every_field_of_every_experiment():
 @pytest.mark.parametrize("exp_id, budget, key, value", [(f[0], f[1], f[2], f[4]) for f in FIELDS],
                          ids=[f"{f[0]}:{f[2]}" for f in FIELDS])  # fmt: skip
 def test_every_field_accepts_its_own_value(exp_id, budget, key, value, no_run, tmp_path):
-    code, err = _cli(["run", exp_id, "--budget", budget, "--out", str(tmp_path), "--set", f"{key}={_text(value)}"])
+    code, _, err = run_cli(["run", exp_id, "--budget", budget, "--out", str(tmp_path), "--set", f"{key}={_text(value)}"])
     assert code == 0 and no_run == [exp_id], err

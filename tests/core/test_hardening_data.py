@@ -3,16 +3,13 @@ environment: one line each, never a traceback or a hang; a damaged cache is rebu
 
 from __future__ import annotations
 
-import contextlib
 import gzip
-import io
 import os
 import pickle
 import socket
 import struct
 import subprocess
 import sys
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,23 +20,20 @@ from mlreads import cli
 from mlreads.core import registry
 from mlreads.core.data import mnist
 from mlreads.core.data.text import TextConfig, TextDataset, load_text
-from mlreads.core.errors import DataError, UserError
+from mlreads.core.errors import DataError
 from mlreads.core.registry import Experiment, holds
+
+sys.path.insert(0, str(Path(__file__).parent))
+from cli_capture import assert_one_line_exit_2, run_cli
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
 
-def _cli(argv) -> tuple[int, str]:
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-        code = cli.main(argv)
-    return code, err.getvalue()
-
-
-def _one_line_2(code, err):
-    assert code == 2, err
-    lines = [x for x in err.strip().splitlines() if not x.startswith("mlreads: warning:")]
-    assert len(lines) == 1 and "Traceback" not in err, err
+def _refused(argv) -> str:
+    """The CLI refuses `argv` in one line (its warnings aside), exit 2; returns its stderr."""
+    code, _, err = run_cli(argv)
+    assert_one_line_exit_2(code, err, ignore_warnings=True)
+    return err
 
 
 # --------------------------------------------------------------------------- MNIST
@@ -123,8 +117,7 @@ def test_malicious_pickles_are_one_line_and_never_run(name, fake_mnist, mnist_ex
     with pytest.raises(DataError) as err:
         mnist.load_mnist()
     assert str(bad) in str(err.value) and "\n" not in str(err.value)
-    code, out = _cli(["run", "toytest/mnist", "--out", str(tmp_path / "runs")])
-    _one_line_2(code, out)
+    _refused(["run", "toytest/mnist", "--out", str(tmp_path / "runs")])
     assert not marker.exists()
     assert not (tmp_path / "cache" / "mnist.npz").exists(), "nothing is cached from a refused file"
 
@@ -159,7 +152,7 @@ def test_damaged_pickles_are_one_line(name, fake_mnist, mnist_exp, tmp_path, mon
     with pytest.raises(DataError) as err:
         mnist.load_mnist()
     assert str(bad) in str(err.value) and "\n" not in str(err.value)
-    _one_line_2(*_cli(["run", "toytest/mnist", "--out", str(tmp_path / "runs")]))
+    _refused(["run", "toytest/mnist", "--out", str(tmp_path / "runs")])
 
 
 def _npz(path: Path, data: dict) -> bytes:
@@ -217,7 +210,7 @@ def test_a_damaged_cache_without_a_source_is_reported(name, tmp_path, monkeypatc
     with pytest.raises(DataError, match="damaged") as err:
         mnist.load_mnist()
     assert "\n" not in str(err.value) and str(cache) in str(err.value)
-    _one_line_2(*_cli(["run", "toytest/mnist", "--out", str(tmp_path / "runs")]))
+    _refused(["run", "toytest/mnist", "--out", str(tmp_path / "runs")])
 
 
 def _idx(array: np.ndarray, code=0x08, dtype=">u1") -> bytes:
@@ -264,7 +257,7 @@ def test_bad_idx_files_are_one_line(name, tmp_path, monkeypatch, mnist_exp):
     with pytest.raises(DataError) as err:
         mnist.load_mnist()
     assert "\n" not in str(err.value)
-    _one_line_2(*_cli(["run", "toytest/mnist", "--out", str(tmp_path / "runs")]))
+    _refused(["run", "toytest/mnist", "--out", str(tmp_path / "runs")])
     assert not (tmp_path / "idx" / "mnist.npz").exists()
 
 
@@ -311,8 +304,7 @@ def test_hostile_text_files_are_one_line(name, tmp_path):
 def test_hostile_text_through_the_cli_is_one_line(name, tmp_path):
     f = tmp_path / "corpus.txt"
     f.write_bytes(TEXTS.get(name, b"To be or not to be, that is the question.\n"))  # "short": under one window
-    code, err = _cli(["run", "gpt/char-lm", "--out", str(tmp_path / "runs"), "--set", f"data.path={f}"])
-    _one_line_2(code, err)
+    err = _refused(["run", "gpt/char-lm", "--out", str(tmp_path / "runs"), "--set", f"data.path={f}"])
     # (gpt/char-lm builds its TextDataset itself, without load_text's source name, until it moves to load_text)
     assert str(f) in err or "the text" in err
 
@@ -351,8 +343,7 @@ def test_decoding_rule_keeps_valid_utf8_and_drops_a_bom(tmp_path):
 def test_malformed_torchrun_environment_is_one_line_before_anything_runs(env, toy, tmp_path, monkeypatch):
     for k, v in env.items():
         monkeypatch.setenv(k, v)
-    code, err = _cli(["run", "toytest/threshold", "--out", str(tmp_path)])
-    _one_line_2(code, err)
+    _refused(["run", "toytest/threshold", "--out", str(tmp_path)])
     assert not (tmp_path / "toytest").exists()
 
 

@@ -4,8 +4,6 @@ write a final checkpoint, say how to resume, exit 143/130), tested in subprocess
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import signal
@@ -20,6 +18,9 @@ import pytest
 from mlreads import cli
 from mlreads.core import runfolder
 from mlreads.core.train import latest_checkpoint
+
+sys.path.insert(0, str(Path(__file__).parent))
+from cli_capture import assert_one_line_exit_2, run_cli
 
 SCRIPTS = Path(__file__).parent / "scripts"
 RUN = "toytest/ckpt/smoke-s0"
@@ -37,16 +38,6 @@ def run_folder(*sets: str) -> str:
 START = ("steps=400", "sleep_s=0.02", "ckpt_every=50")  # what _start sets
 
 
-def _cli(argv) -> tuple[int, str, str]:
-    err, out = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
-        code = cli.main(argv)
-    return code, out.getvalue(), err.getvalue()
-
-
-def _one_line_2(code, err):
-    assert code == 2, err
-    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
 
 
 def _env():
@@ -67,15 +58,15 @@ def test_a_second_run_on_a_locked_folder_exits_2_naming_the_holder(ckpt_toy, tmp
         stdout=subprocess.PIPE, text=True, env=_env())  # fmt: skip
     try:
         assert holder.stdout.readline().strip() == "ready"
-        code, _, err = _cli(["run", "toytest/ckpt", "--out", str(tmp_path)])
-        _one_line_2(code, err)
+        code, _, err = run_cli(["run", "toytest/ckpt", "--out", str(tmp_path)])
+        assert_one_line_exit_2(code, err)
         assert f"in use by pid {holder.pid}" in err
         assert not (folder / "metrics.jsonl").exists(), "the refused run wrote nothing"
     finally:
         holder.kill()
         holder.wait()
     # the holder died: its lock is stale and taken over
-    assert _cli(["run", "toytest/ckpt", "--out", str(tmp_path)])[0] == 0
+    assert run_cli(["run", "toytest/ckpt", "--out", str(tmp_path)])[0] == 0
 
 
 def test_a_flock_holder_that_wrote_no_name_still_blocks(ckpt_toy, tmp_path):
@@ -87,8 +78,8 @@ def test_a_flock_holder_that_wrote_no_name_still_blocks(ckpt_toy, tmp_path):
         stdout=subprocess.PIPE, text=True)  # fmt: skip
     try:
         assert holder.stdout.readline().strip() == "ready"
-        code, _, err = _cli(["run", "toytest/ckpt", "--out", str(tmp_path)])
-        _one_line_2(code, err)
+        code, _, err = run_cli(["run", "toytest/ckpt", "--out", str(tmp_path)])
+        assert_one_line_exit_2(code, err)
         assert "in use by another process" in err
     finally:
         holder.kill()
@@ -103,12 +94,12 @@ def test_lock_files_of_dead_or_live_processes(ckpt_toy, tmp_path):
     dead.wait()
     for stale in (json.dumps({"pid": dead.pid, "host": socket.gethostname()}), "garbage\x00\xff", ""):
         lock.write_text(stale, errors="surrogateescape")
-        assert _cli(["run", "toytest/ckpt", "--out", str(tmp_path), "--overwrite"])[0] == 0
+        assert run_cli(["run", "toytest/ckpt", "--out", str(tmp_path), "--overwrite"])[0] == 0
     live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:  # a lock file written by hand (or over NFS, where flock is not shared) naming a live process is honoured
         lock.write_text(json.dumps({"pid": live.pid, "host": socket.gethostname(), "started": "now"}))
-        code, _, err = _cli(["run", "toytest/ckpt", "--out", str(tmp_path), "--overwrite"])
-        _one_line_2(code, err)
+        code, _, err = run_cli(["run", "toytest/ckpt", "--out", str(tmp_path), "--overwrite"])
+        assert_one_line_exit_2(code, err)
         assert f"pid {live.pid}" in err
     finally:
         live.kill()
@@ -120,25 +111,25 @@ def test_lock_files_of_dead_or_live_processes(ckpt_toy, tmp_path):
 
 def test_a_checkpointed_folder_needs_resume_or_overwrite(ckpt_toy, tmp_path):
     argv = ["run", "toytest/ckpt", "--out", str(tmp_path)]
-    assert _cli(argv)[0] == 0
+    assert run_cli(argv)[0] == 0
     ck = tmp_path / RUN / "checkpoints" / "toy"
     before = latest_checkpoint(ck)
-    code, _, err = _cli(argv)
-    _one_line_2(code, err)
+    code, _, err = run_cli(argv)
+    assert_one_line_exit_2(code, err)
     assert "--resume" in err and "--overwrite" in err
     assert latest_checkpoint(ck) == before and (before / "model.safetensors").is_file(), "nothing was destroyed"
-    _one_line_2(*_cli(argv + ["--resume", "--overwrite"])[::2])
-    assert _cli(argv + ["--overwrite"])[0] == 0
+    assert_one_line_exit_2(*run_cli(argv + ["--resume", "--overwrite"])[::2])
+    assert run_cli(argv + ["--overwrite"])[0] == 0
     assert latest_checkpoint(ck).name == before.name and json.loads((tmp_path / RUN / "result.json").read_text())
     # another setting is another run folder: no --overwrite needed, the default run is untouched
-    assert _cli(argv + ["--set", "lr=0.02"])[0] == 0
+    assert run_cli(argv + ["--set", "lr=0.02"])[0] == 0
     assert json.loads((tmp_path / run_folder("lr=0.02") / "result.json").read_text())["config"]["lr"] == 0.02
 
 
 def test_refused_before_anything_runs_when_a_later_experiment_would_overwrite(ckpt_toy, toy, tmp_path):
-    assert _cli(["run", "toytest/ckpt", "--out", str(tmp_path)])[0] == 0
-    code, _, err = _cli(["run", "toytest/", "--out", str(tmp_path)])  # threshold (fine), then ckpt (checkpointed)
-    _one_line_2(code, err)
+    assert run_cli(["run", "toytest/ckpt", "--out", str(tmp_path)])[0] == 0
+    code, _, err = run_cli(["run", "toytest/", "--out", str(tmp_path)])  # threshold (fine), then ckpt (checkpointed)
+    assert_one_line_exit_2(code, err)
     assert not (tmp_path / "toytest/threshold").exists(), "nothing ran"
 
 
@@ -150,8 +141,8 @@ def test_links_planted_in_the_run_folder_are_never_written_through(ckpt_toy, tmp
     for name in ("metrics.jsonl", "result.json", "checkpoints"):
         link = folder / name
         link.symlink_to(victim)
-        code, _, err = _cli(["run", "toytest/ckpt", "--out", str(tmp_path / "runs")])
-        _one_line_2(code, err)
+        code, _, err = run_cli(["run", "toytest/ckpt", "--out", str(tmp_path / "runs")])
+        assert_one_line_exit_2(code, err)
         assert "symbolic link" in err or "checkpoints" in err
         assert victim.read_text() == "precious"
         link.unlink()
@@ -161,11 +152,11 @@ def test_a_nan_stop_keeps_an_earlier_good_result_and_says_so(ckpt_toy, tmp_path)
     # nan_at=99 never fires: the same folder as the NaN run below, which sets nan_at=3 through the toy's env switch
     argv = ["run", "toytest/ckpt", "--out", str(tmp_path), "--set", "ckpt_every=0"]
     folder = tmp_path / run_folder("ckpt_every=0")
-    assert _cli(argv)[0] == 0
+    assert run_cli(argv)[0] == 0
     good = (folder / "result.json").read_text()
     os.environ["MLREADS_TOY_NAN_AT"] = "3"
     try:
-        code, out, err = _cli(argv)
+        code, out, err = run_cli(argv)
     finally:
         del os.environ["MLREADS_TOY_NAN_AT"]
     assert code == 1 and out.startswith("STOPPED toytest/ckpt") and "Traceback" not in err
