@@ -38,7 +38,7 @@ def blocks(lang: str) -> list[tuple[int, str, bool]]:
 
 def test_readme_results_table_matches_the_ledger():
     from mlreads.core.ledger import load_ledger, readme_block, readme_section
-    from mlreads.core.registry import load_all
+    from mlreads.core.run.registry import load_all
 
     section = readme_section(README.read_text())
     if section is None:

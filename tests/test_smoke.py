@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from mlreads.core.registry import load_all
-from mlreads.core.runner import run_experiment
+from mlreads.core.run.registry import load_all
+from mlreads.core.run.runner import run_experiment
 
 EXPERIMENTS = sorted(load_all())
 SMOKE_BUDGET_S = 30.0

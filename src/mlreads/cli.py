@@ -3,7 +3,7 @@
 Exit codes: 0 every check passed, 1 a claim check failed (or a run stopped on a non-finite loss), 2 bad input
 (unknown id, bad override, missing data, unwritable folder), always as one line naming the fix.
 
-`mlreads list` reads a cached catalogue (core/catalog.py) and imports neither torch nor matplotlib: keep heavy imports
+`mlreads list` reads a cached catalogue (core/run/catalog.py) and imports neither torch nor matplotlib: keep heavy imports
 inside the command functions.
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 
 from mlreads import __version__
 from mlreads.core.errors import NonFiniteLoss, UserError
-from mlreads.core.registry import BUDGETS
+from mlreads.core.run.registry import BUDGETS
 
 COMMANDS = ("list", "show", "run", "report", "publish", "readme-table", "docs")
 BUDGET_LIMITS = {"smoke": "≤30 s", "quick": "≤10 min", "full": "hours"}
@@ -173,7 +173,7 @@ def estimate(exp: dict, budget: str, times: dict) -> str:
 
 
 def cmd_list(args) -> int:
-    from mlreads.core.catalog import catalog
+    from mlreads.core.run.catalog import catalog
     from mlreads.core.papers import reading_key
 
     exps = sorted(catalog(), key=lambda e: reading_key(e["id"], e["position"]))
@@ -197,11 +197,11 @@ def cmd_list(args) -> int:
 
 
 def cmd_show(args) -> int:
-    from mlreads.core.catalog import describe
+    from mlreads.core.run.catalog import describe
     from mlreads.core.fmt import duration, flat, num
     from mlreads.core.ledger import load_ledger
     from mlreads.core.papers import paper_of
-    from mlreads.core.registry import load_all, select
+    from mlreads.core.run.registry import load_all, select
 
     exps = select(args.ids)
     order = {k: i for i, k in enumerate(load_all())}
@@ -251,8 +251,8 @@ def cmd_show(args) -> int:
 
 
 def _dry_run(exps, args, cfgs, overrides) -> int:
-    from mlreads.core.config import to_dict
-    from mlreads.core.runner import run_dir_name
+    from mlreads.core.run.config import to_dict
+    from mlreads.core.run.runner import run_dir_name
 
     for e in exps:
         folder = args.out / e.id / run_dir_name(args.budget, args.seed, overrides)
@@ -302,10 +302,12 @@ def _headline(result: dict) -> str:
 
 
 def cmd_run(args) -> int:
-    from mlreads.core import data, runfolder, signals
-    from mlreads.core.config import parse_overrides
-    from mlreads.core.registry import select
-    from mlreads.core.runner import check_writable, resolve_config, run_dir
+    from mlreads.core.run import runfolder
+    from mlreads.core.run import signals
+    from mlreads.core import data
+    from mlreads.core.run.config import parse_overrides
+    from mlreads.core.run.registry import select
+    from mlreads.core.run.runner import check_writable, resolve_config, run_dir
     from mlreads.core.train import distributed_env
 
     exps = select(args.ids)
@@ -343,7 +345,7 @@ def _run_one(e, args, cfg, overrides: dict[str, str]) -> tuple[int, dict]:
     """Run one experiment: (exit status, its summary row). A stop on a signal says how to resume; a crash caused by
     --set values is one line."""
     from mlreads.core.errors import Interrupted
-    from mlreads.core.runner import run_dir, run_experiment, verdict_line
+    from mlreads.core.run.runner import run_dir, run_experiment, verdict_line
 
     t0 = time.perf_counter()
     try:
@@ -400,8 +402,9 @@ def _save_traceback(folder: Path) -> Path | None:
 
 def _stop_line(e, args, sig, overrides: dict[str, str]) -> str:
     """One line: which signal stopped what, where the checkpoint is, and the command that resumes."""
-    from mlreads.core import runfolder, signals
-    from mlreads.core.runner import run_dir
+    from mlreads.core.run import runfolder
+    from mlreads.core.run import signals
+    from mlreads.core.run.runner import run_dir
 
     name = signals.NAMES.get(sig.signum, f"signal {sig.signum}")
     at = f" at step {sig.step}" if sig.step is not None else ""
@@ -438,7 +441,7 @@ def cmd_report(args) -> int:
 
 def cmd_publish(args) -> int:
     from mlreads.core.ledger import publish
-    from mlreads.core.registry import load_all
+    from mlreads.core.run.registry import load_all
 
     known = load_all()
     status = 0
@@ -461,7 +464,7 @@ def cmd_publish(args) -> int:
 
 def cmd_readme_table(args) -> int:
     from mlreads.core.ledger import load_ledger, readme_block
-    from mlreads.core.registry import load_all
+    from mlreads.core.run.registry import load_all
 
     print(readme_block(list(load_all().values()), load_ledger(args.results)))
     return 0

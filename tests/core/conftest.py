@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from mlreads.core import registry
-from mlreads.core.registry import Experiment, at_least, holds
+from mlreads.core.run import registry
+from mlreads.core.run.registry import Experiment, at_least, holds
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ def toy(monkeypatch):
 
 def _publish_fake(results: Path, exp_id: str, budget: str, seed: int, verdict: str, value: float, elapsed=300.0):
     """A ledger entry as `mlreads publish` writes it (provenance faked: tests only)."""
-    from mlreads.core.results import run_dir_name
+    from mlreads.core.run.results import run_dir_name
 
     entry = {"id": exp_id, "paper": "Nobody 2026", "claim": "value reaches 1", "paper_value": "1.0", "budget": budget,
              "seed": seed, "config": {}, "overrides": {}, "checks": [{"name": "value >= 1.0", "passed": verdict == "pass",

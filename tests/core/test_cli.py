@@ -7,9 +7,9 @@ import sys
 import pytest
 
 from mlreads import cli
-from mlreads.core import registry
-from mlreads.core.registry import at_least
-from mlreads.core.runner import RESULT_KEYS
+from mlreads.core.run import registry
+from mlreads.core.run.registry import at_least
+from mlreads.core.run.runner import RESULT_KEYS
 
 
 def test_run_writes_result_json_with_every_contract_key(toy, tmp_path, capsys):
@@ -257,7 +257,7 @@ def test_resume_says_from_which_step_or_that_there_is_no_checkpoint(tmp_path, ca
     import torch
     from torch import nn
 
-    from mlreads.core.runner import RunContext
+    from mlreads.core.run.runner import RunContext
     from mlreads.core.train import TrainConfig, fit
 
     def train(resume):
@@ -281,7 +281,7 @@ def test_resume_says_from_which_step_or_that_there_is_no_checkpoint(tmp_path, ca
 
 
 def test_write_text_keeps_a_given_suffix(tmp_path):
-    from mlreads.core.runner import RunContext
+    from mlreads.core.run.runner import RunContext
 
     ctx = RunContext(tmp_path, "smoke", 0, 1)
     ctx.write_text("notes.txt", "a")
@@ -295,7 +295,7 @@ def test_write_text_keeps_a_given_suffix(tmp_path):
 def test_progress_lines_when_not_a_terminal(monkeypatch):
     import io
 
-    from mlreads.core import progress
+    from mlreads.core.run import progress
 
     monkeypatch.delenv("MLREADS_PROGRESS", raising=False)
     stream = io.StringIO()
@@ -319,7 +319,7 @@ def test_progress_bar_keeps_the_loss_readable_at_80_columns():
 
     from tqdm import tqdm
 
-    from mlreads.core.progress import BAR_FORMAT
+    from mlreads.core.run.progress import BAR_FORMAT
 
     stream = io.StringIO()
     bar = tqdm(total=5000, desc="train loss 1.2345", ncols=80, file=stream, bar_format=BAR_FORMAT, mininterval=0)
@@ -344,7 +344,7 @@ def test_new_commands_bad_input_exits_2_with_one_line(argv, message, capsys):
 
 
 def test_a_damaged_catalogue_cache_is_rebuilt(tmp_path, monkeypatch):
-    from mlreads.core import catalog
+    from mlreads.core.run import catalog
 
     monkeypatch.setenv("MLREADS_DATA", str(tmp_path))
     path = tmp_path / f"catalog-{catalog.source_key()}.json"
@@ -366,7 +366,7 @@ def test_show_lists_published_results(toy, tmp_path, capsys, fake_publish):
 
 
 def test_report_without_runs_folder_shows_the_ledger(toy, tmp_path, monkeypatch, capsys, fake_publish):
-    monkeypatch.setattr("mlreads.core.registry.load_all", lambda: {toy.id: toy})
+    monkeypatch.setattr("mlreads.core.run.registry.load_all", lambda: {toy.id: toy})
     monkeypatch.chdir(tmp_path)
     fake_publish(tmp_path / "results", "toytest/threshold", "quick", 0, "pass", 2.0)
     assert cli.main(["report"]) == 0

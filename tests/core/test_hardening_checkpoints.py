@@ -317,7 +317,7 @@ def test_disk_full_on_state_or_pointer_keeps_the_previous_checkpoint(tmp_path, m
 
 
 def test_disk_full_on_result_json_keeps_the_previous_result(ckpt_toy, tmp_path, monkeypatch):
-    from mlreads.core import runfolder
+    from mlreads.core.run import runfolder
 
     argv = ["run", "toytest/ckpt", "--out", str(tmp_path), "--set", "ckpt_every=0"]
     assert run_cli(argv)[0] == 0
@@ -333,7 +333,7 @@ def test_disk_full_on_result_json_keeps_the_previous_result(ckpt_toy, tmp_path, 
 
 
 def test_disk_full_on_the_metrics_log_is_one_line(ckpt_toy, tmp_path, monkeypatch):
-    from mlreads.core import runner
+    from mlreads.core.run import runner
 
     monkeypatch.setattr(runner.RunContext, "log", lambda self, *a, **k: _enospc())
     code, _, err = run_cli(["run", "toytest/ckpt", "--out", str(tmp_path)])

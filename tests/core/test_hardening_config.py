@@ -17,9 +17,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlreads.core import config as config_mod
-from mlreads.core import registry, runner
-from mlreads.core.config import (
+from mlreads.core.run import config as config_mod
+from mlreads.core.run import registry
+from mlreads.core.run import runner
+from mlreads.core.run.config import (
     apply_overrides,
     in_range,
     nonempty,

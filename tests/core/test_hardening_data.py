@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 
 from mlreads import cli
-from mlreads.core import registry
+from mlreads.core.run import registry
 from mlreads.core.data import mnist
 from mlreads.core.data.text import TextConfig, TextDataset, load_text
 from mlreads.core.errors import DataError
-from mlreads.core.registry import Experiment, holds
+from mlreads.core.run.registry import Experiment, holds
 
 sys.path.insert(0, str(Path(__file__).parent))
 from cli_capture import assert_one_line_exit_2, run_cli

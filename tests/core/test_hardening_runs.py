@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from mlreads import cli
-from mlreads.core import runfolder
+from mlreads.core.run import runfolder
 from mlreads.core.train import latest_checkpoint
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -29,8 +29,8 @@ RUN = "toytest/ckpt/smoke-s0"
 def run_folder(*sets: str) -> str:
     """The run folder of `toytest/ckpt` at smoke, seed 0, with these `--set` values, the later winning (overridden
     runs get their own folder)."""
-    from mlreads.core.config import parse_overrides
-    from mlreads.core.results import run_dir_name
+    from mlreads.core.run.config import parse_overrides
+    from mlreads.core.run.results import run_dir_name
 
     return f"toytest/ckpt/{run_dir_name('smoke', 0, parse_overrides(list(sets)))}"
 
@@ -53,7 +53,7 @@ def test_a_second_run_on_a_locked_folder_exits_2_naming_the_holder(ckpt_toy, tmp
     folder = tmp_path / RUN
     folder.mkdir(parents=True)
     holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from pathlib import Path; from mlreads.core.runfolder import locked\n"
+        "import sys, time; from pathlib import Path; from mlreads.core.run.runfolder import locked\n"
         "with locked(Path(sys.argv[1])):\n    print('ready', flush=True); time.sleep(60)"), str(folder)],
         stdout=subprocess.PIPE, text=True, env=_env())  # fmt: skip
     try:

@@ -10,7 +10,7 @@ import pytest
 
 from mlreads import cli
 from mlreads.core.ledger import load_ledger, readme_block, readme_section, readme_table, verdicts
-from mlreads.core.runner import environment, source_provenance
+from mlreads.core.run.runner import environment, source_provenance
 
 COMMIT = "1234567890abcdef1234567890abcdef12345678"
 
@@ -71,12 +71,12 @@ def test_publish_allows_a_variant_under_its_own_name(toy, tmp_path):
 def test_publish_refuses_unknown_ids_missing_folders_and_bad_json(toy, tmp_path, capsys, monkeypatch):
     run_dir = toy_run(tmp_path)
     capsys.readouterr()
-    monkeypatch.delitem(__import__("mlreads.core.registry").core.registry.REGISTRY, "toytest/threshold")
+    monkeypatch.delitem(__import__("mlreads.core.run.registry").core.run.registry.REGISTRY, "toytest/threshold")
     assert cli.main(["publish", str(run_dir), "--results", str(tmp_path / "r")]) == 2
     assert "not a registered experiment" in capsys.readouterr().err
     assert cli.main(["publish", str(tmp_path / "nowhere"), "--results", str(tmp_path / "r")]) == 2
     assert "no result.json there" in capsys.readouterr().err
-    monkeypatch.setitem(__import__("mlreads.core.registry").core.registry.REGISTRY, "toytest/threshold",
+    monkeypatch.setitem(__import__("mlreads.core.run.registry").core.run.registry.REGISTRY, "toytest/threshold",
                         __import__("dataclasses").replace(toy, checks={**toy.checks, "quick": toy.checks["quick"][:1]}))
     assert cli.main(["publish", str(run_dir), "--results", str(tmp_path / "r")]) == 2
     assert "no longer matches the registered experiment (the quick checks changed" in capsys.readouterr().err
@@ -125,7 +125,7 @@ def test_readme_table_from_the_ledger(toy, tmp_path, fake_publish):
 
 
 def test_readme_table_cli_prints_the_block(toy, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("mlreads.core.registry.load_all", lambda: {toy.id: toy})
+    monkeypatch.setattr("mlreads.core.run.registry.load_all", lambda: {toy.id: toy})
     assert cli.main(["readme-table", "--results", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert out.startswith("<!-- results:start -->\n| id | claim | quick | full |") and "<!-- results:end -->" in out
@@ -135,7 +135,7 @@ def test_the_committed_ledger_speaks_for_the_registered_experiments():
     """Every entry in results/ is of a registered experiment, with today's config and checks and the verdict they
     give on its metrics; otherwise it must be re-run and re-published (mlreads publish)."""
     from mlreads.core.ledger import stale_reasons
-    from mlreads.core.registry import load_all
+    from mlreads.core.run.registry import load_all
 
     root = Path(__file__).resolve().parents[2] / "results"
     warnings = []
@@ -155,7 +155,7 @@ def test_stale_entries_are_detected(toy, tmp_path, fake_publish):
     import dataclasses
 
     from mlreads.core.ledger import stale_reasons
-    from mlreads.core.registry import at_least
+    from mlreads.core.run.registry import at_least
 
     fake_publish(tmp_path, "toytest/threshold", "quick", 0, "fail", 0.5)
     [entry] = load_ledger(tmp_path)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mlreads import cli
-from mlreads.core import registry
+from mlreads.core.run import registry
 from mlreads.core.report_page import render_text
 
 
@@ -50,7 +50,7 @@ def local_links(c: _Collector) -> list[str]:
 @pytest.fixture
 def toy_only(toy, monkeypatch):
     """The report of the toy experiment alone (without every registered paper's rows)."""
-    monkeypatch.setattr("mlreads.core.registry.load_all", lambda: {toy.id: toy})
+    monkeypatch.setattr("mlreads.core.run.registry.load_all", lambda: {toy.id: toy})
     return toy
 
 
@@ -146,7 +146,7 @@ def test_run_page_shows_both_sides_of_each_check_and_the_overrides(toy_only, tmp
 
 def test_check_evidence_records_metric_on_the_right_side():
     from mlreads.core.fmt import evidence
-    from mlreads.core.registry import at_least, at_most
+    from mlreads.core.run.registry import at_least, at_most
 
     c = at_least("acc_hippo", "acc_random", margin=10).evaluate({"acc_hippo": 53.123, "acc_random": 41.0})
     assert c["passed"] is True and evidence(c) == "acc_hippo 53.12 >= acc_random 41 + 10"

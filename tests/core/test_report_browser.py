@@ -140,7 +140,7 @@ PAGE_FACTS = """(() => {
 
 
 def test_report_in_a_real_browser(toy, tmp_path, monkeypatch, fake_publish):
-    monkeypatch.setattr("mlreads.core.registry.load_all", lambda: {toy.id: toy})
+    monkeypatch.setattr("mlreads.core.run.registry.load_all", lambda: {toy.id: toy})
     runs, out, results = tmp_path / "runs", tmp_path / "report", tmp_path / "results"
     assert cli.main(["run", "toytest/threshold", "--out", str(runs)]) == 0
     assert cli.main(["run", "toytest/threshold", "--out", str(runs), "--budget", "quick", "--set", "value=3"]) == 0

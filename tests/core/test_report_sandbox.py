@@ -10,7 +10,7 @@ import pytest
 
 from mlreads import cli
 from mlreads.core.report import write_report
-from mlreads.core.results import BadResult, inside, load_result, validate
+from mlreads.core.run.results import BadResult, inside, load_result, validate
 
 SECRET = b"\x89PNG\r\n\x1a\n" + b"TOPSECRET" * 10  # a valid PNG header, so only the path rules keep it out
 
@@ -47,7 +47,7 @@ class _Attrs(HTMLParser):
 
 @pytest.fixture
 def hostile(tmp_path, toy, monkeypatch):
-    monkeypatch.setattr("mlreads.core.registry.load_all", lambda: {toy.id: toy})
+    monkeypatch.setattr("mlreads.core.run.registry.load_all", lambda: {toy.id: toy})
     runs = tmp_path / "runs"
     secret_png, secret_txt = tmp_path / "secret.png", tmp_path / "secret.txt"
     secret_png.write_bytes(SECRET)
@@ -182,7 +182,7 @@ def test_load_result_refuses_a_run_folder_outside_the_root(tmp_path):
 
 
 def test_one_figure_listed_many_times_is_copied_once(tmp_path, toy, monkeypatch):
-    monkeypatch.setattr("mlreads.core.registry.load_all", lambda: {toy.id: toy})
+    monkeypatch.setattr("mlreads.core.run.registry.load_all", lambda: {toy.id: toy})
     runs = tmp_path / "runs"
     d = make_run(runs, "many", good(figures=["f.png"] * 5000 + [f"g{i}.png" for i in range(200)]))
     (d / "f.png").write_bytes(SECRET[:8] + b"img")
@@ -193,7 +193,7 @@ def test_one_figure_listed_many_times_is_copied_once(tmp_path, toy, monkeypatch)
 
 
 def test_a_symlink_planted_in_the_report_folder_is_not_written_through(tmp_path, toy, monkeypatch):
-    monkeypatch.setattr("mlreads.core.registry.load_all", lambda: {toy.id: toy})
+    monkeypatch.setattr("mlreads.core.run.registry.load_all", lambda: {toy.id: toy})
     runs, out, victim = tmp_path / "runs", tmp_path / "report", tmp_path / "victim"
     make_run(runs, "ok", good())
     victim.mkdir()

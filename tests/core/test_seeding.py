@@ -3,7 +3,7 @@
 import torch
 from torch import nn
 
-from mlreads.core.seeding import derive_seed, generator, init_rng
+from mlreads.core.run.seeding import derive_seed, generator, init_rng
 
 
 def test_derived_seeds_are_stable_and_distinct():

@@ -93,7 +93,7 @@ def _batches_seen(data_seed=None, ctx=None, disturb=False):
 
 
 def test_fit_draws_data_from_its_seed_never_from_the_global_rng(tmp_path):
-    from mlreads.core.runner import RunContext
+    from mlreads.core.run.runner import RunContext
 
     torch.manual_seed(1)
     a = _batches_seen(data_seed=7)
@@ -203,7 +203,7 @@ def test_ddp_two_processes_match_single_process(tmp_path):
 
 
 def test_each_model_of_an_experiment_resumes_from_its_own_checkpoints(tmp_path):
-    from mlreads.core.runner import RunContext
+    from mlreads.core.run.runner import RunContext
 
     def train(width, desc, resume):
         torch.manual_seed(0)

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from mlreads.core.registry import REGISTRY
+from mlreads.core.run.registry import REGISTRY
 from mlreads.gpt.exp_char_lm import word_fraction, word_vocabulary
 from mlreads.gpt.experiments import CONFIGS
 
@@ -25,7 +25,7 @@ def test_quick_and_full_are_nanogpt_configs():
 
 
 def test_data_path_override_trains_on_that_file(tmp_path):
-    from mlreads.core.runner import run_dir_name, run_experiment
+    from mlreads.core.run.runner import run_dir_name, run_experiment
 
     corpus = tmp_path / "tiny.txt"
     corpus.write_text("abcab cabba\n" * 400)
@@ -45,7 +45,7 @@ def test_data_path_override_trains_on_that_file(tmp_path):
 
 def test_missing_data_path_is_data_missing(tmp_path):
     from mlreads.core.errors import DataMissing
-    from mlreads.core.runner import run_experiment
+    from mlreads.core.run.runner import run_experiment
 
     with pytest.raises(DataMissing):
         run_experiment(REGISTRY["gpt/char-lm"], budget="smoke", out=tmp_path, overrides={"data.path": "/nope.txt"})

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.testing import assert_close
 
-from mlreads.core.seeding import init_rng
+from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import param_groups
 from mlreads.s4.kernels import StepForm, fft_conv
 from mlreads.s4.model import S4Config, SequenceClassifier

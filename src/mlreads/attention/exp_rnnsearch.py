@@ -14,8 +14,8 @@ from mlreads.attention.figures import alignment_figure, bleu_vs_length_figure
 from mlreads.attention.rnn import RNNConfig, Seq2Seq, seq2seq_loss
 from mlreads.attention.translate import alignment_accuracy, batch_fn, bleu_by_bin, length_bins, make_task, test_bins
 from mlreads.core.data.translation import TranslationConfig
-from mlreads.core.runner import RunContext
-from mlreads.core.seeding import init_rng
+from mlreads.core.run.runner import RunContext
+from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import TrainConfig, fit, recipe
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from mlreads.attention.exp_kernel_regression import KernelRegressionConfig, run_kernel_regression
 from mlreads.attention.exp_rnnsearch import RNNSearchConfig, run_rnnsearch
 from mlreads.core.data.translation import TranslationConfig
-from mlreads.core.registry import Experiment, at_least, at_most, register
+from mlreads.core.run.registry import Experiment, at_least, at_most, register
 from mlreads.core.train import recipe
 
 BAHDANAU = "Bahdanau, Cho & Bengio 2015, Neural Machine Translation by Jointly Learning to Align and Translate " \

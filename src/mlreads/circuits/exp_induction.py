@@ -24,7 +24,7 @@ from mlreads.circuits.exp_common import build_model
 from mlreads.circuits.model import AttnOnlyTransformer
 from mlreads.core.data.text import TextConfig, TextDataset, load_text
 from mlreads.core.lm import next_token_loss
-from mlreads.core.runner import RunContext
+from mlreads.core.run.runner import RunContext
 from mlreads.core.train import TrainConfig, TrainResult, fit, recipe
 
 

@@ -18,7 +18,7 @@ from mlreads.circuits.exp_bigram import BigramConfig, run_zero_layer_bigram
 from mlreads.circuits.exp_copying import CopyingConfig, run_copying_heads
 from mlreads.circuits.exp_induction import InductionConfig, run_induction_heads
 from mlreads.core.data.text import TextConfig
-from mlreads.core.registry import Experiment, at_least, at_most, holds, register
+from mlreads.core.run.registry import Experiment, at_least, at_most, holds, register
 from mlreads.core.train import recipe
 
 PAPER = "Elhage et al. 2021, A Mathematical Framework for Transformer Circuits"

@@ -20,12 +20,12 @@ def _md(text: str) -> str:
 
 
 def claims_markdown(experiments: list | None = None) -> str:
-    from mlreads.core.catalog import describe
+    from mlreads.core.run.catalog import describe
     from mlreads.core.fmt import flat
     from mlreads.core.papers import paper_of, reading_key
 
     if experiments is None:
-        from mlreads.core.registry import load_all
+        from mlreads.core.run.registry import load_all
 
         experiments = list(load_all().values())
     described = sorted((describe(e, i) for i, e in enumerate(experiments)), key=lambda d: reading_key(d["id"], d["position"]))

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from mlreads.core import fmt
 from mlreads.core.errors import UserError
-from mlreads.core.results import (MAX_RESULT_BYTES, BadResult, load_result, parse_json_bytes, printable,
+from mlreads.core.run.results import (MAX_RESULT_BYTES, BadResult, load_result, parse_json_bytes, printable,
                                   read_limited, run_dir_name, validate)  # fmt: skip
 
 README_START = "<!-- results:start -->"
@@ -125,7 +125,7 @@ def stale_reasons(entry: dict, exp) -> list[str]:
     """Why a ledger entry no longer speaks for the registered experiment (empty when it does): its budget is gone,
     its config differs from the registered one (for a default-config entry), or the current checks, evaluated on its
     metrics, give another verdict or other checks. Such an entry must be re-run and re-published."""
-    from mlreads.core.config import to_dict
+    from mlreads.core.run.config import to_dict
 
     budget = entry["budget"]
     if budget not in exp.configs:

@@ -10,7 +10,7 @@ Two different things are shown and never mixed up:
 - **pipeline checks** are the smoke runs found under `--runs`: "pipeline ok" means the code runs and learns something
   at a tiny scale, never that the claim reproduces.
 
-The report reads folders that may come from someone else: each result.json is validated (core/results.py), a bad one
+The report reads folders that may come from someone else: each result.json is validated (core/run/results.py), a bad one
 is skipped with a one-line warning, every value is escaped, and only files that resolve inside their run folder are
 read or copied.
 """
@@ -26,7 +26,7 @@ from mlreads.core import fmt
 from mlreads.core.ledger import Verdict, load_ledger, verdicts
 from mlreads.core.papers import paper_of, reading_key
 from mlreads.core.report_page import default_caption, esc, href, page, paper_links, run_page, status
-from mlreads.core.results import (BUDGETS, MAX_ARTIFACT_BYTES, NAME_RE, BadResult, find_results, inside,
+from mlreads.core.run.results import (BUDGETS, MAX_ARTIFACT_BYTES, NAME_RE, BadResult, find_results, inside,
                                   load_result, printable, read_limited)  # fmt: skip
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -118,7 +118,7 @@ def write_report(runs: Path | None, out: Path, results: Path | None = None, expe
     `experiments`: the registered experiments (default: every registered one), so claims without any result still
     get a row ("not yet measured")."""
     if experiments is None:
-        from mlreads.core.registry import load_all
+        from mlreads.core.run.registry import load_all
 
         experiments = list(load_all().values())
     out = Path(out)

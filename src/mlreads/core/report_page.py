@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 from mlreads.core import fmt
 from mlreads.core.papers import paper_of
-from mlreads.core.results import BadResult, inside, read_limited
+from mlreads.core.run.results import BadResult, inside, read_limited
 
 MAX_TEXT_BYTES = 1_000_000
 MAX_LITERAL_CHARS = 100_000

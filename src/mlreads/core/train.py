@@ -40,13 +40,13 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from mlreads.core import signals
-from mlreads.core.config import INT_MAX, to_dict
+from mlreads.core.run import signals
+from mlreads.core.run.config import INT_MAX, to_dict
 from mlreads.core.errors import CheckpointError, Interrupted, NonFiniteLoss, UserError, WriteFailed
-from mlreads.core.progress import bar as progress_bar
+from mlreads.core.run.progress import bar as progress_bar
 
 if TYPE_CHECKING:
-    from mlreads.core.runner import RunContext
+    from mlreads.core.run.runner import RunContext
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from mlreads.core.registry import Experiment, at_least, at_most, holds, register
+from mlreads.core.run.registry import Experiment, at_least, at_most, holds, register
 from mlreads.dl_review.exp_local_minima import LocalMinimaConfig, run_local_minima
 from mlreads.dl_review.exp_separability import SeparabilityConfig, run_separability
 

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from mlreads.core.data.mnist import mnist_tensors, random_batches  # noqa: F401  (re-exported for the experiments)
-from mlreads.core.seeding import init_rng
+from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import TrainConfig, TrainResult, fit
 from mlreads.dropout.model import DropoutMLP, MLPConfig
 

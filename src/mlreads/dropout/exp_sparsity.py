@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 import torch
 import torch.nn.functional as F
 
-from mlreads.core.seeding import init_rng
+from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import TrainConfig, fit
 from mlreads.dropout.exp_common import mnist_tensors, random_batches
 from mlreads.dropout.model import Autoencoder

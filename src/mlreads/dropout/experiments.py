@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from mlreads.core.registry import Experiment, at_least, at_most, holds, register
+from mlreads.core.run.registry import Experiment, at_least, at_most, holds, register
 from mlreads.dropout.exp_mc import MCConfig, run_mc
 from mlreads.dropout.exp_mnist import DropoutMNISTConfig, run_mnist
 from mlreads.dropout.exp_sparsity import SparsityConfig, run_sparsity

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from mlreads.core.runner import RunContext
+from mlreads.core.run.runner import RunContext
 from mlreads.generative import ddpm
 from mlreads.generative.exp_common import mnist_tensors
 from mlreads.generative.figures import forward_chain_figure

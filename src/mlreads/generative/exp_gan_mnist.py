@@ -15,8 +15,8 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
-from mlreads.core.runner import RunContext
-from mlreads.core.seeding import init_rng
+from mlreads.core.run.runner import RunContext
+from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import Phase, TrainConfig, fit, recipe
 from mlreads.generative.exp_common import mnist_tensors, sample_quality
 from mlreads.generative.featnet import FeatNetConfig, load_or_train

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from mlreads.core.runner import RunContext
-from mlreads.core.seeding import init_rng
+from mlreads.core.run.runner import RunContext
+from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import TrainConfig, fit, recipe
 from mlreads.generative import ddpm
 from mlreads.generative.figures import ablation_figure

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from mlreads.core.registry import Experiment, at_least, at_most, holds, register
+from mlreads.core.run.registry import Experiment, at_least, at_most, holds, register
 from mlreads.core.train import recipe
 from mlreads.generative.ddpm import DenoiserConfig
 from mlreads.generative.exp_common import PAPER_DDPM, PAPER_GAN

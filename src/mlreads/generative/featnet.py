@@ -54,7 +54,7 @@ def load_or_train(cfg: FeatNetConfig, mnist: dict) -> tuple[FeatNet, dict]:
     """
     from safetensors.torch import load_model, save_model
 
-    from mlreads.core.seeding import init_rng
+    from mlreads.core.run.seeding import init_rng
     from mlreads.core.train import evaluate, fit, recipe
 
     path = cache_path(cfg)

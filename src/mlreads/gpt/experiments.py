@@ -7,7 +7,7 @@ The run function, its config dataclass and its deviations are in exp_char_lm.py.
 
 from __future__ import annotations
 
-from mlreads.core.registry import Experiment, at_least, at_most, register
+from mlreads.core.run.registry import Experiment, at_least, at_most, register
 from mlreads.core.train import recipe
 from mlreads.gpt.exp_char_lm import NANOGPT, CharLMConfig, run_char_lm
 

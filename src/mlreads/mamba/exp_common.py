@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from mlreads.core.seeding import init_rng
+from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import param_groups as core_param_groups
 from mlreads.mamba.model import MambaConfig, MambaLM
 

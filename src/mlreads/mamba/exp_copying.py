@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from mlreads.core.data.synthetic import selective_copying
 from mlreads.core.figures import accuracy_curves
-from mlreads.core.runner import RunContext
+from mlreads.core.run.runner import RunContext
 from mlreads.core.train import TrainConfig, fit, recipe
 from mlreads.mamba import analysis
 from mlreads.mamba.exp_common import BETAS, build_mamba, check_curriculum, param_groups, stage

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import torch
 
 from mlreads.core.figures import curves
-from mlreads.core.runner import RunContext
+from mlreads.core.run.runner import RunContext
 
 
 @dataclass(frozen=True)

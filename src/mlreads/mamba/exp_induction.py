@@ -11,8 +11,8 @@ from safetensors.torch import save_model
 from mlreads.core.data.synthetic import induction_heads
 from mlreads.core.figures import accuracy_curves
 from mlreads.core.memory import peak_rss_growth_mb
-from mlreads.core.runner import RunContext
-from mlreads.core.seeding import init_rng
+from mlreads.core.run.runner import RunContext
+from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import TrainConfig, fit, recipe
 from mlreads.gpt import GPT, GPTConfig
 from mlreads.mamba import analysis

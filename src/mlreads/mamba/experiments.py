@@ -17,7 +17,7 @@ dataclasses, live in exp_copying.py, exp_induction.py and exp_lm.py; what they s
 
 from __future__ import annotations
 
-from mlreads.core.registry import Experiment, at_least, at_most, holds, register
+from mlreads.core.run.registry import Experiment, at_least, at_most, holds, register
 from mlreads.core.train import recipe
 from mlreads.mamba.exp_common import BETAS, PAPER
 from mlreads.mamba.exp_copying import CopyingConfig, run_selective_copying

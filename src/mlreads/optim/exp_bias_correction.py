@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mlreads.core.errors import NonFiniteLoss
-from mlreads.core.seeding import init_rng
+from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import TrainConfig, fit
 from mlreads.optim.adam import Adam
 from mlreads.optim.exp_common import mnist_tensors, random_batches

@@ -11,7 +11,7 @@ import numpy as np
 
 from mlreads.core.data.text import TextConfig, load_text
 from mlreads.core.lm import lm_evaluator, next_token_loss
-from mlreads.core.seeding import init_rng
+from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import TrainConfig, fit, param_groups
 from mlreads.gpt import GPT, GPTConfig
 from mlreads.optim.sophia import SophiaG, sophia_hessian_hook

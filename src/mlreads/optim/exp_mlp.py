@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import torch.nn.functional as F
 
-from mlreads.core.seeding import init_rng
+from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import TrainConfig, fit
 from mlreads.dropout import DropoutMLP, MLPConfig
 from mlreads.optim.exp_common import lr_grid, mnist_tensors, optimizer, random_batches

@@ -128,7 +128,7 @@ def sophia_hessian_hook(every: int, seed: int, forward=None):
     Labels are drawn from a generator seeded by (seed, step), so a resumed run draws the same labels. `forward(model,
     batch) -> logits` defaults to `model(batch[0])`.
     """
-    from mlreads.core.seeding import derive_seed
+    from mlreads.core.run.seeding import derive_seed
 
     def hook(done: int, model, opt, batch) -> None:
         if done % every:

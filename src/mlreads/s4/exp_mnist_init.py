@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from mlreads.core.runner import RunContext
+from mlreads.core.run.runner import RunContext
 from mlreads.core.train import TrainConfig
 from mlreads.s4 import figures
 from mlreads.s4.exp_common import DataConfig, accuracy, mnist_views, train_classifier

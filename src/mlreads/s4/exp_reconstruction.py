@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from mlreads.core.runner import RunContext
+from mlreads.core.run.runner import RunContext
 from mlreads.s4 import figures
 from mlreads.s4.hippo import legs, random_a
 from mlreads.s4.memory import legendre_reconstruct, scaled_online_states

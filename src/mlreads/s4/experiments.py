@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from mlreads.core.registry import Experiment, at_least, at_most, register
+from mlreads.core.run.registry import Experiment, at_least, at_most, register
 from mlreads.core.train import TrainConfig
 from mlreads.s4.exp_common import DataConfig
 from mlreads.s4.exp_mnist_init import LSSL, InitConfig, run_mnist_init

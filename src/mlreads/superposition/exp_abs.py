@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from mlreads.core.runner import RunContext
+from mlreads.core.run.runner import RunContext
 from mlreads.superposition import figures
 from mlreads.superposition.analysis import features_per_neuron
 from mlreads.superposition.model import AbsConfig, AbsModel, geometric_importance

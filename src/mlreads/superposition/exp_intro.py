@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from mlreads.core.runner import RunContext
+from mlreads.core.run.runner import RunContext
 from mlreads.core.tables import markdown_table
 from mlreads.superposition import figures
 from mlreads.superposition.analysis import angle_gaps_deg, count_represented, detect_geometry

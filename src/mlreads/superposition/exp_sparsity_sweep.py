@@ -6,7 +6,7 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
-from mlreads.core.runner import RunContext
+from mlreads.core.run.runner import RunContext
 from mlreads.superposition import figures
 from mlreads.superposition.analysis import count_represented
 from mlreads.superposition.model import ToyConfig, ToyModel, geometric_importance

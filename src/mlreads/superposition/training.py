@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from mlreads.core.train import TrainConfig, TrainResult, fit, recipe
 
 if TYPE_CHECKING:
-    from mlreads.core.runner import RunContext
+    from mlreads.core.run.runner import RunContext
 
 
 @dataclass(frozen=True)

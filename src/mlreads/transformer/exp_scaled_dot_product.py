@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from mlreads.core.figures import curves
-from mlreads.core.runner import RunContext
+from mlreads.core.run.runner import RunContext
 from mlreads.gpt.attention import attention_scores
 
 

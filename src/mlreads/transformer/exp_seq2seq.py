@@ -16,8 +16,8 @@ from mlreads.attention.exp_rnnsearch import RNNSearchConfig
 from mlreads.attention.rnn import RNNConfig, Seq2Seq, seq2seq_loss
 from mlreads.attention.translate import batch_fn, bleu, make_task, test_bins, translate
 from mlreads.core.data.translation import TranslationConfig
-from mlreads.core.runner import RunContext
-from mlreads.core.seeding import init_rng
+from mlreads.core.run.runner import RunContext
+from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import fit
 from mlreads.transformer.figures import time_curves_figure
 from mlreads.transformer.training import build, paper_recipe, teacher_forced, train

@@ -4,7 +4,7 @@ exp_seq2seq.py, exp_ablations.py and exp_scaled_dot_product.py."""
 from __future__ import annotations
 
 from mlreads.core.data.translation import TranslationConfig
-from mlreads.core.registry import Experiment, at_least, at_most, register
+from mlreads.core.run.registry import Experiment, at_least, at_most, register
 from mlreads.transformer.exp_ablations import AblationConfig, run_ablations
 from mlreads.transformer.exp_scaled_dot_product import ScaledDotConfig, run_scaled_dot
 from mlreads.transformer.exp_seq2seq import Seq2SeqConfig, run_seq2seq

@@ -12,8 +12,8 @@ import torch.nn.functional as F
 from mlreads.attention.rnn import seq2seq_loss
 from mlreads.attention.translate import Task, batch_fn
 from mlreads.core.data.translation import PAD, Pair, pad_batch
-from mlreads.core.runner import RunContext
-from mlreads.core.seeding import init_rng
+from mlreads.core.run.runner import RunContext
+from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import TrainConfig, TrainResult, fit
 from mlreads.transformer.model import EncoderDecoder, TransformerConfig, noam_peak_lr
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from mlreads.core.runner import RunContext
-from mlreads.core.seeding import init_rng
+from mlreads.core.run.runner import RunContext
+from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import TrainConfig, fit, recipe
 from mlreads.vision.exp_common import (
     batches,

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from mlreads.core.runner import RunContext
-from mlreads.core.seeding import init_rng
+from mlreads.core.run.runner import RunContext
+from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import TrainConfig, evaluate, fit, recipe
 from mlreads.vision.alexnet import AlexNet, AlexNetConfig
 from mlreads.vision.exp_common import (

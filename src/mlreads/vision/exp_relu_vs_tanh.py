@@ -12,8 +12,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from mlreads.core.runner import RunContext
-from mlreads.core.seeding import init_rng
+from mlreads.core.run.runner import RunContext
+from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import TrainConfig, fit, recipe
 from mlreads.vision.alexnet import SmallConvNet, SmallConvNetConfig
 from mlreads.vision.exp_common import (

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from mlreads.core.registry import Experiment, at_least, at_most, holds, register
+from mlreads.core.run.registry import Experiment, at_least, at_most, holds, register
 from mlreads.core.train import recipe
 from mlreads.vision.exp_common import PAPER_ALEXNET, PAPER_RESNET
 from mlreads.vision.exp_degradation import DegradationConfig, run_degradation

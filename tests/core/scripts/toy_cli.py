@@ -15,8 +15,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from mlreads.core.registry import Experiment, holds, register
-from mlreads.core.seeding import init_rng
+from mlreads.core.run.registry import Experiment, holds, register
+from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import TrainConfig, fit
 
 
@@ -57,7 +57,7 @@ CKPT = Experiment(
 
 if __name__ == "__main__":
     from mlreads import cli
-    from mlreads.core.registry import load_all
+    from mlreads.core.run.registry import load_all
 
     load_all()
     register(CKPT)

@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from mlreads.core.runner import RunContext
+from mlreads.core.run.runner import RunContext
 from mlreads.core.train import TrainConfig, fit
 
 

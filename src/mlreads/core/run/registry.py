@@ -1,6 +1,6 @@
 """Experiments as declarations: what a paper claims, its number, a config per budget, a run function and checks.
 
-A paper's `experiments.py` calls `register(Experiment(...))`. The runner (core/runner.py) does everything else:
+A paper's `experiments.py` calls `register(Experiment(...))`. The runner (core/run/runner.py) does everything else:
 seeding, threads, output folders, result.json, figures and the verdict.
 
 A `Check` is a relation on the metrics that `run` returns (a bound, an ordering, a trend) and must be able to fail:

@@ -19,12 +19,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from mlreads.core.config import apply_overrides, to_dict, validate
-from mlreads.core import runfolder, seeding
+from mlreads.core.run.config import apply_overrides, to_dict, validate
+from mlreads.core.run import runfolder
+from mlreads.core.run import seeding
 from mlreads.core.errors import NonFiniteLoss, UserError
-from mlreads.core.progress import bar
-from mlreads.core.registry import Experiment, _plain
-from mlreads.core.results import run_dir_name  # noqa: F401  (re-exported: one rule for run folders)
+from mlreads.core.run.progress import bar
+from mlreads.core.run.registry import Experiment, _plain
+from mlreads.core.run.results import run_dir_name  # noqa: F401  (re-exported: one rule for run folders)
 
 RESULT_KEYS = (
     "id", "paper", "claim", "budget", "seed", "config", "checks", "verdict", "metrics", "figures", "elapsed_s", "env",
@@ -138,7 +139,7 @@ def default_caption(fname: str) -> str:
 
 def source_provenance() -> dict:
     """The git commit of the mlreads sources and whether they differ from it (`dirty`); None where unknown."""
-    src = Path(__file__).resolve().parents[2]  # .../src (an editable install) or site-packages
+    src = Path(__file__).resolve().parents[3]  # .../src (an editable install) or site-packages
     info: dict[str, Any] = {"commit": None, "dirty": None}
     try:
         top = subprocess.run(["git", "-C", str(src), "rev-parse", "--show-toplevel", "HEAD"], capture_output=True,
@@ -146,7 +147,7 @@ def source_provenance() -> dict:
         if top.returncode != 0:
             return info
         root, commit = top.stdout.split()
-        if not (Path(root) / "src" / "mlreads").resolve() == Path(__file__).resolve().parents[1]:
+        if not (Path(root) / "src" / "mlreads").resolve() == Path(__file__).resolve().parents[2]:
             return info  # an installed copy that happens to sit inside some other repository
         status = subprocess.run(["git", "-C", root, "status", "--porcelain", "--", "src", "pyproject.toml"],
                                 capture_output=True, text=True, timeout=10)  # fmt: skip

@@ -15,7 +15,7 @@ from pathlib import Path
 
 
 def _package_dir() -> Path:
-    return Path(__file__).resolve().parents[1]
+    return Path(__file__).resolve().parents[2]  # the mlreads package
 
 
 def source_key() -> str:
@@ -37,7 +37,7 @@ def cache_dir() -> Path:
 
 def describe(exp, position: int) -> dict:
     """One experiment as plain data: what `list`, `show --json` and docs/claims.md print."""
-    from mlreads.core.config import to_dict
+    from mlreads.core.run.config import to_dict
 
     return {
         "id": exp.id,
@@ -68,7 +68,7 @@ def _valid(entry) -> bool:
 
 
 def build() -> list[dict]:
-    from mlreads.core.registry import load_all
+    from mlreads.core.run.registry import load_all
 
     return [describe(e, i) for i, e in enumerate(load_all().values())]
 
