@@ -37,7 +37,7 @@ def blocks(lang: str) -> list[tuple[int, str, bool]]:
 
 
 def test_readme_results_table_matches_the_ledger():
-    from mlreads.core.ledger import load_ledger, readme_block, readme_section
+    from mlreads.core.report.ledger import load_ledger, readme_block, readme_section
     from mlreads.core.run.registry import load_all
 
     section = readme_section(README.read_text())
@@ -52,7 +52,7 @@ def test_readme_results_table_matches_the_ledger():
 
 
 def test_docs_claims_is_generated_from_the_registry():
-    from mlreads.core.docs import claims_markdown
+    from mlreads.core.report.docs import claims_markdown
 
     path = ROOT / "docs" / "claims.md"
     assert path.is_file() and path.read_text() == claims_markdown(), (

@@ -157,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _ledger_times(results: Path) -> dict[tuple[str, str], float]:
     """(id, budget) -> mean elapsed seconds of the published default runs (cheap: JSON only)."""
-    from mlreads.core.ledger import load_ledger, verdicts
+    from mlreads.core.report.ledger import load_ledger, verdicts
 
     return {k: v.elapsed for k, v in verdicts(load_ledger(results, warn=lambda m: None)).items()}
 
@@ -199,7 +199,7 @@ def cmd_list(args) -> int:
 def cmd_show(args) -> int:
     from mlreads.core.run.catalog import describe
     from mlreads.core.fmt import duration, flat, num
-    from mlreads.core.ledger import load_ledger
+    from mlreads.core.report.ledger import load_ledger
     from mlreads.core.papers import paper_of
     from mlreads.core.run.registry import load_all, select
 
@@ -440,7 +440,7 @@ def cmd_report(args) -> int:
 
 
 def cmd_publish(args) -> int:
-    from mlreads.core.ledger import publish
+    from mlreads.core.report.ledger import publish
     from mlreads.core.run.registry import load_all
 
     known = load_all()
@@ -463,7 +463,7 @@ def cmd_publish(args) -> int:
 
 
 def cmd_readme_table(args) -> int:
-    from mlreads.core.ledger import load_ledger, readme_block
+    from mlreads.core.report.ledger import load_ledger, readme_block
     from mlreads.core.run.registry import load_all
 
     print(readme_block(list(load_all().values()), load_ledger(args.results)))
@@ -471,7 +471,7 @@ def cmd_readme_table(args) -> int:
 
 
 def cmd_docs(args) -> int:
-    from mlreads.core.docs import claims_markdown
+    from mlreads.core.report.docs import claims_markdown
 
     text = claims_markdown()
     if args.check:

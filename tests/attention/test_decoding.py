@@ -41,7 +41,7 @@ def test_beam_one_is_greedy_and_wider_beams_score_at_least_as_well(kind):
 def test_beam_search_finds_the_sequence_greedy_misses():
     """A two-step toy: greedy takes token 3 first (p 0.6) but then only reaches EOS with p 0.3; token 4 first
     (p 0.4) leads to EOS with p 1.0. Best sequence: [4, EOS] (0.4 > 0.18)."""
-    from mlreads.core.decoding import beam_search
+    from mlreads.core.nn.decoding import beam_search
 
     V, BOS_, EOS_ = 6, 1, 2
 

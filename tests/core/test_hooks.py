@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from mlreads.core.hooks import HookedModule, HookPoint
+from mlreads.core.nn.hooks import HookedModule, HookPoint
 
 
 class Block(nn.Module):

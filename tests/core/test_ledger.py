@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mlreads import cli
-from mlreads.core.ledger import load_ledger, readme_block, readme_section, readme_table, verdicts
+from mlreads.core.report.ledger import load_ledger, readme_block, readme_section, readme_table, verdicts
 from mlreads.core.run.runner import environment, source_provenance
 
 COMMIT = "1234567890abcdef1234567890abcdef12345678"
@@ -134,7 +134,7 @@ def test_readme_table_cli_prints_the_block(toy, tmp_path, capsys, monkeypatch):
 def test_the_committed_ledger_speaks_for_the_registered_experiments():
     """Every entry in results/ is of a registered experiment, with today's config and checks and the verdict they
     give on its metrics; otherwise it must be re-run and re-published (mlreads publish)."""
-    from mlreads.core.ledger import stale_reasons
+    from mlreads.core.report.ledger import stale_reasons
     from mlreads.core.run.registry import load_all
 
     root = Path(__file__).resolve().parents[2] / "results"
@@ -154,7 +154,7 @@ def test_the_committed_ledger_speaks_for_the_registered_experiments():
 def test_stale_entries_are_detected(toy, tmp_path, fake_publish):
     import dataclasses
 
-    from mlreads.core.ledger import stale_reasons
+    from mlreads.core.report.ledger import stale_reasons
     from mlreads.core.run.registry import at_least
 
     fake_publish(tmp_path, "toytest/threshold", "quick", 0, "fail", 0.5)

@@ -11,7 +11,7 @@ from torch import nn
 
 from mlreads.core import figures
 from mlreads.core.data.text import TextDataset
-from mlreads.core.lm import fixed_windows, lm_evaluator, next_token_loss
+from mlreads.core.nn.lm import fixed_windows, lm_evaluator, next_token_loss
 
 
 class Uniform(nn.Module):

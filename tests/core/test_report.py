@@ -10,7 +10,7 @@ import pytest
 
 from mlreads import cli
 from mlreads.core.run import registry
-from mlreads.core.report_page import render_text
+from mlreads.core.report.page import render_text
 
 
 class _Collector(HTMLParser):

@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mlreads.core.data.translation import BOS, EOS, PAD
-from mlreads.core.decoding import beam_search
+from mlreads.core.nn.decoding import beam_search
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The model builder the circuits experiments share (exp_bigram, exp_copying, exp_induction).
 
 Elhage et al. 2021, "A Mathematical Framework for Transformer Circuits"; Olsson et al. 2022, "In-context Learning and
-Induction Heads" (arXiv:2209.11895). Data comes from `mlreads.core.data.text`, the loss from `mlreads.core.lm`, the
+Induction Heads" (arXiv:2209.11895). Data comes from `mlreads.core.data.text`, the loss from `mlreads.core.nn.lm`, the
 recipe from `mlreads.core.train.recipe`; the registered declarations are in experiments.py.
 """
 

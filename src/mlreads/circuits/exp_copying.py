@@ -20,7 +20,7 @@ from mlreads.circuits.detectors import ov_copying_accuracy
 from mlreads.circuits.exp_common import build_model
 from mlreads.circuits.model import AttnOnlyTransformer
 from mlreads.core.data.text import TextConfig, load_text
-from mlreads.core.lm import lm_evaluator, next_token_loss
+from mlreads.core.nn.lm import lm_evaluator, next_token_loss
 from mlreads.core.run.runner import RunContext
 from mlreads.core.train import TrainConfig, fit, recipe
 

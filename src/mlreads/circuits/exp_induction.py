@@ -23,7 +23,7 @@ from mlreads.circuits.detectors import repeated_sequence_scores
 from mlreads.circuits.exp_common import build_model
 from mlreads.circuits.model import AttnOnlyTransformer
 from mlreads.core.data.text import TextConfig, TextDataset, load_text
-from mlreads.core.lm import next_token_loss
+from mlreads.core.nn.lm import next_token_loss
 from mlreads.core.run.runner import RunContext
 from mlreads.core.train import TrainConfig, TrainResult, fit, recipe
 

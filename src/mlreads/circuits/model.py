@@ -34,7 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from mlreads.circuits.factored import FactoredMatrix
-from mlreads.core.hooks import HookedModule, HookPoint
+from mlreads.core.nn.hooks import HookedModule, HookPoint
 from mlreads.gpt.attention import attend, attention_pattern
 
 

@@ -46,8 +46,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mlreads.core.hf import hf_model as load_hf
-from mlreads.core.hooks import HookedModule, HookPoint
+from mlreads.core.nn.hf import hf_model as load_hf
+from mlreads.core.nn.hooks import HookedModule, HookPoint
 from mlreads.gpt.attention import attend, attention_pattern, causal_mask
 
 KV = tuple[Tensor, Tensor]  # (k, v), each (B, H, L, P)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from mlreads.core.data.text import TextConfig, load_text
 from mlreads.core.figures import loss_curves
-from mlreads.core.lm import lm_evaluator, next_token_loss
+from mlreads.core.nn.lm import lm_evaluator, next_token_loss
 from mlreads.core.run.runner import RunContext
 from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import TrainConfig, fit, recipe

@@ -38,8 +38,8 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
-from mlreads.core.hf import hf_model as load_hf
-from mlreads.core.hooks import HookedModule, HookPoint
+from mlreads.core.nn.hf import hf_model as load_hf
+from mlreads.core.nn.hooks import HookedModule, HookPoint
 from mlreads.mamba.scan import selective_scan
 from mlreads.mamba.step import scan_step
 

@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
-from mlreads.core.hooks import HookedModule, HookPoint
+from mlreads.core.nn.hooks import HookedModule, HookPoint
 from mlreads.s4 import discretize, hippo
 from mlreads.s4.kernels import (
     StepForm, c_from_c_tilde, dplr_dense, dplr_kernel, fft_conv, krylov_kernel, ssm_step, vandermonde_kernel,

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mlreads.core.data.translation import BOS, EOS, PAD
-from mlreads.core.decoding import beam_search
+from mlreads.core.nn.decoding import beam_search
 from mlreads.core.train import rsqrt_factor
 from mlreads.gpt.attention import attend, attention_scores
 

@@ -23,9 +23,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mlreads.core import fmt
-from mlreads.core.ledger import Verdict, load_ledger, verdicts
+from mlreads.core.report.ledger import Verdict, load_ledger, verdicts
 from mlreads.core.papers import paper_of, reading_key
-from mlreads.core.report_page import default_caption, esc, href, page, paper_links, run_page, status
+from mlreads.core.report.page import default_caption, esc, href, page, paper_links, run_page, status
 from mlreads.core.run.results import (BUDGETS, MAX_ARTIFACT_BYTES, NAME_RE, BadResult, find_results, inside,
                                   load_result, printable, read_limited)  # fmt: skip
 
