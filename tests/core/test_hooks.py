@@ -51,3 +51,20 @@ def test_hooks_can_patch_and_are_removed_afterwards():
     torch.testing.assert_close(net(x), clean, rtol=0, atol=0)
     with pytest.raises(KeyError, match="no hook point"):
         net.run_with_hooks(x, fwd_hooks=[("blocks.9.hook_out", lambda a, h: None)])
+
+
+class AliasedNet(Net):
+    """The same module tree as Net, published under other names (as models with fixed state_dict keys do)."""
+
+    hook_aliases = ((r"^blocks\.(\d+)\.", r"layers.\1."), (r"^hook_in$", "embed.hook_in"))
+
+
+def test_hook_aliases_rename_hook_points_but_not_parameters():
+    torch.manual_seed(0)
+    net, x = AliasedNet(), torch.randn(2, 4)
+    assert list(net.hook_points()) == ["layers.0.hook_out", "layers.1.hook_out", "embed.hook_in"]
+    assert "blocks.0.lin.weight" in net.state_dict()
+    out, cache = net.run_with_cache(x)
+    torch.testing.assert_close(cache["layers.1.hook_out"], out, rtol=0, atol=0)
+    zeroed = net.run_with_hooks(x, fwd_hooks=[("layers.0.hook_out", lambda a, h: torch.zeros_like(a))])
+    torch.testing.assert_close(zeroed, net.blocks[1].lin(torch.zeros(2, 4)), rtol=0, atol=0)

@@ -47,6 +47,8 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from mlreads.core.nn.hooks import HookedModule, HookPoint
+
 Kind = Literal["linear", "relu", "hidden_relu"]
 TINY = 8  # m * n at or below which ToyModel.loss takes the fast path toy_loss_tiny (same math, faster)
 
@@ -105,13 +107,21 @@ def toy_hidden(W: Tensor, x: Tensor, kind: Kind) -> Tensor:
     return torch.relu(h) if kind == "hidden_relu" else h
 
 
+def toy_readout(W: Tensor, b: Tensor, h: Tensor, kind: Kind) -> Tensor:
+    """Section 2 (and 7): x' = act(W^T h + b) from the hidden vector h.
+
+    Shapes: W (I, m, F), b (I, F), h (B, I, m) -> (B, I, F).
+    """
+    out = torch.einsum("imf,bim->bif", W, h) + b  # (B, I, F)
+    return out if kind == "linear" else torch.relu(out)
+
+
 def toy_forward(W: Tensor, b: Tensor, x: Tensor, kind: Kind) -> Tensor:
     """Section 2 (and 7): x' = act(W^T h + b), h = toy_hidden(W, x), batched over instances.
 
     Shapes: W (I, m, F), b (I, F), x (B, I, F) -> (B, I, F).
     """
-    out = torch.einsum("imf,bim->bif", W, toy_hidden(W, x, kind)) + b  # (B, I, F)
-    return out if kind == "linear" else torch.relu(out)
+    return toy_readout(W, b, toy_hidden(W, x, kind), kind)
 
 
 def toy_loss_tiny(W: Tensor, b: Tensor, x: Tensor, importance: Tensor, kind: Kind) -> Tensor:
@@ -137,7 +147,7 @@ def toy_loss_tiny(W: Tensor, b: Tensor, x: Tensor, importance: Tensor, kind: Kin
 # --- modules ------------------------------------------------------------------------------------------------------
 
 
-class _Instances(nn.Module):
+class _Instances(HookedModule):
     """Holds the per-instance importance and feature probability as buffers (I, F)."""
 
     def _init_buffers(self, n_instances: int, n_features: int) -> None:
@@ -151,7 +161,13 @@ class _Instances(nn.Module):
 
 
 class ToyModel(_Instances):
-    """I independent tied-weight toy models (Section 2, 7): x' = act(W^T act_h(W x) + b). x (B, I, F) -> (B, I, F)."""
+    """I independent tied-weight toy models (Section 2, 7): x' = act(W^T act_h(W x) + b). x (B, I, F) -> (B, I, F).
+
+    Hook points (`run_with_cache`, `run_with_hooks`; every activation keeps the instance axis I):
+        hook_hidden    (B, I, m)  h = W x (ReLU(W x) for kind "hidden_relu")
+        hook_out       (B, I, F)  x' = act(W^T h + b)
+    `loss` on tiny models (m * n <= TINY) takes the fast path, which does not call `forward`, so no hook fires there.
+    """
 
     def __init__(self, cfg: ToyConfig, generator: torch.Generator | None = None):
         super().__init__()
@@ -159,13 +175,15 @@ class ToyModel(_Instances):
         self.W = nn.Parameter(xavier_normal_instances(cfg.n_instances, (cfg.d_hidden, cfg.n_features), generator))
         self.b = nn.Parameter(torch.zeros(cfg.n_instances, cfg.n_features))  # (I, F)
         self._init_buffers(cfg.n_instances, cfg.n_features)
+        self.hook_hidden, self.hook_out = HookPoint(), HookPoint()
 
     def hidden(self, x: Tensor) -> Tensor:
         """h = act_h(W x): x (B, I, F) -> (B, I, m)."""
         return toy_hidden(self.W, x, self.cfg.kind)
 
     def forward(self, x: Tensor) -> Tensor:
-        return toy_forward(self.W, self.b, x, self.cfg.kind)  # (B, I, F)
+        h = self.hook_hidden(toy_hidden(self.W, x, self.cfg.kind))  # (B, I, m)
+        return self.hook_out(toy_readout(self.W, self.b, h, self.cfg.kind))  # (B, I, F)
 
     def loss(self, x: Tensor) -> Tensor:
         """Per-instance importance-weighted reconstruction loss (I,); tiny models take the fast path."""
@@ -178,7 +196,12 @@ class ToyModel(_Instances):
 
 
 class AbsModel(_Instances):
-    """Section 8: y' = ReLU(W_2 ReLU(W_1 x) + b) trained on y = |x|, x in U[-1, 1]. x (B, I, F) -> (B, I, F)."""
+    """Section 8: y' = ReLU(W_2 ReLU(W_1 x) + b) trained on y = |x|, x in U[-1, 1]. x (B, I, F) -> (B, I, F).
+
+    Hook points (`run_with_cache`, `run_with_hooks`; every activation keeps the instance axis I):
+        hook_hidden    (B, I, H)  ReLU(W_1 x), the hidden neurons
+        hook_out       (B, I, F)  y' = ReLU(W_2 h + b)
+    """
 
     def __init__(self, cfg: AbsConfig, generator: torch.Generator | None = None):
         super().__init__()
@@ -188,12 +211,14 @@ class AbsModel(_Instances):
         self.W_out = nn.Parameter(xavier_normal_instances(cfg.n_instances, shape[::-1], generator))  # (I, F, H)
         self.b = nn.Parameter(torch.zeros(cfg.n_instances, cfg.n_features))  # (I, F)
         self._init_buffers(cfg.n_instances, cfg.n_features)
+        self.hook_hidden, self.hook_out = HookPoint(), HookPoint()
 
     def hidden(self, x: Tensor) -> Tensor:
         return torch.relu(torch.einsum("ihf,bif->bih", self.W_in, x))  # (B, I, H)
 
     def forward(self, x: Tensor) -> Tensor:
-        return torch.relu(torch.einsum("ifh,bih->bif", self.W_out, self.hidden(x)) + self.b)  # (B, I, F)
+        h = self.hook_hidden(self.hidden(x))  # (B, I, H)
+        return self.hook_out(torch.relu(torch.einsum("ifh,bih->bif", self.W_out, h) + self.b))  # (B, I, F)
 
     def loss(self, x: Tensor) -> Tensor:
         """Per-instance importance-weighted MSE against |x| (I,)."""

@@ -8,10 +8,15 @@ Every model in mlreads places a `HookPoint` (an identity module) on each activat
 
 A hook function has the TransformerLens signature ``fn(activation, hook) -> activation | None``; returning a tensor
 replaces the activation (ablation, patching), returning None leaves it unchanged.
+
+A model whose module tree is fixed by its checkpoints (state_dict keys such as ``encoder.0.self_attn.w_q.weight``)
+publishes TransformerLens-style names through `HookedModule.hook_aliases`, regex rewrites of the module paths
+(``encoder.0.self_attn.hook_pattern`` -> ``encoder.blocks.0.attn.hook_pattern``); parameter names stay as they are.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 
@@ -86,10 +91,17 @@ def _matcher(names_filter: NamesFilter) -> Callable[[str], bool]:
 class HookedModule(nn.Module):
     """Mix-in for models with `HookPoint`s: names them and runs with hooks or a cache."""
 
+    # (pattern, replacement) pairs applied in order with re.sub to each hook point's module path (see the module
+    # docstring); empty: the hook name is the module path.
+    hook_aliases: tuple[tuple[str, str], ...] = ()
+
     def hook_points(self) -> dict[str, HookPoint]:
         points = {}
-        for name, module in self.named_modules():
+        for path, module in self.named_modules():
             if isinstance(module, HookPoint):
+                name = path
+                for pattern, replacement in self.hook_aliases:
+                    name = re.sub(pattern, replacement, name)
                 module.name = name
                 points[name] = module
         return points
