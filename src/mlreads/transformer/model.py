@@ -34,6 +34,7 @@ from torch import Tensor, nn
 
 from mlreads.core.data.translation import BOS, EOS, PAD
 from mlreads.core.nn.decoding import beam_search
+from mlreads.core.nn.hooks import HookedModule, HookPoint
 from mlreads.core.train import rsqrt_factor
 from mlreads.gpt.attention import attend, attention_scores
 
@@ -97,23 +98,27 @@ class MultiHeadAttention(nn.Module):
         self.w_v = nn.Linear(cfg.d_model, cfg.d_model)
         self.w_o = nn.Linear(cfg.d_model, cfg.d_model)
         self.dropout = nn.Dropout(cfg.dropout)
+        self.hook_q, self.hook_k, self.hook_v = HookPoint(), HookPoint(), HookPoint()  # (B, L, H, P)
+        self.hook_pattern = HookPoint()  # (B, H, Lq, Lk)
+        self.hook_z = HookPoint()  # (B, Lq, H, P)
 
-    def heads(self, x: Tensor) -> Tensor:
+    def heads(self, x: Tensor, hook: HookPoint) -> Tensor:
+        """(B, L, D) -> (B, H, L, P); the hook sees TransformerLens's (B, L, H, P) layout."""
         B, L, _ = x.shape
-        return x.view(B, L, self.n_heads, self.d_head).transpose(1, 2)  # (B, H, L, P)
+        return hook(x.view(B, L, self.n_heads, self.d_head)).transpose(1, 2)  # (B, H, L, P)
 
     def project_kv(self, memory: Tensor) -> KV:
-        return self.heads(self.w_k(memory)), self.heads(self.w_v(memory))  # 2 x (B, H, Lk, P)
+        return self.heads(self.w_k(memory), self.hook_k), self.heads(self.w_v(memory), self.hook_v)  # 2 x (B, H, Lk, P)
 
     def forward(self, x: Tensor, kv: KV, allowed: Tensor) -> tuple[Tensor, Tensor]:
         """x (B, Lq, D) queries; kv the projected keys and values (B, H, Lk, P); allowed a bool mask broadcastable
         to (B, H, Lq, Lk). Returns (output (B, Lq, D), pattern (B, H, Lq, Lk))."""
         B, Lq, D = x.shape
-        q = self.heads(self.w_q(x))  # (B, H, Lq, P)
+        q = self.heads(self.w_q(x), self.hook_q)  # (B, H, Lq, P)
         scores = attention_scores(q, kv[0]).masked_fill(~allowed, float("-inf"))  # (B, H, Lq, Lk)
-        pattern = scores.softmax(dim=-1)
-        z = attend(self.dropout(pattern), kv[1])  # (B, H, Lq, P)
-        return self.w_o(z.transpose(1, 2).reshape(B, Lq, D)), pattern
+        pattern = self.hook_pattern(scores.softmax(dim=-1))
+        z = self.hook_z(attend(self.dropout(pattern), kv[1]).transpose(1, 2))  # (B, Lq, H, P)
+        return self.w_o(z.reshape(B, Lq, D)), pattern
 
 
 class FeedForward(nn.Module):
@@ -124,9 +129,10 @@ class FeedForward(nn.Module):
         self.w_1 = nn.Linear(cfg.d_model, cfg.d_mlp)
         self.w_2 = nn.Linear(cfg.d_mlp, cfg.d_model)
         self.dropout = nn.Dropout(cfg.dropout)
+        self.hook_pre, self.hook_post = HookPoint(), HookPoint()  # (B, L, d_mlp)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.w_2(self.dropout(F.relu(self.w_1(x))))
+        return self.w_2(self.dropout(self.hook_post(F.relu(self.hook_pre(self.w_1(x))))))
 
 
 class EncoderLayer(nn.Module):
@@ -136,10 +142,14 @@ class EncoderLayer(nn.Module):
         self.ln_1 = nn.LayerNorm(cfg.d_model, eps=cfg.layer_norm_eps)
         self.ln_2 = nn.LayerNorm(cfg.d_model, eps=cfg.layer_norm_eps)
         self.dropout = nn.Dropout(cfg.dropout)
+        self.hook_resid_pre, self.hook_resid_mid, self.hook_resid_post = HookPoint(), HookPoint(), HookPoint()
+        self.hook_attn_out, self.hook_mlp_out = HookPoint(), HookPoint()  # (B, L, D)
 
     def forward(self, x: Tensor, allowed: Tensor) -> Tensor:
-        x = self.ln_1(x + self.dropout(self.self_attn(x, self.self_attn.project_kv(x), allowed)[0]))
-        return self.ln_2(x + self.dropout(self.ffn(x)))
+        x = self.hook_resid_pre(x)  # (B, S, D)
+        a = self.hook_attn_out(self.self_attn(x, self.self_attn.project_kv(x), allowed)[0])
+        x = self.hook_resid_mid(self.ln_1(x + self.dropout(a)))
+        return self.hook_resid_post(self.ln_2(x + self.dropout(self.hook_mlp_out(self.ffn(x)))))
 
 
 class DecoderLayer(nn.Module):
@@ -150,23 +160,53 @@ class DecoderLayer(nn.Module):
         self.ln_2 = nn.LayerNorm(cfg.d_model, eps=cfg.layer_norm_eps)
         self.ln_3 = nn.LayerNorm(cfg.d_model, eps=cfg.layer_norm_eps)
         self.dropout = nn.Dropout(cfg.dropout)
+        self.hook_resid_pre, self.hook_resid_mid, self.hook_resid_post = HookPoint(), HookPoint(), HookPoint()
+        self.hook_resid_mid_cross = HookPoint()  # after the cross-attention sublayer
+        self.hook_attn_out, self.hook_cross_attn_out, self.hook_mlp_out = HookPoint(), HookPoint(), HookPoint()
 
     def forward(self, y: Tensor, cross_kv: KV, src_allowed: Tensor, past: KV | None = None):
         """y (B, Lq, D) the new target positions; past: this layer's self-attention keys/values of earlier positions.
         Returns (y, the self-attention (k, v) so far, the cross-attention pattern (B, H, Lq, S))."""
+        y = self.hook_resid_pre(y)  # (B, Lq, D)
         k, v = self.self_attn.project_kv(y)
         if past is not None:
             k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)  # (B, H, Lk, P)
         Lq, Lk = y.shape[1], k.shape[2]
         causal = torch.ones(Lk, Lk, dtype=torch.bool, device=y.device).tril()[Lk - Lq :]  # (Lq, Lk), end-aligned
-        y = self.ln_1(y + self.dropout(self.self_attn(y, (k, v), causal)[0]))
+        a = self.hook_attn_out(self.self_attn(y, (k, v), causal)[0])
+        y = self.hook_resid_mid(self.ln_1(y + self.dropout(a)))
         a, pattern = self.cross_attn(y, cross_kv, src_allowed)
-        y = self.ln_2(y + self.dropout(a))
-        return self.ln_3(y + self.dropout(self.ffn(y))), (k, v), pattern
+        y = self.hook_resid_mid_cross(self.ln_2(y + self.dropout(self.hook_cross_attn_out(a))))
+        return self.hook_resid_post(self.ln_3(y + self.dropout(self.hook_mlp_out(self.ffn(y))))), (k, v), pattern
 
 
-class EncoderDecoder(nn.Module):
-    """`forward(src (B, S), tgt_in (B, T))` -> logits (B, T, V). `encode`, `decode_step` for incremental decoding."""
+class EncoderDecoder(HookedModule):
+    """`forward(src (B, S), tgt_in (B, T))` -> logits (B, T, V). `encode`, `decode` (with a cache) for incremental
+    decoding.
+
+    Hook points (`run_with_cache`, `run_with_hooks`), TransformerLens names with an encoder. / decoder. prefix
+    (the module paths, and so the state_dict keys, stay `encoder.{l}.self_attn...`; `hook_aliases` renames them):
+        encoder.hook_embed, encoder.hook_pos_embed                  (B, S, D)  E x · √d_model, PE
+        encoder.blocks.{l}.hook_resid_pre / hook_resid_mid / hook_resid_post / hook_attn_out / hook_mlp_out
+                                                                    (B, S, D)
+        encoder.blocks.{l}.attn.hook_q / hook_k / hook_v / hook_z   (B, S, H, P)
+        encoder.blocks.{l}.attn.hook_pattern                        (B, H, S, S)
+        encoder.blocks.{l}.mlp.hook_pre / hook_post                 (B, S, d_mlp)
+        decoder.hook_embed, decoder.hook_pos_embed                  (B, T, D)
+        decoder.blocks.{l}.hook_resid_pre / hook_resid_mid / hook_resid_mid_cross / hook_resid_post,
+        decoder.blocks.{l}.hook_attn_out / hook_cross_attn_out / hook_mlp_out   (B, T, D)
+        decoder.blocks.{l}.attn.hook_q / hook_k / hook_v / hook_z   (B, T, H, P)
+        decoder.blocks.{l}.attn.hook_pattern                        (B, H, T, T), causal
+        decoder.blocks.{l}.cross_attn.hook_q / hook_z               (B, T, H, P)
+        decoder.blocks.{l}.cross_attn.hook_k / hook_v               (B, S, H, P)
+        decoder.blocks.{l}.cross_attn.hook_pattern                  (B, H, T, S), over the source
+        decoder.blocks.{l}.mlp.hook_pre / hook_post                 (B, T, d_mlp)
+    hook_resid_mid follows the (post-LN) self-attention sublayer, hook_resid_mid_cross the cross-attention one.
+    Incremental decoding (`greedy`, `beam`) fires the decoder hooks once per step, on that step's positions.
+    """
+
+    hook_aliases = ((r"^(encoder|decoder)\.(\d+)\.", r"\1.blocks.\2."), (r"\.self_attn\.", ".attn."),
+                    (r"\.ffn\.", ".mlp."), (r"^hook_src_", "encoder.hook_"), (r"^hook_tgt_", "decoder.hook_"))
 
     def __init__(self, cfg: TransformerConfig):
         super().__init__()
@@ -181,6 +221,8 @@ class EncoderDecoder(nn.Module):
         self.encoder = nn.ModuleList(EncoderLayer(cfg) for _ in range(cfg.n_layers))
         self.decoder = nn.ModuleList(DecoderLayer(cfg) for _ in range(cfg.n_layers))
         self.dropout = nn.Dropout(cfg.dropout)
+        self.hook_src_embed, self.hook_src_pos_embed = HookPoint(), HookPoint()  # (B, S, D)
+        self.hook_tgt_embed, self.hook_tgt_pos_embed = HookPoint(), HookPoint()  # (B, T, D)
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -197,17 +239,23 @@ class EncoderDecoder(nn.Module):
             self.tgt_embed.weight[PAD].zero_()
             self.src_embed.weight[PAD].zero_()
 
-    def embed(self, ids: Tensor, table: nn.Embedding, start: int = 0) -> Tensor:
-        """Section 3.4-3.5: E x · √d_model + PE, then dropout. (B, L) -> (B, L, D)."""
-        L = ids.shape[1]
+    def embed(self, ids: Tensor, table: nn.Embedding, start: int = 0,
+              hooks: tuple[HookPoint, HookPoint] | None = None) -> Tensor:  # fmt: skip
+        """Section 3.4-3.5: E x · √d_model + PE, then dropout. (B, L) -> (B, L, D). `hooks`: the (token, position)
+        hook points that see the two terms."""
+        B, L = ids.shape
         if start + L > self.cfg.n_ctx:
             raise ValueError(f"sequence of {start + L} tokens is longer than n_ctx={self.cfg.n_ctx}")
-        return self.dropout(table(ids) * math.sqrt(self.cfg.d_model) + self.pos[start : start + L])
+        tok = table(ids) * math.sqrt(self.cfg.d_model)  # (B, L, D)
+        pos = self.pos[start : start + L].expand(B, L, -1)  # (B, L, D), a broadcast view
+        if hooks is not None:
+            tok, pos = hooks[0](tok), hooks[1](pos)
+        return self.dropout(tok + pos)
 
     def encode(self, src: Tensor) -> tuple[Tensor, Tensor]:
         """src (B, S) -> (memory (B, S, D), src_allowed (B, 1, 1, S))."""
         allowed = (src != PAD)[:, None, None, :]  # (B, 1, 1, S)
-        x = self.embed(src, self.src_embed)
+        x = self.embed(src, self.src_embed, hooks=(self.hook_src_embed, self.hook_src_pos_embed))
         for layer in self.encoder:
             x = layer(x, allowed)
         return x, allowed
@@ -219,7 +267,7 @@ class EncoderDecoder(nn.Module):
                start: int = 0) -> tuple[Tensor, list, list[Tensor]]:
         """Decoder over the new target positions tgt_in (B, Lq) starting at `start`. `cache`: per layer
         (self k/v so far, cross k/v). Returns (logits (B, Lq, V), the new cache, cross patterns per layer)."""
-        y = self.embed(tgt_in, self.tgt_embed, start)
+        y = self.embed(tgt_in, self.tgt_embed, start, hooks=(self.hook_tgt_embed, self.hook_tgt_pos_embed))
         new_cache, patterns = [], []
         for i, layer in enumerate(self.decoder):
             past, cross = (cache[i] if cache is not None else (None, layer.cross_attn.project_kv(memory)))
