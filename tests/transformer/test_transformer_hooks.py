@@ -30,7 +30,8 @@ def _model_and_batch():
 
 
 def _expected() -> dict[str, tuple[int, ...]]:
-    out = {f"{side}.hook_{h}": (B, L, D) for side, L in (("encoder", S), ("decoder", T)) for h in ("embed", "pos_embed")}
+    sides = (("encoder", S), ("decoder", T))
+    out = {f"{side}.hook_{h}": (B, L, D) for side, L in sides for h in ("embed", "pos_embed")}
     for side, L, resid in (("encoder", S, ["pre", "mid", "post"]), ("decoder", T, ["pre", "mid", "mid_cross", "post"])):
         for layer in range(CFG.n_layers):
             blk = f"{side}.blocks.{layer}"
