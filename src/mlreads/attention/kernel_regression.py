@@ -27,6 +27,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from mlreads.core.nn.hooks import HookedModule, HookPoint
+
 
 def gaussian_kernel(u: Tensor) -> Tensor:
     """K(u) = exp(-u² / 2) / √(2π)."""
@@ -62,12 +64,19 @@ def loo_bandwidth(x: Tensor, y: Tensor, grid: Tensor) -> tuple[float, Tensor]:
     return float(grid[errors.argmin()]), errors
 
 
-class ParametricAttention(nn.Module):
-    """d2l's parametric attention pooling: a(q, k) = -((q - k) w)² / 2, one learned scalar w = 1 / h."""
+class ParametricAttention(HookedModule):
+    """d2l's parametric attention pooling: a(q, k) = -((q - k) w)² / 2, one learned scalar w = 1 / h.
+
+    `forward(queries (Q,), keys (n,), values (n,))` -> f̂ (Q,). Hook points (`run_with_cache`, `run_with_hooks`):
+        hook_scores     (Q, n)  a(q, k), -inf on the masked diagonal with exclude_self
+        hook_pattern    (Q, n)  the attention weights softmax_i(a(q, x_i)), rows sum to 1
+        hook_out        (Q,)    f̂(q)
+    """
 
     def __init__(self, w: float = 1.0):
         super().__init__()
         self.w = nn.Parameter(torch.tensor(float(w)))
+        self.hook_scores, self.hook_pattern, self.hook_out = HookPoint(), HookPoint(), HookPoint()
 
     @property
     def bandwidth(self) -> float:
@@ -77,7 +86,8 @@ class ParametricAttention(nn.Module):
         scores = -(((queries[:, None] - keys[None, :]) * self.w) ** 2) / 2  # (Q, n)
         if exclude_self:
             scores = scores.masked_fill(torch.eye(len(queries), len(keys), dtype=torch.bool), float("-inf"))
-        return scores.softmax(dim=1) @ values  # (Q,)
+        pattern = self.hook_pattern(self.hook_scores(scores).softmax(dim=1))  # (Q, n)
+        return self.hook_out(pattern @ values)  # (Q,)
 
 
 def toy_function(x: Tensor) -> Tensor:

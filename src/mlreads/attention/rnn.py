@@ -42,6 +42,7 @@ from torch import Tensor, nn
 
 from mlreads.core.data.translation import BOS, EOS, PAD
 from mlreads.core.nn.decoding import beam_search
+from mlreads.core.nn.hooks import HookedModule, HookPoint
 
 
 @dataclass(frozen=True)
@@ -96,9 +97,24 @@ def run_rnn(cell: PaperGRUCell, x: Tensor, mask: Tensor, reverse: bool = False) 
     return torch.stack(out, dim=1)
 
 
-class Seq2Seq(nn.Module):
+class Seq2Seq(HookedModule):
     """RNNsearch (`cfg.attention`) or RNNencdec. `forward(src, tgt_in)` -> (logits (B, T, V), alignments (B, T, S)
-    or None)."""
+    or None).
+
+    Hook points (`run_with_cache`, `run_with_hooks`; `hook_aliases` publishes the attributes hook_enc_* / hook_dec_*
+    as encoder.* / decoder.*):
+        encoder.hook_embed          (B, S, m)   E x, the source embeddings
+        encoder.hook_annotations    (B, S, 2n)  h_j = [→h_j; ←h_j]                 RNNsearch only
+        encoder.hook_summary        (B, n)      c = tanh(V h_T)                     RNNencdec only
+        decoder.hook_init_state     (B, n)      s_0
+        decoder.hook_alpha          (B, S)      α_i of one decoder step            RNNsearch only
+        decoder.hook_attn           (B, T, S)   α_ij of every step (the returned alignments)   RNNsearch only
+    decoder.hook_alpha fires once per decoder step, so a hook function there edits every step's attention (and the
+    context c_i built from it); a cache keeps only the last step there: read all steps from decoder.hook_attn, which
+    fires once after the last step (replacing it changes the returned alignments, not the logits).
+    """
+
+    hook_aliases = ((r"^hook_enc_", "encoder.hook_"), (r"^hook_dec_", "decoder.hook_"))
 
     def __init__(self, cfg: RNNConfig):
         super().__init__()
@@ -122,25 +138,32 @@ class Seq2Seq(nn.Module):
         self.out_y = nn.Linear(m, 2 * cfg.d_maxout, bias=False)  # V_o
         self.out_c = nn.Linear(d_ctx, 2 * cfg.d_maxout, bias=False)  # C_o
         self.out_w = nn.Linear(cfg.d_maxout, cfg.tgt_vocab)  # W_o
+        self.hook_enc_embed, self.hook_dec_init_state = HookPoint(), HookPoint()
+        if cfg.attention:
+            self.hook_enc_annotations, self.hook_dec_alpha, self.hook_dec_attn = HookPoint(), HookPoint(), HookPoint()
+        else:
+            self.hook_enc_summary = HookPoint()
 
     def encode(self, src: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """src (B, S) -> (annotations (B, S, 2n) or the summary c (B, 1, n), source mask (B, S), s_0 (B, n))."""
         mask = src != PAD  # (B, S)
-        x = self.src_embed(src)  # (B, S, m)
+        x = self.hook_enc_embed(self.src_embed(src))  # (B, S, m)
         fwd = run_rnn(self.enc_fwd, x, mask)  # (B, S, n)
         if self.cfg.attention:
             bwd = run_rnn(self.enc_bwd, x, mask, reverse=True)  # (B, S, n)
-            return torch.cat([fwd, bwd], dim=-1), mask, torch.tanh(self.w_init(bwd[:, 0]))
+            annotations = self.hook_enc_annotations(torch.cat([fwd, bwd], dim=-1))  # (B, S, 2n)
+            s0 = torch.tanh(self.w_init(annotations[:, 0, self.cfg.d_hidden :]))  # W_s ←h_1
+            return annotations, mask, self.hook_dec_init_state(s0)
         last = fwd[torch.arange(len(src)), mask.sum(1) - 1]  # (B, n): h_T, the state after the last real token
-        c = torch.tanh(self.summary(last))  # (B, n)
-        return c[:, None], mask, torch.tanh(self.w_init(c))
+        c = self.hook_enc_summary(torch.tanh(self.summary(last)))  # (B, n)
+        return c[:, None], mask, self.hook_dec_init_state(torch.tanh(self.w_init(c)))
 
     def context(self, s: Tensor, memory: Tensor, keys: Tensor | None, mask: Tensor) -> tuple[Tensor, Tensor | None]:
         """c_i and α_i (B, S) from s_{i-1} (B, n); `keys` = U_a h_j, precomputed (B, S, n')."""
         if not self.cfg.attention:
             return memory[:, 0], None
         e = self.align_v(torch.tanh(self.align_w(s)[:, None] + keys)).squeeze(-1)  # (B, S), Eq. 6
-        alpha = e.masked_fill(~mask, float("-inf")).softmax(dim=-1)  # (B, S)
+        alpha = self.hook_dec_alpha(e.masked_fill(~mask, float("-inf")).softmax(dim=-1))  # (B, S)
         return torch.einsum("bs,bsd->bd", alpha, memory), alpha  # (B, 2n)
 
     def step(self, y_prev: Tensor, s: Tensor, memory: Tensor, keys: Tensor | None, mask: Tensor):
@@ -159,7 +182,7 @@ class Seq2Seq(nn.Module):
             out, s, alpha = self.step(tgt_in[:, i], s, memory, keys, mask)
             logits.append(out)
             alphas.append(alpha)
-        align = torch.stack(alphas, dim=1) if self.cfg.attention else None  # (B, T, S)
+        align = self.hook_dec_attn(torch.stack(alphas, dim=1)) if self.cfg.attention else None  # (B, T, S)
         return torch.stack(logits, dim=1), align  # (B, T, V)
 
     @torch.no_grad()
