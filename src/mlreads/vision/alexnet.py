@@ -33,6 +33,8 @@ from typing import Literal
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mlreads.core.nn.hooks import HookedModule, HookPoint
+
 
 @dataclass(frozen=True)
 class AlexNetConfig:
@@ -110,8 +112,35 @@ def _act(name: str) -> nn.Module:
     return nn.ReLU() if name == "relu" else nn.Tanh()
 
 
-class AlexNet(nn.Module):
-    """The eight learned layers of Section 3.5. `forward(x)` -> logits (B, n_classes); `features(x)` -> fc7 (B, d_fc)."""
+def _hook_conv_activations(model: nn.Module, body: nn.Sequential) -> dict[int, str]:
+    """Give `model` one HookPoint per nonlinearity of `body` (hook_conv1, hook_conv2, ...: each conv layer's
+    activation) and return {index in body: hook name}. The hook points live beside `body`, not in it, so the
+    Sequential's indices (and the state_dict keys body.{i}...) stay as they are."""
+    acts = [i for i, layer in enumerate(body) if isinstance(layer, nn.ReLU | nn.Tanh)]
+    names = {i: f"hook_conv{k}" for k, i in enumerate(acts, start=1)}
+    for name in names.values():
+        setattr(model, name, HookPoint())
+    return names
+
+
+def _run_body(model: nn.Module, body: nn.Sequential, hooks: dict[int, str], x: Tensor) -> Tensor:
+    """body(x), passing each conv activation through its hook point (the loop nn.Sequential runs, plus identities)."""
+    for i, layer in enumerate(body):
+        x = layer(x)
+        if i in hooks:
+            x = getattr(model, hooks[i])(x)
+    return x
+
+
+class AlexNet(HookedModule):
+    """The eight learned layers of Section 3.5. `forward(x)` -> logits (B, n_classes); `features(x)` -> fc7 (B, d_fc).
+
+    Hook points (`run_with_cache`, `run_with_hooks`; sides from `cfg.spatial_sizes()`):
+        hook_conv1 ... hook_conv5   (B, widths[k], side, side)  each conv layer after its nonlinearity (before LRN
+                                    and pooling)
+        hook_fc6, hook_fc7          (B, d_fc)  after the nonlinearity, before the next dropout; hook_fc7 = features(x)
+        hook_logits                 (B, n_classes)
+    """
 
     def __init__(self, cfg: AlexNetConfig):
         super().__init__()
@@ -140,6 +169,8 @@ class AlexNet(nn.Module):
         self.drop6 = nn.Dropout(cfg.dropout)
         self.drop7 = nn.Dropout(cfg.dropout)
         self.act6, self.act7 = _act(cfg.activation), _act(cfg.activation)
+        self._conv_hooks = _hook_conv_activations(self, self.body)
+        self.hook_fc6, self.hook_fc7, self.hook_logits = HookPoint(), HookPoint(), HookPoint()
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -156,14 +187,16 @@ class AlexNet(nn.Module):
 
     def features(self, x: Tensor) -> Tensor:
         """The last hidden layer (fc7 after its nonlinearity), shape (B, d_fc): Section 6.1's feature vector."""
-        h = self.avgpool(self.body(x)).flatten(1)  # (B, d_flat)
+        h = self.avgpool(_run_body(self, self.body, self._conv_hooks, x)).flatten(1)  # (B, d_flat)
         if self.cfg.dropout_first:
-            return self.act7(self.fc7(self.drop7(self.act6(self.fc6(self.drop6(h))))))
-        return self.act7(self.fc7(self.drop6(self.act6(self.fc6(h)))))
+            h = self.hook_fc6(self.act6(self.fc6(self.drop6(h))))  # (B, d_fc)
+            return self.hook_fc7(self.act7(self.fc7(self.drop7(h))))
+        h = self.hook_fc6(self.act6(self.fc6(h)))
+        return self.hook_fc7(self.act7(self.fc7(self.drop6(h))))
 
     def forward(self, x: Tensor) -> Tensor:
         h = self.features(x)  # (B, d_fc)
-        return self.fc8(h if self.cfg.dropout_first else self.drop7(h))  # (B, n_classes)
+        return self.hook_logits(self.fc8(h if self.cfg.dropout_first else self.drop7(h)))  # (B, n_classes)
 
 
 @dataclass(frozen=True)
@@ -177,8 +210,13 @@ class SmallConvNetConfig:
     activation: Literal["relu", "tanh"] = "relu"
 
 
-class SmallConvNet(nn.Module):
-    """conv5x5 -> pool 3/2 -> conv5x5 -> pool 3/2 -> conv5x5 -> pool 3/2 -> fc; no normalisation, no dropout."""
+class SmallConvNet(HookedModule):
+    """conv5x5 -> pool 3/2 -> conv5x5 -> pool 3/2 -> conv5x5 -> pool 3/2 -> fc; no normalisation, no dropout.
+
+    Hook points (`run_with_cache`, `run_with_hooks`; 28x28 input: sides 28, 13, 6):
+        hook_conv1 ... hook_conv3   (B, widths[k], side, side)  each conv layer after its nonlinearity, before pooling
+        hook_logits                 (B, n_classes)
+    """
 
     def __init__(self, cfg: SmallConvNetConfig):
         super().__init__()
@@ -192,9 +230,11 @@ class SmallConvNet(nn.Module):
             c_in = c
         self.body = nn.Sequential(*layers)
         self.fc = nn.Linear(w[-1] * side * side, cfg.n_classes)
+        self._conv_hooks = _hook_conv_activations(self, self.body)
+        self.hook_logits = HookPoint()
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.fc(self.body(x).flatten(1))  # (B, n_classes)
+        return self.hook_logits(self.fc(_run_body(self, self.body, self._conv_hooks, x).flatten(1)))  # (B, n_classes)
 
 
 def n_params(model: nn.Module) -> int:

@@ -34,6 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mlreads.core.nn.hooks import HookedModule, HookPoint
+
 
 @dataclass(frozen=True)
 class ResNetConfig:
@@ -105,7 +107,25 @@ def _shortcut(kind: str, d_in: int, d_out: int, stride: int) -> nn.Module:
     return ShortcutA(d_out, stride) if kind == "A" else Projection(d_in, d_out, stride)
 
 
-class BasicBlock(nn.Module):
+class _Block(nn.Module):
+    """What the basic and the bottleneck block share: Eq 1's sum with the shortcut, the final ReLU, the hook points."""
+
+    shortcut: nn.Module | None
+
+    def _init_hooks(self) -> None:
+        self.hook_residual, self.hook_out = HookPoint(), HookPoint()  # F(x) and the block's output
+        if self.shortcut is not None:
+            self.hook_shortcut = HookPoint()
+
+    def _add_shortcut(self, h: Tensor, x: Tensor) -> Tensor:
+        """relu(F(x) + shortcut(x)) (Eq 1), or relu(F(x)) for the plain twin. h = F(x), x the block's input."""
+        h = self.hook_residual(h)
+        if self.shortcut is not None:
+            h = h + self.hook_shortcut(self.shortcut(x))  # Eq 1
+        return self.hook_out(F.relu(h))
+
+
+class BasicBlock(_Block):
     """Fig 2 / Eq 1: relu(BN(conv3x3(relu(BN(conv3x3(x))))) + shortcut(x)); the plain twin drops "+ shortcut(x)"."""
 
     def __init__(self, d_in: int, d_out: int, stride: int, cfg: ResNetConfig):
@@ -115,16 +135,14 @@ class BasicBlock(nn.Module):
         self.conv2 = nn.Conv2d(d_out, d_out, 3, 1, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(d_out)
         self.shortcut = _shortcut(cfg.shortcut, d_in, d_out, stride) if cfg.residual else None
+        self._init_hooks()
 
     def forward(self, x: Tensor) -> Tensor:
         h = F.relu(self.bn1(self.conv1(x)))  # (B, d_out, H/s, W/s)
-        h = self.bn2(self.conv2(h))
-        if self.shortcut is not None:
-            h = h + self.shortcut(x)  # Eq 1
-        return F.relu(h)
+        return self._add_shortcut(self.bn2(self.conv2(h)), x)
 
 
-class Bottleneck(nn.Module):
+class Bottleneck(_Block):
     """Fig 5 right: 1x1 (reduce to d_out/4) -> 3x3 -> 1x1 (restore to d_out), BN after each, + shortcut."""
 
     expansion = 4
@@ -140,21 +158,28 @@ class Bottleneck(nn.Module):
         self.conv3 = nn.Conv2d(d_mid, d_out, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(d_out)
         self.shortcut = _shortcut(cfg.shortcut, d_in, d_out, stride) if cfg.residual else None
+        self._init_hooks()
 
     def forward(self, x: Tensor) -> Tensor:
         h = F.relu(self.bn1(self.conv1(x)))  # (B, d_mid, H, W)
         h = F.relu(self.bn2(self.conv2(h)))  # (B, d_mid, H/s, W/s)
-        h = self.bn3(self.conv3(h))  # (B, d_out, H/s, W/s)
-        if self.shortcut is not None:
-            h = h + self.shortcut(x)
-        return F.relu(h)
+        return self._add_shortcut(self.bn3(self.conv3(h)), x)  # (B, d_out, H/s, W/s)
 
 
-class ResNet(nn.Module):
+class ResNet(HookedModule):
     """Stem, stages of blocks (the first block of every stage but the first halves the map), global average pool, fc.
 
-    `forward(x)` -> logits (B, n_classes).
+    `forward(x)` -> logits (B, n_classes). Hook points (`run_with_cache`, `run_with_hooks`; the blocks' module paths,
+    and so the state_dict keys, stay `stages.{s}.{b}`; `hook_aliases` names them `stages.{s}.blocks.{b}`):
+        hook_stem                           (B, d_stem, H', W')  the stem's output (after its ReLU and pool)
+        stages.{s}.blocks.{b}.hook_residual (B, C, H, W)  F(x), the residual branch after its last BN
+        stages.{s}.blocks.{b}.hook_shortcut (B, C, H, W)  the shortcut (identity, option A or B); residual nets only
+        stages.{s}.blocks.{b}.hook_out      (B, C, H, W)  relu(F(x) + shortcut(x)), the next block's input
+        hook_pooled                         (B, C)        the global average pool
+        hook_logits                         (B, n_classes)
     """
+
+    hook_aliases = ((r"^stages\.(\d+)\.(\d+)\.", r"stages.\1.blocks.\2."),)
 
     def __init__(self, cfg: ResNetConfig):
         super().__init__()
@@ -175,6 +200,7 @@ class ResNet(nn.Module):
             d_in = d_out
         self.stages = nn.ModuleList(stages)
         self.fc = nn.Linear(d_in, cfg.n_classes)
+        self.hook_stem, self.hook_pooled, self.hook_logits = HookPoint(), HookPoint(), HookPoint()
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -186,10 +212,10 @@ class ResNet(nn.Module):
                 nn.init.zeros_(m.bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        h = self.pool(F.relu(self.stem_bn(self.stem_conv(x))))  # (B, d_stem, H', W')
+        h = self.hook_stem(self.pool(F.relu(self.stem_bn(self.stem_conv(x)))))  # (B, d_stem, H', W')
         for stage in self.stages:
             h = stage(h)  # (B, widths[i], H'/2^i, W'/2^i)
-        return self.fc(h.mean(dim=(2, 3)))  # (B, n_classes)
+        return self.hook_logits(self.fc(self.hook_pooled(h.mean(dim=(2, 3)))))  # (B, n_classes)
 
     def response_layers(self) -> list[nn.BatchNorm2d]:
         """Fig 7's layers: the BN after every 3x3 convolution inside the blocks, in depth order."""
