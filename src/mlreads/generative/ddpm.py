@@ -31,6 +31,8 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from mlreads.core.nn.hooks import HookedModule, HookPoint
+
 
 def linear_betas(T: int = 1000, beta_1: float = 1e-4, beta_T: float = 0.02) -> Tensor:
     """Section 4: beta_t linear from beta_1 = 1e-4 to beta_T = 0.02, float64."""
@@ -164,9 +166,18 @@ class DenoiserConfig:
     d_time: int = 64
 
 
-class MLPDenoiser(nn.Module):
+class MLPDenoiser(HookedModule):
     """eps_theta(x_t, t) (or mu_theta): an MLP on [x_t, MLP(embed(t))]. Deviation: the paper's U-Net is far too slow
-    on one CPU thread (CLASSICS.md section 14); an MLP keeps Algorithms 1-2 and the objectives intact."""
+    on one CPU thread (CLASSICS.md section 14); an MLP keeps Algorithms 1-2 and the objectives intact.
+
+    `forward(x (B, d_data), t (B,))` -> (B, d_data). Hook points (`run_with_cache`, `run_with_hooks`):
+        hook_time               (B, d_hidden)  MLP(embed(t)), added before every SiLU
+        inp.hook_post           (B, d_hidden)  silu(inp(x) + hook_time)
+        hidden.{i}.hook_post    (B, d_hidden)  silu(hidden[i](h) + hook_time)
+        hook_out                (B, d_data)    the prediction (eps or mu)
+    """
+
+    hook_aliases = ((r"^hook_inp_post$", "inp.hook_post"), (r"^hook_hidden\.(\d+)$", r"hidden.\1.hook_post"))
 
     def __init__(self, cfg: DenoiserConfig):
         super().__init__()
@@ -175,13 +186,15 @@ class MLPDenoiser(nn.Module):
         self.inp = nn.Linear(cfg.d_data, cfg.d_hidden)
         self.hidden = nn.ModuleList(nn.Linear(cfg.d_hidden, cfg.d_hidden) for _ in range(cfg.n_layers - 1))
         self.out = nn.Linear(cfg.d_hidden, cfg.d_data)
+        self.hook_time, self.hook_inp_post, self.hook_out = HookPoint(), HookPoint(), HookPoint()
+        self.hook_hidden = nn.ModuleList(HookPoint() for _ in self.hidden)
 
     def forward(self, x: Tensor, t: Tensor) -> Tensor:
-        emb = self.time(timestep_embedding(t, self.cfg.d_time))  # (B, d_hidden)
-        h = torch.nn.functional.silu(self.inp(x) + emb)  # (B, d_hidden)
-        for layer in self.hidden:
-            h = torch.nn.functional.silu(layer(h) + emb)
-        return self.out(h)  # (B, d_data)
+        emb = self.hook_time(self.time(timestep_embedding(t, self.cfg.d_time)))  # (B, d_hidden)
+        h = self.hook_inp_post(torch.nn.functional.silu(self.inp(x) + emb))  # (B, d_hidden)
+        for layer, hook in zip(self.hidden, self.hook_hidden, strict=True):
+            h = hook(torch.nn.functional.silu(layer(h) + emb))
+        return self.hook_out(self.out(h))  # (B, d_data)
 
 
 # ------------------------------------------------------------------------------------------- objectives

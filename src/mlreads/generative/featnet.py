@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mlreads.core.nn.hooks import HookedModule, HookPoint
+
 FEATNET_SEED = 20_240_601  # fixed: the metric space must not depend on the run's seed
 
 
@@ -26,19 +28,25 @@ class FeatNetConfig:
     lr: float = 1e-3
 
 
-class FeatNet(nn.Module):
+class FeatNet(HookedModule):
+    """images (B, 784) -> class logits (B, 10). Hook points (`run_with_cache`, `run_with_hooks`):
+        hook_fc1, hook_fc2   (B, d_hidden)  the ReLU outputs; hook_fc2 is `features(x)`, the metric space
+        hook_logits          (B, 10)
+    """
+
     def __init__(self, cfg: FeatNetConfig):
         super().__init__()
         self.fc1 = nn.Linear(784, cfg.d_hidden)
         self.fc2 = nn.Linear(cfg.d_hidden, cfg.d_hidden)
         self.fc3 = nn.Linear(cfg.d_hidden, 10)
+        self.hook_fc1, self.hook_fc2, self.hook_logits = HookPoint(), HookPoint(), HookPoint()
 
     def features(self, x: Tensor) -> Tensor:
         """The 512-d penultimate activations of images (B, 784) in [0, 1]."""
-        return F.relu(self.fc2(F.relu(self.fc1(x))))
+        return self.hook_fc2(F.relu(self.fc2(self.hook_fc1(F.relu(self.fc1(x))))))
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.fc3(self.features(x))
+        return self.hook_logits(self.fc3(self.features(x)))
 
 
 def cache_path(cfg: FeatNetConfig) -> Path:

@@ -32,6 +32,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mlreads.core.nn.hooks import HookedModule, HookPoint
+
+# Hook points on a ModuleList beside `hidden` (hook_hidden.{i}) are published as hidden.{i}.hook_post.
+HIDDEN_ALIASES = ((r"^hook_hidden\.(\d+)$", r"hidden.\1.hook_post"),)
+
 
 class Maxout(nn.Module):
     """Goodfellow et al. 2013: h_i = max_j (x W_{ij} + b_{ij}) over `n_pieces` linear pieces."""
@@ -59,24 +64,38 @@ class GANConfig:
     disc_kind: Literal["maxout", "mlp"] = "maxout"
 
 
-class Generator(nn.Module):
+class Generator(HookedModule):
+    """G: z (B, d_z) -> samples (B, d_data). Hook points (`run_with_cache`, `run_with_hooks`):
+        hidden.{i}.hook_post    (B, d_gen[i])  the ReLU output of hidden layer i
+        hook_out                (B, d_data)    G(z) (after the sigmoid when out_sigmoid)
+    """
+
+    hook_aliases = HIDDEN_ALIASES
+
     def __init__(self, cfg: GANConfig):
         super().__init__()
         dims = (cfg.d_z, *cfg.d_gen)
         self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in pairwise(dims))
         self.out = nn.Linear(dims[-1], cfg.d_data)
         self.out_sigmoid = cfg.out_sigmoid
+        self.hook_hidden = nn.ModuleList(HookPoint() for _ in self.hidden)
+        self.hook_out = HookPoint()
 
     def forward(self, z: Tensor) -> Tensor:
         h = z  # (B, d_z)
-        for layer in self.hidden:
-            h = F.relu(layer(h))  # (B, d_gen[i])
+        for layer, hook in zip(self.hidden, self.hook_hidden, strict=True):
+            h = hook(F.relu(layer(h)))  # (B, d_gen[i])
         h = self.out(h)  # (B, d_data)
-        return torch.sigmoid(h) if self.out_sigmoid else h
+        return self.hook_out(torch.sigmoid(h) if self.out_sigmoid else h)
 
 
-class Discriminator(nn.Module):
-    """Returns the logit of D(x)."""
+class Discriminator(HookedModule):
+    """x (B, d_data) -> the logit of D(x) (B,). Hook points (`run_with_cache`, `run_with_hooks`):
+        hidden.{i}.hook_post    (B, d_disc[i])  hidden layer i's output (maxout or leaky ReLU), before its dropout
+        hook_logit              (B,)            the logit of D(x)
+    """
+
+    hook_aliases = HIDDEN_ALIASES
 
     def __init__(self, cfg: GANConfig):
         super().__init__()
@@ -89,16 +108,22 @@ class Discriminator(nn.Module):
         self.drop_in = nn.Dropout(1 - cfg.disc_input_keep)
         self.drop_hidden = nn.Dropout(1 - cfg.disc_hidden_keep)
         self.out = nn.Linear(dims[-1], 1)
+        self.hook_hidden = nn.ModuleList(HookPoint() for _ in self.hidden)
+        self.hook_logit = HookPoint()
 
     def forward(self, x: Tensor) -> Tensor:
         h = self.drop_in(x)
-        for layer in self.hidden:
-            h = self.drop_hidden(layer(h))  # (B, d_disc[i])
-        return self.out(h).squeeze(-1)  # (B,)
+        for layer, hook in zip(self.hidden, self.hook_hidden, strict=True):
+            h = self.drop_hidden(hook(layer(h)))  # (B, d_disc[i])
+        return self.hook_logit(self.out(h).squeeze(-1))  # (B,)
 
 
 class GAN(nn.Module):
-    """G and D in one module, so that `fit` can train them as two Phases of one model (Algorithm 1)."""
+    """G and D in one module, so that `fit` can train them as two Phases of one model (Algorithm 1).
+
+    GAN has no forward of its own; read activations with `model.gen.run_with_cache(z)` and
+    `model.disc.run_with_cache(x)` (hook names in `Generator` and `Discriminator`).
+    """
 
     def __init__(self, cfg: GANConfig):
         super().__init__()
