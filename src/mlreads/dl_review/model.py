@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mlreads.core.nn.hooks import HookedModule, HookPoint
+
 
 def teacher_logit(x: Tensor, width: float = 0.6, tilt: float = 0.35, sharpness: float = 4.0) -> Tensor:
     """A 2-2-1 tanh net whose positive class is a bent band: tanh(a(u2.x + w)) - tanh(a(u1.x - w)) - 1 > 0, with
@@ -36,8 +38,13 @@ def teacher_logit(x: Tensor, width: float = 0.6, tilt: float = 0.35, sharpness: 
     return torch.tanh(sharpness * (x @ u2 + width)) - torch.tanh(sharpness * (x @ u1 - width)) - 1.0
 
 
-class Students(nn.Module):
-    """S independent 2-2-1 tanh nets evaluated on the same inputs. forward(x (N, 2)) -> logits (S, N)."""
+class Students(HookedModule):
+    """S independent 2-2-1 tanh nets evaluated on the same inputs. forward(x (N, 2)) -> logits (S, N).
+
+    Hook points (`run_with_cache`, `run_with_hooks`; every activation keeps the student axis S):
+        hook_hidden     (S, N, H)  y_j = tanh(z_j), Fig 1a's warped coordinates (what `hidden` returns)
+        hook_logits     (S, N)
+    """
 
     def __init__(self, n_seeds: int, d_hidden: int = 2, scale: float = 1.0):
         super().__init__()
@@ -45,18 +52,25 @@ class Students(nn.Module):
         self.b1 = nn.Parameter(torch.randn(n_seeds, d_hidden) * scale)
         self.v = nn.Parameter(torch.randn(n_seeds, d_hidden) * scale)
         self.c = nn.Parameter(torch.zeros(n_seeds))
+        self.hook_hidden, self.hook_logits = HookPoint(), HookPoint()
 
     def hidden(self, x: Tensor) -> Tensor:
         return torch.tanh(torch.einsum("nd,sdh->snh", x, self.W1) + self.b1[:, None])  # (S, N, H)
 
     def forward(self, x: Tensor) -> Tensor:
-        return torch.einsum("snh,sh->sn", self.hidden(x), self.v) + self.c[:, None]  # (S, N)
+        h = self.hook_hidden(self.hidden(x))  # (S, N, H)
+        return self.hook_logits(torch.einsum("snh,sh->sn", h, self.v) + self.c[:, None])  # (S, N)
 
 
-class ManyMLPs(nn.Module):
+class ManyMLPs(HookedModule):
     """S one-hidden-layer ReLU MLPs d_in -> width -> d_out, trained as one batched model (bmm).
 
-    forward(x (N, d_in)) -> logits (S, N, d_out). PyTorch's nn.Linear init per net (uniform +-1/sqrt(fan_in))."""
+    forward(x (N, d_in)) -> logits (S, N, d_out). PyTorch's nn.Linear init per net (uniform +-1/sqrt(fan_in)).
+
+    Hook points (`run_with_cache`, `run_with_hooks`; every activation keeps the net axis S):
+        hook_hidden     (S, N, width)  ReLU(x W1 + b1)
+        hook_logits     (S, N, d_out)
+    """
 
     def __init__(self, n_seeds: int, d_in: int, width: int, d_out: int):
         super().__init__()
@@ -65,10 +79,11 @@ class ManyMLPs(nn.Module):
         self.b1 = nn.Parameter((torch.rand(n_seeds, 1, width) * 2 - 1) * k1)
         self.W2 = nn.Parameter((torch.rand(n_seeds, width, d_out) * 2 - 1) * k2)
         self.b2 = nn.Parameter((torch.rand(n_seeds, 1, d_out) * 2 - 1) * k2)
+        self.hook_hidden, self.hook_logits = HookPoint(), HookPoint()
 
     def forward(self, x: Tensor) -> Tensor:
-        h = F.relu(torch.matmul(x, self.W1) + self.b1)  # (S, N, width)
-        return torch.matmul(h, self.W2) + self.b2  # (S, N, d_out)
+        h = self.hook_hidden(F.relu(torch.matmul(x, self.W1) + self.b1))  # (S, N, width)
+        return self.hook_logits(torch.matmul(h, self.W2) + self.b2)  # (S, N, d_out)
 
 
 def per_seed_cross_entropy(logits: Tensor, y: Tensor) -> Tensor:

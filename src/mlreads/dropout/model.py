@@ -31,6 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mlreads.core.nn.hooks import HookedModule, HookPoint
+
 Mode = Literal["train", "scale", "mc"]
 
 
@@ -66,30 +68,42 @@ class MLPConfig:
     max_norm: float | None = None  # c; None: no constraint
 
 
-class DropoutMLP(nn.Module):
+class DropoutMLP(HookedModule):
     """A ReLU MLP with paper dropout on its input and on every hidden layer (Section 6.1.1's MNIST nets).
 
     `forward(x, mode=None, generator=None)`: mode "train" samples masks (the default in train mode), "scale" is the
     weight-scaled test net (the default in eval mode), "mc" samples masks in eval mode (one thinned net per call).
+
+    Hook points (`run_with_cache`, `run_with_hooks`; `hook_aliases` publishes the ModuleLists hook_post.{i} /
+    hook_dropped.{i} under the layer they follow):
+        hook_in                 (B, d_in)         the input after its dropout (r * x, or p * x when scaling)
+        layers.{i}.hook_post    (B, d_hidden[i])  y = ReLU(layers[i](.)), before dropout (what `run` returns)
+        layers.{i}.hook_dropped (B, d_hidden[i])  y~ = r * y (p * y when scaling), what layers[i + 1] sees
+        hook_logits             (B, d_out)
     """
+
+    hook_aliases = ((r"^hook_(post|dropped)\.(\d+)$", r"layers.\2.hook_\1"),)
 
     def __init__(self, cfg: MLPConfig):
         super().__init__()
         self.cfg = cfg
         sizes = (cfg.d_in, *cfg.d_hidden, cfg.d_out)
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(sizes))
+        self.hook_in, self.hook_logits = HookPoint(), HookPoint()
+        self.hook_post = nn.ModuleList(HookPoint() for _ in cfg.d_hidden)
+        self.hook_dropped = nn.ModuleList(HookPoint() for _ in cfg.d_hidden)
 
     def run(self, x: Tensor, mode: Mode | None = None, generator: torch.Generator | None = None
             ) -> tuple[Tensor, list[Tensor]]:  # fmt: skip
         """(logits (B, d_out), the ReLU activations of every hidden layer before their dropout)."""
         mode = mode or ("train" if self.training else "scale")
         acts = []
-        h = paper_dropout(x, self.cfg.p_keep_input, mode, generator)  # (B, d_in)
-        for layer in self.layers[:-1]:
-            a = F.relu(layer(h))  # (B, d_hidden)
+        h = self.hook_in(paper_dropout(x, self.cfg.p_keep_input, mode, generator))  # (B, d_in)
+        for layer, post, dropped in zip(self.layers[:-1], self.hook_post, self.hook_dropped, strict=True):
+            a = post(F.relu(layer(h)))  # (B, d_hidden)
             acts.append(a)
-            h = paper_dropout(a, self.cfg.p_keep_hidden, mode, generator)
-        return self.layers[-1](h), acts  # (B, d_out)
+            h = dropped(paper_dropout(a, self.cfg.p_keep_hidden, mode, generator))
+        return self.hook_logits(self.layers[-1](h)), acts  # (B, d_out)
 
     def forward(self, x: Tensor, mode: Mode | None = None, generator: torch.Generator | None = None) -> Tensor:
         return self.run(x, mode, generator)[0]
@@ -111,18 +125,25 @@ def mc_average(model: DropoutMLP, x: Tensor, k: int, generator: torch.Generator)
     return probs / k
 
 
-class Autoencoder(nn.Module):
-    """Section 7.2's autoencoder: x -> ReLU(W1 x + b1) (d_hidden units, dropout with retention p) -> W2 h + b2."""
+class Autoencoder(HookedModule):
+    """Section 7.2's autoencoder: x -> ReLU(W1 x + b1) (d_hidden units, dropout with retention p) -> W2 h + b2.
+
+    Hook points (`run_with_cache`, `run_with_hooks`):
+        hook_code       (B, d_hidden)  h = ReLU(W1 x + b1), the features of Fig 8 (also fires in `code`)
+        hook_dropped    (B, d_hidden)  r * h (p * h when scaling)
+        hook_out        (B, d_in)      the reconstruction
+    """
 
     def __init__(self, d_in: int = 784, d_hidden: int = 256, p_keep: float = 1.0):
         super().__init__()
         self.p_keep = p_keep
         self.enc = nn.Linear(d_in, d_hidden)
         self.dec = nn.Linear(d_hidden, d_in)
+        self.hook_code, self.hook_dropped, self.hook_out = HookPoint(), HookPoint(), HookPoint()
 
     def code(self, x: Tensor) -> Tensor:
-        return F.relu(self.enc(x))  # (B, d_hidden)
+        return self.hook_code(F.relu(self.enc(x)))  # (B, d_hidden)
 
     def forward(self, x: Tensor, mode: Mode | None = None) -> Tensor:
         mode = mode or ("train" if self.training else "scale")
-        return self.dec(paper_dropout(self.code(x), self.p_keep, mode))  # (B, d_in)
+        return self.hook_out(self.dec(self.hook_dropped(paper_dropout(self.code(x), self.p_keep, mode))))  # (B, d_in)
