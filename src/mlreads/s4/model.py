@@ -219,16 +219,17 @@ class S4Layer(nn.Module):
         self.d = nn.Parameter(torch.randn(h, generator=gen))  # (H,) skip
         self.out = _linear(h, 2 * h, gen)
         self.drop = nn.Dropout(cfg.dropout)
-        self.hook_ssm_out = HookPoint()
+        self.hook_resid_pre, self.hook_ssm_out, self.hook_resid_post = HookPoint(), HookPoint(), HookPoint()
 
     def forward(self, x: Tensor) -> Tensor:  # (B, L, H) -> (B, L, H)
+        x = self.hook_resid_pre(x)
         z = self.norm(x) if self.prenorm else x
         u = rearrange(z, "b l h -> b h l")
         y = fft_conv(u, self.kernel(u.shape[-1]), self.d)  # (B, H, L)
         y = self.hook_ssm_out(rearrange(y, "b h l -> b l h"))
         y = self.drop(F.glu(self.out(self.drop(F.gelu(y))), dim=-1))  # (B, L, H)
         x = x + y
-        return x if self.prenorm else self.norm(x)
+        return self.hook_resid_post(x if self.prenorm else self.norm(x))
 
     def step(self, x: Tensor, state: Tensor, form: StepForm) -> tuple[Tensor, Tensor]:
         """One time step in recurrent mode: x (B, H), state (B, H, N'); form = kernel.step_form(L)."""
@@ -241,7 +242,16 @@ class S4Layer(nn.Module):
 
 
 class SequenceClassifier(HookedModule):
-    """Linear encoder -> n_layers S4 layers -> final norm -> mean over L -> linear decoder (S4 App. D.2)."""
+    """Linear encoder -> n_layers S4 layers -> final norm -> mean over L -> linear decoder (S4 App. D.2).
+
+    Hook points (`run_with_cache`, `run_with_hooks`; the convolutional mode only, `features_recurrent` fires none):
+        hook_embed                  (B, L, H)  the linear encoder's output
+        blocks.{l}.hook_resid_pre   (B, L, H)  the layer's input
+        blocks.{l}.hook_ssm_out     (B, L, H)  y = SSM(u) + D ⊙ u, before GELU
+        blocks.{l}.hook_resid_post  (B, L, H)  the layer's output
+        hook_features               (B, L, H)  after the final norm (`features(x)`)
+        hook_logits                 (B, n_classes)
+    """
 
     def __init__(self, cfg: S4Config, generator: torch.Generator | None = None):
         super().__init__()
@@ -251,20 +261,20 @@ class SequenceClassifier(HookedModule):
         self.blocks = nn.ModuleList(S4Layer(cfg, gen) for _ in range(cfg.n_layers))
         self.norm_f = nn.LayerNorm(cfg.d_model) if cfg.prenorm else nn.Identity()
         self.decoder = _linear(cfg.d_model, cfg.n_classes, gen)
-        self.hook_features = HookPoint()
+        self.hook_embed, self.hook_features, self.hook_logits = HookPoint(), HookPoint(), HookPoint()
 
     def ssm_parameters(self) -> list[nn.Parameter]:
         """The state-space parameters (Δ, A, B; not C): the papers train them at lr <= 1e-3 without weight decay."""
         return [p for block in self.blocks for p in block.kernel.ssm_parameters()]
 
     def features(self, x: Tensor) -> Tensor:  # (B, L, d_input) -> (B, L, H)
-        h = self.encoder(x)
+        h = self.hook_embed(self.encoder(x))
         for block in self.blocks:
             h = block(h)
         return self.hook_features(self.norm_f(h))
 
     def forward(self, x: Tensor) -> Tensor:  # (B, L, d_input) -> (B, n_classes)
-        return self.decoder(self.features(x).mean(dim=1))
+        return self.hook_logits(self.decoder(self.features(x).mean(dim=1)))
 
     @torch.no_grad()
     def features_recurrent(self, x: Tensor) -> Tensor:
