@@ -118,7 +118,16 @@ class Block(nn.Module):
 class AttnOnlyTransformer(HookedModule):
     """tokens (B, L) -> logits (B, L, V). See the module docstring; weights in the TransformerLens layout.
 
-    Weights are drawn from `generator` when one is given (the global RNG otherwise; see `reset_parameters`)."""
+    Weights are drawn from `generator` when one is given (the global RNG otherwise; see `reset_parameters`).
+
+    Hook points (`run_with_cache`, `run_with_hooks`; TransformerLens names):
+        hook_embed, hook_pos_embed                          (B, L, D)  hook_pos_embed unless positional="none"
+        blocks.{l}.hook_resid_pre / hook_attn_out / hook_resid_post   (B, L, D)
+        blocks.{l}.attn.hook_q / hook_k / hook_v / hook_z   (B, L, H, P)
+        blocks.{l}.attn.hook_pattern                        (B, H, Lq, Lk)
+        blocks.{l}.ln1.hook_scale (B, L, 1), blocks.{l}.ln1.hook_normalized (B, L, D), and ln_final's: only with
+        layernorm=True
+    """
 
     def __init__(self, cfg: AttnOnlyConfig, generator: torch.Generator | None = None):
         super().__init__()

@@ -216,7 +216,18 @@ class ResidualBlock(nn.Module):
 
 
 class MambaLM(HookedModule):
-    """Embedding, a stack of Mamba residual blocks, a final RMSNorm, and a tied unembedding (Section 4.2)."""
+    """Embedding, a stack of Mamba residual blocks, a final RMSNorm, and a tied unembedding (Section 4.2).
+
+    Hook points (`run_with_cache`, `run_with_hooks`; in `step` only hook_delta / hook_B / hook_C fire, on (B, 1, .)):
+        hook_embed                                      (B, L, D)
+        blocks.{l}.hook_resid_pre / hook_resid_post     (B, L, D)
+        blocks.{l}.mixer.hook_x                         (B, L, E)  after conv and SiLU, the SSM input
+        blocks.{l}.mixer.hook_gate                      (B, L, E)  z, before its SiLU
+        blocks.{l}.mixer.hook_delta                     (B, L, E)  Δ after softplus
+        blocks.{l}.mixer.hook_B / hook_C                (B, L, N)
+        blocks.{l}.mixer.hook_ssm_state                 (B, E, N)  the last state only (see Deviations)
+        blocks.{l}.mixer.hook_y                         (B, L, E)  the gated SSM output, before out_proj
+    """
 
     def __init__(self, cfg: MambaConfig):
         super().__init__()
