@@ -22,10 +22,10 @@ from pathlib import Path
 
 from mlreads import __version__
 from mlreads.core.errors import RunStopped, UserError
+from mlreads.core.run.catalog import BUDGET_LIMITS, estimate, ledger_times
 from mlreads.core.run.registry import BUDGETS
 
 COMMANDS = ("list", "show", "run", "report", "publish", "readme-table", "docs")
-BUDGET_LIMITS = {"smoke": "≤30 s", "quick": "≤10 min", "full": "hours"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -158,23 +158,6 @@ def build_parser() -> argparse.ArgumentParser:
 # ---------------------------------------------------------------------------------------------- list / show
 
 
-def _ledger_times(results: Path) -> dict[tuple[str, str], float]:
-    """(id, budget) -> mean elapsed seconds of the published default runs (cheap: JSON only)."""
-    from mlreads.core.report.ledger import load_ledger, verdicts
-
-    return {k: v.elapsed for k, v in verdicts(load_ledger(results, warn=lambda m: None)).items()}
-
-
-def estimate(exp: dict, budget: str, times: dict) -> str:
-    """A budget's estimated time: the ledger's measured time where published, else the budget's limit."""
-    from mlreads.core.fmt import duration
-
-    if budget not in exp["budgets"]:
-        return "-"
-    t = times.get((exp["id"], budget))
-    return f"{duration(t)}*" if t is not None else BUDGET_LIMITS[budget]
-
-
 def cmd_list(args) -> int:
     from mlreads.core.run.catalog import catalog
     from mlreads.core.papers import reading_key
@@ -184,7 +167,7 @@ def cmd_list(args) -> int:
         exps = [e for e in exps if any(e["id"].startswith(p) for p in args.prefixes)]
         if not exps:
             raise UserError(f"no experiment id starts with {' or '.join(map(repr, args.prefixes))}; see 'mlreads list'")
-    times = _ledger_times(args.results)
+    times = ledger_times(args.results)
     if args.json:
         rows = [{k: e[k] for k in ("id", "paper", "claim", "paper_value", "budgets", "checks")}
                 | {"estimate": {b: estimate(e, b, times) for b in e["budgets"]}} for e in exps]  # fmt: skip
