@@ -104,8 +104,9 @@ def plan(request: RunRequest) -> Plan:
     if not request.dry_run:
         distributed_env()
         check_writable(request.out)
-        if request.resume:
-            folders = [resume_folder(request.out, e, request.budget, request.seed, f) for e, f in zip(exps, folders)]
+        if request.resume:  # the folder it continues may be another overrides' checkpointed run
+            folders = [resume_folder(request.out, e, request.budget, request.seed, f)
+                       for e, f in zip(exps, folders, strict=True)]  # fmt: skip
         for folder in folders:
             runfolder.preflight(folder, request.resume, request.overwrite)
     return Plan(request, tuple(PlannedRun(e, c, f) for e, c, f in zip(exps, cfgs, folders, strict=True)))
