@@ -130,7 +130,8 @@ def check_writable(out: Path) -> None:
         raise UserError(f"cannot write to --out {str(out)[:80]!r} ({why}); choose a writable folder") from None
 
 
-def run_dir(out: str | Path, exp: Experiment, budget: str, seed: int, overrides: Mapping[str, str] | None = None) -> Path:
+def run_dir(out: str | Path, exp: Experiment, budget: str, seed: int, overrides: Mapping[str, str] | None = None
+            ) -> Path:  # fmt: skip
     """`OUT/<id>/<budget>-s<seed>[-<hash of the overrides>]`: where one run writes."""
     return Path(out) / exp.id / run_dir_name(budget, seed, overrides)
 
@@ -153,11 +154,12 @@ def resume_folder(out: str | Path, exp: Experiment, budget: str, seed: int, path
 
 def resume_command(request: RunRequest, exp_id: str) -> str:
     """The command line that continues an interrupted run of `exp_id` under this request."""
-    argv = ["mlreads", "run", exp_id, "--budget", request.budget, "--seed", str(request.seed), "--out", str(request.out)]
-    for k, v in request.overrides.items():
+    r = request
+    argv = ["mlreads", "run", exp_id, "--budget", r.budget, "--seed", str(r.seed), "--out", str(r.out)]
+    for k, v in r.overrides.items():
         argv += ["--set", f"{k}={v}"]
-    if request.threads:
-        argv += ["--threads", str(request.threads)]
+    if r.threads:
+        argv += ["--threads", str(r.threads)]
     return shlex.join([*argv, "--resume"])
 
 

@@ -226,7 +226,8 @@ def run_experiment(
     The run folder is locked for the run (`runfolder.locked`); a folder holding checkpoints is refused without
     `resume` or `overwrite` (which removes them first). A NaN/Inf loss raises NonFiniteLoss; running out of memory
     raises OutOfMemory; another exception raises RunFailed when `overrides` were given, else propagates as it is."""
-    request = RunRequest((exp,), budget, seed, Path(out), overrides or {}, threads, resume, overwrite, allow_safe_changes)
+    request = RunRequest((exp,), budget, seed, Path(out), overrides or {}, threads, resume, overwrite,
+                         allow_safe_changes)  # fmt: skip
     planned = plan(request)
     return run_planned(request, planned.runs[0])
 
@@ -251,7 +252,8 @@ def execute(planned: Plan, on_start: Callable[[PlannedRun], None] | None = None)
                 yield Outcome(run, None, str(err), time.perf_counter() - t0)
                 continue
             except Interrupted as sig:
-                raise RunStopped(stop_message(request, run, sig.signum, sig.step, sig.checkpoint), sig.exit_code) from None
+                line = stop_message(request, run, sig.signum, sig.step, sig.checkpoint)
+                raise RunStopped(line, sig.exit_code) from None
             except KeyboardInterrupt:  # Ctrl-C outside the signal handler's step boundary (data loading, evaluation)
                 raise RunStopped(stop_message(request, run, signal.SIGINT), 128 + signal.SIGINT) from None
             yield Outcome(run, result, None, result["elapsed_s"])
