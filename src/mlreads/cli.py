@@ -1,7 +1,12 @@
 """The command line: `mlreads list | show | run | report | publish | readme-table | docs`.
 
 Exit codes: 0 every check passed, 1 a claim check failed (or a run stopped on a non-finite loss), 2 bad input
-(unknown id, bad override, missing data, unwritable folder), always as one line naming the fix.
+(unknown id, bad override, missing data, unwritable folder, out of memory, a crash under --set values), always as one
+line naming the fix; 130/143 a run stopped by SIGINT/SIGTERM, with the command that resumes it.
+
+The CLI parses and prints, nothing more: `mlreads run` turns argv into a RunRequest (core/run/request.py), which the
+runner plans (every check, before anything runs) and executes (core/run/runner.py); the runner's errors reach the CLI
+as types (core/errors.py: UserError and its kinds, RunStopped), never recognised by their message text.
 
 `mlreads list` reads a cached catalogue (core/run/catalog.py) and imports neither torch nor matplotlib: keep heavy imports
 inside the command functions.
@@ -12,17 +17,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
 import sys
-import time
 from pathlib import Path
 
 from mlreads import __version__
-from mlreads.core.errors import NonFiniteLoss, UserError
+from mlreads.core.errors import RunStopped, UserError
+from mlreads.core.run.catalog import BUDGET_LIMITS, estimate, ledger_times
 from mlreads.core.run.registry import BUDGETS
 
 COMMANDS = ("list", "show", "run", "report", "publish", "readme-table", "docs")
-BUDGET_LIMITS = {"smoke": "≤30 s", "quick": "≤10 min", "full": "hours"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -155,23 +158,6 @@ def build_parser() -> argparse.ArgumentParser:
 # ---------------------------------------------------------------------------------------------- list / show
 
 
-def _ledger_times(results: Path) -> dict[tuple[str, str], float]:
-    """(id, budget) -> mean elapsed seconds of the published default runs (cheap: JSON only)."""
-    from mlreads.core.report.ledger import load_ledger, verdicts
-
-    return {k: v.elapsed for k, v in verdicts(load_ledger(results, warn=lambda m: None)).items()}
-
-
-def estimate(exp: dict, budget: str, times: dict) -> str:
-    """A budget's estimated time: the ledger's measured time where published, else the budget's limit."""
-    from mlreads.core.fmt import duration
-
-    if budget not in exp["budgets"]:
-        return "-"
-    t = times.get((exp["id"], budget))
-    return f"{duration(t)}*" if t is not None else BUDGET_LIMITS[budget]
-
-
 def cmd_list(args) -> int:
     from mlreads.core.run.catalog import catalog
     from mlreads.core.papers import reading_key
@@ -181,7 +167,7 @@ def cmd_list(args) -> int:
         exps = [e for e in exps if any(e["id"].startswith(p) for p in args.prefixes)]
         if not exps:
             raise UserError(f"no experiment id starts with {' or '.join(map(repr, args.prefixes))}; see 'mlreads list'")
-    times = _ledger_times(args.results)
+    times = ledger_times(args.results)
     if args.json:
         rows = [{k: e[k] for k in ("id", "paper", "claim", "paper_value", "budgets", "checks")}
                 | {"estimate": {b: estimate(e, b, times) for b in e["budgets"]}} for e in exps]  # fmt: skip
@@ -250,40 +236,24 @@ def cmd_show(args) -> int:
 # ---------------------------------------------------------------------------------------------- run
 
 
-def _dry_run(exps, args, cfgs, overrides) -> int:
+def _request(args):
+    """argv's `run` options as a RunRequest: ids resolved to experiments, --set parsed into KEY -> VALUE."""
+    from mlreads.core.run.config import parse_overrides
+    from mlreads.core.run.registry import select
+    from mlreads.core.run.request import RunRequest
+
+    return RunRequest(tuple(select(args.ids)), args.budget, args.seed, args.out, parse_overrides(args.overrides),
+                      args.threads, args.resume, args.overwrite, args.allow_safe_changes, args.dry_run)  # fmt: skip
+
+
+def _dry_run(planned) -> int:
     from mlreads.core.run.config import to_dict
-    from mlreads.core.run.runner import run_dir_name
 
-    for e in exps:
-        folder = args.out / e.id / run_dir_name(args.budget, args.seed, overrides)
-        print(f"would run {e.id} [{args.budget}, seed {args.seed}] -> {folder}")
-        print(f"  config: {json.dumps(to_dict(cfgs[e.id]), default=str)}")
+    r = planned.request
+    for run in planned.runs:
+        print(f"would run {run.exp.id} [{r.budget}, seed {r.seed}] -> {run.folder}")
+        print(f"  config: {json.dumps(to_dict(run.cfg), default=str)}")
     return 0
-
-
-def resume_command(exp_id: str, args, overrides: dict[str, str]) -> str:
-    """The command line that continues an interrupted run."""
-    argv = ["mlreads", "run", exp_id, "--budget", args.budget, "--seed", str(args.seed), "--out", str(args.out)]
-    for k, v in overrides.items():
-        argv += ["--set", f"{k}={v}"]
-    if args.threads:
-        argv += ["--threads", str(args.threads)]
-    return shlex.join([*argv, "--resume"])
-
-
-def summary_table(rows: list[dict], out: Path) -> str:
-    """After a run: id, verdict, headline and time per experiment, then where the results are."""
-    from mlreads.core.fmt import duration
-
-    lines = []
-    if len(rows) > 1:
-        width = max(len(r["id"]) for r in rows)
-        lines.append(f"\n{'id':<{width}}  {'verdict':<16} {'time':>9}  headline")
-        for r in rows:
-            lines.append(f"{r['id']:<{width}}  {r['verdict']:<16} {duration(r['elapsed_s']) if r['elapsed_s'] is not None else '-':>9}  "
-                         f"{r['headline']}")  # fmt: skip
-    lines.append(f"results in {out}/ ; write the report with: mlreads report --runs {shlex.quote(str(out))}")
-    return "\n".join(lines)
 
 
 def _verdict_word(result: dict) -> str:
@@ -302,118 +272,32 @@ def _headline(result: dict) -> str:
 
 
 def cmd_run(args) -> int:
-    from mlreads.core.run import runfolder
-    from mlreads.core.run import signals
-    from mlreads.core import data
-    from mlreads.core.run.config import parse_overrides
-    from mlreads.core.run.registry import select
-    from mlreads.core.run.runner import check_writable, resolve_config, run_dir
-    from mlreads.core.train import distributed_env
+    """Parse argv into a RunRequest, let the runner plan it (every check, before anything runs) and execute it; print a
+    verdict line per run as it ends, then the summary table."""
+    from mlreads.core.run import runner
+    from mlreads.core.run.request import plan, summary_table
 
-    exps = select(args.ids)
-    overrides = parse_overrides(args.overrides)
-    # Check every value before running anything, so a typo fails in a second, not after an hour.
-    cfgs = {}
-    for e in exps:
-        try:
-            cfgs[e.id] = resolve_config(e, args.budget, overrides)
-        except UserError as err:
-            raise UserError(f"{e.id}: {err}" if len(exps) > 1 else str(err)) from None
-    for e in exps:
-        for name in e.requires:
-            data.require(name, cfgs[e.id])
+    planned = plan(_request(args))
     if args.dry_run:
-        return _dry_run(exps, args, cfgs, overrides)
-    distributed_env()
-    check_writable(args.out)
-    for e in exps:
-        runfolder.preflight(run_dir(args.out, e, args.budget, args.seed, overrides), args.resume, args.overwrite)
-
+        return _dry_run(planned)
     status, rows = 0, []
-    with signals.handle_signals():
-        for e in exps:
-            if sys.stderr.isatty():  # a header for people; piped stderr stays one line per error
-                print(f"-> {e.id} [{args.budget}]", file=sys.stderr, flush=True)
-            code, row = _run_one(e, args, cfgs[e.id], overrides)
-            status = max(status, code)
-            rows.append(row)
+    for o in runner.execute(planned, on_start=lambda run: _header(run.exp.id, args.budget)):
+        exp_id = o.run.exp.id
+        if o.result is None:
+            print(f"STOPPED {exp_id}: {o.stopped}", flush=True)
+            verdict, headline = "stopped (NaN)", ""
+        else:
+            print(runner.verdict_line(o.result), flush=True)
+            verdict, headline = _verdict_word(o.result), _headline(o.result)
+        rows.append({"id": exp_id, "verdict": verdict, "headline": headline, "elapsed_s": o.elapsed_s})
+        status = max(status, o.status)
     print(summary_table(rows, args.out), flush=True)
     return status
 
 
-def _run_one(e, args, cfg, overrides: dict[str, str]) -> tuple[int, dict]:
-    """Run one experiment: (exit status, its summary row). A stop on a signal says how to resume; a crash caused by
-    --set values is one line."""
-    from mlreads.core.errors import Interrupted
-    from mlreads.core.run.runner import run_dir, run_experiment, verdict_line
-
-    t0 = time.perf_counter()
-    try:
-        result = run_experiment(e, args.budget, args.seed, args.out, overrides=overrides, threads=args.threads,
-                                resume=args.resume, cfg=cfg, overwrite=args.overwrite,
-                                allow_safe_changes=args.allow_safe_changes)  # fmt: skip
-    except NonFiniteLoss as err:
-        print(f"STOPPED {e.id}: {err}", flush=True)
-        return 1, {"id": e.id, "verdict": "stopped (NaN)", "headline": "", "elapsed_s": time.perf_counter() - t0}
-    except Interrupted as sig:
-        raise _Stopped(_stop_line(e, args, sig, overrides), sig.exit_code) from None
-    except KeyboardInterrupt:  # Ctrl-C outside the signal handler's step boundary (data loading, evaluation)
-        import signal
-        from types import SimpleNamespace
-
-        sig = SimpleNamespace(signum=signal.SIGINT, step=None, checkpoint=None)
-        raise _Stopped(_stop_line(e, args, sig, overrides), 130) from None
-    except UserError:
-        raise
-    except Exception as err:
-        if isinstance(err, MemoryError) or "allocate" in str(err) and isinstance(err, RuntimeError):
-            raise UserError(f"{e.id} ran out of memory: reduce the sizes you set with --set (or the batch size)") from None
-        if not overrides:
-            raise  # a bug, not bad input: keep the traceback
-        where = _save_traceback(run_dir(args.out, e, args.budget, args.seed, overrides))
-        msg = " ".join(str(err).split())[:160] or type(err).__name__
-        raise UserError(f"{e.id} failed with these --set values ({type(err).__name__}: {msg}); check them"
-                        f"{f' (traceback in {where})' if where else ''}") from None  # fmt: skip
-    print(verdict_line(result), flush=True)
-    row = {"id": e.id, "verdict": _verdict_word(result), "headline": _headline(result),
-           "elapsed_s": result["elapsed_s"]}  # fmt: skip
-    return (0 if result["verdict"] == "pass" else 1), row
-
-
-class _Stopped(Exception):
-    def __init__(self, line: str, code: int):
-        super().__init__(line)
-        self.code = code
-
-
-def _save_traceback(folder: Path) -> Path | None:
-    import traceback
-
-    try:
-        if folder.is_dir() and not folder.is_symlink():
-            path = folder / "error.txt"
-            if not path.is_symlink():
-                path.write_text(traceback.format_exc())
-                return path
-    except OSError:
-        pass
-    return None
-
-
-def _stop_line(e, args, sig, overrides: dict[str, str]) -> str:
-    """One line: which signal stopped what, where the checkpoint is, and the command that resumes."""
-    from mlreads.core.run import runfolder
-    from mlreads.core.run import signals
-    from mlreads.core.run.runner import run_dir
-
-    name = signals.NAMES.get(sig.signum, f"signal {sig.signum}")
-    at = f" at step {sig.step}" if sig.step is not None else ""
-    folder = run_dir(args.out, e, args.budget, args.seed, overrides)
-    if sig.checkpoint is not None or runfolder.has_checkpoints(folder):
-        saved = f"checkpoint saved in {sig.checkpoint}" if sig.checkpoint is not None else f"checkpoints in {folder}"
-        return f"stopped by {name}{at} ({e.id}); {saved}; resume with: {resume_command(e.id, args, overrides)}"
-    return (f"stopped by {name}{at} ({e.id}); this run does not checkpoint, so there is nothing to resume: rerun it "
-            f"(or set train.ckpt_every to make it resumable)")  # fmt: skip
+def _header(exp_id: str, budget: str) -> None:
+    if sys.stderr.isatty():  # a header for people; piped stderr stays one line per error
+        print(f"-> {exp_id} [{budget}]", file=sys.stderr, flush=True)
 
 
 # ---------------------------------------------------------------------------------------------- report, ledger, docs
@@ -516,9 +400,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as err:
         print(f"mlreads: error: {_one_line(err)}", file=sys.stderr)
         return 2
-    except _Stopped as stop:
+    except RunStopped as stop:
         print(f"mlreads: {stop}", file=sys.stderr)
-        return stop.code
+        return stop.exit_code
     except KeyboardInterrupt as err:
         print("mlreads: interrupted", file=sys.stderr)
         return getattr(err, "exit_code", 130)

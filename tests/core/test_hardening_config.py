@@ -161,14 +161,16 @@ def test_a_value_the_experiment_ships_is_valid_for_it():
 
 @pytest.fixture
 def no_run(monkeypatch):
-    """run_experiment replaced by a stub that records the call: a refused value never reaches it."""
+    """runner.run_planned (one planned run, as `mlreads run` executes it) replaced by a stub that records the call: a
+    refused value never reaches it."""
     calls = []
 
-    def fake(exp, budget, seed, out, **kw):
-        calls.append(exp.id)
-        return {"id": exp.id, "budget": budget, "seed": seed, "elapsed_s": 0.0, "verdict": "pass", "checks": []}
+    def fake(request, run):
+        calls.append(run.exp.id)
+        return {"id": run.exp.id, "budget": request.budget, "seed": request.seed, "elapsed_s": 0.0, "verdict": "pass",
+                "checks": []}  # fmt: skip
 
-    monkeypatch.setattr(runner, "run_experiment", fake)
+    monkeypatch.setattr(runner, "run_planned", fake)
     return calls
 
 

@@ -4,6 +4,9 @@ matplotlib (importing every paper's experiments takes seconds; reading the cache
 The cache file is `<cache>/catalog-<key>.json`, where `<cache>` is `$MLREADS_DATA` or `~/.cache/mlreads`, and `<key>`
 hashes the path, size and modification time of every Python file of the installed package: any edit to the sources
 gives a new key, so a stale catalogue is never read. The first call after a change imports the registry once.
+
+`estimate` gives the time `mlreads list` shows per budget: the results ledger's measured time where published
+(`ledger_times`, JSON only), else what the budget promises (`BUDGET_LIMITS`).
 """
 
 from __future__ import annotations
@@ -28,6 +31,26 @@ def source_key() -> str:
                 st = os.stat(os.path.join(dirpath, name))
                 h.update(f"{os.path.relpath(os.path.join(dirpath, name), root)}:{st.st_size}:{st.st_mtime_ns};".encode())
     return h.hexdigest()[:16]
+
+
+BUDGET_LIMITS = {"smoke": "≤30 s", "quick": "≤10 min", "full": "hours"}  # what a budget promises, shown until measured
+
+
+def ledger_times(results: Path) -> dict[tuple[str, str], float]:
+    """(id, budget) -> mean elapsed seconds of the published default runs (cheap: JSON only)."""
+    from mlreads.core.report.ledger import load_ledger, verdicts
+
+    return {k: v.elapsed for k, v in verdicts(load_ledger(results, warn=lambda m: None)).items()}
+
+
+def estimate(exp: dict, budget: str, times: dict) -> str:
+    """A budget's estimated time: the ledger's measured time where published, else the budget's limit."""
+    from mlreads.core.fmt import duration
+
+    if budget not in exp["budgets"]:
+        return "-"
+    t = times.get((exp["id"], budget))
+    return f"{duration(t)}*" if t is not None else BUDGET_LIMITS[budget]
 
 
 def cache_dir() -> Path:

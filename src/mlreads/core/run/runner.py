@@ -1,5 +1,9 @@
 """Run an experiment: seed, set threads, make its folder, call `run`, evaluate its checks and write result.json.
 
+`execute(plan)` runs what `request.plan` checked (`mlreads run` and any RunRequest); `run_experiment(exp, budget, ...)`
+is the Python API for one experiment, planned by the same `plan`. Failures that are bad input become typed errors
+where they are caught (core/errors.py): OutOfMemory, RunFailed (a crash under --set values), RunStopped (a signal).
+
 Output layout: `OUT/<id>/<budget>-s<seed>/` holds `result.json`, `metrics.jsonl`, the figures (PNG), text artifacts
 and, for runs that train, `checkpoints/`. A run with `--set` overrides goes to `<budget>-s<seed>-<hash>/` (a short hash
 of its overrides), so it never overwrites the default run; result.json records the overrides.
@@ -10,22 +14,31 @@ from __future__ import annotations
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from mlreads.core.run.config import apply_overrides, to_dict, validate
+from mlreads.core.run.config import to_dict
 from mlreads.core.run import runfolder
 from mlreads.core.run import seeding
-from mlreads.core.errors import NonFiniteLoss, UserError
+from mlreads.core.run import signals
+from mlreads.core.errors import (Interrupted, NonFiniteLoss, OutOfMemory, RunFailed, RunStopped, UserError,
+                                 cpu_allocation_failed)  # fmt: skip
 from mlreads.core.run.progress import bar
 from mlreads.core.run.registry import Experiment, _plain
+from mlreads.core.run.request import Outcome, Plan, PlannedRun, RunRequest, plan, resume_command
 from mlreads.core.run.results import run_dir_name  # noqa: F401  (re-exported: one rule for run folders)
+
+# The out-of-memory exception of torch's accelerators (CUDA and the others): named at the top level from torch 2.5,
+# under torch.cuda before (the same class where both exist).
+TORCH_OOM = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
 
 RESULT_KEYS = (
     "id", "paper", "claim", "budget", "seed", "config", "checks", "verdict", "metrics", "figures", "elapsed_s", "env",
@@ -196,24 +209,6 @@ def environment(threads: int, provenance: dict | None = None) -> dict:
     }
 
 
-def resolve_config(exp: Experiment, budget: str, overrides: dict[str, str]) -> Any:
-    if budget not in exp.configs:
-        raise UserError(f"{exp.id} has no {budget!r} budget; it has: {', '.join(exp.budgets)}")
-    cfg = apply_overrides(exp.configs[budget], overrides, check=False)
-    return validate(cfg, "--set " if overrides else "", examples=exp.configs.values())  # every value, not just types
-
-
-def check_writable(out: Path) -> None:
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".mlreads-write-test"
-        probe.write_text("")
-        probe.unlink()
-    except (OSError, ValueError) as e:  # ValueError: a NUL in the path
-        why = getattr(e, "strerror", None) or str(e)
-        raise UserError(f"cannot write to --out {str(out)[:80]!r} ({why}); choose a writable folder") from None
-
-
 def run_experiment(
     exp: Experiment,
     budget: str = "smoke",
@@ -222,59 +217,112 @@ def run_experiment(
     overrides: dict[str, str] | None = None,
     threads: int | None = None,
     resume: bool = False,
-    cfg: Any = None,
     overwrite: bool = False,
     allow_safe_changes: bool = False,
 ) -> dict:
-    """Run one experiment and return its result dict (also written to result.json).
+    """Run one experiment and return its result dict (also written to result.json): the Python API, planned by the
+    same `request.plan` as `mlreads run` (bad input raises UserError before anything runs).
 
     The run folder is locked for the run (`runfolder.locked`); a folder holding checkpoints is refused without
-    `resume` or `overwrite` (which removes them first)."""
+    `resume` or `overwrite` (which removes them first). A NaN/Inf loss raises NonFiniteLoss; running out of memory
+    raises OutOfMemory; another exception raises RunFailed when `overrides` were given, else propagates as it is."""
+    request = RunRequest((exp,), budget, seed, Path(out), overrides or {}, threads, resume, overwrite,
+                         allow_safe_changes)  # fmt: skip
+    planned = plan(request)
+    return run_planned(request, planned.runs[0])
+
+
+def execute(planned: Plan, on_start: Callable[[PlannedRun], None] | None = None) -> Iterator[Outcome]:
+    """Run a plan (nothing for a dry run), one experiment after the other, yielding each one's Outcome as it ends.
+
+    SIGINT/SIGTERM stop at a step boundary (`signals.handle_signals`) and raise RunStopped, whose message says how to
+    resume; a NaN/Inf loss ends that run's Outcome as stopped and the next experiment runs; bad input raises
+    UserError. `on_start(run)` is called before each run (the CLI prints a header there)."""
+    request = planned.request
+    if request.dry_run:
+        return
+    with signals.handle_signals():
+        for run in planned.runs:
+            if on_start is not None:
+                on_start(run)
+            t0 = time.perf_counter()
+            try:
+                result = run_planned(request, run)
+            except NonFiniteLoss as err:
+                yield Outcome(run, None, str(err), time.perf_counter() - t0)
+                continue
+            except Interrupted as sig:
+                line = stop_message(request, run, sig.signum, sig.step, sig.checkpoint)
+                raise RunStopped(line, sig.exit_code) from None
+            except KeyboardInterrupt:  # Ctrl-C outside the signal handler's step boundary (data loading, evaluation)
+                raise RunStopped(stop_message(request, run, signal.SIGINT), 128 + signal.SIGINT) from None
+            yield Outcome(run, result, None, result["elapsed_s"])
+
+
+def run_planned(request: RunRequest, run: PlannedRun) -> dict:
+    """Run one experiment of a plan in its locked folder; the failures that are bad input become typed errors here,
+    where they are caught: out of memory (OutOfMemory), or any other exception under --set values (RunFailed)."""
     import matplotlib
 
     matplotlib.use("Agg")
-    from mlreads.core import data
-
-    cfg = cfg if cfg is not None else resolve_config(exp, budget, overrides or {})
-    for name in exp.requires:
-        data.require(name, cfg)
-    threads = threads or torch.get_num_threads()
+    threads = request.threads or torch.get_num_threads()
     torch.set_num_threads(threads)
-    seeding.seed_everything(seed)
-
-    overrides = dict(overrides or {})
-    path = run_dir(out, exp, budget, seed, overrides)
-    if resume:
-        path = resume_folder(out, exp, budget, seed, path)
+    seeding.seed_everything(request.seed)
+    path, overrides = run.folder, dict(request.overrides)
     provenance = source_provenance()  # the sources this run imported: before the run, not after
-    runfolder.preflight(path, resume, overwrite)
-    path.mkdir(parents=True, exist_ok=True)
-    with runfolder.locked(path):
-        runfolder.preflight(path, resume, overwrite)  # again, now that no other run can change the folder
-        if overwrite:
-            runfolder.clear_checkpoints(path)
-        return _run_locked(exp, budget, seed, path, threads, resume, cfg, allow_safe_changes, overrides, provenance)
+    try:
+        runfolder.preflight(path, request.resume, request.overwrite)  # again: time has passed since the plan
+        path.mkdir(parents=True, exist_ok=True)
+        with runfolder.locked(path):
+            runfolder.preflight(path, request.resume, request.overwrite)  # and now that no other run can change it
+            if request.overwrite:
+                runfolder.clear_checkpoints(path)
+            return _run_locked(run.exp, request.budget, request.seed, path, threads, request.resume, run.cfg,
+                               request.allow_safe_changes, overrides, provenance)  # fmt: skip
+    except (NonFiniteLoss, UserError):
+        raise
+    except (MemoryError, TORCH_OOM) as err:
+        raise _out_of_memory(run) from err
+    except Exception as err:
+        if cpu_allocation_failed(err):
+            raise _out_of_memory(run) from err
+        if not overrides:
+            raise  # a bug, not bad input: keep the traceback
+        where = _save_traceback(path)
+        msg = " ".join(str(err).split())[:160] or type(err).__name__
+        raise RunFailed(f"{run.exp.id} failed with these --set values ({type(err).__name__}: {msg}); check them"
+                        f"{f' (traceback in {where})' if where else ''}", path, where) from err  # fmt: skip
 
 
-def run_dir(out: str | Path, exp: Experiment, budget: str, seed: int, overrides: dict[str, str] | None = None) -> Path:
-    """`OUT/<id>/<budget>-s<seed>[-<hash of the overrides>]`: where one run writes."""
-    return Path(out) / exp.id / run_dir_name(budget, seed, overrides)
+def _out_of_memory(run: PlannedRun) -> OutOfMemory:
+    return OutOfMemory(f"{run.exp.id} ran out of memory: reduce the sizes you set with --set (or the batch size)")
 
 
-def resume_folder(out: str | Path, exp: Experiment, budget: str, seed: int, path: Path) -> Path:
-    """Where `--resume` continues: the folder of these overrides when it holds checkpoints; otherwise the one
-    checkpointed run of this experiment, budget and seed under other overrides (its checkpoint then refuses settings
-    that differ, or accepts the safe ones with --allow-safe-changes). Several candidates: say which exist."""
-    if runfolder.has_checkpoints(path):
-        return path
-    prefix = f"{budget}-s{seed}"
-    found = sorted(p for p in (Path(out) / exp.id).glob(f"{prefix}*")
-                   if (p.name == prefix or p.name.startswith(prefix + "-")) and p.is_dir() and not p.is_symlink()
-                   and runfolder.has_checkpoints(p))  # fmt: skip
-    if len(found) > 1:
-        raise UserError(f"--resume: {len(found)} checkpointed runs of {exp.id} [{budget}, seed {seed}] "
-                        f"({', '.join(p.name for p in found)}); give the --set values of the one to continue")
-    return found[0] if found else path
+def _save_traceback(folder: Path) -> Path | None:
+    """Write the exception being handled to `folder/error.txt` (never through a link); None when it cannot be."""
+    import traceback
+
+    try:
+        if folder.is_dir() and not folder.is_symlink():
+            path = folder / "error.txt"
+            if not path.is_symlink():
+                path.write_text(traceback.format_exc())
+                return path
+    except OSError:
+        pass
+    return None
+
+
+def stop_message(request: RunRequest, run: PlannedRun, signum: int, step: int | None = None, checkpoint=None) -> str:
+    """One line: which signal stopped what, where the checkpoint is, and the command that resumes."""
+    name = signals.NAMES.get(signum, f"signal {signum}")
+    at = f" at step {step}" if step is not None else ""
+    exp_id = run.exp.id
+    if checkpoint is not None or runfolder.has_checkpoints(run.folder):
+        saved = f"checkpoint saved in {checkpoint}" if checkpoint is not None else f"checkpoints in {run.folder}"
+        return f"stopped by {name}{at} ({exp_id}); {saved}; resume with: {resume_command(request, exp_id)}"
+    return (f"stopped by {name}{at} ({exp_id}); this run does not checkpoint, so there is nothing to resume: rerun it "
+            f"(or set train.ckpt_every to make it resumable)")  # fmt: skip
 
 
 def _run_locked(exp, budget, seed, path, threads, resume, cfg, allow_safe_changes, overrides, provenance) -> dict:
