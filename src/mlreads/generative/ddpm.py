@@ -31,6 +31,8 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from mlreads.core.run.config import positive
+
 
 def linear_betas(T: int = 1000, beta_1: float = 1e-4, beta_T: float = 0.02) -> Tensor:
     """Section 4: beta_t linear from beta_1 = 1e-4 to beta_T = 0.02, float64."""
@@ -158,10 +160,10 @@ def timestep_embedding(t: Tensor, d: int, max_period: float = 10_000.0) -> Tenso
 
 @dataclass(frozen=True)
 class DenoiserConfig:
-    d_data: int = 2
-    d_hidden: int = 128
-    n_layers: int = 3
-    d_time: int = 64
+    d_data: int = positive(2)
+    d_hidden: int = positive(128)
+    n_layers: int = positive(3)
+    d_time: int = positive(64)
 
 
 class MLPDenoiser(nn.Module):
