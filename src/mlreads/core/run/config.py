@@ -1,4 +1,5 @@
-"""Frozen dataclass configs and `--set key=value` overrides checked against the field types.
+"""Frozen dataclass configs and `--set key=value` overrides checked against the field types, then every value against
+the rule its field declares (`positive`, `in_range`, `choices`, `filepath`, ... below).
 
 A config is a `@dataclass(frozen=True)`; nested configs are dataclass fields and are addressed with dots
 (`--set train.lr=3e-4`, `--set data.path=my.txt`). A value is parsed by the field's annotation: int, float, bool, str,
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 import types
 import typing
 from collections.abc import Callable
@@ -152,9 +152,10 @@ def _replace(cfg: Any, name: str, value: Any, what: str) -> Any:
 #     pool: int = spec(1, ge=1, check=lambda v: None if 28 % v == 0 else "must divide 28")
 #     scale: float = unchecked(-1.0)              # explicitly any finite value of its type
 #
-# A declared rule takes precedence; a field that declares none still follows `convention()` (by name, type and default)
-# until every config declares its rules (issue 21), after which the conventions go. Cross-field rules live in
-# `__post_init__` (raise ValueError or ConfigError) and in `cross_field_problems`. `validate(cfg)` raises
+# `validate` reads these rules and the annotations, nothing else: a field with no declared rule is checked for its
+# type only (and for a finite number or a string without NUL). tests/core/test_config_rules.py fails when a field of
+# a registered experiment's config declares nothing, so a new field cannot go unchecked by accident. Cross-field rules
+# live in `__post_init__` (raise ValueError or ConfigError) and in `cross_field_problems`. `validate(cfg)` raises
 # ConfigError, one line.
 
 INT_MAX = 2**31 - 1  # sizes, counts and steps: beyond this a run overflows an index or never ends
@@ -278,12 +279,6 @@ def unchecked(default: Any):
     return spec(default)
 
 
-def _default(f: dataclasses.Field) -> Any:
-    if f.default is not dataclasses.MISSING:
-        return f.default
-    return f.default_factory() if f.default_factory is not dataclasses.MISSING else None  # type: ignore[misc]
-
-
 def declared_rule(f: dataclasses.Field) -> Rule | None:
     """The rule a field declares (`spec` and its shorthands, or `field(metadata={"ge": 1, ...})`), else None."""
     meta = f.metadata or {}
@@ -291,85 +286,6 @@ def declared_rule(f: dataclasses.Field) -> Rule | None:
         return meta["rule"]
     declared = {k: meta[k] for k in _RULE_KEYS if k in meta}
     return Rule(**declared) if declared else None
-
-
-# The conventions. A field name is matched as a whole ("steps") or by prefix/suffix ("n_*", "*_every").
-_COUNT_NAMES = {"curriculum", "steps", "batch", "batch_size", "vocab", "restarts", "grid", "length", "half", "segment", "expand",
-                "chunk_size", "top_tokens", "sample_chars", "log_every", "pool", "epochs", "width", "depth",
-                "heads", "layers", "channels", "classes", "samples", "beam", "beam_size", "patience"}  # fmt: skip
-_COUNT_PREFIXES = ("n_", "d_", "num_")
-_COUNT_SUFFIXES = ("_size", "_steps", "_batch", "_batches", "_layers", "_heads", "_len", "_length", "_restarts",
-                   "_tokens", "_chars", "_every", "_count", "_dim", "_vocab", "_epochs", "_width", "_depth",
-                   "_channels", "_classes", "_samples", "_n", "_points", "_iters", "_mem")  # fmt: skip
-_ZERO_IS_OFF = {"eval_every", "ckpt_every", "save_every", "sample_every", "checkpoint_every", "plot_every"}
-_ALWAYS_POSITIVE = {"steps", "batch", "batch_size", "log_every", "d_model", "n_ctx", "d_vocab", "vocab"}
-_FRACTION = re.compile(r"(^|_)(frac|fraction|ratio|prob|p)$")
-_OPEN_FRACTION = {"val_frac", "test_frac", "holdout_frac", "valid_frac", "eval_frac"}
-_PROBABILITY_LT1 = re.compile(r"(^|_)(dropout|drop|p_drop|momentum|beta1|beta2|label_smoothing|smoothing)$")
-_DENSITY = re.compile(r"(^|_)(density|densities|sparsity_density)$")
-_ACCURACY = re.compile(r"(^|_)(acc|accuracy)$")
-_POSITIVE_FLOAT = re.compile(
-    r"(^|_)(lr|eps|std|temperature|temp|tol|scale|sigma|s|seconds|clip|dt|min|max|floor|rate|beta_start|beta_end)$"
-    r"|^(lr|dt|eps)_"
-)  # fmt: skip
-_PATH = re.compile(r"(^|_)(path|dir|file|folder|root)$")
-
-
-def convention(name: str, tp: Any, default: Any) -> Rule | None:
-    """The rule a field follows when it declares none (see the module notes above). `tp` is its non-None type."""
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if origin is Literal:
-        return Rule(check=lambda v, a=args: None if v in a else f"must be one of {', '.join(map(str, a))}")
-    if origin in (tuple, list):
-        variadic = len(args) == 2 and args[1] is Ellipsis
-        elem_types = [args[0]] if variadic else list(args)
-        elem_default = default[0] if isinstance(default, tuple) and default else None
-        item_rule = convention(_singular(name), elem_types[0], elem_default) if elem_types else None
-        if name.endswith("_range") and isinstance(default, tuple) and default and all(
-                isinstance(x, (int, float)) and x > 0 for x in default):  # fmt: skip
-            item_rule = Rule(gt=0)
-        return Rule(nonempty=bool(default) if variadic else False, items=item_rule)
-    if tp is bool:
-        return None
-    if tp is int:
-        if name == "seed" or name.endswith("_seed"):
-            return Rule(ge=0, le=SEED_MAX, what="a seed")
-        counted = (name in _COUNT_NAMES or name.startswith(_COUNT_PREFIXES) or name.endswith(_COUNT_SUFFIXES))
-        if counted:
-            zero_ok = (default == 0 and name not in _ALWAYS_POSITIVE) or name in _ZERO_IS_OFF  # 0: "off" / "auto"
-            return Rule(ge=0 if zero_ok else 1, le=INT_MAX, what="0 means off" if zero_ok else "a count or size")
-        if isinstance(default, int) and default < 0:
-            return Rule(ge=-INT_MAX, le=INT_MAX)
-        return Rule(ge=0, le=INT_MAX)
-    if tp is float:
-        if _PROBABILITY_LT1.search(name):
-            return Rule(ge=0, lt=1, what="a probability below 1")
-        if name in _OPEN_FRACTION:
-            return Rule(gt=0, lt=1, what="a fraction strictly between 0 and 1")
-        if _FRACTION.search(name):
-            return Rule(ge=0, le=1, what="a fraction")
-        if _DENSITY.search(name) or name in ("densities",):
-            return Rule(gt=0, le=1, what="a density")
-        if _ACCURACY.search(name):
-            return Rule(gt=0, le=1, what="an accuracy in (0, 1]")
-        if name == "min_lr" or name.startswith("min_") and name[4:] in ("lr",):
-            return Rule(ge=0)
-        if _POSITIVE_FLOAT.search(name) and not (isinstance(default, (int, float)) and default == 0):
-            return Rule(gt=0)
-        if isinstance(default, (int, float)) and default < 0:
-            return None
-        return Rule(ge=0)
-    if tp is str:
-        return Rule(nonempty=bool(default) or _PATH.search(name) is not None)
-    return None
-
-
-def _singular(name: str) -> str:
-    if name == "densities":
-        return "density"
-    if name == "betas":
-        return "beta1"
-    return name[:-1] if name.endswith("s") and not name.endswith("ss") else name
 
 
 _TYPE_ONLY = Rule()  # what a field without a declared rule is held to beyond its type: finite, no NUL
@@ -398,19 +314,11 @@ def _type_ok(value: Any, tp: Any) -> bool:
     return True  # an annotation we do not model (Callable, a Protocol, ...)
 
 
-def _non_none(tp: Any) -> tuple[Any, bool]:
-    """(the type without None, whether None is allowed)."""
-    if typing.get_origin(tp) in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        optional = len(args) < len(typing.get_args(tp))
-        return (args[0] if len(args) == 1 else typing.Union[tuple(args)]), optional
-    return tp, False
-
-
 def shipped_values(configs: Any) -> dict[str, list[Any]]:
     """{dotted key: the values the given (registered) configs use}: a value an experiment ships is valid for it, even
-    where a field's rule (shared by other experiments) says otherwise. tests/core/test_config_rules.py holds every
-    registered config to its declared rules without this, so today it only guards configs registered elsewhere."""
+    where a field's rule (shared with other experiments) says otherwise. Every registered config passes its declared
+    rules without this exemption (tests/core/test_config_rules.py); it keeps a budget's own value runnable should a
+    shared rule and a budget ever disagree."""
     out: dict[str, list[Any]] = {}
 
     def walk(cfg: Any, prefix: str) -> None:
@@ -456,8 +364,8 @@ def problems(cfg: Any, prefix: str = "", shipped: dict[str, list[Any]] | None = 
             continue
         if value is None or any(_same(value, v) for v in shipped.get(f.name, ())):
             continue
-        rule = declared_rule(f) or convention(f.name, _non_none(tp)[0], _default(f))
-        if rule is not None and (p := rule.problem(value)) is not None:
+        rule = declared_rule(f) or _TYPE_ONLY
+        if (p := rule.problem(value)) is not None:
             out.append(f"{key}={_show(value)}: {p}")
     if not out:
         out += [prefix + p for p in cross_field_problems(cfg)]
