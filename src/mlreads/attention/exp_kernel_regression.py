@@ -11,19 +11,20 @@ import torch
 from mlreads.attention.figures import kernel_regression_figure
 from mlreads.attention.kernel_regression import (ParametricAttention, attention_pooling, loo_bandwidth,
                                                  nadaraya_watson, toy_data, toy_function)
+from mlreads.core.run.config import nonnegative, positive
 from mlreads.core.run.runner import RunContext
 from mlreads.core.train import fit, recipe
 
 
 @dataclass(frozen=True)
 class KernelRegressionConfig:
-    sizes: tuple[int, ...] = (50, 100, 200, 500, 1000, 2000, 5000)  # training set sizes n
-    repeats: int = 5  # data sets per size (the excess error is averaged)
-    noise: float = 0.5  # σ of y = f(x) + N(0, σ²)
-    n_grid: int = 40  # candidate bandwidths, log-spaced in [0.01, 3]
-    n_test: int = 500  # test queries on [0.25, 4.75] (away from the edges, where the estimator is biased)
-    learn_n: int = 200  # training points for the parametric (learned-bandwidth) attention
-    learn_steps: int = 300
+    sizes: tuple[int, ...] = positive((50, 100, 200, 500, 1000, 2000, 5000))  # training set sizes n
+    repeats: int = positive(5)  # data sets per size (the excess error is averaged)
+    noise: float = nonnegative(0.5)  # σ of y = f(x) + N(0, σ²)
+    n_grid: int = positive(40)  # candidate bandwidths, log-spaced in [0.01, 3]
+    n_test: int = positive(500)  # test queries on [0.25, 4.75] (away from the edges, where the estimator is biased)
+    learn_n: int = positive(200)  # training points for the parametric (learned-bandwidth) attention
+    learn_steps: int = positive(300)
 
 
 def run_kernel_regression(cfg: KernelRegressionConfig, ctx: RunContext) -> dict:

@@ -14,6 +14,7 @@ from mlreads.attention.figures import alignment_figure, bleu_vs_length_figure
 from mlreads.attention.rnn import RNNConfig, Seq2Seq, seq2seq_loss
 from mlreads.attention.translate import alignment_accuracy, batch_fn, bleu_by_bin, length_bins, make_task, test_bins
 from mlreads.core.data.translation import TranslationConfig
+from mlreads.core.run.config import positive
 from mlreads.core.run.runner import RunContext
 from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import TrainConfig, fit, recipe
@@ -22,15 +23,16 @@ from mlreads.core.train import TrainConfig, fit, recipe
 @dataclass(frozen=True)
 class RNNSearchConfig:
     data: TranslationConfig = field(default_factory=TranslationConfig)
-    d_embed: int = 32
-    d_hidden: int = 64
-    d_maxout: int = 32
-    d_align: int = 64
-    batch_size: int = 32
+    d_embed: int = positive(32)
+    d_hidden: int = positive(64)
+    d_maxout: int = positive(32)
+    d_align: int = positive(64)
+    batch_size: int = positive(32)
     train: TrainConfig = field(default_factory=lambda: recipe(1000, 2e-3, warmup=50, optimizer="adam"))
-    bin_edges: tuple[int, ...] = (5, 10, 20, 30, 40, 50)  # length bins 5-10, 11-20, ..., 41-50 (Fig 2's x axis)
-    n_per_bin: int = 200  # test sentences per length bin
-    n_align: int = 200  # sentences for the alignment accuracy
+    # length bins 5-10, 11-20, ..., 41-50 (Fig 2's x axis)
+    bin_edges: tuple[int, ...] = positive((5, 10, 20, 30, 40, 50))
+    n_per_bin: int = positive(200)  # test sentences per length bin
+    n_align: int = positive(200)  # sentences for the alignment accuracy
 
 
 def run_rnnsearch(cfg: RNNSearchConfig, ctx: RunContext) -> dict:

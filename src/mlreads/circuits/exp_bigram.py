@@ -17,9 +17,10 @@ import torch
 from mlreads.circuits import figures
 from mlreads.circuits.analysis import direct_path
 from mlreads.circuits.corpus import bigram_counts
-from mlreads.circuits.exp_common import build_model
+from mlreads.circuits.exp_common import POSITIONAL, build_model
 from mlreads.core.data.text import TextConfig, load_text
 from mlreads.core.nn.lm import lm_evaluator, next_token_loss
+from mlreads.core.run.config import choices, positive
 from mlreads.core.run.runner import RunContext
 from mlreads.core.train import TrainConfig, fit, recipe
 
@@ -30,15 +31,16 @@ class BigramConfig:
     BPE tokens); the comparison keeps current tokens seen >= min_row_count times and pairs seen >= min_pair_count
     times, since log p of an unseen pair is -inf and of a rare one is noise."""
 
-    d_model: int = 128
-    n_heads: int = 1  # unused by a 0-layer model
-    d_head: int = 1
-    n_ctx: int = 64
-    positional: str = "shortformer"  # positions reach only queries and keys: a 0-layer model ignores them
-    init_std: float = 0.02
-    batch_size: int = 64
-    min_row_count: int = 100
-    min_pair_count: int = 5
+    d_model: int = positive(128)
+    n_heads: int = positive(1)  # unused by a 0-layer model
+    d_head: int = positive(1)
+    n_ctx: int = positive(64)
+    # positions reach only queries and keys: a 0-layer model ignores them
+    positional: str = choices("shortformer", POSITIONAL)
+    init_std: float = positive(0.02)
+    batch_size: int = positive(64)
+    min_row_count: int = positive(100)
+    min_pair_count: int = positive(5)
     train: TrainConfig = field(default_factory=lambda: recipe(1000, 1e-2, warmup=50, betas=(0.9, 0.99)))
     data: TextConfig = field(default_factory=TextConfig)
 

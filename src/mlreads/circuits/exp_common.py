@@ -7,9 +7,13 @@ recipe from `mlreads.core.train.recipe`; the registered declarations are in expe
 
 from __future__ import annotations
 
+import typing
+
 import torch
 
 from mlreads.circuits.model import AttnOnlyConfig, AttnOnlyTransformer
+
+POSITIONAL = typing.get_args(typing.get_type_hints(AttnOnlyConfig)["positional"])  # the experiments' `positional`
 
 
 def build_model(d_vocab: int, n_layers: int, cfg, generator: torch.Generator) -> AttnOnlyTransformer:

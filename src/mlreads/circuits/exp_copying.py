@@ -17,10 +17,11 @@ import torch
 from mlreads.circuits import figures
 from mlreads.circuits.analysis import copying_scores, full_ov_circuit, full_qk_circuit
 from mlreads.circuits.detectors import ov_copying_accuracy
-from mlreads.circuits.exp_common import build_model
+from mlreads.circuits.exp_common import POSITIONAL, build_model
 from mlreads.circuits.model import AttnOnlyTransformer
 from mlreads.core.data.text import TextConfig, load_text
 from mlreads.core.nn.lm import lm_evaluator, next_token_loss
+from mlreads.core.run.config import choices, positive
 from mlreads.core.run.runner import RunContext
 from mlreads.core.train import TrainConfig, fit, recipe
 
@@ -33,15 +34,15 @@ class CopyingConfig:
     budget (measured, issue 11): with n_ctx 64 and the same tokens per step only 2 of 8 heads copy after 3000 steps,
     with n_ctx 256 four heads copy from step ~1000 on."""
 
-    d_model: int = 256
-    n_heads: int = 8
-    d_head: int = 32
-    n_ctx: int = 256
-    positional: str = "shortformer"
-    init_std: float = 0.02
-    batch_size: int = 8  # 8 x 256 = 2048 tokens per step, as 32 x 64 before
-    top_tokens: int = 300  # skip-trigrams are read among the most frequent tokens, for readability
-    n_trigrams: int = 6  # per head
+    d_model: int = positive(256)
+    n_heads: int = positive(8)
+    d_head: int = positive(32)
+    n_ctx: int = positive(256)
+    positional: str = choices("shortformer", POSITIONAL)
+    init_std: float = positive(0.02)
+    batch_size: int = positive(8)  # 8 x 256 = 2048 tokens per step, as 32 x 64 before
+    top_tokens: int = positive(300)  # skip-trigrams are read among the most frequent tokens, for readability
+    n_trigrams: int = positive(6)  # per head
     train: TrainConfig = field(
         default_factory=lambda: recipe(2500, 1e-2, warmup=100, betas=(0.9, 0.99), eval_every=250)
     )

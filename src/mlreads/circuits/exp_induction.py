@@ -20,10 +20,11 @@ from mlreads.circuits import figures
 from mlreads.circuits.analysis import composition_baseline, composition_scores
 from mlreads.circuits.corpus import repeated_batch, varied_repeated_batch
 from mlreads.circuits.detectors import repeated_sequence_scores
-from mlreads.circuits.exp_common import build_model
+from mlreads.circuits.exp_common import POSITIONAL, build_model
 from mlreads.circuits.model import AttnOnlyTransformer
 from mlreads.core.data.text import TextConfig, TextDataset, load_text
 from mlreads.core.nn.lm import next_token_loss
+from mlreads.core.run.config import choices, in_range, nonnegative, positive
 from mlreads.core.run.runner import RunContext
 from mlreads.core.train import TrainConfig, TrainResult, fit, recipe
 
@@ -35,19 +36,22 @@ class InductionConfig:
     tokens); repeated random sequences make up `random_frac` of each batch so induction pays off within minutes, as
     the issue asks; the induction score is measured on random sequences repeated twice (Olsson et al.)."""
 
-    d_model: int = 128
-    n_heads: int = 4
-    d_head: int = 32
-    half: int = 16  # length of the random sequence; a probe has 2 * half tokens
-    n_ctx: int = 32  # window length of text batches (and the positional table)
-    positional: str = "shortformer"
-    init_std: float = 0.1  # normal init of every matrix (TransformerLens uses 0.8 / sqrt(d_model))
-    random_vocab: int = 0  # random tokens are drawn from the first random_vocab ids (0 = the whole vocabulary)
-    random_frac: float = 0.5  # share of each batch that is repeated random tokens; the rest is corpus text
-    batch_size: int = 32
-    eval_batch: int = 64
-    icl_positions: tuple[int, int] = (0, 0)  # Olsson's ICL score: loss at the 2nd minus the 1st (0 = skip)
-    phase_window: int = 1  # evaluations by which the induction score's rise and the loss drop may differ
+    d_model: int = positive(128)
+    n_heads: int = positive(4)
+    d_head: int = positive(32)
+    half: int = positive(16)  # length of the random sequence; a probe has 2 * half tokens
+    n_ctx: int = positive(32)  # window length of text batches (and the positional table)
+    positional: str = choices("shortformer", POSITIONAL)
+    init_std: float = positive(0.1)  # normal init of every matrix (TransformerLens uses 0.8 / sqrt(d_model))
+    # random tokens are drawn from the first random_vocab ids (0 = the whole vocabulary)
+    random_vocab: int = nonnegative(0, what="0 means the whole vocabulary")
+    # share of each batch that is repeated random tokens; the rest is corpus text
+    random_frac: float = in_range(0.5, 0.0, 1.0, hi_open=False)
+    batch_size: int = positive(32)
+    eval_batch: int = positive(64)
+    # Olsson's ICL score: loss at the 2nd minus the 1st (0 = skip)
+    icl_positions: tuple[int, int] = nonnegative((0, 0), what="0 means skip")
+    phase_window: int = nonnegative(1)  # evaluations by which the induction score's rise and the loss drop may differ
     train: TrainConfig = field(
         default_factory=lambda: recipe(5000, 1e-2, warmup=50, betas=(0.9, 0.99), eval_every=100)
     )

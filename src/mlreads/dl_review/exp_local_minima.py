@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
+from mlreads.core.run.config import in_range, positive
 from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import TrainConfig, fit
 from mlreads.dl_review.model import ManyMLPs, per_seed_cross_entropy
@@ -15,15 +16,15 @@ from mlreads.dl_review.model import ManyMLPs, per_seed_cross_entropy
 
 @dataclass(frozen=True)
 class LocalMinimaConfig:
-    widths: tuple[int, ...] = (4, 16, 64, 256)
-    n_seeds: int = 10
-    n_train: int = 5000  # the first n_train MNIST training images
-    n_test: int = 2000
-    epochs: int = 20
-    batch_size: int = 100
-    lr: float = 0.1  # plain SGD on the mean loss of each net
-    momentum: float = 0.9
-    spread_width: int = 16  # the narrow width whose spread the widest is compared with
+    widths: tuple[int, ...] = positive((4, 16, 64, 256))
+    n_seeds: int = positive(10)
+    n_train: int = positive(5000)  # the first n_train MNIST training images
+    n_test: int = positive(2000)
+    epochs: int = positive(20)
+    batch_size: int = positive(100)
+    lr: float = positive(0.1)  # plain SGD on the mean loss of each net
+    momentum: float = in_range(0.9, 0.0, 1.0)
+    spread_width: int = positive(16)  # the narrow width whose spread the widest is compared with
 
 
 def run_local_minima(cfg: LocalMinimaConfig, ctx) -> dict:

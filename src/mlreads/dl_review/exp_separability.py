@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from mlreads.core.run.config import in_range, positive
 from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import TrainConfig, fit
 from mlreads.dl_review.model import Students, teacher_logit
@@ -15,9 +16,10 @@ from mlreads.dl_review.model import Students, teacher_logit
 
 @dataclass(frozen=True)
 class SeparabilityConfig:
-    n_points: int = 1000  # training points, uniform on [-2, 2]^2
-    n_seeds: int = 10  # students, one per initialisation
-    separated_acc: float = 0.995  # a student "separates" the classes at this training accuracy
+    n_points: int = positive(1000)  # training points, uniform on [-2, 2]^2
+    n_seeds: int = positive(10)  # students, one per initialisation
+    # a student "separates" the classes at this training accuracy
+    separated_acc: float = in_range(0.995, 0.0, 1.0, lo_open=True, hi_open=False)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
         steps=1500, lr=0.05, schedule="constant", optimizer="adam", grad_clip=None, log_every=100))  # fmt: skip
     linear: TrainConfig = field(default_factory=lambda: TrainConfig(

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
+from mlreads.core.run.config import in_range, nonnegative, positive
 from mlreads.core.train import TrainConfig
 from mlreads.dropout.exp_common import Arm, error_pct, mnist_tensors, train_classifier
 from mlreads.dropout.model import MLPConfig
@@ -14,17 +15,17 @@ from mlreads.dropout.model import MLPConfig
 
 @dataclass(frozen=True)
 class MCConfig:
-    n_train: int = 10_000
-    n_test: int = 10_000
-    d_hidden: tuple[int, ...] = (512, 512)
-    p_keep_input: float = 0.8
-    p_keep_hidden: float = 0.5
-    max_norm: float = 3.0
-    epochs: int = 30
-    batch_size: int = 128
-    ks: tuple[int, ...] = (1, 2, 5, 10, 20, 50, 100)
-    repeats: int = 4  # independent MC runs per k (error bars)
-    tol_floor: float = 0.1  # pp: the floor of the k=50 tolerance, max(tol_floor, 1 s.d.)
+    n_train: int = positive(10_000)
+    n_test: int = positive(10_000)
+    d_hidden: tuple[int, ...] = positive((512, 512))
+    p_keep_input: float = in_range(0.8, 0.0, 1.0, lo_open=True, hi_open=False)
+    p_keep_hidden: float = in_range(0.5, 0.0, 1.0, lo_open=True, hi_open=False)
+    max_norm: float = positive(3.0)
+    epochs: int = positive(30)
+    batch_size: int = positive(128)
+    ks: tuple[int, ...] = positive((1, 2, 5, 10, 20, 50, 100))
+    repeats: int = positive(4)  # independent MC runs per k (error bars)
+    tol_floor: float = nonnegative(0.1)  # pp: the floor of the k=50 tolerance, max(tol_floor, 1 s.d.)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
         lr=0.1, schedule="cosine", optimizer="sgd", betas=(0.9, 0.999), grad_clip=None, log_every=50))  # fmt: skip
 

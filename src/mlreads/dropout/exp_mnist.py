@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from mlreads.core.run.config import in_range, positive
 from mlreads.core.train import TrainConfig
 from mlreads.dropout.exp_common import Arm, error_pct, mnist_tensors, train_classifier
 from mlreads.dropout.model import MLPConfig
@@ -11,15 +12,16 @@ from mlreads.dropout.model import MLPConfig
 
 @dataclass(frozen=True)
 class DropoutMNISTConfig:
-    n_train: int = 10_000
-    n_test: int = 10_000
-    d_hidden: tuple[int, ...] = (512, 512)
-    p_keep_input: float = 0.8  # Section 6.1.1: retain 80% of the inputs and 50% of the hidden units
-    p_keep_hidden: float = 0.5
-    max_norm: float = 3.0  # c, Section 5.1 (3-4 in App. B.1)
-    epochs: int = 50
-    batch_size: int = 128
-    eval_n: int = 10_000  # images per split at each logged evaluation
+    n_train: int = positive(10_000)
+    n_test: int = positive(10_000)
+    d_hidden: tuple[int, ...] = positive((512, 512))
+    # Section 6.1.1: retain 80% of the inputs and 50% of the hidden units
+    p_keep_input: float = in_range(0.8, 0.0, 1.0, lo_open=True, hi_open=False)
+    p_keep_hidden: float = in_range(0.5, 0.0, 1.0, lo_open=True, hi_open=False)
+    max_norm: float = positive(3.0)  # c, Section 5.1 (3-4 in App. B.1)
+    epochs: int = positive(50)
+    batch_size: int = positive(128)
+    eval_n: int = positive(10_000)  # images per split at each logged evaluation
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
         lr=0.1, schedule="cosine", optimizer="sgd", betas=(0.9, 0.999), grad_clip=None, log_every=50))  # fmt: skip
 

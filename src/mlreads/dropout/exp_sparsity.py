@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 import torch
 import torch.nn.functional as F
 
+from mlreads.core.run.config import in_range, positive
 from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import TrainConfig, fit
 from mlreads.dropout.exp_common import mnist_tensors, random_batches
@@ -15,12 +16,12 @@ from mlreads.dropout.model import Autoencoder
 
 @dataclass(frozen=True)
 class SparsityConfig:
-    n_train: int = 50_000
-    n_test: int = 10_000
-    d_hidden: int = 256
-    p_keep: float = 0.5  # retention on the hidden layer (Section 7.2)
-    epochs: int = 10
-    batch_size: int = 128
+    n_train: int = positive(50_000)
+    n_test: int = positive(10_000)
+    d_hidden: int = positive(256)
+    p_keep: float = in_range(0.5, 0.0, 1.0, lo_open=True, hi_open=False)  # retention on the hidden layer (Section 7.2)
+    epochs: int = positive(10)
+    batch_size: int = positive(128)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
         lr=3e-3, schedule="cosine", optimizer="adam", grad_clip=None, log_every=50))  # fmt: skip
 

@@ -32,6 +32,7 @@ import torch
 from torch import Tensor, nn
 
 from mlreads.core.nn.hooks import HookedModule, HookPoint
+from mlreads.core.run.config import positive
 
 
 def linear_betas(T: int = 1000, beta_1: float = 1e-4, beta_T: float = 0.02) -> Tensor:
@@ -160,10 +161,10 @@ def timestep_embedding(t: Tensor, d: int, max_period: float = 10_000.0) -> Tenso
 
 @dataclass(frozen=True)
 class DenoiserConfig:
-    d_data: int = 2
-    d_hidden: int = 128
-    n_layers: int = 3
-    d_time: int = 64
+    d_data: int = positive(2)
+    d_hidden: int = positive(128)
+    n_layers: int = positive(3)
+    d_time: int = positive(64)
 
 
 class MLPDenoiser(HookedModule):

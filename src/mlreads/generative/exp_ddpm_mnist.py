@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from mlreads.core.run.config import choices, positive
 from mlreads.core.run.runner import RunContext
 from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import TrainConfig, fit, recipe
@@ -23,12 +24,12 @@ from mlreads.generative.figures import image_grid, reverse_chain_figure
 
 @dataclass(frozen=True)
 class DdpmMnistConfig:
-    T: int = 1000
+    T: int = positive(1000)
     model: ddpm.DenoiserConfig = ddpm.DenoiserConfig(d_data=784, d_hidden=1024, n_layers=3, d_time=128)
-    batch_size: int = 128
-    pool: int = 1  # average-pool the 28x28 images (smoke: 2, so 196 pixels)
-    n_samples: int = 400
-    sigma2_kinds: tuple[str, ...] = ("beta", "beta_tilde")
+    batch_size: int = positive(128)
+    pool: int = positive(1, le=28)  # average-pool the 28x28 images (smoke: 2, so 196 pixels)
+    n_samples: int = positive(400)
+    sigma2_kinds: tuple[str, ...] = choices(("beta", "beta_tilde"), ("beta", "beta_tilde"))
     clip_x0: bool = True  # the official code's clipping of the predicted x_0 (Algorithm 2 has none)
     metrics_featnet: bool = True
     featnet: FeatNetConfig = FeatNetConfig()

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
+from mlreads.core.run.config import in_range, positive
 from mlreads.core.run.runner import RunContext
 from mlreads.generative import ddpm
 from mlreads.generative.exp_common import mnist_tensors
@@ -20,11 +21,11 @@ from mlreads.generative.figures import forward_chain_figure
 
 @dataclass(frozen=True)
 class ForwardConfig:
-    T: int = 1000
-    beta_1: float = 1e-4
-    beta_T: float = 0.02
-    n_images: int = 128  # 128 x 784 = 100k pixel chains
-    times: tuple[int, ...] = (1, 10, 100, 500, 1000)
+    T: int = positive(1000)
+    beta_1: float = in_range(1e-4, 0.0, 1.0, lo_open=True)
+    beta_T: float = in_range(0.02, 0.0, 1.0, lo_open=True)
+    n_images: int = positive(128)  # 128 x 784 = 100k pixel chains
+    times: tuple[int, ...] = positive((1, 10, 100, 500, 1000))
 
 
 def run_forward_process(cfg: ForwardConfig, ctx: RunContext) -> dict:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
+from mlreads.core.run.config import choices, nonnegative, positive
 from mlreads.core.run.runner import RunContext
 from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import Phase, TrainConfig, fit, recipe
@@ -28,14 +29,15 @@ from mlreads.generative.metrics import nearest_distances, parzen_estimate
 @dataclass(frozen=True)
 class GanMnistConfig:
     model: GANConfig = GANConfig(d_gen=(600, 600), d_disc=(240, 240), n_pieces=4)
-    k: int = 1  # Algorithm 1's D steps per G step (the paper used k = 1)
-    g_loss: str = "non_saturating"
-    batch_size: int = 100
+    k: int = positive(1)  # Algorithm 1's D steps per G step (the paper used k = 1)
+    g_loss: str = choices("non_saturating", ("non_saturating", "saturating"))
+    batch_size: int = positive(100)
     init_output_bias: bool = True
-    n_samples: int = 10_000  # Parzen centres
-    n_val: int = 1000  # bandwidth selection
-    n_test: int = 10_000
-    n_nearest: int = 2000  # samples (and test images) compared with all 50k training images
+    n_samples: int = positive(10_000)  # Parzen centres
+    n_val: int = positive(1000)  # bandwidth selection
+    n_test: int = nonnegative(10_000, what="0 means off")
+    # samples (and test images) compared with all 50k training images
+    n_nearest: int = nonnegative(2000, what="0 means off")
     metrics_featnet: bool = True
     featnet: FeatNetConfig = FeatNetConfig()
     train: TrainConfig = field(default_factory=lambda: recipe(3000, 2e-4, schedule="constant", optimizer="adam",

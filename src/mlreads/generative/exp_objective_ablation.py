@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from mlreads.core.run.config import choices, positive
 from mlreads.core.run.runner import RunContext
 from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import TrainConfig, fit, recipe
@@ -27,14 +28,14 @@ OBJECTIVES = ("eps_simple", "eps_vlb", "mu_vlb", "mu_mse")
 
 @dataclass(frozen=True)
 class AblationConfig:
-    T: int = 1000
+    T: int = positive(1000)
     model: ddpm.DenoiserConfig = ddpm.DenoiserConfig(d_data=2, d_hidden=128, n_layers=3, d_time=64)
-    batch_size: int = 256
-    n_eval: int = 2000
-    n_proj: int = 128
-    mmd_bandwidth: float = 0.1  # about three mode widths: sees whether samples sit on the modes
+    batch_size: int = positive(256)
+    n_eval: int = positive(2000)
+    n_proj: int = positive(128)
+    mmd_bandwidth: float = positive(0.1)  # about three mode widths: sees whether samples sit on the modes
     eval_vlb: bool = True
-    objectives: tuple[str, ...] = OBJECTIVES
+    objectives: tuple[str, ...] = choices(OBJECTIVES, OBJECTIVES)
     train: TrainConfig = field(default_factory=lambda: recipe(3000, 2e-3, warmup=100, min_lr_frac=0.1,
                                                               optimizer="adam", grad_clip=1.0, log_every=50))
 

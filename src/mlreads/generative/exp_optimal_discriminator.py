@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from mlreads.core.run.config import nonnegative, positive
 from mlreads.core.run.runner import RunContext
 from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import TrainConfig, fit, recipe
@@ -30,12 +31,12 @@ from mlreads.generative.gan import (
 
 @dataclass(frozen=True)
 class OptimalDConfig:
-    mean_data: float = 2.0
-    std_data: float = 0.5
-    mean_g: float = 0.0
-    std_g: float = 1.0
-    d_hidden: tuple[int, ...] = (64, 64)
-    batch_size: int = 512
+    mean_data: float = nonnegative(2.0)
+    std_data: float = positive(0.5)
+    mean_g: float = nonnegative(0.0)
+    std_g: float = positive(1.0)
+    d_hidden: tuple[int, ...] = positive((64, 64))
+    batch_size: int = positive(512)
     train: TrainConfig = field(default_factory=lambda: recipe(1500, 3e-3, min_lr_frac=0.05, optimizer="adam",
                                                               grad_clip=None))
 

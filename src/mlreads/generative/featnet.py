@@ -16,16 +16,17 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mlreads.core.nn.hooks import HookedModule, HookPoint
+from mlreads.core.run.config import positive
 
 FEATNET_SEED = 20_240_601  # fixed: the metric space must not depend on the run's seed
 
 
 @dataclass(frozen=True)
 class FeatNetConfig:
-    d_hidden: int = 512
-    steps: int = 1200  # about 3 epochs at batch 128
-    batch_size: int = 128
-    lr: float = 1e-3
+    d_hidden: int = positive(512)
+    steps: int = positive(1200)  # about 3 epochs at batch 128
+    batch_size: int = positive(128)
+    lr: float = positive(1e-3)
 
 
 class FeatNet(HookedModule):

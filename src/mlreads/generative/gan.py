@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mlreads.core.nn.hooks import HookedModule, HookPoint
+from mlreads.core.run.config import in_range, positive
 
 # Hook points on a ModuleList beside `hidden` (hook_hidden.{i}) are published as hidden.{i}.hook_post.
 HIDDEN_ALIASES = ((r"^hook_hidden\.(\d+)$", r"hidden.\1.hook_post"),)
@@ -53,13 +54,13 @@ class Maxout(nn.Module):
 
 @dataclass(frozen=True)
 class GANConfig:
-    d_data: int = 784
-    d_z: int = 100
-    d_gen: tuple[int, ...] = (1200, 1200)  # ReLU hidden layers of G
-    d_disc: tuple[int, ...] = (240, 240)  # maxout units per hidden layer of D
-    n_pieces: int = 5
-    disc_input_keep: float = 0.8
-    disc_hidden_keep: float = 0.5
+    d_data: int = positive(784)
+    d_z: int = positive(100)
+    d_gen: tuple[int, ...] = positive((1200, 1200))  # ReLU hidden layers of G
+    d_disc: tuple[int, ...] = positive((240, 240))  # maxout units per hidden layer of D
+    n_pieces: int = positive(5)
+    disc_input_keep: float = in_range(0.8, 0.0, 1.0, lo_open=True, hi_open=False)
+    disc_hidden_keep: float = in_range(0.5, 0.0, 1.0, lo_open=True, hi_open=False)
     out_sigmoid: bool = True  # images in [0, 1]; False for real-valued toy data
     disc_kind: Literal["maxout", "mlp"] = "maxout"
 

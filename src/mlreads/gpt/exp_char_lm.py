@@ -28,6 +28,7 @@ import torch
 from mlreads.core.data.text import TextConfig, load_text
 from mlreads.core.figures import loss_curves
 from mlreads.core.nn.lm import lm_evaluator, next_token_loss
+from mlreads.core.run.config import in_range, positive
 from mlreads.core.run.runner import RunContext
 from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import TrainConfig, fit, recipe
@@ -39,17 +40,17 @@ NANOGPT = {"weight_decay": 0.1, "betas": (0.9, 0.99)}  # shakespeare_char's Adam
 
 @dataclass(frozen=True)
 class CharLMConfig:
-    n_layers: int = 4
-    n_heads: int = 4
-    d_model: int = 128
-    n_ctx: int = 64  # context, in characters
-    dropout: float = 0.0
+    n_layers: int = positive(4)
+    n_heads: int = positive(4)
+    d_model: int = positive(128)
+    n_ctx: int = positive(64)  # context, in characters
+    dropout: float = in_range(0.0, 0.0, 1.0)
     bias: bool = False  # nanoGPT's default for this config
     gelu: Literal["tanh", "exact"] = "tanh"
-    batch_size: int = 12  # sequences per step
-    eval_batches: int = 20  # batches per split per evaluation (nanoGPT's eval_iters)
-    sample_chars: int = 1000  # length of the generated sample
-    temperature: float = 0.8  # sampling temperature of the sample (nanoGPT's sample.py)
+    batch_size: int = positive(12)  # sequences per step
+    eval_batches: int = positive(20)  # batches per split per evaluation (nanoGPT's eval_iters)
+    sample_chars: int = positive(1000)  # length of the generated sample
+    temperature: float = positive(0.8)  # sampling temperature of the sample (nanoGPT's sample.py)
     train: TrainConfig = field(default_factory=lambda: recipe(2000, 1e-3, warmup=100, eval_every=250, **NANOGPT))
     data: TextConfig = field(default_factory=TextConfig)
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from mlreads.core.data.synthetic import selective_copying
 from mlreads.core.figures import accuracy_curves
+from mlreads.core.run.config import positive
 from mlreads.core.run.runner import RunContext
 from mlreads.core.train import TrainConfig, fit, recipe
 from mlreads.mamba import analysis
@@ -16,18 +17,18 @@ from mlreads.mamba.exp_common import BETAS, build_mamba, check_curriculum, param
 
 @dataclass(frozen=True)
 class CopyingConfig:
-    seq_len: int = 256  # the noisy body; the input is seq_len + n_memorize long
-    n_memorize: int = 16
-    vocab: int = 16  # including the noise and marker tokens
-    d_model: int = 32
-    n_layers: int = 2
-    d_state: int = 16
-    batch_size: int = 32
-    eval_size: int = 512
+    seq_len: int = positive(256)  # the noisy body; the input is seq_len + n_memorize long
+    n_memorize: int = positive(16)
+    vocab: int = positive(16)  # including the noise and marker tokens
+    d_model: int = positive(32)
+    n_layers: int = positive(2)
+    d_state: int = positive(16)
+    batch_size: int = positive(32)
+    eval_size: int = positive(512)
     # Curriculum: the run is cut into len(curriculum_len) equal parts; part i trains on bodies of curriculum_len[i]
     # tokens with curriculum_mem[i] tokens to memorise. It must end at (seq_len, n_memorize); () = no curriculum.
-    curriculum_len: tuple[int, ...] = ()
-    curriculum_mem: tuple[int, ...] = ()
+    curriculum_len: tuple[int, ...] = positive((), nonempty=False)
+    curriculum_mem: tuple[int, ...] = positive((), nonempty=False)
     train: TrainConfig = field(default_factory=lambda: recipe(1500, 1e-2, warmup=50, weight_decay=0.1, betas=BETAS))
 
     def __post_init__(self):

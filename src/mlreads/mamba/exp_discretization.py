@@ -27,19 +27,22 @@ from dataclasses import dataclass
 import torch
 
 from mlreads.core.figures import curves
+from mlreads.core.run.config import positive
 from mlreads.core.run.runner import RunContext
 
 
 @dataclass(frozen=True)
 class DiscretizationConfig:
-    dense_ns: tuple[int, ...] = (16, 32, 64, 128, 256)  # state sizes N timed with a dense A
-    diag_ns: tuple[int, ...] = (256, 1024, 4096, 16384, 65536)  # ... and with a diagonal A
-    dense_tokens: int = 16  # tokens discretised per dense timing (a batch of N x N problems)
-    diag_elems: int = 2**18  # tokens x N per diagonal timing (the same working set, 2 MB, at every N: the fit then
+    dense_ns: tuple[int, ...] = positive((16, 32, 64, 128, 256))  # state sizes N timed with a dense A
+    diag_ns: tuple[int, ...] = positive((256, 1024, 4096, 16384, 65536))  # ... and with a diagonal A
+    dense_tokens: int = positive(16)  # tokens discretised per dense timing (a batch of N x N problems)
+    # tokens x N per diagonal timing (the same working set, 2 MB, at every N: the fit then
     # measures the arithmetic, not a cache level boundary)
-    fit_last: int = 3  # the exponent is fitted on the largest `fit_last` sizes (small sizes are overhead-bound)
-    reps: int = 3
-    agree_n: int = 32  # N of the agreement check (dense A = diag(a) against the diagonal path), float64
+    diag_elems: int = positive(2**18)
+    # the exponent is fitted on the largest `fit_last` sizes (small sizes are overhead-bound)
+    fit_last: int = positive(3, ge=2)
+    reps: int = positive(3)
+    agree_n: int = positive(32)  # N of the agreement check (dense A = diag(a) against the diagonal path), float64
 
 
 def zoh_dense(delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

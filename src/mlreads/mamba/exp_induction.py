@@ -11,6 +11,7 @@ from safetensors.torch import save_model
 from mlreads.core.data.synthetic import induction_heads
 from mlreads.core.figures import accuracy_curves
 from mlreads.core.memory import peak_rss_growth_mb
+from mlreads.core.run.config import nonnegative, positive
 from mlreads.core.run.runner import RunContext
 from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import TrainConfig, fit, recipe
@@ -21,27 +22,27 @@ from mlreads.mamba.exp_common import BETAS, build_mamba, check_curriculum, param
 
 @dataclass(frozen=True)
 class InductionConfig:
-    train_len: int = 256
-    vocab: int = 16
-    d_model: int = 32
-    n_layers: int = 2
-    d_state: int = 8
-    batch_size: int = 32
+    train_len: int = positive(256)
+    vocab: int = positive(16)
+    d_model: int = positive(32)
+    n_layers: int = positive(2)
+    d_state: int = positive(8)
+    batch_size: int = positive(32)
     # Curriculum: the run is cut into len(curriculum) equal parts, part i trains at length curriculum[i]; it must end
     # at train_len, so the model is never trained on a sequence longer than train_len. () = train_len throughout.
-    curriculum: tuple[int, ...] = ()
-    test_log2_min: int = 6
-    test_log2_max: int = 16
-    eval_tokens: int = 2**19  # sequences per test length = clamp(eval_tokens / L, eval_min, eval_max)
-    eval_min: int = 8
-    eval_max: int = 256
-    segment: int = 4096  # long sequences are read in segments of this many tokens (memory flat in L)
-    attn_heads: int = 4
-    attn_max_log2: int = 11  # attention memory grows as L^2: evaluate it up to 2^attn_max_log2
-    retention_n: int = 16  # the retention probe: sequences per distance (powers of two up to 2^test_log2_max)
+    curriculum: tuple[int, ...] = positive((), nonempty=False)
+    test_log2_min: int = nonnegative(6, le=30)
+    test_log2_max: int = nonnegative(16, le=30)
+    eval_tokens: int = positive(2**19)  # sequences per test length = clamp(eval_tokens / L, eval_min, eval_max)
+    eval_min: int = positive(8)
+    eval_max: int = positive(256)
+    segment: int = positive(4096)  # long sequences are read in segments of this many tokens (memory flat in L)
+    attn_heads: int = positive(4)
+    attn_max_log2: int = nonnegative(11, le=30)  # attention memory grows as L^2: evaluate it up to 2^attn_max_log2
+    retention_n: int = positive(16)  # the retention probe: sequences per distance (powers of two up to 2^test_log2_max)
     # the attention baseline's own learning rate (None: Mamba's). The paper reports each model at its better lr (of
     # 2e-4 and 1e-3): its attention did not learn at 1e-3, Mamba extrapolated better at 1e-3.
-    attn_lr: float | None = None
+    attn_lr: float | None = positive(None)
     # the quick recipe (constant lr, no weight decay: decay on the Δ and B/C projections caps the memory; see notes)
     train: TrainConfig = field(default_factory=lambda: recipe(2000, 1e-2, warmup=50, weight_decay=0.0, betas=BETAS,
                                                               schedule="constant"))

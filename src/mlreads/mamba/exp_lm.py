@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from mlreads.core.data.text import TextConfig, load_text
 from mlreads.core.figures import loss_curves
 from mlreads.core.nn.lm import lm_evaluator, next_token_loss
+from mlreads.core.run.config import positive
 from mlreads.core.run.runner import RunContext
 from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import TrainConfig, fit, recipe
@@ -18,17 +19,18 @@ from mlreads.mamba.exp_common import BETAS, build_mamba, param_groups
 
 @dataclass(frozen=True)
 class LMConfig:
-    d_model: int = 64
-    gpt_layers: int = 2
-    gpt_heads: int = 4
-    mamba_layers: int = 3  # the paper pairs two Mamba blocks per Transformer block; at width 64 the per-channel
+    d_model: int = positive(64)
+    gpt_layers: int = positive(2)
+    gpt_heads: int = positive(4)
+    # the paper pairs two Mamba blocks per Transformer block; at width 64 the per-channel
     # state parameters (A_log, x_proj) weigh more, so 3 Mamba blocks match 2 Transformer blocks within 10%
-    d_state: int = 16
-    n_ctx: int = 128
-    batch_size: int = 16
-    eval_batches: int = 20
-    mamba_lr: float = 4e-3
-    gpt_lr: float = 6e-3  # measured at quick: val 2.07 at 6e-3 against 2.37 at 2e-3 (equal tokens)
+    mamba_layers: int = positive(3)
+    d_state: int = positive(16)
+    n_ctx: int = positive(128)
+    batch_size: int = positive(16)
+    eval_batches: int = positive(20)
+    mamba_lr: float = positive(4e-3)
+    gpt_lr: float = positive(6e-3)  # measured at quick: val 2.07 at 6e-3 against 2.37 at 2e-3 (equal tokens)
     train: TrainConfig = field(
         default_factory=lambda: recipe(1000, 2e-3, warmup=100, eval_every=100, weight_decay=0.1, betas=BETAS)
     )

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mlreads.core.errors import NonFiniteLoss
+from mlreads.core.run.config import in_range, nonnegative, positive
 from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import TrainConfig, fit
 from mlreads.optim.adam import Adam
@@ -41,14 +42,15 @@ class VAE(nn.Module):
 
 @dataclass(frozen=True)
 class BiasCorrectionConfig:
-    n_train: int = 10_000
-    epochs: int = 10
-    batch_size: int = 128
-    beta1: float = 0.9
-    beta2s: tuple[float, ...] = (0.99, 0.9999)
-    lrs: tuple[float, ...] = (1e-3, 3e-3, 1e-2)
-    check_lr: float = 3e-3  # the alpha the checks read (a standard VAE step size); the others draw Fig 4
-    band: float = 0.02  # "equal" means within 2% of each other (the 0.99 check; the 0.9999 one needs worse by it)
+    n_train: int = positive(10_000)
+    epochs: int = positive(10)
+    batch_size: int = positive(128)
+    beta1: float = in_range(0.9, 0.0, 1.0)
+    beta2s: tuple[float, ...] = in_range((0.99, 0.9999), 0.0, 1.0)
+    lrs: tuple[float, ...] = positive((1e-3, 3e-3, 1e-2))
+    check_lr: float = positive(3e-3)  # the alpha the checks read (a standard VAE step size); the others draw Fig 4
+    # "equal" means within 2% of each other (the 0.99 check; the 0.9999 one needs worse by it)
+    band: float = nonnegative(0.02)
 
 
 def first_step_ratio(beta1: float, beta2: float, seed: int) -> float:

@@ -11,6 +11,7 @@ import numpy as np
 
 from mlreads.core.data.text import TextConfig, load_text
 from mlreads.core.nn.lm import lm_evaluator, next_token_loss
+from mlreads.core.run.config import in_range, nonnegative, positive
 from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import TrainConfig, fit, param_groups
 from mlreads.gpt import GPT, GPTConfig
@@ -19,22 +20,22 @@ from mlreads.optim.sophia import SophiaG, sophia_hessian_hook
 
 @dataclass(frozen=True)
 class SophiaLMConfig:
-    n_layers: int = 4
-    n_heads: int = 4
-    d_model: int = 128
-    n_ctx: int = 64
-    batch_size: int = 12
-    eval_batches: int = 20
+    n_layers: int = positive(4)
+    n_heads: int = positive(4)
+    d_model: int = positive(128)
+    n_ctx: int = positive(64)
+    batch_size: int = positive(12)
+    eval_batches: int = positive(20)
     # AdamW: gpt/char-lm's quick recipe (nanoGPT shakespeare_char)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(
         steps=1000, lr=1e-3, min_lr=1e-4, warmup=100, weight_decay=0.1, betas=(0.9, 0.99), grad_clip=1.0,
         optimizer="adamw", eval_every=50, log_every=10))  # fmt: skip
     # Sophia-G: the official recipe's betas, weight decay and k, at the same peak lr and schedule
-    sophia_lr: float = 1e-3
-    sophia_rho: float = 0.04
-    sophia_betas: tuple[float, float] = (0.965, 0.99)
-    sophia_wd: float = 0.2
-    hess_every: int = 10  # k
+    sophia_lr: float = positive(1e-3)
+    sophia_rho: float = positive(0.04)
+    sophia_betas: tuple[float, float] = in_range((0.965, 0.99), 0.0, 1.0)
+    sophia_wd: float = nonnegative(0.2)
+    hess_every: int = positive(10)  # k
     data: TextConfig = field(default_factory=TextConfig)
 
 

@@ -13,6 +13,9 @@ from mlreads.optim.adam import Adam
 Factory = Callable[[list[dict]], torch.optim.Optimizer]
 
 
+OPTIMIZERS = ("adam", "adagrad", "rmsprop", "adadelta", "sgd-nesterov")  # the names `optimizer` knows
+
+
 def optimizer(name: str, **kw) -> Factory:
     """A factory for fit's `optimizer=`: "adam" (ours, Algorithm 1), "adagrad", "rmsprop", "adadelta",
     "sgd-nesterov" (momentum 0.9) from torch.optim. Groups carry lr and weight_decay."""
@@ -40,5 +43,16 @@ def lr_grid(items: tuple[str, ...]) -> list[tuple[str, tuple[float, ...]]]:
             raise ValueError(f"lrs item {item!r}: write optimiser:lr/lr/..., e.g. adam:1e-3/3e-3") from None
         if not name or not lrs or any(not lr > 0 for lr in lrs):
             raise ValueError(f"lrs item {item!r}: write optimiser:lr/lr/... with positive rates, e.g. adam:1e-3/3e-3")
+        if name not in OPTIMIZERS:
+            raise ValueError(f"lrs item {item!r}: unknown optimiser {name!r}; known: {', '.join(OPTIMIZERS)}")
         grid.append((name, lrs))
     return grid
+
+
+def lr_grid_problem(items: tuple[str, ...]) -> str | None:
+    """The rule of an `lrs` config field: None when `lr_grid` reads it, else what is wrong (checked before a run)."""
+    try:
+        lr_grid(items)
+    except ValueError as e:
+        return str(e)
+    return None

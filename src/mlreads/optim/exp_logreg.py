@@ -8,18 +8,26 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from mlreads.core.run.config import nonempty, nonnegative, positive
 from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import TrainConfig, fit
-from mlreads.optim.exp_common import lr_grid, mnist_tensors, optimizer, random_batches
+from mlreads.optim.exp_common import (
+    lr_grid,
+    lr_grid_problem,
+    mnist_tensors,
+    optimizer,
+    random_batches,
+)
 
 
 @dataclass(frozen=True)
 class LogRegConfig:
-    n_train: int = 50_000
-    epochs: int = 20
-    batch_size: int = 128  # Section 6.1
-    l2: float = 1e-4  # lambda / 2 ||W||^2 added to the mean cross-entropy
-    lrs: tuple[str, ...] = ("adam:3e-3/1e-2/3e-2", "adagrad:3e-2/1e-1/3e-1", "sgd-nesterov:3e-2/1e-1/3e-1")
+    n_train: int = positive(50_000)
+    epochs: int = positive(20)
+    batch_size: int = positive(128)  # Section 6.1
+    l2: float = nonnegative(1e-4)  # lambda / 2 ||W||^2 added to the mean cross-entropy
+    lrs: tuple[str, ...] = nonempty(("adam:3e-3/1e-2/3e-2", "adagrad:3e-2/1e-1/3e-1", "sgd-nesterov:3e-2/1e-1/3e-1"),
+                                    check=lr_grid_problem)  # fmt: skip
 
 
 def run_logreg(cfg: LogRegConfig, ctx) -> dict:

@@ -7,24 +7,31 @@ from dataclasses import dataclass
 
 import torch.nn.functional as F
 
+from mlreads.core.run.config import in_range, nonempty, positive
 from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import TrainConfig, fit
 from mlreads.dropout import DropoutMLP, MLPConfig
-from mlreads.optim.exp_common import lr_grid, mnist_tensors, optimizer, random_batches
+from mlreads.optim.exp_common import (
+    lr_grid,
+    lr_grid_problem,
+    mnist_tensors,
+    optimizer,
+    random_batches,
+)
 
 
 @dataclass(frozen=True)
 class MLPOptConfig:
-    n_train: int = 10_000
-    d_hidden: tuple[int, ...] = (1000, 1000)
-    p_keep_input: float = 0.8
-    p_keep_hidden: float = 0.5
-    epochs: int = 5
-    batch_size: int = 128
+    n_train: int = positive(10_000)
+    d_hidden: tuple[int, ...] = positive((1000, 1000))
+    p_keep_input: float = in_range(0.8, 0.0, 1.0, lo_open=True, hi_open=False)
+    p_keep_hidden: float = in_range(0.5, 0.0, 1.0, lo_open=True, hi_open=False)
+    epochs: int = positive(5)
+    batch_size: int = positive(128)
     # per optimiser its standard lr s (torch's default where it has one; 0.01 for AdaGrad, 0.1 for SGD-Nesterov)
     # and 3 s; the better of the two counts
-    lrs: tuple[str, ...] = ("adam:1e-3/3e-3", "adagrad:1e-2/3e-2", "rmsprop:1e-3/3e-3", "sgd-nesterov:1e-1/3e-1",
-                            "adadelta:1.0/3.0")  # fmt: skip
+    lrs: tuple[str, ...] = nonempty(("adam:1e-3/3e-3", "adagrad:1e-2/3e-2", "rmsprop:1e-3/3e-3",
+                                     "sgd-nesterov:1e-1/3e-1", "adadelta:1.0/3.0"), check=lr_grid_problem)  # fmt: skip
 
 
 def run_mlp(cfg: MLPOptConfig, ctx) -> dict:

@@ -8,16 +8,17 @@ from dataclasses import dataclass
 
 import torch
 
+from mlreads.core.run.config import in_range, nonnegative, positive
 from mlreads.optim.adam import Adam
 
 
 @dataclass(frozen=True)
 class RegretConfig:
-    C: float = 3.0
-    steps: int = 30_000
-    lr: float = 0.1  # alpha; alpha_t = alpha / sqrt(t)
-    beta1: float = 0.0  # Reddi et al. Theorem 1: beta_1 = 0, beta_2 = 1 / (1 + C^2)
-    x0: float = 0.0
+    C: float = positive(3.0)
+    steps: int = positive(30_000)
+    lr: float = positive(0.1)  # alpha; alpha_t = alpha / sqrt(t)
+    beta1: float = in_range(0.0, 0.0, 1.0)  # Reddi et al. Theorem 1: beta_1 = 0, beta_2 = 1 / (1 + C^2)
+    x0: float = nonnegative(0.0)
 
 
 def online_run(cfg: RegretConfig, amsgrad: bool) -> tuple[list[float], list[float]]:

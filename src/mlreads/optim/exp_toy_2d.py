@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
+from mlreads.core.run.config import nonnegative, positive
 from mlreads.optim.adam import Adam
 from mlreads.optim.sophia import SophiaG
 
@@ -51,13 +52,14 @@ def hess_diag(theta: torch.Tensor) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class Toy2DConfig:
-    start: tuple[float, float] = (0.2, 0.0)
-    steps: int = 1000  # the most steps any method gets
-    target: float = 1e-3  # "converged": L - L* <= target
-    sophia_lr: float = 0.5  # eta; per-coordinate steps never exceed it
-    gd_lrs: tuple[float, ...] = (0.005, 0.01, 0.02, 0.025)  # stability needs lr < 2 / L1''(1) = 0.029
-    sign_lr: float = 0.03  # not a divisor of the distances to the minimum, so SignGD cannot land on it exactly
-    adam_lr: float = 0.05
+    start: tuple[float, float] = nonnegative((0.2, 0.0))
+    steps: int = positive(1000)  # the most steps any method gets
+    target: float = positive(1e-3)  # "converged": L - L* <= target
+    sophia_lr: float = positive(0.5)  # eta; per-coordinate steps never exceed it
+    gd_lrs: tuple[float, ...] = positive((0.005, 0.01, 0.02, 0.025))  # stability needs lr < 2 / L1''(1) = 0.029
+    # not a divisor of the distances to the minimum, so SignGD cannot land on it exactly
+    sign_lr: float = positive(0.03)
+    adam_lr: float = positive(0.05)
 
 
 def _optimise(step_fn, cfg: Toy2DConfig) -> tuple[list, int]:

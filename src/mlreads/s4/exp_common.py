@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from mlreads.core.run.config import positive
 from mlreads.core.run.runner import RunContext
 from mlreads.core.train import TrainConfig, TrainResult, fit, param_groups
 from mlreads.s4.model import S4Config, SequenceClassifier
@@ -21,10 +22,11 @@ PERMUTATION_SEED = 0  # permuted MNIST: one fixed pixel permutation, part of the
 
 @dataclass(frozen=True)
 class DataConfig:
-    pool: int = 1  # average-pool the image by this factor before flattening (1: the 784-pixel sequence)
-    n_train: int = 50_000  # training images used (of 50k)
-    n_eval: int = 10_000  # test images used for the final accuracy (of 10k)
-    n_val: int = 2_000  # validation images used for the accuracy during training
+    # average-pool the image by this factor before flattening (1: the 784-pixel sequence)
+    pool: int = positive(1, le=28)
+    n_train: int = positive(50_000)  # training images used (of 50k)
+    n_eval: int = positive(10_000)  # test images used for the final accuracy (of 10k)
+    n_val: int = positive(2_000)  # validation images used for the accuracy during training
 
     @property
     def sequence_length(self) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from mlreads.core.run.config import choices, positive
 from mlreads.core.run.runner import RunContext
 from mlreads.core.train import TrainConfig
 from mlreads.s4 import figures
@@ -25,8 +26,8 @@ class InitConfig:
     train: TrainConfig = TrainConfig(steps=600, lr=3e-2, warmup=20, weight_decay=0.01, eval_every=100, log_every=20,
                                      time_limit_s=140.0)  # fmt: skip
     data: DataConfig = DataConfig(pool=4, n_train=50_000, n_eval=10_000, n_val=1_000)
-    batch_size: int = 64
-    tasks: tuple[str, ...] = ("permuted", "sequential")  # the first one is checked
+    batch_size: int = positive(64)
+    tasks: tuple[str, ...] = choices(("permuted", "sequential"), ("permuted", "sequential"))  # the first one is checked
 
 
 def run_mnist_init(cfg: InitConfig, ctx: RunContext) -> dict:

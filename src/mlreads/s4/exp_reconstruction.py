@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
+from mlreads.core.run.config import positive
 from mlreads.core.run.runner import RunContext
 from mlreads.s4 import figures
 from mlreads.s4.hippo import legs, random_a
@@ -18,11 +19,11 @@ from mlreads.s4.memory import legendre_reconstruct, scaled_online_states
 
 @dataclass(frozen=True)
 class ReconConfig:
-    d_state: int = 64  # N
-    length: int = 1000  # samples of the signal on [0, 1]
-    n_freq: int = 32  # the signal is a random Fourier series with this many frequencies, amplitudes 1/j
-    n_train: int = 1024  # signals used to fit each linear read-out
-    n_test: int = 256
+    d_state: int = positive(64)  # N
+    length: int = positive(1000)  # samples of the signal on [0, 1]
+    n_freq: int = positive(32)  # the signal is a random Fourier series with this many frequencies, amplitudes 1/j
+    n_train: int = positive(1024)  # signals used to fit each linear read-out
+    n_test: int = positive(256)
 
 
 def smooth_signals(n: int, cfg: ReconConfig, gen: torch.Generator) -> torch.Tensor:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import torch
 
+from mlreads.core.run.config import in_range, positive
 from mlreads.core.run.runner import RunContext
 from mlreads.core.train import TrainConfig
 from mlreads.s4 import figures
@@ -22,8 +23,9 @@ class SmnistConfig:
     train: TrainConfig = TrainConfig(steps=1000, lr=3e-2, warmup=30, weight_decay=0.01, eval_every=100, log_every=20,
                                      time_limit_s=520.0)  # fmt: skip
     data: DataConfig = DataConfig(pool=2, n_train=50_000, n_eval=10_000, n_val=1_000)
-    batch_size: int = 64
-    target_acc: float = 0.98  # the time to this val accuracy is reported
+    batch_size: int = positive(64)
+    # the time to this val accuracy is reported
+    target_acc: float = in_range(0.98, 0.0, 1.0, lo_open=True, hi_open=False)
 
 
 def run_smnist(cfg: SmnistConfig, ctx: RunContext) -> dict:

@@ -36,6 +36,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from mlreads.core.nn.hooks import HookedModule, HookPoint
+from mlreads.core.run.config import in_range, positive
 from mlreads.s4 import discretize, hippo
 from mlreads.s4.kernels import (
     StepForm, c_from_c_tilde, dplr_dense, dplr_kernel, fft_conv, krylov_kernel, ssm_step, vandermonde_kernel,
@@ -46,19 +47,19 @@ LOG_DT_MIN, LOG_DT_MAX = math.log(1e-4), math.log(1.0)
 
 @dataclass(frozen=True)
 class S4Config:
-    d_input: int = 1  # features per time step (1 for pixel MNIST)
-    d_model: int = 64  # H, channels
-    d_state: int = 64  # N, real state size (diagonal/DPLR kernels keep N/2 complex modes)
-    n_layers: int = 4
-    n_classes: int = 10
+    d_input: int = positive(1)  # features per time step (1 for pixel MNIST)
+    d_model: int = positive(64)  # H, channels
+    d_state: int = positive(64)  # N, real state size (diagonal/DPLR kernels keep N/2 complex modes)
+    n_layers: int = positive(4)
+    n_classes: int = positive(10)
     kernel: Literal["s4d", "s4", "dense"] = "s4d"
     init: Literal["lin", "inv", "legs"] = "lin"  # S4D init of Λ
     disc: Literal["zoh", "bilinear"] = "zoh"  # s4 (DPLR) always uses bilinear
     a_init: Literal["legs", "legt", "random"] = "legs"  # dense (LSSL) kernel: the A matrix
     trainable_a: bool = False  # dense kernel: train A and B (LSSL "A trained") or keep them fixed
-    dt_min: float = 1e-3  # log-uniform init range of Δ
-    dt_max: float = 1e-1
-    dropout: float = 0.0
+    dt_min: float = positive(1e-3)  # log-uniform init range of Δ
+    dt_max: float = positive(1e-1)
+    dropout: float = in_range(0.0, 0.0, 1.0)
     prenorm: bool = True
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from mlreads.core.run.config import in_range, nonnegative, positive
 from mlreads.core.run.runner import RunContext
 from mlreads.superposition import figures
 from mlreads.superposition.analysis import features_per_neuron
@@ -16,12 +17,12 @@ from mlreads.superposition.training import ToyTrain, train_grid
 
 @dataclass(frozen=True)
 class AbsExpConfig:
-    n_features: int = 20
-    d_hidden: int = 10  # dense |x| needs 2 neurons per feature: 5 features monosemantically
-    importance_decay: float = 0.9  # our choice; the claim does not depend on it
-    densities: tuple[float, ...] = (1.0, 0.3, 0.1, 0.03, 0.01)
-    restarts: int = 3
-    min_rise: float = 0.5  # features per neuron: sparsest - densest
+    n_features: int = positive(20)
+    d_hidden: int = positive(10)  # dense |x| needs 2 neurons per feature: 5 features monosemantically
+    importance_decay: float = positive(0.9)  # our choice; the claim does not depend on it
+    densities: tuple[float, ...] = in_range((1.0, 0.3, 0.1, 0.03, 0.01), 0.0, 1.0, lo_open=True, hi_open=False)
+    restarts: int = positive(3)
+    min_rise: float = nonnegative(0.5)  # features per neuron: sparsest - densest
     train: ToyTrain = field(default_factory=lambda: ToyTrain(steps=6000, batch=1024))
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from mlreads.core.run.config import in_range, positive
 from mlreads.core.run.runner import RunContext
 from mlreads.core.tables import markdown_table
 from mlreads.superposition import figures
@@ -24,14 +25,14 @@ from mlreads.superposition.training import ToyTrain, train_grid
 
 @dataclass(frozen=True)
 class DimConfig:
-    n_features: int = 200  # the paper: 400
-    d_hidden: int = 20  # the paper: 30
+    n_features: int = positive(200)  # the paper: 400
+    d_hidden: int = positive(20)  # the paper: 30
     # 40 sparsities 1.066x apart in 1/(1-S): fine enough to measure how far the 1/2 plateau extends (on a 1.22x grid
     # the plateau, a factor 1.6 wide, held 2 or 3 grid points depending on where the grid happened to fall)
-    n_sparsities: int = 40
-    inv_density_range: tuple[float, float] = (1.0, 12.0)  # 1 / (1 - S)
-    restarts: int = 1
-    plateau_tol: float = 0.02  # |m/||W||_F^2 - 1/2| within this counts as on the plateau
+    n_sparsities: int = positive(40)
+    inv_density_range: tuple[float, float] = in_range((1.0, 12.0), 1.0, 1e6, hi_open=False)  # 1 / (1 - S)
+    restarts: int = positive(1)
+    plateau_tol: float = positive(0.02)  # |m/||W||_F^2 - 1/2| within this counts as on the plateau
     train: ToyTrain = field(default_factory=lambda: ToyTrain(steps=10_000, batch=256))
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from mlreads.core.run.config import in_range, positive
 from mlreads.core.run.runner import RunContext
 from mlreads.core.tables import markdown_table
 from mlreads.superposition import figures
@@ -16,12 +17,13 @@ from mlreads.superposition.training import ToyTrain, train_grid
 
 @dataclass(frozen=True)
 class IntroConfig:
-    n_features: int = 5
-    d_hidden: int = 2
-    importance_decay: float = 0.9
-    densities: tuple[float, ...] = (1.0, 0.3, 0.1, 0.05)  # 1 - S; the first must be 1 (dense)
-    pentagon_density: float = 0.05
-    restarts: int = 8
+    n_features: int = positive(5)
+    d_hidden: int = positive(2)
+    importance_decay: float = positive(0.9)
+    # 1 - S; the first must be 1 (dense)
+    densities: tuple[float, ...] = in_range((1.0, 0.3, 0.1, 0.05), 0.0, 1.0, lo_open=True, hi_open=False)
+    pentagon_density: float = in_range(0.05, 0.0, 1.0, lo_open=True, hi_open=False)
+    restarts: int = positive(8)
     train: ToyTrain = field(default_factory=lambda: ToyTrain(steps=10_000))
 
 

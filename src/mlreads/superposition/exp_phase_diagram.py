@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from mlreads.core.run.config import in_range, positive
 from mlreads.core.run.runner import RunContext
 from mlreads.core.tables import markdown_table
 from mlreads.superposition import figures
@@ -23,12 +24,13 @@ def logspace(lo: float, hi: float, n: int) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class PhaseConfig:
-    grid: int = 20  # grid x grid points: relative importance x density
-    restarts: int = 10
-    importance_range: tuple[float, float] = (0.1, 10.0)  # importance of the extra feature; the first has 1
-    density_range: tuple[float, float] = (1.0, 0.01)  # 1 - S of both features
-    corner_importance: tuple[float, float] = (0.5, 2.0)  # "comparable importance"
-    corner_density: float = 0.1  # "sparse": 1 - S <= this
+    grid: int = positive(20)  # grid x grid points: relative importance x density
+    restarts: int = positive(10)
+    importance_range: tuple[float, float] = positive((0.1, 10.0))  # importance of the extra feature; the first has 1
+    # 1 - S of both features
+    density_range: tuple[float, float] = in_range((1.0, 0.01), 0.0, 1.0, lo_open=True, hi_open=False)
+    corner_importance: tuple[float, float] = positive((0.5, 2.0))  # "comparable importance"
+    corner_density: float = in_range(0.1, 0.0, 1.0, lo_open=True, hi_open=False)  # "sparse": 1 - S <= this
     # Deviation: the paper trains 10,000 steps at batch 1024; 4,000 instances at that size do not fit the quick
     # budget on a shared 2-core CPU, so quick trains 3,000 steps at batch 128 (and ranks restarts on 32k samples).
     train: ToyTrain = field(default_factory=lambda: ToyTrain(steps=3000, batch=128, eval_batch=32768))

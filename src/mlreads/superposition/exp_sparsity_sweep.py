@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
+from mlreads.core.run.config import in_range, positive
 from mlreads.core.run.runner import RunContext
 from mlreads.superposition import figures
 from mlreads.superposition.analysis import count_represented
@@ -15,14 +16,16 @@ from mlreads.superposition.training import ToyTrain, train_grid
 
 @dataclass(frozen=True)
 class SweepConfig:
-    n_features: int = 20
-    d_hidden: int = 5
-    importance_decay: float = 0.7
-    densities: tuple[float, ...] = (1.0, 0.3, 0.1, 0.03, 0.01, 0.003, 0.001)  # falling: S rises
-    restarts: int = 4  # ReLU model
-    linear_restarts: int = 2  # the linear model's optimum is unique up to rotation; restarts matter little
+    n_features: int = positive(20)
+    d_hidden: int = positive(5)
+    importance_decay: float = positive(0.7)
+    # falling: S rises
+    densities: tuple[float, ...] = in_range((1.0, 0.3, 0.1, 0.03, 0.01, 0.003, 0.001), 0.0, 1.0, lo_open=True,
+                                            hi_open=False)  # fmt: skip
+    restarts: int = positive(4)  # ReLU model
+    linear_restarts: int = positive(2)  # the linear model's optimum is unique up to rotation; restarts matter little
     train: ToyTrain = field(default_factory=lambda: ToyTrain(steps=10_000))
-    relu_steps: int | None = 20_000  # the weakest features at 1-S = 0.001 are still growing at 10,000 steps
+    relu_steps: int | None = positive(20_000)  # the weakest features at 1-S = 0.001 are still growing at 10,000 steps
 
 
 def run_sweep(cfg: SweepConfig, ctx: RunContext) -> dict:

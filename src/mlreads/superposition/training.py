@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor, nn
 
+from mlreads.core.run.config import nonnegative, positive
 from mlreads.core.train import TrainConfig, TrainResult, fit, recipe
 
 if TYPE_CHECKING:
@@ -26,11 +27,11 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ToyTrain:
-    steps: int = 10_000
-    batch: int = 1024
-    lr: float = 1e-3
-    weight_decay: float = 0.01  # torch AdamW default, as in the paper's notebook
-    eval_batch: int = 8192  # fresh samples per instance used to rank restarts
+    steps: int = positive(10_000)
+    batch: int = positive(1024)
+    lr: float = positive(1e-3)
+    weight_decay: float = nonnegative(0.01)  # torch AdamW default, as in the paper's notebook
+    eval_batch: int = positive(8192)  # fresh samples per instance used to rank restarts
 
 
 def train_config(t: ToyTrain) -> TrainConfig:

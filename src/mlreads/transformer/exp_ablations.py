@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from mlreads.attention.translate import bleu, make_task, translate
 from mlreads.core.data.translation import TranslationConfig
+from mlreads.core.run.config import choices, in_range, positive
 from mlreads.core.run.runner import RunContext
 from mlreads.transformer.figures import ablation_figure
 from mlreads.transformer.training import build, paper_recipe, teacher_forced, train
@@ -29,15 +30,15 @@ VARIANTS = {  # name -> (label smoothing, positional, heads); "base" is the pape
 @dataclass(frozen=True)
 class AblationConfig:
     data: TranslationConfig = field(default_factory=lambda: TranslationConfig(max_len=30))
-    variants: tuple[str, ...] = ("base", "ls0", "learned_pe")
-    d_model: int = 64
-    d_mlp: int = 256
-    n_layers: int = 2
-    dropout: float = 0.1
-    warmup: int = 200
-    steps: int = 600
-    batch_size: int = 32
-    n_test: int = 300
+    variants: tuple[str, ...] = choices(("base", "ls0", "learned_pe"), tuple(VARIANTS))
+    d_model: int = positive(64)
+    d_mlp: int = positive(256)
+    n_layers: int = positive(2)
+    dropout: float = in_range(0.1, 0.0, 1.0)
+    warmup: int = positive(200)
+    steps: int = positive(600)
+    batch_size: int = positive(32)
+    n_test: int = positive(300)
 
 
 def run_ablations(cfg: AblationConfig, ctx: RunContext) -> dict:

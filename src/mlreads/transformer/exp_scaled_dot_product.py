@@ -13,17 +13,18 @@ from dataclasses import dataclass
 import torch
 
 from mlreads.core.figures import curves
+from mlreads.core.run.config import positive
 from mlreads.core.run.runner import RunContext
 from mlreads.gpt.attention import attention_scores
 
 
 @dataclass(frozen=True)
 class ScaledDotConfig:
-    d_ks: tuple[int, ...] = (16, 64, 256, 1024)
-    n_samples: int = 20_000  # (q, k) pairs per d_k for the variance
-    d_k_saturation: int = 512  # where the Jacobians and entropies are compared
-    n_keys: int = 32
-    n_queries: int = 256
+    d_ks: tuple[int, ...] = positive((16, 64, 256, 1024))
+    n_samples: int = positive(20_000)  # (q, k) pairs per d_k for the variance
+    d_k_saturation: int = positive(512)  # where the Jacobians and entropies are compared
+    n_keys: int = positive(32)
+    n_queries: int = positive(256)
 
 
 def softmax_jacobian_norm(p: torch.Tensor) -> torch.Tensor:

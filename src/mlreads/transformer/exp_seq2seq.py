@@ -16,6 +16,7 @@ from mlreads.attention.exp_rnnsearch import RNNSearchConfig
 from mlreads.attention.rnn import RNNConfig, Seq2Seq, seq2seq_loss
 from mlreads.attention.translate import batch_fn, bleu, make_task, test_bins, translate
 from mlreads.core.data.translation import TranslationConfig
+from mlreads.core.run.config import in_range, positive
 from mlreads.core.run.runner import RunContext
 from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import fit
@@ -26,19 +27,20 @@ from mlreads.transformer.training import build, paper_recipe, teacher_forced, tr
 @dataclass(frozen=True)
 class Seq2SeqConfig:
     data: TranslationConfig = field(default_factory=TranslationConfig)
-    d_model: int = 64
-    n_heads: int = 4
-    d_mlp: int = 256
-    n_layers: int = 2
-    dropout: float = 0.1
-    label_smoothing: float = 0.1
-    warmup: int = 400
-    batch_size: int = 32
-    steps: int = 100_000  # an upper bound: each model stops at time_s
-    time_s: float = 200.0  # CPU seconds per model, one thread (equal time; CPU time, so load does not decide it)
-    eval_every: int = 50  # steps between dev BLEU measurements
-    n_dev: int = 100
-    n_test: int = 500
+    d_model: int = positive(64)
+    n_heads: int = positive(4)
+    d_mlp: int = positive(256)
+    n_layers: int = positive(2)
+    dropout: float = in_range(0.1, 0.0, 1.0)
+    label_smoothing: float = in_range(0.1, 0.0, 1.0)
+    warmup: int = positive(400)
+    batch_size: int = positive(32)
+    steps: int = positive(100_000)  # an upper bound: each model stops at time_s
+    # CPU seconds per model, one thread (equal time; CPU time, so load does not decide it)
+    time_s: float = positive(200.0)
+    eval_every: int = positive(50)  # steps between dev BLEU measurements
+    n_dev: int = positive(100)
+    n_test: int = positive(500)
     rnnsearch: RNNSearchConfig = field(default_factory=RNNSearchConfig)
     compare: bool = True  # False: train only the Transformer (the smoke copy task)
 

@@ -12,10 +12,12 @@ from dataclasses import dataclass, field
 
 import torch
 
+from mlreads.core.run.config import choices, positive
 from mlreads.core.run.runner import RunContext
 from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import TrainConfig, fit, recipe
 from mlreads.vision.exp_common import (
+    DATASETS,
     batches,
     cross_entropy,
     error_rate,
@@ -28,15 +30,15 @@ from mlreads.vision.resnet import ResNet, ResNetConfig, response_stds
 
 @dataclass(frozen=True)
 class DegradationConfig:
-    dataset: str = "fashion"  # "mnist" or "fashion" (CIFAR-10 is not available offline)
-    pool: int = 2  # 28x28 average-pooled to 14x14
-    n_shallow: int = 3  # 6n+2 = 20 layers
-    n_deep: int = 9  # 56 layers
-    width: int = 8  # paper: 16
-    batch_size: int = 64  # paper: 128
-    n_train_eval: int = 2000  # the fixed training subset on which training error is measured
-    n_test_eval: int = 2000
-    n_response: int = 500
+    dataset: str = choices("fashion", DATASETS)  # "mnist" or "fashion" (CIFAR-10 is not available offline)
+    pool: int = positive(2, le=28)  # 28x28 average-pooled to 14x14
+    n_shallow: int = positive(3)  # 6n+2 = 20 layers
+    n_deep: int = positive(9)  # 56 layers
+    width: int = positive(8)  # paper: 16
+    batch_size: int = positive(64)  # paper: 128
+    n_train_eval: int = positive(2000)  # the fixed training subset on which training error is measured
+    n_test_eval: int = positive(2000)
+    n_response: int = positive(500)
     # every net takes the same number of steps (no time limit: a limit would cut the deep nets shorter)
     train: TrainConfig = field(default_factory=lambda: recipe(400, 0.1, warmup=20, min_lr_frac=0.1, weight_decay=1e-4,
                                                               optimizer="sgd", betas=(0.9, 0.999), grad_clip=None,

@@ -13,11 +13,13 @@ from dataclasses import dataclass, field
 
 import torch
 
+from mlreads.core.run.config import choices, positive
 from mlreads.core.run.runner import RunContext
 from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import TrainConfig, evaluate, fit, recipe
 from mlreads.vision.alexnet import AlexNet, AlexNetConfig
 from mlreads.vision.exp_common import (
+    DATASETS,
     batches,
     cross_entropy,
     error_rate,
@@ -29,13 +31,13 @@ from mlreads.vision.figures import neighbours_figure
 
 @dataclass(frozen=True)
 class NeighboursConfig:
-    dataset: str = "fashion"
-    scale: int = 16  # widths / scale: (6, 16, 24, 24, 16)
-    d_fc: int = 256
-    k: int = 5
-    n_database: int = 5000  # training images searched
-    n_queries: int = 1000  # test images
-    batch_size: int = 64
+    dataset: str = choices("fashion", DATASETS)
+    scale: int = positive(16)  # widths / scale: (6, 16, 24, 24, 16)
+    d_fc: int = positive(256)
+    k: int = positive(5)
+    n_database: int = positive(5000)  # training images searched
+    n_queries: int = positive(1000)  # test images
+    batch_size: int = positive(64)
     train: TrainConfig = field(default_factory=lambda: recipe(1500, 0.01, warmup=50, schedule="constant",
                                                               optimizer="sgd", betas=(0.9, 0.999), weight_decay=5e-4,
                                                               grad_clip=1.0, eval_every=250))  # fmt: skip

@@ -12,11 +12,13 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from mlreads.core.run.config import choices, in_range, nonnegative, positive
 from mlreads.core.run.runner import RunContext
 from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import TrainConfig, fit, recipe
 from mlreads.vision.alexnet import SmallConvNet, SmallConvNetConfig
 from mlreads.vision.exp_common import (
+    DATASETS,
     batches,
     cross_entropy,
     error_rate,
@@ -28,16 +30,17 @@ from mlreads.vision.figures import steps_to_target_figure
 
 @dataclass(frozen=True)
 class ReluTanhConfig:
-    dataset: str = "fashion"
-    n_train: int = 0  # 0: the whole 50k training split; else a subset (smoke)
-    target_err: float = 0.10  # E*: Fashion-MNIST is easier than CIFAR-10 (paper: 25%)
-    widths: tuple[int, int, int] = (16, 16, 32)
-    batch_size: int = 64
-    lr_relu: float = 0.02
-    lr_tanh: float = 0.02
-    tanh_cap: float = 4.0  # the tanh arm trains at most this many times ReLU's steps to E*
-    max_steps_tanh: int = 4000
-    n_train_eval: int = 5000
+    dataset: str = choices("fashion", DATASETS)
+    # 0: the whole 50k training split; else a subset (smoke)
+    n_train: int = nonnegative(0, what="0 means the whole split")
+    target_err: float = in_range(0.10, 0.0, 1.0, lo_open=True)  # E*: Fashion-MNIST is easier than CIFAR-10 (paper: 25%)
+    widths: tuple[int, int, int] = positive((16, 16, 32))
+    batch_size: int = positive(64)
+    lr_relu: float = positive(0.02)
+    lr_tanh: float = positive(0.02)
+    tanh_cap: float = positive(4.0)  # the tanh arm trains at most this many times ReLU's steps to E*
+    max_steps_tanh: int = positive(4000)
+    n_train_eval: int = positive(5000)
     train: TrainConfig = field(default_factory=lambda: recipe(1500, 0.02, warmup=50, schedule="constant",
                                                               optimizer="sgd", betas=(0.9, 0.999), grad_clip=1.0,
                                                               eval_every=50))  # fmt: skip

