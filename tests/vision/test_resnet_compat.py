@@ -168,3 +168,5 @@ def test_backbone_and_other_models_are_refused_in_one_line():
     gpt2 = transformers.GPT2LMHeadModel(transformers.GPT2Config(n_layer=1, n_embd=8, n_head=2, vocab_size=11))
     with pytest.raises(ValueError, match="GPT2LMHeadModel"):
         ResNet.from_hf(gpt2)
+    with pytest.raises(ValueError, match="never downloads"):
+        ResNet.from_hf("microsoft/resnet-50")
