@@ -9,9 +9,9 @@ max |logit difference| <= 1e-5 in float32.
 import pytest
 import torch
 
+from mlreads.core.nn.activations import ACTIVATIONS
 from mlreads.gpt import GPT, GPTConfig
 from mlreads.gpt.attention import attention_pattern
-from mlreads.gpt.model import ACTIVATIONS
 
 transformers = pytest.importorskip("transformers")
 

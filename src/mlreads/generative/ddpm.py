@@ -13,8 +13,16 @@ Glossary (code -> paper):
     betas, alphas, alpha_bar     beta_t, alpha_t = 1 - beta_t, alpha_bar_t = prod_{s<=t} alpha_s
     beta_tilde                   Eq 7: (1 - alpha_bar_{t-1}) / (1 - alpha_bar_t) beta_t
     coef_x0, coef_xt             Eq 7: mu_tilde = coef_x0 x_0 + coef_xt x_t
-    sigma2 "beta" / "beta_tilde" the two fixed reverse variances of Section 3.2
-    param "eps" / "mu"           what the network predicts: eps (Eq 11) or mu_tilde directly (Table 2's first rows)
+    sigma2 "beta" / "beta_tilde" the two fixed reverse variances of Section 3.2 (diffusers' variance_type
+                                 "fixed_large" / "fixed_small")
+    param "eps" / "mu"           what the network predicts: eps (Eq 11) or mu_tilde directly (Table 2's first rows);
+          "x0" / "v"             or x_0 (diffusers' prediction_type "sample"), or v = sqrt(alpha_bar) eps -
+                                 sqrt(1 - alpha_bar) x_0 (Salimans & Ho 2022, a later paper: diffusers' "v_prediction")
+    times                        a descending sub-sequence of 1..T to sample on (`respace`; diffusers' set_timesteps)
+
+Every string switch (`sigma2`, `param`, the objective) refuses a value it does not know with a one-line ValueError.
+Beyond the paper, for diffusers users: `schedules.beta_schedule` (linear, scaled_linear, and Nichol & Dhariwal 2021's
+cosine, a later paper) and `schedules.timesteps` (leading / trailing / linspace spacing).
 
 Deviations:
 - The decoder L_0 is a Gaussian N(x_0; mu_theta(x_1, 1), beta_1 I) density in nats, for continuous data (2-D toy
@@ -26,7 +34,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 from torch import Tensor, nn
@@ -80,7 +88,29 @@ class Schedule:
 
     def sigma2(self, kind: Literal["beta", "beta_tilde"]) -> Tensor:
         """Section 3.2: sigma_t^2 = beta_t or beta_tilde_t."""
+        _choice("sigma2", kind, SIGMA2)
         return self.betas if kind == "beta" else self.beta_tilde
+
+
+SIGMA2 = ("beta", "beta_tilde")
+PARAMS = ("eps", "mu", "x0", "v")
+
+
+def _choice(field: str, value: str, choices: tuple[str, ...]) -> None:
+    """A string switch refuses what it does not know, instead of reading it as "the other option"."""
+    if value not in choices:
+        raise ValueError(f"{field}={value!r} is not one of {choices}")
+
+
+def respace(s: Schedule, times) -> Schedule:
+    """The chain on a sub-sequence of its times (distinct, in 1..T): a schedule with alpha_bar'_k = alpha_bar at the
+    k-th smallest time, i.e. beta'_k = 1 - alpha_bar_{t_k} / alpha_bar_{t_{k-1}}, so that Eq 4, Eq 7 and Algorithm 2
+    apply to it unchanged (Nichol & Dhariwal 2021, Section 4; diffusers' `set_timesteps`)."""
+    asc = sorted(times)
+    if len(set(asc)) != len(asc) or not asc or asc[0] < 1 or asc[-1] > s.T:
+        raise ValueError(f"times must be distinct steps in 1..{s.T}, got {list(times)}")
+    ab = s.alpha_bar[torch.tensor(asc) - 1]
+    return Schedule(1 - ab / torch.cat([ab.new_ones(1), ab[:-1]]))
 
 
 def _at(values: Tensor, t: Tensor, like: Tensor) -> Tensor:
@@ -130,18 +160,43 @@ def prior_kl(s: Schedule, x0: Tensor) -> Tensor:
     return gaussian_kl(ab.sqrt() * x0, (1 - ab).expand_as(x0), torch.zeros_like(x0), torch.ones_like(x0))
 
 
+def predicted_x0(s: Schedule, out: Tensor, xt: Tensor, t: Tensor, param: str) -> Tensor:
+    """x_0 as the network's output `out` implies it, for param "eps" (Eq 4 inverted), "x0" (itself) or "v"."""
+    _choice("param", param, ("eps", "x0", "v"))
+    if param == "eps":
+        return x0_from_eps(s, xt, t, out)
+    if param == "v":  # v = sqrt(ab) eps - sqrt(1 - ab) x_0 and x_t = sqrt(ab) x_0 + sqrt(1 - ab) eps
+        ab = _at(s.alpha_bar, t, xt)
+        return ab.sqrt() * xt - (1 - ab).sqrt() * out
+    return out
+
+
+def reverse_mean(s: Schedule, out: Tensor, xt: Tensor, t: Tensor, param: str = "eps", clip_x0: bool = False,
+                 clip_range: float = 1.0) -> Tensor:  # fmt: skip
+    """mu_theta(x_t, t) from the network's output: Eq 11 for "eps", `out` itself for "mu", else (and whenever x_0 is
+    clipped) the posterior mean mu_tilde(x_t, x_0_hat) of Eq 7 at the predicted x_0."""
+    _choice("param", param, PARAMS)
+    if param == "mu":
+        if clip_x0:
+            raise ValueError("clip_x0=True needs param 'eps', 'x0' or 'v': a predicted mean has no x_0 to clip")
+        return out
+    if param == "eps" and not clip_x0:
+        return mu_from_eps(s, xt, t, out)  # Eq 11, Algorithm 2's own form
+    x0 = predicted_x0(s, out, xt, t, param)
+    return posterior(s, x0.clamp(-clip_range, clip_range) if clip_x0 else x0, xt, t)[0]
+
+
 def step(s: Schedule, model_out: Tensor, t: int, xt: Tensor, noise: Tensor, sigma2: str = "beta",
-         param: str = "eps", clip_x0: bool = False) -> Tensor:  # fmt: skip
+         param: str = "eps", clip_x0: bool = False, clip_range: float = 1.0) -> Tensor:  # fmt: skip
     """Algorithm 2, one step: x_{t-1} = mu_theta(x_t, t) + sigma_t z, with z = 0 at t = 1.
 
-    `clip_x0`: the official code's (and diffusers' default) variant, not Algorithm 2: predict x_0 from eps, clip it
-    to [-1, 1], and take the posterior mean mu_tilde(x_t, x_0_hat) (Eq 7).
+    `clip_x0`: the official code's (and diffusers' default `clip_sample`) variant, not Algorithm 2: predict x_0,
+    clip it to [-clip_range, clip_range] (diffusers' clip_sample_range), and take the posterior mean
+    mu_tilde(x_t, x_0_hat) (Eq 7). `t` indexes `s`, which may be a `respace`d schedule.
     """
+    _choice("sigma2", sigma2, SIGMA2)
     tt = torch.full((xt.shape[0],), t, dtype=torch.long)
-    if param == "eps" and clip_x0:
-        mean, _ = posterior(s, x0_from_eps(s, xt, tt, model_out).clamp(-1, 1), xt, tt)
-    else:
-        mean = mu_from_eps(s, xt, tt, model_out) if param == "eps" else model_out
+    mean = reverse_mean(s, model_out, xt, tt, param, clip_x0, clip_range)
     if t == 1:
         return mean
     return mean + _at(s.sigma2(sigma2), tt, xt).sqrt() * noise
@@ -202,6 +257,7 @@ class MLPDenoiser(HookedModule):
 
 
 Objective = Literal["eps_simple", "eps_vlb", "mu_vlb", "mu_mse"]
+OBJECTIVES: tuple[str, ...] = get_args(Objective)
 
 
 def loss_terms(model: nn.Module, s: Schedule, x0: Tensor, t: Tensor, eps: Tensor, objective: Objective,
@@ -214,6 +270,8 @@ def loss_terms(model: nn.Module, s: Schedule, x0: Tensor, t: Tensor, eps: Tensor
     mu_vlb      Eq 10, ||mu_tilde - mu_theta||^2 / (2 sigma_t^2), decoder at t = 1
     mu_mse      ||mu_tilde - mu_theta||^2, unweighted (Table 2's "||mu_tilde - mu_theta||^2" row)
     """
+    _choice("objective", objective, OBJECTIVES)
+    _choice("sigma2", sigma2, SIGMA2)
     xt = q_sample(s, x0, t, eps)
     out = model(xt, t)
     if objective == "eps_simple":
@@ -242,14 +300,16 @@ def vlb_term(s: Schedule, x0: Tensor, mu_tilde: Tensor, mu_theta: Tensor, t: Ten
 @torch.no_grad()
 def vlb(model: nn.Module, s: Schedule, x0: Tensor, gen: torch.Generator, objective_param: str = "eps",
         sigma2: str = "beta") -> float:  # fmt: skip
-    """The full bound L = L_T + sum_{t=2}^T L_{t-1} + L_0 (Eq 5), nats per dimension, one x_t sample per t."""
+    """The full bound L = L_T + sum_{t=2}^T L_{t-1} + L_0 (Eq 5), nats per dimension, one x_t sample per t.
+    `objective_param` is what the model predicts (any of PARAMS)."""
+    _choice("param", objective_param, PARAMS)
+    _choice("sigma2", sigma2, SIGMA2)
     total = prior_kl(s, x0).sum(dim=tuple(range(1, x0.ndim)))
     for t_int in range(1, s.T + 1):
         t = torch.full((x0.shape[0],), t_int, dtype=torch.long)
         eps = torch.randn(x0.shape, generator=gen, dtype=x0.dtype)
         xt = q_sample(s, x0, t, eps)
-        out = model(xt, t)
-        mu_theta = mu_from_eps(s, xt, t, out) if objective_param == "eps" else out
+        mu_theta = reverse_mean(s, model(xt, t), xt, t, objective_param)
         mu_tilde, _ = posterior(s, x0, xt, t)
         total = total + vlb_term(s, x0, mu_tilde, mu_theta, t, sigma2)
     return float(total.mean()) / x0[0].numel()
@@ -257,16 +317,28 @@ def vlb(model: nn.Module, s: Schedule, x0: Tensor, gen: torch.Generator, objecti
 
 @torch.no_grad()
 def sample(model: nn.Module, s: Schedule, shape: tuple[int, ...], gen: torch.Generator, sigma2: str = "beta",
-           param: str = "eps", keep: tuple[int, ...] = (), clip_x0: bool = False
+           param: str = "eps", keep: tuple[int, ...] = (), clip_x0: bool = False, times=None, clip_range: float = 1.0
            ) -> tuple[Tensor, dict[int, Tensor]]:  # fmt: skip
     """Algorithm 2: x_T ~ N(0, I), then x_{t-1} = mu_theta(x_t, t) + sigma_t z for t = T..1. Returns x_0 and the
-    intermediate x_t at the times in `keep` (for the reverse-chain figure)."""
+    intermediate x_t at the times in `keep` (for the reverse-chain figure).
+
+    `times`: sample on fewer steps, a sub-sequence of 1..T (e.g. `schedules.timesteps(T, 50)`); each step goes from
+    one of those times to the next smaller one on the `respace`d chain, and the model sees the original time. A
+    predicted mean (param "mu") is tied to the one-step posterior and is refused there."""
+    _choice("sigma2", sigma2, SIGMA2)
+    if times is None:
+        times, chain_s = range(s.T, 0, -1), s
+    elif param == "mu":
+        raise ValueError("param='mu' cannot sample on fewer steps (times): a predicted mean is a one-step posterior")
+    else:
+        times, chain_s = sorted(times, reverse=True), respace(s, times)
     x = torch.randn(shape, generator=gen)
-    chain = {s.T: x.clone()} if s.T in keep else {}
-    for t in range(s.T, 0, -1):
-        noise = torch.randn(shape, generator=gen) if t > 1 else torch.zeros(shape)
+    chain = {times[0]: x.clone()} if times[0] in keep else {}
+    for k, t in zip(range(len(times), 0, -1), times):  # k indexes the (respaced) chain, t is the model's time
+        noise = torch.randn(shape, generator=gen) if k > 1 else torch.zeros(shape)
         out = model(x, torch.full((shape[0],), t, dtype=torch.long))
-        x = step(s, out, t, x, noise, sigma2, param, clip_x0)
-        if t - 1 in keep:
-            chain[t - 1] = x.clone()
+        x = step(chain_s, out, k, x, noise, sigma2, param, clip_x0, clip_range)
+        t_prev = times[len(times) - k + 1] if k > 1 else 0
+        if t_prev in keep:
+            chain[t_prev] = x.clone()
     return x, chain

@@ -38,7 +38,6 @@ Deviations:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -46,38 +45,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mlreads.core.nn.activations import ACTIVATIONS
 from mlreads.core.nn.hf import hf_model as load_hf
 from mlreads.core.nn.hooks import HookedModule, HookPoint
 from mlreads.gpt.attention import attend, attention_pattern, causal_mask
 
 KV = tuple[Tensor, Tensor]  # (k, v), each (B, H, L, P)
-
-
-def _laplace(x: Tensor, mu: float = 0.707107, sigma: float = 0.282095) -> Tensor:
-    return 0.5 * (1.0 + torch.erf((x - mu) / (sigma * math.sqrt(2.0))))
-
-
-def _gelu_tanh(x: Tensor) -> Tensor:
-    return F.gelu(x, approximate="tanh")
-
-
-def _gelu_fast(x: Tensor) -> Tensor:
-    return 0.5 * x * (1.0 + torch.tanh(x * 0.7978845608 * (1.0 + 0.044715 * x * x)))
-
-
-# transformers' parameter-free activations (its ACT2FN names), for `GPTConfig.act_fn`; "prelu" and "xielu" carry
-# learned parameters and are refused.
-ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
-    "gelu": F.gelu, "gelu_python": F.gelu,
-    "gelu_new": _gelu_tanh, "gelu_pytorch_tanh": _gelu_tanh, "gelu_python_tanh": _gelu_tanh,
-    "gelu_accurate": _gelu_tanh,
-    "gelu_fast": _gelu_fast, "gelu_10": lambda x: F.gelu(x).clamp(-10, 10),
-    "quick_gelu": lambda x: x * torch.sigmoid(1.702 * x), "laplace": _laplace,
-    "relu": F.relu, "relu2": lambda x: F.relu(x).square(), "relu6": F.relu6, "leaky_relu": F.leaky_relu,
-    "silu": F.silu, "swish": F.silu, "hardswish": F.hardswish, "mish": F.mish,
-    "sigmoid": torch.sigmoid, "tanh": torch.tanh, "linear": lambda x: x,
-    "sqrtsoftplus": lambda x: F.softplus(x).sqrt(),
-}
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,13 @@ Deviations:
   embedding matrices; `share_embeddings=True` does that when the vocabularies are the same, as in the MarianMT parity
   test); the target embedding is always tied to the output projection;
 - `positional="learned"` replaces the sinusoids by learned embeddings (Table 3, row E).
+
+Switches for converted models (`EncoderDecoder.from_hf` reads a transformers MarianMTModel: mlreads/transformer/hf.py),
+each at the paper's value by default: `act_fn` (Eq. 2's ReLU), `scale_embedding` (the √d_model of Section 3.4),
+`sinusoid_layout` ("halves": sin in the first d/2 dimensions and cos in the rest, Marian's table, the same frequencies
+as the interleaved one), `attn_dropout` / `ffn_dropout` (the rates on the attention pattern and after the FFN
+activation; None: `dropout`), `logits_bias` (a fixed bias on the logits, Marian's final_logits_bias), and the special
+ids `pad_id`, `bos_id` (the first decoder input), `eos_id`.
 """
 
 from __future__ import annotations
@@ -29,10 +36,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mlreads.core.data.translation import BOS, EOS, PAD
+from mlreads.core.nn.activations import activation
 from mlreads.core.nn.decoding import beam_search
 from mlreads.core.nn.hooks import HookedModule, HookPoint
 from mlreads.core.train import rsqrt_factor
@@ -54,6 +61,15 @@ class TransformerConfig:
     positional: Literal["sinusoidal", "learned"] = "sinusoidal"
     share_embeddings: bool = False  # one matrix for source, target and output (needs src_vocab == tgt_vocab)
     layer_norm_eps: float = 1e-5
+    act_fn: str = "relu"  # Eq. 2's max(0, .); a name in core.nn.activations.ACTIVATIONS (Marian: activation_function)
+    scale_embedding: bool = True  # multiply embeddings by √d_model, Section 3.4 (Marian: scale_embedding)
+    sinusoid_layout: Literal["interleaved", "halves"] = "interleaved"  # Section 3.5's; "halves": sin | cos (Marian)
+    attn_dropout: float | None = None  # on the attention pattern; None: `dropout` (Marian: attention_dropout)
+    ffn_dropout: float | None = None  # after the FFN activation; None: `dropout` (Marian: activation_dropout)
+    logits_bias: bool = False  # a fixed bias buffer on the logits (Marian: final_logits_bias)
+    pad_id: int = PAD  # masked source keys; the embedding row kept at zero (Marian: pad_token_id)
+    bos_id: int = BOS  # the first decoder input (Marian: decoder_start_token_id)
+    eos_id: int = EOS  # ends greedy and beam decoding (Marian: eos_token_id)
 
     def __post_init__(self):
         if self.d_model % self.n_heads:
@@ -66,13 +82,21 @@ class TransformerConfig:
         return self.d_model // self.n_heads
 
 
-def sinusoids(n_ctx: int, d_model: int) -> Tensor:
-    """Section 3.5: PE (n_ctx, d_model), sin on even and cos on odd dimensions, wavelengths 2π .. 10000·2π."""
+def sinusoids(n_ctx: int, d_model: int, layout: str = "interleaved") -> Tensor:
+    """Section 3.5: PE (n_ctx, d_model), sin on even and cos on odd dimensions, wavelengths 2π .. 10000·2π.
+
+    layout "halves": the same columns reordered, sin | cos (the first ceil(d/2) dimensions are the sines), as
+    transformers' Marian builds its table."""
+    if layout not in ("interleaved", "halves"):
+        raise ValueError(f"sinusoid_layout={layout!r} is not one of ('interleaved', 'halves')")
     pos = torch.arange(n_ctx, dtype=torch.float64)[:, None]  # (L, 1)
     inv_freq = 10000.0 ** (-torch.arange(0, d_model, 2, dtype=torch.float64) / d_model)  # (D/2,)
+    sin, cos = torch.sin(pos * inv_freq), torch.cos(pos * inv_freq[: d_model // 2])
+    if layout == "halves":
+        return torch.cat([sin, cos], dim=1).float()
     pe = torch.zeros(n_ctx, d_model, dtype=torch.float64)
-    pe[:, 0::2] = torch.sin(pos * inv_freq)
-    pe[:, 1::2] = torch.cos(pos * inv_freq[: d_model // 2])
+    pe[:, 0::2] = sin
+    pe[:, 1::2] = cos
     return pe.float()
 
 
@@ -97,7 +121,7 @@ class MultiHeadAttention(nn.Module):
         self.w_k = nn.Linear(cfg.d_model, cfg.d_model)
         self.w_v = nn.Linear(cfg.d_model, cfg.d_model)
         self.w_o = nn.Linear(cfg.d_model, cfg.d_model)
-        self.dropout = nn.Dropout(cfg.dropout)
+        self.dropout = nn.Dropout(cfg.dropout if cfg.attn_dropout is None else cfg.attn_dropout)
         self.hook_q, self.hook_k, self.hook_v = HookPoint(), HookPoint(), HookPoint()  # (B, L, H, P)
         self.hook_pattern = HookPoint()  # (B, H, Lq, Lk)
         self.hook_z = HookPoint()  # (B, Lq, H, P)
@@ -122,17 +146,18 @@ class MultiHeadAttention(nn.Module):
 
 
 class FeedForward(nn.Module):
-    """Eq. 2: max(0, x W_1 + b_1) W_2 + b_2."""
+    """Eq. 2: max(0, x W_1 + b_1) W_2 + b_2 (`act_fn` replaces max(0, .) for converted models)."""
 
     def __init__(self, cfg: TransformerConfig):
         super().__init__()
         self.w_1 = nn.Linear(cfg.d_model, cfg.d_mlp)
         self.w_2 = nn.Linear(cfg.d_mlp, cfg.d_model)
-        self.dropout = nn.Dropout(cfg.dropout)
+        self.act = activation(cfg.act_fn)
+        self.dropout = nn.Dropout(cfg.dropout if cfg.ffn_dropout is None else cfg.ffn_dropout)
         self.hook_pre, self.hook_post = HookPoint(), HookPoint()  # (B, L, d_mlp)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.w_2(self.dropout(self.hook_post(F.relu(self.hook_pre(self.w_1(x))))))
+        return self.w_2(self.dropout(self.hook_post(self.act(self.hook_pre(self.w_1(x))))))
 
 
 class EncoderLayer(nn.Module):
@@ -211,11 +236,11 @@ class EncoderDecoder(HookedModule):
     def __init__(self, cfg: TransformerConfig):
         super().__init__()
         self.cfg = cfg
-        self.tgt_embed = nn.Embedding(cfg.tgt_vocab, cfg.d_model, padding_idx=PAD)
+        self.tgt_embed = nn.Embedding(cfg.tgt_vocab, cfg.d_model, padding_idx=cfg.pad_id)
         self.src_embed = self.tgt_embed if cfg.share_embeddings else nn.Embedding(cfg.src_vocab, cfg.d_model,
-                                                                                  padding_idx=PAD)  # fmt: skip
+                                                                                  padding_idx=cfg.pad_id)  # fmt: skip
         if cfg.positional == "sinusoidal":
-            self.register_buffer("pos", sinusoids(cfg.n_ctx, cfg.d_model), persistent=False)
+            self.register_buffer("pos", sinusoids(cfg.n_ctx, cfg.d_model, cfg.sinusoid_layout), persistent=False)
         else:
             self.pos = nn.Parameter(torch.randn(cfg.n_ctx, cfg.d_model) * 0.02)  # (L, D), Table 3 row E
         self.encoder = nn.ModuleList(EncoderLayer(cfg) for _ in range(cfg.n_layers))
@@ -223,6 +248,8 @@ class EncoderDecoder(HookedModule):
         self.dropout = nn.Dropout(cfg.dropout)
         self.hook_src_embed, self.hook_src_pos_embed = HookPoint(), HookPoint()  # (B, S, D)
         self.hook_tgt_embed, self.hook_tgt_pos_embed = HookPoint(), HookPoint()  # (B, T, D)
+        if cfg.logits_bias:  # fixed, as Marian's final_logits_bias (a buffer there too)
+            self.register_buffer("final_logits_bias", torch.zeros(1, cfg.tgt_vocab))
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -236,8 +263,8 @@ class EncoderDecoder(HookedModule):
             elif name.endswith("bias") and "ln_" not in name:
                 nn.init.zeros_(p)
         with torch.no_grad():
-            self.tgt_embed.weight[PAD].zero_()
-            self.src_embed.weight[PAD].zero_()
+            self.tgt_embed.weight[self.cfg.pad_id].zero_()
+            self.src_embed.weight[self.cfg.pad_id].zero_()
 
     def embed(self, ids: Tensor, table: nn.Embedding, start: int = 0,
               hooks: tuple[HookPoint, HookPoint] | None = None) -> Tensor:  # fmt: skip
@@ -246,7 +273,8 @@ class EncoderDecoder(HookedModule):
         B, L = ids.shape
         if start + L > self.cfg.n_ctx:
             raise ValueError(f"sequence of {start + L} tokens is longer than n_ctx={self.cfg.n_ctx}")
-        tok = table(ids) * math.sqrt(self.cfg.d_model)  # (B, L, D)
+        scale = math.sqrt(self.cfg.d_model) if self.cfg.scale_embedding else 1.0
+        tok = table(ids) * scale  # (B, L, D)
         pos = self.pos[start : start + L].expand(B, L, -1)  # (B, L, D), a broadcast view
         if hooks is not None:
             tok, pos = hooks[0](tok), hooks[1](pos)
@@ -254,14 +282,15 @@ class EncoderDecoder(HookedModule):
 
     def encode(self, src: Tensor) -> tuple[Tensor, Tensor]:
         """src (B, S) -> (memory (B, S, D), src_allowed (B, 1, 1, S))."""
-        allowed = (src != PAD)[:, None, None, :]  # (B, 1, 1, S)
+        allowed = (src != self.cfg.pad_id)[:, None, None, :]  # (B, 1, 1, S)
         x = self.embed(src, self.src_embed, hooks=(self.hook_src_embed, self.hook_src_pos_embed))
         for layer in self.encoder:
             x = layer(x, allowed)
         return x, allowed
 
     def logits(self, y: Tensor) -> Tensor:
-        return y @ self.tgt_embed.weight.T  # (B, L, V), tied pre-softmax projection
+        logits = y @ self.tgt_embed.weight.T  # (B, L, V), tied pre-softmax projection
+        return logits + self.final_logits_bias if self.cfg.logits_bias else logits
 
     def decode(self, tgt_in: Tensor, memory: Tensor, src_allowed: Tensor, cache: list | None = None,
                start: int = 0) -> tuple[Tensor, list, list[Tensor]]:
@@ -284,7 +313,7 @@ class EncoderDecoder(HookedModule):
     def greedy(self, src: Tensor, max_len: int, use_cache: bool = True) -> Tensor:
         """Greedy decoding, (B, <= max_len) ids (PAD after EOS). With `use_cache`, each step runs one position."""
         memory, allowed = self.encode(src)
-        ys = torch.full((len(src), 1), BOS, dtype=torch.long)
+        ys = torch.full((len(src), 1), self.cfg.bos_id, dtype=torch.long)
         done = torch.zeros(len(src), dtype=torch.bool)
         cache = None
         for t in range(max_len):
@@ -292,9 +321,9 @@ class EncoderDecoder(HookedModule):
                 logits, cache, _ = self.decode(ys[:, -1:], memory, allowed, cache, start=t)
             else:
                 logits = self.decode(ys, memory, allowed)[0]
-            nxt = logits[:, -1].argmax(-1).masked_fill(done, PAD)  # (B,)
+            nxt = logits[:, -1].argmax(-1).masked_fill(done, self.cfg.pad_id)  # (B,)
             ys = torch.cat([ys, nxt[:, None]], dim=1)
-            done |= nxt == EOS
+            done |= nxt == self.cfg.eos_id
             if done.all():
                 break
         return ys[:, 1:]
@@ -311,4 +340,14 @@ class EncoderDecoder(HookedModule):
                                            cache, start=t)  # fmt: skip
             return logits[:, -1].log_softmax(-1), (cache, t + 1)
 
-        return beam_search(step, (None, 0), beam, max_len, BOS, EOS, alpha)[0]
+        return beam_search(step, (None, 0), beam, max_len, self.cfg.bos_id, self.cfg.eos_id, alpha)[0]
+
+    @classmethod
+    def from_hf(cls, source) -> EncoderDecoder:
+        """An EncoderDecoder with the config and weights of a transformers `MarianMTModel` (or the headless
+        `MarianModel`, whose logits are then the tied projection without a bias), or of the folder one was saved to
+        with `save_pretrained` (read offline). Which MarianConfig field maps where, and which are refused: see
+        mlreads/transformer/hf.py."""
+        from mlreads.transformer.hf import encoder_decoder_from_hf
+
+        return encoder_decoder_from_hf(source)

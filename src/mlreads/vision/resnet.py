@@ -17,12 +17,21 @@ Glossary (code -> paper):
     stride_in_1x1   the original (Caffe v1) bottleneck puts stride 2 in the first 1x1; False (torchvision, "v1.5")
                     puts it in the 3x3
     responses       Fig 7's "responses": each 3x3 conv's output after BN, before the nonlinearity
+    act_fn          the stem's activation and the one after each residual sum (ReLU in the paper; any parameter-free
+                    name of transformers' ACT2FN, its `hidden_act`); the activations inside a block stay ReLU, as in
+                    transformers' ResNet, which applies `hidden_act` at exactly those two places
+    downsample_first_stage   the first stage's first block strides by 2 too (transformers' downsample_in_first_stage;
+                    not in Table 1, where the max pool does that halving)
+    n_classes = 0   headless: `forward` returns the pooled features (B, widths[-1]), transformers' pooler_output
 
 Parameter counts (tested): ResNet-18 11,689,512, ResNet-34 21,797,672, ResNet-50 25,557,032; CIFAR ResNet-20 269,722.
 
 Deviations:
 - Init: He et al. 2015 normal (fan_out, as Caffe's "msra" filler used by the authors' released models), BN gamma 1.
 - Fig 7 reads responses of every 3x3 layer (each BN output inside the blocks); the paper plots the same quantity.
+
+`ResNet.from_hf` converts a transformers `ResNetForImageClassification` or `ResNetModel` (mlreads/vision/hf.py says
+which config field maps where and which are refused).
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mlreads.core.nn.activations import activation
 from mlreads.core.nn.hooks import HookedModule, HookPoint
 
 
@@ -49,6 +59,8 @@ class ResNetConfig:
     in_channels: int = 3
     n_classes: int = 10
     stride_in_1x1: bool = False  # bottleneck only
+    act_fn: str = "relu"  # stem and post-sum activation, a name in core.nn.activations.ACTIVATIONS (HF: hidden_act)
+    downsample_first_stage: bool = False  # stride 2 in stage 0's first block (HF: downsample_in_first_stage)
 
     @classmethod
     def cifar(cls, n: int, residual: bool = True, width: int = 16, **kw) -> ResNetConfig:
@@ -108,21 +120,23 @@ def _shortcut(kind: str, d_in: int, d_out: int, stride: int) -> nn.Module:
 
 
 class _Block(nn.Module):
-    """What the basic and the bottleneck block share: Eq 1's sum with the shortcut, the final ReLU, the hook points."""
+    """What the basic and the bottleneck block share: Eq 1's sum with the shortcut, the final activation, the hook points."""
 
     shortcut: nn.Module | None
 
-    def _init_hooks(self) -> None:
+    def _init_hooks(self, cfg: ResNetConfig) -> None:
+        self.act = activation(cfg.act_fn)  # after the sum; the activations inside the block are ReLU (as transformers)
         self.hook_residual, self.hook_out = HookPoint(), HookPoint()  # F(x) and the block's output
         if self.shortcut is not None:
             self.hook_shortcut = HookPoint()
 
     def _add_shortcut(self, h: Tensor, x: Tensor) -> Tensor:
-        """relu(F(x) + shortcut(x)) (Eq 1), or relu(F(x)) for the plain twin. h = F(x), x the block's input."""
+        """act(F(x) + shortcut(x)) (Eq 1, act = ReLU in the paper), or act(F(x)) for the plain twin. h = F(x), x the
+        block's input."""
         h = self.hook_residual(h)
         if self.shortcut is not None:
             h = h + self.hook_shortcut(self.shortcut(x))  # Eq 1
-        return self.hook_out(F.relu(h))
+        return self.hook_out(self.act(h))
 
 
 class BasicBlock(_Block):
@@ -135,7 +149,7 @@ class BasicBlock(_Block):
         self.conv2 = nn.Conv2d(d_out, d_out, 3, 1, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(d_out)
         self.shortcut = _shortcut(cfg.shortcut, d_in, d_out, stride) if cfg.residual else None
-        self._init_hooks()
+        self._init_hooks(cfg)
 
     def forward(self, x: Tensor) -> Tensor:
         h = F.relu(self.bn1(self.conv1(x)))  # (B, d_out, H/s, W/s)
@@ -158,7 +172,7 @@ class Bottleneck(_Block):
         self.conv3 = nn.Conv2d(d_mid, d_out, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(d_out)
         self.shortcut = _shortcut(cfg.shortcut, d_in, d_out, stride) if cfg.residual else None
-        self._init_hooks()
+        self._init_hooks(cfg)
 
     def forward(self, x: Tensor) -> Tensor:
         h = F.relu(self.bn1(self.conv1(x)))  # (B, d_mid, H, W)
@@ -169,12 +183,13 @@ class Bottleneck(_Block):
 class ResNet(HookedModule):
     """Stem, stages of blocks (the first block of every stage but the first halves the map), global average pool, fc.
 
-    `forward(x)` -> logits (B, n_classes). Hook points (`run_with_cache`, `run_with_hooks`; the blocks' module paths,
-    and so the state_dict keys, stay `stages.{s}.{b}`; `hook_aliases` names them `stages.{s}.blocks.{b}`):
+    `forward(x)` -> logits (B, n_classes); with n_classes = 0, the pooled features (B, widths[-1]). Hook points
+    (`run_with_cache`, `run_with_hooks`; the blocks' module paths, and so the state_dict keys, stay `stages.{s}.{b}`;
+    `hook_aliases` names them `stages.{s}.blocks.{b}`):
         hook_stem                           (B, d_stem, H', W')  the stem's output (after its ReLU and pool)
         stages.{s}.blocks.{b}.hook_residual (B, C, H, W)  F(x), the residual branch after its last BN
         stages.{s}.blocks.{b}.hook_shortcut (B, C, H, W)  the shortcut (identity, option A or B); residual nets only
-        stages.{s}.blocks.{b}.hook_out      (B, C, H, W)  relu(F(x) + shortcut(x)), the next block's input
+        stages.{s}.blocks.{b}.hook_out      (B, C, H, W)  act(F(x) + shortcut(x)), the next block's input
         hook_pooled                         (B, C)        the global average pool
         hook_logits                         (B, n_classes)
     """
@@ -191,15 +206,16 @@ class ResNet(HookedModule):
             self.stem_conv = nn.Conv2d(cfg.in_channels, cfg.d_stem, 3, 1, 1, bias=False)
             self.pool = nn.Identity()
         self.stem_bn = nn.BatchNorm2d(cfg.d_stem)
+        self.stem_act = activation(cfg.act_fn)
         block = BasicBlock if cfg.block == "basic" else Bottleneck
         stages, d_in = [], cfg.d_stem
         for i, (n, d_out) in enumerate(zip(cfg.depths, cfg.widths)):
-            stride = 1 if i == 0 else 2
+            stride = 2 if i > 0 or cfg.downsample_first_stage else 1
             blocks = [block(d_in if j == 0 else d_out, d_out, stride if j == 0 else 1, cfg) for j in range(n)]
             stages.append(nn.Sequential(*blocks))
             d_in = d_out
         self.stages = nn.ModuleList(stages)
-        self.fc = nn.Linear(d_in, cfg.n_classes)
+        self.fc = nn.Linear(d_in, cfg.n_classes) if cfg.n_classes else nn.Identity()
         self.hook_stem, self.hook_pooled, self.hook_logits = HookPoint(), HookPoint(), HookPoint()
         self.reset_parameters()
 
@@ -212,7 +228,7 @@ class ResNet(HookedModule):
                 nn.init.zeros_(m.bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        h = self.hook_stem(self.pool(F.relu(self.stem_bn(self.stem_conv(x)))))  # (B, d_stem, H', W')
+        h = self.hook_stem(self.pool(self.stem_act(self.stem_bn(self.stem_conv(x)))))  # (B, d_stem, H', W')
         for stage in self.stages:
             h = stage(h)  # (B, widths[i], H'/2^i, W'/2^i)
         return self.hook_logits(self.fc(self.hook_pooled(h.mean(dim=(2, 3)))))  # (B, n_classes)
@@ -226,45 +242,12 @@ class ResNet(HookedModule):
         return out
 
     @classmethod
-    def from_hf(cls, hf_model: nn.Module) -> ResNet:
-        """A ResNet with the weights of a transformers `ResNetForImageClassification` (or `ResNetModel`)."""
-        c = hf_model.config
-        if c.layer_type == "bottleneck" and getattr(c, "downsample_in_first_stage", False):
-            raise ValueError("downsample_in_first_stage=True has no counterpart in Table 1")
-        n_classes = c.num_labels if hasattr(hf_model, "classifier") else 0
-        cfg = ResNetConfig(stem="imagenet", block=c.layer_type, depths=tuple(c.depths), widths=tuple(c.hidden_sizes),
-                           d_stem=c.embedding_size, shortcut="B", in_channels=c.num_channels,
-                           n_classes=max(n_classes, 1), stride_in_1x1=bool(c.downsample_in_bottleneck))  # fmt: skip
-        model = cls(cfg)
-        sd = hf_model.state_dict()
-        prefix = "resnet." if n_classes else ""
-        model.load_state_dict(hf_state_dict_to_ours(sd, prefix, cfg, model), strict=n_classes > 0)
-        return model
+    def from_hf(cls, source) -> ResNet:
+        """A ResNet with the config and weights of a transformers `ResNetForImageClassification` or `ResNetModel`
+        (headless: n_classes = 0), or of the folder one was saved to; see mlreads/vision/hf.py."""
+        from mlreads.vision.hf import resnet_from_hf
 
-
-def hf_state_dict_to_ours(sd: dict, prefix: str, cfg: ResNetConfig, model: ResNet) -> dict:
-    """Rename transformers' ResNet keys (embedder.embedder.convolution, encoder.stages.i.layers.j.layer.k, ...)."""
-    out = {}
-    conv_bn = {"convolution": "conv", "normalization": "bn"}
-    for key, value in sd.items():
-        k = key.removeprefix(prefix)
-        parts = k.split(".")
-        if k.startswith("embedder.embedder."):
-            new = f"stem_{conv_bn[parts[2]]}.{'.'.join(parts[3:])}"
-        elif k.startswith("encoder.stages."):
-            i, j = parts[2], parts[4]
-            rest = parts[5:]
-            if rest[0] == "shortcut":
-                new = f"stages.{i}.{j}.shortcut.{conv_bn[rest[1]]}.{'.'.join(rest[2:])}"
-            else:  # layer.<idx>.<convolution|normalization>.<param>
-                n = int(rest[1]) + 1
-                new = f"stages.{i}.{j}.{conv_bn[rest[2]]}{n}.{'.'.join(rest[3:])}"
-        elif key.startswith("classifier.1."):
-            new = f"fc.{parts[-1]}"
-        else:
-            continue
-        out[new] = value
-    return out
+        return resnet_from_hf(source)
 
 
 @torch.no_grad()
