@@ -1,7 +1,12 @@
-"""The command line: `mlreads list | show | run | report | publish | readme-table | docs`.
+"""The command line: `mlreads list | show | run | report | publish | supersede | readme-table | docs`.
 
-Exit codes: 0 every check passed, 1 a claim check failed (or a run stopped on a non-finite loss), 2 bad input
-(unknown id, bad override, missing data, unwritable folder), always as one line naming the fix.
+Verdicts (core/run/verdict.py): a run is `pass`, `fail` (a check failed by more than its noise) or `inconclusive` (a
+precondition failed, or a check lies within two standard errors of its bound); the verdict line says which.
+
+Exit codes: 0 every run passed; 1 a run failed or was inconclusive (or stopped on a non-finite loss); 2 bad input
+(unknown id, bad override, missing data, unwritable folder), always as one line naming the fix. Inconclusive shares
+1 with fail on purpose: 0 means "every claim check passed", a script that needs the difference reads the verdict
+line or result.json, and the exit status of several runs stays the worst of them.
 
 `mlreads list` reads a cached catalogue (core/run/catalog.py) and imports neither torch nor matplotlib: keep heavy imports
 inside the command functions.
@@ -287,9 +292,9 @@ def summary_table(rows: list[dict], out: Path) -> str:
 
 
 def _verdict_word(result: dict) -> str:
-    if result["budget"] == "smoke":
-        return "pipeline ok" if result["verdict"] == "pass" else "pipeline broken"
-    return result["verdict"]
+    from mlreads.core.run.verdict import status
+
+    return status(result)[1]
 
 
 def _headline(result: dict) -> str:

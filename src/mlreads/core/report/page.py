@@ -18,6 +18,7 @@ from urllib.parse import quote
 from mlreads.core import fmt
 from mlreads.core.papers import paper_of
 from mlreads.core.run.results import BadResult, inside, read_limited
+from mlreads.core.run.verdict import status  # noqa: F401  (re-exported: index.py shows the same words)
 
 MAX_TEXT_BYTES = 1_000_000
 MAX_LITERAL_CHARS = 100_000
@@ -54,13 +55,6 @@ def page(title: str, body: str) -> str:
 def href(*parts: str) -> str:
     """A relative link from path parts, each percent-quoted (parts come from validated names only)."""
     return "/".join(quote(p, safe="") if p not in ("..", ".") else p for p in parts)
-
-
-def status(result: dict) -> tuple[str, str]:
-    """(css class, words) of a run's own verdict. Smoke runs are pipeline checks, never 'reproduced'."""
-    if result["budget"] == "smoke":
-        return ("pipe-ok", "pipeline ok") if result["verdict"] == "pass" else ("pipe-broken", "pipeline broken")
-    return ("pass", "pass") if result["verdict"] == "pass" else ("fail", "fail")
 
 
 def reproduce_command(result: dict) -> str:
