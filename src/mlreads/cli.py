@@ -26,7 +26,7 @@ from mlreads import __version__
 from mlreads.core.errors import NonFiniteLoss, UserError
 from mlreads.core.run.registry import BUDGETS
 
-COMMANDS = ("list", "show", "run", "report", "publish", "readme-table", "docs")
+COMMANDS = ("list", "show", "run", "report", "publish", "supersede", "readme-table", "docs")
 BUDGET_LIMITS = {"smoke": "≤30 s", "quick": "≤10 min", "full": "hours"}
 
 
@@ -84,9 +84,12 @@ REPORT_EXAMPLES = """examples:
   mlreads report --runs my-runs --out my-report
   mlreads report --results results --runs none    only the published ledger
 
-The index shows per claim the reproduction verdicts at quick and full from the results ledger, and the runs found
-under --runs (smoke runs are pipeline checks, never reproductions). A run folder whose result.json is malformed is
-skipped with a one-line warning; nothing outside the runs and results folders is read, linked or copied."""
+The index shows per claim the reproduction verdicts at quick and full from the results ledger (reproduced, not
+reproduced with the failing check, inconclusive with the failing precondition, mixed), with links to the claim's page
+(verdicts, seed rule, design history), its code and its paper, and the runs found under --runs (smoke runs are
+pipeline checks, never reproductions). A run folder whose result.json is malformed is skipped with a one-line
+warning; nothing outside the runs and results folders is read or copied, and only the registered experiments' code
+files are linked outside the report."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -146,6 +149,22 @@ def build_parser() -> argparse.ArgumentParser:
     pub.add_argument("--allow-overrides", action="store_true",
                      help="publish a run with overrides as a variant (<budget>-s<seed>-<hash>.json)")  # fmt: skip
 
+    sup = sub.add_parser("supersede", help="move a claim's published entries into its design history (after a redesign)",
+                         formatter_class=_Help,
+                         description="Keep a redesigned claim's old ledger entries, with their evidence, under "
+                                     "results/<id>/superseded/design-<n>/ with one line of why and the redesign's "
+                                     "commit. Nothing is deleted; the claim's page in the report shows the history.",
+                         epilog="example:\n  mlreads supersede alexnet/relu-vs-tanh --why 'ReLU never reached the "
+                                "target: the budget was counted as a crossing'\n\nRefused when the entries still "
+                                "match the registered experiment (unless --force).")  # fmt: skip
+    sup.add_argument("id", metavar="ID", help="the experiment id")
+    sup.add_argument("--why", required=True, help="the design flaw, in one line")
+    sup.add_argument("--commit", default="HEAD", help="the commit of the redesign")
+    sup.add_argument("--results", type=Path, default=Path("results"), help="the ledger folder")
+    sup.add_argument("--force", action="store_true",
+                     help="supersede although the entries still match the registered experiment (a change the "
+                          "ledger cannot see, such as the data pipeline)")  # fmt: skip
+
     rt = sub.add_parser("readme-table", help="print the README's results table, generated from the ledger",
                         formatter_class=_Help)  # fmt: skip
     rt.add_argument("--results", type=Path, default=Path("results"), help="the ledger folder")
@@ -202,54 +221,83 @@ def cmd_list(args) -> int:
 
 
 def cmd_show(args) -> int:
-    from mlreads.core.run.catalog import describe
-    from mlreads.core.fmt import duration, flat, num
-    from mlreads.core.report.ledger import load_ledger
-    from mlreads.core.papers import paper_of
+    from mlreads.core.report.history import load_history
+    from mlreads.core.report.ledger import load_ledger, seed_rules, verdicts
     from mlreads.core.run.registry import load_all, select
 
     exps = select(args.ids)
-    order = {k: i for i, k in enumerate(load_all())}
     ledger = load_ledger(args.results)
-    out = []
-    for exp in exps:
-        d = describe(exp, order[exp.id])
-        d["published"] = [{k: e[k] for k in ("budget", "seed", "verdict", "overrides", "elapsed_s", "published")}
-                          | {"file": f"{args.results}/{e['_file']}", "headline": e["metrics"].get(exp.headline)}
-                          for e in ledger if e["id"] == exp.id]  # fmt: skip
-        paper = paper_of(exp.id)
-        d["links"] = [url for _, url in paper.links] if paper else []
-        out.append(d)
+    found = verdicts(ledger, seed_rules(load_all()))
+    history = load_history(args.results, warn=lambda m: print(f"mlreads: warning: {m}", file=sys.stderr))
+    out = [_describe_published(exp, ledger, found, history.get(exp.id, []), args.results) for exp in exps]
     if args.json:
         print(json.dumps(out, indent=1))
         return 0
     for d in out:
-        print(f"{d['id']}\n  paper:        {d['paper']}")
-        if d["links"]:
-            print(f"  read:         {' '.join(d['links'])}")
-        print(f"  claim:        {d['claim']}\n  paper value:  {d['paper_value']}")
-        if d["requires"]:
-            print(f"  data:         {', '.join(d['requires'])}")
-        for b in d["budgets"]:
-            kind = "a pipeline check" if b == "smoke" else "the claim's check"
-            print(f"  {b} ({kind}, {BUDGET_LIMITS[b]}):")
-            for c in d["checks"][b]:
-                print(f"    check:  {c}")
-            print(f"    config: {' '.join(f'{k}={v}' for k, v in flat(d['configs'][b]).items())}")
-        if d["published"]:
-            print("  published results:")
-            for p in d["published"]:
-                word = "reproduced" if p["verdict"] == "pass" else "not reproduced"
-                head = f", {d['headline']} = {num(p['headline'])}" if isinstance(p["headline"], int | float) else ""
-                var = " (variant with overrides)" if p["overrides"] else ""
-                print(f"    {p['budget']} seed {p['seed']}{var}: {word}{head}, {duration(p['elapsed_s'])}, "
-                      f"commit {str(p['published'].get('commit'))[:12]} ({p['file']})")  # fmt: skip
-        else:
-            print("  published results: not yet measured")
-        if d["notes"]:
-            print("  notes:        " + d["notes"].replace("\n", "\n                "))
-        print()
+        _print_show(d)
     return 0
+
+
+def _describe_published(exp, ledger: list[dict], found: dict, designs: list, results: Path) -> dict:
+    """`mlreads show`'s data for one experiment: the catalogue entry, its published entries with their verdicts and
+    reasons, the claim's verdict per budget under its seed rule, and its superseded designs."""
+    from mlreads.core.papers import paper_of
+    from mlreads.core.run.catalog import describe
+    from mlreads.core.run.registry import load_all
+    from mlreads.core.run.verdict import why
+
+    d = describe(exp, list(load_all()).index(exp.id))
+    d["published"] = [{k: e[k] for k in ("budget", "seed", "verdict", "overrides", "elapsed_s", "cpu_s", "published")}
+                      | {"file": f"{results}/{e['_file']}", "headline": e["metrics"].get(exp.headline), "why": why(e)}
+                      for e in ledger if e["id"] == exp.id]  # fmt: skip
+    d["verdicts"] = {b: {"verdict": v.word, "seeds": v.seeds, "why": v.why} for b in exp.budgets
+                     if (v := found.get((exp.id, b)))}  # fmt: skip
+    d["history"] = [{"design": g.number, "why": g.why, "commit": g.commit, "date": g.date,
+                     "entries": [{"budget": e["budget"], "seed": e["seed"], "verdict": e["verdict"], "why": why(e)}
+                                 for e in g.entries]} for g in designs]  # fmt: skip
+    paper = paper_of(exp.id)
+    d["links"] = [url for _, url in paper.links] if paper else []
+    return d
+
+
+def _print_show(d: dict) -> None:
+    from mlreads.core.fmt import duration, flat, num
+    from mlreads.core.run.verdict import WORDS
+
+    print(f"{d['id']}\n  paper:        {d['paper']}")
+    if d["links"]:
+        print(f"  read:         {' '.join(d['links'])}")
+    print(f"  claim:        {d['claim']}\n  paper value:  {d['paper_value']}")
+    if d["requires"]:
+        print(f"  data:         {', '.join(d['requires'])}")
+    print(f"  seeds:        {d['seed_rule']}")
+    for b in d["budgets"]:
+        kind = "a pipeline check" if b == "smoke" else "the claim's check"
+        print(f"  {b} ({kind}, {BUDGET_LIMITS[b]}):")
+        for c in d["preconditions"][b]:
+            print(f"    precondition: {c} (else inconclusive)")
+        for c in d["checks"][b]:
+            print(f"    check:  {c}")
+        print(f"    config: {' '.join(f'{k}={v}' for k, v in flat(d['configs'][b]).items())}")
+    if d["published"]:
+        print("  published results:")
+        for b, v in d["verdicts"].items():
+            print(f"    {b}: {v['verdict']}" + (f" ({v['why']})" if v["why"] else ""))
+        for p in d["published"]:
+            head = f", {d['headline']} = {num(p['headline'])}" if isinstance(p["headline"], int | float) else ""
+            var = " (variant with overrides)" if p["overrides"] else ""
+            print(f"    {p['budget']} seed {p['seed']}{var}: {WORDS[p['verdict']]}{head}, {duration(p['elapsed_s'])}, "
+                  f"commit {str(p['published'].get('commit'))[:12]} ({p['file']})")  # fmt: skip
+            if p["why"]:
+                print(f"      why: {p['why']}")
+    else:
+        print("  published results: not yet measured")
+    for g in d["history"]:
+        runs = ", ".join(f"{e['budget']} s{e['seed']} {WORDS[e['verdict']]}" for e in g["entries"])
+        print(f"  design {g['design']} (superseded by {g['commit'][:12]}): {g['why']}; {runs or 'no entries'}")
+    if d["notes"]:
+        print("  notes:        " + d["notes"].replace("\n", "\n                "))
+    print()
 
 
 # ---------------------------------------------------------------------------------------------- run
@@ -461,10 +509,29 @@ def cmd_publish(args) -> int:
             print(f"mlreads: error: {err}", file=sys.stderr)
             status = 2
             continue
-        print(f"published {run_dir} -> {target}")
+        kept = target.with_suffix("")
+        n = len(list(kept.iterdir())) if kept.is_dir() else 0
+        print(f"published {run_dir} -> {target}" + (f" (+ {n} figures and texts in {kept}/)" if n else ""))
     if status == 0:
         print("update the README's table with: mlreads readme-table (paste it between the results markers)")
     return status
+
+
+def cmd_supersede(args) -> int:
+    from mlreads.core.report.history import resolve_commit, supersede
+    from mlreads.core.report.ledger import stale_reasons
+    from mlreads.core.run.registry import select
+
+    exps = select([args.id])  # an unknown id: one line with a hint
+    if len(exps) != 1 or exps[0].id != args.id:
+        raise UserError(f"supersede takes one experiment id, not the prefix {args.id!r}")
+    exp = exps[0]
+    design = supersede(args.results, exp.id, args.why, resolve_commit(args.commit),
+                       stale=lambda e: stale_reasons(e, exp), force=args.force)  # fmt: skip
+    print(f"superseded {len(design.entries)} entries of {exp.id} -> {design.folder}/ (design {design.number}: "
+          f"{design.why}; redesign {design.commit[:12]})")  # fmt: skip
+    print("update the README's table with: mlreads readme-table (paste it between the results markers)")
+    return 0
 
 
 def cmd_readme_table(args) -> int:
@@ -496,7 +563,7 @@ def cmd_docs(args) -> int:
 
 
 HANDLERS = {"list": cmd_list, "show": cmd_show, "run": cmd_run, "report": cmd_report, "publish": cmd_publish,
-            "readme-table": cmd_readme_table, "docs": cmd_docs}  # fmt: skip
+            "supersede": cmd_supersede, "readme-table": cmd_readme_table, "docs": cmd_docs}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,14 +1,17 @@
 """The results ledger: `results/<id>/<budget>-s<seed>.json`, published from real quick and full runs.
 
 A ledger entry is the run's result.json plus a `published` block: the commit the run was made at, its date, torch
-version, threads and machine. Entries are written only by `mlreads publish RUN_DIR`, which refuses what is not
-evidence of a claim:
+version, threads and machine. Its figures (shrunk to at most 300 KB each) and text artifacts are copied next to it,
+into `results/<id>/<budget>-s<seed>/` (report/evidence.py). Every verdict is filed alike: pass, fail and
+inconclusive. Entries are written only by `mlreads publish RUN_DIR`, which refuses what is not evidence of a claim:
 
 - a smoke run (a pipeline check, not a reproduction),
 - a run with `--set` overrides (unless `--allow-overrides`: the entry is then named `<budget>-s<seed>-<hash>.json`
   and never counts as the claim's verdict),
 - a run whose sources are unknown (no git commit recorded) or were uncommitted (`dirty`) when it ran,
-- an id the registry does not know, or a result.json that fails the schema.
+- an id the registry does not know, or a result.json that fails the schema;
+- a run that would overwrite an entry of an earlier design: `mlreads supersede ID --why "..."` moves the old
+  entries to `results/<id>/superseded/` first (report/history.py), so nothing published is ever deleted.
 
 The report's reproduction verdicts and the README's results table are generated from the ledger
 (`mlreads readme-table`; a test fails when README.md and the ledger disagree).
@@ -26,6 +29,8 @@ from pathlib import Path
 
 from mlreads.core import fmt
 from mlreads.core.errors import UserError
+from mlreads.core.report.evidence import artifacts_dir, copy_artifacts
+from mlreads.core.report.history import SUPERSEDED
 from mlreads.core.run.verdict import ALL_SEEDS, SeedRule, judge
 from mlreads.core.run.results import (MAX_RESULT_BYTES, BadResult, load_result, parse_json_bytes, printable,
                                   read_limited, run_dir_name, validate)  # fmt: skip
@@ -34,15 +39,22 @@ README_START = "<!-- results:start -->"
 README_END = "<!-- results:end -->"
 
 
+def _warn(message: str) -> None:
+    print(f"mlreads: warning: {message}", file=sys.stderr)
+
+
 def entry_path(results: Path, result: dict) -> Path:
     return Path(results) / result["id"] / f"{run_dir_name(result['budget'], result['seed'], result['overrides'])}.json"
 
 
-def publish(run_dir: Path, results: Path, allow_overrides: bool = False, experiments: dict | None = None) -> Path:
-    """Copy one run's result.json into the ledger with its provenance; UserError (one line) when it is not evidence.
+def publish(run_dir: Path, results: Path, allow_overrides: bool = False, experiments: dict | None = None,
+            warn: Callable[[str], None] = _warn) -> Path:  # fmt: skip
+    """Copy one run's result.json into the ledger with its provenance, and its figures and texts next to it;
+    UserError (one line) when it is not evidence.
 
     `experiments` (id -> Experiment, default: none checked): the run must be of a registered experiment and still
-    match it (config and checks), see `stale_reasons`."""
+    match it (config, checks and preconditions), see `stale_reasons`; an existing entry it would replace must match
+    it too (else it is an earlier design: supersede it first)."""
     run_dir = Path(run_dir)
     where = str(run_dir)
     if not (run_dir / "result.json").is_file():
@@ -72,6 +84,9 @@ def publish(run_dir: Path, results: Path, allow_overrides: bool = False, experim
         if reasons:
             raise UserError(f"publish {where}: the run no longer matches the registered experiment ({'; '.join(reasons)}); "
                             "re-run it")  # fmt: skip
+    target = entry_path(results, result)
+    if experiments is not None and target.is_file():
+        _refuse_overwriting_an_earlier_design(where, target, experiments[result["id"]])
     entry = {k: v for k, v in result.items() if not k.startswith("_") and k != "published"}
     entry["published"] = {
         "commit": env["commit"],
@@ -81,16 +96,24 @@ def publish(run_dir: Path, results: Path, allow_overrides: bool = False, experim
         "machine": env.get("machine") or env.get("platform"),
         "python": env.get("python"),
     }
-    target = entry_path(results, result)
     target.parent.mkdir(parents=True, exist_ok=True)
+    entry["figures"], entry["captions"], entry["texts"] = copy_artifacts(
+        result, result["_dir"], artifacts_dir(target), lambda m: warn(f"publish {where}: {m}"))
     tmp = target.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(entry, indent=1, sort_keys=False) + "\n")
     os.replace(tmp, target)
     return target
 
 
-def _warn(message: str) -> None:
-    print(f"mlreads: warning: {message}", file=sys.stderr)
+def _refuse_overwriting_an_earlier_design(where: str, target: Path, exp) -> None:
+    try:
+        old = validate(parse_json_bytes(read_limited(target, MAX_RESULT_BYTES), target.name))
+    except BadResult:
+        return  # a broken file is not evidence; publishing replaces it
+    reasons = stale_reasons(old, exp)
+    if reasons:
+        raise UserError(f"publish {where}: {target} holds a result of an earlier design ({reasons[0]}); keep it in the "
+                        f"design history first: mlreads supersede {old['id']} --why 'the design flaw, in one line'")  # fmt: skip
 
 
 def load_ledger(results: Path, warn: Callable[[str], None] = _warn) -> list[dict]:
@@ -100,7 +123,8 @@ def load_ledger(results: Path, warn: Callable[[str], None] = _warn) -> list[dict
         return []
     entries = []
     for dirpath, dirnames, filenames in os.walk(results, followlinks=False):
-        dirnames.sort()
+        # an entry's evidence folder (quick-s0/ beside quick-s0.json) and the design history are not entries
+        dirnames[:] = sorted(d for d in dirnames if d != SUPERSEDED and f"{d}.json" not in filenames)
         for fname in sorted(filenames):
             if not fname.endswith(".json"):
                 continue
