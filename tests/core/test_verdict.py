@@ -67,6 +67,8 @@ def test_checks_record_their_noise_and_interval():
     r = c.evaluate({"acc": 97.0, "acc_se": 0.4})
     assert r["passed"] is False and "inconclusive" not in r
     assert "missing metric 'acc_se'" in c.evaluate({"acc": 99.9})["measured"]
+    assert c.evaluate({"acc": None, "acc_se": 0.4}) == {"name": c.name, "passed": False, "expected": c.expected,
+                                                         "measured": "not measured: acc is None"}  # fmt: skip
     # two noisy sides, independent: their standard errors add in quadrature
     two = at_least("a", "b", se=("a_se", "b_se"))
     r = two.evaluate({"a": 9.9, "b": 9.0, "a_se": 0.3, "b_se": 0.4})

@@ -280,11 +280,13 @@ def _md(text: str) -> str:
 
 
 def _cell(v: Verdict | None) -> str:
-    """`word: headline; seeds; time`, and for an inconclusive claim (which has no number to stand on) its reason."""
+    """`word: headline; seeds; time`; an inconclusive claim shows its reason instead of a number that decides
+    nothing."""
     if v is None:
         return "not yet measured"
     word = {"not reproduced": "**not reproduced**", "inconclusive": "*inconclusive*"}.get(v.word, v.word)
-    bits = [b for b in (v.headline, v.seeds_text, fmt.duration(v.elapsed)) if b]
+    head = "" if v.word == "inconclusive" else v.headline
+    bits = [b for b in (head, v.seeds_text, fmt.duration(v.elapsed)) if b]
     if v.word == "inconclusive":
         bits.append(v.why)
     return f"{word}: {'; '.join(b for b in bits if b)}"

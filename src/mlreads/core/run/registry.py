@@ -95,6 +95,10 @@ class Check:
 
     def evaluate(self, metrics: Mapping[str, Any]) -> dict:
         out = {"name": self.name, "passed": False, "measured": None, "expected": self.expected}
+        unmeasured = [k for k in self._operands() if k in metrics and metrics[k] is None]
+        if unmeasured:  # a metric the run could not measure (no crossing, say): the check cannot pass
+            out["measured"] = f"not measured: {', '.join(unmeasured)} is None"
+            return out
         try:
             passed, measured = self.fn(metrics)
             out.update(passed=bool(passed), measured=_plain(measured))
@@ -112,6 +116,10 @@ class Check:
             except KeyError:
                 pass
         return out
+
+    def _operands(self) -> list[str]:
+        rel = self.relation
+        return [] if rel is None else [rel.lhs] + ([rel.rhs] if isinstance(rel.rhs, str) else [])
 
     def _noisy(self, metrics: Mapping[str, Any]) -> dict:
         rel = self.relation
