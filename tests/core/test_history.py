@@ -107,7 +107,8 @@ def test_supersede_keeps_the_old_design_and_the_claim_page_shows_the_history(toy
     monkeypatch.setattr("mlreads.core.run.registry.load_all", lambda: {toy.id: redesign})
     assert cli.main(["report", "--runs", "none", "--results", str(results), "--out", str(out)]) == 0
     claim = (out / "claims/toytest__threshold/index.html").read_text()
-    assert "Design history" in claim and f"design 1: not reproduced at quick" in claim
+    assert "1 earlier design superseded" in (out / "index.html").read_text()
+    assert "Design history" in claim and "design 1: not reproduced at quick" in claim
     assert f"superseded by commit <code>{COMMIT[:12]}</code>" in claim and WHY in claim
     assert "design 2 (current): reproduced at quick (seed 0)" in claim
     assert "every seed passes" in claim, "the seed rule is shown"

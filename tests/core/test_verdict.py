@@ -104,6 +104,7 @@ def test_a_failed_precondition_makes_the_run_inconclusive(toy, tmp_path, capsys,
     out = capsys.readouterr().out
     result = json.loads((tmp_path / exp.id / "quick-s0" / "result.json").read_text())
     assert code == 1 and out.startswith("INCONCLUSIVE toytest/threshold") and "NOT MET" in out
+    assert "value 0.5 >= 0.1: ok (not judged)" in out, "a check does not count while a precondition is not met"
     assert result["verdict"] == "inconclusive" and result["checks"][0]["passed"] is True
     [pre] = result["preconditions"]
     assert pre == {"name": "rising", "passed": False, "measured": False,

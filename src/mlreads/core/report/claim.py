@@ -88,7 +88,7 @@ def claim_page(exp_id: str, about: dict, verdicts: dict, designs: list, page_of:
     root; `exp`: the registered experiment (None when unregistered)."""
     back = ("..", "..")
     rows = []
-    for b in about["budgets"]:
+    for b in [b for b in about["budgets"] if b != "smoke"]:  # smoke runs are pipeline checks, never in the ledger
         v = verdicts.get(b)
         if v is None:
             rows.append(f'<tr><td>{esc(b)}</td><td class="unmeasured">not yet measured</td><td></td></tr>')
@@ -119,7 +119,8 @@ def claim_page(exp_id: str, about: dict, verdicts: dict, designs: list, page_of:
         for b in exp.budgets:
             pre = "".join(f"<li>precondition: <code>{esc(c.expected)}</code></li>" for c in exp.preconditions.get(b, ()))
             chk = "".join(f"<li>check: <code>{esc(c.expected)}</code></li>" for c in exp.checks[b])
-            parts.append(f"<h3>{esc(b)}</h3><ul>{pre}{chk}</ul>")
+            kind = " (a pipeline check, not the claim's)" if b == "smoke" else ""
+            parts.append(f"<h3>{esc(b)}{kind}</h3><ul>{pre}{chk}</ul>")
         tested = ("<h2>What is tested</h2><p>A failed precondition makes a run <span class=\"inconclusive\">"
                   "inconclusive</span>; a check that declares its noise passes or fails only by two standard errors. "
                   f"<b>Across seeds:</b> {esc(exp.seed_rule.text)}.</p>" + "".join(parts))  # fmt: skip

@@ -216,6 +216,9 @@ def write_report(runs: Path | None, out: Path, results: Path | None = None, expe
             {b: found[(exp_id, b)] for b in BUDGETS if (exp_id, b) in found}, history.get(exp_id, []), page_of, exp,
             out.joinpath(*rel)))  # fmt: skip
         links = links_line(exp_id, exp, out)
+        if history.get(exp_id):
+            n = len(history[exp_id])
+            links += f'<br><span class="muted">{n} earlier design{"s" if n > 1 else ""} superseded (see its page)</span>'
         rows.append(f'<tr id="{esc(anchor(exp_id))}"><td class="claim"><a href="{esc(href(*rel, "index.html"))}">'
                     f"<b>{esc(exp_id)}</b></a><br>{esc(claim)}<br><span class=\"muted\">paper: {esc(paper_value)}"
                     f"</span><br>{links}</td>{''.join(cells)}<td>{_local_cell(local_by_id.get(exp_id, []))}</td></tr>")  # fmt: skip

@@ -183,17 +183,20 @@ def checks_table(result: dict, key: str = "checks") -> str:
     words = {"checks": {"pass": "ok", "fail": "failed", "inconclusive": "within noise"},
              "preconditions": {"pass": "met", "fail": "not met", "inconclusive": "not met (within noise)"}}[key]  # fmt: skip
     rows = []
+    unjudged = key == "checks" and any(outcome(p) != "pass" for p in result.get("preconditions") or ())
     for c in result.get(key) or []:
         got = outcome(c)
-        cls = {"pass": "pass", "fail": "fail", "inconclusive": "inconclusive"}[got]
+        cls, word = {"pass": "pass", "fail": "fail", "inconclusive": "inconclusive"}[got], words[got]
         if key == "preconditions" and got != "pass":
             cls = "inconclusive"  # an unmet precondition makes the run inconclusive, never a fail
         if result["budget"] == "smoke" and cls != "inconclusive":
             cls = "pipe-ok" if got == "pass" else "pipe-broken"
+        if unjudged:  # the checks do not measure the claim when a precondition is not met: shown, not counted
+            cls, word = "muted", f"{word} (not judged)"
         shown = fmt.evidence(c)
         name = c["name"]
         extra = "" if name == c.get("expected") or name in shown else f'<br><span class="muted">{esc(name)}</span>'
-        rows.append(f"<tr><td class=\"v {cls}\">{words[got]}</td><td><code>{esc(shown)}</code>{extra}</td></tr>")
+        rows.append(f"<tr><td class=\"v {cls}\">{word}</td><td><code>{esc(shown)}</code>{extra}</td></tr>")
     what = "check" if key == "checks" else "precondition"
     return (f'<div class="scroll"><table><tr><th>result</th><th>{what}, with the measured values of both sides</th></tr>'
             f"{''.join(rows)}</table></div>")  # fmt: skip

@@ -152,7 +152,8 @@ def verdict_line(result: dict) -> str:
     mark = {"pass": "ok", "fail": "FAILED", "inconclusive": "WITHIN NOISE"}
     parts = [f"precondition {evidence(p)}: {'ok' if outcome(p) == 'pass' else 'NOT MET'}"
              for p in result.get("preconditions") or ()]  # fmt: skip
-    parts += [f"{evidence(c)}: {mark[outcome(c)]}" for c in result["checks"]]
+    unjudged = any(outcome(p) != "pass" for p in result.get("preconditions") or ())
+    parts += [f"{evidence(c)}: {mark[outcome(c)]}" + (" (not judged)" if unjudged else "") for c in result["checks"]]
     kind = " (pipeline check, not a reproduction)" if result["budget"] == "smoke" else ""
     cpu = f", {result['cpu_s']:.1f}s CPU" if isinstance(result.get("cpu_s"), int | float) else ""
     return (f"{word} {result['id']} [{result['budget']}{kind}, seed {result['seed']}, {result['elapsed_s']:.1f}s"
