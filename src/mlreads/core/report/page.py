@@ -31,7 +31,7 @@ h1{font-size:1.5em;overflow-wrap:anywhere}h2{font-size:1.2em;margin-top:1.6em}
 table{border-collapse:collapse;width:100%}th,td{border-bottom:1px solid #ddd;padding:.35em .5em;text-align:left;
 vertical-align:top}th{background:#f4f4f4}td.claim{min-width:14em}td.v{white-space:nowrap}
 .pass{color:#0a7a2f;font-weight:600}.fail{color:#b3261e;font-weight:600}.mixed{color:#8a5a00;font-weight:600}
-.inconclusive{color:#5b3fa8;font-weight:600}.why{font-size:14px}nav ul{columns:2;margin:.3em 0}
+.inconclusive{color:#5b3fa8;font-weight:600}.why{font-size:14px;white-space:normal;display:inline-block;min-width:14em}nav ul{columns:2;margin:.3em 0}
 .pipe-ok{color:#666}.pipe-broken{color:#8a5a00;font-weight:600}.unmeasured{color:#888;font-style:italic}
 .banner{background:#f4f4f4;border-left:4px solid #999;padding:.6em .8em;margin:1em 0}
 .warn{background:#fff4e0;border-left:4px solid #c77d00;padding:.6em .8em;margin:1em 0}
