@@ -1,8 +1,13 @@
-"""The command line: `mlreads list | show | run | report | publish | readme-table | docs`.
+"""The command line: `mlreads list | show | run | report | publish | supersede | readme-table | docs`.
 
-Exit codes: 0 every check passed, 1 a claim check failed (or a run stopped on a non-finite loss), 2 bad input
+Verdicts (core/run/verdict.py): a run is `pass`, `fail` (a check failed by more than its noise) or `inconclusive` (a
+precondition failed, or a check lies within two standard errors of its bound); the verdict line says which.
+
+Exit codes: 0 every run passed; 1 a run failed or was inconclusive (or stopped on a non-finite loss); 2 bad input
 (unknown id, bad override, missing data, unwritable folder, out of memory, a crash under --set values), always as one
-line naming the fix; 130/143 a run stopped by SIGINT/SIGTERM, with the command that resumes it.
+line naming the fix; 130/143 a run stopped by SIGINT/SIGTERM, with the command that resumes it. Inconclusive shares
+1 with fail on purpose: 0 means "every claim check passed", a script that needs the difference reads the verdict
+line or result.json, and the exit status of several runs stays the worst of them.
 
 The CLI parses and prints, nothing more: `mlreads run` turns argv into a RunRequest (core/run/request.py), which the
 runner plans (every check, before anything runs) and executes (core/run/runner.py); the runner's errors reach the CLI
@@ -25,7 +30,7 @@ from mlreads.core.errors import RunStopped, UserError
 from mlreads.core.run.catalog import BUDGET_LIMITS, estimate, ledger_times
 from mlreads.core.run.registry import BUDGETS
 
-COMMANDS = ("list", "show", "run", "report", "publish", "readme-table", "docs")
+COMMANDS = ("list", "show", "run", "report", "publish", "supersede", "readme-table", "docs")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -82,9 +87,12 @@ REPORT_EXAMPLES = """examples:
   mlreads report --runs my-runs --out my-report
   mlreads report --results results --runs none    only the published ledger
 
-The index shows per claim the reproduction verdicts at quick and full from the results ledger, and the runs found
-under --runs (smoke runs are pipeline checks, never reproductions). A run folder whose result.json is malformed is
-skipped with a one-line warning; nothing outside the runs and results folders is read, linked or copied."""
+The index shows per claim the reproduction verdicts at quick and full from the results ledger (reproduced, not
+reproduced with the failing check, inconclusive with the failing precondition, mixed), with links to the claim's page
+(verdicts, seed rule, design history), its code and its paper, and the runs found under --runs (smoke runs are
+pipeline checks, never reproductions). A run folder whose result.json is malformed is skipped with a one-line
+warning; nothing outside the runs and results folders is read or copied, and only the registered experiments' code
+files are linked outside the report."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -144,6 +152,22 @@ def build_parser() -> argparse.ArgumentParser:
     pub.add_argument("--allow-overrides", action="store_true",
                      help="publish a run with overrides as a variant (<budget>-s<seed>-<hash>.json)")  # fmt: skip
 
+    sup = sub.add_parser("supersede", help="move a claim's published entries into its design history (after a redesign)",
+                         formatter_class=_Help,
+                         description="Keep a redesigned claim's old ledger entries, with their evidence, under "
+                                     "results/<id>/superseded/design-<n>/ with one line of why and the redesign's "
+                                     "commit. Nothing is deleted; the claim's page in the report shows the history.",
+                         epilog="example:\n  mlreads supersede alexnet/relu-vs-tanh --why 'ReLU never reached the "
+                                "target: the budget was counted as a crossing'\n\nRefused when the entries still "
+                                "match the registered experiment (unless --force).")  # fmt: skip
+    sup.add_argument("id", metavar="ID", help="the experiment id")
+    sup.add_argument("--why", required=True, help="the design flaw, in one line")
+    sup.add_argument("--commit", default="HEAD", help="the commit of the redesign")
+    sup.add_argument("--results", type=Path, default=Path("results"), help="the ledger folder")
+    sup.add_argument("--force", action="store_true",
+                     help="supersede although the entries still match the registered experiment (a change the "
+                          "ledger cannot see, such as the data pipeline)")  # fmt: skip
+
     rt = sub.add_parser("readme-table", help="print the README's results table, generated from the ledger",
                         formatter_class=_Help)  # fmt: skip
     rt.add_argument("--results", type=Path, default=Path("results"), help="the ledger folder")
@@ -183,53 +207,21 @@ def cmd_list(args) -> int:
 
 
 def cmd_show(args) -> int:
-    from mlreads.core.run.catalog import describe
-    from mlreads.core.fmt import duration, flat, num
-    from mlreads.core.report.ledger import load_ledger
-    from mlreads.core.papers import paper_of
+    from mlreads.core.report.history import load_history
+    from mlreads.core.report.ledger import load_ledger, seed_rules, verdicts
+    from mlreads.core.report.show import describe_published, print_show
     from mlreads.core.run.registry import load_all, select
 
     exps = select(args.ids)
-    order = {k: i for i, k in enumerate(load_all())}
     ledger = load_ledger(args.results)
-    out = []
-    for exp in exps:
-        d = describe(exp, order[exp.id])
-        d["published"] = [{k: e[k] for k in ("budget", "seed", "verdict", "overrides", "elapsed_s", "published")}
-                          | {"file": f"{args.results}/{e['_file']}", "headline": e["metrics"].get(exp.headline)}
-                          for e in ledger if e["id"] == exp.id]  # fmt: skip
-        paper = paper_of(exp.id)
-        d["links"] = [url for _, url in paper.links] if paper else []
-        out.append(d)
+    found = verdicts(ledger, seed_rules(load_all()))
+    history = load_history(args.results, warn=lambda m: print(f"mlreads: warning: {m}", file=sys.stderr))
+    out = [describe_published(exp, ledger, found, history.get(exp.id, []), args.results) for exp in exps]
     if args.json:
         print(json.dumps(out, indent=1))
         return 0
     for d in out:
-        print(f"{d['id']}\n  paper:        {d['paper']}")
-        if d["links"]:
-            print(f"  read:         {' '.join(d['links'])}")
-        print(f"  claim:        {d['claim']}\n  paper value:  {d['paper_value']}")
-        if d["requires"]:
-            print(f"  data:         {', '.join(d['requires'])}")
-        for b in d["budgets"]:
-            kind = "a pipeline check" if b == "smoke" else "the claim's check"
-            print(f"  {b} ({kind}, {BUDGET_LIMITS[b]}):")
-            for c in d["checks"][b]:
-                print(f"    check:  {c}")
-            print(f"    config: {' '.join(f'{k}={v}' for k, v in flat(d['configs'][b]).items())}")
-        if d["published"]:
-            print("  published results:")
-            for p in d["published"]:
-                word = "reproduced" if p["verdict"] == "pass" else "not reproduced"
-                head = f", {d['headline']} = {num(p['headline'])}" if isinstance(p["headline"], int | float) else ""
-                var = " (variant with overrides)" if p["overrides"] else ""
-                print(f"    {p['budget']} seed {p['seed']}{var}: {word}{head}, {duration(p['elapsed_s'])}, "
-                      f"commit {str(p['published'].get('commit'))[:12]} ({p['file']})")  # fmt: skip
-        else:
-            print("  published results: not yet measured")
-        if d["notes"]:
-            print("  notes:        " + d["notes"].replace("\n", "\n                "))
-        print()
+        print_show(d, BUDGET_LIMITS)
     return 0
 
 
@@ -257,9 +249,9 @@ def _dry_run(planned) -> int:
 
 
 def _verdict_word(result: dict) -> str:
-    if result["budget"] == "smoke":
-        return "pipeline ok" if result["verdict"] == "pass" else "pipeline broken"
-    return result["verdict"]
+    from mlreads.core.run.verdict import status
+
+    return status(result)[1]
 
 
 def _headline(result: dict) -> str:
@@ -340,10 +332,29 @@ def cmd_publish(args) -> int:
             print(f"mlreads: error: {err}", file=sys.stderr)
             status = 2
             continue
-        print(f"published {run_dir} -> {target}")
+        kept = target.with_suffix("")
+        n = len(list(kept.iterdir())) if kept.is_dir() else 0
+        print(f"published {run_dir} -> {target}" + (f" (+ {n} figures and texts in {kept}/)" if n else ""))
     if status == 0:
         print("update the README's table with: mlreads readme-table (paste it between the results markers)")
     return status
+
+
+def cmd_supersede(args) -> int:
+    from mlreads.core.report.history import resolve_commit, supersede
+    from mlreads.core.report.ledger import stale_reasons
+    from mlreads.core.run.registry import select
+
+    exps = select([args.id])  # an unknown id: one line with a hint
+    if len(exps) != 1 or exps[0].id != args.id:
+        raise UserError(f"supersede takes one experiment id, not the prefix {args.id!r}")
+    exp = exps[0]
+    design = supersede(args.results, exp.id, args.why, resolve_commit(args.commit),
+                       stale=lambda e: stale_reasons(e, exp), force=args.force)  # fmt: skip
+    print(f"superseded {len(design.entries)} entries of {exp.id} -> {design.folder}/ (design {design.number}: "
+          f"{design.why}; redesign {design.commit[:12]})")  # fmt: skip
+    print("update the README's table with: mlreads readme-table (paste it between the results markers)")
+    return 0
 
 
 def cmd_readme_table(args) -> int:
@@ -375,7 +386,7 @@ def cmd_docs(args) -> int:
 
 
 HANDLERS = {"list": cmd_list, "show": cmd_show, "run": cmd_run, "report": cmd_report, "publish": cmd_publish,
-            "readme-table": cmd_readme_table, "docs": cmd_docs}  # fmt: skip
+            "supersede": cmd_supersede, "readme-table": cmd_readme_table, "docs": cmd_docs}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -33,3 +33,28 @@ def test_quick_budget_without_fashion_mnist_names_the_install_command(exp_id, tm
     monkeypatch.setattr(fashion, "DEBIAN_DIR", tmp_path / "absent")
     with pytest.raises(DataMissing, match="apt-get install -y dataset-fashion-mnist"):
         run_experiment(load_all()[exp_id], "quick", out=tmp_path, threads=1)
+
+
+def test_speedups_never_count_a_budget_as_a_crossing():
+    from mlreads.vision.exp_relu_vs_tanh import speedups
+
+    assert speedups(200, 800, 800) == {"speedup": 4.0, "speedup_lower_bound": None, "min_speedup": 4.0}
+    assert speedups(200, None, 800) == {"speedup": None, "speedup_lower_bound": 4.0, "min_speedup": 4.0}
+    assert speedups(None, 800, 1200) == {"speedup": None, "speedup_lower_bound": None, "min_speedup": None}
+    assert speedups(None, None, 1200)["min_speedup"] is None
+
+
+def test_relu_never_reaching_the_target_is_inconclusive_not_a_speedup(tmp_path):
+    """The bug of issue 22: ReLU never reached E*, its budget was counted as a crossing and "speedup 0.667" was
+    published. Now the metric is absent and the quick precondition makes the verdict inconclusive."""
+    from mlreads.core.run.verdict import judge, why
+
+    exp = load_all()["alexnet/relu-vs-tanh"]
+    result = run_experiment(exp, "smoke", out=tmp_path, threads=1, overrides={"target_err": "0.0001"})
+    m = result["metrics"]
+    assert m["relu_reached"] is False and m["relu_steps"] is None
+    assert m["speedup"] is None and m["min_speedup"] is None and m["speedup_lower_bound"] is None
+    judged = judge(exp, "quick", m)  # the quick checks and preconditions, on this run's metrics
+    assert judged["verdict"] == "inconclusive"
+    assert why(judged).startswith("precondition failed: the ReLU net reached the target training error")
+    assert "no speedup to measure" in result["captions"]["fig1_relu_vs_tanh.png"]

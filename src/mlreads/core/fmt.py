@@ -42,13 +42,21 @@ def value(x: Any, max_items: int = 8) -> str:
     return str(x)
 
 
+def with_interval(x: Any, interval: Any) -> str:
+    """`93.8 [86, 97.3]`: a value with its interval (two standard errors each side), or the value alone."""
+    if isinstance(interval, list | tuple) and len(interval) == 2:
+        return f"{value(x)} [{value(interval[0])}, {value(interval[1])}]"
+    return value(x)
+
+
 def evidence(check: dict) -> str:
-    """A check with both sides and their values: `acc_hippo 91.6 >= acc_random 56.1 + 10`. A check without a
-    recorded relation (a `holds` check, or a result written before relations were recorded) shows its
-    expectation and the measured value."""
+    """A check with both sides and their values: `acc_hippo 91.6 >= acc_random 56.1 + 10`, the measured side with its
+    interval when the check declared its noise (`acc 98.6 [97.9, 99.3] >= 99`). A check without a recorded relation
+    (a `holds` check, or a result written before relations were recorded) shows its expectation and the measured
+    value."""
     rel = check.get("relation")
     if isinstance(rel, dict) and rel.get("op"):
-        lhs = f"{rel.get('lhs')} {value(rel.get('lhs_value'))}"
+        lhs = f"{rel.get('lhs')} {with_interval(rel.get('lhs_value'), check.get('interval'))}"
         rhs = value(rel.get("rhs_value"))
         if rel.get("rhs"):
             rhs = f"{rel['rhs']} {rhs}"

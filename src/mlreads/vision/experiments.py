@@ -47,10 +47,14 @@ register(Experiment(
     checks={
         "smoke": [holds("relu_reached", "the ReLU net reaches 30% training error within 100 steps (5k MNIST)"),
                   at_most("final_train_err_relu", 0.2, name="the ReLU net's training error after 100 steps <= 20%")],
-        "quick": [at_least("speedup", 3.0, name="speedup >= 3 (several times; paper 6)")],
-        "full": [at_least("speedup", 3.0, name="speedup >= 3 (several times; paper 6)")],
+        "quick": [at_least("min_speedup", 3.0, name="speedup >= 3 (several times; paper 6)")],
+        "full": [at_least("min_speedup", 3.0, name="speedup >= 3 (several times; paper 6)")],
     },
-    headline="speedup",
+    # Without a ReLU crossing there is no speedup: the run says nothing about the claim (issue 22: the budget was once
+    # counted as a crossing and published as "speedup 0.667").
+    preconditions={b: [holds("relu_reached", "the ReLU net reached the target training error within its budget")]
+                   for b in ("quick", "full")},  # fmt: skip
+    headline="min_speedup",
     notes=("cuda-convnet-style net: conv5x5(16) - maxpool 3/2 - conv5x5(16) - maxpool 3/2 - conv5x5(32) - maxpool 3/2 "
            "- fc10, no normalisation or regularisation, SGD momentum 0.9, batch 64. Deviations: Fashion-MNIST with "
            "E* = 15% at quick (set before the first run, to be reached in about 1.5 epochs; CIFAR-10's 25% is far "
@@ -58,7 +62,9 @@ register(Experiment(
            "them the ReLU net died at lr 0.05 on some seeds); the same learning rate 0.02 for both nets (the paper "
            "tuned each net's rate; no grid was affordable); training error measured on a fixed 2k training subset in "
            "eval mode every 100 steps, so steps to E* are rounded up to a multiple of 100. The tanh arm is capped at "
-           "4x ReLU's steps (and 3000 steps): when it does not get there, speedup is a lower bound (tanh_reached false)."),
+           "4x ReLU's steps (and 3000 steps): when it does not get there, min_speedup is the lower bound tanh's budget / "
+           "ReLU's steps (tanh_reached false, speedup none). When ReLU never reaches E*, no speedup is computed and the "
+           "run is inconclusive."),
 ))
 
 

@@ -63,7 +63,7 @@ def steps_to_target_figure(histories: Mapping[str, Sequence[Mapping]], target: f
     ax.axhline(100 * target, color="gray", ls=":", label=f"target {100 * target:.0f}% training error")
     ax.set_xlabel("epochs")
     ax.set_ylabel("training error (%)")
-    ax.set_title("Fig 1: ReLU reaches the target training error several times faster than tanh", fontsize=9)
+    ax.set_title("Training error against epochs, ReLU and tanh (AlexNet Fig 1's protocol)", fontsize=9)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()

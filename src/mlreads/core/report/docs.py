@@ -11,7 +11,8 @@ date). Each section is one paper of the reading list, each entry one claim: what
 number, and the checks we run at each budget. Budgets: **smoke** (≤ 30 s) is a pipeline check run by the tests and
 never a reproduction; **quick** (≤ 10 min on one CPU thread) is the claim's check at laptop scale; **full** is the
 paper's scale. The measured verdicts live in the results ledger (`results/`, see the README's results table and
-`mlreads report`). A claim that does not reproduce gets a `fail` verdict; thresholds are never loosened to pass.
+`mlreads report`). A claim that does not reproduce gets a `fail` verdict; thresholds are never loosened to pass. A
+failed precondition, or a noisy check within two standard errors of its bound, gets `inconclusive`.
 """
 
 
@@ -23,6 +24,7 @@ def claims_markdown(experiments: list | None = None) -> str:
     from mlreads.core.run.catalog import describe
     from mlreads.core.fmt import flat
     from mlreads.core.papers import paper_of, reading_key
+    from mlreads.core.run.verdict import ALL_SEEDS
 
     if experiments is None:
         from mlreads.core.run.registry import load_all
@@ -46,9 +48,12 @@ def claims_markdown(experiments: list | None = None) -> str:
             out.append(f"- **Data:** {', '.join(d['requires'])}")
         if d["headline"]:
             out.append(f"- **Headline metric:** `{d['headline']}`")
+        if d["seed_rule"] != ALL_SEEDS.text:
+            out.append(f"- **Seeds:** {d['seed_rule']}")
         out.append("\n| budget | checks | config (`--set` keys) |\n|---|---|---|")
         for b in d["budgets"]:
-            checks = "<br>".join(f"`{_md(c)}`" for c in d["checks"][b])
+            checks = "<br>".join([*(f"precondition: `{_md(c)}`" for c in d["preconditions"][b]),
+                                  *(f"`{_md(c)}`" for c in d["checks"][b])])  # fmt: skip
             config = " ".join(f"`{_md(k)}={_md(v)}`" for k, v in flat(d["configs"][b]).items())
             out.append(f"| {b} | {checks} | {config} |")
         if d["notes"]:

@@ -1,12 +1,16 @@
 """A static HTML report: per claim, the reproduction verdicts from the results ledger and the pipeline checks of the
 runs on this machine; one page per run. Works offline (no CDN, no script).
 
-    reports/index.html                                   claims in reading-list order
+    reports/index.html                                   claims in reading-list order, with a table of contents
+    reports/claims/<id with / as __>/index.html                  a claim: verdicts, why, design history, code
     reports/runs/<id with / as __>/<run folder>/index.html       a local run: checks with both sides, figures, ...
-    reports/ledger/<id with / as __>/<budget>-s<seed>/index.html a published ledger entry
+    reports/ledger/<id with / as __>/<budget>-s<seed>/index.html a published ledger entry, with its figures
+    reports/ledger/<id with / as __>/design-<n>/<budget>-s<seed>/ a superseded entry (the design history)
 
 Two different things are shown and never mixed up:
-- **reproduction verdicts** (quick, full) come only from the ledger (`results/`, written by `mlreads publish`);
+- **reproduction verdicts** (quick, full) come only from the ledger (`results/`, written by `mlreads publish`),
+  grouped over seeds by each experiment's seed rule: reproduced, not reproduced, inconclusive (its own colour) or
+  mixed; every claim that is not reproduced says why (the failing check or precondition, both sides);
 - **pipeline checks** are the smoke runs found under `--runs`: "pipeline ok" means the code runs and learns something
   at a tiny scale, never that the claim reproduces.
 
@@ -23,7 +27,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mlreads.core import fmt
-from mlreads.core.report.ledger import Verdict, load_ledger, verdicts
+from mlreads.core.report.claim import WORD_CLASS, anchor, claim_folder, claim_page, links_line
+from mlreads.core.report.history import load_history
+from mlreads.core.report.ledger import Verdict, load_ledger, seed_rules, verdicts
 from mlreads.core.papers import paper_of, reading_key
 from mlreads.core.report.page import default_caption, esc, href, page, paper_links, run_page, status
 from mlreads.core.run.results import (BUDGETS, MAX_ARTIFACT_BYTES, NAME_RE, BadResult, find_results, inside,
@@ -88,14 +94,18 @@ def _copy_figures(result: dict, page_dir: Path, warn: Callable[[str], None]) -> 
 
 
 def _ledger_cell(v: Verdict | None, page_of: dict[int, str], budget: str, has_budget: bool) -> str:
+    """The verdict, why it is not reproduced (the failing check or precondition with both sides; a headline number
+    is shown only for what is reproduced or mixed), seeds, time, and links to each seed's page."""
     if not has_budget:
         return f'<span class="unmeasured">no {budget} budget</span>'
     if v is None:
         return '<span class="unmeasured">not yet measured</span>'
-    cls = {"reproduced": "pass", "not reproduced": "fail", "mixed": "mixed"}[v.word]
     links = ", ".join(f'<a href="{esc(page_of[id(e)])}">s{e["seed"]}</a>' for e in v.entries if id(e) in page_of)
-    bits = [b for b in (v.headline, v.seeds_text, fmt.duration(v.elapsed)) if b]
-    return f'<span class="{cls}">{esc(v.word)}</span><br><span class="muted">{esc("; ".join(bits))}</span> {links}'
+    head = v.headline if v.word in ("reproduced", "mixed") else ""
+    bits = [b for b in (head, v.seeds_text, fmt.duration(v.elapsed)) if b]
+    why = f'<br><span class="why">why: {esc(v.why)}</span>' if v.why else ""
+    return (f'<span class="{WORD_CLASS[v.word]}">{esc(v.word)}</span>{why}<br><span class="muted">{esc("; ".join(bits))}'
+            f"</span> {links}")  # fmt: skip
 
 
 def _local_cell(runs: list[tuple[dict, str]]) -> str:
@@ -158,35 +168,32 @@ def write_report(runs: Path | None, out: Path, results: Path | None = None, expe
         (page_dir / "index.html").write_text(run_page(r, figures, href("..", "..", "..", "index.html")))
         local_by_id.setdefault(r["id"], []).append((r, href(*rel, "index.html")))
 
+    history = load_history(results, warn) if results is not None else {}
     page_of: dict[int, str] = {}
-    for e in ledger:
-        stem = Path(e["_file"]).name.removesuffix(".json")
-        rel = ("ledger", e["id"].replace("/", "__"), _slug(stem))
+    superseded = [(d, e) for designs in history.values() for d in designs for e in d.entries]
+    for design, e in [(None, e) for e in ledger] + superseded:
+        stem = _slug(Path(e["_file"]).name.removesuffix(".json"))
+        rel = ("ledger", e["id"].replace("/", "__"), *((f"design-{design.number}",) if design else ()), stem)
         page_dir = page_folder(rel)
-        e["_dir"] = None  # a ledger entry has no run folder: no figures or texts are read for it
-        pub = e["published"]
-        extra = (f'<p class="muted">Published in the results ledger as <code>results/{esc(e["_file"])}</code> from '
-                 f"commit {esc(str(pub.get('commit'))[:12])}, run on {esc(pub.get('date'))}, {esc(pub.get('machine'))}, "
-                 f"{esc(pub.get('threads'))} threads, torch {esc(pub.get('torch'))}. Figures are not kept in the ledger: "
-                 "the Reproduce command redraws them.</p>")  # fmt: skip
-        (page_dir / "index.html").write_text(run_page(e, [], href("..", "..", "..", "index.html"), extra))
+        (page_dir / "index.html").write_text(_ledger_page(e, design, results, page_dir, rel, warn))
         page_of[id(e)] = href(*rel, "index.html")
 
     # --- the index: one row per claim, grouped by paper in reading-list order
     known = {e.id: (i, e) for i, e in enumerate(experiments)}
-    ids = set(known) | {r["id"] for r in local} | {e["id"] for e in ledger}
-    found = verdicts(ledger)
+    ids = set(known) | {r["id"] for r in local} | {e["id"] for e in ledger} | set(history)
+    found = verdicts(ledger, seed_rules(experiments))
     ordered = sorted(ids, key=lambda i: reading_key(i, known[i][0] if i in known else 10**6))
 
     def about(exp_id: str) -> tuple[str, str, str, tuple[str, ...]]:
         if exp_id in known:
             e = known[exp_id][1]
             return e.paper, e.claim, e.paper_value, tuple(e.budgets)
-        r = next(x for x in [*local, *ledger] if x["id"] == exp_id)
+        old = [e for d in history.get(exp_id, []) for e in d.entries]
+        r = next(x for x in [*local, *ledger, *old] if x["id"] == exp_id)
         return r.get("paper", ""), r.get("claim", ""), r.get("paper_value", ""), BUDGETS
 
-    sections, current, rows = [], None, []
-    counts = {"quick": {"reproduced": 0, "not reproduced": 0, "mixed": 0, None: 0}}
+    sections, current, rows, toc = [], None, [], []
+    counts = {"quick": {"reproduced": 0, "not reproduced": 0, "mixed": 0, "inconclusive": 0, None: 0}}
     counts["full"] = dict(counts["quick"])
     for exp_id in ordered:
         prefix = exp_id.split("/", 1)[0]
@@ -194,15 +201,27 @@ def write_report(runs: Path | None, out: Path, results: Path | None = None, expe
             if rows:
                 sections.append(_section(current, rows))
             current, rows = prefix, []
+            toc.append(prefix)
         paper, claim, paper_value, budgets = about(exp_id)
+        exp = known[exp_id][1] if exp_id in known else None
         cells = []
         for b in ("quick", "full"):
             v = found.get((exp_id, b))
             if b in budgets and exp_id in known:  # the summary counts registered claims only
                 counts[b][v.word if v else None] += 1
             cells.append(f'<td class="v">{_ledger_cell(v, page_of, b, b in budgets)}</td>')
-        rows.append(f'<tr><td class="claim"><b>{esc(exp_id)}</b><br>{esc(claim)}<br><span class="muted">paper: '
-                    f"{esc(paper_value)}</span></td>{''.join(cells)}<td>{_local_cell(local_by_id.get(exp_id, []))}</td></tr>")  # fmt: skip
+        rel = claim_folder(exp_id)
+        (page_folder(rel) / "index.html").write_text(claim_page(
+            exp_id, {"paper": paper, "claim": claim, "paper_value": paper_value, "budgets": budgets},
+            {b: found[(exp_id, b)] for b in BUDGETS if (exp_id, b) in found}, history.get(exp_id, []), page_of, exp,
+            out.joinpath(*rel)))  # fmt: skip
+        links = links_line(exp_id, exp, out)
+        if history.get(exp_id):
+            n = len(history[exp_id])
+            links += f'<br><span class="muted">{n} earlier design{"s" if n > 1 else ""} superseded (see its page)</span>'
+        rows.append(f'<tr id="{esc(anchor(exp_id))}"><td class="claim"><a href="{esc(href(*rel, "index.html"))}">'
+                    f"<b>{esc(exp_id)}</b></a><br>{esc(claim)}<br><span class=\"muted\">paper: {esc(paper_value)}"
+                    f"</span><br>{links}</td>{''.join(cells)}<td>{_local_cell(local_by_id.get(exp_id, []))}</td></tr>")  # fmt: skip
     if rows:
         sections.append(_section(current, rows))
 
@@ -213,16 +232,19 @@ def write_report(runs: Path | None, out: Path, results: Path | None = None, expe
     summary = (f"<p><b>Reproduction</b> (from the results ledger: quick and full runs published with their commit): "
                f"at quick, {q['reproduced']} claims reproduced, {q['not reproduced']} not reproduced"
                + (f", {q['mixed']} mixed across seeds" if q["mixed"] else "")
-               + f", {q[None]} not yet measured; at full, {f['reproduced']} reproduced, {f['not reproduced']} not "
-               f"reproduced, {f[None]} not yet measured.</p>"
+               + f", {q['inconclusive']} inconclusive, {q[None]} not yet measured; at full, {f['reproduced']} "
+               f"reproduced, {f['not reproduced']} not reproduced, {f['inconclusive']} inconclusive, {f[None]} not yet "
+               "measured. A claim is <i>inconclusive</i> when a precondition of its test failed (the test could not "
+               "tell) or its measurement lies within two standard errors of its bound.</p>"
                f"<p><b>This machine</b>: {len(smoke)} smoke runs are pipeline checks ({n_ok} pipeline ok, "
                f"{len(smoke) - n_ok} pipeline broken). A smoke run shows that the code runs and learns something at "
                "a tiny scale; it never says that a claim reproduces."
                + (f" {len(local) - len(smoke)} local quick/full runs are shown but not counted until they are "
                   "published (<code>mlreads publish RUN_DIR</code>)." if len(local) > len(smoke) else "")
                + "</p>")  # fmt: skip
+    contents = "".join(f'<li><a href="#{esc(_paper_anchor(p))}">{esc(_title(p))}</a></li>' for p in toc)
     body = (f"<h1>mlreads: the reading list's claims, with what was measured</h1>{summary}"
-            + "".join(sections))  # fmt: skip
+            f"<nav><h2>Contents</h2><ul>{contents}</ul></nav>" + "".join(sections))  # fmt: skip
     index = out / "index.html"
     if index.is_symlink():
         index.unlink()
@@ -230,10 +252,39 @@ def write_report(runs: Path | None, out: Path, results: Path | None = None, expe
     return index
 
 
-def _section(prefix: str, rows: list[str]) -> str:
+def _title(prefix: str) -> str:
     paper = paper_of(prefix + "/")
-    title = paper.title if paper else prefix
+    return paper.title if paper else prefix
+
+
+def _paper_anchor(prefix: str) -> str:
+    return "paper-" + _slug(prefix)
+
+
+def _ledger_page(e: dict, design, results: Path, page_dir: Path, rel: tuple[str, ...], warn) -> str:
+    """A ledger entry's page, with the figures and texts published beside it (results/<id>/<budget>-s<seed>/)."""
+    evidence = Path(results) / e["_file"]
+    e["_dir"] = None
+    folder = evidence.with_suffix("")
+    if folder.is_dir() and not folder.is_symlink() and folder.resolve().is_relative_to(Path(results).resolve()):
+        e["_dir"] = folder.resolve()
+    figures = _copy_figures(e, page_dir, warn) if e["_dir"] else []
+    pub = e["published"]
+    kept = ("Its figures and text artifacts were published beside it." if e["_dir"] else
+            "It was published before the ledger kept figures: the Reproduce command redraws them.")  # fmt: skip
+    extra = (f'<p class="muted">Published in the results ledger as <code>results/{esc(e["_file"])}</code> from '
+             f"commit {esc(str(pub.get('commit'))[:12])}, run on {esc(pub.get('date'))}, {esc(pub.get('machine'))}, "
+             f"{esc(pub.get('threads'))} threads, torch {esc(pub.get('torch'))}. {kept}</p>")  # fmt: skip
+    if design is not None:
+        extra = (f'<div class="warn">Superseded: this is design {design.number} of the claim, replaced by commit '
+                 f"<code>{esc(design.commit[:12])}</code> because {esc(design.why)}. It is kept, not deleted: the "
+                 "claim's page shows the design history.</div>" + extra)  # fmt: skip
+    return run_page(e, figures, href(*[".."] * len(rel), "index.html"), extra)
+
+
+def _section(prefix: str, rows: list[str]) -> str:
+    title = _title(prefix)
     links = paper_links(prefix + "/")
-    return (f"<h2>{esc(title)}</h2>" + (f"<p>{links}</p>" if links else "")
+    return (f'<h2 id="{esc(_paper_anchor(prefix))}">{esc(title)}</h2>' + (f"<p>{links}</p>" if links else "")
             + '<div class="scroll"><table><tr><th>claim</th><th>quick (ledger)</th><th>full (ledger)</th>'
             "<th>runs on this machine</th></tr>" + "".join(rows) + "</table></div>")  # fmt: skip

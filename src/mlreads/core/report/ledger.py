@@ -1,14 +1,17 @@
 """The results ledger: `results/<id>/<budget>-s<seed>.json`, published from real quick and full runs.
 
 A ledger entry is the run's result.json plus a `published` block: the commit the run was made at, its date, torch
-version, threads and machine. Entries are written only by `mlreads publish RUN_DIR`, which refuses what is not
-evidence of a claim:
+version, threads and machine. Its figures (shrunk to at most 300 KB each) and text artifacts are copied next to it,
+into `results/<id>/<budget>-s<seed>/` (report/evidence.py). Every verdict is filed alike: pass, fail and
+inconclusive. Entries are written only by `mlreads publish RUN_DIR`, which refuses what is not evidence of a claim:
 
 - a smoke run (a pipeline check, not a reproduction),
 - a run with `--set` overrides (unless `--allow-overrides`: the entry is then named `<budget>-s<seed>-<hash>.json`
   and never counts as the claim's verdict),
 - a run whose sources are unknown (no git commit recorded) or were uncommitted (`dirty`) when it ran,
-- an id the registry does not know, or a result.json that fails the schema.
+- an id the registry does not know, or a result.json that fails the schema;
+- a run that would overwrite an entry of an earlier design: `mlreads supersede ID --why "..."` moves the old
+  entries to `results/<id>/superseded/` first (report/history.py), so nothing published is ever deleted.
 
 The report's reproduction verdicts and the README's results table are generated from the ledger
 (`mlreads readme-table`; a test fails when README.md and the ledger disagree).
@@ -26,6 +29,9 @@ from pathlib import Path
 
 from mlreads.core import fmt
 from mlreads.core.errors import UserError
+from mlreads.core.report.evidence import artifacts_dir, copy_artifacts
+from mlreads.core.report.history import SUPERSEDED
+from mlreads.core.run.verdict import ALL_SEEDS, SeedRule, judge
 from mlreads.core.run.results import (MAX_RESULT_BYTES, BadResult, load_result, parse_json_bytes, printable,
                                   read_limited, run_dir_name, validate)  # fmt: skip
 
@@ -33,15 +39,22 @@ README_START = "<!-- results:start -->"
 README_END = "<!-- results:end -->"
 
 
+def _warn(message: str) -> None:
+    print(f"mlreads: warning: {message}", file=sys.stderr)
+
+
 def entry_path(results: Path, result: dict) -> Path:
     return Path(results) / result["id"] / f"{run_dir_name(result['budget'], result['seed'], result['overrides'])}.json"
 
 
-def publish(run_dir: Path, results: Path, allow_overrides: bool = False, experiments: dict | None = None) -> Path:
-    """Copy one run's result.json into the ledger with its provenance; UserError (one line) when it is not evidence.
+def publish(run_dir: Path, results: Path, allow_overrides: bool = False, experiments: dict | None = None,
+            warn: Callable[[str], None] = _warn) -> Path:  # fmt: skip
+    """Copy one run's result.json into the ledger with its provenance, and its figures and texts next to it;
+    UserError (one line) when it is not evidence.
 
     `experiments` (id -> Experiment, default: none checked): the run must be of a registered experiment and still
-    match it (config and checks), see `stale_reasons`."""
+    match it (config, checks and preconditions), see `stale_reasons`; an existing entry it would replace must match
+    it too (else it is an earlier design: supersede it first)."""
     run_dir = Path(run_dir)
     where = str(run_dir)
     if not (run_dir / "result.json").is_file():
@@ -71,6 +84,9 @@ def publish(run_dir: Path, results: Path, allow_overrides: bool = False, experim
         if reasons:
             raise UserError(f"publish {where}: the run no longer matches the registered experiment ({'; '.join(reasons)}); "
                             "re-run it")  # fmt: skip
+    target = entry_path(results, result)
+    if experiments is not None and target.is_file():
+        _refuse_overwriting_an_earlier_design(where, target, experiments[result["id"]])
     entry = {k: v for k, v in result.items() if not k.startswith("_") and k != "published"}
     entry["published"] = {
         "commit": env["commit"],
@@ -80,16 +96,24 @@ def publish(run_dir: Path, results: Path, allow_overrides: bool = False, experim
         "machine": env.get("machine") or env.get("platform"),
         "python": env.get("python"),
     }
-    target = entry_path(results, result)
     target.parent.mkdir(parents=True, exist_ok=True)
+    entry["figures"], entry["captions"], entry["texts"] = copy_artifacts(
+        result, result["_dir"], artifacts_dir(target), lambda m: warn(f"publish {where}: {m}"))
     tmp = target.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(entry, indent=1, sort_keys=False) + "\n")
     os.replace(tmp, target)
     return target
 
 
-def _warn(message: str) -> None:
-    print(f"mlreads: warning: {message}", file=sys.stderr)
+def _refuse_overwriting_an_earlier_design(where: str, target: Path, exp) -> None:
+    try:
+        old = validate(parse_json_bytes(read_limited(target, MAX_RESULT_BYTES), target.name))
+    except BadResult:
+        return  # a broken file is not evidence; publishing replaces it
+    reasons = stale_reasons(old, exp)
+    if reasons:
+        raise UserError(f"publish {where}: {target} holds a result of an earlier design ({reasons[0]}); keep it in the "
+                        f"design history first: mlreads supersede {old['id']} --why 'the design flaw, in one line'")  # fmt: skip
 
 
 def load_ledger(results: Path, warn: Callable[[str], None] = _warn) -> list[dict]:
@@ -99,7 +123,8 @@ def load_ledger(results: Path, warn: Callable[[str], None] = _warn) -> list[dict
         return []
     entries = []
     for dirpath, dirnames, filenames in os.walk(results, followlinks=False):
-        dirnames.sort()
+        # an entry's evidence folder (quick-s0/ beside quick-s0.json) and the design history are not entries
+        dirnames[:] = sorted(d for d in dirnames if d != SUPERSEDED and f"{d}.json" not in filenames)
         for fname in sorted(filenames):
             if not fname.endswith(".json"):
                 continue
@@ -123,8 +148,10 @@ def load_ledger(results: Path, warn: Callable[[str], None] = _warn) -> list[dict
 
 def stale_reasons(entry: dict, exp) -> list[str]:
     """Why a ledger entry no longer speaks for the registered experiment (empty when it does): its budget is gone,
-    its config differs from the registered one (for a default-config entry), or the current checks, evaluated on its
-    metrics, give another verdict or other checks. Such an entry must be re-run and re-published."""
+    its config differs from the registered one (for a default-config entry), its checks or preconditions are not the
+    registered ones (checks are committed before the runs that test them), or the current checks and preconditions,
+    evaluated on its metrics, give another verdict. Such an entry must be re-run and re-published, and the old one
+    superseded (`mlreads supersede`)."""
     from mlreads.core.run.config import to_dict
 
     budget = entry["budget"]
@@ -136,10 +163,11 @@ def stale_reasons(entry: dict, exp) -> list[str]:
         if entry["config"] != current:
             keys = sorted(k for k in set(current) | set(entry["config"]) if current.get(k) != entry["config"].get(k))
             reasons.append(f"the {budget} config changed since it was published ({', '.join(keys)})")
-    now = [c.evaluate(entry["metrics"]) for c in exp.checks[budget]]
-    if [c["expected"] for c in now] != [c["expected"] for c in entry["checks"]]:
-        reasons.append(f"the {budget} checks changed since it was published")
-    verdict = "pass" if all(c["passed"] for c in now) else "fail"
+    now = judge(exp, budget, entry["metrics"])
+    for key in ("checks", "preconditions"):
+        if [c["expected"] for c in now[key]] != [c["expected"] for c in entry.get(key) or []]:
+            reasons.append(f"the {budget} {key} changed since it was published")
+    verdict = now["verdict"]
     if verdict != entry["verdict"]:
         reasons.append(f"the current checks give {verdict!r} on its metrics, the entry says {entry['verdict']!r}")
     return reasons
@@ -150,11 +178,13 @@ def stale_reasons(entry: dict, exp) -> list[str]:
 
 @dataclass
 class Verdict:
-    """The ledger's verdict on one claim at one budget: the default-config entries, grouped over seeds."""
+    """The ledger's verdict on one claim at one budget: the default-config entries, grouped over seeds by the
+    experiment's seed rule (core/run/verdict.py)."""
 
     id: str
     budget: str
     entries: list[dict] = field(default_factory=list)
+    rule: SeedRule = ALL_SEEDS
 
     @property
     def seeds(self) -> list[int]:
@@ -166,41 +196,80 @@ class Verdict:
 
     @property
     def word(self) -> str:
-        """'reproduced', 'not reproduced', or 'mixed' when seeds disagree."""
-        if self.n_pass == len(self.entries):
-            return "reproduced"
-        return "not reproduced" if self.n_pass == 0 else "mixed"
+        """'reproduced', 'not reproduced', 'inconclusive', or 'mixed' when seeds disagree (under ALL_SEEDS)."""
+        return self.rule.combine(self.entries)[0]
+
+    @property
+    def rule_detail(self) -> str:
+        """What the seed rule computed (the mean and its interval, for `paired_mean`); empty for ALL_SEEDS."""
+        return self.rule.combine(self.entries)[1]
 
     @property
     def headline(self) -> str:
-        """`key = value` (one seed) or `key = mean (range lo–hi, n seeds)`; empty when there is no numeric headline."""
+        """`key = value [lo, hi]` (one seed, with its interval when the run recorded one) or `key = mean (range
+        lo–hi, n seeds)`; empty when there is no numeric headline."""
+        from mlreads.core.stats import interval_of
+
         key = self.entries[0].get("headline") if self.entries else ""
         values = [e["metrics"].get(key) for e in self.entries] if key else []
         if not values or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
             return ""
         if len(values) == 1:
-            return f"{key} = {fmt.num(values[0])}"
+            return f"{key} = {fmt.with_interval(values[0], interval_of(self.entries[0]['metrics'], key))}"
         return (f"{key} = {fmt.num(statistics.fmean(values))} (range {fmt.num(min(values))}–{fmt.num(max(values))}, "
                 f"{len(values)} seeds)")  # fmt: skip
 
     @property
     def seeds_text(self) -> str:
         s = self.seeds
-        return f"seed {s[0]}" if len(s) == 1 else f"seeds {', '.join(map(str, s))}: {self.n_pass} of {len(s)} pass"
+        if len(s) == 1:
+            return f"seed {s[0]}"
+        counts = [f"{self.n_pass} of {len(s)} pass"]
+        n_inc = sum(e["verdict"] == "inconclusive" for e in self.entries)
+        if n_inc:
+            counts.append(f"{n_inc} inconclusive")
+        return f"seeds {', '.join(map(str, s))}: {', '.join(counts)}"
+
+    @property
+    def why(self) -> str:
+        """Why the claim is not reproduced here: the seed rule's detail, or each distinct failing precondition or check
+        with both its sides (from the first seed that shows it); empty when reproduced."""
+        from mlreads.core.run.verdict import why
+
+        if self.word == "reproduced":
+            return ""
+        if self.rule_detail:
+            return self.rule_detail
+        seen, lines = set(), []
+        for e in sorted(self.entries, key=lambda e: e["seed"]):
+            line = why(e)
+            if line and line not in seen:
+                seen.add(line)
+                lines.append(line if len(self.entries) == 1 else f"seed {e['seed']}: {line}")
+        return "; ".join(lines)
 
     @property
     def elapsed(self) -> float:
         return statistics.fmean(e["elapsed_s"] for e in self.entries)
 
 
-def verdicts(entries: list[dict]) -> dict[tuple[str, str], Verdict]:
-    """(id, budget) -> Verdict over the default-config entries (variants with overrides never count)."""
+def verdicts(entries: list[dict], rules: dict[str, SeedRule] | None = None) -> dict[tuple[str, str], Verdict]:
+    """(id, budget) -> Verdict over the default-config entries (variants with overrides never count). `rules`: each
+    experiment's seed rule (default ALL_SEEDS)."""
     out: dict[tuple[str, str], Verdict] = {}
+    rules = rules or {}
     for e in entries:
         if e["overrides"]:
             continue
-        out.setdefault((e["id"], e["budget"]), Verdict(e["id"], e["budget"])).entries.append(e)
+        key = (e["id"], e["budget"])
+        out.setdefault(key, Verdict(e["id"], e["budget"], rule=rules.get(e["id"], ALL_SEEDS))).entries.append(e)
     return out
+
+
+def seed_rules(experiments) -> dict[str, SeedRule]:
+    """id -> seed rule of the registered experiments (a list or an id -> Experiment mapping)."""
+    exps = experiments.values() if isinstance(experiments, dict) else experiments
+    return {e.id: e.seed_rule for e in exps}
 
 
 # ---------------------------------------------------------------------------------------------- the README table
@@ -211,24 +280,30 @@ def _md(text: str) -> str:
 
 
 def _cell(v: Verdict | None) -> str:
+    """`word: headline; seeds; time`; an inconclusive claim shows its reason instead of a number that decides
+    nothing."""
     if v is None:
         return "not yet measured"
-    word = "**not reproduced**" if v.word == "not reproduced" else v.word
-    bits = [b for b in (v.headline, v.seeds_text, fmt.duration(v.elapsed)) if b]
-    return f"{word}: {'; '.join(bits)}"
+    word = {"not reproduced": "**not reproduced**", "inconclusive": "*inconclusive*"}.get(v.word, v.word)
+    head = "" if v.word == "inconclusive" else v.headline
+    bits = [b for b in (head, v.seeds_text, fmt.duration(v.elapsed)) if b]
+    if v.word == "inconclusive":
+        bits.append(v.why)
+    return f"{word}: {'; '.join(b for b in bits if b)}"
 
 
 def readme_table(experiments: list, entries: list[dict]) -> str:
-    """The README's results table, in reading-list order: one row per claim, its quick and full verdicts."""
+    """The README's results table, in reading-list order: one row per claim, its quick and full verdicts (pass:
+    reproduced, fail: not reproduced, inconclusive), then the paper's own number."""
     from mlreads.core.papers import reading_key
 
-    found = verdicts(entries)
+    found = verdicts(entries, seed_rules(experiments))
     order = sorted(enumerate(experiments), key=lambda ie: reading_key(ie[1].id, ie[0]))
-    rows = ["| id | claim | quick | full |", "|---|---|---|---|"]
+    rows = ["| id | claim | quick | full | paper |", "|---|---|---|---|---|"]
     for _, e in order:
         quick = _cell(found.get((e.id, "quick"))) if "quick" in e.configs else "no quick budget"
         full = _cell(found.get((e.id, "full"))) if "full" in e.configs else "no full budget"
-        rows.append(f"| `{e.id}` | {_md(e.claim)} | {_md(quick)} | {_md(full)} |")
+        rows.append(f"| `{e.id}` | {_md(e.claim)} | {_md(quick)} | {_md(full)} | {_md(e.paper_value)} |")
     return "\n".join(rows) + "\n"
 
 

@@ -18,6 +18,7 @@ from urllib.parse import quote
 from mlreads.core import fmt
 from mlreads.core.papers import paper_of
 from mlreads.core.run.results import BadResult, inside, read_limited
+from mlreads.core.run.verdict import outcome, over_budget, status, why
 
 MAX_TEXT_BYTES = 1_000_000
 MAX_LITERAL_CHARS = 100_000
@@ -30,6 +31,7 @@ h1{font-size:1.5em;overflow-wrap:anywhere}h2{font-size:1.2em;margin-top:1.6em}
 table{border-collapse:collapse;width:100%}th,td{border-bottom:1px solid #ddd;padding:.35em .5em;text-align:left;
 vertical-align:top}th{background:#f4f4f4}td.claim{min-width:14em}td.v{white-space:nowrap}
 .pass{color:#0a7a2f;font-weight:600}.fail{color:#b3261e;font-weight:600}.mixed{color:#8a5a00;font-weight:600}
+.inconclusive{color:#5b3fa8;font-weight:600}.why{font-size:14px;white-space:normal;display:inline-block;min-width:14em}nav ul{columns:2;margin:.3em 0}
 .pipe-ok{color:#666}.pipe-broken{color:#8a5a00;font-weight:600}.unmeasured{color:#888;font-style:italic}
 .banner{background:#f4f4f4;border-left:4px solid #999;padding:.6em .8em;margin:1em 0}
 .warn{background:#fff4e0;border-left:4px solid #c77d00;padding:.6em .8em;margin:1em 0}
@@ -54,13 +56,6 @@ def page(title: str, body: str) -> str:
 def href(*parts: str) -> str:
     """A relative link from path parts, each percent-quoted (parts come from validated names only)."""
     return "/".join(quote(p, safe="") if p not in ("..", ".") else p for p in parts)
-
-
-def status(result: dict) -> tuple[str, str]:
-    """(css class, words) of a run's own verdict. Smoke runs are pipeline checks, never 'reproduced'."""
-    if result["budget"] == "smoke":
-        return ("pipe-ok", "pipeline ok") if result["verdict"] == "pass" else ("pipe-broken", "pipeline broken")
-    return ("pass", "pass") if result["verdict"] == "pass" else ("fail", "fail")
 
 
 def reproduce_command(result: dict) -> str:
@@ -181,20 +176,39 @@ def text_sections(result: dict) -> str:
 # ---------------------------------------------------------------------------------------------- the page
 
 
-def checks_table(result: dict) -> str:
-    """One row per check: its result, and the relation with the measured values of both sides. The check's name is
-    added only where it says something the relation does not (a `holds` check's metric, a custom name)."""
+def checks_table(result: dict, key: str = "checks") -> str:
+    """One row per check (or precondition, `key="preconditions"`): its outcome, and the relation with the measured
+    values of both sides (and the interval of a noisy one). The check's name is added only where it says something
+    the relation does not (a `holds` check's metric, a custom name)."""
+    words = {"checks": {"pass": "ok", "fail": "failed", "inconclusive": "within noise"},
+             "preconditions": {"pass": "met", "fail": "not met", "inconclusive": "not met (within noise)"}}[key]  # fmt: skip
     rows = []
-    for c in result["checks"]:
-        cls, word = ("pass", "ok") if c["passed"] else ("fail", "failed")
-        if result["budget"] == "smoke":
-            cls = "pipe-ok" if c["passed"] else "pipe-broken"
+    unjudged = key == "checks" and any(outcome(p) != "pass" for p in result.get("preconditions") or ())
+    for c in result.get(key) or []:
+        got = outcome(c)
+        cls, word = {"pass": "pass", "fail": "fail", "inconclusive": "inconclusive"}[got], words[got]
+        if key == "preconditions" and got != "pass":
+            cls = "inconclusive"  # an unmet precondition makes the run inconclusive, never a fail
+        if result["budget"] == "smoke" and cls != "inconclusive":
+            cls = "pipe-ok" if got == "pass" else "pipe-broken"
+        if unjudged:  # the checks do not measure the claim when a precondition is not met: shown, not counted
+            cls, word = "muted", f"{word} (not judged)"
         shown = fmt.evidence(c)
         name = c["name"]
         extra = "" if name == c.get("expected") or name in shown else f'<br><span class="muted">{esc(name)}</span>'
         rows.append(f"<tr><td class=\"v {cls}\">{word}</td><td><code>{esc(shown)}</code>{extra}</td></tr>")
-    return ('<div class="scroll"><table><tr><th>result</th><th>check, with the measured values of both sides</th></tr>'
+    what = "check" if key == "checks" else "precondition"
+    return (f'<div class="scroll"><table><tr><th>result</th><th>{what}, with the measured values of both sides</th></tr>'
             f"{''.join(rows)}</table></div>")  # fmt: skip
+
+
+def metrics_table(metrics: dict) -> str:
+    """Every metric, a value with its interval (`<name>_ci`, or `<name> ± 2 <name>_se`) shown as `93.8 [86, 97.3]`."""
+    from mlreads.core.stats import interval_of
+
+    rows = "".join(f"<tr><td><code>{esc(k)}</code></td><td>{esc(fmt.with_interval(v, interval_of(metrics, k)))}</td></tr>"
+                   for k, v in metrics.items())  # fmt: skip
+    return f'<div class="scroll"><table>{rows}</table></div>'
 
 
 def run_page(result: dict, figures: list[tuple[str, str]], back: str, extra: str = "") -> str:
@@ -206,8 +220,12 @@ def run_page(result: dict, figures: list[tuple[str, str]], back: str, extra: str
                   "tiny scale. It does not say whether the claim reproduces; the quick and full verdicts in the "
                   "results ledger do (see the index).</p>")  # fmt: skip
     else:
+        reason = why(result)
         banner = (f'<p class="banner">The claim\'s check at the <b>{esc(budget)}</b> budget, seed {esc(result["seed"])}: '
-                  f'<span class="{cls}">{esc(word)}</span>.</p>')  # fmt: skip
+                  f'<span class="{cls}">{esc(word)}</span>.' + (f"<br>Why: {esc(reason)}" if reason else "") + "</p>")  # fmt: skip
+    late = over_budget(result)
+    if late:
+        banner += f'<div class="warn">This run went {esc(late)}.</div>'  # fmt: skip
     over = ""
     if result.get("overrides"):
         items = "".join(f"<li><code>{esc(k)}={esc(v)}</code></li>" for k, v in result["overrides"].items())
@@ -217,8 +235,6 @@ def run_page(result: dict, figures: list[tuple[str, str]], back: str, extra: str
         f'<figure><img src="{esc(href(name))}" alt="{esc(cap)}"><figcaption>{esc(cap)}</figcaption></figure>'
         for name, cap in figures
     )
-    metrics = "".join(f"<tr><td><code>{esc(k)}</code></td><td>{esc(fmt.value(v))}</td></tr>"
-                      for k, v in result.get("metrics", {}).items())  # fmt: skip
     notes = f"<h2>Notes</h2><div style=\"white-space:pre-wrap\">{esc(result['notes'])}</div>" if result.get("notes") else ""
     env = result.get("env", {})
     env_bits = [f"{k} {fmt.value(env[k])}" for k in ("commit", "date", "machine", "threads", "torch", "python") if
@@ -226,18 +242,23 @@ def run_page(result: dict, figures: list[tuple[str, str]], back: str, extra: str
     if env.get("dirty"):
         env_bits.append("sources had uncommitted changes")
     links = paper_links(rid)
+    cpu = f", {esc(fmt.duration(result['cpu_s']))} CPU" if isinstance(result.get("cpu_s"), int | float) else ""
+    pre = ""
+    if result.get("preconditions"):
+        pre = ("<h2>Preconditions</h2><p class=\"muted\">The conditions under which the checks measure the claim: "
+               "when one is not met, the run is inconclusive.</p>" + checks_table(result, "preconditions"))  # fmt: skip
     body = f"""<p><a href="{esc(back)}">← all claims</a></p>
 <h1>{esc(rid)} <span class="{cls}">{esc(word)}</span></h1>
 {banner}{over}
 <p><b>Paper:</b> {esc(result.get('paper', ''))}{(' · ' + links) if links else ''}<br><b>Claim:</b> {esc(result.get('claim', ''))}<br>
 <b>Paper value:</b> {esc(result.get('paper_value', ''))}<br>
-<b>Run:</b> {esc(budget)} budget, seed {esc(result['seed'])}, {esc(fmt.duration(result['elapsed_s']))}</p>
+<b>Run:</b> {esc(budget)} budget, seed {esc(result['seed'])}, {esc(fmt.duration(result['elapsed_s']))} wall{cpu}</p>
 {extra}
-<h2>Checks</h2>{checks_table(result)}
+{pre}<h2>Checks</h2>{checks_table(result)}
 <h2>Figures</h2>{figs or '<p class="muted">none</p>'}
 {text_sections(result)}
 {notes}
-<h2>Metrics</h2><div class="scroll"><table>{metrics}</table></div>
+<h2>Metrics</h2>{metrics_table(result.get('metrics', {}))}
 <h2>Config</h2><pre>{esc(json.dumps(result.get('config', {}), indent=2, default=str))}</pre>
 <h2>Environment</h2><p class="muted">{esc('; '.join(env_bits)) or 'not recorded'}</p>
 <h2>Reproduce</h2><pre>{esc(reproduce_command(result))}</pre>"""

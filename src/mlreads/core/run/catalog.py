@@ -70,6 +70,8 @@ def describe(exp, position: int) -> dict:
         "paper_value": exp.paper_value,
         "budgets": list(exp.budgets),
         "checks": {b: [c.expected for c in exp.checks[b]] for b in exp.budgets},
+        "preconditions": {b: [c.expected for c in exp.preconditions.get(b, ())] for b in exp.budgets},
+        "seed_rule": exp.seed_rule.text,
         "configs": {b: _jsonable(to_dict(exp.configs[b])) for b in exp.budgets},
         "requires": list(exp.requires),
         "headline": exp.headline,
@@ -82,7 +84,7 @@ def _jsonable(x):
 
 
 KEYS = {"id": str, "position": int, "paper": str, "claim": str, "paper_value": str, "budgets": list, "checks": dict,
-        "configs": dict, "requires": list, "headline": str, "notes": str}  # fmt: skip
+        "preconditions": dict, "seed_rule": str, "configs": dict, "requires": list, "headline": str, "notes": str}  # fmt: skip
 
 
 def _valid(entry) -> bool:

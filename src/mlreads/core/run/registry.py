@@ -7,7 +7,15 @@ A `Check` is a relation on the metrics that `run` returns (a bound, an ordering,
 
     at_most("val_loss", 2.0)                         # metrics["val_loss"] <= 2.0
     at_least("acc_hippo", "acc_random", margin=15)   # one metric beats another by a margin
+    at_least("frac_copying", 0.5, strict=True)       # more than half: frac_copying > 0.5
     holds("monotone", "the count never falls by more than 1 as S rises")  # a boolean the run computed
+    at_least("acc", 99, ci="acc_ci")                 # noisy: the whole interval must clear 99 (core/stats.py)
+    at_least("diff", 0, se="diff_se")                # noisy: diff - 2 se >= 0 to pass, diff + 2 se < 0 to fail
+
+An experiment also declares `preconditions` (the same Check objects, per budget): the conditions under which its
+checks measure the claim. A failed precondition makes the run `inconclusive`, never `fail`; so does a noisy check
+closer to its bound than two standard errors. The rules live in core/run/verdict.py, with the `seed_rule` that
+turns several seeds' runs into the claim's verdict (`ALL_SEEDS` by default, or `paired_mean(metric)`).
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlreads.core.errors import UserError
+from mlreads.core.run.verdict import ALL_SEEDS, SeedRule, compare, noisy_outcome
 
 BUDGETS = ("smoke", "quick", "full")
 
@@ -28,7 +37,7 @@ BUDGETS = ("smoke", "quick", "full")
 class Relation:
     """The two sides of a check: `lhs op rhs (+/- margin)`, where `rhs` is a number or another metric's name."""
 
-    op: str  # "<=", ">=", "=="
+    op: str  # "<=", ">=", "<", ">", "=="
     lhs: str  # a metric name
     rhs: str | float | Any
     margin: float = 0.0  # added to the right side: at_least(a, b, margin=10) is a >= b + 10, at_most(a, b, 1) is a <= b - 1
@@ -43,27 +52,63 @@ class Relation:
 
 
 @dataclass(frozen=True)
+class Noise:
+    """What a noisy check must beat: `se` (a metric name, a number, or several combined in quadrature as independent)
+    is the standard error of the comparison; `ci` names a metric holding an interval [lo, hi] of the left side."""
+
+    se: str | float | tuple | None = None
+    ci: str | None = None
+
+    def __post_init__(self):
+        if (self.se is None) == (self.ci is None):
+            raise ValueError("a noisy check takes exactly one of se= and ci=")
+
+    def words(self) -> str:
+        if self.ci is not None:
+            return f"its interval {self.ci} must clear the bound"
+        parts = self.se if isinstance(self.se, tuple | list) else (self.se,)
+        return f"by 2 s.e. ({' (+) '.join(str(p) for p in parts)})"
+
+    def resolve(self, metrics: Mapping[str, Any]) -> tuple[float | None, list[float] | None]:
+        """(standard error, interval) from the metrics; KeyError when a named metric is missing."""
+        if self.ci is not None:
+            lo, hi = metrics[self.ci]
+            return None, [float(lo), float(hi)]
+        parts = self.se if isinstance(self.se, tuple | list) else (self.se,)
+        return sum(_value(metrics, p) ** 2 for p in parts) ** 0.5, None
+
+
+@dataclass(frozen=True)
 class Check:
     """A named relation on the metrics. `fn(metrics) -> (passed, measured)`; `expected` says it in words.
 
     Checks built by `at_most`, `at_least` and `equals` carry their `relation`, so `evaluate` records both sides with
-    their values (`acc_hippo 53.1 >= acc_random 41.0 + 10`), not only the left one."""
+    their values (`acc_hippo 53.1 >= acc_random 41.0 + 10`), not only the left one. A check with `noise` decides by
+    the power rule (core/run/verdict.py): its record gets `interval` (and `se`), and `inconclusive: true` when the
+    interval straddles the bound."""
 
     name: str
     expected: str
     fn: Callable[[Mapping[str, Any]], tuple[bool, Any]]
     relation: Relation | None = None
+    noise: Noise | None = None
 
     def evaluate(self, metrics: Mapping[str, Any]) -> dict:
         out = {"name": self.name, "passed": False, "measured": None, "expected": self.expected}
+        unmeasured = [k for k in self._operands() if k in metrics and metrics[k] is None]
+        if unmeasured:  # a metric the run could not measure (no crossing, say): the check cannot pass
+            out["measured"] = f"not measured: {', '.join(unmeasured)} is None"
+            return out
         try:
             passed, measured = self.fn(metrics)
             out.update(passed=bool(passed), measured=_plain(measured))
+            if self.noise is not None and self.relation is not None:
+                out.update(self._noisy(metrics))
         except KeyError as e:
-            out["measured"] = f"missing metric {e.args[0]!r}"
+            out.update(passed=False, measured=f"missing metric {e.args[0]!r}")
             return out
         except (TypeError, ValueError) as e:  # a metric of the wrong kind (a list where a number is compared)
-            out["measured"] = f"cannot evaluate: {e}"
+            out.update(passed=False, measured=f"cannot evaluate: {e}")
             return out
         if self.relation is not None:
             try:
@@ -72,31 +117,51 @@ class Check:
                 pass
         return out
 
+    def _operands(self) -> list[str]:
+        rel = self.relation
+        return [] if rel is None else [rel.lhs] + ([rel.rhs] if isinstance(rel.rhs, str) else [])
+
+    def _noisy(self, metrics: Mapping[str, Any]) -> dict:
+        rel = self.relation
+        se, interval = self.noise.resolve(metrics)
+        result, used = noisy_outcome(rel.op, float(metrics[rel.lhs]), _value(metrics, rel.rhs) + rel.margin, se, interval)
+        out = {"passed": result == "pass", "interval": used}
+        if se is not None:
+            out["se"] = se
+        if result == "inconclusive":
+            out["inconclusive"] = True
+        return out
+
 
 def _value(metrics: Mapping[str, Any], ref: str | float) -> float:
     return float(metrics[ref]) if isinstance(ref, str) else float(ref)
 
 
-def at_most(metric: str, bound: str | float, margin: float = 0.0, name: str | None = None) -> Check:
-    """metrics[metric] <= bound - margin, where bound is a number or another metric's name."""
-    rhs = f"{bound}" + (f" - {margin}" if margin else "")
+def _compare(op: str, metric: str, bound: str | float, margin: float, name: str | None, se, ci) -> Check:
+    """`metric op bound + margin` (margin signed), noisy when `se` or `ci` is given."""
+    rhs = f"{bound}" + (f" {'+' if margin > 0 else '-'} {abs(margin)}" if margin else "")
+    noise = Noise(se, ci) if se is not None or ci is not None else None
+    expected = f"{metric} {op} {rhs}" + (f" ({noise.words()})" if noise else "")
 
     def fn(m):
         v = float(m[metric])
-        return v <= _value(m, bound) - margin, v
+        return compare(op, v, _value(m, bound) + margin), v
 
-    return Check(name or f"{metric} <= {rhs}", f"{metric} <= {rhs}", fn, Relation("<=", metric, bound, -margin))
+    return Check(name or expected, expected, fn, Relation(op, metric, bound, margin), noise)
 
 
-def at_least(metric: str, bound: str | float, margin: float = 0.0, name: str | None = None) -> Check:
-    """metrics[metric] >= bound + margin, where bound is a number or another metric's name."""
-    rhs = f"{bound}" + (f" + {margin}" if margin else "")
+def at_most(metric: str, bound: str | float, margin: float = 0.0, name: str | None = None, *,
+            se: str | float | tuple | None = None, ci: str | None = None, strict: bool = False) -> Check:  # fmt: skip
+    """metrics[metric] <= bound - margin (`<` with strict), where bound is a number or another metric's name.
+    `se`/`ci` declare the noise the check must beat (see `Noise`)."""
+    return _compare("<" if strict else "<=", metric, bound, -margin, name, se, ci)
 
-    def fn(m):
-        v = float(m[metric])
-        return v >= _value(m, bound) + margin, v
 
-    return Check(name or f"{metric} >= {rhs}", f"{metric} >= {rhs}", fn, Relation(">=", metric, bound, margin))
+def at_least(metric: str, bound: str | float, margin: float = 0.0, name: str | None = None, *,
+             se: str | float | tuple | None = None, ci: str | None = None, strict: bool = False) -> Check:  # fmt: skip
+    """metrics[metric] >= bound + margin (`>` with strict), where bound is a number or another metric's name.
+    `se`/`ci` declare the noise the check must beat (see `Noise`)."""
+    return _compare(">" if strict else ">=", metric, bound, margin, name, se, ci)
 
 
 def holds(metric: str, expected: str, name: str | None = None) -> Check:
@@ -121,6 +186,8 @@ class Experiment:
     configs: Mapping[str, Any]  # budget -> frozen dataclass config
     run: Callable[[Any, Any], dict]  # run(cfg, ctx: RunContext) -> metrics
     checks: Mapping[str, Sequence[Check]]  # budget -> checks
+    preconditions: Mapping[str, Sequence[Check]] = field(default_factory=dict)  # budget -> when the checks measure the claim
+    seed_rule: SeedRule = ALL_SEEDS  # how several seeds' runs make the claim's verdict (core/run/verdict.py)
     requires: tuple[str, ...] = ()  # data the run needs: "mnist", "text"
     headline: str = ""  # the metric shown as "measured" in the claims table
     notes: str = ""  # notes on the reading list and deviations, shown on the report page
@@ -134,6 +201,9 @@ class Experiment:
                 raise ValueError(f"{self.id}: unknown budget {budget!r}")
             if not self.checks.get(budget):
                 raise ValueError(f"{self.id}: budget {budget!r} has no checks; every budget needs one that can fail")
+        for budget in self.preconditions:
+            if budget not in self.configs:
+                raise ValueError(f"{self.id}: preconditions for {budget!r}, a budget it does not have")
 
     @property
     def budgets(self) -> tuple[str, ...]:

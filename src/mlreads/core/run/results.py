@@ -20,7 +20,10 @@ import re
 from pathlib import Path
 from typing import Any
 
+from mlreads.core.run.verdict import VERDICTS, decide
+
 BUDGETS = ("smoke", "quick", "full")
+OPS = ("<=", ">=", "<", ">", "==")
 MAX_RESULT_BYTES = 4_000_000  # a real result.json is a few kB; metrics with long curves stay far below this
 MAX_ARTIFACT_BYTES = 20_000_000  # a figure or text artifact copied or shown by the report
 MAX_DEPTH = 32  # a real result.json nests at most ~6 levels
@@ -118,25 +121,20 @@ def validate(data: Any) -> dict:
     if not _is_int(seed) or not 0 <= seed < 2**64:
         raise BadResult(f"'seed' must be an integer in [0, 2^64), got {seed!r:.40}")
     verdict = data.get("verdict")
-    if verdict not in ("pass", "fail"):
-        raise BadResult(f"'verdict' must be 'pass' or 'fail', got {verdict!r:.40}")
+    if verdict not in VERDICTS:
+        raise BadResult(f"'verdict' must be one of {', '.join(VERDICTS)}, got {verdict!r:.40}")
     checks = data.get("checks")
     if not isinstance(checks, list) or not checks:
         raise BadResult("'checks' must be a non-empty list")
-    clean_checks = []
-    for c in checks:
-        if not isinstance(c, dict) or not isinstance(c.get("name"), str) or not isinstance(c.get("passed"), bool):
-            raise BadResult("each check must be an object with a string 'name' and a boolean 'passed'")
-        rel = c.get("relation")
-        if rel is not None and not (
-            isinstance(rel, dict) and rel.get("op") in ("<=", ">=", "==") and isinstance(rel.get("lhs"), str)
-            and (rel.get("rhs") is None or isinstance(rel.get("rhs"), str)) and _is_num(rel.get("margin", 0))
-        ):  # fmt: skip
-            raise BadResult(f"check {c['name']!r:.60}: malformed 'relation'")
-        clean_checks.append({"name": c["name"][:500], "passed": c["passed"], "measured": c.get("measured"),
-                             "expected": _str(c, "expected", limit=2000), "relation": rel})  # fmt: skip
-    if verdict == "pass" and not all(c["passed"] for c in clean_checks):
-        raise BadResult("'verdict' is 'pass' but a check failed")
+    clean_checks = [_record(c, "check") for c in checks]
+    pre = data.get("preconditions")
+    if pre is None:
+        pre = []  # written before preconditions existed: none
+    if not isinstance(pre, list):
+        raise BadResult("'preconditions' must be a list")
+    clean_pre = [_record(c, "precondition") for c in pre]
+    if verdict != decide(clean_checks, clean_pre):
+        raise BadResult(f"'verdict' is {verdict!r} but its checks and preconditions give {decide(clean_checks, clean_pre)!r}")
     metrics = data.get("metrics") or {}
     if not isinstance(metrics, dict):
         raise BadResult("'metrics' must be an object")
@@ -152,16 +150,49 @@ def validate(data: Any) -> dict:
     elapsed = data.get("elapsed_s", 0.0)
     if not _is_num(elapsed) or not math.isfinite(elapsed) or elapsed < 0:
         raise BadResult(f"'elapsed_s' must be a non-negative number, got {elapsed!r:.40}")
+    cpu = data.get("cpu_s")  # None: recorded before CPU time was
+    if cpu is not None and (not _is_num(cpu) or not math.isfinite(cpu) or cpu < 0):
+        raise BadResult(f"'cpu_s' must be a non-negative number, got {cpu!r:.40}")
     published = data.get("published")
     if published is not None and not isinstance(published, dict):
         raise BadResult("'published' must be an object")
     return {
         "id": exp_id, "budget": budget, "seed": seed, "verdict": verdict, "checks": clean_checks,
+        "preconditions": clean_pre, "cpu_s": None if cpu is None else float(cpu),
         "paper": _str(data, "paper"), "claim": _str(data, "claim"), "paper_value": _str(data, "paper_value"),
         "headline": _str(data, "headline", limit=200), "notes": _str(data, "notes"), "config": config,
         "metrics": metrics, "figures": figures, "captions": _str_map(data, "captions"), "texts": _str_map(data, "texts"),
         "overrides": _str_map(data, "overrides"), "elapsed_s": float(elapsed), "env": env, "published": published,
     }  # fmt: skip
+
+
+def _record(c: Any, kind: str) -> dict:
+    """One recorded check or precondition, validated and normalised (the same form for both)."""
+    if not isinstance(c, dict) or not isinstance(c.get("name"), str) or not isinstance(c.get("passed"), bool):
+        raise BadResult(f"each {kind} must be an object with a string 'name' and a boolean 'passed'")
+    rel = c.get("relation")
+    if rel is not None and not (
+        isinstance(rel, dict) and rel.get("op") in OPS and isinstance(rel.get("lhs"), str)
+        and (rel.get("rhs") is None or isinstance(rel.get("rhs"), str)) and _is_num(rel.get("margin", 0))
+    ):  # fmt: skip
+        raise BadResult(f"{kind} {c['name']!r:.60}: malformed 'relation'")
+    out = {"name": c["name"][:500], "passed": c["passed"], "measured": c.get("measured"),
+           "expected": _str(c, "expected", limit=2000), "relation": rel}  # fmt: skip
+    interval = c.get("interval")
+    if interval is not None:
+        if not (isinstance(interval, list) and len(interval) == 2 and all(_is_num(v) for v in interval)):
+            raise BadResult(f"{kind} {c['name']!r:.60}: 'interval' must be [lo, hi]")
+        out["interval"] = interval
+    if c.get("se") is not None:
+        if not _is_num(c["se"]):
+            raise BadResult(f"{kind} {c['name']!r:.60}: 'se' must be a number")
+        out["se"] = c["se"]
+    if c.get("inconclusive") is not None:
+        if not isinstance(c["inconclusive"], bool) or (c["inconclusive"] and c["passed"]):
+            raise BadResult(f"{kind} {c['name']!r:.60}: 'inconclusive' must be a boolean, and false when it passed")
+        if c["inconclusive"]:
+            out["inconclusive"] = True
+    return out
 
 
 def read_limited(path: Path, limit: int) -> bytes:

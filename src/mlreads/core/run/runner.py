@@ -35,13 +35,15 @@ from mlreads.core.run.progress import bar
 from mlreads.core.run.registry import Experiment, _plain
 from mlreads.core.run.request import Outcome, Plan, PlannedRun, RunRequest, plan, resume_command
 from mlreads.core.run.results import run_dir_name  # noqa: F401  (re-exported: one rule for run folders)
+from mlreads.core.run.verdict import judge, verdict_line  # noqa: F401  (verdict_line re-exported for cli.py)
 
 # The out-of-memory exception of torch's accelerators (CUDA and the others): named at the top level from torch 2.5,
 # under torch.cuda before (the same class where both exist).
 TORCH_OOM = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
 
 RESULT_KEYS = (
-    "id", "paper", "claim", "budget", "seed", "config", "checks", "verdict", "metrics", "figures", "elapsed_s", "env",
+    "id", "paper", "claim", "budget", "seed", "config", "checks", "preconditions", "verdict", "metrics", "figures",
+    "elapsed_s", "cpu_s", "env",
 )  # fmt: skip
 
 
@@ -60,6 +62,7 @@ class RunContext:
         self.figures: list[str] = []
         self.captions: dict[str, str] = {}  # figure file -> what to see in it
         self.texts: dict[str, str] = {}
+        self.cpu_start = time.process_time()  # the run's CPU time (all threads of this process) is counted from here
         self.dir.mkdir(parents=True, exist_ok=True)
         self._log = open(self.dir / "metrics.jsonl", "a" if resume else "w")
 
@@ -344,7 +347,7 @@ def _run_locked(exp, budget, seed, path, threads, resume, cfg, allow_safe_change
 
 
 def _result(exp, budget, seed, cfg, metrics, ctx, elapsed, threads, overrides, provenance) -> dict:
-    checks = [c.evaluate(metrics) for c in exp.checks[budget]]
+    judged = judge(exp, budget, metrics)  # checks, preconditions and the verdict (core/run/verdict.py)
     result = {
         "id": exp.id,
         "paper": exp.paper,
@@ -354,8 +357,9 @@ def _result(exp, budget, seed, cfg, metrics, ctx, elapsed, threads, overrides, p
         "seed": seed,
         "config": to_dict(cfg),
         "overrides": overrides,
-        "checks": checks,
-        "verdict": "pass" if all(c["passed"] for c in checks) else "fail",
+        "checks": judged["checks"],
+        "preconditions": judged["preconditions"],
+        "verdict": judged["verdict"],
         "metrics": metrics,
         "headline": exp.headline,
         "figures": ctx.figures,
@@ -363,18 +367,7 @@ def _result(exp, budget, seed, cfg, metrics, ctx, elapsed, threads, overrides, p
         "texts": ctx.texts,
         "notes": exp.notes,
         "elapsed_s": round(elapsed, 3),
+        "cpu_s": round(time.process_time() - ctx.cpu_start, 3),
         "env": environment(threads, provenance),
     }
     return result
-
-
-def verdict_line(result: dict) -> str:
-    """One line per run: PASS/FAIL, the run, and each check with both sides of its relation. A smoke run is labelled
-    as what it is: a pipeline check, not a reproduction of the claim."""
-    from mlreads.core.fmt import evidence
-
-    word = "PASS" if result["verdict"] == "pass" else "FAIL"
-    parts = [f"{evidence(c)}: {'ok' if c['passed'] else 'FAILED'}" for c in result["checks"]]
-    kind = " (pipeline check, not a reproduction)" if result["budget"] == "smoke" else ""
-    return (f"{word} {result['id']} [{result['budget']}{kind}, seed {result['seed']}, {result['elapsed_s']:.1f}s]: "
-            + "; ".join(parts))  # fmt: skip

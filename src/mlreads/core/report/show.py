@@ -1,0 +1,69 @@
+"""`mlreads show ID`: one claim as a reader needs it: the paper, the claim and the paper's value, what is tested per
+budget (preconditions, checks, config), the seed rule, the published results with each verdict and why, and the
+claim's design history. cli.py parses the arguments; this module gathers and prints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def describe_published(exp, ledger: list[dict], found: dict, designs: list, results: Path) -> dict:
+    """`mlreads show`'s data for one experiment: the catalogue entry, its published entries with their verdicts and
+    reasons, the claim's verdict per budget under its seed rule, and its superseded designs."""
+    from mlreads.core.papers import paper_of
+    from mlreads.core.run.catalog import describe
+    from mlreads.core.run.registry import load_all
+    from mlreads.core.run.verdict import why
+
+    d = describe(exp, list(load_all()).index(exp.id))
+    d["published"] = [{k: e[k] for k in ("budget", "seed", "verdict", "overrides", "elapsed_s", "cpu_s", "published")}
+                      | {"file": f"{results}/{e['_file']}", "headline": e["metrics"].get(exp.headline), "why": why(e)}
+                      for e in ledger if e["id"] == exp.id]  # fmt: skip
+    d["verdicts"] = {b: {"verdict": v.word, "seeds": v.seeds, "why": v.why} for b in exp.budgets
+                     if (v := found.get((exp.id, b)))}  # fmt: skip
+    d["history"] = [{"design": g.number, "why": g.why, "commit": g.commit, "date": g.date,
+                     "entries": [{"budget": e["budget"], "seed": e["seed"], "verdict": e["verdict"], "why": why(e)}
+                                 for e in g.entries]} for g in designs]  # fmt: skip
+    paper = paper_of(exp.id)
+    d["links"] = [url for _, url in paper.links] if paper else []
+    return d
+
+
+def print_show(d: dict, limits: dict[str, str]) -> None:
+    from mlreads.core.fmt import duration, flat, num
+    from mlreads.core.run.verdict import WORDS
+
+    print(f"{d['id']}\n  paper:        {d['paper']}")
+    if d["links"]:
+        print(f"  read:         {' '.join(d['links'])}")
+    print(f"  claim:        {d['claim']}\n  paper value:  {d['paper_value']}")
+    if d["requires"]:
+        print(f"  data:         {', '.join(d['requires'])}")
+    print(f"  seeds:        {d['seed_rule']}")
+    for b in d["budgets"]:
+        kind = "a pipeline check" if b == "smoke" else "the claim's check"
+        print(f"  {b} ({kind}, {limits[b]}):")
+        for c in d["preconditions"][b]:
+            print(f"    precondition: {c} (else inconclusive)")
+        for c in d["checks"][b]:
+            print(f"    check:  {c}")
+        print(f"    config: {' '.join(f'{k}={v}' for k, v in flat(d['configs'][b]).items())}")
+    if d["published"]:
+        print("  published results:")
+        for b, v in d["verdicts"].items():
+            print(f"    {b}: {v['verdict']}" + (f" ({v['why']})" if v["why"] else ""))
+        for p in d["published"]:
+            head = f", {d['headline']} = {num(p['headline'])}" if isinstance(p["headline"], int | float) else ""
+            var = " (variant with overrides)" if p["overrides"] else ""
+            print(f"    {p['budget']} seed {p['seed']}{var}: {WORDS[p['verdict']]}{head}, {duration(p['elapsed_s'])}, "
+                  f"commit {str(p['published'].get('commit'))[:12]} ({p['file']})")  # fmt: skip
+            if p["why"]:
+                print(f"      why: {p['why']}")
+    else:
+        print("  published results: not yet measured")
+    for g in d["history"]:
+        runs = ", ".join(f"{e['budget']} s{e['seed']} {WORDS[e['verdict']]}" for e in g["entries"])
+        print(f"  design {g['design']} (superseded by {g['commit'][:12]}): {g['why']}; {runs or 'no entries'}")
+    if d["notes"]:
+        print("  notes:        " + d["notes"].replace("\n", "\n                "))
+    print()
