@@ -568,17 +568,33 @@ void bwd_fast(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A,
   });
 }
 
-// Runs f(W, NB) (as integral constants) for float32 inputs when N = FW, 2 FW or 8 and returns true; false
-// otherwise. A template, so that `if constexpr` keeps the fast paths from being compiled for the other dtypes
-// (float64; bfloat16/float16 take the generic vector path): each instantiation costs seconds of the first build.
-template <typename scalar_t, typename F>
-bool run_fast(int64_t N, const F& f) {
-  if constexpr (std::is_same<scalar_t, float>::value) {
-    if (N == FW) return f(std::integral_constant<int, FW>(), std::integral_constant<int, 1>()), true;
-    if (N == 2 * FW) return f(std::integral_constant<int, FW>(), std::integral_constant<int, 2>()), true;
-    if (N == 8) return f(std::integral_constant<int, 8>(), std::integral_constant<int, 1>()), true;
-  }
-  return false;
+// Which kernel runs, chosen in one place for forward and backward: `run(Kernel<scalar_t, W, NB>())`.
+//   NB > 0: a register-resident path (fwd_fast / bwd_fast), float32 inputs with N = FW, 2 FW or 8 (N = W * NB);
+//   NB = 0: the generic path (fwd_impl / bwd_impl) over blocks of W floats, the widest of FW and 8 that divides N,
+//           or W = 1 (scalar) for any other N and always for float64.
+// `if constexpr` keeps each dtype to the kernels it can take (the fast paths only for float32; bfloat16/float16 the
+// generic vector path, float64 the scalar one): each instantiation costs seconds of the first build.
+template <typename scalar_t, int W_, int NB_>
+struct Kernel {
+  using scalar = scalar_t;
+  using acc = at::opmath_type<scalar_t>;
+  static constexpr int W = W_, NB = NB_;
+};
+
+template <typename F>
+void dispatch(at::ScalarType dtype, int64_t N, const F& run) {
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, dtype, "selective_scan", [&] {
+    if constexpr (std::is_same<scalar_t, float>::value) {
+      if (N == FW) return run(Kernel<scalar_t, FW, 1>());
+      if (N == 2 * FW) return run(Kernel<scalar_t, FW, 2>());
+      if (N == 8) return run(Kernel<scalar_t, 8, 1>());
+    }
+    if constexpr (std::is_same<at::opmath_type<scalar_t>, float>::value) {
+      if (N % FW == 0) return run(Kernel<scalar_t, FW, 0>());
+      if (N % 8 == 0) return run(Kernel<scalar_t, 8, 0>());
+    }
+    return run(Kernel<scalar_t, 1, 0>());
+  });
 }
 
 std::vector<at::Tensor> fwd(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A, const at::Tensor& B,
@@ -590,21 +606,13 @@ std::vector<at::Tensor> fwd(const at::Tensor& u, const at::Tensor& delta, const 
   auto acc_opts = u.options().dtype(at::toOpMathType(u.scalar_type()));
   at::Tensor out = at::empty_like(u), last = at::empty({batch, dim, N}, acc_opts);
   at::Tensor ckpt = save ? at::empty({batch, dim, (len + chunk - 1) / chunk, N}, acc_opts) : at::empty({0}, acc_opts);
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, u.scalar_type(), "selective_scan_fwd", [&] {
-    using acc_t = at::opmath_type<scalar_t>;
-    // the widest float block that divides N: FW (one register), 8, or the scalar path (and always for double)
-    constexpr bool vec = std::is_same<acc_t, float>::value;
-    if (run_fast<scalar_t>(N, [&](auto w, auto nb) {  // the register-resident paths for N = FW, 2 FW, 8
-          fwd_fast<scalar_t, decltype(w)::value, decltype(nb)::value>(u, delta, A, B, C, D, z, bias, h0, softplus_on,
-                                                                      chunk, out, last, ckpt);
-        }))
-      return;
-    if (vec && N % FW == 0)
-      fwd_impl<scalar_t, acc_t, vec ? FW : 1>(u, delta, A, B, C, D, z, bias, h0, softplus_on, chunk, out, last, ckpt);
-    else if (vec && N % 8 == 0)
-      fwd_impl<scalar_t, acc_t, vec ? 8 : 1>(u, delta, A, B, C, D, z, bias, h0, softplus_on, chunk, out, last, ckpt);
+  dispatch(u.scalar_type(), N, [&](auto kernel) {
+    using K = decltype(kernel);
+    if constexpr (K::NB > 0)
+      fwd_fast<typename K::scalar, K::W, K::NB>(u, delta, A, B, C, D, z, bias, h0, softplus_on, chunk, out, last, ckpt);
     else
-      fwd_impl<scalar_t, acc_t, 1>(u, delta, A, B, C, D, z, bias, h0, softplus_on, chunk, out, last, ckpt);
+      fwd_impl<typename K::scalar, typename K::acc, K::W>(u, delta, A, B, C, D, z, bias, h0, softplus_on, chunk, out,
+                                                         last, ckpt);
   });
   return {out, last, ckpt};
 }
@@ -626,24 +634,15 @@ std::vector<at::Tensor> bwd(const at::Tensor& u, const at::Tensor& delta, const 
   at::Tensor dA = at::zeros({parts, dim, N}, acc_opts), dB = at::zeros(b_shape, acc_opts);
   at::Tensor dC = at::zeros(c_shape, acc_opts), dD = at::zeros({parts, dim}, acc_opts);
   at::Tensor dbias = at::zeros({parts, dim}, acc_opts);
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, u.scalar_type(), "selective_scan_bwd", [&] {
-    using acc_t = at::opmath_type<scalar_t>;
-    constexpr bool vec = std::is_same<acc_t, float>::value;
-    if (run_fast<scalar_t>(N, [&](auto w, auto nb) {
-          bwd_fast<scalar_t, decltype(w)::value, decltype(nb)::value>(u, delta, A, B, C, D, z, bias, ckpt, dout, dlast,
-                                                                      softplus_on, chunk, du, ddelta, dz, dh0, dA, dB,
-                                                                      dC, dD, dbias);
-        }))
-      return;
-    if (vec && N % FW == 0)
-      bwd_impl<scalar_t, acc_t, vec ? FW : 1>(u, delta, A, B, C, D, z, bias, ckpt, dout, dlast, softplus_on, chunk,
-                                              du, ddelta, dz, dh0, dA, dB, dC, dD, dbias);
-    else if (vec && N % 8 == 0)
-      bwd_impl<scalar_t, acc_t, vec ? 8 : 1>(u, delta, A, B, C, D, z, bias, ckpt, dout, dlast, softplus_on, chunk, du,
-                                             ddelta, dz, dh0, dA, dB, dC, dD, dbias);
+  dispatch(u.scalar_type(), N, [&](auto kernel) {
+    using K = decltype(kernel);
+    if constexpr (K::NB > 0)
+      bwd_fast<typename K::scalar, K::W, K::NB>(u, delta, A, B, C, D, z, bias, ckpt, dout, dlast, softplus_on, chunk,
+                                                du, ddelta, dz, dh0, dA, dB, dC, dD, dbias);
     else
-      bwd_impl<scalar_t, acc_t, 1>(u, delta, A, B, C, D, z, bias, ckpt, dout, dlast, softplus_on, chunk, du, ddelta,
-                                   dz, dh0, dA, dB, dC, dD, dbias);
+      bwd_impl<typename K::scalar, typename K::acc, K::W>(u, delta, A, B, C, D, z, bias, ckpt, dout, dlast,
+                                                         softplus_on, chunk, du, ddelta, dz, dh0, dA, dB, dC, dD,
+                                                         dbias);
   });
   return {du, ddelta, dA.sum(0), dB.sum(0).to(B.scalar_type()), dC.sum(0).to(C.scalar_type()), dD.sum(0),
           dbias.sum(0), dz, dh0};
