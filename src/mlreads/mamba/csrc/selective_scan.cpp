@@ -19,7 +19,6 @@
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
 #include <ATen/OpMathType.h>
-#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <array>
@@ -648,47 +647,9 @@ std::vector<at::Tensor> bwd(const at::Tensor& u, const at::Tensor& delta, const 
           dbias.sum(0), dz, dh0};
 }
 
-// Roofline probes for benchmarks/selective_scan.py: the single-core rate of the kernel's two operations, with the
-// data in L1 (no memory traffic), built with the same flags as the kernel.
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-double probe_exp(int64_t reps) {  // vectorised exps per second (the kernel's own exp)
-  using P = Pack<float, FW>;
-  std::vector<float> x(1024);
-  for (int i = 0; i < 1024; ++i) x[i] = -0.001f * i;
-  const auto t0 = std::chrono::steady_clock::now();
-  for (int64_t r = 0; r < reps; ++r)
-    for (int i = 0; i < 1024; i += FW) P::store(x.data() + i, P::splat(-0.5f) * P::exp(P::load(x.data() + i)));
-  const double s = seconds_since(t0);
-  volatile float sink = x[7];
-  (void)sink;
-  return 1024.0 * reps / s;
-}
-
-double probe_fma(int64_t reps) {  // fused multiply-adds per second: 16 independent chains of FW floats
-  using V = Pack<float, FW>::V;
-  V acc[16];
-  for (int j = 0; j < 16; ++j) acc[j] = Pack<float, FW>::splat(0.001f * j);
-  const V m = Pack<float, FW>::splat(0.999f), c = Pack<float, FW>::splat(1e-4f);
-  const auto t0 = std::chrono::steady_clock::now();
-  for (int64_t r = 0; r < reps; ++r)
-    for (int j = 0; j < 16; ++j) acc[j] = acc[j] * m + c;
-  const double s = seconds_since(t0);
-  float total = 0;
-  for (int j = 0; j < 16; ++j) total += Pack<float, FW>::sum(acc[j]);
-  volatile float sink = total;
-  (void)sink;
-  return 16.0 * FW * reps / s;
-}
-
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("fwd", &fwd, "fused selective scan, forward");
   m.def("bwd", &bwd, "fused selective scan, backward");
-  m.def("probe_exp", &probe_exp, "single-core vector exp rate (per second), data in L1");
-  m.def("probe_fma", &probe_fma, "single-core vector FMA rate (per second), data in L1");
-  m.attr("float_lanes") = FW;
 }
