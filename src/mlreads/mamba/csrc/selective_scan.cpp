@@ -8,14 +8,28 @@
 // whole sequence; only u, Δ, B, C, z, out (and their gradients) touch memory. Forward keeps the state entering every
 // `chunk` steps (B, D, L/chunk, N); backward walks the chunks in reverse, recomputes a chunk's states (chunk x N, in
 // L1) from its checkpoint, and runs the adjoint recurrence g_t = C_t dy_t + exp(Δ_{t+1} A) g_{t+1} through it.
-// Float32 with N = 8, 16, 32 runs `fwd_fast` / `bwd_fast` (state, adjoint carry and dA in registers, the per-step
-// horizontal sums batched over blocks of W steps by `tree`); other N and float64 run `fwd_impl` / `bwd_impl`.
+// Float32 with N = 8, 16 (and 32 with AVX-512) runs `fwd_fast` / `bwd_fast` (state, adjoint carry and dA in registers,
+// the per-step horizontal sums batched over blocks of W steps by `tree`); other N and float64 run `fwd_impl` /
+// `bwd_impl`.
 //
 // Layouts (the Python side prepares them): u, delta, z, out: (B, D, L) contiguous, scalar_t. B, C: time-varying
 // (B, G, L, N) contiguous (channel d reads group d / (D / G)) or constant (D, N), scalar_t. A (D, N), D, delta_bias
 // (D,), h0 (B, D, N): acc_t (float for float/half/bfloat16 inputs, double for double). An empty tensor is "absent".
 // Gradients of A, B, C, D and delta_bias sum over rows: each worker accumulates into its own buffer, summed at the
 // end, so the result does not depend on scheduling.
+//
+// Instruction sets. Built with -march=native, so the CPU that builds it picks the path (simd.h):
+//   - x86-64 with AVX-512F: blocks of FW = 16 floats, one zmm register; the exp's 2^k by vscalefps and softplus'
+//     reciprocals by vrcp14ps plus one Newton step (on 8-float blocks too with AVX-512VL).
+//   - x86-64 with AVX/AVX2: FW = 8 floats, one ymm register; max/min by vmaxps/vminps, 2^k built in the exponent
+//     bits, true divisions. With FMA (Haswell on), -ffp-contract=fast fuses the multiply-adds.
+//   - Portable fallback, x86-64 without AVX (SSE2 only) or any other CPU (e.g. aarch64): the same code without
+//     intrinsics; FW = 8 floats as GCC/Clang generic vectors, which the compiler lowers to two SSE or NEON registers
+//     (or scalars), max/min as compare-and-select with the same NaN behaviour. Needs GCC >= 12 or Clang
+//     (__builtin_shufflevector) and OpenMP (-fopenmp).
+// The choice of kernel is the same everywhere (`dispatch`): float32 with N = FW, 2 FW or 8 register-resident (so
+// N = 32 only with AVX-512), other N the generic path. Results can differ between these builds in the last bits
+// (FMA contraction, the approximate reciprocal).
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
 #include <ATen/OpMathType.h>

@@ -1,13 +1,16 @@
 // Vector math of the fused selective scan (selective_scan.cpp): a float exp, softplus, sigmoid and horizontal sums
-// over blocks of W state entries, as GCC/Clang vector types, with x86 intrinsics where the CPU has them. Kept apart
-// from the kernel, which reads as the scan itself; this needs no torch (the kernel instantiates Pack for its own
-// element types).
+// over blocks of W state entries, as GCC/Clang vector types, with x86 intrinsics where the CPU has them (which ones,
+// and the portable fallback, are listed in selective_scan.cpp's header). Kept apart from the kernel, which reads as
+// the scan itself; needs no torch (the kernel instantiates Pack for its own element types), so that
+// benchmarks/roofline_probe.cpp times this exp on its own without a probe compiled into the extension.
 #pragma once
 
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#ifdef __AVX__  // x86 intrinsics only where the build targets them: no such header on other CPUs
 #include <immintrin.h>
+#endif
 
 namespace {  // the kernel's own unnamed namespace: the one translation unit that includes this
 
