@@ -195,3 +195,21 @@ def test_build_key_covers_every_header_the_kernel_includes():
                 todo.append(folder / name)
     assert seen, "the kernel includes no local header: update this test"
     assert seen == {h.name for h in csrc.HEADERS}
+
+
+def _prebuild(**env) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "PYTHONPATH": SRC, **env}
+    return subprocess.run([sys.executable, "-m", "mlreads.mamba.csrc"], capture_output=True, text=True, timeout=300,
+                          env=full_env, check=False)
+
+
+def test_prebuild_command_exits_0_only_when_the_kernel_is_ready(tmp_path):
+    """`make ext` (python -m mlreads.mamba.csrc) fails where the kernel cannot be built or is switched off, so a
+    failed prebuild is never taken for a ready one; where it is built (cached by this session), it succeeds."""
+    off = _prebuild(MLREADS_NO_EXT="1")
+    assert off.returncode == 1 and "switched off" in off.stdout
+    missing = _prebuild(CXX=str(tmp_path / "no-such-c++"), MLREADS_CACHE=str(tmp_path))
+    assert missing.returncode == 1 and "unavailable" in missing.stdout
+    if csrc.available():
+        ready = _prebuild()
+        assert ready.returncode == 0 and "ready in" in ready.stdout, ready.stdout + ready.stderr
