@@ -1,4 +1,5 @@
 # mlreads: `make demo` runs every experiment at smoke and writes the report; `make test` runs the test suite.
+# `make ext` builds the fused C++ selective-scan kernel once (~40 s of CPU), which otherwise builds on first use.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -9,7 +10,7 @@ RUNS ?= runs
 DEMO_THREADS ?= 1
 REPORT ?= reports
 
-.PHONY: setup demo test bench clean browser docs
+.PHONY: setup ext demo test bench clean browser docs
 
 setup: $(STAMP)
 
@@ -29,6 +30,12 @@ $(STAMP): pyproject.toml Makefile
 	# Build the experiment catalogue once, so `mlreads list` answers without importing torch.
 	$(BIN)/mlreads list > /dev/null || true
 	touch $(STAMP)
+
+# The fused selective-scan extension (src/mlreads/mamba/csrc), built and cached now rather than inside the first run
+# or test that uses it; fails, with the reason, where it cannot be built. Not part of setup, which stays quick: what
+# uses the kernel builds it on first use anyway, and everything else works without it.
+ext: setup
+	$(BIN)/python -m mlreads.mamba.csrc
 
 demo: setup
 	$(BIN)/mlreads run all --budget smoke --threads $(DEMO_THREADS) --out $(RUNS); status=$$?; \

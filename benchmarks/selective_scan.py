@@ -13,9 +13,10 @@ shape), so no loss's elementwise ops are timed (`fwd_bwd`).
 
 Roofline: the fastest a fused forward + backward could be on this core. Compute: per (b, l, d, n) element, 2 exps
 (forward, and the backward's recomputation) and 17 multiply-adds (forward 4, recomputation 4, adjoint 9), at the
-measured single-core vector exp and FMA rates (the kernel's own exp, data in L1; `probe_exp`, `probe_fma` in the
-extension). Memory: the compulsory float32 traffic, 8 (B, D, L) tensors (forward reads u, Δ, writes y; backward reads
-u, Δ, dy, writes du, dΔ) and 6 (B, N, L) ones (B, C twice, dB, dC), at the measured single-thread copy bandwidth.
+measured single-core vector exp and FMA rates (the kernel's own exp, data in L1; `roofline_probe.cpp`, built here
+with the kernel's flags). Memory: the compulsory float32 traffic, 8 (B, D, L) tensors (forward reads u, Δ, writes y;
+backward reads u, Δ, dy, writes du, dΔ) and 6 (B, N, L) ones (B, C twice, dB, dC), at the measured single-thread
+copy bandwidth.
 The bound is the larger of the two; each implementation's fraction is bound / its time.
 
 Peak memory is measured in a fresh subprocess per (implementation, L): the growth of the process's peak RSS (VmHWM,
@@ -28,15 +29,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 BATCH, DIM, STATE = 8, 128, 16
+PROBE = Path(__file__).with_name("roofline_probe.cpp")
 
 
 def set_state(n: int) -> None:
@@ -144,19 +150,29 @@ def child_peak_mb(name: str, length: int, threads: int) -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
-def machine_rates() -> dict:
-    """Single-core vector exp and FMA rates (per second; the extension's probes) and single-thread copy bandwidth
-    (bytes per second, read + write of a 256 MB float32 tensor)."""
+def probe_rates() -> dict:
+    """Single-core vector exp and FMA rates (per second) and the vector width, from `roofline_probe.cpp`: a small
+    program built here with the kernel's compiler and flags around the kernel's own vector math (csrc/simd.h), so the
+    extension carries no benchmark code."""
     from mlreads.mamba import csrc
 
-    ext = csrc.load()
-    if ext is None:
-        raise SystemExit("the fused extension is not available: no roofline (see the warning above)")
+    cxx = os.environ.get("CXX", "c++")
+    if shutil.which(cxx) is None:
+        raise SystemExit(f"no C++ compiler ({cxx}) on PATH: no roofline")
+    with tempfile.TemporaryDirectory() as tmp:
+        exe = os.path.join(tmp, "roofline_probe")
+        subprocess.run([cxx, *csrc.CFLAGS, f"-I{csrc.SOURCE.parent}", str(PROBE), "-o", exe], check=True)
+        out = subprocess.run([exe], capture_output=True, text=True, check=True).stdout
+    return json.loads(out)
+
+
+def machine_rates() -> dict:
+    """The probe's exp and FMA rates and vector width, and single-thread copy bandwidth (bytes per second, read +
+    write of a 256 MB float32 tensor)."""
+    rates = probe_rates()
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        exp_rate = max(ext.probe_exp(20_000) for _ in range(3))
-        fma_rate = max(ext.probe_fma(20_000_000) for _ in range(3))
         src = torch.randn(64 * 2**20)
         dst = torch.empty_like(src)
         dst.copy_(src)
@@ -167,8 +183,7 @@ def machine_rates() -> dict:
             best = min(best, time.perf_counter() - t0)
     finally:
         torch.set_num_threads(before)
-    return {"exp_per_s": exp_rate, "fma_per_s": fma_rate, "copy_bytes_per_s": 2 * src.numel() * 4 / best,
-            "float_lanes": int(ext.float_lanes)}
+    return {**rates, "copy_bytes_per_s": 2 * src.numel() * 4 / best}
 
 
 def roofline_s(length: int, rates: dict) -> tuple[float, float]:

@@ -3,6 +3,7 @@ gradient, in float64 (the scalar path) and float32 (the vector paths), bfloat16/
 thread-count independence, and the fallback to the chunked path when the extension is off or cannot be built."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -180,3 +181,35 @@ def test_missing_compiler_falls_back_with_one_line(tmp_path):
     warnings_ = [ln for ln in res.stdout.splitlines() if ln.startswith("WARNING")]
     assert "AVAILABLE False" in res.stdout and len(warnings_) == 1
     assert "no C++ compiler" in warnings_[0] and "chunked" in warnings_[0] and "\n" not in warnings_[0]
+
+
+def test_build_key_covers_every_header_the_kernel_includes():
+    """Every file the kernel #includes from its own folder is hashed into the build key; otherwise an edit to that
+    header would load the stale binary cached under the old key."""
+    folder = csrc.SOURCE.parent
+    seen, todo = set(), [csrc.SOURCE]
+    while todo:
+        for name in re.findall(r'^#include "([^"]+)"', todo.pop().read_text(), flags=re.MULTILINE):
+            if name not in seen:
+                seen.add(name)
+                todo.append(folder / name)
+    assert seen, "the kernel includes no local header: update this test"
+    assert seen == {h.name for h in csrc.HEADERS}
+
+
+def _prebuild(**env) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "PYTHONPATH": SRC, **env}
+    return subprocess.run([sys.executable, "-m", "mlreads.mamba.csrc"], capture_output=True, text=True, timeout=300,
+                          env=full_env, check=False)
+
+
+def test_prebuild_command_exits_0_only_when_the_kernel_is_ready(tmp_path):
+    """`make ext` (python -m mlreads.mamba.csrc) fails where the kernel cannot be built or is switched off, so a
+    failed prebuild is never taken for a ready one; where it is built (cached by this session), it succeeds."""
+    off = _prebuild(MLREADS_NO_EXT="1")
+    assert off.returncode == 1 and "switched off" in off.stdout
+    missing = _prebuild(CXX=str(tmp_path / "no-such-c++"), MLREADS_CACHE=str(tmp_path))
+    assert missing.returncode == 1 and "unavailable" in missing.stdout
+    if csrc.available():
+        ready = _prebuild()
+        assert ready.returncode == 0 and "ready in" in ready.stdout, ready.stdout + ready.stderr

@@ -34,7 +34,6 @@ from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import TrainConfig, fit, recipe
 from mlreads.gpt.model import GPT, GPTConfig
 
-
 NANOGPT = {"weight_decay": 0.1, "betas": (0.9, 0.99)}  # shakespeare_char's AdamW; recipe's cosine ends at lr / 10
 
 

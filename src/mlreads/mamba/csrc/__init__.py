@@ -3,8 +3,8 @@
 `load()` returns the compiled module, or None when it is switched off (`MLREADS_NO_EXT=1`) or cannot be built (no
 C++ compiler, no ninja, a build error); in the last case it warns once, in one line, and the caller falls back to the
 pure-PyTorch chunked path. The build lives under `$MLREADS_CACHE/ext` (default `~/.cache/mlreads/ext`), in a folder
-named by a hash of the source, the flags, torch's version and the CPU (the code is built with -march=native), so a
-changed source or another machine rebuilds instead of loading a stale or illegal binary.
+named by a hash of the sources (the .cpp and its header), the flags, torch's version and the CPU (the code is built
+with -march=native), so a changed source or another machine rebuilds instead of loading a stale or illegal binary.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 SOURCE = Path(__file__).with_name("selective_scan.cpp")
+HEADERS = (Path(__file__).with_name("simd.h"),)  # what SOURCE #includes from this folder: part of the build key
 CFLAGS = ["-O3", "-march=native", "-fopenmp", "-ffp-contract=fast", "-fno-math-errno"]
 LDFLAGS = ["-fopenmp"]
 _STATE: dict = {}
@@ -41,8 +42,8 @@ def _cpu_id() -> str:
 
 def build_key() -> str:
     h = hashlib.sha256()
-    for part in (SOURCE.read_bytes(), " ".join(CFLAGS).encode(), torch.__version__.encode(), _cpu_id().encode(),
-                 os.environ.get("CXX", "c++").encode()):
+    for part in (SOURCE.read_bytes(), *(header.read_bytes() for header in HEADERS), " ".join(CFLAGS).encode(),
+                 torch.__version__.encode(), _cpu_id().encode(), os.environ.get("CXX", "c++").encode()):
         h.update(part)
     return h.hexdigest()[:12]
 

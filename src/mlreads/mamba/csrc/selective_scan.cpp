@@ -8,217 +8,41 @@
 // whole sequence; only u, Δ, B, C, z, out (and their gradients) touch memory. Forward keeps the state entering every
 // `chunk` steps (B, D, L/chunk, N); backward walks the chunks in reverse, recomputes a chunk's states (chunk x N, in
 // L1) from its checkpoint, and runs the adjoint recurrence g_t = C_t dy_t + exp(Δ_{t+1} A) g_{t+1} through it.
-// Float32 with N = 8, 16, 32 runs `fwd_fast` / `bwd_fast` (state, adjoint carry and dA in registers, the per-step
-// horizontal sums batched over blocks of W steps by `tree`); other N and float64 run `fwd_impl` / `bwd_impl`.
+// Float32 with N = 8, 16 (and 32 with AVX-512) runs `fwd_fast` / `bwd_fast` (state, adjoint carry and dA in registers,
+// the per-step horizontal sums batched over blocks of W steps by `tree`); other N and float64 run `fwd_impl` /
+// `bwd_impl`.
 //
 // Layouts (the Python side prepares them): u, delta, z, out: (B, D, L) contiguous, scalar_t. B, C: time-varying
 // (B, G, L, N) contiguous (channel d reads group d / (D / G)) or constant (D, N), scalar_t. A (D, N), D, delta_bias
 // (D,), h0 (B, D, N): acc_t (float for float/half/bfloat16 inputs, double for double). An empty tensor is "absent".
 // Gradients of A, B, C, D and delta_bias sum over rows: each worker accumulates into its own buffer, summed at the
 // end, so the result does not depend on scheduling.
+//
+// Instruction sets. Built with -march=native, so the CPU that builds it picks the path (simd.h):
+//   - x86-64 with AVX-512F: blocks of FW = 16 floats, one zmm register; the exp's 2^k by vscalefps and softplus'
+//     reciprocals by vrcp14ps plus one Newton step (on 8-float blocks too with AVX-512VL).
+//   - x86-64 with AVX/AVX2: FW = 8 floats, one ymm register; max/min by vmaxps/vminps, 2^k built in the exponent
+//     bits, true divisions. With FMA (Haswell on), -ffp-contract=fast fuses the multiply-adds.
+//   - Portable fallback, x86-64 without AVX (SSE2 only) or any other CPU (e.g. aarch64): the same code without
+//     intrinsics; FW = 8 floats as GCC/Clang generic vectors, which the compiler lowers to two SSE or NEON registers
+//     (or scalars), max/min as compare-and-select with the same NaN behaviour. Needs GCC >= 12 or Clang
+//     (__builtin_shufflevector) and OpenMP (-fopenmp).
+// The choice of kernel is the same everywhere (`dispatch`): float32 with N = FW, 2 FW or 8 register-resident (so
+// N = 32 only with AVX-512), other N the generic path. Results can differ between these builds in the last bits
+// (FMA contraction, the approximate reciprocal).
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
 #include <ATen/OpMathType.h>
-#include <chrono>
 #include <cmath>
 #include <cstring>
-#include <immintrin.h>
 #include <array>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "simd.h"
+
 namespace {
-
-// exp for float, vectorisable (Cephes expf: range reduction by ln 2, degree-6 polynomial; ~1 ulp on [-87, 88]).
-static inline float fexp(float x) {
-  x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
-  float k = std::floor(x * 1.44269504088896341f + 0.5f);
-  float r = x - k * 0.693359375f + k * 2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  float e = p * r * r + r + 1.0f;
-  int32_t bits = (static_cast<int32_t>(k) + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, sizeof(scale));
-  return e * scale;
-}
-static inline double fexp(double x) { return std::exp(x); }
-
-
-// A block of W state entries as one value: a GCC vector of FW floats (one register, written explicitly so
-// the compiler cannot fall back to scalar code), or a plain scalar (W = 1, the generic path for any N and double).
-// With AVX-512 (built with -march=native on such a CPU) the block is 16 floats, one 512-bit register.
-#ifdef __AVX512F__
-constexpr int FW = 16;
-#else
-constexpr int FW = 8;
-#endif
-typedef float vf8 __attribute__((vector_size(32)));
-typedef int32_t vi8 __attribute__((vector_size(32)));
-typedef float vf16 __attribute__((vector_size(64)));
-typedef int32_t vi16 __attribute__((vector_size(64)));
-typedef float vf4 __attribute__((vector_size(16)));
-// Horizontal sums as trees of half-width adds (a lane-by-lane loop would be a chain of W dependent scalar adds).
-static inline float hsum(vf8 v) {
-  const vf4 a = __builtin_shufflevector(v, v, 0, 1, 2, 3) + __builtin_shufflevector(v, v, 4, 5, 6, 7);
-  return (a[0] + a[2]) + (a[1] + a[3]);
-}
-static inline float hsum(vf16 v) {
-  return hsum(__builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
-              __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15));
-}
-// Single instructions where the CPU has them (each is exact, so results do not change): max / min with the NaN
-// behaviour of `x < c ? c : x` (the second operand is returned when either is NaN), e * 2^k for an integral k,
-// and an approximate reciprocal (14 bits, refined by one Newton step to ~1 ulp) instead of a division.
-#ifdef __AVX512F__
-static inline vf16 vmax(vf16 c, vf16 x) { return (vf16)_mm512_max_ps((__m512)c, (__m512)x); }
-static inline vf16 vmin(vf16 c, vf16 x) { return (vf16)_mm512_min_ps((__m512)c, (__m512)x); }
-static inline vf16 vscale(vf16 e, vf16 k, vi16) { return (vf16)_mm512_scalef_ps((__m512)e, (__m512)k); }
-static inline vf16 vrecip(vf16 y) {
-  const vf16 r = (vf16)_mm512_rcp14_ps((__m512)y);
-  return r * (2.0f - y * r);
-}
-#endif
-#ifdef __AVX__
-static inline vf8 vmax(vf8 c, vf8 x) { return (vf8)_mm256_max_ps((__m256)c, (__m256)x); }
-static inline vf8 vmin(vf8 c, vf8 x) { return (vf8)_mm256_min_ps((__m256)c, (__m256)x); }
-#else  // without AVX: the same operand order as maxps/minps (x when the comparison is false, so NaN passes through)
-static inline vf8 vmax(vf8 c, vf8 x) { return c > x ? c : x; }
-static inline vf8 vmin(vf8 c, vf8 x) { return c < x ? c : x; }
-#endif
-#if defined(__AVX512F__) && defined(__AVX512VL__)
-static inline vf8 vscale(vf8 e, vf8 k, vi8) { return (vf8)_mm256_scalef_ps((__m256)e, (__m256)k); }
-static inline vf8 vrecip(vf8 y) {
-  const vf8 r = (vf8)_mm256_rcp14_ps((__m256)y);
-  return r * (2.0f - y * r);
-}
-#else
-static inline vf8 vscale(vf8 e, vf8, vi8 k) {  // 2^k built in the exponent bits
-  const vi8 bits = (k + 127) << 23;
-  return e * reinterpret_cast<const vf8&>(bits);
-}
-static inline vf8 vrecip(vf8 y) { return 1.0f / y; }
-#endif
-template <int W>
-struct VecTypes;
-template <>
-struct VecTypes<8> {
-  using F = vf8;
-  using I = vi8;
-};
-template <>
-struct VecTypes<16> {
-  using F = vf16;
-  using I = vi16;
-};
-
-template <typename acc_t, int W>
-struct Pack;
-
-template <typename acc_t>
-struct Pack<acc_t, 1> {  // the scalar path
-  using V = acc_t;
-  static V splat(acc_t x) { return x; }
-  template <typename T>
-  static V load(const T* p) { return static_cast<acc_t>(*p); }
-  static void store(acc_t* p, V v) { *p = v; }
-  template <typename T>
-  static void store_as(T* p, V v) { *p = static_cast<T>(v); }
-  static V exp(V x) { return fexp(x); }
-  static V softplus(V x) { return x > acc_t(20) ? x : std::log1p(std::exp(x)); }  // torch's, threshold 20
-  static V sigmoid(V x) { return acc_t(1) / (acc_t(1) + std::exp(-x)); }
-  static V dsoftplus(V x) { return x > acc_t(20) ? acc_t(1) : sigmoid(x); }
-  static V softplus2(V x, V* sig) {
-    if (sig) *sig = dsoftplus(x);
-    return softplus(x);
-  }
-  static acc_t sum(V v) { return v; }
-};
-
-template <int W>
-struct PackF {  // W = 8 or 16 lanes
-  using V = typename VecTypes<W>::F;
-  using vi = typename VecTypes<W>::I;
-  static V splat(float x) { return V{} + x; }
-  static V load(const float* p) {
-    V v;
-    std::memcpy(&v, p, sizeof(v));
-    return v;
-  }
-  template <typename T>
-  static V load(const T* p) {  // half, bfloat16: widen to float
-    V v;
-    for (int j = 0; j < W; ++j) v[j] = static_cast<float>(p[j]);
-    return v;
-  }
-  static void store(float* p, V v) { std::memcpy(p, &v, sizeof(v)); }
-  template <typename T>
-  static void store_as(T* p, V v) {
-    for (int j = 0; j < W; ++j) p[j] = static_cast<T>(v[j]);
-  }
-  static void store_as(float* p, V v) { store(p, v); }
-  static V log(V x) {  // Cephes logf for normal positive x: x = m 2^e, m in [sqrt(1/2), sqrt(2)), polynomial in m - 1
-    vi bits = reinterpret_cast<vi&>(x);
-    V e = __builtin_convertvector(((bits >> 23) & 0xff) - 126, V);
-    vi mbits = (bits & 0x807fffff) | 0x3f000000;  // mantissa in [0.5, 1)
-    V m = reinterpret_cast<V&>(mbits);
-    const auto small = m < splat(0.707106781186547524f);
-    e = small ? e - splat(1.0f) : e;
-    m = small ? m + m - splat(1.0f) : m - splat(1.0f);
-    const V z = m * m;
-    V y = splat(7.0376836292e-2f);
-    y = y * m + splat(-1.1514610310e-1f);
-    y = y * m + splat(1.1676998740e-1f);
-    y = y * m + splat(-1.2420140846e-1f);
-    y = y * m + splat(1.4249322787e-1f);
-    y = y * m + splat(-1.6668057665e-1f);
-    y = y * m + splat(2.0000714765e-1f);
-    y = y * m + splat(-2.4999993993e-1f);
-    y = y * m + splat(3.3333331174e-1f);
-    y = y * m * z + e * splat(-2.12194440e-4f) - splat(0.5f) * z;
-    return m + y + e * splat(0.693359375f);
-  }
-  // softplus(x) = x > 20 ? x : log1p(exp(x)), log1p accurate for tiny exp(x) (Goldberg's trick); with `sig`, also
-  // its derivative x > 20 ? 1 : sigmoid(x) = exp(x) / (1 + exp(x)) from the same exp
-  static V softplus2(V x, V* sig) {
-    const V ex = exp(x > splat(20.0f) ? splat(20.0f) : x);
-    const V u1 = splat(1.0f) + ex;
-    const V den = u1 - splat(1.0f);
-    const V l1p = den == splat(0.0f) ? ex : log(u1) * (ex * vrecip(den == splat(0.0f) ? splat(1.0f) : den));
-    if (sig) *sig = x > splat(20.0f) ? splat(1.0f) : ex * vrecip(u1);
-    return x > splat(20.0f) ? x : l1p;
-  }
-  static V softplus(V x) { return softplus2(x, nullptr); }
-  static V sigmoid(V x) { return splat(1.0f) / (splat(1.0f) + exp(-x)); }
-  static V dsoftplus(V x) { return x > splat(20.0f) ? splat(1.0f) : sigmoid(x); }
-  static V exp(V x) {  // fexp, lane by lane
-    x = vmax(splat(-87.0f), x);
-    x = vmin(splat(88.0f), x);
-    const V magic = splat(12582912.0f);  // 1.5 * 2^23: adding and subtracting it rounds to the nearest integer
-    V k = (x * splat(1.44269504088896341f) + magic) - magic;
-    V r = x - k * splat(0.693359375f) + k * splat(2.12194440e-4f);
-    V p = splat(1.9875691500e-4f);
-    p = p * r + splat(1.3981999507e-3f);
-    p = p * r + splat(8.3334519073e-3f);
-    p = p * r + splat(4.1665795894e-2f);
-    p = p * r + splat(1.6666665459e-1f);
-    p = p * r + splat(5.0000001201e-1f);
-    V e = p * r * r + r + splat(1.0f);
-    return vscale(e, k, __builtin_convertvector(k, vi));  // e 2^k, k in [-126, 127]
-  }
-  static float sum(V v) { return hsum(v); }
-};
-template <>
-struct Pack<float, 8> : PackF<8> {};
-template <>
-struct Pack<float, 16> : PackF<16> {};
-
-
 
 // Where row (b, d) reads B or C: base offset and stride along t (0 for a constant (D, N) one).
 struct BCView {
@@ -757,17 +581,33 @@ void bwd_fast(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A,
   });
 }
 
-// Runs f(W, NB) (as integral constants) for float32 inputs when N = FW, 2 FW or 8 and returns true; false
-// otherwise. A template, so that `if constexpr` keeps the fast paths from being compiled for the other dtypes
-// (float64; bfloat16/float16 take the generic vector path): each instantiation costs seconds of the first build.
-template <typename scalar_t, typename F>
-bool run_fast(int64_t N, const F& f) {
-  if constexpr (std::is_same<scalar_t, float>::value) {
-    if (N == FW) return f(std::integral_constant<int, FW>(), std::integral_constant<int, 1>()), true;
-    if (N == 2 * FW) return f(std::integral_constant<int, FW>(), std::integral_constant<int, 2>()), true;
-    if (N == 8) return f(std::integral_constant<int, 8>(), std::integral_constant<int, 1>()), true;
-  }
-  return false;
+// Which kernel runs, chosen in one place for forward and backward: `run(Kernel<scalar_t, W, NB>())`.
+//   NB > 0: a register-resident path (fwd_fast / bwd_fast), float32 inputs with N = FW, 2 FW or 8 (N = W * NB);
+//   NB = 0: the generic path (fwd_impl / bwd_impl) over blocks of W floats, the widest of FW and 8 that divides N,
+//           or W = 1 (scalar) for any other N and always for float64.
+// `if constexpr` keeps each dtype to the kernels it can take (the fast paths only for float32; bfloat16/float16 the
+// generic vector path, float64 the scalar one): each instantiation costs seconds of the first build.
+template <typename scalar_t, int W_, int NB_>
+struct Kernel {
+  using scalar = scalar_t;
+  using acc = at::opmath_type<scalar_t>;
+  static constexpr int W = W_, NB = NB_;
+};
+
+template <typename F>
+void dispatch(at::ScalarType dtype, int64_t N, const F& run) {
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, dtype, "selective_scan", [&] {
+    if constexpr (std::is_same<scalar_t, float>::value) {
+      if (N == FW) return run(Kernel<scalar_t, FW, 1>());
+      if (N == 2 * FW) return run(Kernel<scalar_t, FW, 2>());
+      if (N == 8) return run(Kernel<scalar_t, 8, 1>());
+    }
+    if constexpr (std::is_same<at::opmath_type<scalar_t>, float>::value) {
+      if (N % FW == 0) return run(Kernel<scalar_t, FW, 0>());
+      if (N % 8 == 0) return run(Kernel<scalar_t, 8, 0>());
+    }
+    return run(Kernel<scalar_t, 1, 0>());
+  });
 }
 
 std::vector<at::Tensor> fwd(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A, const at::Tensor& B,
@@ -779,21 +619,13 @@ std::vector<at::Tensor> fwd(const at::Tensor& u, const at::Tensor& delta, const 
   auto acc_opts = u.options().dtype(at::toOpMathType(u.scalar_type()));
   at::Tensor out = at::empty_like(u), last = at::empty({batch, dim, N}, acc_opts);
   at::Tensor ckpt = save ? at::empty({batch, dim, (len + chunk - 1) / chunk, N}, acc_opts) : at::empty({0}, acc_opts);
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, u.scalar_type(), "selective_scan_fwd", [&] {
-    using acc_t = at::opmath_type<scalar_t>;
-    // the widest float block that divides N: FW (one register), 8, or the scalar path (and always for double)
-    constexpr bool vec = std::is_same<acc_t, float>::value;
-    if (run_fast<scalar_t>(N, [&](auto w, auto nb) {  // the register-resident paths for N = FW, 2 FW, 8
-          fwd_fast<scalar_t, decltype(w)::value, decltype(nb)::value>(u, delta, A, B, C, D, z, bias, h0, softplus_on,
-                                                                      chunk, out, last, ckpt);
-        }))
-      return;
-    if (vec && N % FW == 0)
-      fwd_impl<scalar_t, acc_t, vec ? FW : 1>(u, delta, A, B, C, D, z, bias, h0, softplus_on, chunk, out, last, ckpt);
-    else if (vec && N % 8 == 0)
-      fwd_impl<scalar_t, acc_t, vec ? 8 : 1>(u, delta, A, B, C, D, z, bias, h0, softplus_on, chunk, out, last, ckpt);
+  dispatch(u.scalar_type(), N, [&](auto kernel) {
+    using K = decltype(kernel);
+    if constexpr (K::NB > 0)
+      fwd_fast<typename K::scalar, K::W, K::NB>(u, delta, A, B, C, D, z, bias, h0, softplus_on, chunk, out, last, ckpt);
     else
-      fwd_impl<scalar_t, acc_t, 1>(u, delta, A, B, C, D, z, bias, h0, softplus_on, chunk, out, last, ckpt);
+      fwd_impl<typename K::scalar, typename K::acc, K::W>(u, delta, A, B, C, D, z, bias, h0, softplus_on, chunk, out,
+                                                         last, ckpt);
   });
   return {out, last, ckpt};
 }
@@ -815,62 +647,18 @@ std::vector<at::Tensor> bwd(const at::Tensor& u, const at::Tensor& delta, const 
   at::Tensor dA = at::zeros({parts, dim, N}, acc_opts), dB = at::zeros(b_shape, acc_opts);
   at::Tensor dC = at::zeros(c_shape, acc_opts), dD = at::zeros({parts, dim}, acc_opts);
   at::Tensor dbias = at::zeros({parts, dim}, acc_opts);
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, u.scalar_type(), "selective_scan_bwd", [&] {
-    using acc_t = at::opmath_type<scalar_t>;
-    constexpr bool vec = std::is_same<acc_t, float>::value;
-    if (run_fast<scalar_t>(N, [&](auto w, auto nb) {
-          bwd_fast<scalar_t, decltype(w)::value, decltype(nb)::value>(u, delta, A, B, C, D, z, bias, ckpt, dout, dlast,
-                                                                      softplus_on, chunk, du, ddelta, dz, dh0, dA, dB,
-                                                                      dC, dD, dbias);
-        }))
-      return;
-    if (vec && N % FW == 0)
-      bwd_impl<scalar_t, acc_t, vec ? FW : 1>(u, delta, A, B, C, D, z, bias, ckpt, dout, dlast, softplus_on, chunk,
-                                              du, ddelta, dz, dh0, dA, dB, dC, dD, dbias);
-    else if (vec && N % 8 == 0)
-      bwd_impl<scalar_t, acc_t, vec ? 8 : 1>(u, delta, A, B, C, D, z, bias, ckpt, dout, dlast, softplus_on, chunk, du,
-                                             ddelta, dz, dh0, dA, dB, dC, dD, dbias);
+  dispatch(u.scalar_type(), N, [&](auto kernel) {
+    using K = decltype(kernel);
+    if constexpr (K::NB > 0)
+      bwd_fast<typename K::scalar, K::W, K::NB>(u, delta, A, B, C, D, z, bias, ckpt, dout, dlast, softplus_on, chunk,
+                                                du, ddelta, dz, dh0, dA, dB, dC, dD, dbias);
     else
-      bwd_impl<scalar_t, acc_t, 1>(u, delta, A, B, C, D, z, bias, ckpt, dout, dlast, softplus_on, chunk, du, ddelta,
-                                   dz, dh0, dA, dB, dC, dD, dbias);
+      bwd_impl<typename K::scalar, typename K::acc, K::W>(u, delta, A, B, C, D, z, bias, ckpt, dout, dlast,
+                                                         softplus_on, chunk, du, ddelta, dz, dh0, dA, dB, dC, dD,
+                                                         dbias);
   });
   return {du, ddelta, dA.sum(0), dB.sum(0).to(B.scalar_type()), dC.sum(0).to(C.scalar_type()), dD.sum(0),
           dbias.sum(0), dz, dh0};
-}
-
-// Roofline probes for benchmarks/selective_scan.py: the single-core rate of the kernel's two operations, with the
-// data in L1 (no memory traffic), built with the same flags as the kernel.
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-double probe_exp(int64_t reps) {  // vectorised exps per second (the kernel's own exp)
-  using P = Pack<float, FW>;
-  std::vector<float> x(1024);
-  for (int i = 0; i < 1024; ++i) x[i] = -0.001f * i;
-  const auto t0 = std::chrono::steady_clock::now();
-  for (int64_t r = 0; r < reps; ++r)
-    for (int i = 0; i < 1024; i += FW) P::store(x.data() + i, P::splat(-0.5f) * P::exp(P::load(x.data() + i)));
-  const double s = seconds_since(t0);
-  volatile float sink = x[7];
-  (void)sink;
-  return 1024.0 * reps / s;
-}
-
-double probe_fma(int64_t reps) {  // fused multiply-adds per second: 16 independent chains of FW floats
-  using V = Pack<float, FW>::V;
-  V acc[16];
-  for (int j = 0; j < 16; ++j) acc[j] = Pack<float, FW>::splat(0.001f * j);
-  const V m = Pack<float, FW>::splat(0.999f), c = Pack<float, FW>::splat(1e-4f);
-  const auto t0 = std::chrono::steady_clock::now();
-  for (int64_t r = 0; r < reps; ++r)
-    for (int j = 0; j < 16; ++j) acc[j] = acc[j] * m + c;
-  const double s = seconds_since(t0);
-  float total = 0;
-  for (int j = 0; j < 16; ++j) total += Pack<float, FW>::sum(acc[j]);
-  volatile float sink = total;
-  (void)sink;
-  return 16.0 * FW * reps / s;
 }
 
 }  // namespace
@@ -878,7 +666,4 @@ double probe_fma(int64_t reps) {  // fused multiply-adds per second: 16 independ
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("fwd", &fwd, "fused selective scan, forward");
   m.def("bwd", &bwd, "fused selective scan, backward");
-  m.def("probe_exp", &probe_exp, "single-core vector exp rate (per second), data in L1");
-  m.def("probe_fma", &probe_fma, "single-core vector FMA rate (per second), data in L1");
-  m.attr("float_lanes") = FW;
 }
