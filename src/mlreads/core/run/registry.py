@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import difflib
 import importlib
-import pkgutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -153,16 +152,11 @@ def register(exp: Experiment) -> Experiment:
 
 
 def load_all() -> dict[str, Experiment]:
-    """Import every paper's `experiments` module, which registers its experiments."""
-    import mlreads
+    """Import the `experiments` module of every package on the reading list (core/papers.py), which registers them."""
+    from mlreads.core.papers import PACKAGES
 
-    for info in pkgutil.iter_modules(mlreads.__path__):
-        if info.ispkg and info.name != "core":
-            try:
-                importlib.import_module(f"mlreads.{info.name}.experiments")
-            except ModuleNotFoundError as e:
-                if e.name != f"mlreads.{info.name}.experiments":
-                    raise
+    for package in PACKAGES:
+        importlib.import_module(f"mlreads.{package}.experiments")
     return REGISTRY
 
 
