@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from mlreads.circuits import AttnOnlyConfig, AttnOnlyTransformer
-from mlreads.circuits.exp_bigram import BigramConfig, _row_centred_corr
+from mlreads.circuits.exp_zero_layer_bigram import BigramConfig, _row_centred_corr
 from mlreads.circuits.exp_copying import skip_trigrams
 
 
