@@ -1,7 +1,7 @@
 """Registered experiments for Elhage et al. 2022, "Toy Models of Superposition" (arXiv 2209.10652), as declarations.
 
 The run functions, with their config dataclasses, live in exp_intro.py (Section 1), exp_sparsity_sweep.py (Section 3),
-exp_phase_diagram.py (Section 4), exp_dimensionality.py (Section 6) and exp_abs.py (Section 8); the plots in
+exp_phase_diagram.py (Section 4), exp_dimensionality.py (Section 6) and exp_abs_computation.py (Section 8); the plots in
 figures.py. Every grid (sparsities, importances) times k restarts is ONE batched model; the best restart per grid
 point (lowest loss on fresh samples) is analysed, as in the paper.
 
@@ -12,7 +12,7 @@ quick budgets train fewer steps / smaller batches than the paper's 10,000 x 1024
 from __future__ import annotations
 
 from mlreads.core.run.registry import Experiment, at_least, at_most, equals, holds, register
-from mlreads.superposition.exp_abs import AbsExpConfig, run_abs
+from mlreads.superposition.exp_abs_computation import AbsExpConfig, run_abs
 from mlreads.superposition.exp_dimensionality import DimConfig, run_dimensionality
 from mlreads.superposition.exp_intro import IntroConfig, run_intro
 from mlreads.superposition.exp_phase_diagram import PhaseConfig, run_phase
