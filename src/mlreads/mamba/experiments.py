@@ -190,7 +190,7 @@ register(
 
 # ===== mamba/discretization-cost ======================================================================================
 
-from mlreads.mamba.exp_discretization import DiscretizationConfig, run_discretization  # noqa: E402
+from mlreads.mamba.exp_discretization_cost import DiscretizationConfig, run_discretization  # noqa: E402
 
 register(
     Experiment(
