@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from mlreads.core.run.registry import Experiment, at_least, at_most, holds, register
-from mlreads.dropout.exp_mc import MCConfig, run_mc
+from mlreads.dropout.exp_mc_vs_weight_scaling import MCConfig, run_mc
 from mlreads.dropout.exp_mnist import DropoutMNISTConfig, run_mnist
 from mlreads.dropout.exp_sparsity import SparsityConfig, run_sparsity
 
