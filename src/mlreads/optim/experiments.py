@@ -8,7 +8,7 @@ from mlreads.core.run.registry import Experiment, at_least, at_most, holds, regi
 from mlreads.optim.exp_bias_correction import BiasCorrectionConfig, run_bias_correction
 from mlreads.optim.exp_char_lm import SophiaLMConfig, run_char_lm
 from mlreads.optim.exp_adam_logreg_mnist import LogRegConfig, run_logreg
-from mlreads.optim.exp_mlp import MLPOptConfig, run_mlp
+from mlreads.optim.exp_adam_mlp_mnist import MLPOptConfig, run_mlp
 from mlreads.optim.exp_regret import RegretConfig, run_regret
 from mlreads.optim.exp_toy_2d import Toy2DConfig, run_toy_2d
 
