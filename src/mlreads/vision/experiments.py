@@ -17,7 +17,7 @@ from mlreads.vision.exp_feature_neighbours import (
     NeighboursConfig,
     run_feature_neighbours,
 )
-from mlreads.vision.exp_relu_vs_tanh import ReluTanhConfig, run_relu_vs_tanh
+from mlreads.vision.exp_alexnet_relu_vs_tanh import ReluTanhConfig, run_relu_vs_tanh
 
 
 def _sgd(steps, lr, eval_every, warmup=0, wd=0.0, schedule="constant", time_limit_s=None, clip=None):
