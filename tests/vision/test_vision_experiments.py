@@ -6,7 +6,7 @@ import torch
 from mlreads.core.errors import DataMissing
 from mlreads.core.run.registry import load_all
 from mlreads.core.run.runner import run_experiment
-from mlreads.vision.exp_feature_neighbours import knn_agreement
+from mlreads.vision.exp_alexnet_feature_neighbours import knn_agreement
 from mlreads.vision.exp_alexnet_relu_vs_tanh import first_step_below
 
 
