@@ -12,7 +12,7 @@ import dataclasses
 from mlreads.core.run.registry import Experiment, at_least, at_most, holds, register
 from mlreads.core.train import recipe
 from mlreads.vision.exp_common import PAPER_ALEXNET, PAPER_RESNET
-from mlreads.vision.exp_degradation import DegradationConfig, run_degradation
+from mlreads.vision.exp_resnet_degradation import DegradationConfig, run_degradation
 from mlreads.vision.exp_alexnet_feature_neighbours import (
     NeighboursConfig,
     run_feature_neighbours,
