@@ -20,7 +20,7 @@ from mlreads.generative.exp_objective_ablation import (
     AblationConfig,
     run_objective_ablation,
 )
-from mlreads.generative.exp_optimal_discriminator import (
+from mlreads.generative.exp_gan_optimal_discriminator import (
     OptimalDConfig,
     run_optimal_discriminator,
 )
