@@ -14,7 +14,7 @@ from mlreads.core.train import recipe
 from mlreads.generative.ddpm import DenoiserConfig
 from mlreads.generative.exp_common import PAPER_DDPM, PAPER_GAN
 from mlreads.generative.exp_ddpm_mnist import DdpmMnistConfig, run_ddpm_mnist
-from mlreads.generative.exp_forward_process import ForwardConfig, run_forward_process
+from mlreads.generative.exp_ddpm_forward_process import ForwardConfig, run_forward_process
 from mlreads.generative.exp_gan_mnist import GanMnistConfig, run_gan_mnist
 from mlreads.generative.exp_objective_ablation import (
     AblationConfig,
