@@ -16,7 +16,7 @@ from mlreads.generative.exp_common import PAPER_DDPM, PAPER_GAN
 from mlreads.generative.exp_ddpm_mnist import DdpmMnistConfig, run_ddpm_mnist
 from mlreads.generative.exp_ddpm_forward_process import ForwardConfig, run_forward_process
 from mlreads.generative.exp_gan_mnist import GanMnistConfig, run_gan_mnist
-from mlreads.generative.exp_objective_ablation import (
+from mlreads.generative.exp_ddpm_objective_ablation import (
     AblationConfig,
     run_objective_ablation,
 )
