@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from mlreads.attention.exp_rnnsearch import RNNSearchConfig
+from mlreads.attention.exp_rnnsearch_vs_rnnencdec import RNNSearchConfig
 from mlreads.attention.rnn import RNNConfig, Seq2Seq, seq2seq_loss
 from mlreads.attention.translate import batch_fn, bleu, make_task, test_bins, translate
 from mlreads.core.data.translation import TranslationConfig
