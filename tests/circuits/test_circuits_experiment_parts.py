@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from mlreads.circuits import AttnOnlyConfig, AttnOnlyTransformer
-from mlreads.circuits.exp_zero_layer_bigram import BigramConfig, _row_centred_corr
 from mlreads.circuits.exp_copying_heads import skip_trigrams
+from mlreads.circuits.exp_zero_layer_bigram import BigramConfig, _row_centred_corr
 
 
 def test_bigram_correlation_is_one_for_the_log_bigram_table_plus_row_constants():

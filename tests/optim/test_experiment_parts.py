@@ -6,9 +6,9 @@ import math
 import pytest
 import torch
 
-from mlreads.optim.exp_sophia_char_lm import steps_to_reach
-from mlreads.optim.exp_common import optimizer
 from mlreads.optim.exp_adam_regret_counterexample import RegretConfig, online_run
+from mlreads.optim.exp_common import optimizer
+from mlreads.optim.exp_sophia_char_lm import steps_to_reach
 from mlreads.optim.exp_sophia_toy_2d import grad, hess_diag, loss
 
 

@@ -6,17 +6,17 @@ and Induction Heads" (Olsson et al. 2022, arXiv:2209.11895).
     circuits/induction-heads     2-layer vs 1-layer attention-only models on text mixed with repeated random tokens
 
 This module holds the declarations (configs per budget, checks, notes). Each run function, with its config dataclass
-and helpers, lives in a module named by the paper's seam: exp_zero_layer_bigram.py, exp_copying_heads.py, exp_induction_heads.py; the parts
-they share (the model builder) is in exp_common.py; data, loss and recipe come from mlreads.core. Every model is trained
-with `mlreads.core.train.fit`; the deviations from the papers are in each config's docstring and in the experiment's
-notes.
+and helpers, lives in the exp_ module named after its id (exp_zero_layer_bigram.py, exp_copying_heads.py,
+exp_induction_heads.py); the parts they share (the model builder) is in exp_common.py; data, loss and recipe come from
+mlreads.core. Every model is trained with `mlreads.core.train.fit`; the deviations from the papers are in each
+config's docstring and in the experiment's notes.
 """
 
 from __future__ import annotations
 
-from mlreads.circuits.exp_zero_layer_bigram import BigramConfig, run_zero_layer_bigram
 from mlreads.circuits.exp_copying_heads import CopyingConfig, run_copying_heads
 from mlreads.circuits.exp_induction_heads import InductionConfig, run_induction_heads
+from mlreads.circuits.exp_zero_layer_bigram import BigramConfig, run_zero_layer_bigram
 from mlreads.core.data.text import TextConfig
 from mlreads.core.run.registry import Experiment, at_least, at_most, holds, register
 from mlreads.core.train import recipe

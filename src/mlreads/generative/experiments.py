@@ -13,13 +13,13 @@ from mlreads.core.run.registry import Experiment, at_least, at_most, holds, regi
 from mlreads.core.train import recipe
 from mlreads.generative.ddpm import DenoiserConfig
 from mlreads.generative.exp_common import PAPER_DDPM, PAPER_GAN
-from mlreads.generative.exp_ddpm_mnist import DdpmMnistConfig, run_ddpm_mnist
 from mlreads.generative.exp_ddpm_forward_process import ForwardConfig, run_forward_process
-from mlreads.generative.exp_gan_mnist import GanMnistConfig, run_gan_mnist
+from mlreads.generative.exp_ddpm_mnist import DdpmMnistConfig, run_ddpm_mnist
 from mlreads.generative.exp_ddpm_objective_ablation import (
     AblationConfig,
     run_objective_ablation,
 )
+from mlreads.generative.exp_gan_mnist import GanMnistConfig, run_gan_mnist
 from mlreads.generative.exp_gan_optimal_discriminator import (
     OptimalDConfig,
     run_optimal_discriminator,

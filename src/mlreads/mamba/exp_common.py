@@ -1,5 +1,5 @@
 """What the Mamba experiments share: the AdamW betas, parameter groups, the model builder and the length curriculum.
-Each experiment's run function lives in exp_selective_copying.py, exp_induction_extrapolation.py, exp_lm_vs_transformer.py; the recipe is
+Each experiment's run function lives in the exp_ module named after its id; the recipe is
 `mlreads.core.train.recipe` and the curves are `mlreads.core.figures`.
 """
 

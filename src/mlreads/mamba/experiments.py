@@ -12,7 +12,8 @@ Deviations (all budgets; each experiment's notes add its own):
   positions beyond the training length keep their initial embeddings.
 
 This module holds the declarations (configs per budget, checks, notes). The run functions, with their config
-dataclasses, live in exp_selective_copying.py, exp_induction_extrapolation.py and exp_lm_vs_transformer.py; what they share is in exp_common.py.
+dataclasses, live in exp_selective_copying.py, exp_induction_extrapolation.py, exp_lm_vs_transformer.py and
+exp_discretization_cost.py; what they share is in exp_common.py.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from __future__ import annotations
 from mlreads.core.run.registry import Experiment, at_least, at_most, holds, register
 from mlreads.core.train import recipe
 from mlreads.mamba.exp_common import BETAS, PAPER
-from mlreads.mamba.exp_selective_copying import CopyingConfig, run_selective_copying
 from mlreads.mamba.exp_induction_extrapolation import InductionConfig, run_induction
 from mlreads.mamba.exp_lm_vs_transformer import LMConfig, run_lm
+from mlreads.mamba.exp_selective_copying import CopyingConfig, run_selective_copying
 
 # ===== mamba/selective-copying ========================================================================================
 

@@ -1,6 +1,6 @@
 """S4 experiments, as declarations: HiPPO reconstruction, the random-A vs HiPPO-A ablation on (permuted) MNIST, and
-S4D on sMNIST. The run functions, with their config dataclasses, live in exp_hippo_reconstruction.py, exp_mnist_init.py and
-exp_smnist.py; what the MNIST ones share is in exp_common.py; the plots in figures.py.
+S4D on sMNIST. The run functions, with their config dataclasses, live in exp_hippo_reconstruction.py,
+exp_mnist_init.py and exp_smnist.py; what the MNIST ones share is in exp_common.py; the plots in figures.py.
 
 Deviations (each also in the experiment's notes and config):
 - Quick budgets shorten the MNIST sequences by average-pooling the 28x28 image (mnist-init: 4x4, 49 steps; smnist: 2x2,
@@ -16,8 +16,8 @@ from dataclasses import replace
 from mlreads.core.run.registry import Experiment, at_least, at_most, register
 from mlreads.core.train import TrainConfig
 from mlreads.s4.exp_common import DataConfig
-from mlreads.s4.exp_mnist_init import LSSL, InitConfig, run_mnist_init
 from mlreads.s4.exp_hippo_reconstruction import ReconConfig, run_reconstruction
+from mlreads.s4.exp_mnist_init import LSSL, InitConfig, run_mnist_init
 from mlreads.s4.exp_smnist import SmnistConfig, run_smnist
 from mlreads.s4.model import S4Config
 

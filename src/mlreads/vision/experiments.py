@@ -11,13 +11,13 @@ import dataclasses
 
 from mlreads.core.run.registry import Experiment, at_least, at_most, holds, register
 from mlreads.core.train import recipe
-from mlreads.vision.exp_common import PAPER_ALEXNET, PAPER_RESNET
-from mlreads.vision.exp_resnet_degradation import DegradationConfig, run_degradation
 from mlreads.vision.exp_alexnet_feature_neighbours import (
     NeighboursConfig,
     run_feature_neighbours,
 )
 from mlreads.vision.exp_alexnet_relu_vs_tanh import ReluTanhConfig, run_relu_vs_tanh
+from mlreads.vision.exp_common import PAPER_ALEXNET, PAPER_RESNET
+from mlreads.vision.exp_resnet_degradation import DegradationConfig, run_degradation
 
 
 def _sgd(steps, lr, eval_every, warmup=0, wd=0.0, schedule="constant", time_limit_s=None, clip=None):
