@@ -10,8 +10,8 @@ from mlreads.core.run.runner import RunContext
 from mlreads.core.tables import markdown_table
 from mlreads.superposition import figures
 from mlreads.superposition.analysis import PHASES, classify_phase
+from mlreads.superposition.exp_common import ToyTrain, train_grid
 from mlreads.superposition.model import ToyConfig, ToyModel
-from mlreads.superposition.training import ToyTrain, train_grid
 
 PHASE_MARKS = ("-", "D", "S")  # not represented, dedicated dimension, superposition (the text table's cells)
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from mlreads.core.run.registry import Experiment, at_least, at_most, equals, holds, register
 from mlreads.superposition.exp_abs_computation import AbsExpConfig, run_abs
+from mlreads.superposition.exp_common import ToyTrain
 from mlreads.superposition.exp_dimensionality import DimConfig, run_dimensionality
 from mlreads.superposition.exp_intro import IntroConfig, run_intro
 from mlreads.superposition.exp_phase_diagram import PhaseConfig, run_phase
 from mlreads.superposition.exp_sparsity_sweep import SweepConfig, run_sweep
-from mlreads.superposition.training import ToyTrain
 
 PAPER = "Elhage et al. 2022, Toy Models of Superposition"
 PLATEAU_SPAN = 100 ** (2 / 23)  # = 1.493: dimensionality, quick: the width of 3 consecutive points of the first grid

@@ -1,4 +1,5 @@
-"""Training batched toy models with `mlreads.core.train.fit`, and picking the best of k restarts.
+"""What the superposition experiments share: training batched toy models with `mlreads.core.train.fit`, and picking
+the best of k restarts.
 
 Paper: Elhage et al. 2022, "Toy Models of Superposition" (arXiv 2209.10652), Section 2 and the paper's notebook:
 AdamW, lr 1e-3, constant schedule, batch 1024, 10,000 steps. Restarts are just more instances: a grid of G points
