@@ -65,6 +65,11 @@ def eval_losses(model: nn.Module, gen: torch.Generator, n_samples: int = 8192, c
     return total / n_samples
 
 
+def logspace(lo: float, hi: float, n: int) -> torch.Tensor:
+    """n points from lo to hi, evenly spaced in log10."""
+    return torch.logspace(torch.log10(torch.tensor(lo)).item(), torch.log10(torch.tensor(hi)).item(), n)
+
+
 def best_of_restarts(losses: Tensor, restarts: int) -> Tensor:
     """Instance index of the lowest-loss restart of each grid point: losses (G * k,) -> (G,)."""
     grid = losses.reshape(-1, restarts)  # (G, k)

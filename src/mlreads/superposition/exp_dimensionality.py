@@ -17,8 +17,7 @@ from mlreads.superposition.analysis import (
     shuffled_baseline,
     sticky_fraction_share,
 )
-from mlreads.superposition.exp_common import ToyTrain, train_grid
-from mlreads.superposition.exp_phase_diagram import logspace
+from mlreads.superposition.exp_common import ToyTrain, logspace, train_grid
 from mlreads.superposition.model import ToyConfig, ToyModel
 
 
