@@ -1,8 +1,8 @@
-"""Toy Models of Superposition (Elhage et al. 2022, arXiv 2209.10652): batched toy models and their analysis. The
-paper's headline experiments are registered in `mlreads.superposition.experiments`; training them (best of k restarts)
-is in `exp_common.py`, which the experiments share."""
+"""Toy Models of Superposition (Elhage et al. 2022, arXiv 2209.10652): batched toy models (model.py) and the measures
+of their features (measures.py). The paper's headline experiments are registered in `experiments.py`; training them
+(best of k restarts) is in `exp_common.py`, which the experiments share."""
 
-from mlreads.superposition.analysis import (
+from mlreads.superposition.measures import (
     GEOMETRY_NAMES,
     PHASES,
     STICKY_FRACTIONS,

@@ -10,14 +10,14 @@ import torch
 from mlreads.core.run.runner import RunContext
 from mlreads.core.tables import markdown_table
 from mlreads.superposition import figures
-from mlreads.superposition.analysis import (
+from mlreads.superposition.exp_common import ToyTrain, logspace, train_grid
+from mlreads.superposition.measures import (
     dimensions_per_feature,
     feature_dimensionality,
     geometry_counts,
     shuffled_baseline,
     sticky_fraction_share,
 )
-from mlreads.superposition.exp_common import ToyTrain, logspace, train_grid
 from mlreads.superposition.model import ToyConfig, ToyModel
 
 

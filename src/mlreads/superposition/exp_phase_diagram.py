@@ -9,8 +9,8 @@ import torch
 from mlreads.core.run.runner import RunContext
 from mlreads.core.tables import markdown_table
 from mlreads.superposition import figures
-from mlreads.superposition.analysis import PHASES, classify_phase
 from mlreads.superposition.exp_common import ToyTrain, logspace, train_grid
+from mlreads.superposition.measures import PHASES, classify_phase
 from mlreads.superposition.model import ToyConfig, ToyModel
 
 PHASE_MARKS = ("-", "D", "S")  # not represented, dedicated dimension, superposition (the text table's cells)
