@@ -96,44 +96,6 @@ def delta_by_token_kind(model: nn.Module, x: Tensor, data_mask: Tensor, noise_ma
     }
 
 
-def selection_figure(stats: dict, x: Tensor, data_mask: Tensor, n_show: int = 8):
-    """Left: Δ over positions of one sequence in the `n_show` most selective channels (each named in the legend),
-    data tokens marked. Right: mean Δ on data vs noise tokens per channel (all channels; the selective ones
-    highlighted)."""
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
-
-    delta = stats["delta"][0]  # (L, E)
-    top = stats["top"][:n_show]
-    fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(12, 4.2), gridspec_kw={"width_ratios": [2.2, 1]})
-    L = delta.shape[0]
-    pos = torch.arange(L)
-    for c in top.tolist():
-        ax0.plot(pos, delta[:, c], lw=0.9, label=f"channel {c}")
-    for p in data_mask[0].nonzero().flatten().tolist():
-        ax0.axvline(p, color="k", alpha=0.15, lw=2)
-    ax0.set_yscale("log")
-    ax0.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax0.set_xlabel("position (token; grey bars: data tokens; the rest of the input is noise, then markers)")
-    ax0.set_ylabel("Δ (softplus output)")
-    ax0.set_title(f"Δ over one selective-copying input, the {len(top)} most selective channels (layer 0)")
-    ax0.legend(fontsize=7, loc="upper right", ncol=2)
-    on_d, on_n = stats["on_data"], stats["on_noise"]
-    ax1.scatter(on_n, on_d, s=8, color="0.6", label="all channels")
-    ax1.scatter(on_n[stats["top"]], on_d[stats["top"]], s=14, color="C3", label="most selective channels")
-    lo = float(min(on_n.min(), on_d.min())) * 0.9
-    hi = float(max(on_n.max(), on_d.max())) * 1.1
-    ax1.plot([lo, hi], [lo, hi], "k--", lw=0.8, label="equal Δ")
-    ax1.set_xscale("log")
-    ax1.set_yscale("log")
-    ax1.set_xlabel("mean Δ on noise tokens (not within the conv window after data)")
-    ax1.set_ylabel("mean Δ on data tokens")
-    ax1.set_title("per channel; above the diagonal = selects data")
-    ax1.legend(fontsize=7)
-    fig.tight_layout()
-    return fig
-
-
 @torch.no_grad()
 def memory_horizon(model: nn.Module, x: Tensor, skip: int = 8) -> list[float]:
     """Per layer, the longest memory of any state entry: 1 / (the slowest typical decay rate per step), in tokens.

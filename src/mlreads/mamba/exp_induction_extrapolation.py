@@ -9,13 +9,12 @@ from dataclasses import dataclass, field, replace
 from safetensors.torch import save_model
 
 from mlreads.core.data.synthetic import induction_heads
-from mlreads.core.figures import accuracy_curves
 from mlreads.core.memory import peak_rss_growth_mb
 from mlreads.core.run.runner import RunContext
 from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import TrainConfig, fit, recipe
 from mlreads.gpt import GPT, GPTConfig
-from mlreads.mamba import analysis
+from mlreads.mamba import analysis, figures
 from mlreads.mamba.exp_common import BETAS, build_mamba, check_curriculum, param_groups, stage
 
 
@@ -128,24 +127,15 @@ def run_induction(cfg: InductionConfig, ctx: RunContext) -> dict:
         memory_horizon_tokens=horizon,
         memory_horizon_max=max(horizon),
     )
-    ctx.savefig(accuracy_curves({"Mamba (recurrent, segmented)": (lengths, [a / 100 for a in acc["mamba"]]),
-                                 "attention, absolute positions": (lengths[: len(acc["attention"])],
-                                                                   [a / 100 for a in acc["attention"]])},
-                                chance=1 / (cfg.vocab - 1), xlabel="test sequence length (tokens)", logx=2,
-                                vrefs={f"train length {cfg.train_len}": cfg.train_len},
-                                title="induction heads: length extrapolation (cf. Table 2)"),
+    ctx.savefig(figures.extrapolation_figure(lengths, acc, chance=1 / (cfg.vocab - 1), train_len=cfg.train_len),
                 "extrapolation",
                 caption=("Induction-heads recall accuracy against test sequence length for Mamba (run recurrently, "
                          "in segments) and attention with absolute positions, both trained at the length marked by "
                          "the dotted line; the dashed line is chance. The claim predicts Mamba stays near 100% out "
                          f"to the longest length ({lengths[-1]:,} tokens here) while attention falls towards chance "
                          "beyond its training length."))  # fmt: skip
-    ctx.savefig(accuracy_curves({f"Mamba ({cfg.retention_n} sequences per distance)":
-                                 (distances, [a / 100 for a in retention])},
-                                chance=1 / (cfg.vocab - 1), logx=2,
-                                xlabel="distance from the recalled pair to the query (tokens)",
-                                vrefs={f"longest distance seen in training ({cfg.train_len - 1})": cfg.train_len},
-                                title="retention: recall accuracy against distance"),
+    ctx.savefig(figures.retention_figure(distances, retention, cfg.retention_n, chance=1 / (cfg.vocab - 1),
+                                         train_len=cfg.train_len),
                 "retention",
                 caption=("Mamba's recall accuracy when the pair to recall lies d tokens before the query (sequences "
                          "of d + 1 tokens, so position plays no part): how long its state remembers. The dotted line "

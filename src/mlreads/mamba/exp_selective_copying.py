@@ -7,10 +7,9 @@ from dataclasses import dataclass, field
 
 
 from mlreads.core.data.synthetic import selective_copying
-from mlreads.core.figures import accuracy_curves
 from mlreads.core.run.runner import RunContext
 from mlreads.core.train import TrainConfig, fit, recipe
-from mlreads.mamba import analysis
+from mlreads.mamba import analysis, figures
 from mlreads.mamba.exp_common import BETAS, build_mamba, check_curriculum, param_groups, stage
 
 
@@ -81,17 +80,14 @@ def run_selective_copying(cfg: CopyingConfig, ctx: RunContext) -> dict:
         frac_selective_channels_data_gt_noise=body["frac_channels_data_gt_noise"],
         delta_data_gt_noise=body["top_log_ratio"] > 0,
     )
-    ctx.savefig(analysis.selection_figure(stats, x, data_mask), "selection_delta",
+    ctx.savefig(figures.selection_figure(stats, x, data_mask), "selection_delta",
                 caption=("Left: the step size Δ of the trained S6 model's most selective layer-0 channels over the "
                          "positions of one input (grey bars: data tokens); right: each channel's mean Δ on data tokens "
                          "against noise tokens, the most selective in red. Selection predicts a large Δ (take the "
                          "token in) on data and a small one (ignore it) on noise: peaks at the grey bars, points above "
                          "the dashed diagonal. In the most selective channels log(Δ data / Δ noise), geometric means, "
                          f"is {out['delta_log_ratio_top']:.2f} (above 0: Δ selects data)."))
-    ctx.savefig(accuracy_curves({"S6 (selective)": curves["s6"], "LTI ablation (S4-like)": curves["lti"]},
-                                chance=out["chance"] / 100,
-                                title="selective copying: accuracy on the copied tokens (full task)"),
-                "accuracy_curves",
+    ctx.savefig(figures.copying_accuracy_figure(curves, chance=out["chance"] / 100), "accuracy_curves",
                 caption=("Accuracy on the tokens to copy (always on the full task) against training steps for S6 "
                          "(selective) and its time-invariant ablation (LTI, S4-like), same budget and curriculum; the "
                          "dashed line is chance. The claim predicts S6 climbs towards 100% while the LTI model stays "
