@@ -9,8 +9,11 @@ from dataclasses import dataclass, field
 from mlreads.core.data.synthetic import selective_copying
 from mlreads.core.run.runner import RunContext
 from mlreads.core.train import TrainConfig, fit, recipe
-from mlreads.mamba import analysis, figures
-from mlreads.mamba.exp_common import BETAS, build_mamba, check_curriculum, param_groups, stage
+from mlreads.mamba import figures
+from mlreads.mamba.exp_common import (
+    BETAS, build_mamba, check_curriculum, clean_noise_mask, copying_accuracy, copying_accuracy_by_position,
+    copying_loss, delta_by_token_kind, param_groups, stage,
+)
 
 
 @dataclass(frozen=True)
@@ -49,17 +52,17 @@ def run_selective_copying(cfg: CopyingConfig, ctx: RunContext) -> dict:
         return selective_copying(cfg.batch_size, length, n_mem, cfg.vocab, g)
 
     def eval_fn(m):
-        return {"acc": analysis.copying_accuracy(m, eval_batch)}  # always on the full task
+        return {"acc": copying_accuracy(m, eval_batch)}  # always on the full task
 
     out, curves = {}, {}
     for name, selective in (("s6", True), ("lti", False)):
         model = build_mamba(cfg.d_model, cfg.n_layers, cfg.d_state, cfg.vocab, selective,
                             seed=ctx.seed_for(f"init/{name}"))  # fmt: skip
         t0 = time.perf_counter()
-        res = fit(model, cfg.train, batch_fn, analysis.copying_loss, eval_fn, ctx=ctx, desc=f"copying/{name}",
+        res = fit(model, cfg.train, batch_fn, copying_loss, eval_fn, ctx=ctx, desc=f"copying/{name}",
                   groups=param_groups(model, cfg.train.weight_decay))
         out[f"acc_{name}"] = 100 * res.final["acc"]
-        out[f"acc_{name}_by_position"] = [100 * a for a in analysis.copying_accuracy_by_position(model, eval_batch)]
+        out[f"acc_{name}_by_position"] = [100 * a for a in copying_accuracy_by_position(model, eval_batch)]
         out[f"train_s_{name}"] = time.perf_counter() - t0
         curves[name] = res.series("acc")
         if selective:
@@ -68,10 +71,10 @@ def run_selective_copying(cfg: CopyingConfig, ctx: RunContext) -> dict:
     x, _, mask = (t[:64] for t in eval_batch)
     data_mask = (x != 0) & ~mask
     s6.eval()
-    clean_noise = analysis.clean_noise_mask(data_mask, s6.cfg.d_conv) & ~mask  # noise the conv does not mix with data
-    stats = analysis.delta_by_token_kind(s6, x, data_mask, clean_noise)  # for the figure (the whole input)
+    clean_noise = clean_noise_mask(data_mask, s6.cfg.d_conv) & ~mask  # noise the conv does not mix with data
+    stats = delta_by_token_kind(s6, x, data_mask, clean_noise)  # for the figure (the whole input)
     xb, db = x[:, : cfg.seq_len], data_mask[:, : cfg.seq_len]
-    body = analysis.delta_by_token_kind(s6, xb, db, analysis.clean_noise_mask(db, s6.cfg.d_conv))  # statistics
+    body = delta_by_token_kind(s6, xb, db, clean_noise_mask(db, s6.cfg.d_conv))  # statistics
     out.update(
         chance=100 / (cfg.vocab - 2),
         delta_data_top=body["top_data_mean"],

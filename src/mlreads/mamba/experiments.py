@@ -122,7 +122,7 @@ register(
             "long lengths uses fewer sequences (eval_tokens / L, at least eval_min). The retention probe puts the pair "
             "at the start of sequences of d + 1 tokens, so the query is d tokens later: it shows where recall fails; "
             "memory_horizon_tokens is, per layer, 1 / the slowest typical decay rate median_t(Δ_t)|A| of any state "
-            "entry (see mlreads.mamba.analysis.memory_horizon). No weight decay: measured at quick, decay 0.1 on the "
+            "entry (see mlreads.mamba.exp_common.memory_horizon). No weight decay: measured at quick, decay 0.1 on the "
             "Δ and B/C projections capped the slowest decay at ~7e-4 per step (a memory of ~1,500 tokens; 100% at "
             "256 but 22% at 4096 after 6,000 steps), while without it the same recipe reached a horizon of ~10^5 "
             "tokens. The learning rate is constant, as in the paper (Appendix E.1: constant 1e-3, batch 8, 204,800 "
