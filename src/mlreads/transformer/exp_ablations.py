@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mlreads.attention.translate import bleu, make_task, translate
-from mlreads.core.data.translation import TranslationConfig
+from mlreads.core.data.translation import TranslationConfig, make_task
+from mlreads.core.nn.decoding import bleu, translate
 from mlreads.core.run.runner import RunContext
 from mlreads.transformer.figures import ablation_figure
 from mlreads.transformer.training import build, paper_recipe, teacher_forced, train

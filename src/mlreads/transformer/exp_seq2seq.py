@@ -14,8 +14,8 @@ from dataclasses import dataclass, field, replace
 
 from mlreads.attention.exp_rnnsearch_vs_rnnencdec import RNNSearchConfig
 from mlreads.attention.rnn import RNNConfig, Seq2Seq, seq2seq_loss
-from mlreads.attention.translate import batch_fn, bleu, make_task, test_bins, translate
-from mlreads.core.data.translation import TranslationConfig
+from mlreads.core.data.translation import TranslationConfig, batch_fn, make_task, test_bins
+from mlreads.core.nn.decoding import bleu, translate
 from mlreads.core.run.runner import RunContext
 from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import fit
