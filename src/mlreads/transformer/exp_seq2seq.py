@@ -19,8 +19,8 @@ from mlreads.core.nn.decoding import bleu, translate
 from mlreads.core.run.runner import RunContext
 from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import fit
+from mlreads.transformer.exp_common import build, paper_recipe, teacher_forced, train
 from mlreads.transformer.figures import time_curves_figure
-from mlreads.transformer.training import build, paper_recipe, teacher_forced, train
 
 
 @dataclass(frozen=True)
