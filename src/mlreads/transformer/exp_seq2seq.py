@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from mlreads.attention.exp_rnnsearch_vs_rnnencdec import RNNSearchConfig
-from mlreads.attention.rnn import RNNConfig, Seq2Seq, seq2seq_loss
+from mlreads.attention import RNNConfig, RNNSearchConfig, Seq2Seq, seq2seq_loss
 from mlreads.core.data.translation import TranslationConfig, batch_fn, make_task, test_bins
 from mlreads.core.nn.decoding import bleu, translate
 from mlreads.core.run.runner import RunContext

@@ -35,7 +35,7 @@ from torch import Tensor, nn
 from mlreads.core.data.translation import BOS, EOS, PAD
 from mlreads.core.nn.decoding import beam_search
 from mlreads.core.train import rsqrt_factor
-from mlreads.gpt.attention import attend, attention_scores
+from mlreads.gpt import attend, attention_scores
 
 KV = tuple[Tensor, Tensor]
 
