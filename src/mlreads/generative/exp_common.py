@@ -11,9 +11,6 @@ from torch import Tensor
 
 from mlreads.generative.featnet import FEATNET_SEED, FeatNet, FeatNetConfig, cache_path
 
-PAPER_GAN = "Goodfellow et al. 2014, Generative Adversarial Nets (NIPS, arXiv 1406.2661)"
-PAPER_DDPM = "Ho, Jain & Abbeel 2020, Denoising Diffusion Probabilistic Models (arXiv 2006.11239)"
-
 
 def mnist_tensors() -> dict[str, tuple[Tensor, Tensor]]:
     """MNIST splits as (x float (n, 784) in [0, 1], y int64)."""

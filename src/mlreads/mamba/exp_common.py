@@ -22,7 +22,6 @@ from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import param_groups as core_param_groups
 from mlreads.mamba.model import MambaConfig, MambaLM
 
-PAPER = "Gu & Dao 2023, Mamba (arXiv 2312.00752)"
 BETAS = (0.9, 0.98)  # AdamW betas of every Mamba recipe (with clipping 1.0 and cosine to lr / 10, recipe's defaults)
 
 

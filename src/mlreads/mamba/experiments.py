@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from mlreads.core.run.registry import Experiment, at_least, at_most, holds, register
 from mlreads.core.train import recipe
-from mlreads.mamba.exp_common import BETAS, PAPER
+from mlreads.mamba.exp_common import BETAS
 from mlreads.mamba.exp_induction_extrapolation import InductionConfig, run_induction
 from mlreads.mamba.exp_lm_vs_transformer import LMConfig, run_lm
 from mlreads.mamba.exp_selective_copying import CopyingConfig, run_selective_copying
@@ -42,7 +42,6 @@ COPYING = {
 register(
     Experiment(
         id="mamba/selective-copying",
-        paper=PAPER,
         claim="S6 (selective) solves selective copying; S4 (time-invariant) does not.",
         paper_value="Table 1: Mamba architecture S6 99.8 vs S4 56.4; no gate S6 97.0 vs S4 18.3 (length 4096)",
         configs=COPYING,
@@ -99,7 +98,6 @@ INDUCTION = {
 register(
     Experiment(
         id="mamba/induction-extrapolation",
-        paper=PAPER,
         claim="Mamba solves induction heads and extrapolates from length 256 to 2^20 (4096x); attention with absolute "
               "positions does not extrapolate.",
         paper_value="Table 2: Mamba 100% at every length 2^6..2^20; MHA-Abs 58.6% at 512, 26.6% at 1024, OOM beyond",
@@ -159,7 +157,6 @@ LM = {
 register(
     Experiment(
         id="mamba/lm-vs-transformer",
-        paper=PAPER,
         claim="Mamba matches or beats a Transformer of the same size on language modelling (spirit of Table 3).",
         paper_value="Table 3 / Figure 4: Mamba matches Transformer++ perplexity at equal size from 125M to 1.3B (Pile)",
         configs=LM,
@@ -196,7 +193,6 @@ from mlreads.mamba.exp_discretization_cost import DiscretizationConfig, run_disc
 register(
     Experiment(
         id="mamba/discretization-cost",
-        paper=PAPER,
         claim="With a diagonal A, per-token ZOH discretisation costs O(N), not the O(N^3) of a dense A's matrix "
               "exponential and inverse (Section 3.5); the two agree when the dense A is diagonal.",
         paper_value="Section 3.5 / Appendix: A is diagonal (S4D), so Ā = exp(ΔA) is elementwise; the scan's speed "

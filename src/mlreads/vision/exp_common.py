@@ -8,9 +8,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-PAPER_ALEXNET = "Krizhevsky, Sutskever & Hinton 2012, ImageNet Classification with Deep CNNs (NIPS)"
-PAPER_RESNET = "He, Zhang, Ren & Sun 2016, Deep Residual Learning for Image Recognition (arXiv 1512.03385)"
-
 
 def load_images(dataset: str, pool: int = 1) -> dict[str, tuple[Tensor, Tensor]]:
     """{"train", "val", "test"} -> (x float (n, 1, 28/pool, 28/pool) in [0, 1], y int64) for "mnist" or "fashion".

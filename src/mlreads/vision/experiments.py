@@ -16,7 +16,6 @@ from mlreads.vision.exp_alexnet_feature_neighbours import (
     run_feature_neighbours,
 )
 from mlreads.vision.exp_alexnet_relu_vs_tanh import ReluTanhConfig, run_relu_vs_tanh
-from mlreads.vision.exp_common import PAPER_ALEXNET, PAPER_RESNET
 from mlreads.vision.exp_resnet_degradation import DegradationConfig, run_degradation
 
 
@@ -39,7 +38,6 @@ RELU_TANH = {
 
 register(Experiment(
     id="alexnet/relu-vs-tanh",
-    paper=PAPER_ALEXNET,
     claim="A four-layer CNN with ReLUs reaches a target training error several times faster than with tanh (Fig 1).",
     paper_value="Fig 1: 25% training error on CIFAR-10 six times faster with ReLU (about 5 vs 35 epochs)",
     configs=RELU_TANH,
@@ -74,7 +72,6 @@ NEIGHBOURS = {
 
 register(Experiment(
     id="alexnet/feature-neighbours",
-    paper=PAPER_ALEXNET,
     claim="Images whose last-hidden-layer (fc7) features are close are semantically similar (Section 6.1, Fig 4).",
     paper_value="Fig 4 (qualitative): the 6 training images nearest in fc7 space share the query's class",
     configs=NEIGHBOURS,
@@ -109,7 +106,6 @@ DEGRADATION = {
 
 register(Experiment(
     id="resnet/degradation",
-    paper=PAPER_RESNET,
     claim=("Deeper plain nets have higher training error than shallower ones (degradation, not overfitting); the "
            "residual versions do not degrade (Figs 1, 6), and their layer responses are smaller (Fig 7)."),
     paper_value=("Fig 6 (CIFAR-10): plain-56 training error above plain-20's throughout; ResNet-56 below ResNet-20; "

@@ -113,8 +113,7 @@ def equals(metric: str, value: Any, name: str | None = None) -> Check:
 class Experiment:
     """One claim of one paper, re-measured. See the module docstring."""
 
-    id: str  # "<paper>/<slug>"
-    paper: str  # "Vaswani et al. 2017, Attention Is All You Need"
+    id: str  # "<paper>/<slug>": the prefix is a key of core/papers.py's reading list
     claim: str  # one sentence, from CLAIMS.md
     paper_value: str  # the paper's own number, as text
     configs: Mapping[str, Any]  # budget -> frozen dataclass config
@@ -124,10 +123,22 @@ class Experiment:
     headline: str = ""  # the metric shown as "measured" in the claims table
     notes: str = ""  # notes on the reading list and deviations, shown on the report page
     tags: tuple[str, ...] = field(default_factory=tuple)
+    source: str = ""  # a key of core.papers.SOURCES when the claim is another source's than the prefix's paper's
+    # What it cites (result.json's "paper"). Left empty, it comes from core/papers.py (`citation(id, source)`), the
+    # one place for paper metadata; only an id outside the reading list (a test's toy) writes its own.
+    paper: str = ""
 
     def __post_init__(self):
         if "/" not in self.id:
             raise ValueError(f"experiment id {self.id!r} must be '<paper>/<slug>'")
+        if not self.paper:
+            from mlreads.core.papers import citation
+
+            try:
+                object.__setattr__(self, "paper", citation(self.id, self.source))
+            except KeyError as e:
+                raise ValueError(f"{self.id}: no paper for it in core/papers.py ({e.args[0]!r} is neither a reading "
+                                 "list prefix nor a SOURCES key)") from None  # fmt: skip
         for budget in self.configs:
             if budget not in BUDGETS:
                 raise ValueError(f"{self.id}: unknown budget {budget!r}")
