@@ -1,7 +1,8 @@
 """Experiments as declarations: what a paper claims, its number, a config per budget, a run function and checks.
 
-A paper's `experiments.py` calls `register(Experiment(...))`. The runner (core/run/runner.py) does everything else:
-seeding, threads, output folders, result.json, figures and the verdict.
+A paper's `experiments.py` calls `register(Experiment(...))`; what the experiment cites, and which package holds it,
+come from core/papers.py. The runner (core/run/runner.py) does everything else: seeding, threads, output folders,
+result.json, figures and the verdict.
 
 A `Check` is a relation on the metrics that `run` returns (a bound, an ordering, a trend) and must be able to fail:
 
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlreads.core.errors import UserError
+from mlreads.core.papers import PACKAGES, citation
 
 BUDGETS = ("smoke", "quick", "full")
 
@@ -132,8 +134,6 @@ class Experiment:
         if "/" not in self.id:
             raise ValueError(f"experiment id {self.id!r} must be '<paper>/<slug>'")
         if not self.paper:
-            from mlreads.core.papers import citation
-
             try:
                 object.__setattr__(self, "paper", citation(self.id, self.source))
             except KeyError as e:
@@ -164,8 +164,6 @@ def register(exp: Experiment) -> Experiment:
 
 def load_all() -> dict[str, Experiment]:
     """Import the `experiments` module of every package on the reading list (core/papers.py), which registers them."""
-    from mlreads.core.papers import PACKAGES
-
     for package in PACKAGES:
         importlib.import_module(f"mlreads.{package}.experiments")
     return REGISTRY
