@@ -17,7 +17,8 @@ import time
 
 import torch
 
-from mlreads.superposition import ToyConfig, ToyModel, ToyTrain, train_toy
+from mlreads.superposition import ToyConfig, ToyModel
+from mlreads.superposition.exp_common import ToyTrain, train_toy
 
 
 def _model(n_inst: int, n: int, m: int, seed0: int = 0) -> ToyModel:

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from mlreads.circuits import AttnOnlyConfig, AttnOnlyTransformer
-from mlreads.circuits.exp_bigram import BigramConfig, _row_centred_corr
-from mlreads.circuits.exp_copying import skip_trigrams
+from mlreads.circuits.exp_copying_heads import skip_trigrams
+from mlreads.circuits.exp_zero_layer_bigram import BigramConfig, _row_centred_corr
 
 
 def test_bigram_correlation_is_one_for_the_log_bigram_table_plus_row_constants():
@@ -49,7 +49,7 @@ def test_skip_trigrams_read_the_planted_circuit():
 
 
 def test_phase_change_aligned_passes_together_and_fails_apart():
-    from mlreads.circuits.exp_induction import phase_change_aligned
+    from mlreads.circuits.exp_induction_heads import phase_change_aligned
 
     steps = [100, 200, 300, 400, 500, 600]
     # The smoke run's 2-layer curves: the score jumps 300 -> 400, as the loss on the 2nd repeat falls most.

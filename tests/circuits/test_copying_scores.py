@@ -4,7 +4,7 @@ and the self-attention diagnostic reads where heads attend."""
 import torch
 
 from mlreads.circuits import AttnOnlyConfig, AttnOnlyTransformer, copying_scores
-from mlreads.circuits.exp_copying import CopyingConfig, self_attention
+from mlreads.circuits.exp_copying_heads import CopyingConfig, self_attention
 
 
 def _model(V=40, D=12, P=4, H=3, seed=0):

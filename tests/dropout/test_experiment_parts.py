@@ -3,7 +3,7 @@
 import torch
 
 from mlreads.dropout import DropoutMLP, MLPConfig
-from mlreads.dropout.exp_mc import mc_errors
+from mlreads.dropout.exp_mc_vs_weight_scaling import mc_errors
 
 
 def test_mc_errors_are_reproducible_and_k1_is_one_thinned_net():

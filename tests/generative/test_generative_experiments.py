@@ -4,7 +4,7 @@ import math
 
 import torch
 
-from mlreads.generative.exp_objective_ablation import eight_gaussians
+from mlreads.generative.exp_ddpm_objective_ablation import eight_gaussians
 from mlreads.generative.metrics import mmd_rbf
 
 

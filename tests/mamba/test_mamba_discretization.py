@@ -3,7 +3,7 @@ ZOH's to first order in Δ (the official simplification named in mlreads.mamba.s
 
 import torch
 
-from mlreads.mamba.exp_discretization import fit_exponent, zoh_dense, zoh_diag
+from mlreads.mamba.exp_discretization_cost import fit_exponent, zoh_dense, zoh_diag
 
 
 def test_dense_zoh_of_a_diagonal_matrix_is_the_diagonal_zoh():

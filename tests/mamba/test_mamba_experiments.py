@@ -6,10 +6,9 @@ import pytest
 import torch
 
 from mlreads.core.data.synthetic import induction_heads
-from mlreads.mamba.analysis import memory_horizon
-from mlreads.mamba.exp_common import param_groups, stage
-from mlreads.mamba.exp_copying import CopyingConfig
-from mlreads.mamba.exp_induction import InductionConfig
+from mlreads.mamba.exp_common import memory_horizon, param_groups, stage
+from mlreads.mamba.exp_induction_extrapolation import InductionConfig
+from mlreads.mamba.exp_selective_copying import CopyingConfig
 from mlreads.mamba.model import MambaConfig, MambaLM
 
 

@@ -127,7 +127,7 @@ def test_from_hf_parity():
 
 
 def test_clean_noise_mask_leaves_out_the_conv_window_after_data():
-    from mlreads.mamba.analysis import clean_noise_mask
+    from mlreads.mamba.exp_common import clean_noise_mask
 
     data = torch.zeros(1, 10, dtype=torch.bool)
     data[0, 2] = True

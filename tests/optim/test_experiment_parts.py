@@ -6,10 +6,10 @@ import math
 import pytest
 import torch
 
-from mlreads.optim.exp_char_lm import steps_to_reach
+from mlreads.optim.exp_adam_regret_counterexample import RegretConfig, online_run
 from mlreads.optim.exp_common import optimizer
-from mlreads.optim.exp_regret import RegretConfig, online_run
-from mlreads.optim.exp_toy_2d import grad, hess_diag, loss
+from mlreads.optim.exp_sophia_char_lm import steps_to_reach
+from mlreads.optim.exp_sophia_toy_2d import grad, hess_diag, loss
 
 
 def test_toy_derivatives_equal_autograd():

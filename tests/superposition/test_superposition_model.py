@@ -9,13 +9,11 @@ from mlreads.superposition import (
     AbsModel,
     ToyConfig,
     ToyModel,
-    ToyTrain,
-    best_of_restarts,
     importance_weighted_mse,
     sample_features,
     toy_loss_tiny,
-    train_toy,
 )
+from mlreads.superposition.exp_common import ToyTrain, best_of_restarts, train_toy
 from mlreads.superposition.model import TINY
 from mlreads.superposition.reference import (
     abs_forward_ref,

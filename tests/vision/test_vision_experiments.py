@@ -6,8 +6,8 @@ import torch
 from mlreads.core.errors import DataMissing
 from mlreads.core.run.registry import load_all
 from mlreads.core.run.runner import run_experiment
-from mlreads.vision.exp_feature_neighbours import knn_agreement
-from mlreads.vision.exp_relu_vs_tanh import first_step_below
+from mlreads.vision.exp_alexnet_feature_neighbours import knn_agreement
+from mlreads.vision.exp_alexnet_relu_vs_tanh import first_step_below
 
 
 def test_first_step_below_target():

@@ -1,8 +1,21 @@
-"""Bahdanau attention (RNNsearch, RNNencdec with the paper's GRU) and attention as Nadaraya-Watson regression."""
+"""Bahdanau attention (RNNsearch, RNNencdec with the paper's GRU) and attention as Nadaraya-Watson regression.
+
+`RNNSearchConfig`, the config of the attention/rnnsearch-vs-rnnencdec experiment, is public too: transformer/seq2seq
+trains the same RNNsearch as its baseline. It is imported on first use (PEP 562), so that importing the models does
+not import the experiment's training machinery.
+"""
 
 from mlreads.attention.kernel_regression import (ParametricAttention, attention_pooling, loo_bandwidth,
                                                  nadaraya_watson)
 from mlreads.attention.rnn import PaperGRUCell, RNNConfig, Seq2Seq, seq2seq_loss
 
 __all__ = ["PaperGRUCell", "ParametricAttention", "RNNConfig", "Seq2Seq", "attention_pooling", "loo_bandwidth",
-           "nadaraya_watson", "seq2seq_loss"]
+           "nadaraya_watson", "seq2seq_loss", "RNNSearchConfig"]
+
+
+def __getattr__(name: str):
+    if name == "RNNSearchConfig":
+        from mlreads.attention.exp_rnnsearch_vs_rnnencdec import RNNSearchConfig
+
+        return RNNSearchConfig
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

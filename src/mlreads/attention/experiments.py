@@ -1,21 +1,18 @@
 """Declarations of the attention experiments: Bahdanau et al. 2015 (RNNsearch) and attention as kernel regression.
-The runs live in exp_rnnsearch.py and exp_kernel_regression.py."""
+The runs live in exp_rnnsearch_vs_rnnencdec.py and exp_kernel_regression.py."""
 
 from __future__ import annotations
 
 
 from mlreads.attention.exp_kernel_regression import KernelRegressionConfig, run_kernel_regression
-from mlreads.attention.exp_rnnsearch import RNNSearchConfig, run_rnnsearch
+from mlreads.attention.exp_rnnsearch_vs_rnnencdec import RNNSearchConfig, run_rnnsearch
 from mlreads.core.data.translation import TranslationConfig
 from mlreads.core.run.registry import Experiment, at_least, at_most, register
 from mlreads.core.train import recipe
 
-BAHDANAU = "Bahdanau, Cho & Bengio 2015, Neural Machine Translation by Jointly Learning to Align and Translate " \
-           "(arXiv:1409.0473)"
 
 register(Experiment(
     id="attention/rnnsearch-vs-rnnencdec",
-    paper=BAHDANAU,
     claim="RNNencdec's BLEU falls as sentences grow while RNNsearch's holds (Fig 2); RNNsearch's soft alignment puts "
           "its weight on the source word being translated (Fig 3).",
     paper_value="WMT'14 En-Fr: RNNsearch-50 26.75 vs RNNencdec-50 17.82 BLEU (Table 1); Fig 2: RNNsearch-50 does not "
@@ -59,7 +56,7 @@ register(Experiment(
 
 register(Experiment(
     id="attention/kernel-regression",
-    paper="Nadaraya 1964; Watson 1964; d2l §11.2, attention pooling by similarity",
+    source="nadaraya-watson",
     claim="Softmax attention with the score -(q-k)^2/(2h^2) is the Nadaraya-Watson estimator; with a "
           "cross-validated bandwidth its error falls as the data grow, and a learned bandwidth lands near it.",
     paper_value="consistency: excess risk O(n^-4/5) for a twice-differentiable f with the optimal bandwidth",

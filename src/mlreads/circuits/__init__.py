@@ -6,21 +6,10 @@ Public API:
     FactoredMatrix                              low-rank matrices kept as A @ B (TransformerLens semantics)
     AttnOnlyConfig, AttnOnlyTransformer         0/1/2+-layer attention-only models with TL-convention weights and hooks
     direct_path, full_qk_circuit, full_ov_circuit, positional_qk_circuit, path_expansion,
-    copying_scores, composition_scores, composition_baseline            circuit analysis (analysis.py)
+    copying_scores, composition_scores, composition_baseline            circuit analysis (qk_ov.py)
     head_scores, repeated_sequence_scores, pattern_score, ov_copying_accuracy    head detectors (detectors.py)
 """
 
-from mlreads.circuits.analysis import (
-    composition_baseline,
-    composition_scores,
-    copying_scores,
-    direct_path,
-    full_ov_circuit,
-    full_qk_circuit,
-    pairwise_composition,
-    path_expansion,
-    positional_qk_circuit,
-)
 from mlreads.circuits.detectors import (
     duplicate_token_target,
     head_scores,
@@ -32,6 +21,17 @@ from mlreads.circuits.detectors import (
 )
 from mlreads.circuits.factored import FactoredMatrix, FactoredMatrixShapeError
 from mlreads.circuits.model import AttnOnlyConfig, AttnOnlyTransformer
+from mlreads.circuits.qk_ov import (
+    composition_baseline,
+    composition_scores,
+    copying_scores,
+    direct_path,
+    full_ov_circuit,
+    full_qk_circuit,
+    pairwise_composition,
+    path_expansion,
+    positional_qk_circuit,
+)
 
 __all__ = [
     "FactoredMatrix",

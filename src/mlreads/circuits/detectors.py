@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from mlreads.circuits.analysis import full_ov_circuit
+from mlreads.circuits.qk_ov import full_ov_circuit
 
 
 def previous_token_target(L: int) -> Tensor:

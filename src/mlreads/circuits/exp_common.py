@@ -1,4 +1,4 @@
-"""The model builder the circuits experiments share (exp_bigram, exp_copying, exp_induction).
+"""The model builder the circuits experiments share (the exp_ modules of this package).
 
 Elhage et al. 2021, "A Mathematical Framework for Transformer Circuits"; Olsson et al. 2022, "In-context Learning and
 Induction Heads" (arXiv:2209.11895). Data comes from `mlreads.core.data.text`, the loss from `mlreads.core.nn.lm`, the

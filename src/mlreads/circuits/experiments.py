@@ -6,24 +6,22 @@ and Induction Heads" (Olsson et al. 2022, arXiv:2209.11895).
     circuits/induction-heads     2-layer vs 1-layer attention-only models on text mixed with repeated random tokens
 
 This module holds the declarations (configs per budget, checks, notes). Each run function, with its config dataclass
-and helpers, lives in a module named by the paper's seam: exp_bigram.py, exp_copying.py, exp_induction.py; the parts
-they share (the model builder) is in exp_common.py; data, loss and recipe come from mlreads.core. Every model is trained
-with `mlreads.core.train.fit`; the deviations from the papers are in each config's docstring and in the experiment's
-notes.
+and helpers, lives in the exp_ module named after its id (exp_zero_layer_bigram.py, exp_copying_heads.py,
+exp_induction_heads.py); the parts they share (the model builder) is in exp_common.py; data, loss and recipe come from
+mlreads.core. Every model is trained with `mlreads.core.train.fit`; the deviations from the papers are in each
+config's docstring and in the experiment's notes.
 """
 
 from __future__ import annotations
 
-from mlreads.circuits.exp_bigram import BigramConfig, run_zero_layer_bigram
-from mlreads.circuits.exp_copying import CopyingConfig, run_copying_heads
-from mlreads.circuits.exp_induction import InductionConfig, run_induction_heads
+from mlreads.circuits.exp_copying_heads import CopyingConfig, run_copying_heads
+from mlreads.circuits.exp_induction_heads import InductionConfig, run_induction_heads
+from mlreads.circuits.exp_zero_layer_bigram import BigramConfig, run_zero_layer_bigram
 from mlreads.core.data.text import TextConfig
 from mlreads.core.run.registry import Experiment, at_least, at_most, holds, register
 from mlreads.core.train import recipe
 
-PAPER = "Elhage et al. 2021, A Mathematical Framework for Transformer Circuits"
 BETAS = (0.9, 0.99)  # AdamW betas of every circuits recipe (cosine to lr / 10 after a linear warmup, clip 1.0)
-PAPER_OLSSON = "Olsson et al. 2022, In-context Learning and Induction Heads (arXiv:2209.11895); " + PAPER
 
 
 # ===== circuits/zero-layer-bigram ======================================================================================
@@ -32,7 +30,6 @@ PAPER_OLSSON = "Olsson et al. 2022, In-context Learning and Induction Heads (arX
 register(
     Experiment(
         id="circuits/zero-layer-bigram",
-        paper=PAPER,
         claim="A 0-layer transformer computes bigram statistics: W_U W_E approximates log p(next | current).",
         paper_value="qualitative (section 'Zero-Layer Transformers'): W_U W_E approximates the bigram log-likelihood",
         configs={
@@ -71,7 +68,7 @@ INDUCTION_QUICK_CHECKS = [
 register(
     Experiment(
         id="circuits/induction-heads",
-        paper=PAPER_OLSSON,
+        source="olsson2022",
         claim="A 2-layer attention-only model forms induction heads by K-composition with a previous-token head, in "
         "a phase change; a 1-layer model cannot.",
         paper_value="qualitative: induction heads (prefix matching + copying) in every 2-layer model, none in 1-layer "
@@ -114,7 +111,6 @@ register(
 register(
     Experiment(
         id="circuits/copying-heads",
-        paper=PAPER,
         claim="In a 1-layer attention-only model most heads copy: the OV circuit W_U W_OV W_E has mostly positive "
         "eigenvalues.",
         paper_value="10 of 12 heads significantly copying (one-layer model, section 'Copying / Primarily Positive "

@@ -35,7 +35,7 @@ from torch import Tensor, nn
 
 from mlreads.circuits.factored import FactoredMatrix
 from mlreads.core.nn.hooks import HookedModule, HookPoint
-from mlreads.gpt.attention import attend, attention_pattern
+from mlreads.gpt import attend, attention_pattern
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,11 @@ from mlreads.core.run.registry import Experiment, at_least, at_most, holds, regi
 from mlreads.dl_review.exp_local_minima import LocalMinimaConfig, run_local_minima
 from mlreads.dl_review.exp_separability import SeparabilityConfig, run_separability
 
-PAPER = "LeCun, Bengio & Hinton 2015, Deep learning (Nature 521:436-444)"
 
 _sep = SeparabilityConfig()
 register(
     Experiment(
         id="dl-review/separability",
-        paper=PAPER,
         claim="Fig 1a: a 2-2-1 net distorts the input space until the classes are linearly separable.",
         paper_value="an illustration (no number): two curves separated by a line after the hidden layer",
         configs={"smoke": _sep, "quick": _sep, "full": _sep},
@@ -37,7 +35,6 @@ _lm_quick = LocalMinimaConfig()
 register(
     Experiment(
         id="dl-review/local-minima",
-        paper=PAPER,
         claim=("p. 438: with large networks, poor local minima are rarely a problem: runs from different "
                "initialisations reach solutions of very similar quality."),
         paper_value="no number; Choromanska et al. 2015 Fig: loss distributions concentrate as the hidden layer grows",

@@ -5,17 +5,15 @@ from __future__ import annotations
 from dataclasses import replace
 
 from mlreads.core.run.registry import Experiment, at_least, at_most, holds, register
-from mlreads.dropout.exp_mc import MCConfig, run_mc
+from mlreads.dropout.exp_mc_vs_weight_scaling import MCConfig, run_mc
 from mlreads.dropout.exp_mnist import DropoutMNISTConfig, run_mnist
 from mlreads.dropout.exp_sparsity import SparsityConfig, run_sparsity
 
-PAPER = "Srivastava et al. 2014, Dropout: A Simple Way to Prevent Neural Networks from Overfitting (JMLR 15)"
 
 _mnist = DropoutMNISTConfig()
 register(
     Experiment(
         id="dropout/mnist",
-        paper=PAPER,
         claim="Table 2 / Fig 4: dropout (with max-norm) lowers MNIST test error and shrinks the train-test gap.",
         paper_value="Table 2: 3x1024 ReLU 1.25% with dropout, 1.06% + max-norm; standard nets 1.60% (2x800)",
         configs={
@@ -46,7 +44,6 @@ _mc = MCConfig()
 register(
     Experiment(
         id="dropout/mc-vs-weight-scaling",
-        paper=PAPER,
         claim="Fig 11 (Section 7.5): weight scaling matches Monte-Carlo averaging over about 50 sampled thinned nets.",
         paper_value="Fig 11: the MC error falls with k and reaches the weight-scaling error at k ~ 50",
         configs={
@@ -75,7 +72,6 @@ _sp = SparsityConfig()
 register(
     Experiment(
         id="dropout/sparsity",
-        paper=PAPER,
         claim="Fig 8 (Section 7.2): dropout on an autoencoder's 256 ReLU units makes its activations sparse.",
         paper_value="Fig 8: mean activation about 2.0 without dropout vs 0.7 with it; histogram peaks at zero",
         configs={"smoke": replace(_sp, n_train=5000, n_test=2000, epochs=4), "quick": _sp,

@@ -17,8 +17,8 @@ from mlreads.core.run.runner import RunContext
 from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import TrainConfig, fit, recipe
 from mlreads.generative import ddpm
-from mlreads.generative.exp_common import mnist_tensors, sample_quality
-from mlreads.generative.featnet import FeatNetConfig, load_or_train
+from mlreads.generative.exp_common import load_or_train, mnist_tensors, sample_quality
+from mlreads.generative.featnet import FeatNetConfig
 from mlreads.generative.figures import image_grid, reverse_chain_figure
 
 

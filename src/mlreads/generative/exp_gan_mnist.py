@@ -19,8 +19,8 @@ from mlreads.core.run.config import choices, nonnegative, positive
 from mlreads.core.run.runner import RunContext
 from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import Phase, TrainConfig, fit, recipe
-from mlreads.generative.exp_common import mnist_tensors, sample_quality
-from mlreads.generative.featnet import FeatNetConfig, load_or_train
+from mlreads.generative.exp_common import load_or_train, mnist_tensors, sample_quality
+from mlreads.generative.featnet import FeatNetConfig
 from mlreads.generative.figures import gan_curves_figure, image_grid, neighbours_grid
 from mlreads.generative.gan import GAN, GANConfig, d_loss, g_loss
 from mlreads.generative.metrics import nearest_distances, parzen_estimate

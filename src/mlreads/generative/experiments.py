@@ -12,15 +12,14 @@ import dataclasses
 from mlreads.core.run.registry import Experiment, at_least, at_most, holds, register
 from mlreads.core.train import recipe
 from mlreads.generative.ddpm import DenoiserConfig
-from mlreads.generative.exp_common import PAPER_DDPM, PAPER_GAN
+from mlreads.generative.exp_ddpm_forward_process import ForwardConfig, run_forward_process
 from mlreads.generative.exp_ddpm_mnist import DdpmMnistConfig, run_ddpm_mnist
-from mlreads.generative.exp_forward_process import ForwardConfig, run_forward_process
-from mlreads.generative.exp_gan_mnist import GanMnistConfig, run_gan_mnist
-from mlreads.generative.exp_objective_ablation import (
+from mlreads.generative.exp_ddpm_objective_ablation import (
     AblationConfig,
     run_objective_ablation,
 )
-from mlreads.generative.exp_optimal_discriminator import (
+from mlreads.generative.exp_gan_mnist import GanMnistConfig, run_gan_mnist
+from mlreads.generative.exp_gan_optimal_discriminator import (
     OptimalDConfig,
     run_optimal_discriminator,
 )
@@ -37,7 +36,6 @@ OPT_D_CHECKS = [
 
 register(Experiment(
     id="gan/optimal-discriminator",
-    paper=PAPER_GAN,
     claim="For fixed G the optimal D is p_data / (p_data + p_g) (Prop 1), and max_D V = -log 4 + 2 JSD (Thm 1).",
     paper_value="Prop 1 and Thm 1 (exact); Fig 1 illustrates D* on 1-D densities",
     configs={"smoke": OptimalDConfig(train=recipe(800, 3e-3, min_lr_frac=0.05, optimizer="adam", grad_clip=None)),
@@ -60,7 +58,6 @@ GAN_FULL = GanMnistConfig(model=GANConfig(), train=recipe(100_000, 2e-4, schedul
 
 register(Experiment(
     id="gan/mnist",
-    paper=PAPER_GAN,
     claim=("Adversarial nets reach a Parzen-window log-likelihood of 225 +- 2 nats on MNIST (Table 1), and their "
            "samples are not memorised training images (Fig 2)."),
     paper_value="Table 1: MNIST Parzen LL 225 +- 2 (DBN 138, Stacked CAE 121, Deep GSN 214)",
@@ -111,7 +108,6 @@ FWD_CHECKS = [
 
 register(Experiment(
     id="ddpm/forward-process",
-    paper=PAPER_DDPM,
     claim=("The forward process has the closed form q(x_t|x_0) (Eq 4); with beta linear 1e-4..0.02, T = 1000, "
            "alpha_bar_T is about 4e-5 and L_T is negligible (about 1e-5 bits/dim)."),
     paper_value="Section 4: L_T = D_KL(q(x_T|x_0) || N(0, I)) about 1e-5 bits per dimension (CIFAR-10)",
@@ -130,7 +126,6 @@ register(Experiment(
 
 register(Experiment(
     id="ddpm/mnist",
-    paper=PAPER_DDPM,
     claim=("Training with L_simple (Algorithm 1) and ancestral sampling (Algorithm 2) produce data-like samples; "
            "sigma^2 = beta and sigma^2 = beta-tilde give similar results (Section 3.2)."),
     paper_value="Table 1 (CIFAR-10): FID 3.17 with L_simple; Section 3.2: both variances 'had similar results'",
@@ -174,7 +169,6 @@ register(Experiment(
 
 register(Experiment(
     id="ddpm/objective-ablation",
-    paper=PAPER_DDPM,
     claim=("eps-prediction with L_simple gives the best samples; the true variational bound gives the better "
            "likelihood; predicting mu-tilde with an unweighted MSE is worst or unstable (Tables 1, 2)."),
     paper_value="Table 2 (CIFAR-10 FID): eps + L_simple 3.17, eps + L (fixed Sigma) 13.51, mu + L 13.22, mu + MSE unstable",

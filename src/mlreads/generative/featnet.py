@@ -2,16 +2,14 @@
 
 An MLP 784-512-512-10 (ReLU), trained once on MNIST train with a fixed seed (not the run's: every run must measure
 in the same space) and cached as safetensors under `data_root()/featnets/`, with the hash of its file recorded in
-the run's metrics. It stands in for the Inception network of FID, whose weights cannot be downloaded here.
+the run's metrics. Training it is experiment machinery: `exp_common.load_or_train`. It stands in for the Inception network of FID, whose weights cannot be downloaded here.
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -54,39 +52,3 @@ def cache_path(cfg: FeatNetConfig) -> Path:
     from mlreads.core.data import data_root
 
     return data_root() / "featnets" / f"mnist-mlp{cfg.d_hidden}-s{cfg.steps}-b{cfg.batch_size}-seed{FEATNET_SEED}.safetensors"
-
-
-def load_or_train(cfg: FeatNetConfig, mnist: dict) -> tuple[FeatNet, dict]:
-    """The cached feature net, or train it (about 1 min on one thread) and cache it. Returns (net, info).
-
-    `mnist`: {"train", "test"} -> (x float (n, 784) in [0, 1], y int64), as `exp_common.mnist_tensors()`.
-    """
-    from safetensors.torch import load_model, save_model
-
-    from mlreads.core.run.seeding import init_rng
-    from mlreads.core.train import evaluate, fit, recipe
-
-    path = cache_path(cfg)
-    with init_rng(FEATNET_SEED):
-        net = FeatNet(cfg)
-    x_te, y_te = mnist["test"]
-    eval_fn = lambda m: {"test_acc": (m(x_te).argmax(1) == y_te).float().mean()}
-    if path.is_file():
-        load_model(net, str(path))
-    else:
-        x, y = mnist["train"]
-
-        def batch_fn(step, gen):
-            idx = torch.randint(0, len(x), (cfg.batch_size,), generator=gen)
-            return x[idx], y[idx]
-
-        fit(net, recipe(cfg.steps, cfg.lr, grad_clip=None), batch_fn, lambda m, b: F.cross_entropy(m(b[0]), b[1]),
-            data_seed=FEATNET_SEED, desc="featnet")  # fmt: skip
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        save_model(net, str(tmp))
-        tmp.replace(path)
-    net.eval()
-    info = evaluate(net, eval_fn)
-    info["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-    return net, info

@@ -26,12 +26,12 @@ from typing import Literal
 import torch
 
 from mlreads.core.data.text import TextConfig, load_text
-from mlreads.core.figures import loss_curves
 from mlreads.core.nn.lm import lm_evaluator, next_token_loss
 from mlreads.core.run.config import in_range, positive
 from mlreads.core.run.runner import RunContext
 from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import TrainConfig, fit, recipe
+from mlreads.gpt.figures import training_curves_figure
 from mlreads.gpt.model import GPT, GPTConfig
 
 NANOGPT = {"weight_decay": 0.1, "betas": (0.9, 0.99)}  # shakespeare_char's AdamW; recipe's cosine ends at lr / 10
@@ -107,9 +107,7 @@ def run_char_lm(cfg: CharLMConfig, ctx: RunContext) -> dict:
     unigram = data.unigram_entropy()
 
     ctx.write_text("sample", sample)
-    ctx.savefig(loss_curves({"gpt": result.history}, eval_keys=("train_loss", "val_loss"), ylabel="loss (nats / char)",
-                            title="gpt/char-lm: training curves", refs={f"unigram entropy {unigram:.2f}": unigram}),
-                "loss_curves",
+    ctx.savefig(training_curves_figure(result.history, unigram), "loss_curves",
                 caption=("Loss against steps for the character-level GPT: batch-mean training loss (thin line) and "
                          "training and validation loss on fixed evaluation windows (markers). The grey dashed line is "
                          "the unigram entropy, the best a model that ignores context can do; learning the text means "

@@ -31,7 +31,6 @@ CONFIGS = {
 register(
     Experiment(
         id="gpt/char-lm",
-        paper="Vaswani et al. 2017 (arXiv:1706.03762); Radford et al. 2019 (GPT-2)",
         claim="A small decoder-only Transformer learns character-level Shakespeare.",
         paper_value="nanoGPT on tiny-shakespeare: baby GPT (4L/4H/128, 2000 iters) val 1.88; 6L/6H/384 val 1.4697",
         configs=CONFIGS,

@@ -12,17 +12,18 @@ Deviations (all budgets; each experiment's notes add its own):
   positions beyond the training length keep their initial embeddings.
 
 This module holds the declarations (configs per budget, checks, notes). The run functions, with their config
-dataclasses, live in exp_copying.py, exp_induction.py and exp_lm.py; what they share is in exp_common.py.
+dataclasses, live in exp_selective_copying.py, exp_induction_extrapolation.py, exp_lm_vs_transformer.py and
+exp_discretization_cost.py; what they share is in exp_common.py.
 """
 
 from __future__ import annotations
 
 from mlreads.core.run.registry import Experiment, at_least, at_most, holds, register
 from mlreads.core.train import recipe
-from mlreads.mamba.exp_common import BETAS, PAPER
-from mlreads.mamba.exp_copying import CopyingConfig, run_selective_copying
-from mlreads.mamba.exp_induction import InductionConfig, run_induction
-from mlreads.mamba.exp_lm import LMConfig, run_lm
+from mlreads.mamba.exp_common import BETAS
+from mlreads.mamba.exp_induction_extrapolation import InductionConfig, run_induction
+from mlreads.mamba.exp_lm_vs_transformer import LMConfig, run_lm
+from mlreads.mamba.exp_selective_copying import CopyingConfig, run_selective_copying
 
 # ===== mamba/selective-copying ========================================================================================
 
@@ -41,7 +42,6 @@ COPYING = {
 register(
     Experiment(
         id="mamba/selective-copying",
-        paper=PAPER,
         claim="S6 (selective) solves selective copying; S4 (time-invariant) does not.",
         paper_value="Table 1: Mamba architecture S6 99.8 vs S4 56.4; no gate S6 97.0 vs S4 18.3 (length 4096)",
         configs=COPYING,
@@ -98,7 +98,6 @@ INDUCTION = {
 register(
     Experiment(
         id="mamba/induction-extrapolation",
-        paper=PAPER,
         claim="Mamba solves induction heads and extrapolates from length 256 to 2^20 (4096x); attention with absolute "
               "positions does not extrapolate.",
         paper_value="Table 2: Mamba 100% at every length 2^6..2^20; MHA-Abs 58.6% at 512, 26.6% at 1024, OOM beyond",
@@ -121,7 +120,7 @@ register(
             "long lengths uses fewer sequences (eval_tokens / L, at least eval_min). The retention probe puts the pair "
             "at the start of sequences of d + 1 tokens, so the query is d tokens later: it shows where recall fails; "
             "memory_horizon_tokens is, per layer, 1 / the slowest typical decay rate median_t(Δ_t)|A| of any state "
-            "entry (see mlreads.mamba.analysis.memory_horizon). No weight decay: measured at quick, decay 0.1 on the "
+            "entry (see mlreads.mamba.exp_common.memory_horizon). No weight decay: measured at quick, decay 0.1 on the "
             "Δ and B/C projections capped the slowest decay at ~7e-4 per step (a memory of ~1,500 tokens; 100% at "
             "256 but 22% at 4096 after 6,000 steps), while without it the same recipe reached a horizon of ~10^5 "
             "tokens. The learning rate is constant, as in the paper (Appendix E.1: constant 1e-3, batch 8, 204,800 "
@@ -158,7 +157,6 @@ LM = {
 register(
     Experiment(
         id="mamba/lm-vs-transformer",
-        paper=PAPER,
         claim="Mamba matches or beats a Transformer of the same size on language modelling (spirit of Table 3).",
         paper_value="Table 3 / Figure 4: Mamba matches Transformer++ perplexity at equal size from 125M to 1.3B (Pile)",
         configs=LM,
@@ -190,12 +188,11 @@ register(
 
 # ===== mamba/discretization-cost ======================================================================================
 
-from mlreads.mamba.exp_discretization import DiscretizationConfig, run_discretization  # noqa: E402
+from mlreads.mamba.exp_discretization_cost import DiscretizationConfig, run_discretization  # noqa: E402
 
 register(
     Experiment(
         id="mamba/discretization-cost",
-        paper=PAPER,
         claim="With a diagonal A, per-token ZOH discretisation costs O(N), not the O(N^3) of a dense A's matrix "
               "exponential and inverse (Section 3.5); the two agree when the dense A is diagonal.",
         paper_value="Section 3.5 / Appendix: A is diagonal (S4D), so Ā = exp(ΔA) is elementwise; the scan's speed "

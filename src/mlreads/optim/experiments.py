@@ -5,20 +5,18 @@ from __future__ import annotations
 from dataclasses import replace
 
 from mlreads.core.run.registry import Experiment, at_least, at_most, holds, register
-from mlreads.optim.exp_bias_correction import BiasCorrectionConfig, run_bias_correction
-from mlreads.optim.exp_char_lm import SophiaLMConfig, run_char_lm
-from mlreads.optim.exp_logreg import LogRegConfig, run_logreg
-from mlreads.optim.exp_mlp import MLPOptConfig, run_mlp
-from mlreads.optim.exp_regret import RegretConfig, run_regret
-from mlreads.optim.exp_toy_2d import Toy2DConfig, run_toy_2d
+from mlreads.optim.exp_adam_bias_correction import BiasCorrectionConfig, run_bias_correction
+from mlreads.optim.exp_adam_logreg_mnist import LogRegConfig, run_logreg
+from mlreads.optim.exp_adam_mlp_mnist import MLPOptConfig, run_mlp
+from mlreads.optim.exp_adam_regret_counterexample import RegretConfig, run_regret
+from mlreads.optim.exp_sophia_char_lm import SophiaLMConfig, run_char_lm
+from mlreads.optim.exp_sophia_toy_2d import Toy2DConfig, run_toy_2d
 
-ADAM = "Kingma & Ba 2015, Adam: A Method for Stochastic Optimization (ICLR, arXiv:1412.6980)"
 
 _lr = LogRegConfig()
 register(
     Experiment(
         id="adam/logreg-mnist",
-        paper=ADAM,
         claim="Fig 1 left: on L2-regularised logistic regression, Adam converges like SGD-Nesterov, both faster than AdaGrad.",
         paper_value="Fig 1: after 45 epochs Adam ~ SGD-Nesterov < AdaGrad in training cost (curves, no table)",
         configs={
@@ -52,7 +50,6 @@ _mlp = MLPOptConfig()
 register(
     Experiment(
         id="adam/mlp-mnist",
-        paper=ADAM,
         claim="Fig 2a: on an MNIST MLP (2x1000 ReLU) with dropout, Adam reaches the lowest training cost.",
         paper_value="Fig 2a: Adam below AdaGrad, RMSProp, SGD-Nesterov, AdaDelta over 200 epochs (curves)",
         configs={
@@ -89,7 +86,6 @@ _FIRST = at_most("first_step_rel_err", 0.01, name="first step without correction
 register(
     Experiment(
         id="adam/bias-correction",
-        paper=ADAM,
         claim=("Fig 4 (Section 6.4): without bias correction, beta2 near 1 makes training unstable; with it, "
                "beta2 = 0.9999 is as good as 0.99."),
         paper_value="Section 3: first step 10x alpha at b2 = 0.9999 without correction; Fig 4: VAE loss, red vs green",
@@ -120,7 +116,7 @@ register(
 register(
     Experiment(
         id="adam/regret-counterexample",
-        paper="Reddi, Kale & Kumar 2018, On the Convergence of Adam and Beyond (ICLR), against Kingma & Ba Thm 4.1",
+        source="reddi2018",
         claim=("Adam's Theorem 4.1 (O(sqrt T) regret) is false: on Reddi et al.'s online problem Adam's average "
                "regret stays bounded away from 0 and x_t drifts to the worst point, while AMSGrad converges."),
         paper_value="Reddi et al. Section 3: Adam converges to x = +1, the optimum is x* = -1 (C = 3)",
@@ -141,12 +137,10 @@ register(
     )
 )
 
-SOPHIA = "Liu, Li, Hall, Liang & Ma 2023, Sophia: A Scalable Stochastic Second-order Optimizer (arXiv:2305.14342)"
 
 register(
     Experiment(
         id="sophia/toy-2d",
-        paper=SOPHIA,
         claim=("Fig 2: with heterogeneous curvature, Sophia's clipped Newton step converges fast where GD is slow "
                "in the flat direction and Newton is drawn to a non-minimum critical point."),
         paper_value="Fig 2: trajectories (no number); GD slow, SignGD/Adam bounce, Newton to a saddle/maximum",
@@ -171,7 +165,6 @@ _lm = SophiaLMConfig()
 register(
     Experiment(
         id="sophia/char-lm",
-        paper=SOPHIA,
         claim="Abstract / Fig 4: Sophia-G reaches the same loss as AdamW in half the steps (GPT-2 125M-770M).",
         paper_value="2x fewer steps than AdamW to the same validation loss (r = 0.5) on OpenWebText",
         configs={

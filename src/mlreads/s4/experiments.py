@@ -1,6 +1,6 @@
 """S4 experiments, as declarations: HiPPO reconstruction, the random-A vs HiPPO-A ablation on (permuted) MNIST, and
-S4D on sMNIST. The run functions, with their config dataclasses, live in exp_reconstruction.py, exp_mnist_init.py and
-exp_smnist.py; what the MNIST ones share is in exp_common.py; the plots in figures.py.
+S4D on sMNIST. The run functions, with their config dataclasses, live in exp_hippo_reconstruction.py,
+exp_mnist_init.py and exp_smnist.py; what the MNIST ones share is in exp_common.py; the plots in figures.py.
 
 Deviations (each also in the experiment's notes and config):
 - Quick budgets shorten the MNIST sequences by average-pooling the 28x28 image (mnist-init: 4x4, 49 steps; smnist: 2x2,
@@ -16,8 +16,8 @@ from dataclasses import replace
 from mlreads.core.run.registry import Experiment, at_least, at_most, register
 from mlreads.core.train import TrainConfig
 from mlreads.s4.exp_common import DataConfig
+from mlreads.s4.exp_hippo_reconstruction import ReconConfig, run_reconstruction
 from mlreads.s4.exp_mnist_init import LSSL, InitConfig, run_mnist_init
-from mlreads.s4.exp_reconstruction import ReconConfig, run_reconstruction
 from mlreads.s4.exp_smnist import SmnistConfig, run_smnist
 from mlreads.s4.model import S4Config
 
@@ -25,7 +25,7 @@ from mlreads.s4.model import S4Config
 
 register(Experiment(
     id="s4/hippo-reconstruction",
-    paper="Gu et al. 2020, HiPPO (arXiv 2008.07669); LSSL (arXiv 2110.13985) for the random A",
+    source="hippo",
     claim="HiPPO-LegS memorises a signal's history online as Legendre coefficients; a random A of the same size cannot.",
     paper_value="HiPPO Fig. 2-3: LegS reconstructs the history; random A is not in the paper (LSSL §5.4 ablates it)",
     configs={
@@ -46,7 +46,7 @@ register(Experiment(
 
 register(Experiment(
     id="s4/mnist-init",
-    paper="Gu et al. 2021, LSSL (arXiv 2110.13985) §5.4; S4 (arXiv 2111.00396)",
+    source="lssl",
     claim="HiPPO A beats a random A by a wide margin on permuted (and sequential) MNIST.",
     paper_value="pMNIST: random A ~62%, HiPPO A 98.60 (fixed) / 98.76 (trained)",
     configs={
@@ -80,7 +80,7 @@ register(Experiment(
 
 register(Experiment(
     id="s4/smnist",
-    paper="Gu et al. 2022, S4D (arXiv 2206.11893); S4 (arXiv 2111.00396)",
+    source="s4d",
     claim="S4 and S4D classify sequential MNIST (784 pixels, one at a time; the quick budget pools 2x2 to 196 steps).",
     paper_value="S4 99.63, LSSL 99.53, HiPPO-RNN 98.9; The Annotated S4 99.55 after 20 epochs",
     configs={

@@ -11,16 +11,15 @@ from mlreads.core.run.config import in_range, positive
 from mlreads.core.run.runner import RunContext
 from mlreads.core.tables import markdown_table
 from mlreads.superposition import figures
-from mlreads.superposition.analysis import (
+from mlreads.superposition.exp_common import ToyTrain, logspace, train_grid
+from mlreads.superposition.measures import (
     dimensions_per_feature,
     feature_dimensionality,
     geometry_counts,
     shuffled_baseline,
     sticky_fraction_share,
 )
-from mlreads.superposition.exp_phase_diagram import logspace
 from mlreads.superposition.model import ToyConfig, ToyModel
-from mlreads.superposition.training import ToyTrain, train_grid
 
 
 @dataclass(frozen=True)

@@ -10,16 +10,11 @@ from mlreads.core.run.config import in_range, positive
 from mlreads.core.run.runner import RunContext
 from mlreads.core.tables import markdown_table
 from mlreads.superposition import figures
-from mlreads.superposition.analysis import PHASES, classify_phase
+from mlreads.superposition.exp_common import ToyTrain, logspace, train_grid
+from mlreads.superposition.measures import PHASES, classify_phase
 from mlreads.superposition.model import ToyConfig, ToyModel
-from mlreads.superposition.training import ToyTrain, train_grid
 
 PHASE_MARKS = ("-", "D", "S")  # not represented, dedicated dimension, superposition (the text table's cells)
-
-
-def logspace(lo: float, hi: float, n: int) -> torch.Tensor:
-    """n points from lo to hi, evenly spaced in log10."""
-    return torch.logspace(torch.log10(torch.tensor(lo)).item(), torch.log10(torch.tensor(hi)).item(), n)
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,9 @@ import torch
 from mlreads.core.run.config import in_range, positive
 from mlreads.core.run.runner import RunContext
 from mlreads.superposition import figures
-from mlreads.superposition.analysis import count_represented
+from mlreads.superposition.exp_common import ToyTrain, train_grid
+from mlreads.superposition.measures import count_represented
 from mlreads.superposition.model import ToyConfig, ToyModel, geometric_importance
-from mlreads.superposition.training import ToyTrain, train_grid
 
 
 @dataclass(frozen=True)

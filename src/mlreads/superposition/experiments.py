@@ -1,7 +1,7 @@
 """Registered experiments for Elhage et al. 2022, "Toy Models of Superposition" (arXiv 2209.10652), as declarations.
 
 The run functions, with their config dataclasses, live in exp_intro.py (Section 1), exp_sparsity_sweep.py (Section 3),
-exp_phase_diagram.py (Section 4), exp_dimensionality.py (Section 6) and exp_abs.py (Section 8); the plots in
+exp_phase_diagram.py (Section 4), exp_dimensionality.py (Section 6) and exp_abs_computation.py (Section 8); the plots in
 figures.py. Every grid (sparsities, importances) times k restarts is ONE batched model; the best restart per grid
 point (lowest loss on fresh samples) is analysed, as in the paper.
 
@@ -12,14 +12,13 @@ quick budgets train fewer steps / smaller batches than the paper's 10,000 x 1024
 from __future__ import annotations
 
 from mlreads.core.run.registry import Experiment, at_least, at_most, equals, holds, register
-from mlreads.superposition.exp_abs import AbsExpConfig, run_abs
+from mlreads.superposition.exp_abs_computation import AbsExpConfig, run_abs
+from mlreads.superposition.exp_common import ToyTrain
 from mlreads.superposition.exp_dimensionality import DimConfig, run_dimensionality
 from mlreads.superposition.exp_intro import IntroConfig, run_intro
 from mlreads.superposition.exp_phase_diagram import PhaseConfig, run_phase
 from mlreads.superposition.exp_sparsity_sweep import SweepConfig, run_sweep
-from mlreads.superposition.training import ToyTrain
 
-PAPER = "Elhage et al. 2022, Toy Models of Superposition"
 PLATEAU_SPAN = 100 ** (2 / 23)  # = 1.493: dimensionality, quick: the width of 3 consecutive points of the first grid
 
 # ===== superposition/intro ============================================================================================
@@ -31,7 +30,6 @@ _intro_checks = [
 ]
 register(Experiment(
     id="superposition/intro",
-    paper=PAPER,
     claim="n=5, m=2, I=0.9^i: dense features keep 2 orthogonal features; sparse ones pack 5 into a pentagon.",
     paper_value="2 features at S=0; a regular pentagon (72 degrees apart) at 1-S <= 0.1",
     configs={
@@ -58,7 +56,6 @@ _sweep_checks = [
 ]
 register(Experiment(
     id="superposition/sparsity-sweep",
-    paper=PAPER,
     claim="n=20, m=5, I=0.7^i: the linear model keeps the top m features; the ReLU model packs more, in "
     "superposition, as sparsity rises.",
     paper_value="linear: 5 at every sparsity; ReLU: 5 dense, most of the 20 at 1-S = 0.001",
@@ -92,7 +89,6 @@ _phase_checks = [
 ]  # fmt: skip
 register(Experiment(
     id="superposition/phase-diagram",
-    paper=PAPER,
     claim="n=2, m=1: the extra feature is either not represented, given the dimension, or stored in superposition; "
     "superposition takes the sparse, comparable-importance corner.",
     paper_value="3 phases; superposition when sparse and of comparable importance (Section 4 figure)",
@@ -113,7 +109,6 @@ register(Experiment(
 
 register(Experiment(
     id="superposition/dimensionality",
-    paper=PAPER,
     claim="Feature dimensionalities stick at 1, 3/4, 2/3, 1/2, 2/5, 3/8 and 0; m/||W||_F^2 is sticky at 1 and 1/2.",
     paper_value="a plateau of m/||W||_F^2 at 1/2; D_i clustered on the sticky fractions (Section 6 figure)",
     configs={
@@ -155,7 +150,6 @@ register(Experiment(
 
 register(Experiment(
     id="superposition/abs-computation",
-    paper=PAPER,
     claim="Computing |x| in superposition: as sparsity rises, neurons go from monosemantic to polysemantic.",
     paper_value="monosemantic neurons when dense, polysemantic when sparse (Section 8 figures)",
     configs={

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mlreads.attention.translate import bleu, make_task, translate
-from mlreads.core.data.translation import TranslationConfig
+from mlreads.core.data.translation import TranslationConfig, make_task
+from mlreads.core.nn.decoding import bleu, translate
 from mlreads.core.run.config import choices, in_range, positive
 from mlreads.core.run.runner import RunContext
+from mlreads.transformer.exp_common import build, paper_recipe, teacher_forced, train
 from mlreads.transformer.figures import ablation_figure
-from mlreads.transformer.training import build, paper_recipe, teacher_forced, train
 
 VARIANTS = {  # name -> (label smoothing, positional, heads); "base" is the paper's base recipe scaled down
     "base": (0.1, "sinusoidal", 4),

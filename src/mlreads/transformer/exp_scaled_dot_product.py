@@ -15,7 +15,7 @@ import torch
 from mlreads.core.figures import curves
 from mlreads.core.run.config import positive
 from mlreads.core.run.runner import RunContext
-from mlreads.gpt.attention import attention_scores
+from mlreads.gpt import attention_scores
 
 
 @dataclass(frozen=True)

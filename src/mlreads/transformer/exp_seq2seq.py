@@ -12,16 +12,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from mlreads.attention.exp_rnnsearch import RNNSearchConfig
-from mlreads.attention.rnn import RNNConfig, Seq2Seq, seq2seq_loss
-from mlreads.attention.translate import batch_fn, bleu, make_task, test_bins, translate
-from mlreads.core.data.translation import TranslationConfig
+from mlreads.attention import RNNConfig, RNNSearchConfig, Seq2Seq, seq2seq_loss
+from mlreads.core.data.translation import (
+    TranslationConfig,
+    batch_fn,
+    make_task,
+    test_bins,
+)
+from mlreads.core.nn.decoding import bleu, translate
 from mlreads.core.run.config import in_range, positive
 from mlreads.core.run.runner import RunContext
 from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import fit
+from mlreads.transformer.exp_common import build, paper_recipe, teacher_forced, train
 from mlreads.transformer.figures import time_curves_figure
-from mlreads.transformer.training import build, paper_recipe, teacher_forced, train
 
 
 @dataclass(frozen=True)

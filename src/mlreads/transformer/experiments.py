@@ -9,11 +9,9 @@ from mlreads.transformer.exp_ablations import AblationConfig, run_ablations
 from mlreads.transformer.exp_scaled_dot_product import ScaledDotConfig, run_scaled_dot
 from mlreads.transformer.exp_seq2seq import Seq2SeqConfig, run_seq2seq
 
-VASWANI = "Vaswani et al. 2017, Attention Is All You Need (arXiv:1706.03762)"
 
 register(Experiment(
     id="transformer/seq2seq",
-    paper=VASWANI,
     claim="The Transformer translates better than recurrent attention at a fraction of the training cost (Table 2), "
           "here: at least RNNsearch's BLEU at equal training time on the pseudo-French task.",
     paper_value="WMT'14 En-De 27.3 / En-Fr 38.1 BLEU (base) at 3.3e18 FLOPs, above every recurrent model in Table 2",
@@ -49,7 +47,6 @@ register(Experiment(
 
 register(Experiment(
     id="transformer/ablations",
-    paper=VASWANI,
     claim="Table 3: label smoothing hurts perplexity but helps BLEU (row D); learned positional embeddings do about "
           "as well as sinusoids (row E).",
     paper_value="newstest2013: ε_ls 0: PPL 4.67 / BLEU 25.3 vs ε_ls 0.1: 4.92 / 25.8; learned PE 4.92 / 25.7",
@@ -80,7 +77,6 @@ register(Experiment(
 
 register(Experiment(
     id="transformer/scaled-dot-product",
-    paper=VASWANI,
     claim="Section 3.2.1, footnote 4: q·k has variance d_k, so without the 1/sqrt(d_k) scale the softmax saturates "
           "and its gradient vanishes.",
     paper_value="Var(q·k) = d_k for unit-variance components; 'extremely small gradients' for large d_k",

@@ -42,8 +42,7 @@ from mlreads.core.data.translation import BOS, EOS, PAD
 from mlreads.core.nn.activations import activation
 from mlreads.core.nn.decoding import beam_search
 from mlreads.core.nn.hooks import HookedModule, HookPoint
-from mlreads.core.train import rsqrt_factor
-from mlreads.gpt.attention import attend, attention_scores
+from mlreads.gpt import attend, attention_scores
 
 KV = tuple[Tensor, Tensor]
 
@@ -107,8 +106,10 @@ def noam_peak_lr(d_model: int, warmup: int) -> float:
 
 
 def noam_lr(step: int, d_model: int, warmup: int) -> float:
-    """Eq. 3: lrate = d_model^-0.5 · min(step^-0.5, step · warmup^-1.5), step counted from 1."""
-    return noam_peak_lr(d_model, warmup) * rsqrt_factor(step, warmup)
+    """Eq. 3: lrate = d_model^-0.5 · min(step^-0.5, step · warmup^-1.5), step counted from 1 (step 0 counts as 1).
+    Training uses the same curve through `fit`'s schedule="rsqrt" at lr = `noam_peak_lr` (a test holds them equal)."""
+    step = max(step, 1)
+    return d_model**-0.5 * min(step**-0.5, step * warmup**-1.5)
 
 
 class MultiHeadAttention(nn.Module):

@@ -8,9 +8,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-PAPER_ALEXNET = "Krizhevsky, Sutskever & Hinton 2012, ImageNet Classification with Deep CNNs (NIPS)"
-PAPER_RESNET = "He, Zhang, Ren & Sun 2016, Deep Residual Learning for Image Recognition (arXiv 1512.03385)"
-
 
 DATASETS = ("mnist", "fashion")  # what `load_images` reads; the experiments' `dataset` is one of them
 

@@ -11,13 +11,12 @@ import dataclasses
 
 from mlreads.core.run.registry import Experiment, at_least, at_most, holds, register
 from mlreads.core.train import recipe
-from mlreads.vision.exp_common import PAPER_ALEXNET, PAPER_RESNET
-from mlreads.vision.exp_degradation import DegradationConfig, run_degradation
-from mlreads.vision.exp_feature_neighbours import (
+from mlreads.vision.exp_alexnet_feature_neighbours import (
     NeighboursConfig,
     run_feature_neighbours,
 )
-from mlreads.vision.exp_relu_vs_tanh import ReluTanhConfig, run_relu_vs_tanh
+from mlreads.vision.exp_alexnet_relu_vs_tanh import ReluTanhConfig, run_relu_vs_tanh
+from mlreads.vision.exp_resnet_degradation import DegradationConfig, run_degradation
 
 
 def _sgd(steps, lr, eval_every, warmup=0, wd=0.0, schedule="constant", time_limit_s=None, clip=None):
@@ -39,7 +38,6 @@ RELU_TANH = {
 
 register(Experiment(
     id="alexnet/relu-vs-tanh",
-    paper=PAPER_ALEXNET,
     claim="A four-layer CNN with ReLUs reaches a target training error several times faster than with tanh (Fig 1).",
     paper_value="Fig 1: 25% training error on CIFAR-10 six times faster with ReLU (about 5 vs 35 epochs)",
     configs=RELU_TANH,
@@ -80,7 +78,6 @@ NEIGHBOURS = {
 
 register(Experiment(
     id="alexnet/feature-neighbours",
-    paper=PAPER_ALEXNET,
     claim="Images whose last-hidden-layer (fc7) features are close are semantically similar (Section 6.1, Fig 4).",
     paper_value="Fig 4 (qualitative): the 6 training images nearest in fc7 space share the query's class",
     configs=NEIGHBOURS,
@@ -115,7 +112,6 @@ DEGRADATION = {
 
 register(Experiment(
     id="resnet/degradation",
-    paper=PAPER_RESNET,
     claim=("Deeper plain nets have higher training error than shallower ones (degradation, not overfitting); the "
            "residual versions do not degrade (Figs 1, 6), and their layer responses are smaller (Fig 7)."),
     paper_value=("Fig 6 (CIFAR-10): plain-56 training error above plain-20's throughout; ResNet-56 below ResNet-20; "

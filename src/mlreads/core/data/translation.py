@@ -20,11 +20,16 @@ to sources and BOS/EOS to targets.
 A user file (`--set data.path=FILE`) holds one tab-separated `source<TAB>target` pair per line, whitespace tokenised;
 it has no alignment.
 
+What experiments need around a task: `make_task(cfg)` (the synthetic pair, or the user's file), `batch_fn` (fresh
+pairs for `fit` at every step) and `test_bins` (held-out pairs per source-length bin). Greedy translation and BLEU are
+in `mlreads.core.nn.decoding`.
+
 Deviations: a synthetic language pair instead of WMT'14 English-French (no parallel corpus is available offline).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -197,3 +202,32 @@ def pad_batch(pairs: list[Pair]) -> tuple[Tensor, Tensor, Tensor]:
         tgt_in[b, : len(p.tgt) + 1] = torch.tensor([BOS] + p.tgt)
         tgt_out[b, : len(p.tgt) + 1] = torch.tensor(p.tgt + [EOS])
     return src, tgt_in, tgt_out
+
+
+# the task as experiments use it: a synthetic pair or user text, batches for fit, length-binned test sets
+
+Task = SyntheticTranslation | ParallelText
+
+
+def make_task(cfg: TranslationConfig) -> Task:
+    return ParallelText(cfg.path) if cfg.path else SyntheticTranslation(cfg)
+
+
+def batch_fn(task: Task, batch_size: int, min_len: int, max_len: int) -> Callable[[int, torch.Generator], tuple]:
+    """`fit`'s batch_fn: fresh sentence pairs every step, drawn from fit's generator."""
+    return lambda step, gen: pad_batch(task.sample(batch_size, gen, min_len, max_len))
+
+
+def length_bins(edges: Sequence[int]) -> list[tuple[int, int]]:
+    """(5, 10, 20) -> [(5, 10), (11, 20)]: inclusive source-length bins from increasing edges."""
+    if len(edges) < 2 or any(b <= a for a, b in zip(edges, edges[1:])):
+        raise ValueError(f"bin_edges={tuple(edges)}: give at least two increasing lengths")
+    return [(edges[0], edges[1])] + [(a + 1, b) for a, b in zip(edges[1:], edges[2:])]
+
+
+def test_bins(task: Task, bins: Sequence[tuple[int, int]], n_per_bin: int, gen: torch.Generator) -> dict[str, list[Pair]]:
+    """Held-out pairs per source-length bin ("21-30": pairs with 21 <= length <= 30). For user data, the held-out
+    pairs are sorted into the bins."""
+    if isinstance(task, ParallelText):
+        return {f"{lo}-{hi}": [p for p in task.test if lo <= len(p.src) <= hi] for lo, hi in bins}
+    return {f"{lo}-{hi}": task.sample(n_per_bin, gen, lo, hi) for lo, hi in bins}

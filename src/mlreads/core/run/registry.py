@@ -1,7 +1,8 @@
 """Experiments as declarations: what a paper claims, its number, a config per budget, a run function and checks.
 
-A paper's `experiments.py` calls `register(Experiment(...))`. The runner (core/run/runner.py) does everything else:
-seeding, threads, output folders, result.json, figures and the verdict.
+A paper's `experiments.py` calls `register(Experiment(...))`; what the experiment cites, and which package holds it,
+come from core/papers.py. The runner (core/run/runner.py) does everything else: seeding, threads, output folders,
+result.json, figures and the verdict.
 
 A `Check` is a relation on the metrics that `run` returns (a bound, an ordering, a trend) and must be able to fail:
 
@@ -22,12 +23,12 @@ from __future__ import annotations
 
 import difflib
 import importlib
-import pkgutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from mlreads.core.errors import UserError
+from mlreads.core.papers import PACKAGES, citation
 from mlreads.core.run.verdict import ALL_SEEDS, SeedRule, compare, noisy_outcome
 
 BUDGETS = ("smoke", "quick", "full")
@@ -179,8 +180,7 @@ def equals(metric: str, value: Any, name: str | None = None) -> Check:
 class Experiment:
     """One claim of one paper, re-measured. See the module docstring."""
 
-    id: str  # "<paper>/<slug>"
-    paper: str  # "Vaswani et al. 2017, Attention Is All You Need"
+    id: str  # "<paper>/<slug>": the prefix is a key of core/papers.py's reading list
     claim: str  # one sentence, from CLAIMS.md
     paper_value: str  # the paper's own number, as text
     configs: Mapping[str, Any]  # budget -> frozen dataclass config
@@ -192,10 +192,20 @@ class Experiment:
     headline: str = ""  # the metric shown as "measured" in the claims table
     notes: str = ""  # notes on the reading list and deviations, shown on the report page
     tags: tuple[str, ...] = field(default_factory=tuple)
+    source: str = ""  # a key of core.papers.SOURCES when the claim is another source's than the prefix's paper's
+    # What it cites (result.json's "paper"). Left empty, it comes from core/papers.py (`citation(id, source)`), the
+    # one place for paper metadata; only an id outside the reading list (a test's toy) writes its own.
+    paper: str = ""
 
     def __post_init__(self):
         if "/" not in self.id:
             raise ValueError(f"experiment id {self.id!r} must be '<paper>/<slug>'")
+        if not self.paper:
+            try:
+                object.__setattr__(self, "paper", citation(self.id, self.source))
+            except KeyError as e:
+                raise ValueError(f"{self.id}: no paper for it in core/papers.py ({e.args[0]!r} is neither a reading "
+                                 "list prefix nor a SOURCES key)") from None  # fmt: skip
         for budget in self.configs:
             if budget not in BUDGETS:
                 raise ValueError(f"{self.id}: unknown budget {budget!r}")
@@ -223,16 +233,9 @@ def register(exp: Experiment) -> Experiment:
 
 
 def load_all() -> dict[str, Experiment]:
-    """Import every paper's `experiments` module, which registers its experiments."""
-    import mlreads
-
-    for info in pkgutil.iter_modules(mlreads.__path__):
-        if info.ispkg and info.name != "core":
-            try:
-                importlib.import_module(f"mlreads.{info.name}.experiments")
-            except ModuleNotFoundError as e:
-                if e.name != f"mlreads.{info.name}.experiments":
-                    raise
+    """Import the `experiments` module of every package on the reading list (core/papers.py), which registers them."""
+    for package in PACKAGES:
+        importlib.import_module(f"mlreads.{package}.experiments")
     return REGISTRY
 
 

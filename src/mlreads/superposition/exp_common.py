@@ -1,4 +1,5 @@
-"""Training batched toy models with `mlreads.core.train.fit`, and picking the best of k restarts.
+"""What the superposition experiments share: training batched toy models with `mlreads.core.train.fit`, and picking
+the best of k restarts.
 
 Paper: Elhage et al. 2022, "Toy Models of Superposition" (arXiv 2209.10652), Section 2 and the paper's notebook:
 AdamW, lr 1e-3, constant schedule, batch 1024, 10,000 steps. Restarts are just more instances: a grid of G points
@@ -63,6 +64,11 @@ def eval_losses(model: nn.Module, gen: torch.Generator, n_samples: int = 8192, c
         total = loss if total is None else total + loss
         seen += n
     return total / n_samples
+
+
+def logspace(lo: float, hi: float, n: int) -> torch.Tensor:
+    """n points from lo to hi, evenly spaced in log10."""
+    return torch.logspace(torch.log10(torch.tensor(lo)).item(), torch.log10(torch.tensor(hi)).item(), n)
 
 
 def best_of_restarts(losses: Tensor, restarts: int) -> Tensor:

@@ -1,4 +1,4 @@
-"""Reading a trained toy model: feature norms, superposition, feature dimensionality, geometry and phases.
+"""Measures of a trained toy model's features: norms, superposition, feature dimensionality, geometry and phases.
 
 Paper: Elhage et al. 2022, "Toy Models of Superposition" (arXiv 2209.10652): Section 3 (norms ||W_i|| and the
 superposition measure sum_{j != i} (W^_i . W_j)^2 in the bar plots), Section 6 ("The Geometry of Superposition":

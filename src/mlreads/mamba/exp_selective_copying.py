@@ -5,14 +5,23 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-
 from mlreads.core.data.synthetic import selective_copying
-from mlreads.core.figures import accuracy_curves
 from mlreads.core.run.config import positive
 from mlreads.core.run.runner import RunContext
 from mlreads.core.train import TrainConfig, fit, recipe
-from mlreads.mamba import analysis
-from mlreads.mamba.exp_common import BETAS, build_mamba, check_curriculum, param_groups, stage
+from mlreads.mamba import figures
+from mlreads.mamba.exp_common import (
+    BETAS,
+    build_mamba,
+    check_curriculum,
+    clean_noise_mask,
+    copying_accuracy,
+    copying_accuracy_by_position,
+    copying_loss,
+    delta_by_token_kind,
+    param_groups,
+    stage,
+)
 
 
 @dataclass(frozen=True)
@@ -51,17 +60,17 @@ def run_selective_copying(cfg: CopyingConfig, ctx: RunContext) -> dict:
         return selective_copying(cfg.batch_size, length, n_mem, cfg.vocab, g)
 
     def eval_fn(m):
-        return {"acc": analysis.copying_accuracy(m, eval_batch)}  # always on the full task
+        return {"acc": copying_accuracy(m, eval_batch)}  # always on the full task
 
     out, curves = {}, {}
     for name, selective in (("s6", True), ("lti", False)):
         model = build_mamba(cfg.d_model, cfg.n_layers, cfg.d_state, cfg.vocab, selective,
                             seed=ctx.seed_for(f"init/{name}"))  # fmt: skip
         t0 = time.perf_counter()
-        res = fit(model, cfg.train, batch_fn, analysis.copying_loss, eval_fn, ctx=ctx, desc=f"copying/{name}",
+        res = fit(model, cfg.train, batch_fn, copying_loss, eval_fn, ctx=ctx, desc=f"copying/{name}",
                   groups=param_groups(model, cfg.train.weight_decay))
         out[f"acc_{name}"] = 100 * res.final["acc"]
-        out[f"acc_{name}_by_position"] = [100 * a for a in analysis.copying_accuracy_by_position(model, eval_batch)]
+        out[f"acc_{name}_by_position"] = [100 * a for a in copying_accuracy_by_position(model, eval_batch)]
         out[f"train_s_{name}"] = time.perf_counter() - t0
         curves[name] = res.series("acc")
         if selective:
@@ -70,10 +79,10 @@ def run_selective_copying(cfg: CopyingConfig, ctx: RunContext) -> dict:
     x, _, mask = (t[:64] for t in eval_batch)
     data_mask = (x != 0) & ~mask
     s6.eval()
-    clean_noise = analysis.clean_noise_mask(data_mask, s6.cfg.d_conv) & ~mask  # noise the conv does not mix with data
-    stats = analysis.delta_by_token_kind(s6, x, data_mask, clean_noise)  # for the figure (the whole input)
+    clean_noise = clean_noise_mask(data_mask, s6.cfg.d_conv) & ~mask  # noise the conv does not mix with data
+    stats = delta_by_token_kind(s6, x, data_mask, clean_noise)  # for the figure (the whole input)
     xb, db = x[:, : cfg.seq_len], data_mask[:, : cfg.seq_len]
-    body = analysis.delta_by_token_kind(s6, xb, db, analysis.clean_noise_mask(db, s6.cfg.d_conv))  # statistics
+    body = delta_by_token_kind(s6, xb, db, clean_noise_mask(db, s6.cfg.d_conv))  # statistics
     out.update(
         chance=100 / (cfg.vocab - 2),
         delta_data_top=body["top_data_mean"],
@@ -82,17 +91,14 @@ def run_selective_copying(cfg: CopyingConfig, ctx: RunContext) -> dict:
         frac_selective_channels_data_gt_noise=body["frac_channels_data_gt_noise"],
         delta_data_gt_noise=body["top_log_ratio"] > 0,
     )
-    ctx.savefig(analysis.selection_figure(stats, x, data_mask), "selection_delta",
+    ctx.savefig(figures.selection_figure(stats, x, data_mask), "selection_delta",
                 caption=("Left: the step size Δ of the trained S6 model's most selective layer-0 channels over the "
                          "positions of one input (grey bars: data tokens); right: each channel's mean Δ on data tokens "
                          "against noise tokens, the most selective in red. Selection predicts a large Δ (take the "
                          "token in) on data and a small one (ignore it) on noise: peaks at the grey bars, points above "
                          "the dashed diagonal. In the most selective channels log(Δ data / Δ noise), geometric means, "
                          f"is {out['delta_log_ratio_top']:.2f} (above 0: Δ selects data)."))
-    ctx.savefig(accuracy_curves({"S6 (selective)": curves["s6"], "LTI ablation (S4-like)": curves["lti"]},
-                                chance=out["chance"] / 100,
-                                title="selective copying: accuracy on the copied tokens (full task)"),
-                "accuracy_curves",
+    ctx.savefig(figures.copying_accuracy_figure(curves, chance=out["chance"] / 100), "accuracy_curves",
                 caption=("Accuracy on the tokens to copy (always on the full task) against training steps for S6 "
                          "(selective) and its time-invariant ablation (LTI, S4-like), same budget and curriculum; the "
                          "dashed line is chance. The claim predicts S6 climbs towards 100% while the LTI model stays "

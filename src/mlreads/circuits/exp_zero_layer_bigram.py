@@ -15,9 +15,9 @@ import numpy as np
 import torch
 
 from mlreads.circuits import figures
-from mlreads.circuits.analysis import direct_path
 from mlreads.circuits.corpus import bigram_counts
 from mlreads.circuits.exp_common import POSITIONAL, build_model
+from mlreads.circuits.qk_ov import direct_path
 from mlreads.core.data.text import TextConfig, load_text
 from mlreads.core.nn.lm import lm_evaluator, next_token_loss
 from mlreads.core.run.config import choices, positive

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 import torch
 
 from mlreads.circuits import figures
-from mlreads.circuits.analysis import copying_scores, full_ov_circuit, full_qk_circuit
 from mlreads.circuits.detectors import ov_copying_accuracy
 from mlreads.circuits.exp_common import POSITIONAL, build_model
 from mlreads.circuits.model import AttnOnlyTransformer
+from mlreads.circuits.qk_ov import copying_scores, full_ov_circuit, full_qk_circuit
 from mlreads.core.data.text import TextConfig, load_text
 from mlreads.core.nn.lm import lm_evaluator, next_token_loss
 from mlreads.core.run.config import choices, positive

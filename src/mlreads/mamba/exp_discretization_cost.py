@@ -26,9 +26,9 @@ from dataclasses import dataclass
 
 import torch
 
-from mlreads.core.figures import curves
 from mlreads.core.run.config import positive
 from mlreads.core.run.runner import RunContext
+from mlreads.mamba import figures
 
 
 @dataclass(frozen=True)
@@ -121,10 +121,7 @@ def run_discretization(cfg: DiscretizationConfig, ctx: RunContext) -> dict:
     common = max(x for x in cfg.dense_ns if x <= cfg.diag_ns[-1])
     # the diagonal cost at the dense path's largest N, from the diagonal fit (its sizes are larger)
     diag_at_common = diag_s[-1] * (common / cfg.diag_ns[-1]) ** k_diag
-    fig = curves({"dense A: matrix_exp + solve": (list(cfg.dense_ns), [1e6 * s for s in dense_s]),
-                  "diagonal A: elementwise": (list(cfg.diag_ns), [1e6 * s for s in diag_s])},
-                 xlabel="state size N", ylabel="time per token (µs, one channel)", logx=2, logy=True,
-                 title=f"ZOH per token: dense ∝ N^{k_dense:.2f}, diagonal ∝ N^{k_diag:.2f}")
+    fig = figures.discretization_figure(cfg.dense_ns, dense_s, cfg.diag_ns, diag_s, k_dense, k_diag)
     ctx.savefig(fig, "discretization_cost",
                 caption=("Time per token of zero-order-hold discretisation against the state size N (log-log), for "
                          "a dense A (matrix exponential and solve) and a diagonal A (elementwise). The claim predicts "

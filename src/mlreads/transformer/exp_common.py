@@ -9,9 +9,8 @@ from functools import partial
 import torch
 import torch.nn.functional as F
 
-from mlreads.attention.rnn import seq2seq_loss
-from mlreads.attention.translate import Task, batch_fn
-from mlreads.core.data.translation import PAD, Pair, pad_batch
+from mlreads.attention import seq2seq_loss
+from mlreads.core.data.translation import PAD, Pair, Task, batch_fn, pad_batch
 from mlreads.core.run.runner import RunContext
 from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import TrainConfig, TrainResult, fit

@@ -8,12 +8,24 @@ models: no length extrapolation is involved) for the same number of steps on the
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
 
 from mlreads.attention.figures import alignment_figure, bleu_vs_length_figure
 from mlreads.attention.rnn import RNNConfig, Seq2Seq, seq2seq_loss
-from mlreads.attention.translate import alignment_accuracy, batch_fn, bleu_by_bin, length_bins, make_task, test_bins
-from mlreads.core.data.translation import TranslationConfig
+from mlreads.core.data.translation import (
+    Pair,
+    TranslationConfig,
+    batch_fn,
+    length_bins,
+    make_task,
+    pad_batch,
+    test_bins,
+)
+from mlreads.core.nn.decoding import bleu_by_bin
 from mlreads.core.run.config import positive
 from mlreads.core.run.runner import RunContext
 from mlreads.core.run.seeding import init_rng
@@ -82,3 +94,21 @@ def run_rnnsearch(cfg: RNNSearchConfig, ctx: RunContext) -> dict:
                          "predicts RNNencdec's curve falls as sentences grow while RNNsearch's stays up; on the "
                          f"longest bin RNNsearch leads by {out['long_gap']:+.1f} BLEU here."))  # fmt: skip
     return out
+
+
+@torch.no_grad()
+def alignment_accuracy(model: nn.Module, pairs: Sequence[Pair]) -> tuple[float, Tensor]:
+    """The share of target words whose strongest attention weight (teacher-forced) falls on the source word they
+    translate (Fig 3 as a number), and the alignment matrix of the first pair (T, S) for the figure."""
+    was = model.training
+    model.eval()
+    src, tgt_in, _ = pad_batch(list(pairs))
+    _, align = model(src, tgt_in)  # (B, T, S)
+    model.train(was)
+    hits = total = 0
+    for b, p in enumerate(pairs):
+        guess = align[b, : len(p.tgt)].argmax(-1).tolist()
+        hits += sum(g == a for g, a in zip(guess, p.alignment))
+        total += len(p.tgt)
+    first = pairs[0]
+    return hits / max(1, total), align[0, : len(first.tgt) + 1, : len(first.src) + 1]

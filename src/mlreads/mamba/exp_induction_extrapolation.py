@@ -9,15 +9,16 @@ from dataclasses import dataclass, field, replace
 from safetensors.torch import save_model
 
 from mlreads.core.data.synthetic import induction_heads
-from mlreads.core.figures import accuracy_curves
 from mlreads.core.memory import peak_rss_growth_mb
 from mlreads.core.run.config import nonnegative, positive
 from mlreads.core.run.runner import RunContext
 from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import TrainConfig, fit, recipe
 from mlreads.gpt import GPT, GPTConfig
-from mlreads.mamba import analysis
-from mlreads.mamba.exp_common import BETAS, build_mamba, check_curriculum, param_groups, stage
+from mlreads.mamba import figures
+from mlreads.mamba.exp_common import (
+    BETAS, build_mamba, check_curriculum, induction_accuracy, induction_loss, memory_horizon, param_groups, stage,
+)
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ def run_induction(cfg: InductionConfig, ctx: RunContext) -> dict:
                                cfg.vocab, g)
 
     def eval_fn(m):
-        return {"acc": analysis.induction_accuracy(m, *val)}
+        return {"acc": induction_accuracy(m, *val)}
 
     with init_rng(ctx.seed_for("init/attention")):
         attention = GPT(GPTConfig(d_vocab=cfg.vocab, n_ctx=2**cfg.attn_max_log2, n_layers=cfg.n_layers,
@@ -80,7 +81,7 @@ def run_induction(cfg: InductionConfig, ctx: RunContext) -> dict:
     out = {}
     for name, model in models.items():
         t0 = time.perf_counter()
-        res = fit(model, recipes[name], batch_fn, analysis.induction_loss, eval_fn, ctx=ctx, desc=f"induction/{name}",
+        res = fit(model, recipes[name], batch_fn, induction_loss, eval_fn, ctx=ctx, desc=f"induction/{name}",
                   groups=param_groups(model, cfg.train.weight_decay))
         out[f"train_acc_{name}"] = 100 * res.final["acc"]
         out[f"train_s_{name}"] = time.perf_counter() - t0
@@ -95,7 +96,7 @@ def run_induction(cfg: InductionConfig, ctx: RunContext) -> dict:
     timing, peak_growth = [], []
     for L, (x, answer) in tests.items():
         t0 = time.perf_counter()
-        a, growth = peak_rss_growth_mb(lambda: analysis.induction_accuracy(mamba, x, answer, cfg.segment))
+        a, growth = peak_rss_growth_mb(lambda: induction_accuracy(mamba, x, answer, cfg.segment))
         acc["mamba"].append(100 * a)
         timing.append(time.perf_counter() - t0)
         peak_growth.append(growth)  # the peak memory this evaluation added: flat across L means flat in L
@@ -103,14 +104,14 @@ def run_induction(cfg: InductionConfig, ctx: RunContext) -> dict:
     for L, (x, answer) in tests.items():
         if L <= 2**cfg.attn_max_log2:
             fits = max(1, 2**26 // (cfg.attn_heads * L * L))  # sequences per pass: ~256 MB of attention pattern
-            acc["attention"].append(100 * analysis.induction_accuracy(attention, x, answer, max_batch=fits))
+            acc["attention"].append(100 * induction_accuracy(attention, x, answer, max_batch=fits))
     # Retention: recall against the distance d from the pair to the query, on sequences of d + 1 tokens (the pair
     # first, the query last): a recurrent model has no position, so this isolates how long the state remembers.
     distances = [2**k for k in range(2, cfg.test_log2_max + 1)]
-    retention = [100 * analysis.induction_accuracy(
+    retention = [100 * induction_accuracy(
         mamba, *induction_heads(cfg.retention_n, d + 1, cfg.vocab, gen, distance=d), cfg.segment) for d in distances]
     held = [d for d, a in zip(distances, retention) if a >= 99]
-    horizon = analysis.memory_horizon(mamba, induction_heads(16, 1024, cfg.vocab, gen)[0])
+    horizon = memory_horizon(mamba, induction_heads(16, 1024, cfg.vocab, gen)[0])
     out.update(
         lengths=lengths,
         acc_mamba=acc["mamba"],
@@ -129,24 +130,15 @@ def run_induction(cfg: InductionConfig, ctx: RunContext) -> dict:
         memory_horizon_tokens=horizon,
         memory_horizon_max=max(horizon),
     )
-    ctx.savefig(accuracy_curves({"Mamba (recurrent, segmented)": (lengths, [a / 100 for a in acc["mamba"]]),
-                                 "attention, absolute positions": (lengths[: len(acc["attention"])],
-                                                                   [a / 100 for a in acc["attention"]])},
-                                chance=1 / (cfg.vocab - 1), xlabel="test sequence length (tokens)", logx=2,
-                                vrefs={f"train length {cfg.train_len}": cfg.train_len},
-                                title="induction heads: length extrapolation (cf. Table 2)"),
+    ctx.savefig(figures.extrapolation_figure(lengths, acc, chance=1 / (cfg.vocab - 1), train_len=cfg.train_len),
                 "extrapolation",
                 caption=("Induction-heads recall accuracy against test sequence length for Mamba (run recurrently, "
                          "in segments) and attention with absolute positions, both trained at the length marked by "
                          "the dotted line; the dashed line is chance. The claim predicts Mamba stays near 100% out "
                          f"to the longest length ({lengths[-1]:,} tokens here) while attention falls towards chance "
                          "beyond its training length."))  # fmt: skip
-    ctx.savefig(accuracy_curves({f"Mamba ({cfg.retention_n} sequences per distance)":
-                                 (distances, [a / 100 for a in retention])},
-                                chance=1 / (cfg.vocab - 1), logx=2,
-                                xlabel="distance from the recalled pair to the query (tokens)",
-                                vrefs={f"longest distance seen in training ({cfg.train_len - 1})": cfg.train_len},
-                                title="retention: recall accuracy against distance"),
+    ctx.savefig(figures.retention_figure(distances, retention, cfg.retention_n, chance=1 / (cfg.vocab - 1),
+                                         train_len=cfg.train_len),
                 "retention",
                 caption=("Mamba's recall accuracy when the pair to recall lies d tokens before the query (sequences "
                          "of d + 1 tokens, so position plays no part): how long its state remembers. The dotted line "

@@ -17,11 +17,11 @@ import torch
 import torch.nn.functional as F
 
 from mlreads.circuits import figures
-from mlreads.circuits.analysis import composition_baseline, composition_scores
 from mlreads.circuits.corpus import repeated_batch, varied_repeated_batch
 from mlreads.circuits.detectors import repeated_sequence_scores
 from mlreads.circuits.exp_common import POSITIONAL, build_model
 from mlreads.circuits.model import AttnOnlyTransformer
+from mlreads.circuits.qk_ov import composition_baseline, composition_scores
 from mlreads.core.data.text import TextConfig, TextDataset, load_text
 from mlreads.core.nn.lm import next_token_loss
 from mlreads.core.run.config import choices, in_range, nonnegative, positive

@@ -7,13 +7,13 @@ import time
 from dataclasses import dataclass, field
 
 from mlreads.core.data.text import TextConfig, load_text
-from mlreads.core.figures import loss_curves
 from mlreads.core.nn.lm import lm_evaluator, next_token_loss
 from mlreads.core.run.config import positive
 from mlreads.core.run.runner import RunContext
 from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import TrainConfig, fit, recipe
 from mlreads.gpt import GPT, GPTConfig
+from mlreads.mamba import figures
 from mlreads.mamba.exp_common import BETAS, build_mamba, param_groups
 
 
@@ -89,11 +89,7 @@ def run_lm(cfg: LMConfig, ctx: RunContext) -> dict:
     out["unigram_entropy"] = data.unigram_entropy()
     out["params_within_10pct"] = abs(out["param_ratio"] - 1) <= 0.1
     unigram = out["unigram_entropy"]
-    ctx.savefig(loss_curves(histories, x_scale=cfg.batch_size * cfg.n_ctx / 1e6, ylabel="loss (nats / char)",
-                            xlabel="tokens seen (millions); the equal-time Transformer runs as long as Mamba",
-                            title="Mamba vs Transformer, equal parameters (and tokens, or time)",
-                            refs={f"unigram entropy {unigram:.2f}": unigram}),
-                "loss_curves",
+    ctx.savefig(figures.lm_loss_figure(histories, cfg.batch_size * cfg.n_ctx / 1e6, unigram), "loss_curves",
                 caption=("Training (thin lines) and validation (markers) loss against tokens seen for Mamba and a "
                          "Transformer with about as many parameters (Mamba / Transformer = "
                          f"{out['param_ratio']:.2f})" + (", and a Transformer trained for as long as Mamba took"

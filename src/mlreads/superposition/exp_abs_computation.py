@@ -10,9 +10,9 @@ import torch
 from mlreads.core.run.config import in_range, nonnegative, positive
 from mlreads.core.run.runner import RunContext
 from mlreads.superposition import figures
-from mlreads.superposition.analysis import features_per_neuron
+from mlreads.superposition.exp_common import ToyTrain, train_grid
+from mlreads.superposition.measures import features_per_neuron
 from mlreads.superposition.model import AbsConfig, AbsModel, geometric_importance
-from mlreads.superposition.training import ToyTrain, train_grid
 
 
 @dataclass(frozen=True)
