@@ -27,7 +27,7 @@ from pathlib import Path
 
 from mlreads import __version__
 from mlreads.core.errors import RunStopped, UserError
-from mlreads.core.run.catalog import BUDGET_LIMITS, estimate, ledger_times
+from mlreads.core.report.show import BUDGET_LIMITS, estimate, ledger_times
 from mlreads.core.run.registry import BUDGETS
 
 COMMANDS = ("list", "show", "run", "report", "publish", "supersede", "readme-table", "docs")
@@ -183,8 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_list(args) -> int:
-    from mlreads.core.run.catalog import catalog
     from mlreads.core.papers import reading_key
+    from mlreads.core.run.catalog import catalog
 
     exps = sorted(catalog(), key=lambda e: reading_key(e["id"], e["position"]))
     if args.prefixes:

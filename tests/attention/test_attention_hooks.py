@@ -13,7 +13,11 @@ from mlreads.attention.rnn import RNNConfig, Seq2Seq
 from mlreads.core.data.translation import BOS, PAD
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from hook_checks import assert_ablation_changes_output, assert_names_and_shapes, cache_matching_forward
+from hook_checks import (
+    assert_ablation_changes_output,
+    assert_names_and_shapes,
+    cache_matching_forward,
+)
 
 B, S, T = 3, 6, 5
 CFG = RNNConfig(src_vocab=20, tgt_vocab=20, d_embed=8, d_hidden=12, d_maxout=6, d_align=10)

@@ -5,10 +5,21 @@ import pytest
 import torch
 from torch import nn
 
-from mlreads.attention.kernel_regression import (attention_pooling, loo_bandwidth, nadaraya_watson, toy_data,
-                                                 toy_function)
+from mlreads.attention.kernel_regression import (
+    attention_pooling,
+    loo_bandwidth,
+    nadaraya_watson,
+    toy_data,
+    toy_function,
+)
 from mlreads.attention.rnn import PaperGRUCell, RNNConfig, Seq2Seq, seq2seq_loss
-from mlreads.core.data.translation import EOS, PAD, SyntheticTranslation, TranslationConfig, pad_batch
+from mlreads.core.data.translation import (
+    EOS,
+    PAD,
+    SyntheticTranslation,
+    TranslationConfig,
+    pad_batch,
+)
 
 
 def _gru_pair(d_in=5, H=7, seed=0):

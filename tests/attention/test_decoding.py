@@ -4,7 +4,12 @@ import pytest
 import torch
 
 from mlreads.attention.rnn import RNNConfig, Seq2Seq
-from mlreads.core.data.translation import EOS, SyntheticTranslation, TranslationConfig, pad_batch
+from mlreads.core.data.translation import (
+    EOS,
+    SyntheticTranslation,
+    TranslationConfig,
+    pad_batch,
+)
 from mlreads.transformer.model import EncoderDecoder, TransformerConfig
 
 

@@ -5,6 +5,7 @@ import torch
 
 from mlreads.circuits.corpus import bigram_counts, repeated_batch, varied_repeated_batch
 
+
 def test_repeated_batches_repeat():
     g = torch.Generator().manual_seed(0)
     x = repeated_batch(3, 7, 50, g)

@@ -4,6 +4,7 @@ import dataclasses
 import json
 import subprocess
 import sys
+
 import pytest
 
 from mlreads import cli

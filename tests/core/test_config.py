@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlreads.core.run.config import apply_overrides, parse_overrides, parse_value
 from mlreads.core.errors import ConfigError
+from mlreads.core.run.config import apply_overrides, parse_overrides, parse_value
 
 
 @dataclass(frozen=True)

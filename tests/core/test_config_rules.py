@@ -17,18 +17,16 @@ from typing import Literal
 import pytest
 
 from mlreads.core.errors import ConfigError
-from mlreads.core.run import registry
-from mlreads.core.run.config import (
-    apply_overrides,
+from mlreads.core.fields import (
     choices,
     declared_rule,
     filepath,
     nonnegative,
     positive,
-    problems,
     unchecked,
-    validate,
 )
+from mlreads.core.run import registry
+from mlreads.core.run.config import apply_overrides, problems, validate
 
 sys.path.insert(0, str(Path(__file__).parent))
 from cli_capture import assert_one_line_exit_2, run_cli

@@ -290,7 +290,9 @@ def test_disk_full_during_a_checkpoint_keeps_the_previous_one(tmp_path, monkeypa
 
 @pytest.mark.parametrize("target", ["state", "pointer"])
 def test_disk_full_on_state_or_pointer_keeps_the_previous_checkpoint(tmp_path, monkeypatch, target):
-    from mlreads.core.train import checkpoint as train  # the module whose os.fsync the write calls
+    from mlreads.core.train import (
+        checkpoint as train,  # the module whose os.fsync the write calls
+    )
 
     ck = tmp_path / "ck"
     real_fsync, real_write_text = os.fsync, Path.write_text

@@ -18,22 +18,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlreads.core.run import registry
-from mlreads.core.run import runner
-from mlreads.core.run.config import (
+from mlreads.core.errors import ConfigError
+from mlreads.core.fields import (
     SEED_MAX,
-    apply_overrides,
     filepath,
     in_range,
     nonempty,
     nonnegative,
     positive,
-    problems,
-    shipped_values,
     spec,
-    validate,
 )
-from mlreads.core.errors import ConfigError
+from mlreads.core.run import registry, runner
+from mlreads.core.run.config import apply_overrides, problems, shipped_values, validate
 
 sys.path.insert(0, str(Path(__file__).parent))
 from cli_capture import run_cli

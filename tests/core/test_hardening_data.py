@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 
 from mlreads import cli
-from mlreads.core.run import registry
 from mlreads.core.data import mnist
 from mlreads.core.data.text import TextConfig, TextDataset, load_text
 from mlreads.core.errors import DataError
+from mlreads.core.run import registry
 from mlreads.core.run.registry import Experiment, holds
 
 sys.path.insert(0, str(Path(__file__).parent))

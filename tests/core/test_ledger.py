@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 
 from mlreads import cli
-from mlreads.core.report.ledger import load_ledger, readme_block, readme_section, readme_table, verdicts
+from mlreads.core.report.ledger import (
+    load_ledger,
+    readme_block,
+    readme_section,
+    readme_table,
+    verdicts,
+)
 from mlreads.core.run.runner import environment, source_provenance
 
 COMMIT = "1234567890abcdef1234567890abcdef12345678"

@@ -1,7 +1,6 @@
 """The static report: the HTML parses, links resolve, images exist; smoke runs read as pipeline checks, reproduction
 verdicts come from the ledger; a run page shows both sides of each check, captions, overrides and text tables."""
 
-import json
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -9,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from mlreads import cli
-from mlreads.core.run import registry
 from mlreads.core.report.page import render_text
+from mlreads.core.run import registry
 
 
 class _Collector(HTMLParser):

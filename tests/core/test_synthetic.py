@@ -1,8 +1,13 @@
 import pytest
 import torch
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from mlreads.core.data.synthetic import induction_heads, repeated_random_tokens, selective_copying
+from mlreads.core.data.synthetic import (
+    induction_heads,
+    repeated_random_tokens,
+    selective_copying,
+)
 
 
 def _gen(seed=0):

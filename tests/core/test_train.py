@@ -14,7 +14,14 @@ from safetensors.torch import load_file
 from torch import nn
 
 from mlreads.core.errors import NonFiniteLoss
-from mlreads.core.train import TrainConfig, fit, latest_checkpoint, lr_factor, param_groups, recipe
+from mlreads.core.train import (
+    TrainConfig,
+    fit,
+    latest_checkpoint,
+    lr_factor,
+    param_groups,
+    recipe,
+)
 
 SCRIPT = Path(__file__).parent / "scripts" / "train_tiny.py"
 

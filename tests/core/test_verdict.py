@@ -14,7 +14,14 @@ from mlreads.core import stats
 from mlreads.core.run import registry
 from mlreads.core.run.registry import Experiment, at_least, at_most, equals, holds
 from mlreads.core.run.results import BadResult, validate
-from mlreads.core.run.verdict import ALL_SEEDS, decide, noisy_outcome, paired_mean, verdict_line, why
+from mlreads.core.run.verdict import (
+    ALL_SEEDS,
+    decide,
+    noisy_outcome,
+    paired_mean,
+    verdict_line,
+    why,
+)
 
 
 @pytest.mark.parametrize("op, value, bound, se, expected", [

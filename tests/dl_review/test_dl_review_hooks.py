@@ -9,7 +9,11 @@ import torch
 from mlreads.dl_review.model import ManyMLPs, Students
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from hook_checks import assert_ablation_changes_output, assert_names_and_shapes, cache_matching_forward
+from hook_checks import (
+    assert_ablation_changes_output,
+    assert_names_and_shapes,
+    cache_matching_forward,
+)
 
 
 def _x(*shape):

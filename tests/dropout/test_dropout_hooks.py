@@ -11,7 +11,11 @@ import torch.nn.functional as F
 from mlreads.dropout.model import Autoencoder, DropoutMLP, MLPConfig
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from hook_checks import assert_ablation_changes_output, assert_names_and_shapes, cache_matching_forward
+from hook_checks import (
+    assert_ablation_changes_output,
+    assert_names_and_shapes,
+    cache_matching_forward,
+)
 
 CFG = MLPConfig(d_in=10, d_hidden=(8, 6), d_out=3, p_keep_input=0.8, p_keep_hidden=0.5)
 

@@ -14,7 +14,11 @@ from mlreads.generative.featnet import FeatNet, FeatNetConfig
 from mlreads.generative.gan import GAN, GANConfig
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from hook_checks import assert_ablation_changes_output, assert_names_and_shapes, cache_matching_forward
+from hook_checks import (
+    assert_ablation_changes_output,
+    assert_names_and_shapes,
+    cache_matching_forward,
+)
 
 
 def _gen(seed=1):

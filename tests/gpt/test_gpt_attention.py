@@ -1,18 +1,17 @@
 """The attention functions against the loop reference (gradients too), SDPA, and the KV-cache mask alignment."""
 
-import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.testing import assert_close
 
-from mlreads.gpt.reference import attention_ref
 from mlreads.gpt.attention import (
     attend,
     attention_pattern,
     attention_scores,
     causal_mask,
 )
+from mlreads.gpt.reference import attention_ref
 
 
 def test_causal_mask_is_lower_triangular():

@@ -15,7 +15,12 @@ import warnings
 import pytest
 import torch
 
-from mlreads.mamba import MambaConfig, MambaLM, selective_scan_ref, selective_state_update
+from mlreads.mamba import (
+    MambaConfig,
+    MambaLM,
+    selective_scan_ref,
+    selective_state_update,
+)
 
 
 def _tokens(b, length, vocab, seed=1):

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mlreads.mamba import csrc
 from mlreads.mamba.scan import FusedScan, selective_scan

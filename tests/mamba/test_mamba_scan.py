@@ -2,7 +2,8 @@
 
 import pytest
 import torch
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mlreads.mamba.reference import selective_scan_ref
 from mlreads.mamba.scan import ChunkedScan, selective_scan

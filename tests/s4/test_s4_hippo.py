@@ -6,7 +6,14 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from mlreads.s4.hippo import dplr_legs, legs, legs_rank_correction, legt, random_a, s4d_init
+from mlreads.s4.hippo import (
+    dplr_legs,
+    legs,
+    legs_rank_correction,
+    legt,
+    random_a,
+    s4d_init,
+)
 
 F64 = dict(rtol=1e-10, atol=1e-10)
 

@@ -11,7 +11,11 @@ import torch
 from mlreads.s4.model import S4Config, SequenceClassifier
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from hook_checks import assert_ablation_changes_output, assert_names_and_shapes, cache_matching_forward
+from hook_checks import (
+    assert_ablation_changes_output,
+    assert_names_and_shapes,
+    cache_matching_forward,
+)
 
 
 @pytest.mark.parametrize("kernel", ["s4d", "s4", "dense"])

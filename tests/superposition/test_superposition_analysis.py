@@ -15,8 +15,15 @@ from mlreads.superposition import (
     feature_norms,
     superposition,
 )
-from mlreads.superposition.measures import angle_gaps_deg, features_per_neuron, sticky_fraction_share
-from mlreads.superposition.reference import feature_dimensionality_ref, superposition_ref
+from mlreads.superposition.measures import (
+    angle_gaps_deg,
+    features_per_neuron,
+    sticky_fraction_share,
+)
+from mlreads.superposition.reference import (
+    feature_dimensionality_ref,
+    superposition_ref,
+)
 
 TOL = dict(atol=1e-5, rtol=1e-5)
 

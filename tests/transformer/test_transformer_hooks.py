@@ -12,7 +12,11 @@ from mlreads.core.data.translation import BOS, PAD
 from mlreads.transformer.model import EncoderDecoder, TransformerConfig
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from hook_checks import assert_ablation_changes_output, assert_names_and_shapes, cache_matching_forward
+from hook_checks import (
+    assert_ablation_changes_output,
+    assert_names_and_shapes,
+    cache_matching_forward,
+)
 
 CFG = TransformerConfig(src_vocab=23, tgt_vocab=19, d_model=32, n_heads=4, d_mlp=64, n_layers=2, n_ctx=40,
                         dropout=0.0)

@@ -8,7 +8,12 @@ import torch
 from torch import nn
 
 from mlreads.core.data.translation import BOS, PAD
-from mlreads.transformer.model import EncoderDecoder, TransformerConfig, noam_lr, sinusoids
+from mlreads.transformer.model import (
+    EncoderDecoder,
+    TransformerConfig,
+    noam_lr,
+    sinusoids,
+)
 
 CFG = TransformerConfig(src_vocab=23, tgt_vocab=19, d_model=32, n_heads=4, d_mlp=64, n_layers=2, n_ctx=40,
                         dropout=0.0)

@@ -36,7 +36,7 @@ def test_quick_budget_without_fashion_mnist_names_the_install_command(exp_id, tm
 
 
 def test_speedups_never_count_a_budget_as_a_crossing():
-    from mlreads.vision.exp_relu_vs_tanh import speedups
+    from mlreads.vision.exp_alexnet_relu_vs_tanh import speedups
 
     assert speedups(200, 800, 800) == {"speedup": 4.0, "speedup_lower_bound": None, "min_speedup": 4.0}
     assert speedups(200, None, 800) == {"speedup": None, "speedup_lower_bound": 4.0, "min_speedup": 4.0}

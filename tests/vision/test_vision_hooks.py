@@ -10,11 +10,20 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mlreads.vision.alexnet import AlexNet, AlexNetConfig, SmallConvNet, SmallConvNetConfig
+from mlreads.vision.alexnet import (
+    AlexNet,
+    AlexNetConfig,
+    SmallConvNet,
+    SmallConvNetConfig,
+)
 from mlreads.vision.resnet import ResNet, ResNetConfig, shortcut_a
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
-from hook_checks import assert_ablation_changes_output, assert_names_and_shapes, cache_matching_forward
+from hook_checks import (
+    assert_ablation_changes_output,
+    assert_names_and_shapes,
+    cache_matching_forward,
+)
 
 
 def _x(*shape):

@@ -5,8 +5,12 @@ trains the same RNNsearch as its baseline. It is imported on first use (PEP 562)
 not import the experiment's training machinery.
 """
 
-from mlreads.attention.kernel_regression import (ParametricAttention, attention_pooling, loo_bandwidth,
-                                                 nadaraya_watson)
+from mlreads.attention.kernel_regression import (
+    ParametricAttention,
+    attention_pooling,
+    loo_bandwidth,
+    nadaraya_watson,
+)
 from mlreads.attention.rnn import PaperGRUCell, RNNConfig, Seq2Seq, seq2seq_loss
 
 __all__ = ["PaperGRUCell", "ParametricAttention", "RNNConfig", "Seq2Seq", "attention_pooling", "loo_bandwidth",

@@ -9,9 +9,15 @@ from dataclasses import dataclass
 import torch
 
 from mlreads.attention.figures import kernel_regression_figure
-from mlreads.attention.kernel_regression import (ParametricAttention, attention_pooling, loo_bandwidth,
-                                                 nadaraya_watson, toy_data, toy_function)
-from mlreads.core.run.config import nonnegative, positive
+from mlreads.attention.kernel_regression import (
+    ParametricAttention,
+    attention_pooling,
+    loo_bandwidth,
+    nadaraya_watson,
+    toy_data,
+    toy_function,
+)
+from mlreads.core.fields import nonnegative, positive
 from mlreads.core.run.runner import RunContext
 from mlreads.core.train import fit, recipe
 

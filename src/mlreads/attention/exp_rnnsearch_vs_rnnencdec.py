@@ -25,8 +25,8 @@ from mlreads.core.data.translation import (
     pad_batch,
     test_bins,
 )
+from mlreads.core.fields import positive
 from mlreads.core.nn.decoding import bleu_by_bin
-from mlreads.core.run.config import positive
 from mlreads.core.run.runner import RunContext
 from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import TrainConfig, fit, recipe

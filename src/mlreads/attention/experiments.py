@@ -3,13 +3,14 @@ The runs live in exp_rnnsearch_vs_rnnencdec.py and exp_kernel_regression.py."""
 
 from __future__ import annotations
 
-
-from mlreads.attention.exp_kernel_regression import KernelRegressionConfig, run_kernel_regression
+from mlreads.attention.exp_kernel_regression import (
+    KernelRegressionConfig,
+    run_kernel_regression,
+)
 from mlreads.attention.exp_rnnsearch_vs_rnnencdec import RNNSearchConfig, run_rnnsearch
 from mlreads.core.data.translation import TranslationConfig
 from mlreads.core.run.registry import Experiment, at_least, at_most, register
 from mlreads.core.train import recipe
-
 
 register(Experiment(
     id="attention/rnnsearch-vs-rnnencdec",

@@ -20,8 +20,8 @@ from mlreads.circuits.exp_common import POSITIONAL, build_model
 from mlreads.circuits.model import AttnOnlyTransformer
 from mlreads.circuits.qk_ov import copying_scores, full_ov_circuit, full_qk_circuit
 from mlreads.core.data.text import TextConfig, load_text
+from mlreads.core.fields import choices, positive
 from mlreads.core.nn.lm import lm_evaluator, next_token_loss
-from mlreads.core.run.config import choices, positive
 from mlreads.core.run.runner import RunContext
 from mlreads.core.train import TrainConfig, fit, recipe
 

@@ -23,8 +23,8 @@ from mlreads.circuits.exp_common import POSITIONAL, build_model
 from mlreads.circuits.model import AttnOnlyTransformer
 from mlreads.circuits.qk_ov import composition_baseline, composition_scores
 from mlreads.core.data.text import TextConfig, TextDataset, load_text
+from mlreads.core.fields import choices, in_range, nonnegative, positive
 from mlreads.core.nn.lm import next_token_loss
-from mlreads.core.run.config import choices, in_range, nonnegative, positive
 from mlreads.core.run.runner import RunContext
 from mlreads.core.train import TrainConfig, TrainResult, fit, recipe
 

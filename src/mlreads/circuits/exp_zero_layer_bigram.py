@@ -19,8 +19,8 @@ from mlreads.circuits.corpus import bigram_counts
 from mlreads.circuits.exp_common import POSITIONAL, build_model
 from mlreads.circuits.qk_ov import direct_path
 from mlreads.core.data.text import TextConfig, load_text
+from mlreads.core.fields import choices, positive
 from mlreads.core.nn.lm import lm_evaluator, next_token_loss
-from mlreads.core.run.config import choices, positive
 from mlreads.core.run.runner import RunContext
 from mlreads.core.train import TrainConfig, fit, recipe
 

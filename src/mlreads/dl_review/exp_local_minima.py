@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
-from mlreads.core.run.config import in_range, positive
+from mlreads.core.fields import in_range, positive
 from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import TrainConfig, fit
 from mlreads.dl_review.model import ManyMLPs, per_seed_cross_entropy

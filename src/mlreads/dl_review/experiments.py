@@ -8,7 +8,6 @@ from mlreads.core.run.registry import Experiment, at_least, at_most, holds, regi
 from mlreads.dl_review.exp_local_minima import LocalMinimaConfig, run_local_minima
 from mlreads.dl_review.exp_separability import SeparabilityConfig, run_separability
 
-
 _sep = SeparabilityConfig()
 register(
     Experiment(

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
-from mlreads.core.run.config import in_range, nonnegative, positive
+from mlreads.core.fields import in_range, nonnegative, positive
 from mlreads.core.train import TrainConfig
 from mlreads.dropout.exp_common import Arm, error_pct, mnist_tensors, train_classifier
 from mlreads.dropout.model import MLPConfig

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mlreads.core.run.config import in_range, positive
+from mlreads.core.fields import in_range, positive
 from mlreads.core.train import TrainConfig
 from mlreads.dropout.exp_common import Arm, error_pct, mnist_tensors, train_classifier
 from mlreads.dropout.model import MLPConfig

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 import torch
 import torch.nn.functional as F
 
-from mlreads.core.run.config import in_range, positive
+from mlreads.core.fields import in_range, positive
 from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import TrainConfig, fit
 from mlreads.dropout.exp_common import mnist_tensors, random_batches

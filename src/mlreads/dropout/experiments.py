@@ -9,7 +9,6 @@ from mlreads.dropout.exp_mc_vs_weight_scaling import MCConfig, run_mc
 from mlreads.dropout.exp_mnist import DropoutMNISTConfig, run_mnist
 from mlreads.dropout.exp_sparsity import SparsityConfig, run_sparsity
 
-
 _mnist = DropoutMNISTConfig()
 register(
     Experiment(

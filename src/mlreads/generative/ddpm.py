@@ -39,8 +39,8 @@ from typing import Literal, get_args
 import torch
 from torch import Tensor, nn
 
+from mlreads.core.fields import positive
 from mlreads.core.nn.hooks import HookedModule, HookPoint
-from mlreads.core.run.config import positive
 
 
 def linear_betas(T: int = 1000, beta_1: float = 1e-4, beta_T: float = 0.02) -> Tensor:

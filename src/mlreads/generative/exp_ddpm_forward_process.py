@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from mlreads.core.run.config import in_range, positive
+from mlreads.core.fields import in_range, positive
 from mlreads.core.run.runner import RunContext
 from mlreads.generative import ddpm
 from mlreads.generative.exp_common import mnist_tensors

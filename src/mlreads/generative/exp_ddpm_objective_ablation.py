@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from mlreads.core.run.config import choices, positive
+from mlreads.core.fields import choices, positive
 from mlreads.core.run.runner import RunContext
 from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import TrainConfig, fit, recipe

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
-from mlreads.core.run.config import choices, nonnegative, positive
+from mlreads.core.fields import choices, nonnegative, positive
 from mlreads.core.run.runner import RunContext
 from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import Phase, TrainConfig, fit, recipe

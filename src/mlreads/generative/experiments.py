@@ -12,7 +12,10 @@ import dataclasses
 from mlreads.core.run.registry import Experiment, at_least, at_most, holds, register
 from mlreads.core.train import recipe
 from mlreads.generative.ddpm import DenoiserConfig
-from mlreads.generative.exp_ddpm_forward_process import ForwardConfig, run_forward_process
+from mlreads.generative.exp_ddpm_forward_process import (
+    ForwardConfig,
+    run_forward_process,
+)
 from mlreads.generative.exp_ddpm_mnist import DdpmMnistConfig, run_ddpm_mnist
 from mlreads.generative.exp_ddpm_objective_ablation import (
     AblationConfig,

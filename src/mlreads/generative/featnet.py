@@ -13,8 +13,8 @@ from pathlib import Path
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mlreads.core.fields import positive
 from mlreads.core.nn.hooks import HookedModule, HookPoint
-from mlreads.core.run.config import positive
 
 FEATNET_SEED = 20_240_601  # fixed: the metric space must not depend on the run's seed
 

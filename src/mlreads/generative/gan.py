@@ -32,8 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mlreads.core.fields import in_range, positive
 from mlreads.core.nn.hooks import HookedModule, HookPoint
-from mlreads.core.run.config import in_range, positive
 
 # Hook points on a ModuleList beside `hidden` (hook_hidden.{i}) are published as hidden.{i}.hook_post.
 HIDDEN_ALIASES = ((r"^hook_hidden\.(\d+)$", r"hidden.\1.hook_post"),)

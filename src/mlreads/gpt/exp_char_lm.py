@@ -26,8 +26,8 @@ from typing import Literal
 import torch
 
 from mlreads.core.data.text import TextConfig, load_text
+from mlreads.core.fields import in_range, positive
 from mlreads.core.nn.lm import lm_evaluator, next_token_loss
-from mlreads.core.run.config import in_range, positive
 from mlreads.core.run.runner import RunContext
 from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import TrainConfig, fit, recipe

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import torch
 
-from mlreads.core.run.config import positive
+from mlreads.core.fields import positive
 from mlreads.core.run.runner import RunContext
 from mlreads.mamba import figures
 

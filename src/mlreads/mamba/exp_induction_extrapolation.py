@@ -9,15 +9,22 @@ from dataclasses import dataclass, field, replace
 from safetensors.torch import save_model
 
 from mlreads.core.data.synthetic import induction_heads
+from mlreads.core.fields import nonnegative, positive
 from mlreads.core.memory import peak_rss_growth_mb
-from mlreads.core.run.config import nonnegative, positive
 from mlreads.core.run.runner import RunContext
 from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import TrainConfig, fit, recipe
 from mlreads.gpt import GPT, GPTConfig
 from mlreads.mamba import figures
 from mlreads.mamba.exp_common import (
-    BETAS, build_mamba, check_curriculum, induction_accuracy, induction_loss, memory_horizon, param_groups, stage,
+    BETAS,
+    build_mamba,
+    check_curriculum,
+    induction_accuracy,
+    induction_loss,
+    memory_horizon,
+    param_groups,
+    stage,
 )
 
 

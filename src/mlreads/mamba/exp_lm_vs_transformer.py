@@ -7,8 +7,8 @@ import time
 from dataclasses import dataclass, field
 
 from mlreads.core.data.text import TextConfig, load_text
+from mlreads.core.fields import positive
 from mlreads.core.nn.lm import lm_evaluator, next_token_loss
-from mlreads.core.run.config import positive
 from mlreads.core.run.runner import RunContext
 from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import TrainConfig, fit, recipe

@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 
 from mlreads.core.data.synthetic import selective_copying
-from mlreads.core.run.config import positive
+from mlreads.core.fields import positive
 from mlreads.core.run.runner import RunContext
 from mlreads.core.train import TrainConfig, fit, recipe
 from mlreads.mamba import figures

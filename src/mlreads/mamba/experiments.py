@@ -188,7 +188,10 @@ register(
 
 # ===== mamba/discretization-cost ======================================================================================
 
-from mlreads.mamba.exp_discretization_cost import DiscretizationConfig, run_discretization  # noqa: E402
+from mlreads.mamba.exp_discretization_cost import (  # noqa: E402
+    DiscretizationConfig,
+    run_discretization,
+)
 
 register(
     Experiment(

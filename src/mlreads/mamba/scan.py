@@ -320,7 +320,9 @@ def selective_scan(
     silently with MLREADS_NO_EXT=1), "chunked", "loop" or "ref". `chunk_size`: steps per recomputation chunk.
     """
     if impl == "ref":
-        from mlreads.mamba.reference import selective_scan_ref  # the test twin, only on request
+        from mlreads.mamba.reference import (
+            selective_scan_ref,  # the test twin, only on request
+        )
 
         return selective_scan_ref(u, delta, A, B, C, D, z, delta_bias, delta_softplus, return_last_state,
                                   initial_state)

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mlreads.core.errors import NonFiniteLoss
-from mlreads.core.run.config import in_range, nonnegative, positive
+from mlreads.core.fields import in_range, nonnegative, positive
 from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import TrainConfig, fit
 from mlreads.optim.adam import Adam

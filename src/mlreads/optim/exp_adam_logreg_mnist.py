@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from mlreads.core.run.config import nonempty, nonnegative, positive
+from mlreads.core.fields import nonempty, nonnegative, positive
 from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import TrainConfig, fit
 from mlreads.optim.exp_common import (

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import torch.nn.functional as F
 
-from mlreads.core.run.config import in_range, nonempty, positive
+from mlreads.core.fields import in_range, nonempty, positive
 from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import TrainConfig, fit
 from mlreads.dropout import DropoutMLP, MLPConfig

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
-from mlreads.core.run.config import in_range, nonnegative, positive
+from mlreads.core.fields import in_range, nonnegative, positive
 from mlreads.optim.adam import Adam
 
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from mlreads.core.data.text import TextConfig, load_text
+from mlreads.core.fields import in_range, nonnegative, positive
 from mlreads.core.nn.lm import lm_evaluator, next_token_loss
-from mlreads.core.run.config import in_range, nonnegative, positive
 from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import TrainConfig, fit, param_groups
 from mlreads.gpt import GPT, GPTConfig

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
-from mlreads.core.run.config import nonnegative, positive
+from mlreads.core.fields import nonnegative, positive
 from mlreads.optim.adam import Adam
 from mlreads.optim.sophia import SophiaG
 

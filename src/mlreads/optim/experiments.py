@@ -5,13 +5,15 @@ from __future__ import annotations
 from dataclasses import replace
 
 from mlreads.core.run.registry import Experiment, at_least, at_most, holds, register
-from mlreads.optim.exp_adam_bias_correction import BiasCorrectionConfig, run_bias_correction
+from mlreads.optim.exp_adam_bias_correction import (
+    BiasCorrectionConfig,
+    run_bias_correction,
+)
 from mlreads.optim.exp_adam_logreg_mnist import LogRegConfig, run_logreg
 from mlreads.optim.exp_adam_mlp_mnist import MLPOptConfig, run_mlp
 from mlreads.optim.exp_adam_regret_counterexample import RegretConfig, run_regret
 from mlreads.optim.exp_sophia_char_lm import SophiaLMConfig, run_char_lm
 from mlreads.optim.exp_sophia_toy_2d import Toy2DConfig, run_toy_2d
-
 
 _lr = LogRegConfig()
 register(

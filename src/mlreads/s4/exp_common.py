@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from mlreads.core.run.config import positive
+from mlreads.core.fields import positive
 from mlreads.core.run.runner import RunContext
 from mlreads.core.train import TrainConfig, TrainResult, fit, param_groups
 from mlreads.s4.model import S4Config, SequenceClassifier

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from mlreads.core.run.config import positive
+from mlreads.core.fields import positive
 from mlreads.core.run.runner import RunContext
 from mlreads.s4 import figures
 from mlreads.s4.hippo import legs, random_a

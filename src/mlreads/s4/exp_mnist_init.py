@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from mlreads.core.run.config import choices, positive
+from mlreads.core.fields import choices, positive
 from mlreads.core.run.runner import RunContext
 from mlreads.core.train import TrainConfig
 from mlreads.s4 import figures

@@ -9,11 +9,17 @@ from dataclasses import dataclass
 
 import torch
 
-from mlreads.core.run.config import in_range, positive
+from mlreads.core.fields import in_range, positive
 from mlreads.core.run.runner import RunContext
 from mlreads.core.train import TrainConfig
 from mlreads.s4 import figures
-from mlreads.s4.exp_common import DataConfig, accuracy, mnist_views, time_to, train_classifier
+from mlreads.s4.exp_common import (
+    DataConfig,
+    accuracy,
+    mnist_views,
+    time_to,
+    train_classifier,
+)
 from mlreads.s4.model import S4Config
 
 

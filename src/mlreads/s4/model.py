@@ -35,11 +35,18 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
+from mlreads.core.fields import in_range, positive
 from mlreads.core.nn.hooks import HookedModule, HookPoint
-from mlreads.core.run.config import in_range, positive
 from mlreads.s4 import discretize, hippo
 from mlreads.s4.kernels import (
-    StepForm, c_from_c_tilde, dplr_dense, dplr_kernel, fft_conv, krylov_kernel, ssm_step, vandermonde_kernel,
+    StepForm,
+    c_from_c_tilde,
+    dplr_dense,
+    dplr_kernel,
+    fft_conv,
+    krylov_kernel,
+    ssm_step,
+    vandermonde_kernel,
 )  # fmt: skip
 
 LOG_DT_MIN, LOG_DT_MAX = math.log(1e-4), math.log(1.0)

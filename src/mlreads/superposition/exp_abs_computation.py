@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from mlreads.core.run.config import in_range, nonnegative, positive
+from mlreads.core.fields import in_range, nonnegative, positive
 from mlreads.core.run.runner import RunContext
 from mlreads.superposition import figures
 from mlreads.superposition.exp_common import ToyTrain, train_grid

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor, nn
 
-from mlreads.core.run.config import nonnegative, positive
+from mlreads.core.fields import nonnegative, positive
 from mlreads.core.train import TrainConfig, TrainResult, fit, recipe
 
 if TYPE_CHECKING:

@@ -6,12 +6,16 @@ from dataclasses import dataclass, field
 
 import torch
 
-from mlreads.core.run.config import in_range, positive
+from mlreads.core.fields import in_range, positive
 from mlreads.core.run.runner import RunContext
 from mlreads.core.tables import markdown_table
 from mlreads.superposition import figures
 from mlreads.superposition.exp_common import ToyTrain, train_grid
-from mlreads.superposition.measures import angle_gaps_deg, count_represented, detect_geometry
+from mlreads.superposition.measures import (
+    angle_gaps_deg,
+    count_represented,
+    detect_geometry,
+)
 from mlreads.superposition.model import ToyConfig, ToyModel, geometric_importance
 
 

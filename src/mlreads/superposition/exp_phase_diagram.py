@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from mlreads.core.run.config import in_range, positive
+from mlreads.core.fields import in_range, positive
 from mlreads.core.run.runner import RunContext
 from mlreads.core.tables import markdown_table
 from mlreads.superposition import figures

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
-from mlreads.core.run.config import in_range, positive
+from mlreads.core.fields import in_range, positive
 from mlreads.core.run.runner import RunContext
 from mlreads.superposition import figures
 from mlreads.superposition.exp_common import ToyTrain, train_grid

@@ -11,7 +11,14 @@ quick budgets train fewer steps / smaller batches than the paper's 10,000 x 1024
 
 from __future__ import annotations
 
-from mlreads.core.run.registry import Experiment, at_least, at_most, equals, holds, register
+from mlreads.core.run.registry import (
+    Experiment,
+    at_least,
+    at_most,
+    equals,
+    holds,
+    register,
+)
 from mlreads.superposition.exp_abs_computation import AbsExpConfig, run_abs
 from mlreads.superposition.exp_common import ToyTrain
 from mlreads.superposition.exp_dimensionality import DimConfig, run_dimensionality

@@ -15,7 +15,12 @@ from matplotlib.colors import ListedColormap, Normalize
 from matplotlib.ticker import MaxNLocator
 from torch import Tensor
 
-from mlreads.superposition.measures import PHASES, STICKY_FRACTIONS, feature_norms, superposition
+from mlreads.superposition.measures import (
+    PHASES,
+    STICKY_FRACTIONS,
+    feature_norms,
+    superposition,
+)
 
 WTW_RANGE = 1.3  # W^T W heatmaps share the colour scale [-1.3, 1.3]
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mlreads.core.data.translation import TranslationConfig, make_task
+from mlreads.core.fields import choices, in_range, positive
 from mlreads.core.nn.decoding import bleu, translate
-from mlreads.core.run.config import choices, in_range, positive
 from mlreads.core.run.runner import RunContext
 from mlreads.transformer.exp_common import build, paper_recipe, teacher_forced, train
 from mlreads.transformer.figures import ablation_figure

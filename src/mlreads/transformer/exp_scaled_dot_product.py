@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
+from mlreads.core.fields import positive
 from mlreads.core.figures import curves
-from mlreads.core.run.config import positive
 from mlreads.core.run.runner import RunContext
 from mlreads.gpt import attention_scores
 

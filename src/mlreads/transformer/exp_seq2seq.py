@@ -19,8 +19,8 @@ from mlreads.core.data.translation import (
     make_task,
     test_bins,
 )
+from mlreads.core.fields import in_range, positive
 from mlreads.core.nn.decoding import bleu, translate
-from mlreads.core.run.config import in_range, positive
 from mlreads.core.run.runner import RunContext
 from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import fit

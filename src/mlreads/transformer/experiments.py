@@ -9,7 +9,6 @@ from mlreads.transformer.exp_ablations import AblationConfig, run_ablations
 from mlreads.transformer.exp_scaled_dot_product import ScaledDotConfig, run_scaled_dot
 from mlreads.transformer.exp_seq2seq import Seq2SeqConfig, run_seq2seq
 
-
 register(Experiment(
     id="transformer/seq2seq",
     claim="The Transformer translates better than recurrent attention at a fraction of the training cost (Table 2), "

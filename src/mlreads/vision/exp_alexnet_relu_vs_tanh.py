@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from mlreads.core.run.config import choices, in_range, nonnegative, positive
+from mlreads.core.fields import choices, in_range, nonnegative, positive
 from mlreads.core.run.runner import RunContext
 from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import TrainConfig, fit, recipe

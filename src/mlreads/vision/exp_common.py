@@ -8,7 +8,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-
 DATASETS = ("mnist", "fashion")  # what `load_images` reads; the experiments' `dataset` is one of them
 
 

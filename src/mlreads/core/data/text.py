@@ -32,9 +32,11 @@ from typing import Literal, Protocol, Sequence
 import numpy as np
 import torch
 
-from mlreads.core import data as core_data  # attribute lookups at call time, so tests can monkeypatch them
+from mlreads.core import (
+    data as core_data,  # attribute lookups at call time, so tests can monkeypatch them
+)
 from mlreads.core.errors import ConfigError, DataError, DataMissing
-from mlreads.core.run.config import filepath, in_range, positive
+from mlreads.core.fields import filepath, in_range, positive
 
 SEPARATOR = "\n\n"  # between works
 Split = Literal["train", "val"]

@@ -38,7 +38,7 @@ import torch
 from torch import Tensor
 
 from mlreads.core.errors import DataMissing
-from mlreads.core.run.config import SEED_MAX, filepath, nonnegative, positive
+from mlreads.core.fields import SEED_MAX, filepath, nonnegative, positive
 
 PAD, BOS, EOS, UNK = 0, 1, 2, 3
 SPECIALS = ("<pad>", "<s>", "</s>", "<unk>")

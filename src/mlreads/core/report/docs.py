@@ -3,7 +3,6 @@ configs per budget, in reading-list order. `mlreads docs` writes it; a test fail
 
 from __future__ import annotations
 
-
 HEADER = """# The claims mlreads re-measures
 
 Generated from the experiment registry by `mlreads docs`; do not edit by hand (a test checks that this file is up to
@@ -21,9 +20,9 @@ def _md(text: str) -> str:
 
 
 def claims_markdown(experiments: list | None = None) -> str:
-    from mlreads.core.run.catalog import describe
     from mlreads.core.fmt import flat
     from mlreads.core.papers import paper_of, reading_key
+    from mlreads.core.run.catalog import describe
     from mlreads.core.run.verdict import ALL_SEEDS
 
     if experiments is None:

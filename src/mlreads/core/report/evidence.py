@@ -16,7 +16,13 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from mlreads.core.run.results import MAX_ARTIFACT_BYTES, BadResult, inside, printable, read_limited
+from mlreads.core.run.results import (
+    MAX_ARTIFACT_BYTES,
+    BadResult,
+    inside,
+    printable,
+    read_limited,
+)
 
 MAX_FIGURE_BYTES = 300_000
 MAX_TEXT_BYTES = 1_000_000

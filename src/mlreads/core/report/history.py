@@ -26,8 +26,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlreads.core.errors import UserError
-from mlreads.core.run.results import (MAX_RESULT_BYTES, BadResult, parse_json_bytes, printable, read_limited,
-                                      validate)  # fmt: skip
+from mlreads.core.run.results import (
+    MAX_RESULT_BYTES,
+    BadResult,
+    parse_json_bytes,
+    printable,
+    read_limited,
+    validate,  # fmt: skip
+)
 
 SUPERSEDED = "superseded"
 WHY_FILE = "superseded.json"

@@ -27,13 +27,36 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mlreads.core import fmt
-from mlreads.core.report.claim import WORD_CLASS, anchor, claim_folder, claim_page, links_line
+from mlreads.core.papers import paper_of, reading_key
+from mlreads.core.report.claim import (
+    WORD_CLASS,
+    anchor,
+    claim_folder,
+    claim_page,
+    links_line,
+)
 from mlreads.core.report.history import load_history
 from mlreads.core.report.ledger import Verdict, load_ledger, seed_rules, verdicts
-from mlreads.core.papers import paper_of, reading_key
-from mlreads.core.report.page import default_caption, esc, href, page, paper_links, run_page, status
-from mlreads.core.run.results import (BUDGETS, MAX_ARTIFACT_BYTES, NAME_RE, BadResult, find_results, inside,
-                                  load_result, printable, read_limited)  # fmt: skip
+from mlreads.core.report.page import (
+    default_caption,
+    esc,
+    href,
+    page,
+    paper_links,
+    run_page,
+    status,
+)
+from mlreads.core.run.results import (
+    BUDGETS,
+    MAX_ARTIFACT_BYTES,
+    NAME_RE,
+    BadResult,
+    find_results,
+    inside,
+    load_result,  # fmt: skip
+    printable,
+    read_limited,
+)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 MAX_FIGURES = 100  # per run: a hostile result.json cannot make the report copy one file thousands of times

@@ -31,9 +31,17 @@ from mlreads.core import fmt
 from mlreads.core.errors import UserError
 from mlreads.core.report.evidence import artifacts_dir, copy_artifacts
 from mlreads.core.report.history import SUPERSEDED
+from mlreads.core.run.results import (
+    MAX_RESULT_BYTES,
+    BadResult,
+    load_result,
+    parse_json_bytes,
+    printable,
+    read_limited,  # fmt: skip
+    run_dir_name,
+    validate,
+)
 from mlreads.core.run.verdict import ALL_SEEDS, SeedRule, judge
-from mlreads.core.run.results import (MAX_RESULT_BYTES, BadResult, load_result, parse_json_bytes, printable,
-                                  read_limited, run_dir_name, validate)  # fmt: skip
 
 README_START = "<!-- results:start -->"
 README_END = "<!-- results:end -->"

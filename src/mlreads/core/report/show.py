@@ -1,10 +1,30 @@
-"""`mlreads show ID`: one claim as a reader needs it: the paper, the claim and the paper's value, what is tested per
-budget (preconditions, checks, config), the seed rule, the published results with each verdict and why, and the
-claim's design history. cli.py parses the arguments; this module gathers and prints."""
+"""What `mlreads list` and `mlreads show ID` print beyond the catalogue: each budget's time (measured in the ledger,
+else the budget's promise), and one claim as a reader needs it: the paper, the claim and the paper's value, what is
+tested per budget (preconditions, checks, config), the seed rule, the published results with each verdict and why,
+and the claim's design history. cli.py parses the arguments; this module gathers and prints."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+BUDGET_LIMITS = {"smoke": "≤30 s", "quick": "≤10 min", "full": "hours"}  # what a budget promises, shown until measured
+
+
+def ledger_times(results: Path) -> dict[tuple[str, str], float]:
+    """(id, budget) -> mean elapsed seconds of the published default runs (cheap: JSON only)."""
+    from mlreads.core.report.ledger import load_ledger, verdicts
+
+    return {k: v.elapsed for k, v in verdicts(load_ledger(results, warn=lambda m: None)).items()}
+
+
+def estimate(exp: dict, budget: str, times: dict) -> str:
+    """A budget's estimated time: the ledger's measured time where published, else the budget's limit."""
+    from mlreads.core.fmt import duration
+
+    if budget not in exp["budgets"]:
+        return "-"
+    t = times.get((exp["id"], budget))
+    return f"{duration(t)}*" if t is not None else BUDGET_LIMITS[budget]
 
 
 def describe_published(exp, ledger: list[dict], found: dict, designs: list, results: Path) -> dict:

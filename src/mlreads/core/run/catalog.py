@@ -33,26 +33,6 @@ def source_key() -> str:
     return h.hexdigest()[:16]
 
 
-BUDGET_LIMITS = {"smoke": "≤30 s", "quick": "≤10 min", "full": "hours"}  # what a budget promises, shown until measured
-
-
-def ledger_times(results: Path) -> dict[tuple[str, str], float]:
-    """(id, budget) -> mean elapsed seconds of the published default runs (cheap: JSON only)."""
-    from mlreads.core.report.ledger import load_ledger, verdicts
-
-    return {k: v.elapsed for k, v in verdicts(load_ledger(results, warn=lambda m: None)).items()}
-
-
-def estimate(exp: dict, budget: str, times: dict) -> str:
-    """A budget's estimated time: the ledger's measured time where published, else the budget's limit."""
-    from mlreads.core.fmt import duration
-
-    if budget not in exp["budgets"]:
-        return "-"
-    t = times.get((exp["id"], budget))
-    return f"{duration(t)}*" if t is not None else BUDGET_LIMITS[budget]
-
-
 def cache_dir() -> Path:
     env = os.environ.get("MLREADS_DATA")
     return Path(env).expanduser() if env else Path.home() / ".cache" / "mlreads"

@@ -86,7 +86,7 @@ def plan(request: RunRequest) -> Plan:
     what to run. Raises UserError (one line) on the first problem; nothing has run or been written then, except the
     --out folder itself (made to check that it is writable)."""
     from mlreads.core import data
-    from mlreads.core.train import distributed_env
+    from mlreads.core.run.torchrun import distributed_env
 
     exps = request.experiments
     cfgs = []

@@ -25,15 +25,27 @@ from typing import Any
 import numpy as np
 import torch
 
+from mlreads.core.errors import (
+    Interrupted,
+    NonFiniteLoss,
+    OutOfMemory,
+    RunFailed,
+    RunStopped,
+    UserError,
+    cpu_allocation_failed,  # fmt: skip
+)
+from mlreads.core.run import runfolder, seeding, signals
 from mlreads.core.run.config import to_dict
-from mlreads.core.run import runfolder
-from mlreads.core.run import seeding
-from mlreads.core.run import signals
-from mlreads.core.errors import (Interrupted, NonFiniteLoss, OutOfMemory, RunFailed, RunStopped, UserError,
-                                 cpu_allocation_failed)  # fmt: skip
 from mlreads.core.run.progress import bar
 from mlreads.core.run.registry import Experiment, _plain
-from mlreads.core.run.request import Outcome, Plan, PlannedRun, RunRequest, plan, resume_command
+from mlreads.core.run.request import (
+    Outcome,
+    Plan,
+    PlannedRun,
+    RunRequest,
+    plan,
+    resume_command,
+)
 from mlreads.core.run.results import run_dir_name  # noqa: F401  (re-exported: one rule for run folders)
 from mlreads.core.run.verdict import judge, verdict_line  # noqa: F401  (verdict_line re-exported for cli.py)
 

@@ -14,7 +14,12 @@ from mlreads.core.train.checkpoint import (
     save_checkpoint,
 )
 from mlreads.core.train.config import Phase, TrainConfig, TrainResult
-from mlreads.core.train.distributed import Dist, distributed_env, init_distributed, shard
+from mlreads.core.train.distributed import (
+    Dist,
+    distributed_env,
+    init_distributed,
+    shard,
+)
 from mlreads.core.train.loop import evaluate, fit
 from mlreads.core.train.optim import OptimizerFactory, make_optimizer, param_groups
 from mlreads.core.train.schedule import lr_factor, recipe, rsqrt_factor

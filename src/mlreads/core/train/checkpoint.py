@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from mlreads.core.errors import CheckpointError, WriteFailed
-from mlreads.core.run.config import INT_MAX
+from mlreads.core.fields import INT_MAX
 from mlreads.core.train.config import TrainConfig
 
 if TYPE_CHECKING:

@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from torch import Tensor, nn
 
-from mlreads.core.run.config import in_range, nonnegative, positive
-
+from mlreads.core.fields import in_range, nonnegative, positive
 
 if TYPE_CHECKING:
     pass

@@ -37,8 +37,13 @@ from mlreads.core.errors import Interrupted, NonFiniteLoss
 from mlreads.core.run import signals
 from mlreads.core.run.config import to_dict
 from mlreads.core.run.progress import bar as progress_bar
-from mlreads.core.train.checkpoint import (_pointer_name, data_fingerprint, latest_checkpoint,
-                                           load_checkpoint, save_checkpoint)
+from mlreads.core.train.checkpoint import (
+    _pointer_name,
+    data_fingerprint,
+    latest_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
 from mlreads.core.train.config import Phase, TrainConfig, TrainResult
 from mlreads.core.train.distributed import Dist, _all_finite, init_distributed, shard
 from mlreads.core.train.optim import OptimizerFactory, make_optimizer, param_groups

@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Literal
 
-
 from mlreads.core.train.config import TrainConfig
 
 if TYPE_CHECKING:
