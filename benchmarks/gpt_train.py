@@ -3,9 +3,9 @@
 Both models get the same config, the same weights (ours is loaded with `GPT.from_hf`), the same batch, the same loss
 (cross-entropy on the logits of every position) and the same optimiser (AdamW, fused=False, grad clip 1.0). Repeats are
 interleaved (ours, HF, ours, HF, ...) so that load from other processes hits both alike; the median of the repeats is
-reported, with the ratio ours / HF (target >= 1.0, DESIGN.md "Performance targets").
+reported, with the ratio ours / HF (target >= 1.0).
 
-The peer in DESIGN.md is nanoGPT, but nanoGPT is not published on PyPI, so HF GPT-2 (the same architecture, and what
+The natural peer is nanoGPT, but nanoGPT is not published on PyPI, so HF GPT-2 (the same architecture, and what
 nanoGPT's own `from_pretrained` loads) is the peer here.
 
     python benchmarks/gpt_train.py [--threads N] [--repeats 5] [--steps N] [--json out.json]

@@ -6,7 +6,7 @@ and the Mamba-vs-GPT step-time ratio of `mamba/lm-vs-transformer` as the context
 The recipes are read from the registered experiments' quick configs (model sizes, batch, final training length), so
 this measures the steps those runs take. The Mamba-vs-GPT part keeps the tokens per step fixed (--tokens, default
 16 x 128 = the quick recipe's batch) and grows L, so the batch shrinks as L grows; both models are the quick recipe's
-(Mamba: 3 blocks, GPT: 2 blocks of 4 heads, d_model 64, about equal parameters). Target (DESIGN.md): a Mamba training
+(Mamba: 3 blocks, GPT: 2 blocks of 4 heads, d_model 64, about equal parameters). Target: a Mamba training
 step of the quick recipes >= 2x faster end to end with the fused kernel than with the chunked path.
 """
 

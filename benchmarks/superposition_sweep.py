@@ -6,7 +6,7 @@ single-instance model trained by a bare AdamW loop.
 
     OMP_NUM_THREADS=1 python benchmarks/superposition_sweep.py [--instances 400] [--steps 200] [--json out.json]
 
-Target (DESIGN.md): batched >= 20x the per-model loop.
+Target: batched >= 20x the per-model loop.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Test-wide settings: one torch thread per xdist worker (DESIGN.md, "Threads"), no progress bars."""
+"""Test-wide settings: one torch thread per xdist worker (docs/cli.md, "Threads"), no progress bars."""
 
 import os
 

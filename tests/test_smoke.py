@@ -1,5 +1,5 @@
 """Every registered experiment passes its checks at the smoke budget, within the smoke contract of 30 s on one thread
-(DESIGN.md, "Budgets").
+(README, "The experiments and what they measured").
 
 The time is the process's CPU time, not wall time: the tests run two workers on a shared machine, and waiting for a
 core is not the experiment's cost. With one torch thread, CPU time is the wall time the run takes on a quiet core.

@@ -124,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", type=Path, default=Path("runs"), help="output folder")
     r.add_argument("--threads", type=_threads, default=1,
                    help=f"torch threads, 1 to {MAX_THREADS}; one is the fastest for these small models on a 2-core "
-                        "machine (README, 'Threads')")  # fmt: skip
+                        "machine (docs/cli.md, 'Threads')")  # fmt: skip
     r.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config field, checked against its type; nested fields use dots "
                         "(e.g. train.steps=100); repeatable; 'mlreads show ID' lists the fields (default: none)")  # fmt: skip
@@ -391,7 +391,7 @@ HANDLERS = {"list": cmd_list, "show": cmd_show, "run": cmd_run, "report": cmd_re
 
 def main(argv: list[str] | None = None) -> int:
     # Idle OpenMP workers spin by default, which takes a core from everyone else on a shared machine and made 2
-    # threads slower than one (README, 'Threads'). Read when the OpenMP runtime starts: before torch is imported.
+    # threads slower than one (docs/cli.md, 'Threads'). Read when the OpenMP runtime starts: before torch is imported.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv:

@@ -1,4 +1,4 @@
-"""FactoredMatrix behaves as TransformerLens' does (issue 13).
+"""FactoredMatrix behaves as TransformerLens' does.
 
 Each behaviour that TransformerLens' own unit tests (tests/unit/factored_matrix/) check is checked here on our
 class: construction and `has_leading_dims`, broadcasting errors, indexing, products with factored matrices, matrices,

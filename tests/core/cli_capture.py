@@ -1,4 +1,4 @@
-"""Run the CLI in-process and check its one-line refusals: shared by the hardening tests (issue 12)."""
+"""Run the CLI in-process and check its one-line refusals: shared by the hardening tests."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The boundary between the CLI and the runner (issue 21, item 2): one RunRequest, planned once before anything runs,
+"""The boundary between the CLI and the runner: one RunRequest, planned once before anything runs,
 executed by the runner; failures cross as typed errors (OutOfMemory, RunFailed), never recognised by message text."""
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ S = ddpm.Schedule(ddpm.linear_betas())
 
 def test_alpha_bar_T_and_prior_kl():
     assert abs(S.alpha_bar[-1].item() - 4.0358e-5) < 1e-8
-    # L_T at |x_0| = 1 in bits per dimension: the closed form gives about 2.9e-5 (CLASSICS.md section 9)
+    # L_T at |x_0| = 1 in bits per dimension: the closed form gives about 2.9e-5
     lt = ddpm.prior_kl(S, torch.ones(1, dtype=torch.float64)).item() / math.log(2)
     assert 2.5e-5 < lt < 3.2e-5
 

@@ -1,4 +1,4 @@
-"""DDPM against diffusers' DDPMScheduler (issue 29): the switches diffusers users reach for first, each supported
+"""DDPM against diffusers' DDPMScheduler: the switches diffusers users reach for first, each supported
 (checked against `DDPMScheduler.step` on the same inputs) or refused in one line; unknown string values refused.
 
     variance_type fixed_small / fixed_large   sigma2 "beta_tilde" / "beta"        (also tests/generative/test_ddpm.py)

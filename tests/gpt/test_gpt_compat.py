@@ -1,4 +1,4 @@
-"""Drop-in compatibility of GPT with transformers' GPT-2 and nanoGPT's call shapes (issue 13).
+"""Drop-in compatibility of GPT with transformers' GPT-2 and nanoGPT's call shapes.
 
 Read from transformers' tests/models/gpt2/test_modeling_gpt2.py for what it checks: the config variants
 (n_inner, scale_attn_by_inverse_layer_idx, reorder_and_upcast_attn, activation functions), batched generation with

@@ -1,4 +1,4 @@
-"""Drop-in compatibility of the Mamba API with its peers (issue 13).
+"""Drop-in compatibility of the Mamba API with its peers.
 
 - `MambaLM.from_hf` against transformers' `MambaForCausalLM` on the configs transformers' own tests use
   (tests/models/mamba/test_modeling_mamba.py: hidden 32 with intermediate_size 32), every config field it reads,

@@ -1,4 +1,4 @@
-"""`EncoderDecoder.from_hf` reads or refuses every MarianConfig field (issue 29).
+"""`EncoderDecoder.from_hf` reads or refuses every MarianConfig field.
 
 Every parity check is against a randomly initialised transformers MarianMTModel with Marian's own special ids (pad =
 decoder start = the last id, eos = 0, unlike mlreads' translation data), a random final_logits_bias, padded sources,

@@ -1,4 +1,4 @@
-"""`ResNet.from_hf` reads or refuses every field of transformers' ResNetConfig (issue 29).
+"""`ResNet.from_hf` reads or refuses every field of transformers' ResNetConfig.
 
 Each supported field: logits (or pooled features) against transformers on random weights with randomised BN
 statistics, max |difference| <= 1e-5 in float32, and parameter gradients in training mode (BN on batch statistics).

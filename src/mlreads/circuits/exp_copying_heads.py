@@ -31,7 +31,7 @@ class CopyingConfig:
     """A 1-layer attention-only model on the corpus's words (shortformer positions, no LayerNorm). Deviations: words
     and punctuation (vocab 1000 with <unk>), not BPE; 8 heads of 32 and d_model 256 (the paper: 12 heads of 64);
     context 256 (the paper's models: 2048); about 5M training tokens. The context length decides the outcome at this
-    budget (measured, issue 11): with n_ctx 64 and the same tokens per step only 2 of 8 heads copy after 3000 steps,
+    budget (measured in an earlier session): with n_ctx 64 and the same tokens per step only 2 of 8 heads copy after 3000 steps,
     with n_ctx 256 four heads copy from step ~1000 on."""
 
     d_model: int = positive(256)

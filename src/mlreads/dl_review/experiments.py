@@ -56,7 +56,7 @@ register(
             "One-hidden-layer ReLU MLPs, 10 seeds per width, trained as one batched model on the same minibatches "
             "(SGD, momentum 0.9), so seeds differ only in their initialisation. The spread is the across-seed "
             "standard deviation of the final training loss on the training subset. Thresholds (0.25x, 0.02 nats) "
-            "are CLASSICS.md's first guesses, kept as written before the quick run."
+            "are our first guesses, kept as written before the quick run."
         ),
     )
 )

@@ -34,7 +34,7 @@ register(
             "(retention 0.8 on inputs, 0.5 on hidden units, the paper's convention: unscaled masks in training, "
             "weights scaled by p at test time) plus max-norm c = 3 on each unit's incoming weights. SGD with "
             "momentum 0.9, lr 0.1 cosine to 0, batch 128, minibatches drawn with replacement. Errors in percent "
-            "on the full 10k test set. The 0.3 pp margin is CLASSICS.md's first guess, fixed before the quick run."
+            "on the full 10k test set. The 0.3 pp margin is our first guess, fixed before the quick run."
         ),
     )
 )

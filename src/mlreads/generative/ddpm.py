@@ -224,7 +224,7 @@ class DenoiserConfig:
 
 class MLPDenoiser(HookedModule):
     """eps_theta(x_t, t) (or mu_theta): an MLP on [x_t, MLP(embed(t))]. Deviation: the paper's U-Net is far too slow
-    on one CPU thread (CLASSICS.md section 14); an MLP keeps Algorithms 1-2 and the objectives intact.
+    on one CPU thread; an MLP keeps Algorithms 1-2 and the objectives intact.
 
     `forward(x (B, d_data), t (B,))` -> (B, d_data). Hook points (`run_with_cache`, `run_with_hooks`):
         hook_time               (B, d_hidden)  MLP(embed(t)), added before every SiLU

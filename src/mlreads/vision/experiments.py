@@ -48,7 +48,7 @@ register(Experiment(
         "quick": [at_least("min_speedup", 3.0, name="speedup >= 3 (several times; paper 6)")],
         "full": [at_least("min_speedup", 3.0, name="speedup >= 3 (several times; paper 6)")],
     },
-    # Without a ReLU crossing there is no speedup: the run says nothing about the claim (issue 22: the budget was once
+    # Without a ReLU crossing there is no speedup: the run says nothing about the claim (the budget was once
     # counted as a crossing and published as "speedup 0.667").
     preconditions={b: [holds("relu_reached", "the ReLU net reached the target training error within its budget")]
                    for b in ("quick", "full")},  # fmt: skip

