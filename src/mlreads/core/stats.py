@@ -10,7 +10,7 @@ names the noise:
     metrics |= paired("diff", arm_a, arm_b)               # the same examples (or seeds) under two arms
     at_least("diff", 0, se="diff_se")
 
-Every interval here is two standard errors wide on each side (`verdict.Z`), so "passes by 2 s.e." and "the interval
+Every interval here is two standard errors wide on each side (`Z`), so "passes by 2 s.e." and "the interval
 clears the bound" are the same rule. Sources: Wilson 1927 for the binomial interval (it stays inside [0, 1] and
 behaves at 0 or n successes, where value ± 2 se does not); Efron 1979 for the percentile bootstrap.
 """
@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from mlreads.core.run.verdict import Z
+Z = 2.0  # a check passes or fails only by at least Z standard errors (core/run/verdict.py)
 
 
 def wilson(k: int, n: int, z: float = Z) -> tuple[float, float]:

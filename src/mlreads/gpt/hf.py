@@ -7,15 +7,13 @@ layout, `ACT2FN` activation names, through core/nn/activations.py), the model kn
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
 from mlreads.core.nn.activations import ACTIVATIONS
 from mlreads.core.nn.hf import hf_model as load_hf
-
-if TYPE_CHECKING:
-    from mlreads.gpt.model import GPT
+from mlreads.gpt.model import GPT, GPTConfig
 
 
 def from_hf(cls: type[GPT], hf_model: Any) -> GPT:
@@ -30,9 +28,6 @@ def from_hf(cls: type[GPT], hf_model: Any) -> GPT:
     (ValueError, one line): other model types, cross-attention, untied embeddings, "prelu"/"xielu" (learned
     activation parameters), unequal dropouts. The result has the HF model's dtype.
     """
-    # Imported here, not at the top: model.py imports this module (GPT.from_hf delegates here).
-    from mlreads.gpt.model import GPTConfig
-
     hf = load_hf(hf_model, "GPT2LMHeadModel")
     c = hf.config
     if getattr(c, "model_type", "gpt2") != "gpt2":

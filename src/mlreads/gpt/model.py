@@ -48,7 +48,6 @@ from torch import Tensor, nn
 from mlreads.core.nn.activations import ACTIVATIONS
 from mlreads.core.nn.hooks import HookedModule, HookPoint
 from mlreads.gpt.attention import attend, attention_pattern, causal_mask
-from mlreads.gpt.hf import from_hf as gpt2_from_hf
 
 KV = tuple[Tensor, Tensor]  # (k, v), each (B, H, L, P)
 
@@ -360,4 +359,8 @@ class GPT(HookedModule):
         """A GPT with the config and weights of a transformers `GPT2LMHeadModel` (or bare `GPT2Model`), or of the
         folder such a model was saved to with `save_pretrained` (read offline; hub names are refused). The mapping
         of config fields and weights, and what is refused, is in `mlreads.gpt.hf.from_hf`."""
-        return gpt2_from_hf(cls, hf_model)
+        from mlreads.gpt.hf import (
+            from_hf,  # hf.py imports this module; the converter loads on first use
+        )
+
+        return from_hf(cls, hf_model)

@@ -31,10 +31,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from mlreads.core.stats import (
+    Z,  # a check passes or fails only by at least Z standard errors
+)
+
 VERDICTS = ("pass", "fail", "inconclusive")
 WORDS = {"pass": "reproduced", "fail": "not reproduced", "inconclusive": "inconclusive"}
 EXIT = {"pass": 0, "fail": 1, "inconclusive": 1}
-Z = 2.0  # a check passes or fails only by at least Z standard errors
 LIMIT_S = {"smoke": 30.0, "quick": 600.0}  # the budgets' wall-time limits (README, "The experiments"); full has none
 
 
