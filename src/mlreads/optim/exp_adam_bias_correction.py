@@ -88,6 +88,8 @@ def run_bias_correction(cfg: BiasCorrectionConfig, ctx) -> dict:
                     loss = float("inf")
                 loss = loss if math.isfinite(loss) else float("inf")  # NaN parameters count as diverged
                 out[f"loss_{tag}"] = loss
+                if lr == cfg.check_lr and math.isfinite(loss):  # the models the checks read
+                    ctx.save_model(f"b2-{b2:g}-{'corr' if corr else 'nocorr'}", model)
                 finals[(b2, lr, corr)] = loss
     hi, lo, top = max(cfg.beta2s), min(cfg.beta2s), cfg.check_lr
     excess = finals[(hi, top, False)] / finals[(hi, top, True)] - 1
