@@ -1,6 +1,7 @@
 """Every registered experiment passes its checks at the smoke budget, within the smoke contract of 30 s on one thread
 (README, "The experiments and what they measured"), and keeps the models it trained: `mlreads.load_run` rebuilds
-each from the run folder, giving the trained model's outputs bit for bit (core/run/saved.py).
+each from the run folder, giving the trained model's outputs bit for bit (core/run/saved.py), and `mlreads inspect`
+shows each (mlreads/explore.py).
 
 The time is the process's CPU time, not wall time: the tests run two workers on a shared machine, and waiting for a
 core is not the experiment's cost. With one torch thread, CPU time is the wall time the run takes on a quiet core.
@@ -15,6 +16,7 @@ import pytest
 from mlreads import load_saved
 from mlreads.core.run.registry import load_all
 from mlreads.core.run.runner import RunContext, run_experiment
+from mlreads.explore import inspect_run
 
 sys.path.insert(0, str(Path(__file__).parent))
 from model_inputs import assert_same_outputs  # noqa: E402
@@ -53,3 +55,5 @@ def test_smoke(exp_id, tmp_path, monkeypatch):
         for arm, saved in loaded.items():
             assert not saved.model.training
             assert_same_outputs(saved.cls, trained[arm], saved.model, saved.meta)
+        shown = "\n".join(inspect_run(tmp_path / exp_id / "smoke-s0", out=tmp_path / "inspect", length=10, n=4))
+        assert all(f"{arm}: {saved.cls}" in shown for arm, saved in loaded.items()), shown
