@@ -75,7 +75,8 @@ def test_head_scores_are_the_probes_and_the_induction_pattern_is_drawn(tmp_path)
     lines = inspect_run(run, seed=5)
     probe = repeated_batch(16, 6, 20, torch.Generator().manual_seed(5))[:, :-1]
     want = repeated_sequence_scores(model.eval(), probe)
-    rows = {line.split()[0]: line.split()[1:] for line in lines if line.startswith("    ") and line.split()[0][0].isdigit()}
+    table = [line.split() for line in lines if line.startswith("    ") and line.split()[0][0].isdigit()]
+    rows = {cells[0]: cells[1:] for cells in table}
     assert len(rows) == 6  # 2 layers x 3 heads
     for name, (prev, ind) in rows.items():
         layer, head = map(int, name.split("."))
