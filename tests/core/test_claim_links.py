@@ -83,7 +83,8 @@ def test_each_claim_page_links_its_paper_section_and_code(report, exp_id):
     assert all(f'href="{url}"' in block for _, url in paper_of(exp_id).links)
     if exp_id in WHERE:
         assert WHERE[exp_id].replace("'", "&#x27;") in block
-    expected = [exp.run.__module__.replace(".", "/") + ".py"] + [f"mlreads/{rel}" for rel in code_files(exp_id, exp.source)]
+    implementation = [f"mlreads/{rel}" for rel in code_files(exp_id, exp.source)]
+    expected = [exp.run.__module__.replace(".", "/") + ".py", *implementation]
     assert [label.removeprefix("src/") for label in links if label.startswith("src/")] == expected
     for label, target in links.items():
         assert target.is_file() and target == (ROOT / label).resolve(), (label, target)
