@@ -97,10 +97,10 @@ REPORT_EXAMPLES = """examples:
 
 The index shows per claim the reproduction verdicts at quick and full from the results ledger (reproduced, not
 reproduced with the failing check, inconclusive with the failing precondition, mixed), with links to the claim's page
-(verdicts, seed rule, design history), its code and its paper, and the runs found under --runs (smoke runs are
-pipeline checks, never reproductions). A run folder whose result.json is malformed is skipped with a one-line
-warning; nothing outside the runs and results folders is read or copied, and only the registered experiments' code
-files are linked outside the report."""
+(verdicts, seed rule, design history, and its paper's section, code and walkthrough), its code and its paper, and the
+runs found under --runs (smoke runs are pipeline checks, never reproductions). A run folder whose result.json is
+malformed is skipped with a one-line warning; nothing outside the runs and results folders is read or copied, and
+only the registered experiments' and their papers' code files and walkthroughs are linked outside the report."""
 
 
 def build_parser() -> argparse.ArgumentParser:
