@@ -62,7 +62,8 @@ RESULT_KEYS = (
 
 
 class RunContext:
-    """What a run function gets besides its config: a folder, a logger, figures, text artifacts and progress bars."""
+    """What a run function gets besides its config: a folder, a logger, figures, text artifacts, progress bars and a
+    place to keep its trained models (`save_model`)."""
 
     def __init__(self, path: Path, budget: str, seed: int, threads: int, resume: bool = False,
                  config: dict | None = None, allow_safe_changes: bool = False):  # fmt: skip
