@@ -2,7 +2,7 @@
 
     python benchmarks/mamba_long_eval.py RUN_DIR [--log2 16 18 20] [--n 8] [--segment 4096] [--threads 1]
 
-RUN_DIR is a `mamba/induction-extrapolation` run folder (it holds result.json and mamba.safetensors). The model reads
+RUN_DIR is a `mamba/induction-extrapolation` run folder (its saved models: `mlreads.load_run`). The model reads
 each input in segments with its recurrent state, so activation memory depends on the segment, not on L. Each length
 is evaluated in a fresh subprocess; reported are its peak RSS growth during the evaluation (after the model and the
 inputs exist; flat in L means memory flat in L) and the size of the inputs themselves (n * L int64 tokens), which is
@@ -22,18 +22,15 @@ from pathlib import Path
 
 def evaluate(run_dir: str, log2: int, n: int, segment: int, threads: int, seed: int = 123) -> dict:
     import torch
-    from safetensors.torch import load_model
 
+    from mlreads import load_run
     from mlreads.core.data.synthetic import induction_heads
     from mlreads.core.memory import peak_rss_growth_mb
-    from mlreads.mamba.exp_common import build_mamba
 
     torch.set_num_threads(threads)
-    cfg = json.loads((Path(run_dir) / "result.json").read_text())["config"]
-    model = build_mamba(cfg["d_model"], cfg["n_layers"], cfg["d_state"], cfg["vocab"], seed=0)  # weights loaded below
-    load_model(model, str(Path(run_dir) / "mamba.safetensors"))
-    model.eval()
-    x, answer = induction_heads(n, 2**log2, cfg["vocab"], torch.Generator().manual_seed(seed + log2))
+    model = load_run(run_dir, "mamba")["mamba"]  # in eval mode
+    vocab = model.cfg.d_vocab
+    x, answer = induction_heads(n, 2**log2, vocab, torch.Generator().manual_seed(seed + log2))
     model.last_logits(x[:1, :segment], segment=segment)  # warm-up: first-call allocations stay out of the peak
     t0 = time.perf_counter()
     logits, growth = peak_rss_growth_mb(lambda: model.last_logits(x, segment=segment))

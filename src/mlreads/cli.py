@@ -1,4 +1,4 @@
-"""The command line: `mlreads list | show | run | report | publish | supersede | readme-table | docs`.
+"""The command line: `mlreads list | show | run | inspect | report | publish | supersede | readme-table | docs`.
 
 Verdicts (core/run/verdict.py): a run is `pass`, `fail` (a check failed by more than its noise) or `inconclusive` (a
 precondition failed, or a check lies within two standard errors of its bound); the verdict line says which.
@@ -30,7 +30,7 @@ from mlreads.core.errors import RunStopped, UserError
 from mlreads.core.report.show import BUDGET_LIMITS, estimate, ledger_times
 from mlreads.core.run.registry import BUDGETS
 
-COMMANDS = ("list", "show", "run", "report", "publish", "supersede", "readme-table", "docs")
+COMMANDS = ("list", "show", "run", "inspect", "report", "publish", "supersede", "readme-table", "docs")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -68,6 +68,7 @@ def _bounded_int(lo: int, hi: int, what: str):
 
 _seed = _bounded_int(0, SEED_MAX, "a seed (an integer)")
 _threads = _bounded_int(1, MAX_THREADS, "a positive integer")
+_count = _bounded_int(1, 100_000, "a positive integer")
 
 
 RUN_EXAMPLES = """examples:
@@ -82,6 +83,13 @@ RUN_EXAMPLES = """examples:
 Each run writes OUT/<id>/<budget>-s<seed>/ (a run with --set overrides: <budget>-s<seed>-<hash>/), holding
 result.json, metrics.jsonl, figures and text artifacts. Then: mlreads report."""
 
+INSPECT_EXAMPLES = """examples:
+  mlreads inspect runs/gpt/char-lm/quick-s0 --prompt 'ROMEO:' --length 500   text from the trained char model
+  mlreads inspect runs/circuits/induction-heads/quick-s0     head scores; the induction head's pattern as a PNG
+  mlreads inspect runs/gan/mnist/quick-s0 --out samples      a grid of GAN samples in samples/
+
+Runs keep their trained models in RUN_DIR/models/ (in Python: mlreads.load_run); docs/learn.md walks through it."""
+
 REPORT_EXAMPLES = """examples:
   mlreads report                                  runs/ and results/ -> reports/index.html
   mlreads report --runs my-runs --out my-report
@@ -89,10 +97,10 @@ REPORT_EXAMPLES = """examples:
 
 The index shows per claim the reproduction verdicts at quick and full from the results ledger (reproduced, not
 reproduced with the failing check, inconclusive with the failing precondition, mixed), with links to the claim's page
-(verdicts, seed rule, design history), its code and its paper, and the runs found under --runs (smoke runs are
-pipeline checks, never reproductions). A run folder whose result.json is malformed is skipped with a one-line
-warning; nothing outside the runs and results folders is read or copied, and only the registered experiments' code
-files are linked outside the report."""
+(verdicts, seed rule, design history, and its paper's section, code and walkthrough), its code and its paper, and the
+runs found under --runs (smoke runs are pipeline checks, never reproductions). A run folder whose result.json is
+malformed is skipped with a one-line warning; nothing outside the runs and results folders is read or copied, and
+only the registered experiments' and their papers' code files and walkthroughs are linked outside the report."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -133,6 +141,18 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--overwrite", action="store_true", help="replace a run folder that holds checkpoints")
     r.add_argument("--allow-safe-changes", action="store_true",
                    help="with --resume: accept more steps and other eval/log/checkpoint cadences than the checkpoint's")
+
+    ins = sub.add_parser("inspect", help="look at a run's trained models: text samples, attention heads, image samples",
+                         formatter_class=_Help, description="Rebuild a run's saved models and show what they learned.",
+                         epilog=INSPECT_EXAMPLES)  # fmt: skip
+    ins.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run folder, e.g. runs/gpt/char-lm/quick-s0")
+    ins.add_argument("--arm", help="only this saved model (e.g. '2-layer'; default: every one)")
+    ins.add_argument("--out", type=Path, help="folder for the PNGs (default: RUN_DIR/inspect)")
+    ins.add_argument("--prompt", help="text the language models continue (default: a newline)")
+    ins.add_argument("--length", type=_count, default=300, help="tokens sampled from a language model")
+    ins.add_argument("--temperature", type=float, default=0.8, help="sampling temperature of the text, 0.01 to 100")
+    ins.add_argument("--n", type=_count, help="samples from a GAN or DDPM (default: 64 GAN, 16 DDPM images)")
+    ins.add_argument("--seed", type=_seed, default=0, help="seed of every random draw")
 
     rep = sub.add_parser("report", help="write the static HTML report", formatter_class=_Help,
                          description="Write a static HTML report (no network, no scripts).", epilog=REPORT_EXAMPLES)  # fmt: skip
@@ -292,6 +312,15 @@ def _header(exp_id: str, budget: str) -> None:
         print(f"-> {exp_id} [{budget}]", file=sys.stderr, flush=True)
 
 
+def cmd_inspect(args) -> int:
+    from mlreads.explore import inspect_run
+
+    for line in inspect_run(args.run_dir, args.arm, args.out, args.prompt, args.length, args.temperature, args.n,
+                            args.seed):  # fmt: skip
+        print(line)
+    return 0
+
+
 # ---------------------------------------------------------------------------------------------- report, ledger, docs
 
 
@@ -385,8 +414,8 @@ def cmd_docs(args) -> int:
     return 0
 
 
-HANDLERS = {"list": cmd_list, "show": cmd_show, "run": cmd_run, "report": cmd_report, "publish": cmd_publish,
-            "supersede": cmd_supersede, "readme-table": cmd_readme_table, "docs": cmd_docs}  # fmt: skip
+HANDLERS = {"list": cmd_list, "show": cmd_show, "run": cmd_run, "inspect": cmd_inspect, "report": cmd_report,
+            "publish": cmd_publish, "supersede": cmd_supersede, "readme-table": cmd_readme_table, "docs": cmd_docs}
 
 
 def main(argv: list[str] | None = None) -> int:

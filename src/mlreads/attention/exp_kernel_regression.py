@@ -66,6 +66,7 @@ def run_kernel_regression(cfg: KernelRegressionConfig, ctx: RunContext) -> dict:
     res = fit(model, recipe(cfg.learn_steps, 0.05, grad_clip=None, schedule="constant", optimizer="adam"),
               lambda step, g: (x, y), lambda m, b: ((m(b[0], b[0], b[1], exclude_self=True) - b[1]) ** 2).mean(),
               ctx=ctx, desc="parametric attention")  # fmt: skip
+    ctx.save_model("parametric", model)
     h_learned = model.bandwidth
     ratio = max(h_learned, h_cv) / min(h_learned, h_cv)
 

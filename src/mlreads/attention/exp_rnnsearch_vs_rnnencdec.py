@@ -72,6 +72,7 @@ def run_rnnsearch(cfg: RNNSearchConfig, ctx: RunContext) -> dict:
         out[f"bleu_long_{name}"] = last  # the longest bin
         out[f"long_over_short_{name}"] = last / first if first > 0 else float("nan")
         models[name] = model
+        ctx.save_model(name, model, src_tokens=task.src_itos, tgt_tokens=task.tgt_itos)
     out["long_gap"] = out["bleu_long_rnnsearch"] - out["bleu_long_rnnencdec"]
     out["loss_gap"] = out["final_loss_rnnencdec"] - out["final_loss_rnnsearch"]
     if not cfg.data.path:  # the synthetic task knows the true alignment

@@ -23,6 +23,7 @@ Deviations: none.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
@@ -64,6 +65,13 @@ def loo_bandwidth(x: Tensor, y: Tensor, grid: Tensor) -> tuple[float, Tensor]:
     return float(grid[errors.argmin()]), errors
 
 
+@dataclass(frozen=True)
+class ParametricAttentionConfig:
+    """`ParametricAttention`'s constructor argument, kept as `model.cfg` so a saved run can rebuild it."""
+
+    w: float = 1.0  # the initial w (the trained one is a weight)
+
+
 class ParametricAttention(HookedModule):
     """d2l's parametric attention pooling: a(q, k) = -((q - k) w)² / 2, one learned scalar w = 1 / h.
 
@@ -75,6 +83,7 @@ class ParametricAttention(HookedModule):
 
     def __init__(self, w: float = 1.0):
         super().__init__()
+        self.cfg = ParametricAttentionConfig(float(w))
         self.w = nn.Parameter(torch.tensor(float(w)))
         self.hook_scores, self.hook_pattern, self.hook_out = HookPoint(), HookPoint(), HookPoint()
 

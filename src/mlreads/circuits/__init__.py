@@ -32,6 +32,7 @@ from mlreads.circuits.qk_ov import (
     path_expansion,
     positional_qk_circuit,
 )
+from mlreads.core.run.saved import Loadable
 
 __all__ = [
     "FactoredMatrix",
@@ -55,3 +56,6 @@ __all__ = [
     "induction_target",
     "ov_copying_accuracy",
 ]
+
+# The model classes a run may save and `mlreads.load_run` rebuilds (core/run/saved.py): each with its config.
+LOADABLE = (Loadable(AttnOnlyTransformer, AttnOnlyConfig),)

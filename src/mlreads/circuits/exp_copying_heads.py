@@ -96,6 +96,7 @@ def run_copying_heads(cfg: CopyingConfig, ctx: RunContext) -> dict:
                               "head_copying": [round(float(s), 4) for s in scores]}  # fmt: skip
 
     result = fit(model, cfg.train, batch_fn, next_token_loss, eval_fn=eval_fn, ctx=ctx, desc="1-layer")
+    ctx.save_model("1-layer", model, **data.vocabulary())
     with torch.no_grad():
         scores = copying_scores(model)[0]  # (H,)
         top5 = ov_copying_accuracy(model, k=5)[0]  # (H,)

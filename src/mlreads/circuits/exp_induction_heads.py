@@ -191,6 +191,9 @@ def run_induction_heads(cfg: InductionConfig, ctx: RunContext) -> dict:
     }
     if "loss_text" in f2:
         metrics |= {"loss_text": f2["loss_text"], "loss_text_1layer": f1["loss_text"]}
+    vocab = data.vocabulary() if data is not None else {}
+    for arm, m in (("2-layer", two), ("1-layer", one)):  # `half` and `probe_vocab`: the repeated-tokens probe's
+        ctx.save_model(arm, m, half=cfg.half, probe_vocab=cfg.random_vocab or V, **vocab)
     if cfg.icl_positions[1]:
         metrics["icl_score"] = _icl_score(two, data, cfg.icl_positions, cfg.n_ctx, ctx.generator("probe/icl"))
         metrics["icl_score_1layer"] = _icl_score(one, data, cfg.icl_positions, cfg.n_ctx, ctx.generator("probe/icl"))

@@ -71,6 +71,7 @@ def run_zero_layer_bigram(cfg: BigramConfig, ctx: RunContext) -> dict:
     batch_fn = lambda step, gen: data.get_batch("train", cfg.batch_size, cfg.n_ctx, gen)  # noqa: E731
     eval_fn = lm_evaluator(data, 64, cfg.n_ctx, 8)
     result = fit(model, cfg.train, batch_fn, next_token_loss, eval_fn=eval_fn, ctx=ctx, desc="0-layer")
+    ctx.save_model("0-layer", model, **data.vocabulary())
     counts = bigram_counts(data.train, V)  # (V, V)
     with torch.no_grad():
         corr, a, b, mask = _row_centred_corr(direct_path(model), counts, cfg)

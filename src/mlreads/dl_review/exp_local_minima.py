@@ -61,6 +61,7 @@ def run_local_minima(cfg: LocalMinimaConfig, ctx) -> dict:
             tr = per_seed_cross_entropy(nets(xtr), ytr)
             te = per_seed_cross_entropy(nets(xte), yte)
         losses[w] = (tr, te)
+        ctx.save_model(f"width-{w}", nets)
         out[f"train_loss_{w}"] = tr.tolist()
         out[f"test_loss_{w}"] = te.tolist()
         out[f"train_std_{w}"] = float(tr.std())

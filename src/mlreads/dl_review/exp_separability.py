@@ -47,6 +47,7 @@ def run_separability(cfg: SeparabilityConfig, ctx) -> dict:
     with init_rng(ctx.seed_for("init/students")):
         students = Students(cfg.n_seeds)
     fit(students, cfg.train, full, students_loss, ctx=ctx, desc="students")
+    ctx.save_model("students", students)
     with torch.no_grad():
         acc = ((students(x) > 0).float() == y).float().mean(1)  # (S,)
 

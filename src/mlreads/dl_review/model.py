@@ -21,6 +21,8 @@ Deviations:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -38,6 +40,15 @@ def teacher_logit(x: Tensor, width: float = 0.6, tilt: float = 0.35, sharpness: 
     return torch.tanh(sharpness * (x @ u2 + width)) - torch.tanh(sharpness * (x @ u1 - width)) - 1.0
 
 
+@dataclass(frozen=True)
+class StudentsConfig:
+    """`Students`' sizes (its constructor's arguments), kept as `model.cfg` so a saved run can rebuild it."""
+
+    n_seeds: int  # S
+    d_hidden: int = 2
+    scale: float = 1.0  # the init's standard deviation
+
+
 class Students(HookedModule):
     """S independent 2-2-1 tanh nets evaluated on the same inputs. forward(x (N, 2)) -> logits (S, N).
 
@@ -48,6 +59,7 @@ class Students(HookedModule):
 
     def __init__(self, n_seeds: int, d_hidden: int = 2, scale: float = 1.0):
         super().__init__()
+        self.cfg = StudentsConfig(n_seeds, d_hidden, scale)
         self.W1 = nn.Parameter(torch.randn(n_seeds, 2, d_hidden) * scale)
         self.b1 = nn.Parameter(torch.randn(n_seeds, d_hidden) * scale)
         self.v = nn.Parameter(torch.randn(n_seeds, d_hidden) * scale)
@@ -62,6 +74,16 @@ class Students(HookedModule):
         return self.hook_logits(torch.einsum("snh,sh->sn", h, self.v) + self.c[:, None])  # (S, N)
 
 
+@dataclass(frozen=True)
+class ManyMLPsConfig:
+    """`ManyMLPs`' sizes (its constructor's arguments), kept as `model.cfg` so a saved run can rebuild it."""
+
+    n_seeds: int  # S
+    d_in: int
+    width: int
+    d_out: int
+
+
 class ManyMLPs(HookedModule):
     """S one-hidden-layer ReLU MLPs d_in -> width -> d_out, trained as one batched model (bmm).
 
@@ -74,6 +96,7 @@ class ManyMLPs(HookedModule):
 
     def __init__(self, n_seeds: int, d_in: int, width: int, d_out: int):
         super().__init__()
+        self.cfg = ManyMLPsConfig(n_seeds, d_in, width, d_out)
         k1, k2 = d_in**-0.5, width**-0.5
         self.W1 = nn.Parameter((torch.rand(n_seeds, d_in, width) * 2 - 1) * k1)
         self.b1 = nn.Parameter((torch.rand(n_seeds, 1, width) * 2 - 1) * k1)

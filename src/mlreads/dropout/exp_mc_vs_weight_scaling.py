@@ -58,6 +58,7 @@ def run_mc(cfg: MCConfig, ctx) -> dict:
     steps = cfg.epochs * cfg.n_train // cfg.batch_size
     model, _ = train_classifier(arm, data, replace(cfg.train, steps=steps), cfg.batch_size, ctx, eval_n=2000)
     model.eval()
+    ctx.save_model("dropout", model)
     xte, yte = data["test"]
     err_ws = error_pct(model, xte, yte)
     errs = mc_errors(model, xte, yte, cfg.ks, cfg.repeats, ctx.generator("mc"))

@@ -57,6 +57,7 @@ def run_mnist(cfg: DropoutMNISTConfig, ctx) -> dict:
         out[f"train_err_{key}"] = error_pct(model, *data["train"])
         out[f"gap_{key}"] = out[f"err_{key}"] - out[f"train_err_{key}"]
         histories[arm.name] = res.history
+        ctx.save_model(arm.name, model)
     out["err_gain"] = out["err_none"] - out["err_dropout"]
     out["gap_ratio"] = out["gap_dropout"] / max(out["gap_none"], 1e-9)
     ctx.savefig(figures.error_curves(histories, cfg.n_train, cfg.batch_size), "test_error_vs_epochs",

@@ -51,6 +51,7 @@ def run_sparsity(cfg: SparsityConfig, ctx) -> dict:
             h = model.code(xte)  # (N, d_hidden)
             out[f"recon_{key}"] = float(F.mse_loss(model(xte), xte, reduction="sum") / len(xte))
         acts[key] = h
+        ctx.save_model(key, model)
         out[f"mean_act_{key}"] = float(h.mean())
         out[f"median_unit_act_{key}"] = float(h.mean(0).median())
         out[f"zero_frac_{key}"] = float((h == 0).float().mean())

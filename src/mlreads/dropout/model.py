@@ -125,6 +125,15 @@ def mc_average(model: DropoutMLP, x: Tensor, k: int, generator: torch.Generator)
     return probs / k
 
 
+@dataclass(frozen=True)
+class AutoencoderConfig:
+    """`Autoencoder`'s sizes (its constructor's arguments), kept as `model.cfg` so a saved run can rebuild it."""
+
+    d_in: int = 784
+    d_hidden: int = 256
+    p_keep: float = 1.0
+
+
 class Autoencoder(HookedModule):
     """Section 7.2's autoencoder: x -> ReLU(W1 x + b1) (d_hidden units, dropout with retention p) -> W2 h + b2.
 
@@ -136,6 +145,7 @@ class Autoencoder(HookedModule):
 
     def __init__(self, d_in: int = 784, d_hidden: int = 256, p_keep: float = 1.0):
         super().__init__()
+        self.cfg = AutoencoderConfig(d_in, d_hidden, p_keep)
         self.p_keep = p_keep
         self.enc = nn.Linear(d_in, d_hidden)
         self.dec = nn.Linear(d_hidden, d_in)

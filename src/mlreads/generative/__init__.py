@@ -1,5 +1,6 @@
 """Classics II, generative: GANs (Goodfellow et al. 2014) and DDPM (Ho et al. 2020), with offline sample metrics."""
 
+from mlreads.core.run.saved import Loadable
 from mlreads.generative.ddpm import (
     DenoiserConfig,
     MLPDenoiser,
@@ -17,6 +18,7 @@ from mlreads.generative.ddpm import (
 )
 from mlreads.generative.gan import (
     GAN,
+    Discriminator,
     GANConfig,
     d_loss,
     g_loss,
@@ -32,6 +34,7 @@ from mlreads.generative.metrics import (
 )
 
 __all__ = [
+    "Discriminator",
     "GAN",
     "DenoiserConfig",
     "GANConfig",
@@ -57,3 +60,6 @@ __all__ = [
     "vlb",
     "x0_from_eps",
 ]  # fmt: skip
+
+# The model classes a run may save and `mlreads.load_run` rebuilds (core/run/saved.py): each with its config.
+LOADABLE = (Loadable(GAN, GANConfig), Loadable(Discriminator, GANConfig), Loadable(MLPDenoiser, DenoiserConfig))

@@ -56,6 +56,7 @@ def run_ddpm_mnist(cfg: DdpmMnistConfig, ctx: RunContext) -> dict:
 
     res = fit(model, cfg.train, batch_fn, lambda m, b: ddpm.loss_terms(m, s, *b, "eps_simple").mean(), ctx=ctx,
               desc="ddpm")  # fmt: skip
+    ctx.save_model("ddpm", model, image_side=side, pixel_range=[-1, 1], T=cfg.T, betas="linear", param="eps")
     losses = [r["loss"] for r in res.history if "loss" in r]
     metrics: dict = {"loss_first": losses[0], "loss_last": losses[-1], "steps": res.steps,
                      "background_frac_data": float((x_tr[:5000] < -0.5).float().mean())}  # fmt: skip

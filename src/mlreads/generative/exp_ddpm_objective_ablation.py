@@ -67,6 +67,7 @@ def run_objective_ablation(cfg: AblationConfig, ctx: RunContext) -> dict:
             histories[obj] = res.history
             model.eval()
             param = "eps" if obj.startswith("eps") else "mu"
+            ctx.save_model(obj, model, T=cfg.T, betas="linear", param=param)
             x0, _ = ddpm.sample(model, s, (cfg.n_eval, 2), ctx.generator("sampling"), sigma2="beta", param=param)
             ok = bool(torch.isfinite(x0).all())
         except Exception as e:  # noqa: BLE001  (NonFiniteLoss: Table 2's "unstable to train")

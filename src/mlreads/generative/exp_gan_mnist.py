@@ -72,6 +72,7 @@ def run_gan_mnist(cfg: GanMnistConfig, ctx: RunContext) -> dict:
               Phase("g", lambda m, b: g_loss(m, b, cfg.g_loss), params=lambda m: m.gen.parameters())]  # fmt: skip
     eval_every = max(1, cfg.train.steps // 20)
     res = fit(model, replace(cfg.train, eval_every=eval_every), batch_fn, phases, probe, ctx=ctx, desc="gan")
+    ctx.save_model("gan", model, image_side=28, pixel_range=[0, 1])
     model.eval()
     final = res.final
     metrics: dict = {"d_real": final["d_real"], "d_fake": final["d_fake"], "mean_pixel_err": final["mean_pixel_err"],

@@ -62,6 +62,7 @@ def _train_d(cfg: OptimalDConfig, mean_g: float, std_g: float, ctx: RunContext, 
             F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake))  # fmt: skip
 
     fit(disc, cfg.train, batch_fn, loss_fn, ctx=ctx, desc=name)
+    ctx.save_model(name, disc, mean_g=mean_g, std_g=std_g)  # D of p_data against p_g = N(mean_g, std_g^2)
     return disc.eval()
 
 

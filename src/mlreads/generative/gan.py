@@ -75,6 +75,7 @@ class Generator(HookedModule):
 
     def __init__(self, cfg: GANConfig):
         super().__init__()
+        self.cfg = cfg
         dims = (cfg.d_z, *cfg.d_gen)
         self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in pairwise(dims))
         self.out = nn.Linear(dims[-1], cfg.d_data)
@@ -100,6 +101,7 @@ class Discriminator(HookedModule):
 
     def __init__(self, cfg: GANConfig):
         super().__init__()
+        self.cfg = cfg
         dims = (cfg.d_data, *cfg.d_disc)
         if cfg.disc_kind == "maxout":
             self.hidden = nn.ModuleList(Maxout(a, b, cfg.n_pieces) for a, b in pairwise(dims))

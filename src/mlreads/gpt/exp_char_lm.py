@@ -107,6 +107,7 @@ def run_char_lm(cfg: CharLMConfig, ctx: RunContext) -> dict:
     unigram = data.unigram_entropy()
 
     ctx.write_text("sample", sample)
+    ctx.save_model("gpt", model, **data.vocabulary())
     ctx.savefig(training_curves_figure(result.history, unigram), "loss_curves",
                 caption=("Loss against steps for the character-level GPT: batch-mean training loss (thin line) and "
                          "training and validation loss on fixed evaluation windows (markers). The grey dashed line is "

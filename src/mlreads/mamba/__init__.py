@@ -5,6 +5,7 @@ Public API: `selective_scan` (mamba-ssm's `selective_scan_fn` layout), `selectiv
 classes `MambaConfig`, `MambaLM`.
 """
 
+from mlreads.core.run.saved import Loadable
 from mlreads.mamba.model import MambaConfig, MambaLM, MambaMixer, RMSNorm
 from mlreads.mamba.reference import selective_scan_ref
 from mlreads.mamba.scan import ChunkedScan, selective_scan
@@ -13,3 +14,6 @@ from mlreads.mamba.step import selective_state_update
 __all__ = [
     "MambaConfig", "MambaLM", "MambaMixer", "RMSNorm",
     "selective_scan", "selective_scan_ref", "selective_state_update", "ChunkedScan"]
+
+# The model classes a run may save and `mlreads.load_run` rebuilds (core/run/saved.py): each with its config.
+LOADABLE = (Loadable(MambaLM, MambaConfig),)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 
-from safetensors.torch import save_model
 
 from mlreads.core.data.synthetic import induction_heads
 from mlreads.core.fields import nonnegative, positive
@@ -93,8 +92,8 @@ def run_induction(cfg: InductionConfig, ctx: RunContext) -> dict:
         out[f"train_acc_{name}"] = 100 * res.final["acc"]
         out[f"train_s_{name}"] = time.perf_counter() - t0
         out[f"params_{name}"] = sum(p.numel() for p in model.parameters())
-    # the trained Mamba, for longer evaluations (benchmarks/mamba_long_eval.py)
-    save_model(models["mamba"], str(ctx.dir / "mamba.safetensors"))
+    for name, model in models.items():  # the trained Mamba is read back by benchmarks/mamba_long_eval.py
+        ctx.save_model(name, model)
     mamba, attention = models["mamba"].eval(), models["attention"].eval()
     lengths = [2**k for k in range(cfg.test_log2_min, cfg.test_log2_max + 1)]
     tests = {L: induction_heads(max(cfg.eval_min, min(cfg.eval_max, cfg.eval_tokens // L)), L, cfg.vocab, gen)

@@ -74,6 +74,7 @@ def run_lm(cfg: LMConfig, ctx: RunContext) -> dict:
         out[f"params_{name}"] = sum(p.numel() for p in model.parameters())
         out[f"train_s_{name}"] = time.perf_counter() - t0
         histories[name] = res.history
+        ctx.save_model(name, model, **data.vocabulary())
 
     for name, (model, lr, steps) in models.items():
         train(name, model, lr, steps)

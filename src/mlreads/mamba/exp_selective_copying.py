@@ -73,6 +73,7 @@ def run_selective_copying(cfg: CopyingConfig, ctx: RunContext) -> dict:
         out[f"acc_{name}_by_position"] = [100 * a for a in copying_accuracy_by_position(model, eval_batch)]
         out[f"train_s_{name}"] = time.perf_counter() - t0
         curves[name] = res.series("acc")
+        ctx.save_model(name, model)
         if selective:
             s6 = model
     # Selection: Δ in layer 0 on data vs noise tokens (markers excluded), on a few eval inputs.

@@ -8,8 +8,6 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
 
 from mlreads.core.errors import NonFiniteLoss
 from mlreads.core.fields import in_range, nonnegative, positive
@@ -17,27 +15,7 @@ from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import TrainConfig, fit
 from mlreads.optim.adam import Adam
 from mlreads.optim.exp_common import mnist_tensors, random_batches
-
-
-class VAE(nn.Module):
-    """Kingma & Welling 2014's MNIST VAE as Adam Section 6.4 uses it: one hidden layer of 500 tanh units in the
-    encoder and the decoder, a 50-d Gaussian latent, Bernoulli pixels."""
-
-    def __init__(self, d_in: int = 784, d_hidden: int = 500, d_latent: int = 50):
-        super().__init__()
-        self.enc = nn.Linear(d_in, d_hidden)
-        self.mu = nn.Linear(d_hidden, d_latent)
-        self.logvar = nn.Linear(d_hidden, d_latent)
-        self.dec = nn.Sequential(nn.Linear(d_latent, d_hidden), nn.Tanh(), nn.Linear(d_hidden, d_in))
-
-    def neg_elbo(self, x: Tensor, eps: Tensor) -> Tensor:
-        """-ELBO per example (nats), with the reparameterisation z = mu + sigma * eps. x (B, 784), eps (B, 50)."""
-        h = torch.tanh(self.enc(x))  # (B, d_hidden)
-        mu, logvar = self.mu(h), self.logvar(h)  # (B, d_latent)
-        z = mu + torch.exp(0.5 * logvar) * eps
-        rec = F.binary_cross_entropy_with_logits(self.dec(z), x, reduction="sum")
-        kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
-        return (rec + kl) / len(x)
+from mlreads.optim.vae import VAE
 
 
 @dataclass(frozen=True)
@@ -110,6 +88,8 @@ def run_bias_correction(cfg: BiasCorrectionConfig, ctx) -> dict:
                     loss = float("inf")
                 loss = loss if math.isfinite(loss) else float("inf")  # NaN parameters count as diverged
                 out[f"loss_{tag}"] = loss
+                if lr == cfg.check_lr and math.isfinite(loss):  # the models the checks read
+                    ctx.save_model(f"b2-{b2:g}-{'corr' if corr else 'nocorr'}", model)
                 finals[(b2, lr, corr)] = loss
     hi, lo, top = max(cfg.beta2s), min(cfg.beta2s), cfg.check_lr
     excess = finals[(hi, top, False)] / finals[(hi, top, True)] - 1

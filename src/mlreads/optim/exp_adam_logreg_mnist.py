@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
 import torch.nn.functional as F
 
 from mlreads.core.fields import nonempty, nonnegative, positive
 from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import TrainConfig, fit
+from mlreads.dropout import DropoutMLP, MLPConfig
 from mlreads.optim.exp_common import (
     lr_grid,
     lr_grid_problem,
@@ -43,7 +43,7 @@ def run_logreg(cfg: LogRegConfig, ctx) -> dict:
     steps_per_epoch = cfg.n_train // cfg.batch_size
 
     def cost(m, xb, yb):
-        return F.cross_entropy(m(xb), yb) + 0.5 * cfg.l2 * m.weight.pow(2).sum()
+        return F.cross_entropy(m(xb), yb) + 0.5 * cfg.l2 * m.layers[0].weight.pow(2).sum()
 
     def eval_fn(m):
         return {"train_cost": float(cost(m, x, y))}
@@ -52,8 +52,8 @@ def run_logreg(cfg: LogRegConfig, ctx) -> dict:
     for name, lrs in lr_grid(cfg.lrs):
         best = None
         for lr in lrs:
-            with init_rng(ctx.seed_for("init/logreg")):
-                model = torch.nn.Linear(784, 10)
+            with init_rng(ctx.seed_for("init/logreg")):  # multiclass logistic regression: an MLP with no hidden layer
+                model = DropoutMLP(MLPConfig(d_hidden=()))  # one nn.Linear(784, 10), the same init; hooks, saveable
             train = TrainConfig(steps=cfg.epochs * steps_per_epoch, lr=lr, schedule="rsqrt", grad_clip=None,
                                 eval_every=steps_per_epoch, log_every=steps_per_epoch)  # fmt: skip
             res = fit(model, train, random_batches(x, y, batch_size=cfg.batch_size),
@@ -63,6 +63,7 @@ def run_logreg(cfg: LogRegConfig, ctx) -> dict:
             out[f"cost_{name}_{lr:g}"] = c
             if best is None or c < best[0]:
                 best = (c, lr, res.series("train_cost"))
+                ctx.save_model(name, model)  # each optimiser's model at its best lr
         out[f"cost_{name}"], out[f"lr_{name}"] = best[0], best[1]
         curves[f"{name} (lr {best[1]:g})"] = ([s / steps_per_epoch for s in best[2][0]], best[2][1])
     out["sgd_bound"] = 1.02 * out["cost_sgd-nesterov"]

@@ -60,6 +60,7 @@ def run_mlp(cfg: MLPOptConfig, ctx) -> dict:
         out_lr[f"cost_{name}_{lr:g}"] = res.final["train_cost"]
         if name not in train_cost or res.final["train_cost"] < train_cost[name]:
             train_cost[name] = res.final["train_cost"]
+            ctx.save_model(name, model)  # each optimiser's model at its better lr
             xs, ys = res.series("train_cost")
             curves[name] = (f"{name} (lr {lr:g})", [s / steps_per_epoch for s in xs], ys)
     curves = {label: (xs, ys) for label, xs, ys in curves.values()}

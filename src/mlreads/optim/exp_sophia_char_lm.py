@@ -77,6 +77,7 @@ def run_char_lm(cfg: SophiaLMConfig, ctx) -> dict:
     res_a = fit(model, cfg.train, batch_fn, next_token_loss, eval_fn=evaluate, ctx=ctx, desc="adamw",
                 groups=param_groups(model, cfg.train.weight_decay))  # fmt: skip
     histories["AdamW"] = res_a.history
+    ctx.save_model("adamw", model, **data.vocabulary())
 
     model = build()
     hook = sophia_hessian_hook(cfg.hess_every, ctx.seed_for("gnb"))
@@ -92,6 +93,7 @@ def run_char_lm(cfg: SophiaLMConfig, ctx) -> dict:
                 optimizer=lambda g: SophiaG(g, betas=cfg.sophia_betas, rho=cfg.sophia_rho,
                                             bs=cfg.batch_size * cfg.n_ctx))  # fmt: skip
     histories["SophiaG"] = res_s.history
+    ctx.save_model("sophia", model, **data.vocabulary())
 
     out["val_adamw"] = res_a.final["val_loss"]
     out["val_sophia"] = res_s.final["val_loss"]

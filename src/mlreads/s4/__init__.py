@@ -3,6 +3,7 @@
 Papers: HiPPO (arXiv 2008.07669), LSSL (arXiv 2110.13985), S4 (arXiv 2111.00396), S4D (arXiv 2206.11893).
 """
 
+from mlreads.core.run.saved import Loadable
 from mlreads.s4.discretize import bilinear, bilinear_diag, zoh, zoh_diag
 from mlreads.s4.hippo import (
     DPLR,
@@ -41,3 +42,6 @@ __all__ = [
     "ssm_step", "vandermonde_kernel",
     "DenseKernel", "S4Config", "S4DKernel", "S4Kernel", "S4Layer", "SequenceClassifier",
 ]  # fmt: skip
+
+# The model classes a run may save and `mlreads.load_run` rebuilds (core/run/saved.py): each with its config.
+LOADABLE = (Loadable(SequenceClassifier, S4Config),)

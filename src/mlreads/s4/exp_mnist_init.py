@@ -40,6 +40,7 @@ def run_mnist_init(cfg: InitConfig, ctx: RunContext) -> dict:
             model, result = train_classifier(replace(cfg.model, a_init=a_init), cfg.train, cfg.batch_size, views, ctx,
                                              f"{task}/{a_init}")  # fmt: skip
             metrics[f"{task}_acc_{name}"] = 100 * accuracy(model, *views["test"])
+            ctx.save_model(f"{task}-{a_init}", model, sequence_length=cfg.data.sequence_length)
             metrics[f"{task}_time_s_{name}"] = round(result.elapsed_s, 1)
             curves[f"{task}, {'HiPPO-LegS' if name == 'hippo' else 'random'} A"] = result.series("val_acc")
         metrics[f"{task}_gap"] = metrics[f"{task}_acc_hippo"] - metrics[f"{task}_acc_random"]

@@ -39,6 +39,7 @@ def run_smnist(cfg: SmnistConfig, ctx: RunContext) -> dict:
     views = mnist_views(cfg.data, permute=False)
     model, result = train_classifier(cfg.model, cfg.train, cfg.batch_size, views, ctx, "s4d")
     acc = 100 * accuracy(model, *views["test"])
+    ctx.save_model("s4d", model, sequence_length=cfg.data.sequence_length)
     t_target = time_to(result.history, "val_acc", cfg.target_acc)
     length = cfg.data.sequence_length
     with torch.no_grad():

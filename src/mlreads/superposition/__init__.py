@@ -2,6 +2,7 @@
 of their features (measures.py). The paper's headline experiments are registered in `experiments.py`; training them
 (best of k restarts) is in `exp_common.py`, which the experiments share."""
 
+from mlreads.core.run.saved import Loadable
 from mlreads.superposition.measures import (
     GEOMETRY_NAMES,
     PHASES,
@@ -36,3 +37,6 @@ __all__ = [
     "geometry_counts", "superposition", "AbsConfig", "AbsModel", "ToyConfig", "ToyModel", "geometric_importance",
     "importance_weighted_mse", "sample_features", "toy_forward", "toy_hidden", "toy_loss_tiny",
 ]  # fmt: skip
+
+# The model classes a run may save and `mlreads.load_run` rebuilds (core/run/saved.py): each with its config.
+LOADABLE = (Loadable(ToyModel, ToyConfig), Loadable(AbsModel, AbsConfig))

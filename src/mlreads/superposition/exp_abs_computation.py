@@ -34,6 +34,7 @@ def run_abs(cfg: AbsExpConfig, ctx: RunContext) -> dict:
     imp = geometric_importance(n, cfg.importance_decay).expand(G, n)
     dens = torch.tensor(cfg.densities)[:, None].expand(G, n)
     best, _ = train_grid(model, imp, dens, K, cfg.train, ctx, "abs")
+    ctx.save_model("abs", model, best=best.tolist(), densities=list(cfg.densities))  # best: the instance per density
     W_in = model.W_in.detach()[best]  # (G, H, F)
     fpn = features_per_neuron(W_in).tolist()
     ranks = np.argsort(np.argsort(fpn))  # Spearman against rising sparsity (densities fall)

@@ -54,6 +54,7 @@ def run_dimensionality(cfg: DimConfig, ctx: RunContext) -> dict:
     model = ToyModel(ToyConfig(n, cfg.d_hidden, G * K, "relu"), ctx.generator("init/toy"))
     best, _ = train_grid(model, torch.ones(G, n), (1 / inv)[:, None].expand(G, n), K, cfg.train, ctx,
                          "dimensionality")  # fmt: skip
+    ctx.save_model("toy", model, best=best.tolist(), inv_density=inv.tolist())  # best: the instance per sparsity
     Ws = model.W.detach()[best]  # (G, m, n)
     dims = feature_dimensionality(Ws)  # (G, n)
     dpf = dimensions_per_feature(Ws)  # (G,)

@@ -39,6 +39,7 @@ def run_intro(cfg: IntroConfig, ctx: RunContext) -> dict:
     imp = geometric_importance(n, cfg.importance_decay).expand(G, n)
     dens = torch.tensor(cfg.densities)[:, None].expand(G, n)
     best, loss = train_grid(model, imp, dens, K, cfg.train, ctx, "intro")
+    ctx.save_model("toy", model, best=best.tolist(), densities=list(cfg.densities))  # best: the instance per density
     Ws = model.W.detach()[best]  # (G, 2, n)
     counts = count_represented(Ws).tolist()
     p = cfg.densities.index(cfg.pentagon_density)

@@ -41,6 +41,7 @@ def run_phase(cfg: PhaseConfig, ctx: RunContext) -> dict:
     den = d_grid.flatten()[:, None].expand(G * G, 2)
     model = ToyModel(ToyConfig(2, 1, G * G * K, "relu"), ctx.generator("init/toy"))
     best, _ = train_grid(model, imp, den, K, cfg.train, ctx, "phase diagram")
+    ctx.save_model("toy", model, best=best.tolist())  # best: the instance of each (density, importance) cell
     phases = classify_phase(model.W.detach()[best]).reshape(G, G)  # (density, importance)
     sup = phases == 2
     in_corner = (d_grid <= cfg.corner_density) & (r_grid >= cfg.corner_importance[0]) & (

@@ -40,6 +40,7 @@ def run_sweep(cfg: SweepConfig, ctx: RunContext) -> dict:
         t = replace(cfg.train, steps=cfg.relu_steps) if kind == "relu" and cfg.relu_steps else cfg.train
         model = ToyModel(ToyConfig(n, cfg.d_hidden, G * K, kind), ctx.generator(f"init/{kind}"))
         best, _ = train_grid(model, imp, dens, K, t, ctx, kind)
+        ctx.save_model(kind, model, best=best.tolist(), densities=list(cfg.densities))  # best: instance per density
         Ws[kind] = model.W.detach()[best]  # (G, m, n)
         counts[kind] = count_represented(Ws[kind]).tolist()
     relu = counts["relu"]

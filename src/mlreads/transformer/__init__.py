@@ -1,5 +1,6 @@
 """The encoder-decoder Transformer of Vaswani et al. 2017 (post-LN, sinusoidal positions, label smoothing, Eq. 3)."""
 
+from mlreads.core.run.saved import Loadable
 from mlreads.transformer.model import (
     EncoderDecoder,
     TransformerConfig,
@@ -9,3 +10,6 @@ from mlreads.transformer.model import (
 )
 
 __all__ = ["EncoderDecoder", "TransformerConfig", "noam_lr", "noam_peak_lr", "sinusoids"]
+
+# The model classes a run may save and `mlreads.load_run` rebuilds (core/run/saved.py): each with its config.
+LOADABLE = (Loadable(EncoderDecoder, TransformerConfig),)

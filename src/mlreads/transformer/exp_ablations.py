@@ -54,6 +54,7 @@ def run_ablations(cfg: AblationConfig, ctx: RunContext) -> dict:
                       dropout=cfg.dropout, positional=positional, n_ctx=cfg.data.max_len + 12)  # fmt: skip
         train(model, task, paper_recipe(cfg.steps, cfg.d_model, cfg.warmup), ctx, f"ablation/{name}",
               cfg.batch_size, cfg.data.min_len, cfg.data.max_len, label_smoothing=ls)  # fmt: skip
+        ctx.save_model(name, model, src_tokens=task.src_itos, tgt_tokens=task.tgt_itos)
         tf = teacher_forced(model, test)
         out[f"ppl_{name}"], out[f"token_acc_{name}"] = tf["ppl"], tf["token_acc"]
         out[f"bleu_{name}"] = bleu(task, translate(model, test), test)

@@ -70,6 +70,7 @@ def run_seq2seq(cfg: Seq2SeqConfig, ctx: RunContext) -> dict:
                bleu_transformer=bleu(task, translate(model, test_pairs), test_pairs),
                **{f"{k}_transformer": v for k, v in teacher_forced(model, test_pairs).items()})
     curves["Transformer"] = _time_series(res.history)
+    ctx.save_model("transformer", model, src_tokens=task.src_itos, tgt_tokens=task.tgt_itos)
     if cfg.compare:
         r = cfg.rnnsearch
         with init_rng(ctx.seed_for("init/rnnsearch")):
@@ -82,6 +83,7 @@ def run_seq2seq(cfg: Seq2SeqConfig, ctx: RunContext) -> dict:
         out.update(steps_rnnsearch=res_r.steps, train_s_rnnsearch=res_r.elapsed_s,
                    bleu_rnnsearch=bleu(task, translate(rnn, test_pairs), test_pairs))
         curves["RNNsearch"] = _time_series(res_r.history)
+        ctx.save_model("rnnsearch", rnn, src_tokens=task.src_itos, tgt_tokens=task.tgt_itos)
         target = curves["RNNsearch"][1][-1]
         reached = [t for t, b in zip(*curves["Transformer"]) if b >= target]
         out["rnnsearch_final_dev_bleu"] = target

@@ -220,6 +220,7 @@ class SmallConvNet(HookedModule):
 
     def __init__(self, cfg: SmallConvNetConfig):
         super().__init__()
+        self.cfg = cfg
         w = cfg.widths
         side = cfg.image_size
         layers: list[nn.Module] = []

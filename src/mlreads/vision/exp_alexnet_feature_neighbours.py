@@ -70,6 +70,7 @@ def run_feature_neighbours(cfg: NeighboursConfig, ctx: RunContext) -> dict:
     eval_fn = lambda m: {"test_err": error_rate(m, x_q, y_q)}
     res = fit(model, cfg.train, batches(x_tr, y_tr, cfg.batch_size), cross_entropy, eval_fn, ctx=ctx, desc="alexnet")
     metrics["test_acc"] = 1 - res.final["test_err"]
+    ctx.save_model("alexnet", model, dataset=cfg.dataset, image_side=28)
     metrics["train_err_db"] = evaluate(model, lambda m: {"e": error_rate(m, x_db, y_db)})["e"]
     metrics["agree_feat"], idx_f = knn_agreement(fc7(model, x_db), y_db, fc7(model, x_q), y_q, cfg.k)
     metrics["agree_pix"], idx_p = knn_agreement(x_db.flatten(1), y_db, x_q.flatten(1), y_q, cfg.k)

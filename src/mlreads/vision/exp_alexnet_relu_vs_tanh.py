@@ -86,6 +86,8 @@ def run_relu_vs_tanh(cfg: ReluTanhConfig, ctx: RunContext) -> dict:
     res = fit(tanh, dataclasses.replace(cfg.train, lr=cfg.lr_tanh, steps=tanh_budget), batch_fn, cross_entropy,
               eval_fn, ctx=ctx, desc="tanh")  # fmt: skip
     histories["tanh"] = res.history
+    for arm, net in (("relu", relu), ("tanh", tanh)):
+        ctx.save_model(arm, net, dataset=cfg.dataset, image_side=28)
     tanh_steps = first_step_below(res.history, cfg.target_err)
     metrics["tanh_reached"] = tanh_steps is not None
     metrics["tanh_steps"] = tanh_steps  # None: tanh never reached E* within tanh_budget

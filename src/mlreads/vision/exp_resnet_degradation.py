@@ -71,6 +71,7 @@ def run_degradation(cfg: DegradationConfig, ctx: RunContext) -> dict:
             metrics[f"train_err_{name}"] = res.final["train_err"]
             metrics[f"test_err_{name}"] = res.final["test_err"]
             metrics[f"steps_{name}"] = res.steps
+            ctx.save_model(name, model, dataset=cfg.dataset, image_side=28 // cfg.pool)
             model.eval()
             stds = response_stds(model, x_resp)
             responses[name] = stds

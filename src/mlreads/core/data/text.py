@@ -218,6 +218,11 @@ class TextDataset:
         windows = data[idx]  # (B, L + 1)
         return windows[:, :-1], windows[:, 1:]
 
+    def vocabulary(self) -> dict:
+        """What a saved language model keeps to read and write text (`ctx.save_model(arm, model,
+        **data.vocabulary())`): {"tokens": the vocabulary in id order, "joiner": "" for characters, " " for words}."""
+        return {"tokens": list(self.tokenizer.itos), "joiner": " " if isinstance(self.tokenizer, WordTokenizer) else ""}
+
     def unigram_entropy(self, split: Split = "train") -> float:
         """Entropy of the split's token frequencies, in nats: the loss of the best context-free model."""
         counts = torch.bincount(self.split(split), minlength=self.vocab_size).double()

@@ -3,8 +3,11 @@ not reproduced where it is not, its design history, and links to its code, its p
 
     reports/claims/<id with / as __>/index.html
 
-The code link points at the run function's module file (`exp.run.__module__`, so it follows renames), relative to
-the page, so it resolves in a report written inside the repository checkout.
+Its "Read it" list joins paper, code and walkthrough: the paper's links with the section or figure of the claim
+(core/papers.py `WHERE`), the experiment file (the run function's module, `exp.run.__module__`, so it follows
+renames), the files that implement the paper (`code_files`) and the paper's walkthrough notebook (`walkthrough`),
+linked once notebooks/ exists beside src/. Links into the repository are relative to the page, so they resolve in a
+report written inside the repository checkout.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import os
 from pathlib import Path
 
 from mlreads.core import fmt
+from mlreads.core.papers import WHERE, code_files, walkthrough
 from mlreads.core.report.page import esc, href, page, paper_links
 from mlreads.core.run.verdict import WORDS, over_budget
 
@@ -43,10 +47,62 @@ def code_file(exp) -> tuple[str, Path] | None:
 def code_href(exp, from_dir: Path) -> tuple[str, str] | None:
     """(label, relative link from `from_dir`) of the experiment's code file, or None."""
     found = code_file(exp)
-    if found is None:
+    return None if found is None else (found[0], _relative(found[1], from_dir))
+
+
+def _relative(path: Path, from_dir: Path) -> str:
+    return href(*Path(os.path.relpath(path, Path(from_dir).resolve())).parts)
+
+
+def repository() -> Path | None:
+    """The repository checkout the package runs from (the folder holding src/mlreads), or None (an installed copy)."""
+    import mlreads
+
+    package = Path(mlreads.__file__).resolve().parent
+    root = package.parents[1]
+    return root if package.parent.name == "src" and (root / "src" / "mlreads") == package else None
+
+
+def model_files(exp_id: str, exp) -> list[tuple[str, Path]]:
+    """(label 'src/mlreads/gpt/model.py', file) of each file that implements the claim's paper, where it exists."""
+    import mlreads
+
+    package = Path(mlreads.__file__).resolve().parent
+    found = [(f"src/mlreads/{rel}", package / rel) for rel in code_files(exp_id, getattr(exp, "source", ""))]
+    return [(label, path) for label, path in found if path.is_file()]
+
+
+def walkthrough_file(exp_id: str) -> tuple[str, Path | None] | None:
+    """(label 'notebooks/gpt.ipynb', the file once notebooks/ exists in the checkout, else None); None off the
+    reading list."""
+    rel, root = walkthrough(exp_id), repository()
+    if rel is None:
         return None
-    rel = os.path.relpath(found[1], Path(from_dir).resolve())
-    return found[0], href(*Path(rel).parts)
+    return rel, (root / rel if root is not None and (root / "notebooks").is_dir() else None)
+
+
+def read_it(exp_id: str, exp, page_dir: Path) -> str:
+    """The claim page's list joining the paper (with the claim's section or figure), the experiment file, the model
+    files and the walkthrough."""
+    items = []
+    paper = paper_links(exp_id)
+    if paper:
+        where = WHERE.get(exp_id)
+        items.append(f"the paper: {paper}" + (f", {esc(where)}" if where else ""))
+    code = code_href(exp, page_dir) if exp is not None else None
+    if code:
+        items.append(f'the experiment: <a href="{esc(code[1])}"><code>{esc(code[0])}</code></a>')
+    models = [f'<a href="{esc(_relative(path, page_dir))}"><code>{esc(label)}</code></a>'
+              for label, path in model_files(exp_id, exp)]  # fmt: skip
+    if models:
+        items.append("the implementation: " + ", ".join(models))
+    notebook = walkthrough_file(exp_id)
+    if notebook is not None:
+        label, path = notebook
+        shown = (f'<a href="{esc(_relative(path, page_dir))}"><code>{esc(label)}</code></a>' if path is not None
+                 else f'<code>{esc(label)}</code> <span class="muted">(not written yet)</span>')  # fmt: skip
+        items.append(f"the walkthrough: {shown}")
+    return "<h2>Read it</h2><ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>" if items else ""
 
 
 def links_line(exp_id: str, exp, from_dir: Path, page_link: str | None = None) -> str:
@@ -128,5 +184,5 @@ def claim_page(exp_id: str, about: dict, verdicts: dict, designs: list, page_of:
     body = (f'<p><a href="{esc(href(*back, "index.html"))}#{esc(anchor(exp_id))}">← all claims</a></p>'
             f"<h1>{esc(exp_id)}</h1><p><b>Paper:</b> {esc(about['paper'])}" + (f" · {links}" if links else "")
             + f"<br><b>Claim:</b> {esc(about['claim'])}<br><b>Paper value:</b> {esc(about['paper_value'])}</p>"
-            + f"<h2>Verdicts</h2>{table}{history}{tested}")  # fmt: skip
+            + f"{read_it(exp_id, exp, page_dir)}<h2>Verdicts</h2>{table}{history}{tested}")  # fmt: skip
     return page(f"{exp_id}: claim", body)

@@ -1,7 +1,9 @@
 """What `mlreads list` and `mlreads show ID` print beyond the catalogue: each budget's time (measured in the ledger,
 else the budget's promise), and one claim as a reader needs it: the paper, the claim and the paper's value, what is
 tested per budget (preconditions, checks, config), the seed rule, the published results with each verdict and why,
-and the claim's design history. cli.py parses the arguments; this module gathers and prints."""
+the claim's design history, and where to read it: the paper (with the claim's section or figure), the experiment and
+model files (paths in the repository) and the paper's walkthrough notebook, as on its page in the report (claim.py).
+cli.py parses the arguments; this module gathers and prints."""
 
 from __future__ import annotations
 
@@ -44,8 +46,17 @@ def describe_published(exp, ledger: list[dict], found: dict, designs: list, resu
     d["history"] = [{"design": g.number, "why": g.why, "commit": g.commit, "date": g.date,
                      "entries": [{"budget": e["budget"], "seed": e["seed"], "verdict": e["verdict"], "why": why(e)}
                                  for e in g.entries]} for g in designs]  # fmt: skip
+    from mlreads.core.papers import WHERE
+    from mlreads.core.report.claim import code_file, model_files, walkthrough_file
+
     paper = paper_of(exp.id)
     d["links"] = [url for _, url in paper.links] if paper else []
+    d["where"] = WHERE.get(exp.id, "")
+    d["code"] = (code_file(exp) or (None,))[0]
+    d["models"] = [label for label, _ in model_files(exp.id, exp)]
+    notebook = walkthrough_file(exp.id)
+    d["walkthrough"] = None if notebook is None else notebook[0]
+    d["walkthrough_written"] = notebook is not None and notebook[1] is not None and notebook[1].is_file()
     return d
 
 
@@ -55,7 +66,12 @@ def print_show(d: dict, limits: dict[str, str]) -> None:
 
     print(f"{d['id']}\n  paper:        {d['paper']}")
     if d["links"]:
-        print(f"  read:         {' '.join(d['links'])}")
+        print(f"  read:         {' '.join(d['links'])}" + (f" ({d['where']})" if d["where"] else ""))
+    code = ([f"{d['code']} (experiment)"] if d["code"] else []) + d["models"]
+    if code:
+        print(f"  code:         {'; '.join(code)}")
+    if d["walkthrough"]:
+        print(f"  walkthrough:  {d['walkthrough']}" + ("" if d["walkthrough_written"] else " (not written yet)"))
     print(f"  claim:        {d['claim']}\n  paper value:  {d['paper_value']}")
     if d["requires"]:
         print(f"  data:         {', '.join(d['requires'])}")

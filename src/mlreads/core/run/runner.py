@@ -4,8 +4,9 @@
 is the Python API for one experiment, planned by the same `plan`. Failures that are bad input become typed errors
 where they are caught (core/errors.py): OutOfMemory, RunFailed (a crash under --set values), RunStopped (a signal).
 
-Output layout: `OUT/<id>/<budget>-s<seed>/` holds `result.json`, `metrics.jsonl`, the figures (PNG), text artifacts
-and, for runs that train, `checkpoints/`. A run with `--set` overrides goes to `<budget>-s<seed>-<hash>/` (a short hash
+Output layout: `OUT/<id>/<budget>-s<seed>/` holds `result.json`, `metrics.jsonl`, the figures (PNG), text artifacts,
+the trained models (`models/<arm>.safetensors` + `.json`, core/run/saved.py) and, for runs that checkpoint,
+`checkpoints/`. A run with `--set` overrides goes to `<budget>-s<seed>-<hash>/` (a short hash
 of its overrides), so it never overwrites the default run; result.json records the overrides.
 """
 
@@ -35,6 +36,7 @@ from mlreads.core.errors import (
     cpu_allocation_failed,  # fmt: skip
 )
 from mlreads.core.run import runfolder, seeding, signals
+from mlreads.core.run import saved as saved_models
 from mlreads.core.run.config import to_dict
 from mlreads.core.run.progress import bar
 from mlreads.core.run.registry import Experiment, _plain
@@ -60,7 +62,8 @@ RESULT_KEYS = (
 
 
 class RunContext:
-    """What a run function gets besides its config: a folder, a logger, figures, text artifacts and progress bars."""
+    """What a run function gets besides its config: a folder, a logger, figures, text artifacts, progress bars and a
+    place to keep its trained models (`save_model`)."""
 
     def __init__(self, path: Path, budget: str, seed: int, threads: int, resume: bool = False,
                  config: dict | None = None, allow_safe_changes: bool = False):  # fmt: skip
@@ -76,6 +79,7 @@ class RunContext:
         self.texts: dict[str, str] = {}
         self.cpu_start = time.process_time()  # the run's CPU time (all threads of this process) is counted from here
         self.dir.mkdir(parents=True, exist_ok=True)
+        saved_models.clear_models(self.dir)  # an earlier run's models; this run saves its own at its end
         self._log = open(self.dir / "metrics.jsonl", "a" if resume else "w")
 
     def seed_for(self, name: str) -> int:
@@ -137,6 +141,13 @@ class RunContext:
         path.write_text(text)
         self.texts[stem if suffix in TEXT_SUFFIXES else name] = path.name
         return path
+
+    def save_model(self, arm: str, model, **meta: Any) -> Path | None:
+        """Keep a trained model in the run folder, `models/<arm>.safetensors` and `models/<arm>.json` (its class,
+        config and `meta`), so that `mlreads.load_run(run_dir)` rebuilds it. Call it once per trained arm, at the end
+        of the run; `meta` holds JSON values a reader needs beside the weights (core/run/saved.py lists them: the
+        vocabulary of a language model, the side of an image model's images, a diffusion model's schedule)."""
+        return saved_models.save_model(self.dir, arm, model, meta)
 
     def notice(self, message: str) -> None:
         """One line for the person running the experiment (stderr), e.g. 'resuming from step 400'."""
