@@ -29,6 +29,7 @@ from mlreads import __version__
 from mlreads.core.errors import RunStopped, UserError
 from mlreads.core.report.show import BUDGET_LIMITS, estimate, ledger_times
 from mlreads.core.run.registry import BUDGETS
+from mlreads.core.run.torchrun import other_rank
 
 COMMANDS = ("list", "show", "run", "report", "publish", "supersede", "readme-table", "docs")
 
@@ -272,23 +273,24 @@ def cmd_run(args) -> int:
     planned = plan(_request(args))
     if args.dry_run:
         return _dry_run(planned)
+    say = print if other_rank() is None else lambda *a, **k: None  # under torchrun, rank 0 prints the results
     status, rows = 0, []
     for o in runner.execute(planned, on_start=lambda run: _header(run.exp.id, args.budget)):
         exp_id = o.run.exp.id
         if o.result is None:
-            print(f"STOPPED {exp_id}: {o.stopped}", flush=True)
+            say(f"STOPPED {exp_id}: {o.stopped}", flush=True)
             verdict, headline = "stopped (NaN)", ""
         else:
-            print(runner.verdict_line(o.result), flush=True)
+            say(runner.verdict_line(o.result), flush=True)
             verdict, headline = _verdict_word(o.result), _headline(o.result)
         rows.append({"id": exp_id, "verdict": verdict, "headline": headline, "elapsed_s": o.elapsed_s})
         status = max(status, o.status)
-    print(summary_table(rows, args.out), flush=True)
+    say(summary_table(rows, args.out), flush=True)
     return status
 
 
 def _header(exp_id: str, budget: str) -> None:
-    if sys.stderr.isatty():  # a header for people; piped stderr stays one line per error
+    if sys.stderr.isatty() and other_rank() is None:  # a header for people; piped stderr stays one line per error
         print(f"-> {exp_id} [{budget}]", file=sys.stderr, flush=True)
 
 
@@ -406,13 +408,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mlreads: error: missing command; choose one of {', '.join(COMMANDS)} (see 'mlreads --help')",
               file=sys.stderr)  # fmt: skip
         return 2
+    rank = other_rank()
+    who = f"mlreads (rank {rank})" if rank is not None else "mlreads"
     try:
         return HANDLERS[args.command](args)
     except UserError as err:
-        print(f"mlreads: error: {_one_line(err)}", file=sys.stderr)
+        print(f"{who}: error: {_one_line(err)}", file=sys.stderr)
         return 2
     except RunStopped as stop:
-        print(f"mlreads: {stop}", file=sys.stderr)
+        if rank is None:  # every rank stopped at the same step; rank 0 says where and how to resume
+            print(f"mlreads: {stop}", file=sys.stderr)
         return stop.exit_code
     except KeyboardInterrupt as err:
         print("mlreads: interrupted", file=sys.stderr)

@@ -29,6 +29,11 @@ def num(x: Any) -> str:
     return str(x)
 
 
+def plural(n: int, noun: str, many: str | None = None) -> str:
+    """`1 thread`, `2 threads`, `0 claims`: the count and the noun, singular only for exactly one."""
+    return f"{n} {noun if n == 1 else (many or noun + 's')}"
+
+
 def value(x: Any, max_items: int = 8) -> str:
     """Any JSON value, numbers via `num`, long lists shortened."""
     if isinstance(x, float | int) and not isinstance(x, bool):
