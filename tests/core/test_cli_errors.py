@@ -3,7 +3,6 @@ cause of a failure instead of the --set values, and which experiments a Ctrl-C l
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -41,7 +40,7 @@ def test_outside_the_clone_a_missing_ledger_is_said_in_one_line_never_read_as_em
     assert "claims reproduced" not in index and "no results ledger was read" in index
     code, _, err = run_cli(["list"])
     assert code == 0 and "no results ledger here" in err
-    code, _, err = run_cli(["readme-table"])  # the README's table from no ledger would say "not yet measured" everywhere
+    code, _, err = run_cli(["readme-table"])  # from no ledger it would say "not yet measured" everywhere
     assert_one_line_exit_2(code, err)
     for argv in (["list", "--results", "nowhere"], ["show", "gpt/char-lm", "--results", "nowhere"],
                  ["report", "--runs", "none", "--results", "nowhere", "--out", str(tmp_path / "rep")]):  # fmt: skip
