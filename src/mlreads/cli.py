@@ -79,9 +79,9 @@ RUN_EXAMPLES = """examples:
   mlreads run gpt/char-lm --budget quick         the claim's check at laptop scale (<= 10 min)
   mlreads run circuits/ s4/                      every experiment under these prefixes
   mlreads run all --budget smoke --threads 1     everything, as `make demo` does
-  mlreads run gpt/char-lm --set train.steps=500 --set model.n_layers=2
+  mlreads run gpt/char-lm --set train.steps=500 --set n_layers=2
   mlreads run gpt/char-lm --set data.path=my_corpus.txt
-  mlreads run gpt/char-lm --budget full --resume continue from the last checkpoint
+  mlreads run gpt/char-lm --budget full --resume  continue from the last checkpoint
 
 Each run writes OUT/<id>/<budget>-s<seed>/ (a run with --set overrides: <budget>-s<seed>-<hash>/), holding
 result.json, metrics.jsonl, figures and text artifacts. Then: mlreads report."""
@@ -212,17 +212,18 @@ def cmd_list(args) -> int:
 
 
 def cmd_show(args) -> int:
+    """From the cached catalogue and the ledger: no torch import (as `list`)."""
     from mlreads.core.report.history import load_history
-    from mlreads.core.report.ledger import load_ledger, seed_rules, verdicts
+    from mlreads.core.report.ledger import load_ledger, verdicts
     from mlreads.core.report.show import describe_published, print_show
-    from mlreads.core.run.registry import load_all, select
+    from mlreads.core.run.catalog import catalog, seed_rule, select
 
-    exps = select(args.ids)
+    entries = select(args.ids)
     results = _ledger(args)
     ledger = load_ledger(results) if results is not None else []
-    found = verdicts(ledger, seed_rules(load_all()))
+    found = verdicts(ledger, {e["id"]: seed_rule(e) for e in catalog()})
     history = load_history(results, warn=_warn) if results is not None else {}
-    out = [describe_published(exp, ledger, found, history.get(exp.id, []), results) for exp in exps]
+    out = [describe_published(e, ledger, found, history.get(e["id"], []), results) for e in entries]
     if args.json:
         print(json.dumps(out, indent=1))
         return 0

@@ -27,24 +27,24 @@ def estimate(exp: dict, budget: str, times: dict) -> str:
     return f"{duration(t)}*" if t is not None else BUDGET_LIMITS[budget]
 
 
-def describe_published(exp, ledger: list[dict], found: dict, designs: list, results: Path) -> dict:
-    """`mlreads show`'s data for one experiment: the catalogue entry, its published entries with their verdicts and
-    reasons, the claim's verdict per budget under its seed rule, and its superseded designs."""
+def describe_published(entry: dict, ledger: list[dict], found: dict, designs: list, results: Path | None) -> dict:
+    """`mlreads show`'s data for one experiment: its catalogue entry (core/run/catalog.py: no torch needed), its
+    published entries with their verdicts and reasons, the claim's verdict per budget under its seed rule, and its
+    superseded designs."""
     from mlreads.core.papers import paper_of
-    from mlreads.core.run.catalog import describe
-    from mlreads.core.run.registry import load_all
     from mlreads.core.run.verdict import why
 
-    d = describe(exp, list(load_all()).index(exp.id))
+    d = dict(entry)
+    exp_id, headline = d["id"], d["headline"]
     d["published"] = [{k: e[k] for k in ("budget", "seed", "verdict", "overrides", "elapsed_s", "cpu_s", "published")}
-                      | {"file": f"{results}/{e['_file']}", "headline": e["metrics"].get(exp.headline), "why": why(e)}
-                      for e in ledger if e["id"] == exp.id]  # fmt: skip
-    d["verdicts"] = {b: {"verdict": v.word, "seeds": v.seeds, "why": v.why} for b in exp.budgets
-                     if (v := found.get((exp.id, b)))}  # fmt: skip
+                      | {"file": f"{results}/{e['_file']}", "headline": e["metrics"].get(headline), "why": why(e)}
+                      for e in ledger if e["id"] == exp_id]  # fmt: skip
+    d["verdicts"] = {b: {"verdict": v.word, "seeds": v.seeds, "why": v.why} for b in d["budgets"]
+                     if (v := found.get((exp_id, b)))}  # fmt: skip
     d["history"] = [{"design": g.number, "why": g.why, "commit": g.commit, "date": g.date,
                      "entries": [{"budget": e["budget"], "seed": e["seed"], "verdict": e["verdict"], "why": why(e)}
                                  for e in g.entries]} for g in designs]  # fmt: skip
-    paper = paper_of(exp.id)
+    paper = paper_of(exp_id)
     d["links"] = [url for _, url in paper.links] if paper else []
     return d
 
