@@ -88,3 +88,38 @@ def test_a_ledger_page_says_1_thread(toy, tmp_path, fake_publish, threads, text)
     assert cli.main(["report", "--runs", "none", "--results", str(results), "--out", str(tmp_path / "rep")]) == 0
     (page,) = (tmp_path / "rep" / "ledger").rglob("index.html")
     assert text in page.read_text()
+
+
+def _wide_run(cfg, ctx):
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(20, 2))  # 2,200 px at the report's 110 dpi
+    ax.plot(range(10))
+    ctx.savefig(fig, "wide", caption="a wide grid")
+    fig, ax = plt.subplots(figsize=(4, 3))
+    ax.plot(range(3))
+    ctx.savefig(fig, "narrow", caption="a narrow plot")
+    return {"value": 2.0, "accs": [100.0] * 11 + [99.5], "per_class": {str(i): i / 10 for i in range(10)}}
+
+
+def test_a_run_page_links_wide_figures_and_shows_lists_and_notes_in_full(toy, tmp_path, monkeypatch):
+    import dataclasses
+    import html
+
+    from mlreads.core.run import registry
+
+    notes = ("Anchor: the first paragraph says where the claim comes from. " * 6 + "Deviations: what differs. "
+             + "More on it, e.g. this, and so on. " * 20)  # fmt: skip
+    exp = dataclasses.replace(toy, run=_wide_run, notes=notes)
+    monkeypatch.setitem(registry.REGISTRY, exp.id, exp)
+    assert cli.main(["run", exp.id, "--out", str(tmp_path / "runs")]) == 0
+    assert cli.main(["report", "--runs", str(tmp_path / "runs"), "--results", str(tmp_path),
+                     "--out", str(tmp_path / "rep")]) == 0  # fmt: skip
+    (page,) = (tmp_path / "rep" / "runs").rglob("index.html")
+    text = html.unescape(page.read_text())
+    assert text.count("Open the full-size image") == 1 and '<a href="wide.png">' in text
+    assert "[100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 99.5]" in text and "items)" not in text
+    assert "9: 0.9}" in text
+    notes_html = text.split("<h2>Notes</h2>")[1].split("<h2>")[0]
+    assert notes_html.count("<p>") >= 3 and "<p>Deviations: what differs." in notes_html
+    assert "e.g. this" in notes_html  # an abbreviation does not end a sentence

@@ -84,8 +84,9 @@ def _slug(name: str) -> str:
     return name[:100]
 
 
-def _copy_figures(result: dict, page_dir: Path, warn: Callable[[str], None]) -> list[tuple[str, str]]:
-    """Copy the run's PNG figures that resolve inside its run folder; return (file name, caption) pairs."""
+def _copy_figures(result: dict, page_dir: Path, warn: Callable[[str], None]) -> list[tuple]:
+    """Copy the run's PNG figures that resolve inside its run folder; return (file name, caption, (width, height))
+    for each."""
     shown, used, sources = [], set(), set()
     if len(result["figures"]) > MAX_FIGURES:
         warn(f"{result['id']}: {len(result['figures'])} figures listed; showing the first {MAX_FIGURES}")
@@ -112,8 +113,15 @@ def _copy_figures(result: dict, page_dir: Path, warn: Callable[[str], None]) -> 
             name = "_" + name
         used.add(name)
         (page_dir / name).write_bytes(data)
-        shown.append((name, result["captions"].get(fig) or default_caption(fig)))
+        shown.append((name, result["captions"].get(fig) or default_caption(fig), png_size(data)))
     return shown
+
+
+def png_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) in pixels from a PNG's IHDR chunk, or None when the header is not there."""
+    if len(data) < 24 or data[12:16] != b"IHDR":
+        return None
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
 
 
 def _ledger_cell(v: Verdict | None, page_of: dict[int, str], budget: str, has_budget: bool) -> str:

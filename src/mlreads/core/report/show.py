@@ -85,5 +85,12 @@ def print_show(d: dict, limits: dict[str, str]) -> None:
         runs = ", ".join(f"{e['budget']} s{e['seed']} {WORDS[e['verdict']]}" for e in g["entries"])
         print(f"  design {g['design']} (superseded by {g['commit'][:12]}): {g['why']}; {runs or 'no entries'}")
     if d["notes"]:
-        print("  notes:        " + d["notes"].replace("\n", "\n                "))
+        import textwrap
+
+        from mlreads.core.report.page import paragraphs
+
+        pad = " " * 16
+        text = "\n\n".join(textwrap.fill(p, 116, initial_indent=pad, subsequent_indent=pad)
+                           for p in paragraphs(d["notes"]))  # fmt: skip
+        print("  notes:" + text[len("  notes:") :])
     print()
