@@ -78,8 +78,9 @@ def join_timeout() -> float:
 
 
 def init_distributed() -> Dist:
-    """Join the process group that `torchrun` describes (gloo on CPU, nccl on GPU); a no-op for one process, and for
-    a process that has joined already. A peer that never comes is one UserError after `join_timeout()` seconds."""
+    """Join the process group that `torchrun` describes (gloo for CPU tensors, and nccl for CUDA ones where there is a
+    GPU); a no-op for one process, and for a process that has joined already. A peer that never comes is one
+    UserError after `join_timeout()` seconds."""
     world, _rank = distributed_env()
     if world == 1:
         return Dist()
@@ -92,8 +93,9 @@ def init_distributed() -> Dist:
             # The rendezvous (the store every rank meets at) waits `timeout`; the group's collectives keep their
             # default timeout. env:// reads RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT (torchrun's agent store too).
             store, rank, size = next(dist.rendezvous("env://", timeout=datetime.timedelta(seconds=timeout)))
-            dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo", store=store, rank=rank,
-                                    world_size=size)  # fmt: skip
+            # gloo for CPU tensors (mlreads trains on CPU), nccl as well for CUDA tensors where a GPU exists
+            backend = "cpu:gloo,cuda:nccl" if torch.cuda.is_available() else "gloo"
+            dist.init_process_group(backend, store=store, rank=rank, world_size=size)
         except Exception as e:  # DistStoreError, RuntimeError, OSError, ValueError from the rendezvous
             raise _join_failed(world, timeout, e) from None
     return Dist(dist.get_rank(), dist.get_world_size())

@@ -8,6 +8,7 @@ from typing import Any
 
 from torch import Tensor
 
+from mlreads.core.errors import ConfigError
 from mlreads.core.run.torchrun import (  # noqa: F401  (re-exported)
     JOIN_TIMEOUT_S,
     Dist,
@@ -24,8 +25,9 @@ def shard(batch: Any, d: Dist) -> Any:
     if d.world == 1:
         return batch
     if isinstance(batch, Tensor):
-        if batch.shape[0] % d.world:
-            raise ValueError(f"global batch {batch.shape[0]} is not divisible by world size {d.world}")
+        if batch.shape[0] % d.world:  # bad input, not a bug: one line (ConfigError is a ValueError too)
+            raise ConfigError(f"the global batch of {batch.shape[0]} does not split over {d.world} ranks: launch a "
+                              "number of processes that divides it, or --set the batch size")  # fmt: skip
         return batch.tensor_split(d.world)[d.rank]
     if isinstance(batch, tuple | list):
         return type(batch)(shard(b, d) for b in batch)
