@@ -55,7 +55,8 @@ def other_rank() -> int | None:
     return rank if world > 1 and rank != 0 else None
 
 
-JOIN_TIMEOUT_S = 20.0  # torchrun starts every rank at once: 20 s covers a slow import on a busy machine
+JOIN_TIMEOUT_S = 15.0  # torchrun starts every rank at once: 15 s covers a slow import on a busy machine, and a
+# stale environment still ends in about 15 s on rank 0 and 30 s on the others (the store client retries once)
 
 
 @dataclass(frozen=True)
