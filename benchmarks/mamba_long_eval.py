@@ -1,8 +1,10 @@
 """Mamba induction-heads accuracy at very long test lengths (up to 2^20), with wall time and peak memory.
 
     python benchmarks/mamba_long_eval.py RUN_DIR [--log2 16 18 20] [--n 8] [--segment 4096] [--threads 1]
+                                         [--out long_eval.json]
 
-RUN_DIR is a `mamba/induction-extrapolation` run folder (its saved models: `mlreads.load_run`). The model reads
+RUN_DIR is a `mamba/induction-extrapolation` run folder (its saved models: `mlreads.load_run`); it is only read: the
+rows go to `--out` (default long_eval.json in the current folder), since the run folder is the run's. The model reads
 each input in segments with its recurrent state, so activation memory depends on the segment, not on L. Each length
 is evaluated in a fresh subprocess; reported are its peak RSS growth during the evaluation (after the model and the
 inputs exist; flat in L means memory flat in L) and the size of the inputs themselves (n * L int64 tokens), which is
@@ -48,6 +50,7 @@ def main() -> None:
     p.add_argument("--n", type=int, default=8)
     p.add_argument("--segment", type=int, default=4096)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", type=Path, default=Path("long_eval.json"), help="the JSON file the rows are written to")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.child:
@@ -66,9 +69,9 @@ def main() -> None:
         rows.append(row)
         print(f"L=2^{k:<2d} acc {100 * row['acc']:6.2f}% ({row['correct']}/{row['n']})  {row['seconds']:8.1f} s  "
               f"peak +{row['peak_growth_mb']} MB (inputs {row['inputs_mb']} MB)", flush=True)
-    out = Path(a.run_dir) / "long_eval.json"
-    out.write_text(json.dumps(rows, indent=1))
-    print(f"wrote {out}")
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.write_text(json.dumps(rows, indent=1))
+    print(f"wrote {a.out}")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ precondition failed, or a check lies within two standard errors of its bound); t
 
 Exit codes: 0 every run passed; 1 a run failed or was inconclusive (or stopped on a non-finite loss); 2 bad input
 (unknown id, bad override, missing data, unwritable folder, out of memory, a crash under --set values), always as one
-line naming the fix; 130/143 a run stopped by SIGINT/SIGTERM, with the command that resumes it. Inconclusive shares
+line naming the fix; 130/143 a run stopped by SIGINT/SIGTERM, with the command that resumes it; 141 the reader of
+the output went away (`mlreads list | head -1`), quietly, as a Unix tool killed by SIGPIPE. Inconclusive shares
 1 with fail on purpose: 0 means "every claim check passed", a script that needs the difference reads the verdict
 line or result.json, and the exit status of several runs stays the worst of them.
 
@@ -29,6 +30,7 @@ from mlreads import __version__
 from mlreads.core.errors import RunStopped, UserError
 from mlreads.core.report.show import BUDGET_LIMITS, estimate, ledger_times
 from mlreads.core.run.registry import BUDGETS
+from mlreads.core.run.torchrun import other_rank
 
 COMMANDS = ("list", "show", "run", "inspect", "report", "publish", "supersede", "readme-table", "docs")
 
@@ -71,14 +73,16 @@ _threads = _bounded_int(1, MAX_THREADS, "a positive integer")
 _count = _bounded_int(1, 100_000, "a positive integer")
 
 
+LEDGER_HELP = "results ledger to read (default: results, when it exists here; else one warning line)"
+
 RUN_EXAMPLES = """examples:
   mlreads run gpt/char-lm                        one experiment at the smoke budget (a pipeline check)
   mlreads run gpt/char-lm --budget quick         the claim's check at laptop scale (<= 10 min)
   mlreads run circuits/ s4/                      every experiment under these prefixes
   mlreads run all --budget smoke --threads 1     everything, as `make demo` does
-  mlreads run gpt/char-lm --set train.steps=500 --set model.n_layers=2
+  mlreads run gpt/char-lm --set train.steps=500 --set n_layers=2
   mlreads run gpt/char-lm --set data.path=my_corpus.txt
-  mlreads run gpt/char-lm --budget full --resume continue from the last checkpoint
+  mlreads run gpt/char-lm --budget full --resume  continue from the last checkpoint
 
 Each run writes OUT/<id>/<budget>-s<seed>/ (a run with --set overrides: <budget>-s<seed>-<hash>/), holding
 result.json, metrics.jsonl, figures and text artifacts. Then: mlreads report."""
@@ -113,13 +117,13 @@ def build_parser() -> argparse.ArgumentParser:
                         formatter_class=_Help, description="List the registered experiments (fast: no torch import).")  # fmt: skip
     ls.add_argument("prefixes", nargs="*", metavar="PREFIX", help="only ids starting with one of these, e.g. 'mamba/'")
     ls.add_argument("--json", action="store_true", help="print JSON (one object per experiment) instead of a table")
-    ls.add_argument("--results", type=Path, default=Path("results"), help="results ledger used for measured times")
+    ls.add_argument("--results", type=Path, default=argparse.SUPPRESS, help=LEDGER_HELP)
 
     sh = sub.add_parser("show", help="one experiment: claim, paper value, checks and config per budget, published results",
                         formatter_class=_Help)  # fmt: skip
     sh.add_argument("ids", nargs="+", metavar="ID", help="experiment ids or prefixes")
     sh.add_argument("--json", action="store_true", help="print JSON instead of text")
-    sh.add_argument("--results", type=Path, default=Path("results"), help="results ledger to read")
+    sh.add_argument("--results", type=Path, default=argparse.SUPPRESS, help=LEDGER_HELP)
 
     r = sub.add_parser("run", help="run experiments and print their verdicts", formatter_class=_Help,
                        description="Run experiments; print a verdict line per run and a summary.", epilog=RUN_EXAMPLES)  # fmt: skip
@@ -158,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Write a static HTML report (no network, no scripts).", epilog=REPORT_EXAMPLES)  # fmt: skip
     rep.add_argument("--runs", type=Path, default=argparse.SUPPRESS,
                      help="runs folder to read (default: runs, when it exists; 'none' for no local runs)")  # fmt: skip
-    rep.add_argument("--results", type=Path, default=Path("results"), help="results ledger to read")
+    rep.add_argument("--results", type=Path, default=argparse.SUPPRESS, help=LEDGER_HELP)
     rep.add_argument("--out", type=Path, default=Path("reports"), help="folder the report is written to")
 
     pub = sub.add_parser("publish", help="copy quick/full runs into the results ledger, with their provenance",
@@ -190,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     rt = sub.add_parser("readme-table", help="print the README's results table, generated from the ledger",
                         formatter_class=_Help)  # fmt: skip
-    rt.add_argument("--results", type=Path, default=Path("results"), help="the ledger folder")
+    rt.add_argument("--results", type=Path, default=argparse.SUPPRESS, help="the ledger folder (default: results)")
 
     dc = sub.add_parser("docs", help="write docs/claims.md (claims, papers' numbers, checks) from the registry",
                         formatter_class=_Help)  # fmt: skip
@@ -211,7 +215,8 @@ def cmd_list(args) -> int:
         exps = [e for e in exps if any(e["id"].startswith(p) for p in args.prefixes)]
         if not exps:
             raise UserError(f"no experiment id starts with {' or '.join(map(repr, args.prefixes))}; see 'mlreads list'")
-    times = ledger_times(args.results)
+    results = _ledger(args)
+    times = ledger_times(results) if results is not None else {}
     if args.json:
         rows = [{k: e[k] for k in ("id", "paper", "claim", "paper_value", "budgets", "checks")}
                 | {"estimate": {b: estimate(e, b, times) for b in e["budgets"]}} for e in exps]  # fmt: skip
@@ -227,22 +232,34 @@ def cmd_list(args) -> int:
 
 
 def cmd_show(args) -> int:
+    """From the cached catalogue and the ledger: no torch import (as `list`)."""
     from mlreads.core.report.history import load_history
-    from mlreads.core.report.ledger import load_ledger, seed_rules, verdicts
+    from mlreads.core.report.ledger import load_ledger, verdicts
     from mlreads.core.report.show import describe_published, print_show
-    from mlreads.core.run.registry import load_all, select
+    from mlreads.core.run.catalog import catalog, seed_rule, select
 
-    exps = select(args.ids)
-    ledger = load_ledger(args.results)
-    found = verdicts(ledger, seed_rules(load_all()))
-    history = load_history(args.results, warn=lambda m: print(f"mlreads: warning: {m}", file=sys.stderr))
-    out = [describe_published(exp, ledger, found, history.get(exp.id, []), args.results) for exp in exps]
+    entries = select(args.ids)
+    results = _ledger(args)
+    ledger = load_ledger(results) if results is not None else []
+    found = verdicts(ledger, {e["id"]: seed_rule(e) for e in catalog()})
+    history = load_history(results, warn=_warn) if results is not None else {}
+    out = [describe_published(e, ledger, found, history.get(e["id"], []), results) for e in entries]
     if args.json:
         print(json.dumps(out, indent=1))
         return 0
     for d in out:
         print_show(d, BUDGET_LIMITS)
     return 0
+
+
+def _warn(message: str) -> None:
+    print(f"mlreads: warning: {message}", file=sys.stderr)
+
+
+def _ledger(args, required: bool = False) -> Path | None:
+    from mlreads.core.report.ledger import ledger_folder
+
+    return ledger_folder(getattr(args, "results", None), required, _warn)
 
 
 # ---------------------------------------------------------------------------------------------- run
@@ -292,23 +309,24 @@ def cmd_run(args) -> int:
     planned = plan(_request(args))
     if args.dry_run:
         return _dry_run(planned)
+    say = print if other_rank() is None else lambda *a, **k: None  # under torchrun, rank 0 prints the results
     status, rows = 0, []
     for o in runner.execute(planned, on_start=lambda run: _header(run.exp.id, args.budget)):
         exp_id = o.run.exp.id
         if o.result is None:
-            print(f"STOPPED {exp_id}: {o.stopped}", flush=True)
+            say(f"STOPPED {exp_id}: {o.stopped}", flush=True)
             verdict, headline = "stopped (NaN)", ""
         else:
-            print(runner.verdict_line(o.result), flush=True)
+            say(runner.verdict_line(o.result), flush=True)
             verdict, headline = _verdict_word(o.result), _headline(o.result)
         rows.append({"id": exp_id, "verdict": verdict, "headline": headline, "elapsed_s": o.elapsed_s})
         status = max(status, o.status)
-    print(summary_table(rows, args.out), flush=True)
+    say(summary_table(rows, args.out), flush=True)
     return status
 
 
 def _header(exp_id: str, budget: str) -> None:
-    if sys.stderr.isatty():  # a header for people; piped stderr stays one line per error
+    if sys.stderr.isatty() and other_rank() is None:  # a header for people; piped stderr stays one line per error
         print(f"-> {exp_id} [{budget}]", file=sys.stderr, flush=True)
 
 
@@ -334,9 +352,8 @@ def cmd_report(args) -> int:
         runs = None
     elif not runs.is_dir():
         raise UserError(f"no runs folder {str(runs)!r}; run experiments first, e.g. 'mlreads run all' (or --runs none)")
-    results = args.results if args.results.is_dir() else None
     try:
-        index = write_report(runs, args.out, results=results)
+        index = write_report(runs, args.out, results=_ledger(args))
     except OSError as e:
         raise UserError(f"cannot write the report to --out {str(args.out)!r} ({e.strerror or e}); choose a writable "
                         "folder") from None  # fmt: skip
@@ -370,6 +387,7 @@ def cmd_publish(args) -> int:
 
 
 def cmd_supersede(args) -> int:
+    from mlreads.core.fmt import plural
     from mlreads.core.report.history import resolve_commit, supersede
     from mlreads.core.report.ledger import stale_reasons
     from mlreads.core.run.registry import select
@@ -380,7 +398,8 @@ def cmd_supersede(args) -> int:
     exp = exps[0]
     design = supersede(args.results, exp.id, args.why, resolve_commit(args.commit),
                        stale=lambda e: stale_reasons(e, exp), force=args.force)  # fmt: skip
-    print(f"superseded {len(design.entries)} entries of {exp.id} -> {design.folder}/ (design {design.number}: "
+    entries = plural(len(design.entries), "entry", "entries")
+    print(f"superseded {entries} of {exp.id} -> {design.folder}/ (design {design.number}: "
           f"{design.why}; redesign {design.commit[:12]})")  # fmt: skip
     print("update the README's table with: mlreads readme-table (paste it between the results markers)")
     return 0
@@ -390,7 +409,7 @@ def cmd_readme_table(args) -> int:
     from mlreads.core.report.ledger import load_ledger, readme_block
     from mlreads.core.run.registry import load_all
 
-    print(readme_block(list(load_all().values()), load_ledger(args.results)))
+    print(readme_block(list(load_all().values()), load_ledger(_ledger(args, required=True))))
     return 0
 
 
@@ -399,8 +418,10 @@ def cmd_docs(args) -> int:
 
     text = claims_markdown()
     if args.check:
-        current = args.out.read_text() if args.out.is_file() else ""
-        if current != text:
+        if not args.out.is_file():
+            raise UserError(f"{args.out} does not exist here: run 'mlreads docs --check' in the mlreads clone, or give "
+                            "--out PATH")  # fmt: skip
+        if args.out.read_text() != text:
             print(f"{args.out} is out of date: run 'mlreads docs --out {args.out}'", file=sys.stderr)
             return 1
         print(f"{args.out} is up to date")
@@ -435,21 +456,38 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mlreads: error: missing command; choose one of {', '.join(COMMANDS)} (see 'mlreads --help')",
               file=sys.stderr)  # fmt: skip
         return 2
+    rank = other_rank()
+    who = f"mlreads (rank {rank})" if rank is not None else "mlreads"
     try:
         return HANDLERS[args.command](args)
     except UserError as err:
-        print(f"mlreads: error: {_one_line(err)}", file=sys.stderr)
+        print(f"{who}: error: {_one_line(err)}", file=sys.stderr)
         return 2
     except RunStopped as stop:
-        print(f"mlreads: {stop}", file=sys.stderr)
+        if rank is None:  # every rank stopped at the same step; rank 0 says where and how to resume
+            print(f"mlreads: {stop}", file=sys.stderr)
         return stop.exit_code
     except KeyboardInterrupt as err:
         print("mlreads: interrupted", file=sys.stderr)
         return getattr(err, "exit_code", 130)
+    except BrokenPipeError:
+        return _pipe_closed()
     except OSError as err:  # a write that failed outside the guarded ones (disk full, read-only, permissions)
         where = f": {err.filename}" if err.filename else ""
         print(f"mlreads: error: {err.strerror or err}{where}", file=sys.stderr)
         return 2
+
+
+def _pipe_closed() -> int:
+    """The reader of stdout went away (`mlreads list | head -1`): stop quietly, as `cat` or `yes` do, with the status
+    of a process ended by SIGPIPE (141), which `set -o pipefail` reports. stdout is pointed at /dev/null first, so
+    the interpreter's final flush cannot fail again and print a warning."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return 128 + 13  # SIGPIPE
 
 
 def _one_line(err: Exception) -> str:

@@ -215,7 +215,7 @@ def test_show_prints_claim_checks_per_budget_config_and_results(toy, tmp_path, c
     assert "smoke (a pipeline check" in out and "quick (the claim's check" in out
     assert out.count("check:  value >= 1.0") == 2 and "check:  value > 1" in out
     assert "config: value=0.5 steps=3" in out and "published results: not yet measured" in out
-    assert cli.main(["show", "toytest/thresh"]) == 2
+    assert cli.main(["show", "toytest/threshhold"]) == 2  # a typo ("toytest/thresh", a unique prefix, is the id)
     assert "did you mean 'toytest/threshold'" in capsys.readouterr().err
 
 

@@ -69,7 +69,7 @@ def test_a_precondition_forced_false_turns_a_pass_into_inconclusive(gated, tmp_p
     run_page = (out / "runs/toytest__gated/quick-s0/index.html").read_text()
     table = readme_table([gated], load_ledger(results))
     if ready:
-        assert '<span class="pass">reproduced</span>' in index and "at quick, 1 claims reproduced" in html.unescape(index)
+        assert '<span class="pass">reproduced</span>' in index and "at quick, 1 claim reproduced" in html.unescape(index)
         assert "why:" not in index and '<span class="pass">reproduced</span>' in claim
         assert "| reproduced: value = 2; seed 0;" in table
         assert ">met</td>" in ledger_page and "not judged" not in ledger_page

@@ -84,6 +84,7 @@ def test_report_parses_and_references_only_existing_files(toy_only, tmp_path):
 def test_smoke_is_a_pipeline_check_never_a_reproduction(toy_only, tmp_path):
     runs, out = tmp_path / "runs", tmp_path / "report"
     assert cli.main(["run", "toytest/threshold", "--out", str(runs)]) == 0
+    (tmp_path / "results").mkdir()  # an empty ledger (a missing one is said to be missing: test_cli_errors.py)
     write = cli.main(["report", "--runs", str(runs), "--out", str(out), "--results", str(tmp_path / "results")])
     assert write == 0
     text = " ".join(parse(out / "index.html").text)
@@ -105,7 +106,7 @@ def test_ledger_verdicts_with_seeds_grouped_and_budget_shown(toy_only, tmp_path,
     text = " ".join(index.text)
     assert "value = 3 (range 2–4, 3 seeds)" in text and "seeds 0, 1, 2: 3 of 3 pass" in text
     assert "quick (ledger)" in text and "full (ledger)" in text and "no full budget" in text
-    assert "at quick, 1 claims reproduced, 0 not reproduced" in text
+    assert "at quick, 1 claim reproduced, 0 not reproduced" in text
     assert '<span class="pass">reproduced</span>' in (out / "index.html").read_text()
     publish(results, "toytest/threshold", "quick", 3, "fail", 0.5)
     assert cli.main(["report", "--runs", "none", "--results", str(results), "--out", str(out)]) == 0

@@ -144,7 +144,9 @@ def phase_figure(curves: dict[str, dict[str, list]], rise_step: int | None = Non
     ax2.set_ylim(0, 1.02)
     lines = ax.get_legend_handles_labels()
     lines2 = ax2.get_legend_handles_labels()
-    ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], fontsize=7, loc="center right")
     ax.set_title("induction heads form in a phase change: the score rises as the 2nd-repeat loss drops")
     fig.tight_layout()
+    # below the axes, never over the curves (both axes' curves span the whole width)
+    ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], fontsize=7, loc="upper center", ncol=2,
+              bbox_to_anchor=(0.5, -0.14), frameon=False)  # fmt: skip
     return fig

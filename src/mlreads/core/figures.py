@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 Series = tuple[Sequence[float], Sequence[float]]
+REF_STYLES = (("--", "0.45"), (":", "0.2"), ("-.", "0.55"), ((0, (6, 2, 1, 2, 1, 2)), "0.3"))  # reference lines
 
 
 def _plt():
@@ -59,10 +60,10 @@ def curves(
 def _finish(fig, ax, xlabel: str, ylabel: str, title: str, refs: Mapping[str, float] | None = None,
             vrefs: Mapping[str, float] | None = None):
     """Reference lines, axis labels, title and legend: the end of every figure here."""
-    for name, y in (refs or {}).items():
-        ax.axhline(y, color="gray", ls="--", lw=0.8, label=name)
-    for name, x in (vrefs or {}).items():
-        ax.axvline(x, color="gray", ls=":", lw=1.0, label=name)
+    for (name, y), (ls, gray) in zip((refs or {}).items(), REF_STYLES * 2, strict=False):
+        ax.axhline(y, color=gray, ls=ls, lw=0.9, label=name)  # each its own style: two are never confused
+    for (name, x), (ls, gray) in zip((vrefs or {}).items(), REF_STYLES[::-1] * 2, strict=False):
+        ax.axvline(x, color=gray, ls=ls, lw=1.0, label=name)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if title:

@@ -29,24 +29,31 @@ def num(x: Any) -> str:
     return str(x)
 
 
-def value(x: Any, max_items: int = 8) -> str:
-    """Any JSON value, numbers via `num`, long lists shortened."""
+def plural(n: int, noun: str, many: str | None = None) -> str:
+    """`1 thread`, `2 threads`, `0 claims`: the count and the noun, singular only for exactly one."""
+    return f"{n} {noun if n == 1 else (many or noun + 's')}"
+
+
+def value(x: Any, max_items: int | None = 8) -> str:
+    """Any JSON value, numbers via `num`; lists and objects past `max_items` items shortened (None: in full)."""
     if isinstance(x, float | int) and not isinstance(x, bool):
         return num(x)
+    cut = max_items is not None
     if isinstance(x, list):
-        items = [value(v, max_items) for v in x[:max_items]]
-        return "[" + ", ".join(items) + (f", … ({len(x)} items)]" if len(x) > max_items else "]")
+        items = [value(v, max_items) for v in (x[:max_items] if cut else x)]
+        return "[" + ", ".join(items) + (f", … ({len(x)} items)]" if cut and len(x) > max_items else "]")
     if isinstance(x, dict):
-        items = [f"{k}: {value(v, max_items)}" for k, v in list(x.items())[:max_items]]
-        return "{" + ", ".join(items) + (", …}" if len(x) > max_items else "}")
+        items = [f"{k}: {value(v, max_items)}" for k, v in (list(x.items())[:max_items] if cut else x.items())]
+        return "{" + ", ".join(items) + (", …}" if cut and len(x) > max_items else "}")
     return str(x)
 
 
-def with_interval(x: Any, interval: Any) -> str:
-    """`93.8 [86, 97.3]`: a value with its interval (two standard errors each side), or the value alone."""
+def with_interval(x: Any, interval: Any, max_items: int | None = 8) -> str:
+    """`93.8 [86, 97.3]`: a value with its interval (two standard errors each side), or the value alone (lists and
+    objects shortened past `max_items` items; None: in full)."""
     if isinstance(interval, list | tuple) and len(interval) == 2:
-        return f"{value(x)} [{value(interval[0])}, {value(interval[1])}]"
-    return value(x)
+        return f"{value(x, max_items)} [{value(interval[0])}, {value(interval[1])}]"
+    return value(x, max_items)
 
 
 def evidence(check: dict) -> str:

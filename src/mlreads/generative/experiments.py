@@ -144,7 +144,7 @@ register(Experiment(
     run=run_ddpm_mnist,
     checks={
         "smoke": [at_most("loss_last", 0.6, name="L_simple falls from about 1 to <= 0.6"),
-                  at_least("background_frac_beta", 0.5,
+                  at_least("background_frac", 0.5,
                            name="16 samples look like MNIST, not noise: >= 50% background pixels (data about 80%)")],
         "quick": [at_least("n_classes_covered_beta", 9, name=">= 9 of 10 digits with >= 3% of samples"),
                   at_least("confidence_beta", 0.7, name="mean feature-net confidence >= 0.7"),

@@ -13,16 +13,21 @@ def _plt():
     return plt
 
 
-def image_grid(images: torch.Tensor, title: str, side: int = 28):
-    """A square grid of (n, 784) images in [0, 1], white background, black ink like the paper's figures."""
+def image_grid(images: torch.Tensor, title: str, side: int = 28, gap: int = 2):
+    """A square grid of (n, side^2) images in [0, 1], white background, black ink like the paper's figures, with
+    light gray gaps of `gap` pixels between them (the reverse-process figure uses the same colours)."""
     plt = _plt()
     n = len(images)
     cols = int(n**0.5 + 0.999)
     rows = (n + cols - 1) // cols
-    canvas = torch.ones(rows * side, cols * side)
+    step = side + gap
+    canvas = torch.full((rows * step - gap, cols * step - gap), 0.15)  # the gaps: light gray on gray_r
+    for r in range(rows):  # an empty cell of the last row stays white, as a blank image
+        for c in range(cols):
+            canvas[r * step : r * step + side, c * step : c * step + side] = 0.0
     for i, img in enumerate(images):
         r, c = divmod(i, cols)
-        canvas[r * side : (r + 1) * side, c * side : (c + 1) * side] = img.reshape(side, side)
+        canvas[r * step : r * step + side, c * step : c * step + side] = img.reshape(side, side)
     fig, ax = plt.subplots(figsize=(6, 6 * rows / cols))
     im = ax.imshow(canvas.numpy(), cmap="gray_r", vmin=0, vmax=1)
     fig.colorbar(im, ax=ax, fraction=0.03, label="pixel intensity")
@@ -120,18 +125,19 @@ def forward_chain_figure(x0: torch.Tensor, keep: Mapping[int, torch.Tensor], s):
     return fig
 
 
-def reverse_chain_figure(chain: Mapping[int, torch.Tensor], n: int = 6, side: int = 28):
-    """Algorithm 2: a few samples at decreasing t, from noise (left) to x_0 (right)."""
+def reverse_chain_figure(chain: Mapping[int, torch.Tensor], n: int = 6, side: int = 28, kind: str = "beta"):
+    """Algorithm 2: a few samples at decreasing t, from noise (left) to x_0 (right), drawn with the sample grid's
+    colours (white background, black ink); `kind` is the reverse-process variance they were sampled with."""
     plt = _plt()
     times = sorted(chain, reverse=True)
-    fig, axes = plt.subplots(n, len(times), figsize=(1.2 * len(times), 1.2 * n))
+    fig, axes = plt.subplots(n, len(times), figsize=(1.2 * len(times), 1.2 * n), squeeze=False)
     for r in range(n):
         for c, t in enumerate(times):
-            axes[r, c].imshow(chain[t][r].reshape(side, side).numpy(), cmap="gray", vmin=-1, vmax=1)
+            axes[r, c].imshow(chain[t][r].reshape(side, side).numpy(), cmap="gray_r", vmin=-1, vmax=1)
             axes[r, c].set_axis_off()
             if r == 0:
                 axes[r, c].set_title(f"t = {t}", fontsize=8)
-    fig.suptitle("The reverse process (Algorithm 2), sigma^2 = beta", fontsize=9)
+    fig.suptitle(f"The reverse process (Algorithm 2), sigma^2 = {kind}", fontsize=9)
     fig.tight_layout()
     return fig
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import re
 import string
-import time
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -91,9 +90,8 @@ def run_char_lm(cfg: CharLMConfig, ctx: RunContext) -> dict:
         return data.get_batch("train", cfg.batch_size, cfg.n_ctx, gen)  # (B, L), (B, L)
 
     eval_fn = lm_evaluator(data, cfg.batch_size, cfg.n_ctx, cfg.eval_batches, splits=("train", "val"))
-    t0 = time.perf_counter()
     result = fit(model, cfg.train, batch_fn, next_token_loss, eval_fn=eval_fn, ctx=ctx, desc="gpt/char-lm")
-    train_s = time.perf_counter() - t0
+    train_s = result.elapsed_s  # fit's training time, which a resumed run continues (its checkpoint saves it)
 
     # A sample, and the same number of characters from the unigram distribution as a baseline.
     model.eval()

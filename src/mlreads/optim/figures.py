@@ -19,25 +19,34 @@ def training_cost(series: dict, title: str):
 
 
 def bias_correction(finals: dict, beta2s, lrs, epochs: int):
-    """Fig 4: loss after training against log10(alpha), for each beta_2, with (solid) and without (dashed) bias
-    correction; diverged runs are drawn at the top edge with an x."""
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    """Fig 4: loss after training against log10(alpha), for each beta_2, with (filled circles, solid) and without
+    (open squares, dashed) bias correction; diverged runs are drawn at the top edge with an x. With a single step size
+    (the smoke budget) the series are spread a little along x, so no marker hides another."""
+    fig, ax = plt.subplots(figsize=(8.6, 4.2))  # the legend sits right of the axes
     finite = [v for v in finals.values() if math.isfinite(v)]
     top = max(finite) * 1.05 if finite else 1.0
+    n = 2 * len(beta2s)
     for i, b2 in enumerate(beta2s):
-        for corr, style in ((True, "o-"), (False, "s--")):
+        for j, (corr, style) in enumerate(((True, "o-"), (False, "s--"))):
+            dodge = 0.04 * (2 * i + j - (n - 1) / 2) if len(lrs) == 1 else 0.0
             ys = [finals[(b2, lr, corr)] for lr in lrs]
-            xs = [math.log10(lr) for lr in lrs]
-            ax.plot(xs, [y if math.isfinite(y) else np.nan for y in ys], style, color=f"C{i}", ms=4,
+            xs = [math.log10(lr) + dodge for lr in lrs]
+            ax.plot(xs, [y if math.isfinite(y) else np.nan for y in ys], style, color=f"C{i}",
+                    ms=4 if corr else 7, mfc=None if corr else "none",
                     label=f"beta2 = {b2:g}, {'with' if corr else 'without'} bias correction")  # fmt: skip
             bad = [x for x, y in zip(xs, ys) if not math.isfinite(y)]
             if bad:
                 ax.plot(bad, [top] * len(bad), "x", color=f"C{i}", ms=9, label=f"beta2 = {b2:g}: diverged")
-    ax.set_xlabel("log10(step size alpha)")
+    if len(lrs) == 1:
+        ax.set_xlim(math.log10(lrs[0]) - 0.04 * n, math.log10(lrs[0]) + 0.04 * n)
+        ax.set_xticks([math.log10(lrs[0])], [f"{math.log10(lrs[0]):.2f}"])
+        ax.set_xlabel(f"log10(step size alpha) = {math.log10(lrs[0]):.2f} (series spread apart to stay visible)")
+    else:
+        ax.set_xlabel("log10(step size alpha)")
     ax.set_ylabel(f"-ELBO after {epochs} epochs (nats, log scale)")
     ax.set_yscale("log")
     ax.set_title("VAE: bias correction matters when beta2 is near 1")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     return fig
 

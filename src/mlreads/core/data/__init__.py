@@ -84,7 +84,7 @@ def require(name: str, cfg: Any = None) -> Path:
     """Check that dataset `name` ("mnist" or "text") is available; return where it will be read from.
 
     Raises DataMissing with the install command when it is not. For "text", a config whose `cfg.data.path` is set
-    skips the package check, but that file must exist.
+    skips the package check, but that file must exist and be readable UTF-8 text (DataError otherwise).
     """
     if name == "mnist":
         from mlreads.core.data import mnist
@@ -96,10 +96,10 @@ def require(name: str, cfg: Any = None) -> Path:
     if name == "text":
         path = _cfg_data_path(cfg)
         if path is not None:
-            p = Path(path).expanduser()
-            if not p.is_file():
-                raise DataMissing(f"data.path={path}: no such file (give an existing text file)")
-            return p
+            from mlreads.core.data import text
+
+            text.load_corpus(path)  # its content too (a binary or Latin-1 file), so a dry run refuses what a run would
+            return Path(path).expanduser()
         from mlreads.core.data import text
 
         texts = text.find_texts()

@@ -84,8 +84,9 @@ def _slug(name: str) -> str:
     return name[:100]
 
 
-def _copy_figures(result: dict, page_dir: Path, warn: Callable[[str], None]) -> list[tuple[str, str]]:
-    """Copy the run's PNG figures that resolve inside its run folder; return (file name, caption) pairs."""
+def _copy_figures(result: dict, page_dir: Path, warn: Callable[[str], None]) -> list[tuple]:
+    """Copy the run's PNG figures that resolve inside its run folder; return (file name, caption, (width, height))
+    for each."""
     shown, used, sources = [], set(), set()
     if len(result["figures"]) > MAX_FIGURES:
         warn(f"{result['id']}: {len(result['figures'])} figures listed; showing the first {MAX_FIGURES}")
@@ -112,8 +113,15 @@ def _copy_figures(result: dict, page_dir: Path, warn: Callable[[str], None]) -> 
             name = "_" + name
         used.add(name)
         (page_dir / name).write_bytes(data)
-        shown.append((name, result["captions"].get(fig) or default_caption(fig)))
+        shown.append((name, result["captions"].get(fig) or default_caption(fig), png_size(data)))
     return shown
+
+
+def png_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) in pixels from a PNG's IHDR chunk, or None when the header is not there."""
+    if len(data) < 24 or data[12:16] != b"IHDR":
+        return None
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
 
 
 def _ledger_cell(v: Verdict | None, page_of: dict[int, str], budget: str, has_budget: bool) -> str:
@@ -252,18 +260,26 @@ def write_report(runs: Path | None, out: Path, results: Path | None = None, expe
     n_ok = sum(r["verdict"] == "pass" for r in smoke)
     q = counts["quick"]
     f = counts["full"]
+    if results is None:
+        reproduction = ("no results ledger was read (<code>mlreads report</code> reads <code>results/</code> in the "
+                        "mlreads clone, or <code>--results PATH</code>), so no claim's verdict is shown.")  # fmt: skip
+    else:
+        reproduction = (f"at quick, {fmt.plural(q['reproduced'], 'claim')} reproduced, {q['not reproduced']} not "
+                        "reproduced" + (f", {q['mixed']} mixed across seeds" if q["mixed"] else "")
+                        + f", {q['inconclusive']} inconclusive, {q[None]} not yet measured; at full, "
+                        f"{f['reproduced']} reproduced, {f['not reproduced']} not reproduced, {f['inconclusive']} "
+                        f"inconclusive, {f[None]} not yet measured. A claim is <i>inconclusive</i> when a "
+                        "precondition of its test failed (the test could not tell) or its measurement lies within two "
+                        "standard errors of its bound.")  # fmt: skip
+    smoke_runs = fmt.plural(len(smoke), "smoke run") + (" is a pipeline check" if len(smoke) == 1 else
+                                                         " are pipeline checks")  # fmt: skip
+    n_local = len(local) - len(smoke)
     summary = (f"<p><b>Reproduction</b> (from the results ledger: quick and full runs published with their commit): "
-               f"at quick, {q['reproduced']} claims reproduced, {q['not reproduced']} not reproduced"
-               + (f", {q['mixed']} mixed across seeds" if q["mixed"] else "")
-               + f", {q['inconclusive']} inconclusive, {q[None]} not yet measured; at full, {f['reproduced']} "
-               f"reproduced, {f['not reproduced']} not reproduced, {f['inconclusive']} inconclusive, {f[None]} not yet "
-               "measured. A claim is <i>inconclusive</i> when a precondition of its test failed (the test could not "
-               "tell) or its measurement lies within two standard errors of its bound.</p>"
-               f"<p><b>This machine</b>: {len(smoke)} smoke runs are pipeline checks ({n_ok} pipeline ok, "
-               f"{len(smoke) - n_ok} pipeline broken). A smoke run shows that the code runs and learns something at "
-               "a tiny scale; it never says that a claim reproduces."
-               + (f" {len(local) - len(smoke)} local quick/full runs are shown but not counted until they are "
-                  "published (<code>mlreads publish RUN_DIR</code>)." if len(local) > len(smoke) else "")
+               f"{reproduction}</p><p><b>This machine</b>: {smoke_runs} ({n_ok} pipeline ok, {len(smoke) - n_ok} "
+               "pipeline broken). A smoke run shows that the code runs and learns something at a tiny scale; it "
+               "never says that a claim reproduces."
+               + (f" {fmt.plural(n_local, 'local quick/full run')} {'is' if n_local == 1 else 'are'} shown but not "
+                  "counted until published (<code>mlreads publish RUN_DIR</code>)." if n_local else "")
                + "</p>")  # fmt: skip
     contents = "".join(f'<li><a href="#{esc(_paper_anchor(p))}">{esc(_title(p))}</a></li>' for p in toc)
     body = (f"<h1>mlreads: the reading list's claims, with what was measured</h1>{summary}"
@@ -284,6 +300,10 @@ def _paper_anchor(prefix: str) -> str:
     return "paper-" + _slug(prefix)
 
 
+def _threads(n) -> str:
+    return fmt.plural(n, "thread") if isinstance(n, int) and not isinstance(n, bool) else f"{n} threads"
+
+
 def _ledger_page(e: dict, design, results: Path, page_dir: Path, rel: tuple[str, ...], warn) -> str:
     """A ledger entry's page, with the figures and texts published beside it (results/<id>/<budget>-s<seed>/)."""
     evidence = Path(results) / e["_file"]
@@ -297,7 +317,7 @@ def _ledger_page(e: dict, design, results: Path, page_dir: Path, rel: tuple[str,
             "It was published before the ledger kept figures: the Reproduce command redraws them.")  # fmt: skip
     extra = (f'<p class="muted">Published in the results ledger as <code>results/{esc(e["_file"])}</code> from '
              f"commit {esc(str(pub.get('commit'))[:12])}, run on {esc(pub.get('date'))}, {esc(pub.get('machine'))}, "
-             f"{esc(pub.get('threads'))} threads, torch {esc(pub.get('torch'))}. {kept}</p>")  # fmt: skip
+             f"{esc(_threads(pub.get('threads')))}, torch {esc(pub.get('torch'))}. {kept}</p>")  # fmt: skip
     if design is not None:
         extra = (f'<div class="warn">Superseded: this is design {design.number} of the claim, replaced by commit '
                  f"<code>{esc(design.commit[:12])}</code> because {esc(design.why)}. It is kept, not deleted: the "

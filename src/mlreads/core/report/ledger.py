@@ -124,6 +124,24 @@ def _refuse_overwriting_an_earlier_design(where: str, target: Path, exp) -> None
                         f"design history first: mlreads supersede {old['id']} --why 'the design flaw, in one line'")  # fmt: skip
 
 
+DEFAULT_LEDGER = Path("results")  # relative: the clone's ledger when mlreads runs in its clone
+
+
+def ledger_folder(given: Path | None, required: bool = False, warn: Callable[[str], None] = _warn) -> Path | None:
+    """The ledger to read: `--results` as given, else `results/` here. When that folder is missing (a typo, or
+    mlreads run outside its clone) one line says so and None is returned, so nothing reads an absent ledger as an
+    empty one ("0 claims reproduced"); `required` (the README's table) makes that line an error."""
+    path = Path(given) if given is not None else DEFAULT_LEDGER
+    if path.is_dir():
+        return path
+    where = (f"no results folder {str(path)[:80]!r}" if given is not None else
+             f"no results ledger here ({DEFAULT_LEDGER}/ is missing: run mlreads in its clone, or give --results PATH)")
+    if required:
+        raise UserError(where)
+    warn(f"{where}; published results are not shown")
+    return None
+
+
 def load_ledger(results: Path, warn: Callable[[str], None] = _warn) -> list[dict]:
     """Every valid ledger entry under `results`; a bad or misplaced file is skipped with one warning line."""
     results = Path(results)

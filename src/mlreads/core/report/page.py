@@ -203,12 +203,54 @@ def checks_table(result: dict, key: str = "checks") -> str:
 
 
 def metrics_table(metrics: dict) -> str:
-    """Every metric, a value with its interval (`<name>_ci`, or `<name> ± 2 <name>_se`) shown as `93.8 [86, 97.3]`."""
+    """Every metric, a value with its interval (`<name>_ci`, or `<name> ± 2 <name>_se`) shown as `93.8 [86, 97.3]`;
+    lists and objects in full (a run's lists are short: its curves are in metrics.jsonl)."""
     from mlreads.core.stats import interval_of
 
-    rows = "".join(f"<tr><td><code>{esc(k)}</code></td><td>{esc(fmt.with_interval(v, interval_of(metrics, k)))}</td></tr>"
-                   for k, v in metrics.items())  # fmt: skip
+    rows = "".join(f"<tr><td><code>{esc(k)}</code></td><td>{esc(fmt.with_interval(v, interval_of(metrics, k), None))}"
+                   "</td></tr>" for k, v in metrics.items())  # fmt: skip
     return f'<div class="scroll"><table>{rows}</table></div>'
+
+
+WIDE_PX = 1600  # a figure wider than this is unreadable at the page's width: it links its full-size image
+
+
+def figure_html(name: str, caption: str, size: tuple[int, int] | None = None) -> str:
+    """One figure with its caption; a wide one (a grid of panels) also links the image at full size."""
+    full = (f' <a href="{esc(href(name))}">Open the full-size image ({size[0]} x {size[1]} px).</a>'
+            if size and size[0] > WIDE_PX else "")  # fmt: skip
+    return (f'<figure><img src="{esc(href(name))}" alt="{esc(caption)}"><figcaption>{esc(caption)}{full}'
+            "</figcaption></figure>")
+
+
+_ABBREV = ("e.g.", "i.e.", "et al.", "vs.", "Fig.", "Eq.", "Sec.", "cf.", "approx.", "No.")
+_LABEL = re.compile(r"[A-Z][\w'()/-]*(?: [\w'()/-]+){0,3}:")  # "Deviations:", "Reading list:", "Smoke:"
+
+
+def paragraphs(text: str, most_words: int = 90) -> list[str]:
+    """Notes as paragraphs: the author's blank lines first; a long block is then cut at sentence ends, before a
+    labelled sentence ("Deviations: ...") or once it passes `most_words` words."""
+    out = []
+    for block in re.split(r"\n\s*\n", text.strip()):
+        sentences, current = _sentences(" ".join(block.split())), []
+        for s in sentences:
+            size = sum(len(x.split()) for x in current)
+            if current and (_LABEL.match(s) or size + len(s.split()) > most_words):
+                out.append(" ".join(current))
+                current = []
+            current.append(s)
+        if current:
+            out.append(" ".join(current))
+    return out
+
+
+def _sentences(text: str) -> list[str]:
+    parts, start = [], 0
+    for m in re.finditer(r"(?<=[.!?])\s+(?=[A-Z(\"'])", text):
+        if not text[: m.start()].endswith(_ABBREV):
+            parts.append(text[start : m.start()])
+            start = m.end()
+    return parts + [text[start:]]
 
 
 def run_page(result: dict, figures: list[tuple[str, str]], back: str, extra: str = "") -> str:
@@ -231,11 +273,9 @@ def run_page(result: dict, figures: list[tuple[str, str]], back: str, extra: str
         items = "".join(f"<li><code>{esc(k)}={esc(v)}</code></li>" for k, v in result["overrides"].items())
         over = (f'<div class="warn">This run changed the registered config:<ul>{items}</ul>Its checks are about this '
                 "variant; the claim and paper value below describe the registered experiment.</div>")  # fmt: skip
-    figs = "".join(
-        f'<figure><img src="{esc(href(name))}" alt="{esc(cap)}"><figcaption>{esc(cap)}</figcaption></figure>'
-        for name, cap in figures
-    )
-    notes = f"<h2>Notes</h2><div style=\"white-space:pre-wrap\">{esc(result['notes'])}</div>" if result.get("notes") else ""
+    figs = "".join(figure_html(*f) for f in figures)
+    notes = ("<h2>Notes</h2>" + "".join(f"<p>{esc(p)}</p>" for p in paragraphs(result["notes"]))
+             if result.get("notes") else "")  # fmt: skip
     env = result.get("env", {})
     env_bits = [f"{k} {fmt.value(env[k])}" for k in ("commit", "date", "machine", "threads", "torch", "python") if
                 env.get(k) is not None]  # fmt: skip

@@ -8,6 +8,7 @@ cli.py parses the arguments; this module gathers and prints."""
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 BUDGET_LIMITS = {"smoke": "≤30 s", "quick": "≤10 min", "full": "hours"}  # what a budget promises, shown until measured
 
@@ -29,32 +30,32 @@ def estimate(exp: dict, budget: str, times: dict) -> str:
     return f"{duration(t)}*" if t is not None else BUDGET_LIMITS[budget]
 
 
-def describe_published(exp, ledger: list[dict], found: dict, designs: list, results: Path) -> dict:
-    """`mlreads show`'s data for one experiment: the catalogue entry, its published entries with their verdicts and
-    reasons, the claim's verdict per budget under its seed rule, and its superseded designs."""
+def describe_published(entry: dict, ledger: list[dict], found: dict, designs: list, results: Path | None) -> dict:
+    """`mlreads show`'s data for one experiment: its catalogue entry (core/run/catalog.py: no torch needed), its
+    published entries with their verdicts and reasons, the claim's verdict per budget under its seed rule, and its
+    superseded designs."""
     from mlreads.core.papers import paper_of
-    from mlreads.core.run.catalog import describe
-    from mlreads.core.run.registry import load_all
     from mlreads.core.run.verdict import why
 
-    d = describe(exp, list(load_all()).index(exp.id))
+    d = dict(entry)
+    exp_id, headline = d["id"], d["headline"]
     d["published"] = [{k: e[k] for k in ("budget", "seed", "verdict", "overrides", "elapsed_s", "cpu_s", "published")}
-                      | {"file": f"{results}/{e['_file']}", "headline": e["metrics"].get(exp.headline), "why": why(e)}
-                      for e in ledger if e["id"] == exp.id]  # fmt: skip
-    d["verdicts"] = {b: {"verdict": v.word, "seeds": v.seeds, "why": v.why} for b in exp.budgets
-                     if (v := found.get((exp.id, b)))}  # fmt: skip
+                      | {"file": f"{results}/{e['_file']}", "headline": e["metrics"].get(headline), "why": why(e)}
+                      for e in ledger if e["id"] == exp_id]  # fmt: skip
+    d["verdicts"] = {b: {"verdict": v.word, "seeds": v.seeds, "why": v.why} for b in d["budgets"]
+                     if (v := found.get((exp_id, b)))}  # fmt: skip
     d["history"] = [{"design": g.number, "why": g.why, "commit": g.commit, "date": g.date,
                      "entries": [{"budget": e["budget"], "seed": e["seed"], "verdict": e["verdict"], "why": why(e)}
                                  for e in g.entries]} for g in designs]  # fmt: skip
-    from mlreads.core.papers import WHERE
-    from mlreads.core.report.claim import code_file, model_files, walkthrough_file
+    from mlreads.core.papers import WHERE, exp_file
+    from mlreads.core.report.claim import model_files, walkthrough_file
 
-    paper = paper_of(exp.id)
+    paper = paper_of(exp_id)
     d["links"] = [url for _, url in paper.links] if paper else []
-    d["where"] = WHERE.get(exp.id, "")
-    d["code"] = (code_file(exp) or (None,))[0]
-    d["models"] = [label for label, _ in model_files(exp.id, exp)]
-    notebook = walkthrough_file(exp.id)
+    d["where"] = WHERE.get(exp_id, "")
+    d["code"] = f"src/mlreads/{exp_file(exp_id)}" if paper else None  # the layout's naming rule: no import needed
+    d["models"] = [label for label, _ in model_files(exp_id, SimpleNamespace(source=d.get("source", "")))]
+    notebook = walkthrough_file(exp_id)
     d["walkthrough"] = None if notebook is None else notebook[0]
     d["walkthrough_written"] = notebook is not None and notebook[1] is not None and notebook[1].is_file()
     return d
@@ -101,5 +102,12 @@ def print_show(d: dict, limits: dict[str, str]) -> None:
         runs = ", ".join(f"{e['budget']} s{e['seed']} {WORDS[e['verdict']]}" for e in g["entries"])
         print(f"  design {g['design']} (superseded by {g['commit'][:12]}): {g['why']}; {runs or 'no entries'}")
     if d["notes"]:
-        print("  notes:        " + d["notes"].replace("\n", "\n                "))
+        import textwrap
+
+        from mlreads.core.report.page import paragraphs
+
+        pad = " " * 16
+        text = "\n\n".join(textwrap.fill(p, 116, initial_indent=pad, subsequent_indent=pad)
+                           for p in paragraphs(d["notes"]))  # fmt: skip
+        print("  notes:" + text[len("  notes:") :])
     print()

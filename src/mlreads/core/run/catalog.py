@@ -1,5 +1,5 @@
-"""A plain-data catalogue of the registered experiments, cached so that `mlreads list` needs neither torch nor
-matplotlib (importing every paper's experiments takes seconds; reading the cache takes milliseconds).
+"""A plain-data catalogue of the registered experiments, cached so that `mlreads list` and `mlreads show` need neither
+torch nor matplotlib (importing every paper's experiments takes seconds; reading the cache takes milliseconds).
 
 The cache file is `<cache>/catalog-<key>.json`, where `<cache>` is `$MLREADS_DATA` or `~/.cache/mlreads`, and `<key>`
 hashes the path, size and modification time of every Python file of the installed package: any edit to the sources
@@ -52,10 +52,12 @@ def describe(exp, position: int) -> dict:
         "checks": {b: [c.expected for c in exp.checks[b]] for b in exp.budgets},
         "preconditions": {b: [c.expected for c in exp.preconditions.get(b, ())] for b in exp.budgets},
         "seed_rule": exp.seed_rule.text,
+        "seed_rule_of": {"metric": exp.seed_rule.metric, "op": exp.seed_rule.op, "bound": exp.seed_rule.bound},
         "configs": {b: _jsonable(to_dict(exp.configs[b])) for b in exp.budgets},
         "requires": list(exp.requires),
         "headline": exp.headline,
         "notes": exp.notes,
+        "source": exp.source,
     }
 
 
@@ -64,12 +66,31 @@ def _jsonable(x):
 
 
 KEYS = {"id": str, "position": int, "paper": str, "claim": str, "paper_value": str, "budgets": list, "checks": dict,
-        "preconditions": dict, "seed_rule": str, "configs": dict, "requires": list, "headline": str, "notes": str}  # fmt: skip
+        "preconditions": dict, "seed_rule": str, "seed_rule_of": dict, "configs": dict, "requires": list,
+        "headline": str, "notes": str, "source": str}  # fmt: skip
 
 
 def _valid(entry) -> bool:
     """A cached entry has every key with its type (a damaged cache is rebuilt, never trusted)."""
     return isinstance(entry, dict) and all(isinstance(entry.get(k), t) for k, t in KEYS.items())
+
+
+def seed_rule(entry: dict):
+    """The entry's seed rule as the registry declares it (core/run/verdict.py's SeedRule), rebuilt from plain data."""
+    from mlreads.core.run.verdict import SeedRule
+
+    of = entry["seed_rule_of"]
+    return SeedRule(entry["seed_rule"], of.get("metric"), of.get("op", ">"), float(of.get("bound", 0.0)))
+
+
+def select(patterns) -> list[dict]:
+    """The catalogue entries that ids, prefixes or 'all' name (registry.match_ids), in reading-list order within each
+    pattern: what `mlreads show` needs, without importing torch."""
+    from mlreads.core.papers import reading_key
+    from mlreads.core.run.registry import match_ids
+
+    entries = {e["id"]: e for e in sorted(catalog(), key=lambda e: reading_key(e["id"], e["position"]))}
+    return [entries[i] for i in match_ids(list(entries), patterns)]
 
 
 def build() -> list[dict]:

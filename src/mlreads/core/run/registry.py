@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlreads.core.errors import UserError
-from mlreads.core.papers import PACKAGES, citation
+from mlreads.core.papers import PACKAGES, citation, reading_key
 from mlreads.core.run.verdict import ALL_SEEDS, SeedRule, compare, noisy_outcome
 
 BUDGETS = ("smoke", "quick", "full")
@@ -240,23 +240,39 @@ def load_all() -> dict[str, Experiment]:
 
 
 def select(patterns: Sequence[str]) -> list[Experiment]:
-    """Experiments matching ids, prefixes ending in '/', or 'all'. An unknown id raises UserError with a hint."""
+    """Experiments matching ids, prefixes or 'all' (see `match_ids`), in reading-list order within each pattern. An
+    unknown id raises UserError with a hint."""
     registry = load_all()
-    chosen: dict[str, Experiment] = {}
+    position = {i: n for n, i in enumerate(registry)}  # declaration order within a paper
+    order = sorted(registry, key=lambda i: reading_key(i, position[i]))
+    return [registry[i] for i in match_ids(order, patterns)]
+
+
+def match_ids(known: Sequence[str], patterns: Sequence[str]) -> list[str]:
+    """The ids of `known` (kept in its order) that `patterns` name, each once, pattern by pattern: 'all'; an id; a
+    prefix ending in '/' ('circuits/'), or a paper without it ('circuits'); or the start of exactly one id
+    ('gpt/char' for gpt/char-lm). A pattern that names nothing, or starts several ids without being a paper prefix,
+    raises UserError (one line, with the nearest id or the candidates)."""
+    chosen: dict[str, None] = {}
     for pat in patterns:
         if pat == "all":
-            hits = list(registry)
-        elif pat in registry:
+            hits = list(known)
+        elif pat in known:
             hits = [pat]
         else:
-            hits = [i for i in registry if i.startswith(pat if pat.endswith("/") else pat + "/")]
+            hits = [i for i in known if i.startswith(pat if pat.endswith("/") else pat + "/")]
+            if not hits and not pat.endswith("/"):
+                starts = [i for i in known if i.startswith(pat)]
+                if len(starts) > 1:
+                    raise UserError(f"{pat!r} starts {len(starts)} experiment ids ({', '.join(starts[:6])}"
+                                    f"{', ...' if len(starts) > 6 else ''}): give one of them")  # fmt: skip
+                hits = starts
         if not hits:
-            near = difflib.get_close_matches(pat, list(registry), n=1, cutoff=0.4)
+            near = difflib.get_close_matches(pat, list(known), n=1, cutoff=0.4)
             hint = f"; did you mean {near[0]!r}?" if near else "; see 'mlreads list'"
             raise UserError(f"unknown experiment {pat!r}{hint}")
-        for i in sorted(hits):
-            chosen[i] = registry[i]
-    return list(chosen.values())
+        chosen.update(dict.fromkeys(hits))
+    return list(chosen)
 
 
 def _plain(x: Any) -> Any:

@@ -102,8 +102,8 @@ def plan(request: RunRequest) -> Plan:
             data.require(name, cfg)
     folders = [run_dir(request.out, e, request.budget, request.seed, request.overrides) for e in exps]
     if not request.dry_run:
-        distributed_env()
-        check_writable(request.out)
+        if distributed_env()[1] == 0:  # under torchrun the other ranks write nothing, not even the probe
+            check_writable(request.out)
         if request.resume:  # the folder it continues may be another overrides' checkpointed run
             folders = [resume_folder(request.out, e, request.budget, request.seed, f)
                        for e, f in zip(exps, folders, strict=True)]  # fmt: skip

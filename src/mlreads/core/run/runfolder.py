@@ -1,6 +1,7 @@
 """The run folder's safety: one process at a time (a lock), no silent overwrite of a checkpointed run, no writes
 through symbolic links, atomic JSON writes that say what was kept when the disk is full, and a record of a run that
-stopped on a NaN that never silently replaces an earlier good result.
+stopped on a NaN that never silently replaces an earlier good result, and an earlier run kept aside until the run
+that replaces it completes (`set_aside`, `restore`, `discard`).
 
 Lock: `OUT/<id>/<budget>-s<seed>/.lock`, held with `flock` for the whole run and naming its holder (pid, host, start
 time, command). A second run on the same folder exits 2 naming the holder; a lock whose process is gone (the flock
@@ -133,14 +134,14 @@ def clear_checkpoints(run_dir: Path) -> None:
         shutil.rmtree(ck)
 
 
-def write_json(path: Path, obj: Any) -> None:
-    """Write JSON atomically (a temp file, then a rename). A failed write (disk full) keeps the previous file and
-    raises WriteFailed saying so."""
+def write_text(path: Path, text: str, kept: str | None = None) -> None:
+    """Write a file atomically (a temp file, then a rename). A failed write (disk full, a file-size limit) keeps the
+    previous file and raises WriteFailed saying so (`kept`: what to say was kept instead)."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     try:
         with open(tmp, "w") as f:
-            f.write(json.dumps(obj, indent=2))
+            f.write(text)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -149,9 +150,82 @@ def write_json(path: Path, obj: Any) -> None:
             tmp.unlink(missing_ok=True)
         except OSError:
             pass
-        kept = f"the previous {path.name} is unchanged" if path.exists() else f"no {path.name} was written"
-        full = " (disk full: free some space and rerun)" if e.errno in (errno.ENOSPC, errno.EDQUOT) else ""
-        raise WriteFailed(f"could not write {path} ({e.strerror or e}){full}; {kept}") from None
+        if kept is None:
+            kept = f"the previous {path.name} is unchanged" if path.exists() else f"no {path.name} was written"
+        raise write_failed(e, str(path), kept) from None
+
+
+def write_failed(err: OSError, what: str, kept: str) -> WriteFailed:
+    """One line for a failed write, whichever call raised it: what failed, why, the fix when the disk is full or a
+    file-size limit was hit, and what was kept."""
+    full = {errno.ENOSPC: " (disk full: free some space and rerun)", errno.EDQUOT: " (disk quota exceeded: free some "
+            "space and rerun)", errno.EFBIG: " (file-size limit: raise 'ulimit -f' or write elsewhere)"}  # fmt: skip
+    return WriteFailed(f"could not write {what} ({err.strerror or err}){full.get(err.errno, '')}; {kept}")
+
+
+def write_json(path: Path, obj: Any, kept: str | None = None) -> None:
+    """Write JSON atomically; see `write_text`."""
+    write_text(path, json.dumps(obj, indent=2), kept)
+
+
+# ---------------------------------------------------------------------------------------------- an earlier run
+#
+# A fresh run in a folder that holds an earlier run's files moves them into `.previous/` first, and so never mixes
+# two runs: when it completes, `.previous/` is removed; when it stops (a signal, a crash, a failed write) before
+# writing a checkpoint, its partial files are removed and the earlier run is put back as it was. A run stopped after
+# writing checkpoints (only possible with --overwrite) is the one `--resume` continues, and the earlier run stays in
+# `.previous/` until that run completes.
+
+ASIDE = ".previous"
+_OWN = {LOCK_NAME, "checkpoints", ASIDE}  # what the run folder keeps across runs
+
+
+def _remove(entry: Path) -> None:
+    import shutil
+
+    if entry.is_dir() and not entry.is_symlink():
+        shutil.rmtree(entry)
+    else:
+        entry.unlink(missing_ok=True)
+
+
+def set_aside(run_dir: Path) -> None:
+    """Move the earlier run's files into `.previous/`. A `.previous/` already there means the last attempt was killed
+    before it ended: its partial files are removed, and the earlier run stays aside."""
+    run_dir = Path(run_dir)
+    aside = run_dir / ASIDE
+    entries = [e for e in run_dir.iterdir() if e.name not in _OWN]
+    if aside.is_dir() and not aside.is_symlink():
+        for e in entries:
+            _remove(e)
+        return
+    if not entries:
+        return
+    aside.mkdir()
+    for e in entries:
+        os.replace(e, aside / e.name)
+
+
+def restore(run_dir: Path) -> bool:
+    """Put the earlier run back: remove this run's files, move `.previous/`'s back. False when there is none."""
+    run_dir = Path(run_dir)
+    aside = run_dir / ASIDE
+    if not aside.is_dir() or aside.is_symlink():
+        return False
+    for e in run_dir.iterdir():
+        if e.name not in _OWN:
+            _remove(e)
+    for e in aside.iterdir():
+        os.replace(e, run_dir / e.name)
+    aside.rmdir()
+    return True
+
+
+def discard(run_dir: Path) -> None:
+    """The run completed: the earlier run it replaced goes."""
+    aside = Path(run_dir) / ASIDE
+    if aside.is_dir() and not aside.is_symlink():
+        _remove(aside)
 
 
 def record_stop(run_dir: Path, result: dict) -> str:
@@ -160,13 +234,15 @@ def record_stop(run_dir: Path, result: dict) -> str:
     run_dir = Path(run_dir)
     current = run_dir / "result.json"
     note = "result.json records the stopped run"
-    if current.is_file() and not current.is_symlink():
+    earlier = next((p for p in (run_dir / ASIDE / "result.json", current) if p.is_file() and not p.is_symlink()), None)
+    if earlier is not None:
         try:
-            verdict = json.loads(current.read_text()).get("verdict", "?")
+            verdict = json.loads(earlier.read_text()).get("verdict", "?")
         except (OSError, ValueError, AttributeError, UnicodeDecodeError):
             verdict = "unreadable"
-        os.replace(current, run_dir / "result.previous.json")
+        os.replace(earlier, run_dir / "result.previous.json")
         note = (f"the earlier result.json (verdict {str(verdict)[:10]}) was moved to result.previous.json; "
                 f"result.json records the stopped run")  # fmt: skip
     write_json(current, result)
+    discard(run_dir)
     return note

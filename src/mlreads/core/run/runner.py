@@ -12,22 +12,19 @@ of its overrides), so it never overwrites the default run; result.json records t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import platform
 import signal
-import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from mlreads.core.errors import (
-    Interrupted,
     NonFiniteLoss,
     OutOfMemory,
     RunFailed,
@@ -35,10 +32,13 @@ from mlreads.core.errors import (
     UserError,
     cpu_allocation_failed,  # fmt: skip
 )
+from mlreads.core.fmt import plural
 from mlreads.core.run import runfolder, seeding, signals
 from mlreads.core.run import saved as saved_models
+from mlreads.core.run import torchrun as distributed
 from mlreads.core.run.config import to_dict
 from mlreads.core.run.progress import bar
+from mlreads.core.run.provenance import environment, source_provenance  # noqa: F401  (re-exported)
 from mlreads.core.run.registry import Experiment, _plain
 from mlreads.core.run.request import (
     Outcome,
@@ -49,6 +49,8 @@ from mlreads.core.run.request import (
     resume_command,
 )
 from mlreads.core.run.results import run_dir_name  # noqa: F401  (re-exported: one rule for run folders)
+from mlreads.core.run.runlog import RunLog
+from mlreads.core.run.torchrun import distributed_env
 from mlreads.core.run.verdict import judge, verdict_line  # noqa: F401  (verdict_line re-exported for cli.py)
 
 # The out-of-memory exception of torch's accelerators (CUDA and the others): named at the top level from torch 2.5,
@@ -63,10 +65,13 @@ RESULT_KEYS = (
 
 class RunContext:
     """What a run function gets besides its config: a folder, a logger, figures, text artifacts, progress bars and a
-    place to keep its trained models (`save_model`)."""
+    place to keep its trained models (`save_model`).
+
+    `writes=False` (the ranks other than 0 under torchrun) gives a context that writes nothing: the run folder is
+    rank 0's. Such a context still reads the folder's checkpoints, which every rank resumes from."""
 
     def __init__(self, path: Path, budget: str, seed: int, threads: int, resume: bool = False,
-                 config: dict | None = None, allow_safe_changes: bool = False):  # fmt: skip
+                 config: dict | None = None, allow_safe_changes: bool = False, writes: bool = True):  # fmt: skip
         self.dir = Path(path)
         self.budget = budget
         self.seed = seed
@@ -74,13 +79,16 @@ class RunContext:
         self.resume = resume
         self.config = config  # the resolved config: checkpoints store it, and --resume must match it
         self.allow_safe_changes = allow_safe_changes  # --resume may change steps and cadences (train.SAFE_CHANGES)
+        self.writes = writes
         self.figures: list[str] = []
         self.captions: dict[str, str] = {}  # figure file -> what to see in it
         self.texts: dict[str, str] = {}
         self.cpu_start = time.process_time()  # the run's CPU time (all threads of this process) is counted from here
-        self.dir.mkdir(parents=True, exist_ok=True)
-        saved_models.clear_models(self.dir)  # an earlier run's models; this run saves its own at its end
-        self._log = open(self.dir / "metrics.jsonl", "a" if resume else "w")
+        self._log: RunLog | None = None
+        if writes:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            saved_models.clear_models(self.dir)  # an earlier run's models; this run saves its own at its end
+            self._log = RunLog(self.dir / "metrics.jsonl", resume)
 
     def seed_for(self, name: str) -> int:
         """The run's seed derived for one consumer of randomness ("data", "init/gpt", "probe", ...)."""
@@ -95,29 +103,33 @@ class RunContext:
         return self.dir / "checkpoints"
 
     def log(self, step: int | None = None, **scalars: Any) -> None:
+        if self._log is None:
+            return
         row = {"step": step, **{k: _plain(v) for k, v in scalars.items()}} if step is not None else _plain(scalars)
-        self._log.write(json.dumps(row) + "\n")
-        self._log.flush()
+        self._log.write(row)
 
-    def truncate_log_after(self, row: dict) -> int:
-        """On resume: drop what the interrupted run logged after `row` (the last row its checkpoint holds), so
-        metrics.jsonl has each step once. Returns how many rows were dropped (0 when `row` is not found)."""
-        path = self.dir / "metrics.jsonl"
-        self._log.flush()
-        lines = path.read_text().splitlines()
-        want = json.loads(json.dumps({k: _plain(v) for k, v in row.items()}))
-        for i in range(len(lines) - 1, -1, -1):
-            try:
-                if json.loads(lines[i]) == want:
-                    break
-            except json.JSONDecodeError:  # a line torn by the kill
-                continue
-        else:
+    @property
+    def log_rows(self) -> int | None:
+        """The rows this run has logged so far (a checkpoint records it, to continue the log there); None when this
+        context writes no log."""
+        return None if self._log is None else self._log.cursor
+
+    def continue_log(self, rows: int | None, last_row: dict | None = None) -> int:
+        """On resume from a checkpoint that recorded `rows` logged rows (or, from an older checkpoint, whose history
+        ends with `last_row`): keep the earlier run's rows up to there, and log the next row after them. Returns how
+        many of those rows metrics.jsonl lacks."""
+        if self._log is None:
             return 0
-        self._log.close()
-        path.write_text("".join(line + "\n" for line in lines[: i + 1]))
-        self._log = open(path, "a")
-        return len(lines) - i - 1
+        if rows is None:
+            rows = self._log.find(last_row) if last_row is not None else None
+            if rows is None:
+                return 0
+        return self._log.seek(rows)
+
+    def flush_log(self) -> None:
+        """Put the log on disk as it stands (before a checkpoint, which counts its rows)."""
+        if self._log is not None:
+            self._log.flush()
 
     def savefig(self, fig, name: str, caption: str | None = None) -> Path:
         """Save `fig` as `<name>.png`. `caption` says what to see in it (shown under the figure in the report);
@@ -125,7 +137,8 @@ class RunContext:
         import matplotlib.pyplot as plt
 
         path = self.dir / (name if name.endswith(".png") else f"{name}.png")
-        fig.savefig(path, dpi=110, bbox_inches="tight")
+        if self.writes:
+            fig.savefig(path, dpi=110, bbox_inches="tight")
         plt.close(fig)
         if path.name not in self.figures:
             self.figures.append(path.name)
@@ -138,7 +151,8 @@ class RunContext:
         stem, suffix = os.path.splitext(name)
         fname = name if suffix in TEXT_SUFFIXES else f"{name}.txt"
         path = self.dir / fname
-        path.write_text(text)
+        if self.writes:
+            path.write_text(text)
         self.texts[stem if suffix in TEXT_SUFFIXES else name] = path.name
         return path
 
@@ -147,11 +161,14 @@ class RunContext:
         config and `meta`), so that `mlreads.load_run(run_dir)` rebuilds it. Call it once per trained arm, at the end
         of the run; `meta` holds JSON values a reader needs beside the weights (core/run/saved.py lists them: the
         vocabulary of a language model, the side of an image model's images, a diffusion model's schedule)."""
+        if not self.writes:  # under torchrun only rank 0 writes the run folder
+            return None
         return saved_models.save_model(self.dir, arm, model, meta)
 
     def notice(self, message: str) -> None:
-        """One line for the person running the experiment (stderr), e.g. 'resuming from step 400'."""
-        print(f"   {message}", file=sys.stderr, flush=True)
+        """One line for the person running the experiment (stderr), e.g. 'resuming from step 400'; rank 0's only."""
+        if self.writes:
+            print(f"   {message}", file=sys.stderr, flush=True)
 
     def resumed(self, desc: str, step: int | None) -> None:
         """Called by `fit` when --resume is given: the step it resumes from, or None when there is no checkpoint."""
@@ -163,10 +180,13 @@ class RunContext:
             self.notice(f"{desc}: resuming from step {step}")
 
     def progress(self, iterable=None, total: int | None = None, desc: str = "", **kwargs):
-        return bar(iterable, total=total, desc=desc, **kwargs)
+        return bar(iterable, total=total, desc=desc, enabled=self.writes, **kwargs)
 
-    def close(self) -> None:
-        self._log.close()
+    def close(self, complete: bool = True) -> None:
+        """Close the log. `complete=False` (the run stopped early) keeps the earlier run's rows past this run's, which
+        later checkpoints of a resumed run still count on."""
+        if self._log is not None:
+            self._log.close(complete)
 
 
 TEXT_SUFFIXES = (".txt", ".md", ".csv", ".tsv", ".json")
@@ -174,65 +194,6 @@ TEXT_SUFFIXES = (".txt", ".md", ".csv", ".tsv", ".json")
 
 def default_caption(fname: str) -> str:
     return os.path.splitext(fname)[0].replace("_", " ").replace("-", " ")
-
-
-def source_provenance() -> dict:
-    """The git commit of the mlreads sources and whether they differ from it (`dirty`); None where unknown."""
-    src = Path(__file__).resolve().parents[3]  # .../src (an editable install) or site-packages
-    info: dict[str, Any] = {"commit": None, "dirty": None}
-    try:
-        top = subprocess.run(["git", "-C", str(src), "rev-parse", "--show-toplevel", "HEAD"], capture_output=True,
-                             text=True, timeout=10)  # fmt: skip
-        if top.returncode != 0:
-            return info
-        root, commit = top.stdout.split()
-        if not (Path(root) / "src" / "mlreads").resolve() == Path(__file__).resolve().parents[2]:
-            return info  # an installed copy that happens to sit inside some other repository
-        status = subprocess.run(["git", "-C", root, "status", "--porcelain", "--", "src", "pyproject.toml"],
-                                capture_output=True, text=True, timeout=10)  # fmt: skip
-        if status.returncode == 0:
-            info = {"commit": commit, "dirty": bool(status.stdout.strip())}
-    except (OSError, subprocess.SubprocessError, ValueError):
-        pass
-    return info
-
-
-def machine() -> str:
-    """A one-line description of the machine: CPU model, cores, memory."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = ""
-    try:
-        kb = int(Path("/proc/meminfo").read_text().split("MemTotal:")[1].split()[0])
-        mem = f", {kb / 2**20:.0f} GiB"
-    except (OSError, IndexError, ValueError):
-        pass
-    return f"{cpu}, {os.cpu_count()} cores{mem}"
-
-
-def environment(threads: int, provenance: dict | None = None) -> dict:
-    """Versions, threads, machine, date, and the sources' git commit (`provenance`: taken when the run started)."""
-    import mlreads
-
-    return {
-        **(provenance if provenance is not None else source_provenance()),
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": machine(),
-        "mlreads": mlreads.__version__,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "platform": platform.platform(),
-        "threads": threads,
-        "device": "cpu",
-        "cpus": os.cpu_count(),
-    }
 
 
 def run_experiment(
@@ -262,32 +223,49 @@ def execute(planned: Plan, on_start: Callable[[PlannedRun], None] | None = None)
     """Run a plan (nothing for a dry run), one experiment after the other, yielding each one's Outcome as it ends.
 
     SIGINT/SIGTERM stop at a step boundary (`signals.handle_signals`) and raise RunStopped, whose message says how to
-    resume; a NaN/Inf loss ends that run's Outcome as stopped and the next experiment runs; bad input raises
-    UserError. `on_start(run)` is called before each run (the CLI prints a header there)."""
+    resume and which experiments of the plan never ran; a NaN/Inf loss ends that run's Outcome as stopped and the next
+    experiment runs; bad input raises UserError. `on_start(run)` is called before each run (the CLI prints a header
+    there). Under torchrun every rank executes the same plan (see `run_planned`)."""
     request = planned.request
     if request.dry_run:
         return
     with signals.handle_signals():
-        for run in planned.runs:
-            if on_start is not None:
-                on_start(run)
-            t0 = time.perf_counter()
-            try:
-                result = run_planned(request, run)
-            except NonFiniteLoss as err:
-                yield Outcome(run, None, str(err), time.perf_counter() - t0)
-                continue
-            except Interrupted as sig:
-                line = stop_message(request, run, sig.signum, sig.step, sig.checkpoint)
-                raise RunStopped(line, sig.exit_code) from None
-            except KeyboardInterrupt:  # Ctrl-C outside the signal handler's step boundary (data loading, evaluation)
-                raise RunStopped(stop_message(request, run, signal.SIGINT), 128 + signal.SIGINT) from None
-            yield Outcome(run, result, None, result["elapsed_s"])
+        try:
+            for i, run in enumerate(planned.runs):
+                if on_start is not None:
+                    on_start(run)
+                t0 = time.perf_counter()
+                try:
+                    result = run_planned(request, run)
+                except NonFiniteLoss as err:
+                    yield Outcome(run, None, str(err), time.perf_counter() - t0)
+                    continue
+                except KeyboardInterrupt as sig:  # Interrupted at a step boundary, or Ctrl-C elsewhere (data loading)
+                    signum = getattr(sig, "signum", signal.SIGINT)
+                    line = stop_message(request, run, signum, getattr(sig, "step", None), getattr(sig, "checkpoint", None))
+                    raise RunStopped(line + never_ran(planned.runs[i + 1 :]), 128 + signum) from None
+                yield Outcome(run, result, None, result["elapsed_s"])
+        finally:
+            distributed.leave()
+
+
+def never_ran(runs: Sequence[PlannedRun]) -> str:
+    """The tail of a stop line in a run of several experiments: which ones never started."""
+    if not runs:
+        return ""
+    ids = [r.exp.id for r in runs]
+    shown = ", ".join(ids[:8]) + (f" and {len(ids) - 8} more" if len(ids) > 8 else "")
+    return f"; {plural(len(ids), 'experiment')} of this run never started: {shown}"
 
 
 def run_planned(request: RunRequest, run: PlannedRun) -> dict:
     """Run one experiment of a plan in its locked folder; the failures that are bad input become typed errors here,
-    where they are caught: out of memory (OutOfMemory), or any other exception under --set values (RunFailed)."""
+    where they are caught: out of memory (OutOfMemory), a failed write in the run folder (WriteFailed), or any other
+    exception under --set values (RunFailed).
+
+    Under torchrun, rank 0 owns the run folder: it alone takes the lock, sets an earlier run aside, and writes the log,
+    figures, checkpoints and result.json; the other ranks write nothing there and read only its checkpoints. Every
+    rank starts the run, or none does: rank 0's refusal (a folder in use, say) stops the others at once."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -295,29 +273,77 @@ def run_planned(request: RunRequest, run: PlannedRun) -> dict:
     torch.set_num_threads(threads)
     seeding.seed_everything(request.seed)
     path, overrides = run.folder, dict(request.overrides)
+    main = distributed_env()[1] == 0
     provenance = source_provenance()  # the sources this run imported: before the run, not after
     try:
-        runfolder.preflight(path, request.resume, request.overwrite)  # again: time has passed since the plan
-        path.mkdir(parents=True, exist_ok=True)
-        with runfolder.locked(path):
-            runfolder.preflight(path, request.resume, request.overwrite)  # and now that no other run can change it
-            if request.overwrite:
-                runfolder.clear_checkpoints(path)
-            return _run_locked(run.exp, request.budget, request.seed, path, threads, request.resume, run.cfg,
-                               request.allow_safe_changes, overrides, provenance)  # fmt: skip
+        with contextlib.ExitStack() as stack:
+            refused = None
+            if main:
+                try:
+                    _claim(stack, path, request)
+                except UserError as err:
+                    refused = err
+            if not distributed.agree(refused is None):
+                raise refused or UserError(f"{run.exp.id}: rank 0 did not start the run (its error says why)")
+            resume = request.resume and runfolder.has_checkpoints(path)  # else a fresh run (the earlier one aside)
+            return _run_locked(run.exp, request.budget, request.seed, path, threads, resume, run.cfg,
+                               request.allow_safe_changes, overrides, provenance, main)  # fmt: skip
     except (NonFiniteLoss, UserError):
         raise
     except (MemoryError, TORCH_OOM) as err:
         raise _out_of_memory(run) from err
+    except OSError as err:
+        if not _inside(err.filename, path):
+            raise _failed(run, err, path, overrides, main) from err
+        raise runfolder.write_failed(err, str(err.filename), "the run stopped") from None
     except Exception as err:
         if cpu_allocation_failed(err):
             raise _out_of_memory(run) from err
-        if not overrides:
-            raise  # a bug, not bad input: keep the traceback
-        where = _save_traceback(path)
-        msg = " ".join(str(err).split())[:160] or type(err).__name__
-        raise RunFailed(f"{run.exp.id} failed with these --set values ({type(err).__name__}: {msg}); check them"
-                        f"{f' (traceback in {where})' if where else ''}", path, where) from err  # fmt: skip
+        raise _failed(run, err, path, overrides, main) from err
+
+
+def _claim(stack: contextlib.ExitStack, path: Path, request: RunRequest) -> None:
+    """Rank 0 takes the run folder: checks it, locks it, and sets an earlier run aside unless this run resumes one."""
+    runfolder.preflight(path, request.resume, request.overwrite)  # again: time has passed since the plan
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        stack.enter_context(runfolder.locked(path))
+        runfolder.preflight(path, request.resume, request.overwrite)  # and now that no other run can change it
+        if request.overwrite:
+            runfolder.clear_checkpoints(path)
+        if not (request.resume and runfolder.has_checkpoints(path)):
+            runfolder.set_aside(path)
+    except OSError as err:
+        raise runfolder.write_failed(err, str(err.filename or path), "nothing ran") from None
+
+
+def _inside(filename, folder: Path) -> bool:
+    try:
+        return filename is not None and Path(os.fsdecode(filename)).resolve().is_relative_to(folder.resolve())
+    except (OSError, ValueError, TypeError):
+        return False
+
+
+def _failed(run: PlannedRun, err: BaseException, path: Path, overrides: dict, main: bool) -> Exception:
+    """An unexpected exception: RunFailed naming the --set values when there are some (most likely the cause), else
+    the exception itself (a bug, whose traceback must be seen). Under torchrun the cause may be another rank that
+    failed first (a collective then fails here): the line says so, and a rank other than 0 never prints a traceback
+    (rank 0's is the one to read)."""
+    msg = " ".join(str(err).split())[:160] or type(err).__name__
+    world, rank = distributed_env()
+    if world > 1:
+        hint = "; if another rank failed first, its error gives the cause" + ("; else check the --set values"
+                                                                              if overrides else "")  # fmt: skip
+        if main and not overrides:
+            return err
+        where = _save_traceback(path) if main else None
+        return RunFailed(f"{run.exp.id} failed on rank {rank} ({type(err).__name__}: {msg}){hint}"
+                         f"{f' (traceback in {where})' if where else ''}", path, where)  # fmt: skip
+    if not overrides:
+        return err
+    where = _save_traceback(path)
+    return RunFailed(f"{run.exp.id} failed with these --set values ({type(err).__name__}: {msg}); check them"
+                     f"{f' (traceback in {where})' if where else ''}", path, where)  # fmt: skip
 
 
 def _out_of_memory(run: PlannedRun) -> OutOfMemory:
@@ -346,27 +372,55 @@ def stop_message(request: RunRequest, run: PlannedRun, signum: int, step: int | 
     exp_id = run.exp.id
     if checkpoint is not None or runfolder.has_checkpoints(run.folder):
         saved = f"checkpoint saved in {checkpoint}" if checkpoint is not None else f"checkpoints in {run.folder}"
-        return f"stopped by {name}{at} ({exp_id}); {saved}; resume with: {resume_command(request, exp_id)}"
-    return (f"stopped by {name}{at} ({exp_id}); this run does not checkpoint, so there is nothing to resume: rerun it "
-            f"(or set train.ckpt_every to make it resumable)")  # fmt: skip
+        how = "resume with" if distributed_env()[0] == 1 else "resume under the same torchrun launch with"
+        return f"stopped by {name}{at} ({exp_id}); {saved}; {how}: {resume_command(request, exp_id)}"
+    kept = "; the earlier run in the folder is kept as it was" if (run.folder / "result.json").exists() else ""
+    return (f"stopped by {name}{at} ({exp_id}){kept}; this run does not checkpoint, so there is nothing to resume: "
+            f"rerun it (or set train.ckpt_every to make it resumable)")  # fmt: skip
 
 
-def _run_locked(exp, budget, seed, path, threads, resume, cfg, allow_safe_changes, overrides, provenance) -> dict:
+def _run_locked(exp, budget, seed, path, threads, resume, cfg, allow_safe_changes, overrides, provenance,
+                writes: bool = True) -> dict:  # fmt: skip
+    """Run the experiment in its claimed folder and write result.json (`writes`: rank 0). A fresh run that stops
+    before it completes, with no checkpoint to resume from, puts the earlier run it set aside back."""
     ctx = RunContext(path, budget, seed, threads, resume=resume, config=json.loads(json.dumps(to_dict(cfg), default=str)),
-                     allow_safe_changes=allow_safe_changes)  # fmt: skip
+                     allow_safe_changes=allow_safe_changes, writes=writes)  # fmt: skip
     start = time.perf_counter()
     try:
         metrics = _plain(exp.run(cfg, ctx) or {})
+        ctx.close(complete=True)
     except NonFiniteLoss as err:  # record the stopped run; an earlier good result.json is kept aside, and said so
+        ctx.close(complete=False)
+        if not writes:
+            raise
         stopped = _result(exp, budget, seed, cfg, {}, ctx, time.perf_counter() - start, threads, overrides, provenance)
         stopped["stopped"] = str(err)
         note = runfolder.record_stop(path, stopped)
         raise NonFiniteLoss(f"{err}; {note}") from None
-    finally:
-        ctx.close()
+    except BaseException:
+        _abandon(ctx, path, resume)
+        raise
     result = _result(exp, budget, seed, cfg, metrics, ctx, time.perf_counter() - start, threads, overrides, provenance)
-    runfolder.write_json(path / "result.json", result)
+    if writes:
+        earlier = (path / runfolder.ASIDE / "result.json").is_file()
+        try:
+            runfolder.write_json(path / "result.json", result,
+                                 kept="the previous result.json is unchanged" if earlier else None)  # fmt: skip
+        except BaseException:
+            _abandon(ctx, path, resume)
+            raise
+        runfolder.discard(path)
     return result
+
+
+def _abandon(ctx: RunContext, path: Path, resume: bool) -> None:
+    """The run stopped before completing: close its log, keeping what a resume needs; with nothing to resume from,
+    put the earlier run back."""
+    try:
+        ctx.close(complete=False)
+    finally:
+        if ctx.writes and not resume and not runfolder.has_checkpoints(path):
+            runfolder.restore(path)
 
 
 def _result(exp, budget, seed, cfg, metrics, ctx, elapsed, threads, overrides, provenance) -> dict:

@@ -5,6 +5,11 @@ the run checkpoints), or at once when no training loop is running.
 The first signal inside `fit` only sets a flag that `fit` reads after each optimiser step (`requested()`); a second
 signal, or one outside any training loop, raises `Interrupted` where the program is. The CLI turns `Interrupted` into
 a line saying how to resume and exit code 128 + the signal (130 for SIGINT, 143 for SIGTERM).
+
+Under torchrun (a training loop over several ranks) a repeated signal also waits for the step boundary: the same
+stop reaches a rank twice there (torchrun forwards the signal it got; a scheduler signals every process), and a rank
+that left mid-step would leave the others blocked in a collective. torchrun's own SIGKILL, 30 s later, is the hard
+stop.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from mlreads.core.errors import Interrupted
 
 _requested: int | None = None
 _loops = 0  # training loops running (fit calls nest only in tests, but count anyway)
+_patient = 0  # of which over several ranks: a repeated signal waits for the step boundary too
 _installed = False
 NAMES = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM"}
 
@@ -29,6 +35,8 @@ def requested() -> int | None:
 
 def _handler(signum, frame) -> None:
     global _requested
+    if _loops and _patient and _requested is not None:
+        return
     if _requested is not None or _loops == 0:
         raise Interrupted(signum)
     _requested = signum
@@ -56,14 +64,18 @@ def handle_signals() -> Iterator[None]:
 
 
 @contextmanager
-def training_loop() -> Iterator[None]:
-    """Mark a training loop as running: a first signal now waits for the step boundary."""
-    global _loops
+def training_loop(ranks: int = 1) -> Iterator[None]:
+    """Mark a training loop as running: a first signal now waits for the step boundary (and, over several `ranks`,
+    a repeated one too)."""
+    global _loops, _patient
+    patient = ranks > 1
     _loops += 1
+    _patient += patient
     try:
         yield
     finally:
         _loops -= 1
+        _patient -= patient
 
 
 def clear() -> None:
@@ -71,8 +83,8 @@ def clear() -> None:
     _requested = None
 
 
-def steps(iterable):
-    """Iterate `iterable` (a training loop's steps) inside `training_loop()`; the loop counts as running until the
-    iteration ends, breaks or raises (the generator is closed then)."""
-    with training_loop():
+def steps(iterable, ranks: int = 1):
+    """Iterate `iterable` (a training loop's steps) inside `training_loop(ranks)`; the loop counts as running until
+    the iteration ends, breaks or raises (the generator is closed then)."""
+    with training_loop(ranks):
         yield from iterable

@@ -1,6 +1,6 @@
 """Training: `fit()`, the one loop every paper uses (loop.py), with its configuration (config.py), learning-rate
 schedules and `recipe()` (schedule.py), parameter groups and optimisers (optim.py), DDP under torchrun
-(distributed.py) and atomic, validated checkpoints (checkpoint.py). Import from here: `from mlreads.core.train import
+(distributed.py) and atomic, validated checkpoints (checkpoint.py; their state.json's checks in ckpt_state.py). Import from here: `from mlreads.core.train import
 fit, recipe, TrainConfig`."""
 
 from mlreads.core.train.checkpoint import (

@@ -17,8 +17,16 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from mlreads.core.errors import CheckpointError, WriteFailed
+from mlreads.core.errors import CheckpointError
 from mlreads.core.fields import INT_MAX
+from mlreads.core.train.ckpt_state import (  # noqa: F401  (SAFE_CHANGES, config_diff: the checkpoint's API)
+    _FIX,
+    SAFE_CHANGES,
+    _check_match,
+    _ckpt_file,
+    _read_state,
+    config_diff,
+)
 from mlreads.core.train.config import TrainConfig
 
 if TYPE_CHECKING:
@@ -34,15 +42,12 @@ if TYPE_CHECKING:
 # of its data (a hash of the first batch under `data_seed`), and `--resume` refuses a run that differs.
 
 CKPT_NAME = re.compile(r"step-\d{7,12}")
-MAX_STATE_BYTES = 256 * 2**20
 MAX_HEADER_BYTES = 100 * 2**20
-SAFE_CHANGES = ("steps", "eval_every", "log_every", "ckpt_every", "time_limit_s")  # --allow-safe-changes
 _ST_SIZES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1,
              "U16": 2, "U32": 4, "U64": 8, "F8_E4M3": 1, "F8_E5M2": 1, "C64": 8}  # fmt: skip
 _TORCH_ST = {torch.float64: "F64", torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16",
              torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8", torch.uint8: "U8",
              torch.bool: "BOOL", torch.complex64: "C64"}  # fmt: skip
-_FIX = "delete that checkpoint folder (or rerun with --overwrite) to start over"
 
 
 def _unwrap(model: nn.Module) -> nn.Module:
@@ -77,30 +82,52 @@ def data_fingerprint(batch_fn: Callable[[int, torch.Generator], Any], data_seed:
     return h.hexdigest()[:16]
 
 
-def _write_failed(err: OSError, what: str, kept: str) -> WriteFailed:
-    reason = err.strerror or str(err)
-    return WriteFailed(f"could not write {what} ({reason}); {kept}")
+def _write_file(path: Path, data: bytes) -> None:
+    """Write bytes and fsync: every checkpoint file goes through Python's own write, so a full disk or a file-size
+    limit is an OSError with its errno, whichever library serialized the data."""
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _model_tensors(model: nn.Module) -> dict[str, Tensor]:
+    """The model's state as separate tensors; a tied weight (two names, one tensor) is saved once, under its first
+    name (`load_model` knows the other name from the model)."""
+    out, seen = {}, set()
+    for key, t in _unwrap(model).state_dict().items():
+        tied = (t.data_ptr(), tuple(t.shape), t.stride(), t.dtype) if t.numel() else None
+        if tied is not None and tied in seen:
+            continue
+        seen.add(tied)
+        out[key] = t.detach().clone().contiguous()
+    return out
 
 
 def save_checkpoint(ckpt_dir: Path, step: int, model: nn.Module, opt, gen: torch.Generator, history: list,
-                    meta: dict | None = None) -> Path:  # fmt: skip
+                    meta: dict | None = None, extra: dict | None = None) -> Path:  # fmt: skip
     """Write a checkpoint folder atomically: files into a temp folder, rename it, then replace `latest`.
 
-    A failed write (a full disk) removes the partial folder and raises WriteFailed: the previous checkpoint and the
-    `latest` pointer are untouched. `meta` (the run's config and data fingerprint) goes into state.json.
+    A failed write (a full disk, a file-size limit, a quota) removes the partial folder and raises WriteFailed: the
+    previous checkpoint and the `latest` pointer are untouched. Any other failure (an interruption included) removes
+    the partial folder too, then propagates. `meta` (the run's config and data fingerprint) and `extra` (the log
+    window, elapsed time and log row count of `fit`) go into state.json.
     """
-    from safetensors.torch import save_file, save_model
+    from safetensors.torch import save
+
+    from mlreads.core.run.runfolder import write_failed
 
     ckpt_dir = Path(ckpt_dir)
     name = f"step-{step:07d}"
     tmp = ckpt_dir / f".{name}.tmp"
     previous = _pointer_name(ckpt_dir)
     kept = f"the previous checkpoint {ckpt_dir / previous} is intact" if previous else "no earlier checkpoint exists"
+    aside = None
     try:
         ckpt_dir.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
-        save_model(_unwrap(model), str(tmp / "model.safetensors"))
+        _write_file(tmp / "model.safetensors", save(_model_tensors(model)))
         opt_state = opt.state_dict()
         tensors, scalars = {}, {}
         for idx, st in opt_state["state"].items():
@@ -111,7 +138,7 @@ def save_checkpoint(ckpt_dir: Path, step: int, model: nn.Module, opt, gen: torch
                     scalars[f"{idx}.{key}"] = value
         tensors["rng.torch"] = torch.get_rng_state()
         tensors["rng.gen"] = gen.get_state()
-        save_file(tensors, str(tmp / "optim.safetensors"))
+        _write_file(tmp / "optim.safetensors", save(tensors))
         np_state = np.random.get_state()
         state = {
             "step": step,
@@ -120,14 +147,11 @@ def save_checkpoint(ckpt_dir: Path, step: int, model: nn.Module, opt, gen: torch
             "rng_python": [list(x) if isinstance(x, tuple) else x for x in random.getstate()],
             "rng_numpy": [np_state[0], np_state[1].tolist(), *np_state[2:]],
             "history": history,
+            **(extra or {}),
             **(meta or {}),
         }
-        with open(tmp / "state.json", "w") as f:
-            f.write(json.dumps(state))
-            f.flush()
-            os.fsync(f.fileno())
+        _write_file(tmp / "state.json", json.dumps(state).encode())
         final = ckpt_dir / name
-        aside = None
         if final.exists():  # the same step again: move the old one aside, never leave `latest` dangling
             aside = ckpt_dir / f".{name}.old"
             shutil.rmtree(aside, ignore_errors=True)
@@ -136,18 +160,34 @@ def save_checkpoint(ckpt_dir: Path, step: int, model: nn.Module, opt, gen: torch
         latest_tmp = ckpt_dir / ".latest.tmp"
         latest_tmp.write_text(name)
         os.replace(latest_tmp, ckpt_dir / "latest")
-    except OSError as e:
-        shutil.rmtree(tmp, ignore_errors=True)
-        (ckpt_dir / ".latest.tmp").unlink(missing_ok=True)
-        if previous != name:
-            shutil.rmtree(ckpt_dir / name, ignore_errors=True)
-        raise _write_failed(e, f"checkpoint {ckpt_dir / name}", kept) from None
+    except BaseException as e:
+        _undo(ckpt_dir, name, tmp, aside, keep_new=previous == name)
+        if isinstance(e, OSError):
+            raise write_failed(e, f"checkpoint {ckpt_dir / name}", kept) from None
+        raise
     if aside is not None:
         shutil.rmtree(aside, ignore_errors=True)
     for old in ckpt_dir.glob("step-*"):
         if old.name != name:
             shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+def _undo(ckpt_dir: Path, name: str, tmp: Path, aside: Path | None, keep_new: bool) -> None:
+    """After a failed checkpoint write: remove every partial file; `latest` names a complete folder as before."""
+    try:
+        shutil.rmtree(tmp, ignore_errors=True)
+        (ckpt_dir / ".latest.tmp").unlink(missing_ok=True)
+        final = ckpt_dir / name
+        if not keep_new:  # `latest` does not name it: a folder renamed into place before the pointer failed
+            shutil.rmtree(final, ignore_errors=True)
+        if aside is not None and aside.exists():
+            if final.exists():
+                shutil.rmtree(aside, ignore_errors=True)
+            else:
+                os.replace(aside, final)  # the same step's earlier checkpoint goes back
+    except OSError:
+        pass  # the error being reported says more than a failed clean-up
 
 
 def _pointer_name(ckpt_dir: Path) -> str | None:
@@ -158,12 +198,14 @@ def _pointer_name(ckpt_dir: Path) -> str | None:
 
 
 def latest_checkpoint(ckpt_dir: Path) -> Path | None:
-    """The folder `ckpt_dir/latest` names, or None when there is no pointer. A pointer that is not a short ASCII
-    `step-NNNNNNN` naming an existing folder directly inside `ckpt_dir` is a CheckpointError."""
+    """The folder `ckpt_dir/latest` names; without a pointer, the newest complete `step-NNNNNNN` folder (a run killed
+    between renaming its checkpoint into place and writing the pointer, or a pointer removed by hand); None when there
+    is neither. A pointer that is not a short ASCII `step-NNNNNNN` naming an existing folder directly inside
+    `ckpt_dir`, or step folders none of which is complete, is a CheckpointError."""
     ckpt_dir = Path(ckpt_dir)
     pointer = ckpt_dir / "latest"
     if not pointer.exists() and not pointer.is_symlink():
-        return None
+        return _newest_step_folder(ckpt_dir)
     if pointer.is_symlink() or not pointer.is_file():
         raise CheckpointError(f"{pointer}: the checkpoint pointer is not a regular file; {_FIX}")
     try:
@@ -184,11 +226,21 @@ def latest_checkpoint(ckpt_dir: Path) -> Path | None:
     return path
 
 
-def _ckpt_file(path: Path, name: str) -> Path:
-    f = path / name
-    if f.is_symlink() or not f.is_file():
-        raise CheckpointError(f"{f}: missing or not a regular file; {_FIX}")
-    return f
+CKPT_FILES = ("model.safetensors", "optim.safetensors", "state.json")
+
+
+def _newest_step_folder(ckpt_dir: Path) -> Path | None:
+    try:
+        steps = [p for p in ckpt_dir.iterdir() if CKPT_NAME.fullmatch(p.name) and p.is_dir() and not p.is_symlink()]
+    except OSError:  # no checkpoint folder (yet)
+        return None
+    complete = [p for p in steps if all((p / f).is_file() and not (p / f).is_symlink() for f in CKPT_FILES)]
+    if complete:
+        return max(complete, key=lambda p: int(p.name[5:]))
+    if steps:
+        raise CheckpointError(f"{ckpt_dir}: no 'latest' pointer, and no step folder holds a complete checkpoint "
+                              f"({', '.join(sorted(p.name for p in steps)[:3])}); {_FIX}")  # fmt: skip
+    return None
 
 
 def read_safetensors_header(path: Path) -> dict[str, tuple[str, tuple[int, ...]]]:
@@ -276,116 +328,6 @@ def _check_optim_file(path: Path, opt, gen: torch.Generator) -> None:
         p = params[int(parts[1])]
         if shape not in ((), tuple(p.shape)) or (shape == tuple(p.shape) and shape and dtype != _TORCH_ST.get(p.dtype)):
             raise CheckpointError(f"{path}: {key!r} is {dtype} {list(shape)}, the parameter is {list(p.shape)}; {_FIX}")
-
-
-def _kind(x: Any) -> str:
-    if isinstance(x, bool):
-        return "bool"
-    if isinstance(x, int | float):
-        return "number"
-    if isinstance(x, list | tuple):
-        return "list"
-    return type(x).__name__
-
-
-def _read_state(path: Path, opt, cfg: TrainConfig) -> dict:
-    f = _ckpt_file(path, "state.json")
-    bad = lambda why: CheckpointError(f"{f}: {why}; {_FIX}")  # noqa: E731
-    if f.stat().st_size > MAX_STATE_BYTES:
-        raise bad(f"too large ({f.stat().st_size} bytes)")
-    try:
-        state = json.loads(f.read_bytes().decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise bad("not valid JSON (truncated or edited?)") from None
-    if not isinstance(state, dict):
-        raise bad("not a JSON object")
-    need = {"step": int, "param_groups": list, "optim_scalars": dict, "rng_python": list, "rng_numpy": list,
-            "history": list}  # fmt: skip
-    for key, tp in need.items():
-        if key not in state:
-            raise bad(f"has no {key!r}")
-        if not isinstance(state[key], tp) or isinstance(state[key], bool):
-            raise bad(f"{key!r} is {_kind(state[key])}, expected {tp.__name__}")
-    step = state["step"]
-    if not 1 <= step <= INT_MAX:
-        raise bad(f"step {step} is out of range")
-    current = opt.state_dict()["param_groups"]
-    groups = state["param_groups"]
-    if len(groups) != len(current):
-        raise bad(f"{len(groups)} optimiser parameter groups, this run has {len(current)} (another model or config?)")
-    for g, c in zip(groups, current):
-        if not isinstance(g, dict) or set(g) != set(c):
-            raise bad("optimiser parameter groups with other keys (another optimiser?)")
-        for k in c:
-            if _kind(g[k]) != _kind(c[k]) and not (g[k] is None or c[k] is None):
-                raise bad(f"optimiser setting {k!r} is {_kind(g[k])}, expected {_kind(c[k])}")
-            if _kind(g[k]) == "number" and not math.isfinite(g[k]):
-                raise bad(f"optimiser setting {k!r} is not finite")
-        if g["params"] != c["params"]:
-            raise bad("optimiser parameter groups hold other parameters (another model?)")
-    n_params = sum(len(c["params"]) for c in current)
-    for key, value in state["optim_scalars"].items():
-        idx, _, _name = key.partition(".")
-        if not idx.isdigit() or int(idx) >= n_params or _kind(value) not in ("number", "bool"):
-            raise bad(f"bad optimiser scalar {key!r}")
-    try:
-        py = state["rng_python"]
-        random.Random().setstate((py[0], tuple(py[1]), py[2]))
-        npst = state["rng_numpy"]
-        np.random.RandomState().set_state((npst[0], np.array(npst[1], dtype=np.uint32), *npst[2:]))
-    except (TypeError, ValueError, IndexError, OverflowError, KeyError):
-        raise bad("damaged random-number-generator state") from None
-    if not all(isinstance(r, dict) for r in state["history"]):
-        raise bad("'history' rows are not objects")
-    return state
-
-
-def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(d, dict):
-        out = {}
-        for k, v in d.items():
-            out.update(_flat(v, f"{prefix}{k}."))
-        return out
-    return {prefix[:-1]: d}
-
-
-def config_diff(saved: dict, now: dict) -> list[tuple[str, Any, Any]]:
-    """[(dotted key, saved value, current value)] for every key that differs."""
-    a, b = _flat(saved), _flat(now)
-    missing = object()
-    diff = []
-    for k in sorted(set(a) | set(b)):
-        va, vb = a.get(k, missing), b.get(k, missing)
-        if va != vb and not (isinstance(va, list | tuple) and isinstance(vb, list | tuple) and list(va) == list(vb)):
-            diff.append((k, "(none)" if va is missing else va, "(none)" if vb is missing else vb))
-    return diff
-
-
-def _check_match(state: dict, path: Path, meta: dict, cfg: TrainConfig, allow_safe: bool) -> None:
-    """Refuse a resume whose config or data differ from the checkpoint's (one line with the differing keys)."""
-    f = path / "state.json"
-    if not isinstance(state.get("config"), dict) or not isinstance(state.get("data"), str | None):
-        raise CheckpointError(f"{f}: has no config to check this run against (an older or edited checkpoint); {_FIX}")
-    diff = config_diff(state["config"], meta["config"])
-    refused = [d for d in diff if not (allow_safe and d[0].rsplit(".", 1)[-1] in SAFE_CHANGES)]
-    if refused:
-        shown = ", ".join(f"{k.removeprefix('run.')}: {_short(a)} -> {_short(b)}" for k, a, b in refused[:6])
-        more = f" (and {len(refused) - 6} more)" if len(refused) > 6 else ""
-        hint = " (--allow-safe-changes accepts only " + "/".join(SAFE_CHANGES) + ")" if allow_safe else ""
-        raise CheckpointError(f"--resume: the checkpoint {path} was made with another config: {shown}{more}; rerun "
-                              f"with the same --set values, or --overwrite to start over{hint}")  # fmt: skip
-    if state["step"] > cfg.steps:
-        raise CheckpointError(f"--resume: the checkpoint {path} is at step {state['step']}, past train.steps="
-                              f"{cfg.steps}; give at least {state['step']} steps")  # fmt: skip
-    if state.get("data") != meta.get("data"):
-        raise CheckpointError(f"--resume: the training data differs from the checkpoint's {path} (first-batch "
-                              f"fingerprint {state.get('data')} -> {meta.get('data')}): the data file, its settings or "
-                              f"the seed changed; use the same data, or --overwrite to start over")  # fmt: skip
-
-
-def _short(v: Any) -> str:
-    s = json.dumps(v) if not isinstance(v, str) else v
-    return s if len(s) <= 30 else s[:27] + "..."
 
 
 def load_checkpoint(path: Path, model: nn.Module, opt, gen: torch.Generator, cfg: TrainConfig | None = None,

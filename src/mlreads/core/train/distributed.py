@@ -1,59 +1,23 @@
-"""DDP under `torchrun`: the validated environment, joining the process group with a timeout, and each rank's slice
-of the global batch."""
+"""DDP in `fit`: each rank's slice of the global batch and the ranks' agreement on a finite loss. Joining the process
+group (`init_distributed`, with its short rendezvous timeout) lives in core/run/torchrun.py, which the runner uses
+before training; it is re-exported here."""
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import torch
 from torch import Tensor
 
-from mlreads.core.errors import UserError
-from mlreads.core.run.torchrun import distributed_env
-
-if TYPE_CHECKING:
-    pass
-
-
-@dataclass(frozen=True)
-class Dist:
-    rank: int = 0
-    world: int = 1
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def init_distributed() -> Dist:
-    """Join the process group that `torchrun` describes (gloo on CPU, nccl on GPU); a no-op for one process.
-
-    Joining waits at most `MLREADS_DIST_TIMEOUT` seconds (default 120) for the other ranks, then fails with one line:
-    a stale torchrun environment in a shell never hangs a run."""
-    world, _rank = distributed_env()
-    if world == 1:
-        return Dist()
-    import datetime
-
-    import torch.distributed as dist
-
-    if not dist.is_initialized():
-        try:
-            timeout = float(os.environ.get("MLREADS_DIST_TIMEOUT", "120"))
-        except ValueError:
-            timeout = 120.0
-        try:
-            dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo",
-                                    timeout=datetime.timedelta(seconds=timeout))  # fmt: skip
-        except Exception as e:  # DistStoreError, RuntimeError, OSError, ValueError from the rendezvous
-            where = f"{os.environ.get('MASTER_ADDR')}:{os.environ.get('MASTER_PORT')}"
-            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:120]
-            raise UserError(f"could not join the process group of WORLD_SIZE={world} at {where} within {timeout:g} s "
-                            f"({first}); a stale torchrun environment? unset WORLD_SIZE and RANK to run in one "
-                            f"process") from None  # fmt: skip
-    return Dist(dist.get_rank(), dist.get_world_size())
+from mlreads.core.errors import ConfigError
+from mlreads.core.run.torchrun import (  # noqa: F401  (re-exported)
+    JOIN_TIMEOUT_S,
+    Dist,
+    agree,
+    distributed_env,
+    init_distributed,
+    join_timeout,
+    leave,
+)
 
 
 def shard(batch: Any, d: Dist) -> Any:
@@ -61,8 +25,9 @@ def shard(batch: Any, d: Dist) -> Any:
     if d.world == 1:
         return batch
     if isinstance(batch, Tensor):
-        if batch.shape[0] % d.world:
-            raise ValueError(f"global batch {batch.shape[0]} is not divisible by world size {d.world}")
+        if batch.shape[0] % d.world:  # bad input, not a bug: one line (ConfigError is a ValueError too)
+            raise ConfigError(f"the global batch of {batch.shape[0]} does not split over {d.world} ranks: launch a "
+                              "number of processes that divides it, or --set the batch size")  # fmt: skip
         return batch.tensor_split(d.world)[d.rank]
     if isinstance(batch, tuple | list):
         return type(batch)(shard(b, d) for b in batch)
@@ -71,10 +36,14 @@ def shard(batch: Any, d: Dist) -> Any:
     return batch
 
 
-def _all_finite(loss: Tensor, d: Dist) -> bool:
-    ok = torch.tensor(float(torch.isfinite(loss.detach()).all()))
-    if d.world > 1:
-        import torch.distributed as dist
+def global_loss(loss: Tensor, d: Dist) -> float:
+    """The loss of the global batch: the mean of the ranks' losses (each rank's slice is the same size, so this is the
+    loss one process computes on the whole batch, up to float rounding). NaN or Inf on any rank makes it non-finite on
+    every rank, so all ranks stop together."""
+    if d.world == 1:
+        return loss.item()
+    import torch.distributed as dist
 
-        dist.all_reduce(ok, op=dist.ReduceOp.MIN)
-    return bool(ok.item())
+    value = loss.detach().reshape(()).clone()
+    dist.all_reduce(value, op=dist.ReduceOp.SUM)
+    return (value / d.world).item()

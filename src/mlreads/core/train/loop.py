@@ -24,9 +24,11 @@ Nothing is ever loaded through pickle.
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,7 +47,7 @@ from mlreads.core.train.checkpoint import (
     save_checkpoint,
 )
 from mlreads.core.train.config import Phase, TrainConfig, TrainResult
-from mlreads.core.train.distributed import Dist, _all_finite, init_distributed, shard
+from mlreads.core.train.distributed import Dist, global_loss, init_distributed, shard
 from mlreads.core.train.optim import OptimizerFactory, make_optimizer, param_groups
 from mlreads.core.train.schedule import lr_factor
 
@@ -92,28 +94,39 @@ def fit(
         train_model = nn.parallel.DistributedDataParallel(model)
 
     result = TrainResult()
-    start_step = 0
+    start_step, elapsed0 = 0, 0.0
+    window: list[float] = []  # the losses of the steps since the last logged row
+    saved_phases: dict = {}
     meta = _run_meta(cfg, ctx, batch_fn, data_seed) if ckpt_dir is not None and (cfg.ckpt_every or resume) else None
     if resume and ckpt_dir is not None and (path := latest_checkpoint(ckpt_dir)) is not None:
         state = load_checkpoint(path, model, opt, gen, cfg=cfg, meta=meta,
                                 allow_safe=bool(getattr(ctx, "allow_safe_changes", False)))  # fmt: skip
         start_step, result.history = state["step"], state["history"]
-        if ctx is not None and d.main and result.history:
-            ctx.truncate_log_after(result.history[-1])  # rows logged after the checkpoint are logged again below
+        window, saved_phases = list(state.get("log_window", [])), state.get("phase_window", {})
+        elapsed0 = float(state.get("elapsed_s", 0.0))
         if ctx is not None and d.main:
+            # rows logged before the checkpoint stay; the ones after it are logged again below
+            lacking = ctx.continue_log(state.get("log_rows"), result.history[-1] if result.history else None)
             ctx.resumed(desc, start_step)  # "resuming from step N"
+            if lacking:
+                ctx.notice(f"{desc}: metrics.jsonl lacks {lacking} rows logged before the checkpoint")
     elif resume and ctx is not None and d.main:
         ctx.resumed(desc, None)  # "--resume: no checkpoint ...; starting from step 0"
 
     phases = list(loss_fn) if isinstance(loss_fn, Sequence) else [Phase("loss", loss_fn)]
     owned_sets = [None if ph.params is None else {id(p) for p in ph.params(model)} for ph in phases]
-    phase_window: dict[str, list[float]] = {ph.name: [] for ph in phases} if len(phases) > 1 else {}
+    phase_window: dict[str, list[float]] = ({ph.name: list(saved_phases.get(ph.name, [])) for ph in phases}
+                                            if len(phases) > 1 else {})  # fmt: skip
     bar = progress_bar(total=cfg.steps, initial=start_step, desc=desc, enabled=d.main)
-    now = time.process_time if cfg.clock == "cpu" else time.perf_counter
-    t0 = now()
-    window: list[float] = []
+    clock = time.process_time if cfg.clock == "cpu" else time.perf_counter
+    t0 = clock()
+
+    def now() -> float:  # training time so far, the interrupted runs' included
+        return elapsed0 + clock() - t0
+
+    resumable = _Resumable(model, opt, gen, result.history, meta, window, phase_window, now, ctx if d.main else None)
     done = start_step  # optimiser steps taken so far
-    for step in signals.steps(range(start_step, cfg.steps)):  # a signal now stops at the step boundary
+    for step in signals.steps(range(start_step, cfg.steps), d.world):  # a signal now stops at the step boundary
         factor = lr_factor(step, cfg)
         for g in opt.param_groups:
             g["lr"] = g["base_lr"] * factor
@@ -122,11 +135,12 @@ def fit(
             for _ in range(phase.repeats):
                 batch = shard(batch_fn(step, gen), d)
                 loss = phase.loss_fn(train_model, batch)
-                if not _all_finite(loss, d):
+                value = global_loss(loss, d)  # what is logged: the global batch's loss, the same on every rank
+                if not math.isfinite(value):
                     last = _pointer_name(ckpt_dir) if ckpt_dir is not None else None
                     kept = (f"last good checkpoint kept at {ckpt_dir / last}" if last
                             else "no checkpoint was written (set ckpt_every)")  # fmt: skip
-                    raise NonFiniteLoss(f"loss became {loss.item()} at step {step}; training stopped, {kept}")
+                    raise NonFiniteLoss(f"loss became {value} at step {step}; training stopped, {kept}")
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 if owned is not None:  # only this phase's parameters move: the others' gradients are dropped
@@ -137,22 +151,22 @@ def fit(
                     nn.utils.clip_grad_norm_([p for p in model.parameters() if p.grad is not None], cfg.grad_clip)
                 opt.step()
             if len(phases) > 1:
-                phase_window[phase.name].append(loss.item())
+                phase_window[phase.name].append(value)
 
         done = step + 1
         if after_step is not None:
             after_step(done, model, opt, batch)
-        window.append(loss.item())
+        window.append(value)
         row: dict[str, Any] = {}
         if done % cfg.log_every == 0 or done == cfg.steps:
             # the schedule on the configured lr (groups with their own lr follow the same factor)
             row = {"step": done, "loss": sum(window) / len(window), "lr": cfg.lr * factor,
-                   "elapsed_s": round(now() - t0, 3)}  # fmt: skip
+                   "elapsed_s": round(now(), 3)}  # fmt: skip
             window.clear()
             for name, values in phase_window.items():
                 row[f"loss_{name}"] = sum(values) / len(values)
                 values.clear()
-        out_of_time = cfg.time_limit_s is not None and now() - t0 > cfg.time_limit_s
+        out_of_time = cfg.time_limit_s is not None and now() > cfg.time_limit_s
         if eval_fn is not None and ((cfg.eval_every and done % cfg.eval_every == 0) or done == cfg.steps or out_of_time):
             metrics = evaluate(model, eval_fn)
             row = {"step": done, **row, **metrics}
@@ -165,18 +179,18 @@ def fit(
         if cfg.ckpt_every and done % cfg.ckpt_every == 0 and done < cfg.steps and d.main and ckpt_dir is not None:
             if not all(torch.isfinite(p).all() for p in model.parameters()):
                 raise NonFiniteLoss(f"parameters became non-finite at step {done}; last good checkpoint kept")
-            save_checkpoint(ckpt_dir, done, model, opt, gen, result.history, meta)
+            resumable.save(ckpt_dir, done)
         bar.set_description(f"{desc} loss {window[-1] if window else row.get('loss', 0):.4f}", refresh=False)
         bar.update(1)
         if (sig := _stop_signal(d)) is not None:
             bar.close()
-            raise _interrupt(sig, done, cfg, d, ckpt_dir, model, opt, gen, result.history, meta)
+            raise _interrupt(sig, done, cfg, d, ckpt_dir, resumable)
         if out_of_time:
             result.stopped_early = True
             break
     bar.close()
     result.steps = done
-    result.elapsed_s = now() - t0
+    result.elapsed_s = now()
     if eval_fn is not None and not result.final:
         result.final = evaluate(model, eval_fn)
     return result
@@ -202,15 +216,37 @@ def _stop_signal(d: Dist) -> int | None:
     return sig
 
 
-def _interrupt(sig: int, done: int, cfg: TrainConfig, d: Dist, ckpt_dir: Path | None, model, opt, gen, history,
-               meta) -> Interrupted:  # fmt: skip
+@dataclass
+class _Resumable:
+    """What a checkpoint holds to continue exactly: the weights, optimiser and data generator, the history, and the
+    log's state (the losses since the last row, the training time so far, the log's row count)."""
+
+    model: nn.Module
+    opt: torch.optim.Optimizer
+    gen: torch.Generator
+    history: list
+    meta: dict | None
+    window: list[float]
+    phase_window: dict[str, list[float]]
+    now: Callable[[], float]
+    ctx: RunContext | None
+
+    def save(self, ckpt_dir: Path, step: int) -> Path:
+        if self.ctx is not None:
+            self.ctx.flush_log()  # the rows the checkpoint counts are on disk first
+        extra = {"log_window": list(self.window), "phase_window": {k: list(v) for k, v in self.phase_window.items()},
+                 "elapsed_s": round(self.now(), 6), "log_rows": self.ctx.log_rows if self.ctx is not None else None}
+        return save_checkpoint(ckpt_dir, step, self.model, self.opt, self.gen, self.history, self.meta, extra)
+
+
+def _interrupt(sig: int, done: int, cfg: TrainConfig, d: Dist, ckpt_dir: Path | None, state: _Resumable
+               ) -> Interrupted:  # fmt: skip
     """Write a final checkpoint (where the run checkpoints) and return the Interrupted to raise."""
     path = None
     if cfg.ckpt_every and ckpt_dir is not None:
         if d.main:
             last = _pointer_name(ckpt_dir)
-            path = ckpt_dir / last if last == f"step-{done:07d}" else save_checkpoint(ckpt_dir, done, model, opt, gen,
-                                                                                      history, meta)  # fmt: skip
+            path = ckpt_dir / last if last == f"step-{done:07d}" else state.save(ckpt_dir, done)
         else:
             path = ckpt_dir / f"step-{done:07d}"
     return Interrupted(sig, done, path)
