@@ -55,8 +55,9 @@ def test_torchrun_through_the_cli_gives_one_result_equal_to_one_process(tmp_path
     (result_file,) = (tmp_path / "ddp").rglob("result.json")
     ddp = load_result(result_file, tmp_path / "ddp")  # one valid result.json
     folder = result_file.parent
-    assert sorted(p.name for p in folder.iterdir()) == [".lock", "loss_curves.png", "metrics.jsonl", "result.json",
-                                                        "sample.txt"]  # fmt: skip
+    assert sorted(p.name for p in folder.iterdir()) == [".lock", "loss_curves.png", "metrics.jsonl", "models",
+                                                        "result.json", "sample.txt"]  # fmt: skip
+    assert sorted(p.name for p in (folder / "models").iterdir()) == ["gpt.json", "gpt.safetensors"]  # one copy: rank 0's
     rows = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == sorted({r["step"] for r in rows}), "each row once: rank 1 logs nothing"
 
