@@ -90,10 +90,13 @@ class SavedModel:
         return joiner.join(tokens[i] for i in ids)
 
     def encode(self, text: str) -> Tensor:
-        """Text -> token ids (L,): characters, or words split on whitespace; an unknown one raises UserError."""
+        """Text -> token ids (L,): characters, or words and punctuation marks as the word tokenizer splits them
+        (core/data/text.py); an unknown one raises UserError."""
+        from mlreads.core.data.text import WORD
+
         tokens, joiner = self._vocab()
         index = {t: i for i, t in enumerate(tokens)}
-        pieces = list(text) if joiner == "" else text.split()
+        pieces = list(text) if joiner == "" else WORD.findall(text)
         unknown = [p for p in pieces if p not in index]
         if unknown:
             raise UserError(f"{unknown[0]!r} is not in the vocabulary of arm {self.arm!r} ({len(tokens)} tokens)")
