@@ -146,3 +146,19 @@ def test_an_overwrite_stopped_after_its_checkpoints_keeps_the_earlier_run_until_
     assert (folder / ".previous" / "result.json").read_bytes() == result, "the earlier run is kept aside"
     assert _run(tmp_path, extra=("--resume",))[0] == 0
     assert not (folder / ".previous").exists()
+
+
+def test_the_log_drops_a_torn_line_and_finds_the_row_an_older_checkpoint_ends_with(tmp_path):
+    from mlreads.core.run.runlog import RunLog
+
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('{"step": 1, "loss": 2.0}\n{"step": 2, "loss": 1.5}\n{"step": 3, "lo')  # killed mid-line
+    log = RunLog(path, resume=True)
+    assert log.find({"step": 2, "loss": 1.5}) == 2 and log.find({"step": 9}) is None
+    assert log.seek(2) == 0
+    log.write({"step": 3, "loss": 1.25})
+    log.close(complete=True)
+    assert [json.loads(x)["step"] for x in path.read_text().splitlines()] == [1, 2, 3]
+    log = RunLog(path, resume=True)  # a log cut short: the rows before the checkpoint that are missing are counted
+    assert log.seek(5) == 2
+    log.close(complete=False)
