@@ -54,6 +54,7 @@ def test_torchrun_through_the_cli_gives_one_result_equal_to_one_process(tmp_path
     assert len(verdicts) == 1 and "gpt/char-lm" in verdicts[0], proc.stdout  # rank 0 alone prints its verdict
     (result_file,) = (tmp_path / "ddp").rglob("result.json")
     ddp = load_result(result_file, tmp_path / "ddp")  # one valid result.json
+    assert ddp["env"]["ranks"] == 2
     folder = result_file.parent
     assert sorted(p.name for p in folder.iterdir()) == [".lock", "loss_curves.png", "metrics.jsonl", "models",
                                                         "result.json", "sample.txt"]  # fmt: skip

@@ -55,8 +55,10 @@ def machine() -> str:
 
 
 def environment(threads: int, provenance: dict | None = None) -> dict:
-    """Versions, threads, machine, date, and the sources' git commit (`provenance`: taken when the run started)."""
+    """Versions, threads, machine, date, the sources' git commit (`provenance`: taken when the run started), and the
+    number of processes (`ranks`: more than 1 under torchrun)."""
     import mlreads
+    from mlreads.core.run.torchrun import distributed_env
 
     return {
         **(provenance if provenance is not None else source_provenance()),
@@ -68,6 +70,7 @@ def environment(threads: int, provenance: dict | None = None) -> dict:
         "numpy": np.__version__,
         "platform": platform.platform(),
         "threads": threads,
+        "ranks": distributed_env()[0],
         "device": "cpu",
         "cpus": os.cpu_count(),
     }
