@@ -293,13 +293,19 @@ def run_planned(request: RunRequest, run: PlannedRun) -> dict:
     except (MemoryError, TORCH_OOM) as err:
         raise _out_of_memory(run) from err
     except OSError as err:
-        if not _inside(err.filename, path):
-            raise _failed(run, err, path, overrides, main) from err
-        raise runfolder.write_failed(err, str(err.filename), "the run stopped") from None
+        if _inside(err.filename, path):
+            raise runfolder.write_failed(err, str(err.filename), "the run stopped") from None
+        failed = _failed(run, err, path, overrides, main)
+        if failed is err:
+            raise  # a bug, not bad input: keep the traceback
+        raise failed from err
     except Exception as err:
         if cpu_allocation_failed(err):
             raise _out_of_memory(run) from err
-        raise _failed(run, err, path, overrides, main) from err
+        failed = _failed(run, err, path, overrides, main)
+        if failed is err:
+            raise
+        raise failed from err
 
 
 def _claim(stack: contextlib.ExitStack, path: Path, request: RunRequest) -> None:
