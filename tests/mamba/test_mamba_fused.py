@@ -214,3 +214,19 @@ def test_prebuild_command_exits_0_only_when_the_kernel_is_ready(tmp_path):
     if csrc.available():
         ready = _prebuild()
         assert ready.returncode == 0 and "ready in" in ready.stdout, ready.stdout + ready.stderr
+
+
+def test_a_stale_build_lock_is_removed_and_a_fresh_one_kept(tmp_path):
+    """A build killed mid-way leaves torch's empty `lock` file, on which every later build would wait forever."""
+    import os
+    import time
+
+    from mlreads.mamba import csrc
+
+    lock = tmp_path / "lock"
+    lock.write_text("")
+    assert not csrc.clear_stale_lock(tmp_path) and lock.exists(), "a lock younger than STALE_LOCK_S is another build's"
+    old = time.time() - csrc.STALE_LOCK_S - 1
+    os.utime(lock, (old, old))
+    assert csrc.clear_stale_lock(tmp_path) and not lock.exists()
+    assert not csrc.clear_stale_lock(tmp_path), "no lock: nothing to remove"

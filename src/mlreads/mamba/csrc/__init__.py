@@ -13,6 +13,7 @@ import hashlib
 import os
 import platform
 import shutil
+import time
 import warnings
 from pathlib import Path
 
@@ -66,6 +67,22 @@ def _ninja_on_path() -> bool:
     return shutil.which("ninja") is not None
 
 
+STALE_LOCK_S = 600.0  # a build takes ~40 s of CPU (minutes of wall time on a loaded machine)
+
+
+def clear_stale_lock(folder: Path) -> bool:
+    """Remove a build lock older than STALE_LOCK_S: torch's builder waits forever on the (empty) lock file that a build
+    killed mid-way leaves behind, so every later process would hang. True when one was removed."""
+    lock = folder / "lock"
+    try:
+        if time.time() - lock.stat().st_mtime > STALE_LOCK_S:
+            lock.unlink()
+            return True
+    except FileNotFoundError:
+        pass
+    return False
+
+
 def load():
     """The compiled extension (functions `fwd`, `bwd`), or None (switched off, or it cannot be built: warns once)."""
     if disabled():
@@ -84,6 +101,9 @@ def load():
             key = build_key()
             folder = cache_dir() / f"selective_scan-{key}"
             folder.mkdir(parents=True, exist_ok=True)
+            if clear_stale_lock(folder):
+                warnings.warn(f"mlreads: removed a stale build lock in {folder} (a build was killed)", RuntimeWarning,
+                              stacklevel=2)
             module = build(name=f"mlreads_selective_scan_{key}", sources=[str(SOURCE)], extra_cflags=CFLAGS,
                            extra_ldflags=LDFLAGS, build_directory=str(folder), verbose=False)
         except Exception as exc:  # any build failure means: fall back
