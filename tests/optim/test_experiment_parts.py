@@ -49,3 +49,29 @@ def test_baseline_factories_are_torch_optimizers_with_the_group_lr(name, cls):
         assert opt.param_groups[0]["nesterov"] and opt.param_groups[0]["momentum"] == 0.9
     with pytest.raises(ValueError, match="unknown optimizer"):
         optimizer("lion")
+
+
+def test_vae_per_example_elbo_and_the_bias_correction_ratio():
+    import numpy as np
+
+    from mlreads.optim.exp_adam_bias_correction import VAE, BiasCorrectionConfig, _ratio
+
+    torch.manual_seed(0)
+    vae, x, eps = VAE(), (torch.rand(16, 784) > 0.5).float(), torch.randn(16, 50)
+    each = vae.neg_elbo_each(x, eps)
+    assert each.shape == (16,)
+    torch.testing.assert_close(each.mean(), vae.neg_elbo(x, eps))
+
+    class Ctx:
+        def seed_for(self, name):
+            return 7
+
+    cfg = BiasCorrectionConfig(n_boot=200)
+    rng = np.random.default_rng(0)
+    b = 100 + rng.normal(0, 10, 2000)
+    a = 1.05 * b + rng.normal(0, 1, 2000)  # 5% worse on every image, with a little per-image noise
+    r = _ratio("gap", a, b, cfg, Ctx())
+    assert r["gap"] == pytest.approx(0.05, abs=2e-3)
+    assert 0 < r["gap_se"] < 0.002 and r["gap_ci"][0] < r["gap"] < r["gap_ci"][1]
+    assert _ratio("gap", None, b, cfg, Ctx()) == {"gap": 1e9, "gap_se": 0.0, "gap_ci": [1e9, 1e9]}  # diverged
+    assert _ratio("gap", a, None, cfg, Ctx()) == {"gap": None}  # its reference diverged: unmeasured

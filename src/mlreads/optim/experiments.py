@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from mlreads.core.run.registry import Experiment, at_least, at_most, holds, register
+from mlreads.core.run.verdict import ALL_SEEDS
 from mlreads.optim.exp_adam_bias_correction import (
     BiasCorrectionConfig,
     run_bias_correction,
@@ -82,8 +83,12 @@ register(
 )
 
 _bc = BiasCorrectionConfig()
-_UNSTABLE = holds("unstable_hi", "at b2 = 0.9999, alpha 3e-3: uncorrected -ELBO >= 1.02 x corrected, or diverged")
-_EQUAL = at_most("rel_gap_lo", 0.02, name="at b2 = 0.99, alpha 3e-3: corrected and uncorrected within 2%")
+_UNSTABLE = at_least("excess_hi", 0.02, se="excess_hi_se",
+                     name="at b2 = 0.9999, alpha 3e-3: uncorrected -ELBO >= 1.02 x corrected, or diverged")
+# The claim's own statement (Section 6.4: "the best results were achieved with small values of (1 - beta2) and bias
+# correction"): corrected 0.9999 is no worse than corrected 0.99 by more than the 2% band
+_AS_GOOD = at_most("gap_hi_vs_lo", 0.02, se="gap_hi_vs_lo_se",
+                   name="with correction, alpha 3e-3: -ELBO(b2 = 0.9999) <= 1.02 x -ELBO(b2 = 0.99)")
 _FIRST = at_most("first_step_rel_err", 0.01, name="first step without correction = (1 - b1)/sqrt(1 - b2) x, within 1%")
 register(
     Experiment(
@@ -92,25 +97,38 @@ register(
                "beta2 = 0.9999 is as good as 0.99."),
         paper_value="Section 3: first step 10x alpha at b2 = 0.9999 without correction; Fig 4: VAE loss, red vs green",
         configs={
-            "smoke": replace(_bc, n_train=2000, epochs=3, lrs=(3e-3,)),
+            "smoke": replace(_bc, n_train=2000, epochs=3, lrs=(3e-3,), n_boot=200),
             "quick": _bc,
             "full": replace(_bc, n_train=50_000, epochs=100, lrs=(1e-5, 1e-4, 1e-3, 1e-2, 1e-1)),
         },
         run=run_bias_correction,
         checks={
-            "smoke": [_UNSTABLE, _FIRST],  # 46 steps: the b2 = 0.99 transient (~100 steps) is all of training
-            "quick": [_UNSTABLE, _FIRST, _EQUAL],
-            "full": [_UNSTABLE, _FIRST, _EQUAL],
+            "smoke": [_UNSTABLE, _FIRST],  # 46 steps: the run is all transient; the claim's comparison needs quick
+            "quick": [_UNSTABLE, _FIRST, _AS_GOOD],
+            "full": [_UNSTABLE, _FIRST, _AS_GOOD],
         },
+        seed_rule=ALL_SEEDS,
         requires=("mnist",),
-        headline="excess_hi",
+        headline="gap_hi_vs_lo",
         notes=(
             "VAE 784-500-50 (tanh, Bernoulli pixels on binarised MNIST), beta1 = 0.9, our Adam with and without "
-            "bias correction on the same init, batches and reparameterisation noise. 'Equal' is a 2% band on the "
-            "-ELBO, set before any run; the checks read alpha = 3e-3 (the other alphas draw Fig 4); at "
-            "beta2 = 0.9999 the uncorrected run must be worse by at least that band "
-            "or diverge (a non-finite loss stops fit; it counts as diverged). The first-step ratio is measured on "
-            "the VAE's parameters (median over coordinates) against Section 3's closed form."
+            "bias correction on the same init, batches and reparameterisation noise; the checks read alpha = 3e-3 "
+            "(the other alphas draw Fig 4). Why the design is fair: it tests the registered sentence, not a "
+            "stronger one. The paper (Section 6.4, Fig 4; VAE of one 500-unit hidden layer and a 50-d latent, "
+            "beta1 in {0, 0.9}, beta2 in {0.99, 0.999, 0.9999}, losses after 10 and 100 epochs) claims that "
+            "uncorrected beta2 near 1 is unstable and that with correction the best results come at small "
+            "(1 - beta2): so the checks are (a) uncorrected 0.9999 at least 2% worse than corrected 0.9999, or "
+            "diverged, and (b) corrected 0.9999 at most 2% worse than corrected 0.99. An earlier design checked "
+            "instead that correction does not matter at beta2 = 0.99, which the paper does not say: Section 3's "
+            "algebra gives uncorrected steps (1 - b1^t) / sqrt(1 - b2^t) times too large, up to 2.1x at t ~ 13 "
+            "for 0.99. The 2% band was set before any run and is unchanged. 30 epochs of 10k (2340 steps at "
+            "batch 128) so that transient is a small share of training, as in the paper's 10 epochs of full MNIST "
+            "(about 6000 steps at batch 100); full runs the paper's 100 epochs on 50k. Noise: each ratio's "
+            "standard error is a bootstrap over the 10k training images of the two runs' per-example -ELBOs "
+            "(same images, same noise draw); seed-to-seed noise is met by the seed rule: every seed must pass. "
+            "A non-finite loss stops fit and counts as diverged. The first-step ratio is measured on the VAE's "
+            "parameters (median over coordinates) against Section 3's closed form. Deviation: tanh hidden units "
+            "(the paper's VAE uses softplus)."
         ),
     )
 )

@@ -18,9 +18,11 @@ def training_cost(series: dict, title: str):
                   title=title, logy=True)  # fmt: skip
 
 
-def bias_correction(finals: dict, beta2s, lrs, epochs: int):
+def bias_correction(finals: dict, beta2s, lrs, epochs: int, check_lr: float, gap, excess):
     """Fig 4: loss after training against log10(alpha), for each beta_2, with (solid) and without (dashed) bias
-    correction; diverged runs are drawn at the top edge with an x."""
+    correction; diverged runs are drawn at the top edge with an x. The title states what the run measured at
+    `check_lr`: the corrected largest-beta_2 run against the smallest (`gap`) and the uncorrected against the
+    corrected at the largest (`excess`, 1e9 for a diverged run)."""
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     finite = [v for v in finals.values() if math.isfinite(v)]
     top = max(finite) * 1.05 if finite else 1.0
@@ -36,7 +38,12 @@ def bias_correction(finals: dict, beta2s, lrs, epochs: int):
     ax.set_xlabel("log10(step size alpha)")
     ax.set_ylabel(f"-ELBO after {epochs} epochs (nats, log scale)")
     ax.set_yscale("log")
-    ax.set_title("VAE: bias correction matters when beta2 is near 1")
+    hi, lo = max(beta2s), min(beta2s)
+    gap_text = "unmeasured" if gap is None else f"{100 * gap:+.1f}%"
+    excess_text = ("diverged" if excess is not None and excess >= 1e8 else
+                   "unmeasured" if excess is None else f"{100 * excess:+.0f}%")  # fmt: skip
+    ax.set_title(f"alpha = {check_lr:g}: corrected beta2 {hi:g} vs {lo:g} {gap_text};\n"
+                 f"uncorrected vs corrected at {hi:g}: {excess_text}", fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
