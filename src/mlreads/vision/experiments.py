@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 
 from mlreads.core.run.registry import Experiment, at_least, at_most, holds, register
+from mlreads.core.run.verdict import ALL_SEEDS
 from mlreads.core.train import recipe
 from mlreads.vision.exp_alexnet_feature_neighbours import (
     NeighboursConfig,
@@ -29,11 +30,11 @@ def _sgd(steps, lr, eval_every, warmup=0, wd=0.0, schedule="constant", time_limi
 
 RELU_TANH = {
     "smoke": ReluTanhConfig(dataset="mnist", n_train=5000, target_err=0.30, batch_size=32, n_train_eval=500,
-                            lr_relu=0.05, lr_tanh=0.05, max_steps_tanh=100, train=_sgd(100, 0.05, 20, 10, clip=1.0)),
-    "quick": ReluTanhConfig(target_err=0.15, n_train_eval=2000, max_steps_tanh=3000,
-                            train=_sgd(1200, 0.02, 100, 50, clip=1.0)),
-    "full": ReluTanhConfig(widths=(32, 32, 64), target_err=0.08, max_steps_tanh=40_000,
-                           train=_sgd(10_000, 0.02, 100, 100, clip=1.0)),
+                            lr_grid=(0.005, 0.01), pilot_steps=20, max_steps_tanh=200, n_boot=100,
+                            train=_sgd(200, 0.01, 20)),
+    "quick": ReluTanhConfig(),
+    "full": ReluTanhConfig(n_train=0, widths=(32, 32, 64), max_steps_tanh=60_000, n_train_eval=5000,
+                           train=_sgd(15_000, 0.01, 250)),
 }  # fmt: skip
 
 register(Experiment(
@@ -43,26 +44,36 @@ register(Experiment(
     configs=RELU_TANH,
     run=run_relu_vs_tanh,
     checks={
-        "smoke": [holds("relu_reached", "the ReLU net reaches 30% training error within 100 steps (5k MNIST)"),
-                  at_most("final_train_err_relu", 0.2, name="the ReLU net's training error after 100 steps <= 20%")],
-        "quick": [at_least("min_speedup", 3.0, name="speedup >= 3 (several times; paper 6)")],
-        "full": [at_least("min_speedup", 3.0, name="speedup >= 3 (several times; paper 6)")],
+        "smoke": [holds("relu_reached", "the ReLU net reaches 30% training error within 200 steps (5k MNIST)"),
+                  holds("tanh_reached", "the tanh net reaches it within 4x ReLU's steps")],
+        "quick": [at_least("min_speedup", 3.0, ci="min_speedup_ci", name="speedup >= 3 (several times; paper 6)")],
+        "full": [at_least("min_speedup", 3.0, ci="min_speedup_ci", name="speedup >= 3 (several times; paper 6)")],
     },
     # Without a ReLU crossing there is no speedup: the run says nothing about the claim (the budget was once
     # counted as a crossing and published as "speedup 0.667").
     preconditions={b: [holds("relu_reached", "the ReLU net reached the target training error within its budget")]
-                   for b in ("quick", "full")},  # fmt: skip
+                   for b in ("quick", "full")},
+    seed_rule=ALL_SEEDS,
     headline="min_speedup",
     notes=("cuda-convnet-style net: conv5x5(16) - maxpool 3/2 - conv5x5(16) - maxpool 3/2 - conv5x5(32) - maxpool 3/2 "
-           "- fc10, no normalisation or regularisation, SGD momentum 0.9, batch 64. Deviations: Fashion-MNIST with "
-           "E* = 15% at quick (set before the first run, to be reached in about 1.5 epochs; CIFAR-10's 25% is far "
-           "too easy there; full uses 8%); gradient-norm clipping at 1 and a short warmup (without "
-           "them the ReLU net died at lr 0.05 on some seeds); the same learning rate 0.02 for both nets (the paper "
-           "tuned each net's rate; no grid was affordable); training error measured on a fixed 2k training subset in "
-           "eval mode every 100 steps, so steps to E* are rounded up to a multiple of 100. The tanh arm is capped at "
-           "4x ReLU's steps (and 3000 steps): when it does not get there, min_speedup is the lower bound tanh's budget / "
-           "ReLU's steps (tanh_reached false, speedup none). When ReLU never reaches E*, no speedup is computed and the "
-           "run is inconclusive."),
+           "- fc10, no normalisation or regularisation, batch 64, on a 10k Fashion-MNIST training subset. Why the "
+           "design is fair: Fig 1 trains the same net with each activation at a learning rate 'chosen "
+           "independently to make training as fast as possible', with plain SGD and momentum, on mean-subtracted "
+           "inputs, to 25% training error on CIFAR-10, far below what a linear classifier reaches there. So: "
+           "inputs standardised (mean image subtracted, pixel s.d. divided); He init for ReLU, Glorot for tanh "
+           "(each activation's usual init; the paper used one fixed Gaussian for both); SGD momentum 0.9 at a "
+           "constant rate, no clipping or warmup; each net's rate (and the linear model's) from a 200-step pilot "
+           "over 0.0025-0.04 by a rule fixed in advance (lowest mean minibatch loss over the pilot's last 50 "
+           "steps); and E* = the training error of a softmax regression trained on the same batches for ReLU's "
+           "whole budget (3000 steps) minus 5 pp, so crossing E* needs nonlinear features. An earlier design used "
+           "a fixed 15% that a linear model reaches as fast as the ReLU net, one shared rate, clipping active on "
+           "93% of steps, and raw inputs. Race: ReLU first (3000 steps), tanh at most 4x ReLU's steps to E* (cap "
+           "8000), each net stopped at its first evaluation at or below E*: when tanh does not get there, min_speedup "
+           "is the lower bound tanh's budget / ReLU's steps. Training error on a fixed 5k training subset in eval "
+           "mode every 50 steps; the speedup's interval is a bootstrap over those 5k images (both crossings "
+           "re-read per resample). When ReLU never reaches E*, the run is inconclusive (the precondition). "
+           "Seeds: every seed must pass. Full: the whole 50k split, widths (32, 32, 64), 15k ReLU steps (about "
+           "two CPU-hours with tanh's 4x; CIFAR-10 itself is not available offline)."),
 ))
 
 

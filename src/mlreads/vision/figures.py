@@ -52,18 +52,23 @@ def responses_figure(responses: Mapping[str, Sequence[float]]):
     return fig
 
 
-def steps_to_target_figure(histories: Mapping[str, Sequence[Mapping]], target: float, steps_per_epoch: float):
-    """AlexNet Fig 1: training error against epochs for ReLU and tanh, with the target error as a dashed line."""
+def steps_to_target_figure(histories: Mapping[str, Sequence[Mapping]], target: float, steps_per_epoch: float,
+                           outcome: str, linear_err: float | None = None):  # fmt: skip
+    """AlexNet Fig 1: training error against epochs for ReLU and tanh, with the target error as a dotted line and
+    the linear model's training error (when given) as a dashed one; the title is the run's `outcome`."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.4, 4))
     for i, (name, hist) in enumerate(histories.items()):
         rows = [r for r in hist if "train_err" in r]
         ax.plot([r["step"] / steps_per_epoch for r in rows], [100 * r["train_err"] for r in rows], "o-" if i == 0
                 else "s--", ms=3, color=f"C{i}", label=name)  # fmt: skip
-    ax.axhline(100 * target, color="gray", ls=":", label=f"target {100 * target:.0f}% training error")
+    ax.axhline(100 * target, color="gray", ls=":", label=f"target {100 * target:.1f}% training error")
+    if linear_err is not None:
+        ax.axhline(100 * linear_err, color="gray", ls="--", lw=0.8,
+                   label=f"softmax regression {100 * linear_err:.1f}%")  # fmt: skip
     ax.set_xlabel("epochs")
     ax.set_ylabel("training error (%)")
-    ax.set_title("Training error against epochs, ReLU and tanh (AlexNet Fig 1's protocol)", fontsize=9)
+    ax.set_title(outcome, fontsize=8)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
