@@ -65,7 +65,8 @@ def test_relu_vs_tanh_inputs_inits_and_the_speedup_bootstrap():
     from torch import nn
 
     from mlreads.vision.alexnet import SmallConvNet, SmallConvNetConfig
-    from mlreads.vision.exp_alexnet_relu_vs_tanh import init_for, speedup_spread, standardise
+    from mlreads.vision.exp_alexnet_relu_vs_tanh import init_for, speedup_spread
+    from mlreads.vision.exp_common import standardise
 
     x = torch.rand(200, 1, 28, 28)
     (z,) = standardise(x)
@@ -88,3 +89,16 @@ def test_relu_vs_tanh_inputs_inits_and_the_speedup_bootstrap():
     half = np.arange(50) < 25
     out = speedup_spread(relu, tanh, [wrong, half], [wrong] * 7 + [right], 0.5, 800, 200, 0)
     assert out["min_speedup_ci"][0] == 0.0 and out["min_speedup_ci"][1] == 4.0
+
+
+def test_knn_agreement_per_query_and_in_chunks_is_the_same():
+    g = torch.Generator().manual_seed(0)
+    db, q = torch.randn(300, 8, generator=g), torch.randn(70, 8, generator=g)
+    db_y, q_y = torch.randint(0, 3, (300,), generator=g), torch.randint(0, 3, (70,), generator=g)
+    whole, idx = knn_agreement(db, db_y, q, q_y, k=5)
+    each, idx_chunked = knn_agreement(db, db_y, q, q_y, k=5, per_query=True, chunk=16)
+    assert torch.equal(idx, idx_chunked) and each.shape == (70,)
+    assert abs(float(each.mean()) - whole) < 1e-6
+    # brute force for one query
+    nearest = ((db - q[3]) ** 2).sum(1).argsort()[:5]
+    assert float(each[3]) == float((db_y[nearest] == q_y[3]).float().mean())

@@ -51,6 +51,7 @@ from mlreads.vision.exp_common import (
     batches,
     cross_entropy,
     load_images,
+    standardise,
     subset,
 )
 from mlreads.vision.figures import steps_to_target_figure
@@ -83,13 +84,6 @@ def first_step_below(history: list[dict], target: float) -> int | None:
         if "train_err" in row and row["train_err"] <= target:
             return row["step"]
     return None
-
-
-def standardise(x_tr: Tensor, *others: Tensor) -> list[Tensor]:
-    """Subtract the training set's mean image and divide by its pixels' s.d.; the same transform for the others."""
-    mean = x_tr.mean(0, keepdim=True)  # (1, C, H, W)
-    sd = (x_tr - mean).std()
-    return [(x - mean) / sd for x in (x_tr, *others)]
 
 
 def init_for(model: nn.Module, activation: str) -> nn.Module:

@@ -80,13 +80,15 @@ register(Experiment(
 # ===== alexnet/feature-neighbours =====================================================================================
 
 NEIGHBOURS = {
-    "smoke": NeighboursConfig(dataset="mnist", n_database=800, n_queries=250, batch_size=32,
-                              train=_sgd(150, 0.01, 0, 20, wd=5e-4, clip=1.0)),
+    "smoke": NeighboursConfig(dataset="mnist", n_database=800, n_queries=250, batch_size=32, logreg_iters=20,
+                              train=_sgd(150, 0.03, 0, 20, wd=5e-4, clip=1.0)),
     "quick": NeighboursConfig(),
     "full": NeighboursConfig(scale=4, d_fc=1024, n_database=50_000, n_queries=10_000, batch_size=128,
-                             train=_sgd(20_000, 0.01, 1000, 500, wd=5e-4, clip=1.0)),
+                             train=dataclasses.replace(NeighboursConfig().train, steps=20_000, eval_every=2000)),
 }
 
+_BEATS_LOGREG = at_least("acc_gain_over_logreg", 0.0, se="acc_gain_over_logreg_se",
+                         name="the net's test accuracy > a softmax regression's on pixels (by 2 s.e.)")
 register(Experiment(
     id="alexnet/feature-neighbours",
     claim="Images whose last-hidden-layer (fc7) features are close are semantically similar (Section 6.1, Fig 4).",
@@ -96,17 +98,36 @@ register(Experiment(
     checks={
         "smoke": [at_least("agree_feat", "agree_feat_init", margin=0.05,
                            name="training makes fc7 neighbours agree more (>= +5 pp over the untrained net)")],
-        "quick": [at_least("feat_minus_pix_pp", 5.0, name="fc7 5-NN class agreement >= pixel 5-NN + 5 pp")],
-        "full": [at_least("feat_minus_pix_pp", 5.0, name="fc7 5-NN class agreement >= pixel 5-NN + 5 pp")],
+        "quick": [at_least("feat_minus_pix_pp", 5.0, se="feat_minus_pix_pp_se",
+                           name="fc7 5-NN class agreement >= pixel 5-NN + 5 pp")],
+        "full": [at_least("feat_minus_pix_pp", 5.0, se="feat_minus_pix_pp_se",
+                          name="fc7 5-NN class agreement >= pixel 5-NN + 5 pp")],
     },
+    # a net no better than a linear model on pixels has not learned the features the claim is about
+    preconditions={b: [_BEATS_LOGREG] for b in ("quick", "full")},
+    seed_rule=ALL_SEEDS,
     headline="feat_minus_pix_pp",
     notes=("Width-scaled AlexNet for 28x28 (conv1 5x5 stride 1; widths (96, 256, 384, 384, 256) / 16; fc 256), with "
            "LRN in the paper's units (k=2, n=5, alpha=1e-4, beta=0.75; torch alpha 5e-4), overlapping pooling 3/2, "
-           "dropout 0.5, groups=2; SGD lr 0.01, momentum 0.9, weight decay 5e-4, batch 64 (paper 128). Deviation: He "
-           "init instead of N(0, 0.01) with bias 1 (tuned for the full model); gradient-norm clipping at 1 and a 20-step "
-           "warmup (without them the scaled net collapsed to one class at lr 0.01-0.03 on some seeds). Agreement = share of the 5 nearest "
-           "training images (5k database) with the query's class, 1k test queries. The smoke check compares with the "
-           "untrained net's fc7 (MNIST pixels are already excellent neighbours, about 95%)."),
+           "dropout 0.5, groups=2; SGD momentum 0.9, weight decay 5e-4, batch 64 (paper 128), on the 50k "
+           "Fashion-MNIST training split with the mean image subtracted and divided by the pixel s.d. (AlexNet "
+           "Section 2 subtracts the mean image); lr 0.03 with a 200-step warmup and cosine decay to 0.003 over "
+           "6000 steps (7.7 epochs; the paper divides its lr by 10 on plateaus over 90 epochs). Deviations: He init "
+           "instead of N(0, 0.01) with bias 1 (tuned for the full model); gradient-norm clipping at 1, kept from "
+           "the earlier design (the He-initialised net's first gradients are large: in probes at lr 0.03 on MNIST "
+           "the net was at 91% error after 100 steps without clipping; after 150 steps at 59% with clipping at 2 "
+           "and 31% at 1). Clipping is no part of the claim, which is about the trained features. Why the design is fair: Fig 4 shows the "
+           "neighbours of a *trained* AlexNet (about 60% top-1 on ImageNet, far beyond a linear model on pixels). "
+           "An earlier design trained 1.9 epochs on raw inputs with clipping at lr 0.01 and reached 80.6% test "
+           "accuracy, below a softmax regression on the same pixels, so it did not test learned features; now a "
+           "precondition requires the net to beat a softmax regression fitted (L-BFGS) on the same training "
+           "pixels, on the whole test set, by 2 s.e. of the paired per-image difference, and the run is "
+           "inconclusive otherwise. Agreement = share of the 5 nearest training images (a 10k database) with the "
+           "query's class, over 5k test queries; the check's s.e. is that of the per-query difference (the same "
+           "queries in both spaces). The +5 pp margin was fixed before the first run and is unchanged. Seeds: "
+           "every seed must pass. The smoke check compares with the untrained net's fc7 (MNIST pixels are "
+           "already excellent neighbours, about 95%). Full: scale 4, fc 1024, 20k steps at batch 128 on the "
+           "whole split (about 2 CPU-hours; ImageNet itself needs a GPU)."),
 ))
 
 

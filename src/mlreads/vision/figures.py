@@ -75,8 +75,9 @@ def steps_to_target_figure(histories: Mapping[str, Sequence[Mapping]], target: f
     return fig
 
 
-def neighbours_figure(queries: np.ndarray, feat_nn: np.ndarray, pix_nn: np.ndarray, side: int):
-    """AlexNet Fig 4: each query image (left), its nearest training images in fc7 space, then in pixel space."""
+def neighbours_figure(queries: np.ndarray, feat_nn: np.ndarray, pix_nn: np.ndarray, side: int, title: str):
+    """AlexNet Fig 4: each query image (left), its nearest training images in fc7 space, then in pixel space; the
+    title says what the run measured."""
     plt = _plt()
     n_q, k = feat_nn.shape[0], feat_nn.shape[1]
     fig, axes = plt.subplots(n_q, 2 * k + 1, figsize=(1.0 * (2 * k + 1), 1.05 * n_q))
@@ -91,6 +92,6 @@ def neighbours_figure(queries: np.ndarray, feat_nn: np.ndarray, pix_nn: np.ndarr
     axes[0, 0].set_title("query", fontsize=8)
     axes[0, 1].set_title(f"{k} nearest in fc7 space", fontsize=8, loc="left")
     axes[0, k + 1].set_title(f"{k} nearest in pixel space", fontsize=8, loc="left")
-    fig.suptitle("Fig 4: fc7 neighbours share the query's class more often than pixel neighbours", fontsize=9)
+    fig.suptitle(title, fontsize=8)
     fig.tight_layout()
     return fig
