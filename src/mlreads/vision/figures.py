@@ -13,8 +13,10 @@ def _plt():
     return plt
 
 
-def degradation_figure(histories: Mapping[str, Sequence[Mapping]], shallow: int, deep: int, dataset: str):
-    """ResNet Fig 1/6: training error (thin dashed) and test error (bold) against steps, plain left, ResNet right."""
+def degradation_figure(histories: Mapping[str, Sequence[Mapping]], shallow: int, deep: int, dataset: str,
+                       metrics: Mapping[str, float]):  # fmt: skip
+    """ResNet Fig 1/6: training error (thin dashed) and test error (bold) against steps, plain left, ResNet right;
+    each panel's title gives the measured deep-minus-shallow training error (`degradation_pp_<kind>`, its s.e.)."""
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
     for ax, kind, title in zip(axes, ("plain", "resnet"), ("plain nets", "ResNets")):
@@ -25,7 +27,9 @@ def degradation_figure(histories: Mapping[str, Sequence[Mapping]], shallow: int,
                     label=f"{kind}-{depth} train")  # fmt: skip
             ax.plot(steps, [100 * r["test_err"] for r in rows], "-", color=f"C{i}", lw=2, label=f"{kind}-{depth} test")
         ax.set_xlabel("training step")
-        ax.set_title(f"{title} on {dataset}: is the deeper net worse on its own training set?", fontsize=9)
+        gap, se = metrics[f"degradation_pp_{kind}"], metrics[f"degradation_pp_{kind}_se"]
+        ax.set_title(f"{title} on {dataset}:\n{kind}-{deep} minus {kind}-{shallow} training error "
+                     f"{gap:+.1f} pp (+- {2 * se:.1f})", fontsize=9)
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("error (%)")
@@ -33,8 +37,9 @@ def degradation_figure(histories: Mapping[str, Sequence[Mapping]], shallow: int,
     return fig
 
 
-def responses_figure(responses: Mapping[str, Sequence[float]]):
-    """ResNet Fig 7: std of each 3x3 layer's response (BN output), in depth order (top) and sorted (bottom)."""
+def responses_figure(responses: Mapping[str, Sequence[float]], ratio_shallow: float, ratio_deep: float):
+    """ResNet Fig 7: std of each 3x3 layer's response (BN output), in depth order (top) and sorted (bottom); the
+    title gives each ResNet's mean response std over its plain twin's."""
     plt = _plt()
     fig, axes = plt.subplots(2, 1, figsize=(7, 6))
     for i, (name, stds) in enumerate(responses.items()):
@@ -47,7 +52,8 @@ def responses_figure(responses: Mapping[str, Sequence[float]]):
         ax.set_ylabel("std of response")
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
-    axes[0].set_title("Fig 7: residual functions have smaller responses than plain layers", fontsize=9)
+    axes[0].set_title(f"mean response std, ResNet / plain: {ratio_shallow:.2f} (shallow), {ratio_deep:.2f} (deep)",
+                      fontsize=9)
     fig.tight_layout()
     return fig
 
