@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 
 from mlreads.core.run.registry import Experiment, at_least, at_most, holds, register
+from mlreads.core.run.verdict import ALL_SEEDS
 from mlreads.core.train import recipe
 from mlreads.generative.ddpm import DenoiserConfig
 from mlreads.generative.exp_ddpm_forward_process import (
@@ -55,9 +56,12 @@ register(Experiment(
 # ===== gan/mnist ======================================================================================================
 
 GAN_SMALL = GANConfig(d_gen=(128, 128), d_disc=(64, 64), n_pieces=2)
-GAN_QUICK = GanMnistConfig(train=dataclasses.replace(GanMnistConfig().train, time_limit_s=360.0))
-GAN_FULL = GanMnistConfig(model=GANConfig(), train=recipe(100_000, 2e-4, schedule="constant", optimizer="adam",
-                                                          betas=(0.5, 0.999), grad_clip=None, log_every=100))
+# the quick budget's limit counts CPU time, so a loaded machine does not cut the run shorter
+GAN_QUICK = GanMnistConfig(train=dataclasses.replace(GanMnistConfig().train, time_limit_s=400.0, clock="cpu"))
+GAN_FULL = GanMnistConfig(model=GANConfig(), train=dataclasses.replace(GanMnistConfig().train, steps=100_000,
+                                                                       log_every=100))  # fmt: skip
+_D_HEALTH = at_least("d_fake_min_late", 0.01,
+                     name="D did not win outright: mean D(G(z)) >= 0.01 at each of the last quarter's evaluations")
 
 register(Experiment(
     id="gan/mnist",
@@ -66,8 +70,8 @@ register(Experiment(
     paper_value="Table 1: MNIST Parzen LL 225 +- 2 (DBN 138, Stacked CAE 121, Deep GSN 214)",
     configs={
         "smoke": GanMnistConfig(model=GAN_SMALL, init_output_bias=False, n_samples=1000, n_test=0, n_nearest=0,
-                                metrics_featnet=False, train=recipe(300, 1e-3, schedule="constant", optimizer="adam",
-                                                                    betas=(0.5, 0.999), grad_clip=None)),
+                                metrics_featnet=False,
+                                train=dataclasses.replace(GanMnistConfig().train, steps=300)),
         "quick": GAN_QUICK,
         "full": GAN_FULL,
     },  # fmt: skip
@@ -75,27 +79,42 @@ register(Experiment(
     checks={
         "smoke": [at_most("mean_pixel_err_ratio", 0.5, name="mean-image error to the data mean falls by >= 50%"),
                   holds("d_real_gt_fake", "mean D(real) > mean D(G(z)) on a fixed probe")],
-        "quick": [at_least("parzen_ll", 150, name="Parzen LL >= 150 nats (paper 225 at convergence; DBN 138)"),
+        "quick": [at_least("parzen_ll", 150, se="parzen_se",
+                           name="Parzen LL >= 150 nats (paper 225 at convergence; DBN 138)"),
                   at_least("min_class_fraction", 0.04, name="no mode collapse: every digit >= 4% of samples"),
                   at_least("confidence", 0.8, name="mean feature-net confidence >= 0.8"),
                   at_most("fid_over_ceiling", 1 / 3, name="feature FID <= 1/3 of the Gaussian-fit ceiling"),
                   at_least("nn_dist_ratio", 0.9, name="median nearest-train distance >= 0.9 x test images' (no copies)")],
-        "full": [at_least("parzen_ll", 220, name="Parzen LL >= 220 nats (paper 225 +- 2)"),
+        "full": [at_least("parzen_ll", 220, se="parzen_se", name="Parzen LL >= 220 nats (paper 225 +- 2)"),
                  at_least("min_class_fraction", 0.04, name="every digit >= 4% of samples"),
                  at_least("nn_dist_ratio", 0.9, name="median nearest-train distance >= 0.9 x test images'")],
     },
+    preconditions={b: [_D_HEALTH] for b in ("quick", "full")},
+    seed_rule=ALL_SEEDS,
     headline="parzen_ll",
     notes=("G: 100-d Gaussian z -> 600 ReLU -> 600 ReLU -> 784 sigmoid (paper 1200, 1200), output bias from the data "
            "means; D: two maxout layers of 240 units x 4 pieces (paper 5) with dropout (input keep 0.8, hidden 0.5). "
-           "Non-saturating G loss, k = 1, trained as two Phases of one fit. Deviation: Adam(2e-4, beta1 0.5) for 3000 "
-           "steps at batch 100 (about 6 epochs; a 360 s time limit at quick, `steps` records how many ran) instead of the paper's SGD with momentum for hundreds of epochs. "
-           "Parzen protocol of parzen_ll.py: 10k samples as centres, sigma from logspace(-1, 0, 10) chosen on 1k "
-           "validation images (MNIST train[50k:51k]), mean LL of the 10k test images with SE = std / sqrt(n). "
-           "parzen_ll_real_centres uses 9k real validation images as centres: Theis et al. 2016 show the estimate "
-           "is a poor likelihood proxy. Mode collapse: class fractions of the feature net's predictions on 10k "
-           "samples. Memorisation: nearest training image (Euclidean, 50k) of 2k samples vs of 2k test images. "
-           "Smoke: tiny nets (128-128 G, 64x2 maxout D), 300 steps, no output-bias init, so the mean image must be "
-           "learned."),
+           "Non-saturating G loss, k = 1 (the paper's), trained as two Phases of one fit at batch 100. Why the "
+           "design is fair: it trains with the paper's own recipe, the official goodfeli/adversarial mnist.yaml: "
+           "weights uniform in +-0.05 (G) and +-0.005 (D), SGD at lr 0.1 divided by 1.000004 per step, momentum "
+           "0.5 rising to 0.7 over 250 epochs, D's objective halved (here: D's rate halved, the same SGD step). "
+           "An earlier design used Adam(2e-4, beta1 0.5) with torch's default init (D 7x larger than official): "
+           "D won outright (D(G(z)) = 6e-4) and G ended 13x worse at the data mean than at its init. A run where "
+           "D wins outright has not trained a generator, so it is inconclusive (the precondition: mean D(G(z)) on "
+           "a fixed probe >= 0.01 at each of the last quarter's 20 evaluations), not evidence against the paper. "
+           "Deviation: 3000 steps (6 epochs; a 400 s CPU-time limit at quick, `steps` records how many ran) "
+           "instead of the paper's hundreds of epochs, and the smaller G and D. Parzen protocol of parzen_ll.py: "
+           "10k samples as centres, sigma from logspace(-1, 0, 10) chosen on 1k validation images (MNIST "
+           "train[50k:51k]), mean LL of the 10k test images with SE = std / sqrt(n) (the check passes or fails by "
+           "2 s.e.). Theis, van den Oord & Bethge 2016 show the Parzen estimate is a poor likelihood proxy in 784 "
+           "dimensions (a mixture that memorises scores well, good samples can score badly): it is reported "
+           "because it is the paper's number, beside parzen_ll_real_centres (9k real validation images as "
+           "centres, the yardstick) and better measures of sample quality: class coverage and confidence of the "
+           "MNIST feature net, and the Frechet distance in its feature space. Memorisation: nearest training "
+           "image (Euclidean, 50k) of 2k samples vs of 2k test images. Seeds: every seed must pass. Smoke: tiny "
+           "nets (128-128 G, 64x2 maxout D), 300 steps of the same recipe, no output-bias init, so the mean image "
+           "must be learned. Full: the paper's 1200-1200 G and 240x5 D for 100k steps (200 epochs; about 3 "
+           "CPU-hours)."),
 ))
 
 
