@@ -75,3 +75,15 @@ def test_vae_per_example_elbo_and_the_bias_correction_ratio():
     assert 0 < r["gap_se"] < 0.002 and r["gap_ci"][0] < r["gap"] < r["gap_ci"][1]
     assert _ratio("gap", None, b, cfg, Ctx()) == {"gap": 1e9, "gap_se": 0.0, "gap_ci": [1e9, 1e9]}  # diverged
     assert _ratio("gap", a, None, cfg, Ctx()) == {"gap": None}  # its reference diverged: unmeasured
+
+
+def test_sophia_rho_rule_and_full_schedules():
+    from mlreads.optim.exp_sophia_char_lm import SophiaLMConfig, pick_rho, schedule
+
+    rates = {0.03: 0.05, 0.1: 0.18, 0.3: 0.41, 1.0: 0.8}
+    assert pick_rho(rates, 0.1, 0.5) == 0.3  # 0.41 is nearest the middle, 0.3
+    assert pick_rho({0.03: 0.01, 0.1: 0.02}, 0.1, 0.5) == 0.1  # none in range: the nearest (the precondition fails)
+    cfg = SophiaLMConfig()
+    for steps in (500, 800, 1000):  # every budget anneals over its own steps: 5% warmup, cosine to 0.05 x
+        t = schedule(cfg, steps, 1e-3, "adamw", 0.1)
+        assert t.steps == steps and t.warmup == round(0.05 * steps) and t.min_lr == pytest.approx(5e-5)

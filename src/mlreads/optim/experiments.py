@@ -189,35 +189,50 @@ register(
         paper_value="2x fewer steps than AdamW to the same validation loss (r = 0.5) on OpenWebText",
         configs={
             "smoke": replace(_lm, n_layers=2, n_heads=2, d_model=64, n_ctx=32, batch_size=12, eval_batches=8,
-                             train=replace(_lm.train, steps=150, warmup=15, eval_every=25, lr=3e-3, min_lr=3e-4),
-                             sophia_lr=3e-3),
+                             adamw_steps=150, sophia_steps=(120,), lrs=(3e-3,), rho_grid=(0.1, 1.0), pilot_steps=20),
             "quick": _lm,
             "full": replace(_lm, n_layers=6, n_heads=6, d_model=384, n_ctx=256, batch_size=64, eval_batches=100,
-                            train=replace(_lm.train, steps=5000, eval_every=250)),
+                            adamw_steps=5000, sophia_steps=(2500, 4000)),
         },
         run=run_char_lm,
         checks={
-            # The first proposed smoke check val(Sophia) <= val(AdamW) + 0.15 fails at this size (3.17 vs 2.62 at seed 0,
-            # for every lr in 3e-4..3e-3 and rho in 0.04..5 we tried); the smoke run checks that both train
+            # the smoke run checks that both optimisers train
             "smoke": [at_most("val_adamw", "initial_val", margin=0.5, name="AdamW's val loss falls by 0.5 nats"),
-                      at_most("val_sophia", "initial_val", margin=0.5, name="Sophia's val loss falls by 0.5 nats")],
-            "quick": [at_most("val_sophia", "sophia_bound", name="val(Sophia) <= val(AdamW) + 0.05"),
-                      at_most("step_ratio", 0.8)],
-            "full": [at_most("val_sophia", "sophia_bound", name="val(Sophia) <= val(AdamW) + 0.05"),
-                     at_most("step_ratio", 0.5)],
+                      at_most("val_sophia_120", "initial_val", margin=0.5, name="Sophia's val loss falls by 0.5 nats")],
+            "quick": [at_most("gap_500", 0.0, se="gap_500_se",
+                              name="r = 0.5: val(Sophia, 500 steps) <= val(AdamW, 1000 steps)"),
+                      at_most("gap_800", 0.0, se="gap_800_se",
+                              name="r = 0.8: val(Sophia, 800 steps) <= val(AdamW, 1000 steps)")],
+            "full": [at_most("gap_2500", 0.0, se="gap_2500_se",
+                             name="r = 0.5: val(Sophia, 2500 steps) <= val(AdamW, 5000 steps)")],
         },
-        requires=("text",),
-        headline="step_ratio",
+        preconditions={b: [holds("rho_in_range", "the rho pilot found a rho with a win rate in the official "
+                                                 "range 0.1-0.5")] for b in ("quick", "full")},
+        seed_rule=ALL_SEEDS,
+        headline="gap_500",
         notes=(
-            "The same GPT (mlreads.gpt, bias-free) from the same init and batches; AdamW with gpt/char-lm's quick "
-            "recipe (lr 1e-3, betas (0.9, 0.99), wd 0.1, warmup 100, cosine to 1e-4, clip 1.0); SophiaG (ours, "
-            "bit-identical to sophia-opt) with the official betas (0.965, 0.99), rho 0.04, wd 0.2, bs = tokens per "
-            "step, the Hessian (GNB, labels sampled from the model) refreshed every k = 10 steps on the batch just "
-            "trained on, the same schedule, peak lr and clipping. r = steps Sophia needs to reach AdamW's final "
-            "val loss (interpolated between evaluations every 50 steps) / AdamW's steps. Public reports expect "
-            "no 2x at small scale: Liuhong99/Sophia issues #30 (no convergence at nanoGPT sizes), #31 (after "
-            "tuning, AdamW 2.869 vs Sophia-G 2.876), #43 and #46 (AdamW at 200k steps 2.863 vs Sophia-G at 100k "
-            "2.897), and Dettmers in bitsandbytes #499 ('does not have strong AdamW baselines')."
+            "The same GPT (mlreads.gpt, bias-free, 4 layers of 128 at quick) from the same init on the same batches "
+            "of the Shakespeare corpus (batch 12 x 64 characters). Why the design is fair: the paper compares "
+            "separate runs at several step budgets, each with its own cosine schedule to 0.05x its peak lr, and "
+            "reads the speed-up from their final losses (Sophia with 100k steps against AdamW with 200k), with "
+            "each optimiser's lr tuned and rho set so that train/win_rate stays in 0.1-0.5 (the official README). "
+            "So: AdamW (betas 0.9, 0.95, wd 0.1) with 1000 steps and Sophia-G (betas 0.965, 0.99, wd 0.2, k = 10, "
+            "the sampled-label gradient clipped to norm 1 before it enters h, as the official train_sophiag.py "
+            "does) with 500 and with 800 steps, each a separate run with 5% warmup and cosine to 0.05x, each at "
+            "every peak lr of {5e-4, 1e-3, 2e-3}, the best lr counting for each; rho from a 100-step pilot over "
+            "{0.03, 0.1, 0.3, 1} at lr 1e-3 by a rule fixed in advance (the win rate nearest 0.3, the middle of "
+            "the official range; the precondition is that it lies in the range). The checks: Sophia with half "
+            "AdamW's steps (the claim) and with 0.8 of them (the earlier quick bar) ends at or below AdamW, each "
+            "by 2 s.e. of the per-window difference over 50 fixed validation windows. An earlier design searched "
+            "one 1000-step Sophia run for the step where it crossed AdamW's fully annealed final loss, which an "
+            "un-annealed run at a high lr can hardly do whatever the optimiser, with one shared lr and rho = 0.04 "
+            "(win rate 0.066: most coordinates clipped). Expected: a fair fail. Public reports find no 2x at small "
+            "scale: Liuhong99/Sophia issues #30 (no convergence at nanoGPT sizes), #31 (after tuning, AdamW 2.869 "
+            "vs Sophia-G 2.876), #43 and #46 (AdamW at 200k steps 2.863 vs Sophia-G at 100k 2.897), and Dettmers "
+            "in bitsandbytes #499 ('does not have strong AdamW baselines'); our batch is 768 tokens against the "
+            "paper's 491,520, a gradient-noise regime where preconditioning gains shrink. Seeds: every seed must "
+            "pass. Full: 6 layers of 384 at 256 characters and batch 64, AdamW 5000 steps against Sophia 2500 and "
+            "4000 (about 4 CPU-hours; GPT-2 on OpenWebText needs a GPU cluster)."
         ),
     )
 )
