@@ -78,7 +78,8 @@ def test_relu_vs_tanh_inputs_inits_and_the_speedup_bootstrap():
         fan = 16 * 25
         want = gain / fan if gain else 2.0 / (fan + fan)  # He: 2 / fan_in; Glorot: 2 / (fan_in + fan_out)
         assert float(conv.weight.detach().var()) == pytest.approx(want, rel=0.15)
-        assert all(float(m.bias.detach().abs().sum()) == 0 for m in net.modules() if isinstance(m, nn.Conv2d | nn.Linear))
+        layers = [m for m in net.modules() if isinstance(m, nn.Conv2d | nn.Linear)]
+        assert all(float(m.bias.detach().abs().sum()) == 0 for m in layers)
     # both nets cross at their second evaluation on every resample: the interval is the point
     relu = [{"step": 100, "train_err": 0.5}, {"step": 200, "train_err": 0.0}]
     tanh = [{"step": 100 * i, "train_err": 0.0 if i == 8 else 0.5} for i in range(1, 9)]

@@ -91,7 +91,8 @@ def run_mc(cfg: MCConfig, ctx) -> dict:
     out["neg_tol_k50"] = -out["tol_k50"]
     ctx.savefig(figures.mc_vs_weight_scaling(per_net, k50, out["diff_k50"], out["tol_k50"]),
                 "fig11_mc_vs_weight_scaling",
-                caption=(f"Test error (full test set) of Monte-Carlo averaging over k sampled thinned networks against k, "
+                caption=("Test error (full test set) of Monte-Carlo averaging over k sampled thinned networks against "
+                         "k, "
                          f"one colour per trained net (mean and s.d. over {cfg.repeats} Monte-Carlo repeats), and "
                          "each net's weight-scaled error (dashed, same colour). The claim (Section 7.5) predicts the "
                          "Monte-Carlo curves fall onto their dashed lines by about k = 50, within one s.d."))

@@ -159,7 +159,8 @@ def run_objective_ablation(cfg: AblationConfig, ctx: RunContext) -> dict:
                          "data (SW, lower = better samples) and the variational bound (lower = better likelihood). "
                          "The claim predicts the VLB-trained eps model has the lower bound, and mu-tilde with an "
                          "unweighted MSE the worst samples or unstable training. Unstable to train: "
-                         f"{', '.join(unstable) or 'none'}; trained but samples not finite: {', '.join(blown) or 'none'}."))
+                         f"{', '.join(unstable) or 'none'}; trained but samples not finite: "
+                         f"{', '.join(blown) or 'none'}."))
     if cfg.mnist:
         metrics |= mnist_half(cfg, s, ctx)
     return {k: (v if not (isinstance(v, float) and math.isinf(v)) else 1e9) for k, v in metrics.items()}

@@ -192,7 +192,8 @@ register(Experiment(
            "the cached feature net; Frechet distance in its 512-d feature space against 5k test images, with a "
            "floor (5k train vs test) and a ceiling (a Gaussian fitted to the training pixels). The precondition: "
            "the feature net classifies the 10k real test digits >= 98% right (by 2 s.e.), else its judgement "
-           "of samples says nothing; it is trained for 15 epochs (98.4%; the 3-epoch net of gan/mnist has 97.5%). The thresholds were fixed before the first quick run and are unchanged. "
+           "of samples says nothing; it is trained for 15 epochs (98.4%; the 3-epoch net of gan/mnist has "
+           "97.5%). The thresholds were fixed before the first quick run and are unchanged. "
            "Seeds: every seed must pass. Smoke: MNIST pooled to 14x14, one hidden layer of 384, 400 steps at "
            "batch 64, 16 samples. Full: 100k steps at the paper's lr 2e-4 and EMA 0.9999 (about 3 CPU-hours)."),
 ))

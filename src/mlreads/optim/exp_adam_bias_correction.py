@@ -37,7 +37,8 @@ class VAE(nn.Module):
         self.dec = nn.Sequential(nn.Linear(d_latent, d_hidden), nn.Tanh(), nn.Linear(d_hidden, d_in))
 
     def neg_elbo_each(self, x: Tensor, eps: Tensor) -> Tensor:
-        """-ELBO of each example (nats), (B,), with the reparameterisation z = mu + sigma * eps. x (B, 784), eps (B, 50)."""
+        """-ELBO of each example (nats), (B,), with the reparameterisation z = mu + sigma * eps. x (B, 784),
+        eps (B, 50)."""
         h = torch.tanh(self.enc(x))  # (B, d_hidden)
         mu, logvar = self.mu(h), self.logvar(h)  # (B, d_latent)
         z = mu + torch.exp(0.5 * logvar) * eps

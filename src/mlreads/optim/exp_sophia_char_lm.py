@@ -112,9 +112,9 @@ def run_char_lm(cfg: SophiaLMConfig, ctx) -> dict:
             win_rates.append(opt.last_win_rate)
             hook(done, m, opt, batch)
 
-        res = fit(model, train, batch_fn, next_token_loss, ctx=ctx, desc=desc, groups=param_groups(model, cfg.sophia_wd),
-                  after_step=after_step, optimizer=lambda g: SophiaG(g, betas=cfg.sophia_betas, rho=rho,
-                                                                     bs=cfg.batch_size * cfg.n_ctx))  # fmt: skip
+        make = lambda g: SophiaG(g, betas=cfg.sophia_betas, rho=rho, bs=cfg.batch_size * cfg.n_ctx)
+        res = fit(model, train, batch_fn, next_token_loss, ctx=ctx, desc=desc,
+                  groups=param_groups(model, cfg.sophia_wd), after_step=after_step, optimizer=make)  # fmt: skip
         return model, res, float(np.mean(win_rates[cfg.hess_every :])) if len(win_rates) > cfg.hess_every else 0.0
 
     out: dict = {"initial_val": float(per_window(build()).mean())}
@@ -156,7 +156,8 @@ def run_char_lm(cfg: SophiaLMConfig, ctx) -> dict:
         out |= paired(f"gap_{T}", v, a)  # Sophia at T minus AdamW at its budget, per validation window
     ctx.savefig(figures.sophia_budgets(finals, cfg.adamw_steps, out), "fig4_val_loss_by_budget",
                 caption=(f"Final validation loss of separate runs, each with its own warmup and cosine schedule: "
-                         f"AdamW with {cfg.adamw_steps} steps and Sophia-G with {', '.join(map(str, cfg.sophia_steps))}, "
+                         f"AdamW with {cfg.adamw_steps} steps and Sophia-G with "
+                         f"{', '.join(map(str, cfg.sophia_steps))}, "
                          "each at every peak lr of the grid (points; the line joins each budget's best lr). The "
                          f"claim predicts Sophia with {cfg.adamw_steps // 2} steps at or below AdamW's best (dashed)."))
     ctx.savefig(figures.training_loss(curves, "char-level GPT: training loss of every run"), "training_loss",

@@ -107,7 +107,8 @@ def sophia_budgets(finals: dict, adamw_steps: int, out: dict):
         best = [min(float(v.mean()) for v in finals[(opt, T)].values()) for T in budgets]
         ax.plot(budgets, best, "-", marker=marker, color=color, label=f"{'AdamW' if opt == 'adamw' else 'Sophia-G'} "
                 "(best lr per budget)")  # fmt: skip
-    ax.axhline(out["val_adamw"], color="C0", ls="--", lw=0.8, label=f"AdamW, {adamw_steps} steps: {out['val_adamw']:.3f}")
+    ax.axhline(out["val_adamw"], color="C0", ls="--", lw=0.8,
+               label=f"AdamW, {adamw_steps} steps: {out['val_adamw']:.3f}")  # fmt: skip
     ax.set_xlabel("steps (each run with its own full schedule)")
     ax.set_ylabel("final validation loss (nats / char)")
     gaps = [f"{T} steps {out[f'gap_{T}']:+.3f} (+- {2 * out[f'gap_{T}_se']:.3f})"
