@@ -49,3 +49,41 @@ def test_baseline_factories_are_torch_optimizers_with_the_group_lr(name, cls):
         assert opt.param_groups[0]["nesterov"] and opt.param_groups[0]["momentum"] == 0.9
     with pytest.raises(ValueError, match="unknown optimizer"):
         optimizer("lion")
+
+
+def test_vae_per_example_elbo_and_the_bias_correction_ratio():
+    import numpy as np
+
+    from mlreads.optim.exp_adam_bias_correction import VAE, BiasCorrectionConfig, _ratio
+
+    torch.manual_seed(0)
+    vae, x, eps = VAE(), (torch.rand(16, 784) > 0.5).float(), torch.randn(16, 50)
+    each = vae.neg_elbo_each(x, eps)
+    assert each.shape == (16,)
+    torch.testing.assert_close(each.mean(), vae.neg_elbo(x, eps))
+
+    class Ctx:
+        def seed_for(self, name):
+            return 7
+
+    cfg = BiasCorrectionConfig(n_boot=200)
+    rng = np.random.default_rng(0)
+    b = 100 + rng.normal(0, 10, 2000)
+    a = 1.05 * b + rng.normal(0, 1, 2000)  # 5% worse on every image, with a little per-image noise
+    r = _ratio("gap", a, b, cfg, Ctx())
+    assert r["gap"] == pytest.approx(0.05, abs=2e-3)
+    assert 0 < r["gap_se"] < 0.002 and r["gap_ci"][0] < r["gap"] < r["gap_ci"][1]
+    assert _ratio("gap", None, b, cfg, Ctx()) == {"gap": 1e9, "gap_se": 0.0, "gap_ci": [1e9, 1e9]}  # diverged
+    assert _ratio("gap", a, None, cfg, Ctx()) == {"gap": None}  # its reference diverged: unmeasured
+
+
+def test_sophia_rho_rule_and_full_schedules():
+    from mlreads.optim.exp_sophia_char_lm import SophiaLMConfig, pick_rho, schedule
+
+    rates = {0.03: 0.05, 0.1: 0.18, 0.3: 0.41, 1.0: 0.8}
+    assert pick_rho(rates, 0.1, 0.5) == 0.3  # 0.41 is nearest the middle, 0.3
+    assert pick_rho({0.03: 0.01, 0.1: 0.02}, 0.1, 0.5) == 0.1  # none in range: the nearest (the precondition fails)
+    cfg = SophiaLMConfig()
+    for steps in (500, 800, 1000):  # every budget anneals over its own steps: 5% warmup, cosine to 0.05 x
+        t = schedule(cfg, steps, 1e-3, "adamw", 0.1)
+        assert t.steps == steps and t.warmup == round(0.05 * steps) and t.min_lr == pytest.approx(5e-5)

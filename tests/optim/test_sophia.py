@@ -101,3 +101,18 @@ def test_hessian_hook_refreshes_every_k_steps_with_reproducible_labels():
         h = opt.state[model[1].weight]["hessian"]
         assert (h.abs().sum() > 0) == (done == 2)
         assert all(p.grad is None for p in model.parameters()) == (done == 2)  # the hook cleans up its grads
+
+
+def test_hessian_hook_clips_the_sampled_label_gradient():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Embedding(7, 4), nn.Linear(4, 7))
+    x = torch.randint(7, (2, 4))
+    hs = {}
+    for clip in (None, 1e-3):
+        opt = SophiaG(model.parameters(), lr=1e-2, bs=8, betas=(0.9, 0.0))  # beta2 = 0: h is the last estimate
+        sophia_hessian_hook(every=1, seed=3, grad_clip=clip)(1, model, opt, (x, x))
+        hs[clip] = torch.cat([opt.state[p]["hessian"].flatten() for p in model.parameters()])
+    # clipping the gradient to norm 1e-3 scales every squared coordinate by the same (tiny) factor
+    assert float(hs[1e-3].sum()) < 1e-5 < float(hs[None].sum())
+    ratio = hs[1e-3][hs[None] > 0] / hs[None][hs[None] > 0]
+    torch.testing.assert_close(ratio, torch.full_like(ratio, float(ratio[0])), rtol=1e-3, atol=0)

@@ -74,3 +74,13 @@ def test_response_stds_one_per_3x3_layer():
     model = ResNet(ResNetConfig.cifar(2, in_channels=1)).eval()
     stds = response_stds(model, torch.randn(4, 1, 12, 12))
     assert len(stds) == 2 * 3 * 2 and all(s > 0 for s in stds)
+
+
+def test_response_std_is_per_channel_and_ignores_channel_offsets():
+    from mlreads.vision.resnet import channel_std
+
+    g = torch.Generator().manual_seed(0)
+    out = torch.randn(64, 3, 5, 5, generator=g) * torch.tensor([1.0, 2.0, 3.0]).view(1, 3, 1, 1)
+    shifted = out + torch.tensor([10.0, -5.0, 0.0]).view(1, 3, 1, 1)  # BN's beta: offsets, not response
+    assert channel_std(shifted) == pytest.approx(channel_std(out), rel=1e-5)
+    assert channel_std(out) == pytest.approx(((1 + 4 + 9) / 3) ** 0.5, rel=0.05)

@@ -58,3 +58,48 @@ def test_relu_never_reaching_the_target_is_inconclusive_not_a_speedup(tmp_path):
     assert judged["verdict"] == "inconclusive"
     assert why(judged).startswith("precondition failed: the ReLU net reached the target training error")
     assert "no speedup to measure" in result["captions"]["fig1_relu_vs_tanh.png"]
+
+
+def test_relu_vs_tanh_inputs_inits_and_the_speedup_bootstrap():
+    import numpy as np
+    from torch import nn
+
+    from mlreads.vision.alexnet import SmallConvNet, SmallConvNetConfig
+    from mlreads.vision.exp_alexnet_relu_vs_tanh import init_for, speedup_spread
+    from mlreads.vision.exp_common import standardise
+
+    x = torch.rand(200, 1, 28, 28)
+    (z,) = standardise(x)
+    assert abs(float(z.mean())) < 1e-5 and abs(float(z.std()) - 1) < 1e-3
+    torch.testing.assert_close(z.mean(0), torch.zeros(1, 28, 28), atol=1e-5, rtol=0)  # the mean image is removed
+    for act, gain in (("relu", 2.0), ("tanh", None)):
+        net = init_for(SmallConvNet(SmallConvNetConfig(activation=act)), act)
+        conv = net.body[3]  # the second convolution: fan-in 16 x 25, fan-out 16 x 25
+        fan = 16 * 25
+        want = gain / fan if gain else 2.0 / (fan + fan)  # He: 2 / fan_in; Glorot: 2 / (fan_in + fan_out)
+        assert float(conv.weight.detach().var()) == pytest.approx(want, rel=0.15)
+        layers = [m for m in net.modules() if isinstance(m, nn.Conv2d | nn.Linear)]
+        assert all(float(m.bias.detach().abs().sum()) == 0 for m in layers)
+    # both nets cross at their second evaluation on every resample: the interval is the point
+    relu = [{"step": 100, "train_err": 0.5}, {"step": 200, "train_err": 0.0}]
+    tanh = [{"step": 100 * i, "train_err": 0.0 if i == 8 else 0.5} for i in range(1, 9)]
+    wrong, right = np.ones(50, bool), np.zeros(50, bool)
+    out = speedup_spread(relu, tanh, [wrong, right], [wrong] * 7 + [right], 0.1, 800, 50, 0)
+    assert out["min_speedup_ci"] == [4.0, 4.0] and out["min_speedup_se"] == 0.0
+    # half the images never learned by ReLU: resamples where it does not cross count as 0, widening the interval
+    half = np.arange(50) < 25
+    out = speedup_spread(relu, tanh, [wrong, half], [wrong] * 7 + [right], 0.5, 800, 200, 0)
+    assert out["min_speedup_ci"][0] == 0.0 and out["min_speedup_ci"][1] == 4.0
+
+
+def test_knn_agreement_per_query_and_in_chunks_is_the_same():
+    g = torch.Generator().manual_seed(0)
+    db, q = torch.randn(300, 8, generator=g), torch.randn(70, 8, generator=g)
+    db_y, q_y = torch.randint(0, 3, (300,), generator=g), torch.randint(0, 3, (70,), generator=g)
+    whole, idx = knn_agreement(db, db_y, q, q_y, k=5)
+    each, idx_chunked = knn_agreement(db, db_y, q, q_y, k=5, per_query=True, chunk=16)
+    assert torch.equal(idx, idx_chunked) and each.shape == (70,)
+    assert abs(float(each.mean()) - whole) < 1e-6
+    # brute force for one query
+    nearest = ((db - q[3]) ** 2).sum(1).argsort()[:5]
+    assert float(each[3]) == float((db_y[nearest] == q_y[3]).float().mean())

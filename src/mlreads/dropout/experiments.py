@@ -5,11 +5,16 @@ from __future__ import annotations
 from dataclasses import replace
 
 from mlreads.core.run.registry import Experiment, at_least, at_most, holds, register
+from mlreads.core.run.verdict import ALL_SEEDS
 from mlreads.dropout.exp_mc_vs_weight_scaling import MCConfig, run_mc
 from mlreads.dropout.exp_mnist import DropoutMNISTConfig, run_mnist
 from mlreads.dropout.exp_sparsity import SparsityConfig, run_sparsity
 
 _mnist = DropoutMNISTConfig()
+# Table 2's own effect: 1.60% (standard net) -> 1.06% (dropout + max-norm), a ratio of 0.66; a standard net's
+# training error is ~0, so its gap is its test error, and a dropout net's gap is at most its test error
+_GAP = at_most("gap_ratio", 0.66, se="gap_ratio_se", name="gap(dropout) <= 0.66 gap(none) (Table 2: 1.06 / 1.60)")
+_GAIN = at_least("err_gain", 0.3, se="err_gain_se", name="err(dropout) <= err(none) - 0.3 pp")
 register(
     Experiment(
         id="dropout/mnist",
@@ -23,10 +28,10 @@ register(
         run=run_mnist,
         checks={
             "smoke": [at_most("gap_dropout", "gap_none", name="gap(dropout) < gap(none)")],
-            "quick": [at_least("err_gain", 0.3, name="err(dropout) <= err(none) - 0.3 pp"),
-                      at_most("gap_ratio", 0.5, name="gap(dropout) <= gap(none) / 2")],
-            "full": [at_most("err_dropout", 1.25), at_least("err_none", 1.4)],
+            "quick": [_GAIN, _GAP],
+            "full": [at_most("err_dropout", 1.25, ci="err_dropout_ci"), at_least("err_none", 1.4, ci="err_none_ci")],
         },
+        seed_rule=ALL_SEEDS,
         requires=("mnist",),
         headline="err_gain",
         notes=(
@@ -34,12 +39,27 @@ register(
             "(retention 0.8 on inputs, 0.5 on hidden units, the paper's convention: unscaled masks in training, "
             "weights scaled by p at test time) plus max-norm c = 3 on each unit's incoming weights. SGD with "
             "momentum 0.9, lr 0.1 cosine to 0, batch 128, minibatches drawn with replacement. Errors in percent "
-            "on the full 10k test set. The 0.3 pp margin is our first guess, fixed before the quick run."
+            "on the full 10k test set. Why the design is fair: the paper (Table 2; Section 6.1.1) trains "
+            "784-(800-8192)x2-3-10 nets on the full 60k for a long time and reports 1.60% without dropout against "
+            "1.06% with dropout and max-norm; the gap threshold is that ratio, 0.66 (a standard net's training "
+            "error is ~0, so its gap is its test error; a dropout net's gap is at most its test error), not a "
+            "guess: an earlier design demanded 0.5, beyond the paper's own effect. Quick keeps a 10k subset and "
+            "2x512, where Fig 10 (data-set size) shows dropout's largest gains, and trains 200 epochs, 4x the old "
+            "50: Section 9 says a dropout net 'typically takes 2-3 times longer to train', and the no-dropout arm "
+            "fits its 10k images within 50. Noise: both arms see the same test images, so the gain's s.e. is that "
+            "of the per-image differences, and the gap ratio's is the delta method over the test and training "
+            "images; each check passes or fails only by 2 s.e. Seeds: every seed must pass. The 0.3 pp gain "
+            "margin was fixed before the first quick run and is unchanged. Full: the paper's 3x1024 on 50k for "
+            "300 epochs (about 2.5 CPU-hours), against Table 2's numbers with Wilson intervals."
         ),
     )
 )
 
 _mc = MCConfig()
+_K1 = at_least("gap_k1", 0.3, se="gap_k1_se", name="err(k=1) >= err(weight scaling) + 0.3 pp")
+# "matches": the mean difference at k = 50 inside +- the tolerance, both ends by 2 s.e. (an equivalence test)
+_K50 = [at_most("diff_k50", "tol_k50", se="diff_k50_se", name="err(k=50) - err(ws) <= max(0.1 pp, 1 s.d.)"),
+        at_least("diff_k50", "neg_tol_k50", se="diff_k50_se", name="err(k=50) - err(ws) >= -max(0.1 pp, 1 s.d.)")]
 register(
     Experiment(
         id="dropout/mc-vs-weight-scaling",
@@ -47,22 +67,41 @@ register(
         paper_value="Fig 11: the MC error falls with k and reaches the weight-scaling error at k ~ 50",
         configs={
             "smoke": replace(_mc, n_train=2000, n_test=1000, d_hidden=(256, 256), epochs=10, ks=(1, 2, 5, 10, 20, 50),
-                             repeats=3, tol_floor=0.5),
+                             n_nets=2, repeats=2, tol_floor=0.5),
             "quick": _mc,
-            "full": replace(_mc, n_train=50_000, d_hidden=(1024, 1024, 1024), epochs=100, repeats=10),
+            "full": replace(_mc, d_hidden=(1024, 1024, 1024), epochs=100, repeats=4),
         },
         run=run_mc,
-        checks={b: [at_least("gap_k1", 0.3, name="err(k=1) >= err(weight scaling) + 0.3 pp"),
-                    at_most("gap_k50", "tol_k50", name="|err(k=50) - err(ws)| <= max(tol_floor, 1 s.d.)")]
-                for b in ("smoke", "quick", "full")},
+        checks={
+            # smoke: two small nets on 1000 test images; the pipeline is checked without the s.e. (two nets)
+            "smoke": [at_least("gap_k1", 0.3), at_most("diff_k50", "tol_k50"), at_least("diff_k50", "neg_tol_k50")],
+            "quick": [_K1, *_K50],
+            "full": [_K1, *_K50],
+        },
+        seed_rule=ALL_SEEDS,
         requires=("mnist",),
-        headline="gap_k50",
+        headline="diff_k50",
         notes=(
-            "The dropout net of dropout/mnist (retention 0.8/0.5, max-norm 3), trained afresh. MC averaging: the "
-            "softmax outputs of k nets with freshly sampled masks (drawn from the run's 'mc' generator) are "
-            "averaged; each repeat draws one stream of 100 nets and reads the running average at every k. The k=50 "
-            "tolerance is max(0.1 pp, 1 s.d.) at quick and full; the smoke run has only 1000 test images (0.1 pp is "
-            "one image), so its floor is 0.5 pp (five images)."
+            "The dropout net of dropout/mnist (2x512, retention 0.8/0.5, max-norm 3, SGD momentum 0.9, lr 0.1 "
+            "cosine), trained on the first 50k training images for 15 epochs, three nets per run (each its own "
+            "init, batches and masks). MC averaging: the softmax outputs of k nets with freshly sampled masks are "
+            "averaged; each repeat draws one stream of 100 nets and reads the running average at every k; all "
+            "errors on the full 10k test set. Why the design is fair: the paper (Section 7.5, Fig 11) uses a large "
+            "dropout net trained on full MNIST (about 1.1% error) and says that around k = 50 Monte-Carlo "
+            "averaging becomes as good as weight scaling, 'well within one standard deviation'. We train on the "
+            "full training set as it does and keep its criterion, |err(k=50) - err(ws)| <= max(0.1 pp, 1 s.d. of "
+            "the Monte-Carlo error), the floor fixed before the first run and unchanged. An earlier design used "
+            "one net on 10k images (3.8% error) for 30 epochs, where the floor was 3x stricter relative to the "
+            "error and one net could not separate a property of dropout from one of that net. Noise (decided "
+            "inside one run, not by the seed rule): the difference between weight scaling and the Monte-Carlo "
+            "limit varies between trained nets, so each run trains three and tests the mean difference over them "
+            "with its standard error over nets (net-to-net, test-set and Monte-Carlo noise together); the check "
+            "is an equivalence test, passing only when the whole interval lies inside +- the tolerance, which the "
+            "seed rule cannot express (it bounds one side). Seeds: every seed must pass. Power: a true "
+            "difference near 0 passes only when the nets agree to a few hundredths of a point, one beyond the "
+            "tolerance fails, closer is inconclusive. Deviation: 2x512 for 15 epochs, not the paper's large net "
+            "trained to convergence (the quick budget: three nets plus 200 Monte-Carlo passes each); full trains "
+            "three 3x1024 nets for 100 epochs with 4 repeats (about 2 CPU-hours)."
         ),
     )
 )

@@ -9,7 +9,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from mlreads.generative.featnet import FEATNET_SEED, FeatNet, FeatNetConfig, cache_path
+from mlreads.generative.featnet import (
+    FEATNET_SEED,
+    FeatNet,
+    FeatNetConfig,
+    cache_path,
+    pool_up,
+)
 
 
 def mnist_tensors() -> dict[str, tuple[Tensor, Tensor]]:
@@ -32,6 +38,7 @@ def load_or_train(cfg: FeatNetConfig, mnist: dict) -> tuple[FeatNet, dict]:
     path = cache_path(cfg)
     with init_rng(FEATNET_SEED):
         net = FeatNet(cfg)
+    mnist = {k: (pool_up(x, cfg.pool), y) for k, (x, y) in mnist.items()}  # cfg.pool 1: the images as they are
     x_te, y_te = mnist["test"]
     eval_fn = lambda m: {"test_acc": (m(x_te).argmax(1) == y_te).float().mean()}
     if path.is_file():

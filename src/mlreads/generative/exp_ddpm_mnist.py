@@ -1,18 +1,23 @@
 """ddpm/mnist: DDPM Algorithms 1 and 2 on MNIST: training with L_simple and ancestral sampling give data-like
 samples, and sigma_t^2 = beta_t and beta_tilde_t give similar samples (Section 3.2).
 
-Data, model, fit, measure, figures: MNIST scaled to [-1, 1]; an MLP eps_theta with a sinusoidal time embedding
-trained with L_simple (Eq 14, Algorithm 1); samples by Algorithm 2 with both variances from the same noise; sample
-quality in the cached feature net's space (class coverage, confidence, a Frechet distance with a floor and ceiling).
+Data, model, fit, measure, figures: MNIST scaled to [-1, 1]; an MLP eps_theta with a sinusoidal time embedding and a
+time-conditioned skip path from x_t to the output, trained with L_simple (Eq 14, Algorithm 1), with an exponential
+moving average of its weights (the paper's EMA) that samples; samples by Algorithm 2 with both variances from the
+same noise; sample quality in the cached feature net's space (class coverage, confidence, a Frechet distance with a
+floor and ceiling). The feature net's own test accuracy is reported (`featnet_test_acc`, with its standard error):
+the sample checks mean something only when it classifies real digits well (the experiment's precondition).
 """
 
 from __future__ import annotations
 
+import copy
+import math
 from dataclasses import dataclass, field
 
 import torch
 
-from mlreads.core.fields import choices, positive
+from mlreads.core.fields import choices, in_range, positive
 from mlreads.core.run.runner import RunContext
 from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import TrainConfig, fit, recipe
@@ -25,16 +30,32 @@ from mlreads.generative.figures import image_grid, reverse_chain_figure
 @dataclass(frozen=True)
 class DdpmMnistConfig:
     T: int = positive(1000)
-    model: ddpm.DenoiserConfig = ddpm.DenoiserConfig(d_data=784, d_hidden=1024, n_layers=3, d_time=128)
+    model: ddpm.DenoiserConfig = ddpm.DenoiserConfig(d_data=784, d_hidden=1024, n_layers=3, d_time=128, skip=True)
+    ema: float = in_range(0.995, 0.0, 1.0, hi_open=True)  # 0: sample from the trained weights themselves
     batch_size: int = positive(128)
     pool: int = positive(1, le=28)  # average-pool the 28x28 images (smoke: 2, so 196 pixels)
     n_samples: int = positive(400)
     sigma2_kinds: tuple[str, ...] = choices(("beta", "beta_tilde"), ("beta", "beta_tilde"))
     clip_x0: bool = True  # the official code's clipping of the predicted x_0 (Algorithm 2 has none)
     metrics_featnet: bool = True
-    featnet: FeatNetConfig = FeatNetConfig()
-    train: TrainConfig = field(default_factory=lambda: recipe(1000, 2e-4, warmup=50, min_lr_frac=0.5,
+    # 6000 steps (15 epochs): 98.4% on the real test digits; the 1200-step default of gan/mnist reaches 97.5%
+    featnet: FeatNetConfig = FeatNetConfig(steps=6000)
+    train: TrainConfig = field(default_factory=lambda: recipe(3500, 1e-3, warmup=50, min_lr_frac=0.1,
                                                               optimizer="adam", grad_clip=1.0, log_every=20))
+
+
+def ema_tracker(model: torch.nn.Module, decay: float):
+    """(the averaged copy, an `after_step` that updates it): theta_ema <- decay theta_ema + (1 - decay) theta."""
+    ema = copy.deepcopy(model)
+    for p in ema.parameters():
+        p.requires_grad_(False)
+
+    def after_step(done, m, opt, batch):
+        with torch.no_grad():
+            for pe, p in zip(ema.parameters(), m.parameters()):
+                pe.lerp_(p, 1 - decay)
+
+    return ema, after_step
 
 
 def run_ddpm_mnist(cfg: DdpmMnistConfig, ctx: RunContext) -> dict:
@@ -54,8 +75,10 @@ def run_ddpm_mnist(cfg: DdpmMnistConfig, ctx: RunContext) -> dict:
         t = torch.randint(1, cfg.T + 1, (cfg.batch_size,), generator=gen)
         return x_tr[idx], t, torch.randn(cfg.batch_size, d, generator=gen)
 
+    ema, update = ema_tracker(model, cfg.ema) if cfg.ema > 0 else (model, None)
     res = fit(model, cfg.train, batch_fn, lambda m, b: ddpm.loss_terms(m, s, *b, "eps_simple").mean(), ctx=ctx,
-              desc="ddpm")  # fmt: skip
+              desc="ddpm", after_step=update)  # fmt: skip
+    model = ema  # Algorithm 2 samples from the averaged weights
     ctx.save_model("ddpm", model, image_side=side, pixel_range=[-1, 1], T=cfg.T, betas="linear", param="eps")
     losses = [r["loss"] for r in res.history if "loss" in r]
     metrics: dict = {"loss_first": losses[0], "loss_last": losses[-1], "steps": res.steps,
@@ -64,7 +87,9 @@ def run_ddpm_mnist(cfg: DdpmMnistConfig, ctx: RunContext) -> dict:
     featnet = None
     if cfg.metrics_featnet:
         featnet, info = load_or_train(cfg.featnet, data)
-        metrics["featnet_test_acc"], metrics["featnet_sha256"] = info["test_acc"], info["sha256"]
+        acc, n_test = float(info["test_acc"]), len(data["test"][0])
+        metrics["featnet_test_acc"], metrics["featnet_sha256"] = acc, info["sha256"]
+        metrics["featnet_test_acc_se"] = math.sqrt(acc * (1 - acc) / n_test)
     keep = (1000, 750, 500, 250, 100, 50, 0) if cfg.T == 1000 else (cfg.T, 0)
     for kind in cfg.sigma2_kinds:
         x0, chain = ddpm.sample(model, s, (cfg.n_samples, d), ctx.generator("sampling"), sigma2=kind, keep=keep,

@@ -25,6 +25,9 @@ class FeatNetConfig:
     steps: int = positive(1200)  # about 3 epochs at batch 128
     batch_size: int = positive(128)
     lr: float = positive(1e-3)
+    # > 1: trained and used on images average-pooled by `pool` and blown back up to 28x28 (`pool_up`), for samples
+    # of a model of pooled images
+    pool: int = positive(1, le=28)
 
 
 class FeatNet(HookedModule):
@@ -51,4 +54,15 @@ class FeatNet(HookedModule):
 def cache_path(cfg: FeatNetConfig) -> Path:
     from mlreads.core.data import data_root
 
-    return data_root() / "featnets" / f"mnist-mlp{cfg.d_hidden}-s{cfg.steps}-b{cfg.batch_size}-seed{FEATNET_SEED}.safetensors"
+    pooled = f"-pool{cfg.pool}" if cfg.pool > 1 else ""
+    name = f"mnist-mlp{cfg.d_hidden}-s{cfg.steps}-b{cfg.batch_size}{pooled}-seed{FEATNET_SEED}.safetensors"
+    return data_root() / "featnets" / name
+
+
+def pool_up(x: Tensor, pool: int) -> Tensor:
+    """Images (n, 784) average-pooled by `pool` and repeated back to 28x28 (n, 784): what a model of pooled images
+    shows the feature net. `pool` 1 returns x."""
+    if pool == 1:
+        return x
+    small = F.avg_pool2d(x.view(-1, 1, 28, 28), pool)
+    return F.interpolate(small, scale_factor=pool, mode="nearest").flatten(1)

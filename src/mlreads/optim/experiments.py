@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from mlreads.core.run.registry import Experiment, at_least, at_most, holds, register
+from mlreads.core.run.verdict import ALL_SEEDS
 from mlreads.optim.exp_adam_bias_correction import (
     BiasCorrectionConfig,
     run_bias_correction,
@@ -82,8 +83,12 @@ register(
 )
 
 _bc = BiasCorrectionConfig()
-_UNSTABLE = holds("unstable_hi", "at b2 = 0.9999, alpha 3e-3: uncorrected -ELBO >= 1.02 x corrected, or diverged")
-_EQUAL = at_most("rel_gap_lo", 0.02, name="at b2 = 0.99, alpha 3e-3: corrected and uncorrected within 2%")
+_UNSTABLE = at_least("excess_hi", 0.02, se="excess_hi_se",
+                     name="at b2 = 0.9999, alpha 3e-3: uncorrected -ELBO >= 1.02 x corrected, or diverged")
+# The claim's own statement (Section 6.4: "the best results were achieved with small values of (1 - beta2) and bias
+# correction"): corrected 0.9999 is no worse than corrected 0.99 by more than the 2% band
+_AS_GOOD = at_most("gap_hi_vs_lo", 0.02, se="gap_hi_vs_lo_se",
+                   name="with correction, alpha 3e-3: -ELBO(b2 = 0.9999) <= 1.02 x -ELBO(b2 = 0.99)")
 _FIRST = at_most("first_step_rel_err", 0.01, name="first step without correction = (1 - b1)/sqrt(1 - b2) x, within 1%")
 register(
     Experiment(
@@ -92,25 +97,38 @@ register(
                "beta2 = 0.9999 is as good as 0.99."),
         paper_value="Section 3: first step 10x alpha at b2 = 0.9999 without correction; Fig 4: VAE loss, red vs green",
         configs={
-            "smoke": replace(_bc, n_train=2000, epochs=3, lrs=(3e-3,)),
+            "smoke": replace(_bc, n_train=2000, epochs=3, lrs=(3e-3,), n_boot=200),
             "quick": _bc,
             "full": replace(_bc, n_train=50_000, epochs=100, lrs=(1e-5, 1e-4, 1e-3, 1e-2, 1e-1)),
         },
         run=run_bias_correction,
         checks={
-            "smoke": [_UNSTABLE, _FIRST],  # 46 steps: the b2 = 0.99 transient (~100 steps) is all of training
-            "quick": [_UNSTABLE, _FIRST, _EQUAL],
-            "full": [_UNSTABLE, _FIRST, _EQUAL],
+            "smoke": [_UNSTABLE, _FIRST],  # 46 steps: the run is all transient; the claim's comparison needs quick
+            "quick": [_UNSTABLE, _FIRST, _AS_GOOD],
+            "full": [_UNSTABLE, _FIRST, _AS_GOOD],
         },
+        seed_rule=ALL_SEEDS,
         requires=("mnist",),
-        headline="excess_hi",
+        headline="gap_hi_vs_lo",
         notes=(
             "VAE 784-500-50 (tanh, Bernoulli pixels on binarised MNIST), beta1 = 0.9, our Adam with and without "
-            "bias correction on the same init, batches and reparameterisation noise. 'Equal' is a 2% band on the "
-            "-ELBO, set before any run; the checks read alpha = 3e-3 (the other alphas draw Fig 4); at "
-            "beta2 = 0.9999 the uncorrected run must be worse by at least that band "
-            "or diverge (a non-finite loss stops fit; it counts as diverged). The first-step ratio is measured on "
-            "the VAE's parameters (median over coordinates) against Section 3's closed form."
+            "bias correction on the same init, batches and reparameterisation noise; the checks read alpha = 3e-3 "
+            "(the other alphas draw Fig 4). Why the design is fair: it tests the registered sentence, not a "
+            "stronger one. The paper (Section 6.4, Fig 4; VAE of one 500-unit hidden layer and a 50-d latent, "
+            "beta1 in {0, 0.9}, beta2 in {0.99, 0.999, 0.9999}, losses after 10 and 100 epochs) claims that "
+            "uncorrected beta2 near 1 is unstable and that with correction the best results come at small "
+            "(1 - beta2): so the checks are (a) uncorrected 0.9999 at least 2% worse than corrected 0.9999, or "
+            "diverged, and (b) corrected 0.9999 at most 2% worse than corrected 0.99. An earlier design checked "
+            "instead that correction does not matter at beta2 = 0.99, which the paper does not say: Section 3's "
+            "algebra gives uncorrected steps (1 - b1^t) / sqrt(1 - b2^t) times too large, up to 2.1x at t ~ 13 "
+            "for 0.99. The 2% band was set before any run and is unchanged. 30 epochs of 10k (2340 steps at "
+            "batch 128) so that transient is a small share of training, as in the paper's 10 epochs of full MNIST "
+            "(about 6000 steps at batch 100); full runs the paper's 100 epochs on 50k. Noise: each ratio's "
+            "standard error is a bootstrap over the 10k training images of the two runs' per-example -ELBOs "
+            "(same images, same noise draw); seed-to-seed noise is met by the seed rule: every seed must pass. "
+            "A non-finite loss stops fit and counts as diverged. The first-step ratio is measured on the VAE's "
+            "parameters (median over coordinates) against Section 3's closed form. Deviation: tanh hidden units "
+            "(the paper's VAE uses softplus)."
         ),
     )
 )
@@ -171,35 +189,50 @@ register(
         paper_value="2x fewer steps than AdamW to the same validation loss (r = 0.5) on OpenWebText",
         configs={
             "smoke": replace(_lm, n_layers=2, n_heads=2, d_model=64, n_ctx=32, batch_size=12, eval_batches=8,
-                             train=replace(_lm.train, steps=150, warmup=15, eval_every=25, lr=3e-3, min_lr=3e-4),
-                             sophia_lr=3e-3),
+                             adamw_steps=150, sophia_steps=(120,), lrs=(3e-3,), rho_grid=(0.1, 1.0), pilot_steps=20),
             "quick": _lm,
             "full": replace(_lm, n_layers=6, n_heads=6, d_model=384, n_ctx=256, batch_size=64, eval_batches=100,
-                            train=replace(_lm.train, steps=5000, eval_every=250)),
+                            adamw_steps=5000, sophia_steps=(2500, 4000)),
         },
         run=run_char_lm,
         checks={
-            # The first proposed smoke check val(Sophia) <= val(AdamW) + 0.15 fails at this size (3.17 vs 2.62 at seed 0,
-            # for every lr in 3e-4..3e-3 and rho in 0.04..5 we tried); the smoke run checks that both train
+            # the smoke run checks that both optimisers train
             "smoke": [at_most("val_adamw", "initial_val", margin=0.5, name="AdamW's val loss falls by 0.5 nats"),
-                      at_most("val_sophia", "initial_val", margin=0.5, name="Sophia's val loss falls by 0.5 nats")],
-            "quick": [at_most("val_sophia", "sophia_bound", name="val(Sophia) <= val(AdamW) + 0.05"),
-                      at_most("step_ratio", 0.8)],
-            "full": [at_most("val_sophia", "sophia_bound", name="val(Sophia) <= val(AdamW) + 0.05"),
-                     at_most("step_ratio", 0.5)],
+                      at_most("val_sophia_120", "initial_val", margin=0.5, name="Sophia's val loss falls by 0.5 nats")],
+            "quick": [at_most("gap_500", 0.0, se="gap_500_se",
+                              name="r = 0.5: val(Sophia, 500 steps) <= val(AdamW, 1000 steps)"),
+                      at_most("gap_800", 0.0, se="gap_800_se",
+                              name="r = 0.8: val(Sophia, 800 steps) <= val(AdamW, 1000 steps)")],
+            "full": [at_most("gap_2500", 0.0, se="gap_2500_se",
+                             name="r = 0.5: val(Sophia, 2500 steps) <= val(AdamW, 5000 steps)")],
         },
-        requires=("text",),
-        headline="step_ratio",
+        preconditions={b: [holds("rho_in_range", "the rho pilot found a rho with a win rate in the official "
+                                                 "range 0.1-0.5")] for b in ("quick", "full")},
+        seed_rule=ALL_SEEDS,
+        headline="gap_500",
         notes=(
-            "The same GPT (mlreads.gpt, bias-free) from the same init and batches; AdamW with gpt/char-lm's quick "
-            "recipe (lr 1e-3, betas (0.9, 0.99), wd 0.1, warmup 100, cosine to 1e-4, clip 1.0); SophiaG (ours, "
-            "bit-identical to sophia-opt) with the official betas (0.965, 0.99), rho 0.04, wd 0.2, bs = tokens per "
-            "step, the Hessian (GNB, labels sampled from the model) refreshed every k = 10 steps on the batch just "
-            "trained on, the same schedule, peak lr and clipping. r = steps Sophia needs to reach AdamW's final "
-            "val loss (interpolated between evaluations every 50 steps) / AdamW's steps. Public reports expect "
-            "no 2x at small scale: Liuhong99/Sophia issues #30 (no convergence at nanoGPT sizes), #31 (after "
-            "tuning, AdamW 2.869 vs Sophia-G 2.876), #43 and #46 (AdamW at 200k steps 2.863 vs Sophia-G at 100k "
-            "2.897), and Dettmers in bitsandbytes #499 ('does not have strong AdamW baselines')."
+            "The same GPT (mlreads.gpt, bias-free, 4 layers of 128 at quick) from the same init on the same batches "
+            "of the Shakespeare corpus (batch 12 x 64 characters). Why the design is fair: the paper compares "
+            "separate runs at several step budgets, each with its own cosine schedule to 0.05x its peak lr, and "
+            "reads the speed-up from their final losses (Sophia with 100k steps against AdamW with 200k), with "
+            "each optimiser's lr tuned and rho set so that train/win_rate stays in 0.1-0.5 (the official README). "
+            "So: AdamW (betas 0.9, 0.95, wd 0.1) with 1000 steps and Sophia-G (betas 0.965, 0.99, wd 0.2, k = 10, "
+            "the sampled-label gradient clipped to norm 1 before it enters h, as the official train_sophiag.py "
+            "does) with 500 and with 800 steps, each a separate run with 5% warmup and cosine to 0.05x, each at "
+            "every peak lr of {5e-4, 1e-3, 2e-3}, the best lr counting for each; rho from a 100-step pilot over "
+            "{0.03, 0.1, 0.3, 1} at lr 1e-3 by a rule fixed in advance (the win rate nearest 0.3, the middle of "
+            "the official range; the precondition is that it lies in the range). The checks: Sophia with half "
+            "AdamW's steps (the claim) and with 0.8 of them (the earlier quick bar) ends at or below AdamW, each "
+            "by 2 s.e. of the per-window difference over 50 fixed validation windows. An earlier design searched "
+            "one 1000-step Sophia run for the step where it crossed AdamW's fully annealed final loss, which an "
+            "un-annealed run at a high lr can hardly do whatever the optimiser, with one shared lr and rho = 0.04 "
+            "(win rate 0.066: most coordinates clipped). Expected: a fair fail. Public reports find no 2x at small "
+            "scale: Liuhong99/Sophia issues #30 (no convergence at nanoGPT sizes), #31 (after tuning, AdamW 2.869 "
+            "vs Sophia-G 2.876), #43 and #46 (AdamW at 200k steps 2.863 vs Sophia-G at 100k 2.897), and Dettmers "
+            "in bitsandbytes #499 ('does not have strong AdamW baselines'); our batch is 768 tokens against the "
+            "paper's 491,520, a gradient-noise regime where preconditioning gains shrink. Seeds: every seed must "
+            "pass. Full: 6 layers of 384 at 256 characters and batch 64, AdamW 5000 steps against Sophia 2500 and "
+            "4000 (about 4 CPU-hours; GPT-2 on OpenWebText needs a GPU cluster)."
         ),
     )
 )

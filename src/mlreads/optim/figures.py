@@ -1,6 +1,6 @@
 """Figures of the Adam and Sophia experiments, re-drawn from our runs: training cost per optimiser (Adam Figs 1-2),
 loss vs step size with and without bias correction (Adam Fig 4), Reddi's counterexample, Sophia's 2-D toy (Fig 2)
-and the char-LM loss curves (Sophia Fig 4)."""
+and the char-LM comparison of separate runs per step budget (Sophia Fig 4)."""
 
 from __future__ import annotations
 
@@ -18,11 +18,12 @@ def training_cost(series: dict, title: str):
                   title=title, logy=True)  # fmt: skip
 
 
-def bias_correction(finals: dict, beta2s, lrs, epochs: int):
-    """Fig 4: loss after training against log10(alpha), for each beta_2, with (filled circles, solid) and without
-    (open squares, dashed) bias correction; diverged runs are drawn at the top edge with an x. With a single step size
-    (the smoke budget) the series are spread a little along x, so no marker hides another."""
-    fig, ax = plt.subplots(figsize=(8.6, 4.2))  # the legend sits right of the axes
+def bias_correction(finals: dict, beta2s, lrs, epochs: int, check_lr: float, gap, excess):
+    """Fig 4: loss after training against log10(alpha), for each beta_2, with (solid) and without (dashed) bias
+    correction; diverged runs are drawn at the top edge with an x. The title states what the run measured at
+    `check_lr`: the corrected largest-beta_2 run against the smallest (`gap`) and the uncorrected against the
+    corrected at the largest (`excess`, 1e9 for a diverged run)."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
     finite = [v for v in finals.values() if math.isfinite(v)]
     top = max(finite) * 1.05 if finite else 1.0
     n = 2 * len(beta2s)
@@ -45,8 +46,13 @@ def bias_correction(finals: dict, beta2s, lrs, epochs: int):
         ax.set_xlabel("log10(step size alpha)")
     ax.set_ylabel(f"-ELBO after {epochs} epochs (nats, log scale)")
     ax.set_yscale("log")
-    ax.set_title("VAE: bias correction matters when beta2 is near 1")
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    hi, lo = max(beta2s), min(beta2s)
+    gap_text = "unmeasured" if gap is None else f"{100 * gap:+.1f}%"
+    excess_text = ("diverged" if excess is not None and excess >= 1e8 else
+                   "unmeasured" if excess is None else f"{100 * excess:+.0f}%")  # fmt: skip
+    ax.set_title(f"alpha = {check_lr:g}: corrected beta2 {hi:g} vs {lo:g} {gap_text};\n"
+                 f"uncorrected vs corrected at {hi:g}: {excess_text}", fontsize=9)
+    ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
 
@@ -95,12 +101,32 @@ def toy_2d(loss_fn, paths: dict, minimum, start):
     return fig
 
 
-def lm_curves(histories: dict, target: float):
-    """Sophia Fig 4 at our scale: validation loss against steps for AdamW and SophiaG, with AdamW's final loss as
-    the target line that the step ratio is read from."""
-    series = {}
-    for name, hist in histories.items():
-        rows = [r for r in hist if "val_loss" in r]
-        series[f"{name}: val loss"] = ([r["step"] for r in rows], [r["val_loss"] for r in rows])
-    return curves(series, xlabel="step", ylabel="validation loss (nats / char)",
-                  title="char-level GPT on Shakespeare", refs={f"AdamW final val {target:.3f}": target})  # fmt: skip
+def sophia_budgets(finals: dict, adamw_steps: int, out: dict):
+    """Sophia Fig 4's comparison at our scale: the final validation loss of each separate run against its step
+    budget, one point per peak lr, a line through each optimiser's best; AdamW's best as the dashed target. The
+    title gives the measured gaps at each Sophia budget."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for opt, color, marker in (("adamw", "C0", "o"), ("sophia", "C3", "s")):
+        budgets = sorted(T for o, T in finals if o == opt)
+        for T in budgets:
+            for lr, v in finals[(opt, T)].items():
+                ax.scatter([T], [float(v.mean())], color=color, marker=marker, s=18, alpha=0.6)
+                ax.annotate(f"{lr:g}", (T, float(v.mean())), fontsize=6, xytext=(3, 0), textcoords="offset points")
+        best = [min(float(v.mean()) for v in finals[(opt, T)].values()) for T in budgets]
+        ax.plot(budgets, best, "-", marker=marker, color=color, label=f"{'AdamW' if opt == 'adamw' else 'Sophia-G'} "
+                "(best lr per budget)")  # fmt: skip
+    ax.axhline(out["val_adamw"], color="C0", ls="--", lw=0.8,
+               label=f"AdamW, {adamw_steps} steps: {out['val_adamw']:.3f}")  # fmt: skip
+    ax.set_xlabel("steps (each run with its own full schedule)")
+    ax.set_ylabel("final validation loss (nats / char)")
+    gaps = [f"{T} steps {out[f'gap_{T}']:+.3f} (+- {2 * out[f'gap_{T}_se']:.3f})"
+            for T in sorted(T for o, T in finals if o == "sophia")]  # fmt: skip
+    ax.set_title(f"Sophia-G minus AdamW ({adamw_steps} steps): " + "; ".join(gaps), fontsize=8)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def training_loss(series: dict, title: str):
+    """Minibatch training loss against steps, one line per run."""
+    return curves(series, xlabel="step", ylabel="training loss (nats / char)", title=title)

@@ -121,12 +121,13 @@ class SophiaG(Optimizer):
         return loss
 
 
-def sophia_hessian_hook(every: int, seed: int, forward=None):
+def sophia_hessian_hook(every: int, seed: int, forward=None, grad_clip: float | None = None):
     """An `after_step` hook for `fit`: every `every` steps, sample labels from the model's logits on the batch just
     trained on, backward the GNB loss and refresh the optimiser's h (the official train_sophiag.py's cadence).
 
     Labels are drawn from a generator seeded by (seed, step), so a resumed run draws the same labels. `forward(model,
-    batch) -> logits` defaults to `model(batch[0])`.
+    batch) -> logits` defaults to `model(batch[0])`. `grad_clip`: clip the sampled-label gradient's global norm
+    before it enters h, as the official train_sophiag.py does (`clip_grad_norm_` before `update_hessian`).
     """
     from mlreads.core.run.seeding import derive_seed
 
@@ -137,6 +138,8 @@ def sophia_hessian_hook(every: int, seed: int, forward=None):
         gen = torch.Generator().manual_seed(derive_seed(seed, f"gnb/{done}"))
         opt.zero_grad(set_to_none=True)
         gnb_loss(logits, gen).backward()
+        if grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.grad is not None], grad_clip)
         opt.update_hessian()
         opt.zero_grad(set_to_none=True)
 

@@ -38,11 +38,16 @@ class VAE(nn.Module):
         self.logvar = nn.Linear(d_hidden, d_latent)
         self.dec = nn.Sequential(nn.Linear(d_latent, d_hidden), nn.Tanh(), nn.Linear(d_hidden, d_in))
 
-    def neg_elbo(self, x: Tensor, eps: Tensor) -> Tensor:
-        """-ELBO per example (nats), with the reparameterisation z = mu + sigma * eps. x (B, 784), eps (B, 50)."""
+    def neg_elbo_each(self, x: Tensor, eps: Tensor) -> Tensor:
+        """-ELBO of each example (nats), (B,), with the reparameterisation z = mu + sigma * eps. x (B, 784),
+        eps (B, 50)."""
         h = torch.tanh(self.enc(x))  # (B, d_hidden)
         mu, logvar = self.mu(h), self.logvar(h)  # (B, d_latent)
         z = mu + torch.exp(0.5 * logvar) * eps
-        rec = F.binary_cross_entropy_with_logits(self.dec(z), x, reduction="sum")
-        kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
-        return (rec + kl) / len(x)
+        rec = F.binary_cross_entropy_with_logits(self.dec(z), x, reduction="none").sum(-1)
+        kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=-1)
+        return rec + kl
+
+    def neg_elbo(self, x: Tensor, eps: Tensor) -> Tensor:
+        """Mean -ELBO per example (nats): the training loss."""
+        return self.neg_elbo_each(x, eps).mean()

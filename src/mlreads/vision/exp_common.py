@@ -61,3 +61,10 @@ def error_rate(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 1000) -
 def subset(x: Tensor, y: Tensor, n: int, gen: torch.Generator) -> tuple[Tensor, Tensor]:
     idx = torch.randperm(len(x), generator=gen)[:n]
     return x[idx], y[idx]
+
+
+def standardise(x_tr: Tensor, *others: Tensor) -> list[Tensor]:
+    """Subtract the training set's mean image and divide by its pixels' s.d.; the same transform for the others."""
+    mean = x_tr.mean(0, keepdim=True)  # (1, C, H, W)
+    sd = (x_tr - mean).std()
+    return [(x - mean) / sd for x in (x_tr, *others)]

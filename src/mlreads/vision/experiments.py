@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 
 from mlreads.core.run.registry import Experiment, at_least, at_most, holds, register
+from mlreads.core.run.verdict import ALL_SEEDS
 from mlreads.core.train import recipe
 from mlreads.vision.exp_alexnet_feature_neighbours import (
     NeighboursConfig,
@@ -29,11 +30,11 @@ def _sgd(steps, lr, eval_every, warmup=0, wd=0.0, schedule="constant", time_limi
 
 RELU_TANH = {
     "smoke": ReluTanhConfig(dataset="mnist", n_train=5000, target_err=0.30, batch_size=32, n_train_eval=500,
-                            lr_relu=0.05, lr_tanh=0.05, max_steps_tanh=100, train=_sgd(100, 0.05, 20, 10, clip=1.0)),
-    "quick": ReluTanhConfig(target_err=0.15, n_train_eval=2000, max_steps_tanh=3000,
-                            train=_sgd(1200, 0.02, 100, 50, clip=1.0)),
-    "full": ReluTanhConfig(widths=(32, 32, 64), target_err=0.08, max_steps_tanh=40_000,
-                           train=_sgd(10_000, 0.02, 100, 100, clip=1.0)),
+                            lr_grid=(0.005, 0.01), pilot_steps=20, max_steps_tanh=200, n_boot=100,
+                            train=_sgd(200, 0.01, 20)),
+    "quick": ReluTanhConfig(),
+    "full": ReluTanhConfig(n_train=0, widths=(32, 32, 64), max_steps_tanh=60_000, n_train_eval=5000,
+                           train=_sgd(15_000, 0.01, 250)),
 }  # fmt: skip
 
 register(Experiment(
@@ -43,39 +44,51 @@ register(Experiment(
     configs=RELU_TANH,
     run=run_relu_vs_tanh,
     checks={
-        "smoke": [holds("relu_reached", "the ReLU net reaches 30% training error within 100 steps (5k MNIST)"),
-                  at_most("final_train_err_relu", 0.2, name="the ReLU net's training error after 100 steps <= 20%")],
-        "quick": [at_least("min_speedup", 3.0, name="speedup >= 3 (several times; paper 6)")],
-        "full": [at_least("min_speedup", 3.0, name="speedup >= 3 (several times; paper 6)")],
+        "smoke": [holds("relu_reached", "the ReLU net reaches 30% training error within 200 steps (5k MNIST)"),
+                  holds("tanh_reached", "the tanh net reaches it within 4x ReLU's steps")],
+        "quick": [at_least("min_speedup", 3.0, ci="min_speedup_ci", name="speedup >= 3 (several times; paper 6)")],
+        "full": [at_least("min_speedup", 3.0, ci="min_speedup_ci", name="speedup >= 3 (several times; paper 6)")],
     },
     # Without a ReLU crossing there is no speedup: the run says nothing about the claim (the budget was once
     # counted as a crossing and published as "speedup 0.667").
     preconditions={b: [holds("relu_reached", "the ReLU net reached the target training error within its budget")]
-                   for b in ("quick", "full")},  # fmt: skip
+                   for b in ("quick", "full")},
+    seed_rule=ALL_SEEDS,
     headline="min_speedup",
     notes=("cuda-convnet-style net: conv5x5(16) - maxpool 3/2 - conv5x5(16) - maxpool 3/2 - conv5x5(32) - maxpool 3/2 "
-           "- fc10, no normalisation or regularisation, SGD momentum 0.9, batch 64. Deviations: Fashion-MNIST with "
-           "E* = 15% at quick (set before the first run, to be reached in about 1.5 epochs; CIFAR-10's 25% is far "
-           "too easy there; full uses 8%); gradient-norm clipping at 1 and a short warmup (without "
-           "them the ReLU net died at lr 0.05 on some seeds); the same learning rate 0.02 for both nets (the paper "
-           "tuned each net's rate; no grid was affordable); training error measured on a fixed 2k training subset in "
-           "eval mode every 100 steps, so steps to E* are rounded up to a multiple of 100. The tanh arm is capped at "
-           "4x ReLU's steps (and 3000 steps): when it does not get there, min_speedup is the lower bound tanh's budget / "
-           "ReLU's steps (tanh_reached false, speedup none). When ReLU never reaches E*, no speedup is computed and the "
-           "run is inconclusive."),
+           "- fc10, no normalisation or regularisation, batch 64, on a 10k Fashion-MNIST training subset. Why the "
+           "design is fair: Fig 1 trains the same net with each activation at a learning rate 'chosen "
+           "independently to make training as fast as possible', with plain SGD and momentum, on mean-subtracted "
+           "inputs, to 25% training error on CIFAR-10, far below what a linear classifier reaches there. So: "
+           "inputs standardised (mean image subtracted, pixel s.d. divided); He init for ReLU, Glorot for tanh "
+           "(each activation's usual init; the paper used one fixed Gaussian for both); SGD momentum 0.9 at a "
+           "constant rate, no clipping or warmup; each net's rate (and the linear model's) from a 200-step pilot "
+           "over 0.0025-0.04 by a rule fixed in advance (lowest mean minibatch loss over the pilot's last 50 "
+           "steps); and E* = the training error of a softmax regression trained on the same batches for ReLU's "
+           "whole budget (3000 steps) minus 5 pp, so crossing E* needs nonlinear features. An earlier design used "
+           "a fixed 15% that a linear model reaches as fast as the ReLU net, one shared rate, clipping active on "
+           "93% of steps, and raw inputs. Race: ReLU first (3000 steps), tanh at most 4x ReLU's steps to E* (cap "
+           "8000), each net stopped at its first evaluation at or below E*: when tanh does not get there, min_speedup "
+           "is the lower bound tanh's budget / ReLU's steps. Training error on a fixed 5k training subset in eval "
+           "mode every 50 steps; the speedup's interval is a bootstrap over those 5k images (both crossings "
+           "re-read per resample). When ReLU never reaches E*, the run is inconclusive (the precondition). "
+           "Seeds: every seed must pass. Full: the whole 50k split, widths (32, 32, 64), 15k ReLU steps (about "
+           "two CPU-hours with tanh's 4x; CIFAR-10 itself is not available offline)."),
 ))
 
 
 # ===== alexnet/feature-neighbours =====================================================================================
 
 NEIGHBOURS = {
-    "smoke": NeighboursConfig(dataset="mnist", n_database=800, n_queries=250, batch_size=32,
-                              train=_sgd(150, 0.01, 0, 20, wd=5e-4, clip=1.0)),
+    "smoke": NeighboursConfig(dataset="mnist", n_database=800, n_queries=250, batch_size=32, logreg_iters=20,
+                              train=_sgd(150, 0.03, 0, 20, wd=5e-4, clip=1.0)),
     "quick": NeighboursConfig(),
     "full": NeighboursConfig(scale=4, d_fc=1024, n_database=50_000, n_queries=10_000, batch_size=128,
-                             train=_sgd(20_000, 0.01, 1000, 500, wd=5e-4, clip=1.0)),
+                             train=dataclasses.replace(NeighboursConfig().train, steps=20_000, eval_every=2000)),
 }
 
+_BEATS_LOGREG = at_least("acc_gain_over_logreg", 0.0, se="acc_gain_over_logreg_se",
+                         name="the net's test accuracy > a softmax regression's on pixels (by 2 s.e.)")
 register(Experiment(
     id="alexnet/feature-neighbours",
     claim="Images whose last-hidden-layer (fc7) features are close are semantically similar (Section 6.1, Fig 4).",
@@ -85,29 +98,50 @@ register(Experiment(
     checks={
         "smoke": [at_least("agree_feat", "agree_feat_init", margin=0.05,
                            name="training makes fc7 neighbours agree more (>= +5 pp over the untrained net)")],
-        "quick": [at_least("feat_minus_pix_pp", 5.0, name="fc7 5-NN class agreement >= pixel 5-NN + 5 pp")],
-        "full": [at_least("feat_minus_pix_pp", 5.0, name="fc7 5-NN class agreement >= pixel 5-NN + 5 pp")],
+        "quick": [at_least("feat_minus_pix_pp", 5.0, se="feat_minus_pix_pp_se",
+                           name="fc7 5-NN class agreement >= pixel 5-NN + 5 pp")],
+        "full": [at_least("feat_minus_pix_pp", 5.0, se="feat_minus_pix_pp_se",
+                          name="fc7 5-NN class agreement >= pixel 5-NN + 5 pp")],
     },
+    # a net no better than a linear model on pixels has not learned the features the claim is about
+    preconditions={b: [_BEATS_LOGREG] for b in ("quick", "full")},
+    seed_rule=ALL_SEEDS,
     headline="feat_minus_pix_pp",
     notes=("Width-scaled AlexNet for 28x28 (conv1 5x5 stride 1; widths (96, 256, 384, 384, 256) / 16; fc 256), with "
            "LRN in the paper's units (k=2, n=5, alpha=1e-4, beta=0.75; torch alpha 5e-4), overlapping pooling 3/2, "
-           "dropout 0.5, groups=2; SGD lr 0.01, momentum 0.9, weight decay 5e-4, batch 64 (paper 128). Deviation: He "
-           "init instead of N(0, 0.01) with bias 1 (tuned for the full model); gradient-norm clipping at 1 and a 20-step "
-           "warmup (without them the scaled net collapsed to one class at lr 0.01-0.03 on some seeds). Agreement = share of the 5 nearest "
-           "training images (5k database) with the query's class, 1k test queries. The smoke check compares with the "
-           "untrained net's fc7 (MNIST pixels are already excellent neighbours, about 95%)."),
+           "dropout 0.5, groups=2; SGD momentum 0.9, weight decay 5e-4, batch 64 (paper 128), on the 50k "
+           "Fashion-MNIST training split with the mean image subtracted and divided by the pixel s.d. (AlexNet "
+           "Section 2 subtracts the mean image); lr 0.03 with a 200-step warmup and cosine decay to 0.003 over "
+           "6000 steps (7.7 epochs; the paper divides its lr by 10 on plateaus over 90 epochs). Deviations: He init "
+           "instead of N(0, 0.01) with bias 1 (tuned for the full model); gradient-norm clipping at 1, kept from "
+           "the earlier design (the He-initialised net's first gradients are large: in probes at lr 0.03 on MNIST "
+           "the net was at 91% error after 100 steps without clipping; after 150 steps at 59% with clipping at 2 "
+           "and 31% at 1). Clipping is no part of the claim, which is about the trained features. Why the design "
+           "is fair: Fig 4 shows the "
+           "neighbours of a *trained* AlexNet (about 60% top-1 on ImageNet, far beyond a linear model on pixels). "
+           "An earlier design trained 1.9 epochs on raw inputs with clipping at lr 0.01 and reached 80.6% test "
+           "accuracy, below a softmax regression on the same pixels, so it did not test learned features; now a "
+           "precondition requires the net to beat a softmax regression fitted (L-BFGS) on the same training "
+           "pixels, on the whole test set, by 2 s.e. of the paired per-image difference, and the run is "
+           "inconclusive otherwise. Agreement = share of the 5 nearest training images (a 10k database) with the "
+           "query's class, over 5k test queries; the check's s.e. is that of the per-query difference (the same "
+           "queries in both spaces). The +5 pp margin was fixed before the first run and is unchanged. Seeds: "
+           "every seed must pass. The smoke check compares with the untrained net's fc7 (MNIST pixels are "
+           "already excellent neighbours, about 95%). Full: scale 4, fc 1024, 20k steps at batch 128 on the "
+           "whole split (about 2 CPU-hours; ImageNet itself needs a GPU)."),
 ))
 
 
 # ===== resnet/degradation =============================================================================================
 
 DEGRADATION = {
-    "smoke": DegradationConfig(dataset="mnist", pool=4, n_shallow=1, n_deep=5, width=4, batch_size=32,
-                               n_train_eval=1000, n_test_eval=1000, n_response=200,
+    "smoke": DegradationConfig(dataset="mnist", pool=4, n_shallow=1, n_deep=5, width=4, batch_size=32, n_train=2000,
+                               n_train_eval=1000, n_test_eval=500, n_last=1, n_response=200,
                                train=_sgd(80, 0.1, 20, warmup=4, wd=1e-4, schedule="cosine")),
     "quick": DegradationConfig(),
-    "full": DegradationConfig(pool=1, width=16, batch_size=128, n_train_eval=10_000, n_test_eval=10_000,
-                              train=_sgd(64_000, 0.1, 1000, warmup=400, wd=1e-4, schedule="cosine")),
+    "full": DegradationConfig(n_train=0, batch_size=128, n_train_eval=5000, n_test_eval=5000,
+                              train=dataclasses.replace(DegradationConfig().train, steps=10_000, warmup=500,
+                                                        eval_every=1000)),
 }  # fmt: skip
 
 register(Experiment(
@@ -123,21 +157,38 @@ register(Experiment(
                            name="plain-32 trains worse than plain-8 (by >= 10 pp)"),
                   at_most("train_err_resnet-32", "train_err_plain-32", margin=0.2,
                           name="ResNet-32 trains better than plain-32 (by >= 20 pp)")],
-        "quick": [at_least("degradation_pp_plain", 2.0, name="plain-56 training error >= plain-20's + 2 pp"),
-                  at_most("degradation_pp_resnet", 0.5, name="ResNet-56 training error <= ResNet-20's + 0.5 pp"),
-                  at_least("resnet_gain_deep_pp", 3.0, name="ResNet-56 training error <= plain-56's - 3 pp"),
+        "quick": [at_least("degradation_pp_plain", 2.0, se="degradation_pp_plain_se",
+                           name="plain-56 training error >= plain-20's + 2 pp"),
+                  at_most("degradation_pp_resnet", 0.5, se="degradation_pp_resnet_se",
+                          name="ResNet-56 training error <= ResNet-20's + 0.5 pp"),
+                  at_least("resnet_gain_deep_pp", 3.0, se="resnet_gain_deep_pp_se",
+                           name="ResNet-56 training error <= plain-56's - 3 pp"),
                   holds("fig7_resnet_smaller", "Fig 7: mean response std of each ResNet < its plain twin's")],
-        "full": [at_least("degradation_pp_plain", 1.0, name="plain-56 training error >= plain-20's + 1 pp"),
-                 at_most("degradation_pp_resnet", 0.0, name="ResNet-56 training error <= ResNet-20's"),
+        "full": [at_least("degradation_pp_plain", 1.0, se="degradation_pp_plain_se",
+                          name="plain-56 training error >= plain-20's + 1 pp"),
+                 at_most("degradation_pp_resnet", 0.0, se="degradation_pp_resnet_se",
+                         name="ResNet-56 training error <= ResNet-20's"),
                  holds("fig7_resnet_smaller", "Fig 7: mean response std of each ResNet < its plain twin's")],
     },
+    seed_rule=ALL_SEEDS,
     headline="degradation_pp_plain",
     notes=("CIFAR-style 6n+2 nets (3x3 convs, BN, option-A shortcuts for ResNets; the plain twin drops the "
            "shortcuts) at depths 20 and 56, widths {8, 16, 32} (paper {16, 32, 64}), on Fashion-MNIST average-pooled "
-           "to 14x14; SGD momentum 0.9, lr 0.1 with 5% warmup and cosine to 0.01 (paper: step decay at 32k/48k), "
-           "weight decay 1e-4 on weights (not BN), batch 64, 400 steps per net (about 1.3 s per joint step of the "
-           "four nets on an idle core, so about 9 min; on a loaded machine longer). Training error: a fixed 2k "
-           "training subset in eval mode every 50 steps (test error on 2k test images). "
-           "Smoke: 8 vs 32 layers on 7x7 MNIST, width 4, 80 steps. Fig 7 responses: std of each 3x3 layer's BN "
-           "output on 500 test images."),
+           "to 14x14; SGD momentum 0.9, lr 0.1 with 5% warmup and cosine to 0.001 (paper: step decay at 32k/48k), "
+           "weight decay 1e-4 on weights (not BN), batch 64. Why the design is fair: Figs 1 and 6 compare training "
+           "error through and at the end of long training (64k iterations, about 180 epochs of CIFAR-10), where "
+           "the curves separate throughout; degradation means the deeper net cannot fit its own training set. So "
+           "every net fits the same fixed 5k training images for 1200 steps (15 epochs), on the same batches, and "
+           "the training error compared is each image's error averaged over the last 3 evaluations (steps 1000, "
+           "1100, 1200, with the lr nearly annealed) on a fixed 2.5k half of that set, deep against shallow on the "
+           "same images, each check by 2 s.e. of the paired per-image difference. An earlier design compared one "
+           "evaluation after 400 steps (half an epoch of 50k), a transient where single evaluations swung by "
+           "+-3 pp and the ResNet-20/56 curves crossed repeatedly, against a 0.5 pp margin on one seed. The "
+           "margins (2, 0.5, 3 pp) are the earlier design's, unchanged. Seeds: every seed must pass. Fig 7: the "
+           "responses are read after this training (not after half an epoch, when BN's scales had barely moved "
+           "from 1), in eval mode on 500 test images, as each channel's s.d. (root mean square over channels); "
+           "the earlier measure pooled all channels into one s.d., counting the channels' different offsets "
+           "(BN's beta) as response. Smoke: 8 vs 32 layers on 7x7 MNIST, width 4, 80 steps. Full: the whole 50k "
+           "split, batch 128, 10k steps (about 2 CPU-hours); the paper's widths on 32x32 images would take about "
+           "a week on one thread."),
 ))

@@ -13,8 +13,10 @@ def _plt():
     return plt
 
 
-def degradation_figure(histories: Mapping[str, Sequence[Mapping]], shallow: int, deep: int, dataset: str):
-    """ResNet Fig 1/6: training error (thin dashed) and test error (bold) against steps, plain left, ResNet right."""
+def degradation_figure(histories: Mapping[str, Sequence[Mapping]], shallow: int, deep: int, dataset: str,
+                       metrics: Mapping[str, float]):  # fmt: skip
+    """ResNet Fig 1/6: training error (thin dashed) and test error (bold) against steps, plain left, ResNet right;
+    each panel's title gives the measured deep-minus-shallow training error (`degradation_pp_<kind>`, its s.e.)."""
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
     for ax, kind, title in zip(axes, ("plain", "resnet"), ("plain nets", "ResNets")):
@@ -25,7 +27,9 @@ def degradation_figure(histories: Mapping[str, Sequence[Mapping]], shallow: int,
                     label=f"{kind}-{depth} train")  # fmt: skip
             ax.plot(steps, [100 * r["test_err"] for r in rows], "-", color=f"C{i}", lw=2, label=f"{kind}-{depth} test")
         ax.set_xlabel("training step")
-        ax.set_title(f"{title} on {dataset}: is the deeper net worse on its own training set?", fontsize=9)
+        gap, se = metrics[f"degradation_pp_{kind}"], metrics[f"degradation_pp_{kind}_se"]
+        ax.set_title(f"{title} on {dataset}:\n{kind}-{deep} minus {kind}-{shallow} training error "
+                     f"{gap:+.1f} pp (+- {2 * se:.1f})", fontsize=9)
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("error (%)")
@@ -33,8 +37,9 @@ def degradation_figure(histories: Mapping[str, Sequence[Mapping]], shallow: int,
     return fig
 
 
-def responses_figure(responses: Mapping[str, Sequence[float]]):
-    """ResNet Fig 7: std of each 3x3 layer's response (BN output), in depth order (top) and sorted (bottom)."""
+def responses_figure(responses: Mapping[str, Sequence[float]], ratio_shallow: float, ratio_deep: float):
+    """ResNet Fig 7: std of each 3x3 layer's response (BN output), in depth order (top) and sorted (bottom); the
+    title gives each ResNet's mean response std over its plain twin's."""
     plt = _plt()
     fig, axes = plt.subplots(2, 1, figsize=(7, 6))
     for i, (name, stds) in enumerate(responses.items()):
@@ -47,31 +52,38 @@ def responses_figure(responses: Mapping[str, Sequence[float]]):
         ax.set_ylabel("std of response")
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
-    axes[0].set_title("Fig 7: residual functions have smaller responses than plain layers", fontsize=9)
+    axes[0].set_title(f"mean response std, ResNet / plain: {ratio_shallow:.2f} (shallow), {ratio_deep:.2f} (deep)",
+                      fontsize=9)
     fig.tight_layout()
     return fig
 
 
-def steps_to_target_figure(histories: Mapping[str, Sequence[Mapping]], target: float, steps_per_epoch: float):
-    """AlexNet Fig 1: training error against epochs for ReLU and tanh, with the target error as a dashed line."""
+def steps_to_target_figure(histories: Mapping[str, Sequence[Mapping]], target: float, steps_per_epoch: float,
+                           outcome: str, linear_err: float | None = None):  # fmt: skip
+    """AlexNet Fig 1: training error against epochs for ReLU and tanh, with the target error as a dotted line and
+    the linear model's training error (when given) as a dashed one; the title is the run's `outcome`."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.4, 4))
     for i, (name, hist) in enumerate(histories.items()):
         rows = [r for r in hist if "train_err" in r]
         ax.plot([r["step"] / steps_per_epoch for r in rows], [100 * r["train_err"] for r in rows], "o-" if i == 0
                 else "s--", ms=3, color=f"C{i}", label=name)  # fmt: skip
-    ax.axhline(100 * target, color="gray", ls=":", label=f"target {100 * target:.0f}% training error")
+    ax.axhline(100 * target, color="gray", ls=":", label=f"target {100 * target:.1f}% training error")
+    if linear_err is not None:
+        ax.axhline(100 * linear_err, color="gray", ls="--", lw=0.8,
+                   label=f"softmax regression {100 * linear_err:.1f}%")  # fmt: skip
     ax.set_xlabel("epochs")
     ax.set_ylabel("training error (%)")
-    ax.set_title("Training error against epochs, ReLU and tanh (AlexNet Fig 1's protocol)", fontsize=9)
+    ax.set_title(outcome, fontsize=8)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
 
 
-def neighbours_figure(queries: np.ndarray, feat_nn: np.ndarray, pix_nn: np.ndarray, side: int):
-    """AlexNet Fig 4: each query image (left), its nearest training images in fc7 space, then in pixel space."""
+def neighbours_figure(queries: np.ndarray, feat_nn: np.ndarray, pix_nn: np.ndarray, side: int, title: str):
+    """AlexNet Fig 4: each query image (left), its nearest training images in fc7 space, then in pixel space; the
+    title says what the run measured."""
     plt = _plt()
     n_q, k = feat_nn.shape[0], feat_nn.shape[1]
     fig, axes = plt.subplots(n_q, 2 * k + 1, figsize=(1.0 * (2 * k + 1), 1.05 * n_q))
@@ -86,6 +98,6 @@ def neighbours_figure(queries: np.ndarray, feat_nn: np.ndarray, pix_nn: np.ndarr
     axes[0, 0].set_title("query", fontsize=8)
     axes[0, 1].set_title(f"{k} nearest in fc7 space", fontsize=8, loc="left")
     axes[0, k + 1].set_title(f"{k} nearest in pixel space", fontsize=8, loc="left")
-    fig.suptitle("Fig 4: fc7 neighbours share the query's class more often than pixel neighbours", fontsize=9)
+    fig.suptitle(title, fontsize=8)
     fig.tight_layout()
     return fig

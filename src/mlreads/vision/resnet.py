@@ -250,11 +250,20 @@ class ResNet(HookedModule):
         return resnet_from_hf(source)
 
 
+def channel_std(out: Tensor) -> float:
+    """The spread of a layer's response (B, C, H, W): each channel's s.d. over images and positions, as a root mean
+    square over channels. Pooling all channels into one s.d. would count the channels' different offsets (BN's beta)
+    as response."""
+    per_channel = out.transpose(0, 1).reshape(out.shape[1], -1).var(dim=1)  # (C,)
+    return float(per_channel.mean().sqrt())
+
+
 @torch.no_grad()
 def response_stds(model: ResNet, x: Tensor) -> list[float]:
-    """Fig 7: the standard deviation of each 3x3 layer's response (BN output, before ReLU) on the batch `x`."""
+    """Fig 7: the standard deviation of each 3x3 layer's response (BN output, before ReLU) on the batch `x`, per
+    channel (`channel_std`). Call it in eval mode, as the paper's test-time responses."""
     stds: list[float] = []
-    hooks = [m.register_forward_hook(lambda _m, _i, out: stds.append(out.std().item())) for m in
+    hooks = [m.register_forward_hook(lambda _m, _i, out: stds.append(channel_std(out))) for m in
              model.response_layers()]  # fmt: skip
     try:
         model(x)
