@@ -1,12 +1,18 @@
-"""The noise-free loss that ranks sparse restarts (exp_common.few_active_losses): it equals a large Monte Carlo
-estimate of the sampled loss, leaves out exactly the mass of three or more active features, and ranks two models
-the way the true loss does."""
+"""The measures the redesigned superposition checks rest on. The noise-free loss that ranks sparse restarts
+(exp_common.few_active_losses): it equals a large Monte Carlo estimate of the sampled loss, leaves out exactly the
+mass of three or more active features, and ranks two models the way the true loss does. The dimensions in use
+(measures.dimensions_in_use): k antipodal pairs give 1/2 per feature whether or not every dimension holds one."""
 
 import math
 
 import torch
 
 from mlreads.superposition.exp_common import few_active_losses
+from mlreads.superposition.measures import (
+    dimensions_in_use,
+    dimensions_per_feature,
+    dimensions_per_feature_in_use,
+)
 from mlreads.superposition.model import ToyConfig, ToyModel
 
 
@@ -50,3 +56,28 @@ def test_a_model_that_drops_a_feature_ranks_worse():
     p, second_moment = 0.01, 1 / 3 - 1 / (12 * 32**2)
     expected = 0.512 * second_moment / 4 * (p * (1 - p) ** 3 + 3 * p**2 * (1 - p) ** 2)
     assert math.isclose(float(exact[1]), expected, rel_tol=1e-5)
+
+
+def _digons(n_pairs: int, m: int, n: int, norm: float = 1.0) -> torch.Tensor:
+    """W (m, n): feature pairs (2k, 2k+1) antipodal along hidden dimension k, the other features zero."""
+    W = torch.zeros(m, n)
+    for k in range(n_pairs):
+        W[k, 2 * k], W[k, 2 * k + 1] = norm, -norm
+    return W
+
+
+def test_antipodal_pairs_give_one_half_per_used_dimension_with_or_without_an_unused_one():
+    all_used, one_unused = _digons(20, 20, 200), _digons(19, 20, 200)
+    assert float(dimensions_per_feature(all_used)) == 0.5
+    assert abs(float(dimensions_per_feature(one_unused)) - 20 / 38) < 1e-6  # the paper's m / ||W||_F^2: 0.526
+    torch.testing.assert_close(dimensions_in_use(torch.stack([all_used, one_unused])), torch.tensor([20.0, 19.0]))
+    torch.testing.assert_close(dimensions_per_feature_in_use(one_unused), torch.tensor(0.5))
+    # a dimension holding only a small leftover counts near 0, and norms above 1 still move the measure below 1/2
+    leftover = one_unused.clone()
+    leftover[19, 150] = 0.1
+    assert abs(float(dimensions_in_use(leftover)) - 19) < 0.01
+    torch.testing.assert_close(dimensions_per_feature_in_use(_digons(19, 20, 200, norm=1.1)), torch.tensor(0.5 / 1.21))
+
+
+def test_dedicated_features_give_one():
+    torch.testing.assert_close(dimensions_per_feature_in_use(torch.eye(5, 20)), torch.tensor(1.0))
