@@ -44,33 +44,76 @@ register(Experiment(
     ),
 ))
 
+def _ablation_checks(heads: bool = False) -> list:
+    """Table 3 rows D and E (and A with `heads`), each a paired difference with its bootstrap interval."""
+    checks = [
+        at_least("ppl_log_ratio_ls", 0.0, strict=True, ci="ppl_log_ratio_ls_ci",
+                 name="label smoothing raises perplexity: log(PPL_base / PPL_ls0) > 0"),
+        at_least("bleu_gain_ls", 0.0, strict=True, ci="bleu_gain_ls_ci",
+                 name="label smoothing raises BLEU: BLEU(base) - BLEU(ls0) > 0"),
+        at_most("bleu_diff_learned_pe", 1.0, ci="bleu_diff_learned_pe_ci",
+                name="learned positions: BLEU(learned) - BLEU(sinusoids) <= +1"),
+        at_least("bleu_diff_learned_pe", -1.0, ci="bleu_diff_learned_pe_ci",
+                 name="learned positions: BLEU(learned) - BLEU(sinusoids) >= -1"),
+    ]
+    if heads:
+        checks.append(at_least("bleu_gain_heads", 0.0, strict=True, ci="bleu_gain_heads_ci",
+                               name="4 heads beat 1 head: BLEU(base) - BLEU(h1) > 0"))
+    return checks
+
+
+_near_convergence = at_least("min_token_acc_of_best", 0.95, name="training is near convergence: every variant's "
+                             "test token accuracy is >= 95% of the best possible (the likeliest synonym)")
+
 register(Experiment(
     id="transformer/ablations",
-    claim="Table 3: label smoothing hurts perplexity but helps BLEU (row D); learned positional embeddings do about "
-          "as well as sinusoids (row E).",
+    claim="Table 3: label smoothing raises perplexity and raises BLEU (row D); learned positional embeddings match "
+          "sinusoids, within 1 BLEU (row E). Paired variants, near convergence, references with synonyms.",
     paper_value="newstest2013: ε_ls 0: PPL 4.67 / BLEU 25.3 vs ε_ls 0.1: 4.92 / 25.8; learned PE 4.92 / 25.7",
     configs={
         "smoke": AblationConfig(data=TranslationConfig(min_len=5, max_len=10), variants=("base", "ls0"), d_model=32,
-                                d_mlp=64, warmup=30, steps=100, n_test=100),
+                                d_mlp=64, warmup=30, steps=100, corpus=0, n_test=100, n_boot=200),
         "quick": AblationConfig(),
-        "full": AblationConfig(data=TranslationConfig(), variants=("base", "ls0", "learned_pe", "h1"), d_model=128,
-                               d_mlp=512, steps=8000, warmup=800, n_test=1000),
+        "full": AblationConfig(data=TranslationConfig(synonym_probs=(0.6, 0.3, 0.1)),
+                               variants=("base", "ls0", "learned_pe", "h1"), d_model=128, d_mlp=512, steps=8000,
+                               warmup=800, corpus=50_000, n_test=2000),
     },
     run=run_ablations,
     checks={
         "smoke": [at_most("ppl_base", "uniform_ppl", margin=0.0, name="the base model beats a uniform guess"),
                   at_most("ppl_ls0", "uniform_ppl", name="the ε_ls = 0 model beats a uniform guess")],
-        "quick": [at_most("ppl_ls0", "ppl_base", name="label smoothing raises perplexity"),
-                  at_least("bleu_base", "bleu_ls0", name="label smoothing raises BLEU"),
-                  at_most("bleu_gap_learned_pe", 1.0, name="|BLEU(learned PE) - BLEU(sinusoids)| <= 1")],
-        "full": [at_most("ppl_ls0", "ppl_base"), at_least("bleu_base", "bleu_ls0"), at_most("bleu_gap_learned_pe", 1.0),
-                 at_least("bleu_base", "bleu_h1", name="4 heads beat 1 head")],
+        "quick": _ablation_checks(),
+        "full": _ablation_checks(heads=True),
     },
-    headline="bleu_base",
+    preconditions={"quick": [_near_convergence], "full": [_near_convergence]},
+    headline="bleu_gain_ls",
     notes=(
-        "Variants train for the same steps on the same batches (lengths 5-30 at quick); perplexity is of the "
-        "unsmoothed model distribution on held-out pairs (teacher forcing), BLEU is greedy. At this scale BLEU "
-        "differences of a point can be seed noise: the report should be read with that in mind."
+        "Why this design is a fair test. Table 3 compares single runs of the base model (100k steps on WMT'14 "
+        "En-De, newstest2013, beam search) that differ in one thing; Section 5.4 says label smoothing 'hurts "
+        "perplexity, as the model learns to be more unsure, but improves accuracy and BLEU score', and row E finds "
+        "learned positions 'nearly identical' to sinusoids (25.7 vs 25.8). Three things make that testable here. "
+        "(1) Paired variants: every variant starts from the base model's initial weights (where shapes agree), "
+        "trains on the same batches in the same order, with the same dropout stream, and is scored on the same "
+        "test sentences; each comparison is a difference with a paired bootstrap interval over the 1,000 test "
+        "sentences (Koehn 2004), which a check must clear (the power rule); across seeds every seed must pass. "
+        "(2) Near convergence: 1,500 steps, with the precondition that every variant's test token accuracy is at "
+        "least 95% of the best possible; there the perplexity effect is mechanical (an ε-smoothed optimum spreads "
+        "0.1 of the mass over the vocabulary, so its perplexity exceeds the unsmoothed one's), while mid-training "
+        "smoothing can lower perplexity by bounding over-confident mistakes. (3) Something for smoothing to act on: "
+        "the paper's mechanism (calibration and regularisation against noisy, multi-modal references and a finite "
+        "corpus) has nothing to act on in a deterministic task with fresh data at every step, so each source word "
+        "has three target synonyms drawn with probabilities 0.6 / 0.3 / 0.1 (a sentence has many correct "
+        "translations; greedy translation into the likeliest synonyms scores only about 28 BLEU against one sampled "
+        "reference, far from any ceiling), and training draws from a fixed corpus of 10,000 pairs (about 5 passes; "
+        "the paper's model saw its corpus about 20 times). The paper's BLEU effect is +0.5 (25.3 to 25.8): at this "
+        "scale it may well lie within the test set's noise, and is then reported inconclusive, not passed. Learned "
+        "positions are tested as an equivalence: the whole interval of the difference must lie within +-1 BLEU. "
+        "The model is the base recipe scaled down (post-LN, N=2, d=64, h=4, d_ff=256, P_drop 0.1, Adam (0.9, 0.98, "
+        "1e-9) with Eq. 3, warmup 200), greedy decoding (the paper: beam 4), lengths 5-30. "
+        "History: the first design trained each variant 600 steps from its own initialisation (token accuracy "
+        "0.70-0.78, far from convergence), one seed, fresh deterministic pairs; label smoothing came out lowering "
+        "perplexity (base 2.38 against ls0 3.07, the paper's direction reversed mid-training), BLEU 52.7 against "
+        "52.0, and learned positions 55.4 (a gap of 2.7 to base), differences within init noise."
     ),
 ))
 
