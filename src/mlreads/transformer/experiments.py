@@ -9,38 +9,58 @@ from mlreads.transformer.exp_ablations import AblationConfig, run_ablations
 from mlreads.transformer.exp_scaled_dot_product import ScaledDotConfig, run_scaled_dot
 from mlreads.transformer.exp_seq2seq import Seq2SeqConfig, run_seq2seq
 
+_seq2seq_quality = [at_least("bleu_gap", 0.0, strict=True, ci="bleu_gap_ci",
+                             name="BLEU(Transformer) > BLEU(RNNsearch) at equal CPU time (paired interval)")]
+_seq2seq_preconditions = [
+    at_most("bleu_max", 95.0, name="the task does not saturate: both models' test BLEU <= 95"),
+    at_least("bleu_min", 10.0, name="both models learned the task: test BLEU >= 10"),
+]
+
 register(Experiment(
     id="transformer/seq2seq",
-    claim="The Transformer translates better than recurrent attention at a fraction of the training cost (Table 2), "
-          "here: at least RNNsearch's BLEU at equal training time on the pseudo-French task.",
+    claim="The Transformer translates better than recurrent attention (Table 2's quality half): a higher BLEU than "
+          "RNNsearch at equal CPU time on a pseudo-French task that does not saturate. Its cost half rests on "
+          "parallel hardware; throughput at 1 and 2 threads is reported.",
     paper_value="WMT'14 En-De 27.3 / En-Fr 38.1 BLEU (base) at 3.3e18 FLOPs, above every recurrent model in Table 2",
     configs={
         "smoke": Seq2SeqConfig(data=TranslationConfig(task="copy", n_adjectives=10, n_nouns=20, n_verbs=10,
                                                       min_len=5, max_len=10),
-                               d_model=32, n_heads=4, d_mlp=64, dropout=0.0, warmup=100, steps=250, time_s=60.0,
-                               eval_every=150, n_dev=20, n_test=100, compare=False),
+                               corpus=0, d_model=32, n_heads=4, d_mlp=64, dropout=0.0, warmup=100, steps=250,
+                               time_s=60.0, eval_every=150, n_dev=20, n_test=100, compare=False, throughput_steps=0),
         "quick": Seq2SeqConfig(),
         "full": Seq2SeqConfig(d_model=256, n_heads=8, d_mlp=1024, n_layers=6, time_s=3600.0, eval_every=500,
-                              n_dev=300, n_test=2000),
+                              corpus=500_000, n_dev=300, n_test=2000),
     },
     run=run_seq2seq,
     checks={
         "smoke": [at_least("token_acc_transformer", 0.9, name="the copy task: next-token accuracy >= 0.9")],
-        "quick": [at_least("bleu_transformer", "bleu_rnnsearch", name="BLEU(Transformer) >= BLEU(RNNsearch), equal CPU time"),
-                  at_most("time_ratio_to_rnnsearch_final", 0.5,
-                          name="the Transformer reaches RNNsearch's final dev BLEU in <= half its time")],
-        "full": [at_least("bleu_transformer", "bleu_rnnsearch"), at_most("time_ratio_to_rnnsearch_final", 0.5)],
+        "quick": _seq2seq_quality,
+        "full": _seq2seq_quality,
     },
-    headline="bleu_transformer",
+    preconditions={"quick": _seq2seq_preconditions, "full": _seq2seq_preconditions},
+    headline="bleu_gap",
     notes=(
-        "Both models train for the same CPU time on one thread (200 s each at quick; CPU time, not wall time, so that "
-        "other processes on a shared machine do not decide the comparison), on the same batches of the "
-        "pseudo-French task (see attention/rnnsearch-vs-rnnencdec), and are tested with greedy decoding on 500 "
-        "held-out sentences of 5-50 words. The Transformer is the paper's base recipe scaled down (post-LN, N=2, "
-        "d=64, h=4, d_ff=256, P_drop 0.1, ε_ls 0.1, Adam (0.9, 0.98, 1e-9) with Eq. 3 and warmup 400). Caution: on "
-        "one CPU thread a Transformer step costs about as much as an attention-RNN step; the paper's training-cost "
-        "advantage comes from parallelism across positions on GPUs. The smoke budget is the copy task, a pipeline "
-        "check only."
+        "Why this design is a fair test. Table 2 puts the base Transformer (27.3 BLEU on WMT'14 En-De, 12 hours on 8 "
+        "P100 GPUs) above every recurrent model at a fraction of their training cost, where cost is training time x "
+        "GPUs x sustained FLOPS: a hardware-time measure driven by parallelism across positions (Table 1: O(1) "
+        "sequential operations per layer against O(n) for recurrent layers). The quality half is tested here at "
+        "equal training cost on one CPU thread: both models train for the same CPU seconds (180 s at quick; CPU "
+        "time, so that load on a shared machine does not decide it) on the same fixed corpus, and the check is the "
+        "test BLEU difference with a paired bootstrap interval over 1,000 test sentences (Koehn 2004). The task is "
+        "built not to saturate: 1,230 source words with Zipfian frequencies within each class and a fixed corpus "
+        "of 50,000 pairs (lengths 5-50), so rare words decide the score as in real text; the preconditions are that "
+        "neither model reaches 95 BLEU (a comparison at the ceiling says nothing) and both reach 10 (both learned). "
+        "The cost half is not checked on this machine: on one thread a Transformer step costs about what an "
+        "attention-RNN step costs (an audit probe: 252 against 208 sentences per CPU-second at batch 32, 233 "
+        "against 373 at batch 128), and the paper's advantage is parallel hardware. The run reports training "
+        "sentences per second at 1 and 2 threads for both models (a fixed batch of 32; on a shared machine the "
+        "2-thread figure also measures the load), and each model's CPU time to 90% of the lower final dev BLEU. "
+        "The Transformer is the paper's base recipe scaled down (post-LN, N=2, d=64, h=4, d_ff=256, P_drop 0.1, "
+        "ε_ls 0.1, Adam (0.9, 0.98, 1e-9) with Eq. 3 and warmup 400); RNNsearch is attention/rnnsearch-vs-rnnencdec's "
+        "model (Adam at a constant 2e-3). Greedy decoding. The smoke budget is the copy task, a pipeline check. "
+        "History: the first design's task saturated (99.65 against 99.80 BLEU: two ceiling values), and its cost "
+        "check ('the Transformer reaches RNNsearch's final dev BLEU in <= half its time') was decided on a 100-"
+        "sentence dev plateau and cannot show a parallelism advantage on one thread."
     ),
 ))
 

@@ -32,7 +32,9 @@ Deviations: a synthetic language pair instead of WMT'14 English-French (no paral
 
 from __future__ import annotations
 
+import itertools
 import math
+import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,15 +135,20 @@ class SyntheticTranslation(Vocabularies):
                 self.tgt_itos.append(self.tgt_itos[self.to_tgt[s]] + "'" * k)
         self._synonym_cdf = torch.tensor(cfg.synonym_probs, dtype=torch.float64).cumsum(0)
         self.word_class = {w: cls for cls, ws in self.words.items() for w in ws}
-        # Zipfian frequencies within each class (uniform for zipf = 0, drawn as before)
-        self._class_weights = {cls: 1.0 / torch.arange(1, len(ws) + 1, dtype=torch.float64) ** cfg.zipf
-                               for cls, ws in self.words.items()}  # fmt: skip
+        # Zipfian frequencies within each class, as cumulative weights for random.choices (zipf = 0: uniform)
+        self._cum_weights = {cls: list(itertools.accumulate(1.0 / k**cfg.zipf for k in range(1, len(ws) + 1)))
+                             for cls, ws in self.words.items()}  # fmt: skip
 
-    def _pick(self, cls: str, gen: torch.Generator) -> int:
-        ws = self.words[cls]
+    def _draws(self, gen: torch.Generator) -> tuple[Callable[[int], int], Callable[[str], int]]:
+        """(an integer below n, a word of a class) drawn from `gen`. Uniform words are drawn one torch call at a time,
+        as they always were; Zipfian ones by a Python RNG seeded from `gen` once per sentence (about 10x faster)."""
         if self.cfg.zipf == 0:
-            return ws[int(torch.randint(len(ws), (1,), generator=gen))]
-        return ws[int(torch.multinomial(self._class_weights[cls], 1, generator=gen))]
+            def below(n: int) -> int:
+                return int(torch.randint(n, (1,), generator=gen))
+
+            return below, lambda cls: self.words[cls][below(len(self.words[cls]))]
+        rng = random.Random(int(torch.randint(2**62, (1,), generator=gen)))
+        return rng.randrange, lambda cls: rng.choices(self.words[cls], cum_weights=self._cum_weights[cls])[0]
 
     def token_probs(self, pair: Pair) -> list[float]:
         """The probability of each reference token (and the final EOS) under the generator given the source: the
@@ -150,21 +157,23 @@ class SyntheticTranslation(Vocabularies):
         return [self.cfg.synonym_probs[self.synonyms[pair.src[a]].index(t)] if pair.src[a] in self.synonyms else 1.0
                 for a, t in zip(pair.alignment, pair.tgt, strict=True)] + [1.0]  # fmt: skip
 
-    def _noun_phrase(self, gen: torch.Generator) -> list[int]:
-        n_adj = int(torch.randint(self.cfg.max_adjectives + 1, (1,), generator=gen))
-        return [self._pick("F", gen)] + [self._pick("A", gen) for _ in range(n_adj)] + [self._pick("N", gen)]
-
     def sentence(self, length: int, gen: torch.Generator) -> list[int]:
         """A source sentence of exactly `length` words: clauses `NP V NP` joined by connectives, cut to length
         (a cut never splits a noun phrase's adjectives from its noun: the last phrase is shortened instead)."""
+        below, pick = self._draws(gen)
+
+        def noun_phrase() -> list[int]:
+            n_adj = below(self.cfg.max_adjectives + 1)
+            return [pick("F")] + [pick("A") for _ in range(n_adj)] + [pick("N")]
+
         words: list[int] = []
         while len(words) < length:
             if words:
-                words.append(self._pick("C", gen))
-            words += self._noun_phrase(gen) + [self._pick("V", gen)] + self._noun_phrase(gen)
+                words.append(pick("C"))
+            words += noun_phrase() + [pick("V")] + noun_phrase()
         words = words[:length]
         if self.word_class[words[-1]] in ("F", "A"):  # a cut noun phrase: end it with a noun
-            words[-1] = self._pick("N", gen)
+            words[-1] = pick("N")
         return words
 
     def translate(self, src: list[int], gen: torch.Generator | None = None) -> Pair:
