@@ -21,7 +21,10 @@ from __future__ import annotations
 from mlreads.core.run.registry import Experiment, at_least, at_most, holds, register
 from mlreads.core.train import recipe
 from mlreads.mamba.exp_common import BETAS
-from mlreads.mamba.exp_induction_attention import AttentionInductionConfig, run_induction_attention
+from mlreads.mamba.exp_induction_attention import (
+    AttentionInductionConfig,
+    run_induction_attention,
+)
 from mlreads.mamba.exp_induction_extrapolation import InductionConfig, run_induction
 from mlreads.mamba.exp_lm_vs_transformer import LMConfig, run_lm
 from mlreads.mamba.exp_selective_copying import CopyingConfig, run_selective_copying

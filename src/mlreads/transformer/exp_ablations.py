@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 
 from mlreads.core.data.translation import TranslationConfig, corpus_batch_fn, make_task
 from mlreads.core.fields import choices, in_range, nonnegative, positive
