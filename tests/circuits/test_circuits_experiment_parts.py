@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from mlreads.circuits import AttnOnlyConfig, AttnOnlyTransformer
-from mlreads.circuits.exp_copying_heads import skip_trigrams
+from mlreads.circuits.exp_copying_heads import census_settled, skip_trigrams
 from mlreads.circuits.exp_zero_layer_bigram import BigramConfig, _row_centred_corr
 
 
@@ -67,3 +67,12 @@ def test_phase_change_aligned_passes_together_and_fails_apart():
     assert not phase_change_aligned(steps, shifted, loss_rep2, window=0)[0]
     with pytest.raises(ValueError):
         phase_change_aligned([100], [0.5], [1.0], window=1)
+
+
+def test_the_copying_census_must_hold_over_the_last_fifth_of_training():
+    history = [{"step": s, "n_copying": n} for s, n in ((500, 1), (1000, 3), (2000, 4), (2250, 4), (2500, 4))]
+    history.insert(2, {"step": 1500, "val_loss": 3.9})  # rows without a census are skipped
+    assert census_settled(history, 2500, 4, 0.2) == (True, [4, 4, 4])
+    assert census_settled(history, 2500, 5, 0.2)[0] is False  # the final count differs from the late ones
+    assert census_settled(history, 2500, 4, 0.7) == (False, [3, 4, 4, 4])  # a head turned within the window
+    assert census_settled([{"step": 100, "n_copying": 4}], 2500, 4, 0.2) == (False, [])  # no late evaluation

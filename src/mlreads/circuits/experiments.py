@@ -19,6 +19,7 @@ from mlreads.circuits.exp_induction_heads import InductionConfig, run_induction_
 from mlreads.circuits.exp_zero_layer_bigram import BigramConfig, run_zero_layer_bigram
 from mlreads.core.data.text import TextConfig
 from mlreads.core.run.registry import Experiment, at_least, at_most, holds, register
+from mlreads.core.run.verdict import paired_mean
 from mlreads.core.train import recipe
 
 BETAS = (0.9, 0.99)  # AdamW betas of every circuits recipe (cosine to lr / 10 after a linear warmup, clip 1.0)
@@ -111,8 +112,8 @@ register(
 register(
     Experiment(
         id="circuits/copying-heads",
-        claim="In a 1-layer attention-only model most heads copy: the OV circuit W_U W_OV W_E has mostly positive "
-        "eigenvalues.",
+        claim="In a 1-layer attention-only model most heads copy: the OV circuit W_U W_OV W_E of more than half of "
+        "the heads has mostly positive eigenvalues.",
         paper_value="10 of 12 heads significantly copying (one-layer model, section 'Copying / Primarily Positive "
         "Eigenvalues')",
         configs={
@@ -120,7 +121,7 @@ register(
                                    train=recipe(250, 1e-2, warmup=20, betas=BETAS),
                                    data=TextConfig(tokens="word", vocab=500)),  # fmt: skip
             "quick": CopyingConfig(),
-            "full": CopyingConfig(d_model=512, n_heads=12, d_head=64, n_ctx=256, batch_size=32,
+            "full": CopyingConfig(d_model=512, n_heads=12, d_head=64, n_ctx=1024, batch_size=8,
                                   train=recipe(20000, 1e-3, eval_every=1000, warmup=500, betas=BETAS),
                                   data=TextConfig(tokens="word", vocab=8000)),  # fmt: skip
         },
@@ -132,18 +133,35 @@ register(
             "quick": [at_least("frac_copying_heads", 0.5, strict=True)],
             "full": [at_least("frac_copying_heads", 0.5, strict=True)],
         },
+        preconditions={b: [holds("copying_census_settled", "the number of copying heads is the same at every "
+                                 "evaluation in the last 20% of training: a settled census, not heads still turning")]
+                       for b in ("quick", "full")},  # fmt: skip
+        seed_rule=paired_mean("frac_copying_heads", ">", 0.5,
+                              text="the mean over seeds of the fraction of copying heads is above 1/2 by 2 standard "
+                                   "errors over seeds (seeds whose census has not settled are left out)"),
         requires=("text",),
         headline="frac_copying_heads",
-        notes="Copying score = sum(lambda) / sum(|lambda|) over the eigenvalues of each head's W_U W_OV W_E (computed "
-        "from the d_head x d_head factor product, never the vocab x vocab matrix). The skip-trigram text lists, per "
-        "head, 'A … B → C': A the attended token, B the query token that attends to A most, C the token whose logit "
-        "A's OV row raises most. Deviation: word tokens from the Shakespeare corpus instead of BPE. Observed: early in "
-        "training every head is anti-copying (score near -1: words almost never repeat at once, so suppressing "
-        "recent tokens pays first); the scores then rise (copying_scores_over_training), and heads turn copying one by "
-        "one. The context length decides how many at quick (measured): with 64-token windows (same tokens per step) "
-        "1-2 of 8 heads copied after 3000 steps and the mean score stayed flat near 0 from step 750 on; with 256-token "
-        "windows (the paper's models use 2048) 4 of 8 heads copy from step ~1000 on at seeds 0, 1 and 2, mean score "
-        "+0.15 to +0.30. A 256-token window holds the next rarer word (rank 100-1000) 28% of the time against 15% "
-        "for 64 tokens, so copying has about twice the targets.",
+        notes="Why this design is a fair test. The paper's one-layer attention-only models (12 heads of 64, trained on "
+        "web text with a 2048-token context) have 10 of 12 heads with a copying OV circuit, read from the eigenvalues "
+        "of W_U W_OV W_E. Copying pays when the token a head attends to will come again, so how often the window holds "
+        "a repeat sets how many heads turn to copying; the context is the lever, and it was measured here: with the "
+        "same tokens per step, 64-token windows gave 1-2 of 8 copying heads, 256-token windows 4 of 8 at seeds 0, 1 "
+        "and 2. Quick therefore trains with 512-token windows (4 x 512 = 2048 tokens per step, as before), the "
+        "longest its budget allows on the way to the paper's 2048; full uses 1024 with the paper's 12 heads of 64. "
+        "The check reads 'most' as the claim does: strictly more than half of the heads (4 of 8 is not most). Power: "
+        "the noise of a census of 8 heads is which heads training happens to turn, so the claim's verdict is the mean "
+        "fraction over seeds, above 1/2 by 2 standard errors over seeds; a single seed's run checks its own census. "
+        "Precondition: the census has settled (the same count at every evaluation in the last 20% of training), so "
+        "the count is a property of the trained model, not a snapshot of heads still turning. "
+        "Copying score = sum(lambda) / sum(|lambda|) over the eigenvalues of each head's W_U W_OV W_E (computed "
+        "from the d_head x d_head factor product, never the vocab x vocab matrix); a head copies above 0.5. The "
+        "skip-trigram text lists, per head, 'A … B → C': A the attended token, B the query token that attends to A "
+        "most, C the token whose logit A's OV row raises most. Deviation: word tokens from the Shakespeare corpus "
+        "instead of BPE. Observed: early in training every head is anti-copying (score near -1: words almost never "
+        "repeat at once, so suppressing recent tokens pays first); the scores then rise "
+        "(copying_scores_over_training), and heads turn copying one by one. A 256-token window holds the next rarer "
+        "word (rank 100-1000) 28% of the time against 15% for 64 tokens, so copying has about twice the targets. "
+        "History: the first design passed at exactly 4 of 8 heads under '>= half'; the check became 'more than "
+        "half', and the design moved to the longer context and the powered seed rule.",
     )
 )

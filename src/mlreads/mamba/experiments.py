@@ -1,5 +1,5 @@
 """Experiments for Mamba (Gu & Dao 2023, arXiv 2312.00752): Table 1 (selective copying), Table 2 (induction heads
-extrapolation) and, in the spirit of Table 3 / Figure 4, a small language model against a Transformer.
+extrapolation, Mamba and the attention baseline) and, in the spirit of Table 3 / Figure 4, a small language model against a Transformer.
 
 Deviations (all budgets; each experiment's notes add its own):
 - Models are far smaller and trained far shorter than in the paper (which trains 400K steps on Table 1/2 tasks);
@@ -12,8 +12,8 @@ Deviations (all budgets; each experiment's notes add its own):
   positions beyond the training length keep their initial embeddings.
 
 This module holds the declarations (configs per budget, checks, notes). The run functions, with their config
-dataclasses, live in exp_selective_copying.py, exp_induction_extrapolation.py, exp_lm_vs_transformer.py and
-exp_discretization_cost.py; what they share is in exp_common.py.
+dataclasses, live in exp_selective_copying.py, exp_induction_extrapolation.py, exp_induction_attention.py,
+exp_lm_vs_transformer.py and exp_discretization_cost.py; what they share is in exp_common.py.
 """
 
 from __future__ import annotations
@@ -21,6 +21,10 @@ from __future__ import annotations
 from mlreads.core.run.registry import Experiment, at_least, at_most, holds, register
 from mlreads.core.train import recipe
 from mlreads.mamba.exp_common import BETAS
+from mlreads.mamba.exp_induction_attention import (
+    AttentionInductionConfig,
+    run_induction_attention,
+)
 from mlreads.mamba.exp_induction_extrapolation import InductionConfig, run_induction
 from mlreads.mamba.exp_lm_vs_transformer import LMConfig, run_lm
 from mlreads.mamba.exp_selective_copying import CopyingConfig, run_selective_copying
@@ -82,62 +86,124 @@ register(
 # ===== mamba/induction-extrapolation ==================================================================================
 
 INDUCTION = {
-    "smoke": InductionConfig(train_len=32, batch_size=32, test_log2_min=5, test_log2_max=7, eval_tokens=2**13,
-                             attn_max_log2=7, retention_n=16,
-                             train=recipe(300, 1e-2, warmup=20, weight_decay=0.0, betas=BETAS)),
+    "smoke": InductionConfig(train_len=32, batch_size=32, test_log2_min=5, test_log2_max=7, n_test=128,
+                             retention_n=16, train=recipe(300, 1e-2, warmup=20, weight_decay=0.0, betas=BETAS)),
     # the paper's schedule: a constant learning rate (Appendix E.1), no weight decay
-    "quick": InductionConfig(curriculum=(32, 64, 256, 256), attn_lr=1e-3,
+    "quick": InductionConfig(curriculum=(32, 64, 256, 256),
                              train=recipe(2000, 1e-2, warmup=50, eval_every=250, weight_decay=0.0, betas=BETAS,
                                           schedule="constant")),
-    "full": InductionConfig(d_model=64, d_state=16, test_log2_max=20, eval_tokens=2**22, attn_lr=2e-4,
+    "full": InductionConfig(d_model=64, d_state=16, test_log2_max=20,
                             curriculum=(32, 64, 256, 256, 256, 256, 256, 256),
                             train=recipe(20_000, 1e-3, warmup=500, eval_every=1000, weight_decay=0.0,
                                          betas=BETAS, schedule="constant")),
 }
 
+
+def _mamba_induction_checks(log2_max: int) -> list:
+    return [at_least("min_acc_mamba", 99, ci="min_acc_mamba_ci",
+                     name=f"Mamba recalls >= 99% at every length 2^6..2^{log2_max} (the worst length's interval)"),
+            at_least("retention_longest", 99, ci="retention_longest_ci",
+                     name=f"Mamba recalls >= 99% with the pair 2^{log2_max} tokens before the query (retention)")]
+
+
 register(
     Experiment(
         id="mamba/induction-extrapolation",
-        claim="Mamba solves induction heads and extrapolates from length 256 to 2^20 (4096x); attention with absolute "
-              "positions does not extrapolate.",
-        paper_value="Table 2: Mamba 100% at every length 2^6..2^20; MHA-Abs 58.6% at 512, 26.6% at 1024, OOM beyond",
+        claim="Mamba solves induction heads and extrapolates from length 256 to 2^20 (4096x): >= 99% at every power "
+              "of two, and with the pair to recall as far before the query as the longest length (quick: to 2^16).",
+        paper_value="Table 2: Mamba 100% at every length 2^6..2^20",
         configs=INDUCTION,
         run=run_induction,
         checks={
             # trained at 32 for seconds; chance is 1/15 = 6.7%
             "smoke": [at_least("acc_mamba_train_len", 40), at_least("min_acc_mamba", 30)],
-            "quick": [at_least("min_acc_mamba", 99)],
-            "full": [at_least("min_acc_mamba", 99)],
+            "quick": _mamba_induction_checks(16),
+            "full": _mamba_induction_checks(20),
         },
         headline="min_acc_mamba",
         notes=(
+            "Why this design is a fair test. Table 2 (Appendix E.1) trains a 2-layer Mamba (D = 64) at length 256 on "
+            "induction heads (vocab 16, batch 8, constant lr, 204,800 steps) and reports 100% at every length 2^6 "
+            "to 2^20. A claim of ~100% is tested here as '>= 99%' on enough sequences to tell: 400 fresh sequences "
+            "per length (0 errors in 400 has a Wilson lower end of 99.0% at two standard errors; 8 sequences, the "
+            "first design's count at 2^16, bound it only to 69%), the worst length's interval deciding. Retention is "
+            "the mechanism the extrapolation rests on: with the pair to recall d tokens before the query (sequences "
+            "of d + 1 tokens, so position plays no part) a recurrent model must keep it in its state over d tokens; "
+            "it is checked at the longest distance with 400 sequences, and drawn for every power of two with 16. "
+            "The attention baseline of the same table is its own experiment (mamba/induction-attention), so that "
+            "whether it learned does not decide this claim's verdict. "
             "Format (H3/safari induction head): random tokens, a special token followed by the token to recall at a "
             "random position, the special token again at the end; the model must output the recalled token at the "
             "last position, and the loss is taken there only. Mamba is tested at every power of two by reading the "
             "input in segments with its recurrent state (conv and SSM state carried over), so memory is flat in the "
-            "length; the attention baseline (mlreads.gpt, learned absolute positions, same training budget) is "
-            "tested while its L^2 attention fits, as in the paper where it runs out of memory. Test accuracy at "
-            "long lengths uses fewer sequences (eval_tokens / L, at least eval_min). The retention probe puts the pair "
-            "at the start of sequences of d + 1 tokens, so the query is d tokens later: it shows where recall fails; "
-            "memory_horizon_tokens is, per layer, 1 / the slowest typical decay rate median_t(Δ_t)|A| of any state "
-            "entry (see mlreads.mamba.exp_common.memory_horizon). No weight decay: measured at quick, decay 0.1 on the "
-            "Δ and B/C projections capped the slowest decay at ~7e-4 per step (a memory of ~1,500 tokens; 100% at "
-            "256 but 22% at 4096 after 6,000 steps), while without it the same recipe reached a horizon of ~10^5 "
-            "tokens. The learning rate is constant, as in the paper (Appendix E.1: constant 1e-3, batch 8, 204,800 "
-            "steps): at quick, the earlier cosine schedule (1e-2 decaying to 1e-3) spent a summed lr of only 0.74 "
-            "in the length-256 stage and held 99% retention only to 4,096 tokens (seed 0); at a constant 1e-2 with "
-            "half the steps at 256, seed 0 held 100% to 65,536 in a 32-sequence probe. Deviations: a smaller model "
-            "(d_model 32, d_state 8) at quick, trained 2000 steps at batch 32 (the paper: 204,800 at batch 8, 1.6M "
-            "sequences against our 64K) with a length curriculum (four equal stages at 32, 64, 256, 256; never "
-            "longer than 256), at lr 1e-2 (the paper's 1e-3 does not move the decay rates far enough in 2000 "
-            "steps); the smoke budget trains at length 32 and tests up to 128. Seeds differ at quick: in 32-sequence "
-            "probes of this recipe seed 1 held 100% to 32,768 and 94% at 65,536, seed 2 100% to 8,192, 81% at "
-            "16,384 and 25% at 65,536 (a larger model, d_model 64, "
-            "or 1.5x the steps did not rescue seed 2), so quote every published seed. The attention baseline trains "
-            "at its own lr (attn_lr), as in the paper, which reports each model at its better lr: in probes at "
-            "quick (seed 0, same recipe otherwise) attention reached 75% at length 256 at lr 1e-3 (still rising) "
-            "and stayed at chance at 3e-3 and 1e-2; train_acc_attention reports how well it learned the task at "
-            "its training length, without which its failure to extrapolate says nothing."
+            "length. memory_horizon_tokens is, per layer, 1 / the slowest typical decay rate median_t(Δ_t)|A| of any "
+            "state entry (see mlreads.mamba.exp_common.memory_horizon). No weight decay: measured at quick, decay 0.1 "
+            "on the Δ and B/C projections capped the slowest decay at ~7e-4 per step (a memory of ~1,500 tokens). "
+            "The learning rate is constant, as in the paper. Deviations: a smaller model (d_model 32, d_state 8) at "
+            "quick, trained 2000 steps at batch 32 (the paper: 204,800 at batch 8, 1.6M sequences against our 64K; "
+            "a public reproduction, state-spaces/mamba#62, needed ~40k steps at batch 8) with a length curriculum "
+            "(four equal stages at 32, 64, 256, 256; never longer than 256), at lr 1e-2 (the paper's 1e-3 does not "
+            "move the decay rates far enough in 2000 steps); the smoke budget trains at length 32 and tests up to "
+            "128. Quick is therefore budget-limited: extrapolating to L needs Δ|A| on irrelevant tokens << 1/L, "
+            "which long over-training at 256 pushes down; full (20,000 steps at batch 32, d_model 64) carries the "
+            "claim to 2^20 with the same powered test. "
+            "History: the first design tested clamp(2^19 / L, 8, 256) sequences per length and passed seed 0 on 8 "
+            "sequences at 2^16, where its own 16-sequence retention probe gave 68.75% at d = 65,536 (seeds 1 and 2 "
+            "failed: 75% and 50% at 2^16)."
+        ),
+    )
+)
+
+
+# ===== mamba/induction-attention ======================================================================================
+
+INDUCTION_ATTENTION = {
+    # smoke: length 16 (at 32 it stayed near chance for 1,000 steps at lr 1e-3 and 3e-3), tested to 64
+    "smoke": AttentionInductionConfig(train_len=16, batch_size=32, test_log2_min=4, max_log2=6, n_test=128,
+                                      train=recipe(800, 3e-3, warmup=20, weight_decay=0.0, betas=BETAS)),
+    "quick": AttentionInductionConfig(curriculum=(32, 64, 256, 256),
+                                      train=recipe(4000, 1e-3, warmup=50, eval_every=500, weight_decay=0.0,
+                                                   betas=BETAS, schedule="constant")),
+    "full": AttentionInductionConfig(d_model=64, curriculum=(32, 64, 256, 256, 256, 256, 256, 256),
+                                     train=recipe(20_000, 2e-4, warmup=500, eval_every=1000, weight_decay=0.0,
+                                                  betas=BETAS, schedule="constant")),
+}
+_attention_checks = [at_most("acc_attention_4x", 50, ci="acc_attention_4x_ci",
+                             name="at 4x its training length attention recalls <= 50% (it does not extrapolate)")]
+
+register(
+    Experiment(
+        id="mamba/induction-attention",
+        claim="Attention with learned absolute positions, once it solves induction heads at its training length "
+              "(256), does not extrapolate: at 4x that length it recalls at most half the time.",
+        paper_value="Table 2, MHA-Abs: 100% at 256 (its training length), 58.6% at 512, 26.6% at 1024, OOM beyond",
+        configs=INDUCTION_ATTENTION,
+        run=run_induction_attention,
+        checks={
+            "smoke": [at_least("acc_attention_train_len", "chance", margin=10,
+                               name="attention recalls above chance + 10 points at its training length")],
+            "quick": _attention_checks,
+            "full": _attention_checks,
+        },
+        preconditions={b: [at_least("acc_attention_train_len", 95, ci="acc_attention_train_len_ci",
+                                    name="attention learned the task at its training length (>= 95%)")]
+                       for b in ("quick", "full")},  # fmt: skip
+        headline="acc_attention_4x",
+        notes=(
+            "Why this design is a fair test. Table 2's MHA-Abs row (attention with absolute positional embeddings, "
+            "trained at 256 with the Mamba recipe at its better lr of 2e-4 and 1e-3) reaches 100% at its training "
+            "length and falls to 58.6% at 512 and 26.6% at 1024. A failure to extrapolate means something only for "
+            "a model that learned the task, so the precondition is >= 95% at the training length (by its Wilson "
+            "interval, 400 sequences); a seed whose baseline did not learn is inconclusive, not evidence. The check: "
+            "at 4x the training length it recalls at most half the time (the paper: 26.6%), by its interval on 400 "
+            "sequences. The model is mlreads.gpt.GPT (learned absolute positions; positions beyond the training "
+            "length keep their initial embeddings), 2 layers, d_model 32, 4 heads, on the same data and length "
+            "curriculum as Mamba (32, 64, 256, 256), tested while its L^2 attention fits (to 2^11). It trains 4,000 "
+            "steps at lr 1e-3, twice Mamba's steps at quick: in probes at quick (2,000 steps) it reached 75% at "
+            "length 256 at lr 1e-3 (seed 0, still rising) and stayed at chance at 3e-3 and 1e-2, and with 2,000 "
+            "steps seeds 1 and 2 never left chance (8.0% and 5.7%); more training makes the baseline stronger, so "
+            "it cannot favour the claim. History: this baseline was part of mamba/induction-extrapolation, with no "
+            "check and no precondition; its learning decided nothing there."
         ),
     )
 )

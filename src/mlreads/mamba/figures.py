@@ -56,11 +56,14 @@ def copying_accuracy_figure(series: Mapping[str, tuple], chance: float):
                            title="selective copying: accuracy on the copied tokens (full task)")  # fmt: skip
 
 
+EXTRAPOLATION_LABELS = {"mamba": "Mamba (recurrent, segmented)", "attention": "attention, absolute positions"}
+
+
 def extrapolation_figure(lengths: Sequence[int], acc: Mapping[str, Sequence[float]], chance: float, train_len: int):
-    """Table 2: induction-heads accuracy (acc in %) against the test length, Mamba against attention."""
-    return accuracy_curves({"Mamba (recurrent, segmented)": (lengths, [a / 100 for a in acc["mamba"]]),
-                            "attention, absolute positions": (lengths[: len(acc["attention"])],
-                                                              [a / 100 for a in acc["attention"]])},
+    """Table 2: induction-heads accuracy (acc in %) against the test length, for each model in `acc` ("mamba",
+    "attention"; a series shorter than `lengths` covers its first lengths)."""
+    return accuracy_curves({EXTRAPOLATION_LABELS[name]: (lengths[: len(a)], [v / 100 for v in a])
+                            for name, a in acc.items()},
                            chance=chance, xlabel="test sequence length (tokens)", logx=2,
                            vrefs={f"train length {train_len}": train_len},
                            title="induction heads: length extrapolation (cf. Table 2)")  # fmt: skip

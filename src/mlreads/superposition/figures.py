@@ -108,9 +108,10 @@ def phase_figure(phases: Tensor, rel_importance: Tensor, densities: Tensor) -> p
     return fig
 
 
-def dimensionality_figure(inv_density: Tensor, dims: Tensor, dpf: Tensor, band: float) -> plt.Figure:
+def dimensionality_figure(inv_density: Tensor, dims: Tensor, dpf: Tensor, band: float,
+                          dpf_used: Tensor | None = None) -> plt.Figure:  # fmt: skip
     """Section 6 figure: D_i of every feature against 1/(1-S), the sticky fractions as labelled lines, and
-    m/||W||_F^2 with the +-band around 1/2 that the check uses."""
+    m/||W||_F^2 (and, given, the same over the dimensions in use) with the +-band around 1/2 that the check uses."""
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
     x_max = float(inv_density.max())
     for k, frac in enumerate(STICKY_FRACTIONS):
@@ -124,6 +125,8 @@ def dimensionality_figure(inv_density: Tensor, dims: Tensor, dpf: Tensor, band: 
     xs = inv_density[:, None].expand_as(dims)
     ax.scatter(xs.flatten(), dims.flatten(), s=3, alpha=0.3, color="#4c72b0", label="D_i (one dot per feature)")
     ax.plot(inv_density, dpf, "k.-", lw=1.5, ms=5, label="m / ||W||_F^2")
+    if dpf_used is not None:
+        ax.plot(inv_density, dpf_used, ".-", color="C1", lw=1.5, ms=5, label="dimensions in use / ||W||_F^2")
     ax.set_xscale("log")
     ax.set_xlim(float(inv_density.min()) / 1.05, x_max * 1.05)
     ax.set_xlabel("1 / (1 - S)   (sparser to the right)")

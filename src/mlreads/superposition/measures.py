@@ -7,7 +7,8 @@ dimensions per feature m / ||W||_F^2 and feature dimensionality D_i) and Section
 All functions take W with shape (..., m, n): the columns W[..., :, i] are the features. W^_i = W_i / ||W_i||.
 
 Glossary: norms -> ||W_i||; superposition -> sum_{j != i} (W^_i . W_j)^2; feature_dimensionality -> D_i;
-dimensions_per_feature -> m / ||W||_F^2 (the paper's "D*" / dimensions per feature).
+dimensions_per_feature -> m / ||W||_F^2 (the paper's "D*" / dimensions per feature); dimensions_in_use -> the
+participation ratio of W's singular values, the m that dimensions_per_feature_in_use divides by.
 """
 
 from __future__ import annotations
@@ -60,6 +61,21 @@ def feature_dimensionality(W: Tensor) -> Tensor:
 def dimensions_per_feature(W: Tensor) -> Tensor:
     """Section 6: m / ||W||_F^2, the number of embedding dimensions per represented feature. (..., m, n) -> (...)."""
     return W.shape[-2] / (W**2).sum(dim=(-2, -1))
+
+
+def dimensions_in_use(W: Tensor) -> Tensor:
+    """The effective number of hidden dimensions W's features occupy: the participation ratio (sum s_k^2)^2 /
+    sum s_k^4 of its singular values s_k. k dimensions used equally count k; a dimension holding only small
+    leftovers (an unused one) counts close to 0, with no threshold. (..., m, n) -> (...)."""
+    gram = W @ W.transpose(-1, -2)  # (..., m, m): its eigenvalues are s_k^2
+    return (gram.diagonal(dim1=-2, dim2=-1).sum(-1)) ** 2 / (gram**2).sum(dim=(-2, -1))
+
+
+def dimensions_per_feature_in_use(W: Tensor) -> Tensor:
+    """Section 6's m / ||W||_F^2 with m replaced by `dimensions_in_use`: dimensions per feature among the dimensions
+    the features occupy. k antipodal pairs of unit norm give exactly 1/2 whether or not all m dimensions hold one.
+    (..., m, n) -> (...)."""
+    return dimensions_in_use(W) / (W**2).sum(dim=(-2, -1))
 
 
 def count_represented(W: Tensor, threshold: float = 0.5) -> Tensor:

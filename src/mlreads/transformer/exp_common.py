@@ -29,24 +29,32 @@ def paper_recipe(steps: int, d_model: int, warmup: int, **kw) -> TrainConfig:
 
 
 def train(model, task: Task, tcfg: TrainConfig, ctx: RunContext, desc: str, batch_size: int, min_len: int,
-          max_len: int, label_smoothing: float = 0.0, eval_fn=None) -> TrainResult:
-    return fit(model, tcfg, batch_fn(task, batch_size, min_len, max_len),
+          max_len: int, label_smoothing: float = 0.0, eval_fn=None, batches=None) -> TrainResult:
+    """fit() with the paper's loss; `batches` (a fit batch_fn, e.g. over a fixed corpus) replaces fresh pairs."""
+    return fit(model, tcfg, batches or batch_fn(task, batch_size, min_len, max_len),
                partial(seq2seq_loss, label_smoothing=label_smoothing), eval_fn=eval_fn, ctx=ctx, desc=desc)
 
 
 @torch.no_grad()
-def teacher_forced(model, pairs: list[Pair], batch_size: int = 100) -> dict[str, float]:
-    """Per-token perplexity (of the unsmoothed distribution) and next-token accuracy on held-out pairs."""
+def sentence_scores(model, pairs: list[Pair], batch_size: int = 100) -> torch.Tensor:
+    """Teacher-forced (negative log-likelihood, target tokens, correct next-token predictions) of each held-out pair
+    under the unsmoothed model distribution: (n, 3) in float64, rows in the order of `pairs`."""
     was = model.training
     model.eval()
-    nll = hits = n = 0.0
+    rows = []
     for k in range(0, len(pairs), batch_size):
         src, tgt_in, tgt_out = pad_batch(pairs[k : k + batch_size])
         logits = model(src, tgt_in)
-        logits = logits[0] if isinstance(logits, tuple) else logits
-        mask = tgt_out != PAD
-        nll += float(F.cross_entropy(logits[mask], tgt_out[mask], reduction="sum"))
-        hits += float((logits.argmax(-1)[mask] == tgt_out[mask]).sum())
-        n += float(mask.sum())
+        logits = logits[0] if isinstance(logits, tuple) else logits  # (B, T, V)
+        mask = tgt_out != PAD  # (B, T)
+        nll = F.cross_entropy(logits.transpose(1, 2), tgt_out, reduction="none") * mask  # (B, T)
+        hits = (logits.argmax(-1) == tgt_out) & mask
+        rows.append(torch.stack([nll.sum(1).double(), mask.sum(1).double(), hits.sum(1).double()], 1))  # (B, 3)
     model.train(was)
+    return torch.cat(rows)
+
+
+def teacher_forced(model, pairs: list[Pair], batch_size: int = 100) -> dict[str, float]:
+    """Per-token perplexity (of the unsmoothed distribution) and next-token accuracy on held-out pairs."""
+    nll, n, hits = sentence_scores(model, pairs, batch_size).sum(0).tolist()
     return {"ppl": math.exp(nll / n), "token_acc": hits / n}

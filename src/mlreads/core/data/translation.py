@@ -13,6 +13,9 @@ The generator below has all three, and a known ground-truth alignment:
 - The target uses its own vocabulary: a fixed random bijection maps each source word to one target word.
 - Noun phrases are reordered the French way: `F A1 A2 N` -> `F' N' A2' A1'`; everything else keeps its order.
 - `alignment[j]` is the source position that target position j translates (a permutation: no fertility).
+- Options (each off by default, which leaves the task above unchanged, draw for draw): Zipfian word frequencies within
+  each class (`zipf`), log-uniform source lengths (`lengths`), and target synonyms (`synonym_probs`: each source word
+  has several target words, one drawn per occurrence, so a sentence has many correct translations).
 
 Token ids: 0 PAD, 1 BOS, 2 EOS, 3 UNK, then words. Sentences are returned without BOS/EOS; `pad_batch` adds EOS
 to sources and BOS/EOS to targets.
@@ -29,6 +32,9 @@ Deviations: a synthetic language pair instead of WMT'14 English-French (no paral
 
 from __future__ import annotations
 
+import itertools
+import math
+import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +65,19 @@ class TranslationConfig:
     language_seed: int = nonnegative(0, le=SEED_MAX)
     min_len: int = positive(5)
     max_len: int = positive(50)
+    # Word frequencies within each class: 0 = uniform; s > 0 = Zipfian, the k-th word of a class drawn with
+    # probability proportional to 1 / k^s, as words are in real text.
+    zipf: float = nonnegative(0.0)
+    # Source lengths: "uniform" on [min_len, max_len], or "log-uniform" (P(L) proportional to log((L + 1) / L)),
+    # which gives short sentences more weight, as a corpus does.
+    lengths: Literal["uniform", "log-uniform"] = "uniform"
+    # Target synonyms: each source word has len(synonym_probs) target words, one drawn per occurrence with these
+    # probabilities, so references are multi-modal as in real translation. (1.0,) = one target word per source word.
+    synonym_probs: tuple[float, ...] = (1.0,)
+
+    def __post_init__(self):
+        if not self.synonym_probs or any(q <= 0 for q in self.synonym_probs) or abs(sum(self.synonym_probs) - 1) > 1e-6:
+            raise ValueError(f"synonym_probs must be positive and sum to 1, got {self.synonym_probs}")
 
 
 @dataclass
@@ -108,31 +127,58 @@ class SyntheticTranslation(Vocabularies):
         self.tgt_itos = list(SPECIALS) + [""] * n_words
         for s, t in self.to_tgt.items():
             self.tgt_itos[t] = self.src_itos[s] if cfg.task == "copy" else self.src_itos[s].upper()
+        # Synonyms k = 1, 2, ... of a source word are further target words, named after the first with k primes.
+        self.synonyms = {s: [t] for s, t in self.to_tgt.items()}
+        for k in range(1, len(cfg.synonym_probs)):
+            for s in self.to_tgt:
+                self.synonyms[s].append(len(self.tgt_itos))
+                self.tgt_itos.append(self.tgt_itos[self.to_tgt[s]] + "'" * k)
+        self._synonym_cdf = torch.tensor(cfg.synonym_probs, dtype=torch.float64).cumsum(0)
         self.word_class = {w: cls for cls, ws in self.words.items() for w in ws}
+        # Zipfian frequencies within each class, as cumulative weights for random.choices (zipf = 0: uniform)
+        self._cum_weights = {cls: list(itertools.accumulate(1.0 / k**cfg.zipf for k in range(1, len(ws) + 1)))
+                             for cls, ws in self.words.items()}  # fmt: skip
 
-    def _pick(self, cls: str, gen: torch.Generator) -> int:
-        ws = self.words[cls]
-        return ws[int(torch.randint(len(ws), (1,), generator=gen))]
+    def _draws(self, gen: torch.Generator) -> tuple[Callable[[int], int], Callable[[str], int]]:
+        """(an integer below n, a word of a class) drawn from `gen`. Uniform words are drawn one torch call at a time,
+        as they always were; Zipfian ones by a Python RNG seeded from `gen` once per sentence (about 10x faster)."""
+        if self.cfg.zipf == 0:
+            def below(n: int) -> int:
+                return int(torch.randint(n, (1,), generator=gen))
 
-    def _noun_phrase(self, gen: torch.Generator) -> list[int]:
-        n_adj = int(torch.randint(self.cfg.max_adjectives + 1, (1,), generator=gen))
-        return [self._pick("F", gen)] + [self._pick("A", gen) for _ in range(n_adj)] + [self._pick("N", gen)]
+            return below, lambda cls: self.words[cls][below(len(self.words[cls]))]
+        rng = random.Random(int(torch.randint(2**62, (1,), generator=gen)))
+        return rng.randrange, lambda cls: rng.choices(self.words[cls], cum_weights=self._cum_weights[cls])[0]
+
+    def token_probs(self, pair: Pair) -> list[float]:
+        """The probability of each reference token (and the final EOS) under the generator given the source: the
+        chosen synonym's probability (1.0 with one target word per source word). Their maximum over synonyms,
+        `max(synonym_probs)`, is the best any model can do per token, which bounds token accuracy."""
+        return [self.cfg.synonym_probs[self.synonyms[pair.src[a]].index(t)] if pair.src[a] in self.synonyms else 1.0
+                for a, t in zip(pair.alignment, pair.tgt, strict=True)] + [1.0]  # fmt: skip
 
     def sentence(self, length: int, gen: torch.Generator) -> list[int]:
         """A source sentence of exactly `length` words: clauses `NP V NP` joined by connectives, cut to length
         (a cut never splits a noun phrase's adjectives from its noun: the last phrase is shortened instead)."""
+        below, pick = self._draws(gen)
+
+        def noun_phrase() -> list[int]:
+            n_adj = below(self.cfg.max_adjectives + 1)
+            return [pick("F")] + [pick("A") for _ in range(n_adj)] + [pick("N")]
+
         words: list[int] = []
         while len(words) < length:
             if words:
-                words.append(self._pick("C", gen))
-            words += self._noun_phrase(gen) + [self._pick("V", gen)] + self._noun_phrase(gen)
+                words.append(pick("C"))
+            words += noun_phrase() + [pick("V")] + noun_phrase()
         words = words[:length]
         if self.word_class[words[-1]] in ("F", "A"):  # a cut noun phrase: end it with a noun
-            words[-1] = self._pick("N", gen)
+            words[-1] = pick("N")
         return words
 
-    def translate(self, src: list[int]) -> Pair:
-        """The target sentence and its alignment: word-by-word, with `F A1 .. Ak N` -> `F' N' Ak' .. A1'`."""
+    def translate(self, src: list[int], gen: torch.Generator | None = None) -> Pair:
+        """The target sentence and its alignment: word-by-word, with `F A1 .. Ak N` -> `F' N' Ak' .. A1'`. With
+        synonyms, each target word is drawn from its source word's synonyms with `gen`."""
         order: list[int] = []
         i = 0
         while i < len(src) and self.cfg.task != "copy":
@@ -148,13 +194,24 @@ class SyntheticTranslation(Vocabularies):
             i += 1
         if self.cfg.task == "copy":
             order = list(range(len(src)))
-        return Pair(src=list(src), tgt=[self.to_tgt.get(src[p], UNK) for p in order], alignment=order)
+        if len(self.cfg.synonym_probs) == 1:
+            return Pair(src=list(src), tgt=[self.to_tgt.get(src[p], UNK) for p in order], alignment=order)
+        if gen is None:
+            raise ValueError("translate: a task with synonyms draws them from a generator; pass gen=")
+        pick = torch.searchsorted(self._synonym_cdf, torch.rand(len(order), generator=gen, dtype=torch.float64))
+        pick = pick.clamp(max=len(self.cfg.synonym_probs) - 1).tolist()
+        tgt = [self.synonyms[src[p]][k] if src[p] in self.synonyms else UNK for p, k in zip(order, pick, strict=True)]
+        return Pair(src=list(src), tgt=tgt, alignment=order)
 
     def sample(self, n: int, gen: torch.Generator, min_len: int | None = None, max_len: int | None = None) -> list[Pair]:
         lo = self.cfg.min_len if min_len is None else min_len
         hi = self.cfg.max_len if max_len is None else max_len
-        lengths = torch.randint(lo, hi + 1, (n,), generator=gen).tolist()
-        return [self.translate(self.sentence(L, gen)) for L in lengths]
+        if self.cfg.lengths == "uniform":
+            lengths = torch.randint(lo, hi + 1, (n,), generator=gen).tolist()
+        else:  # log-uniform: exp(U(log lo, log(hi + 1))), floored, so P(L) is proportional to log((L + 1) / L)
+            u = torch.rand(n, generator=gen, dtype=torch.float64)
+            lengths = torch.exp(math.log(lo) + u * (math.log(hi + 1) - math.log(lo))).floor().clamp(lo, hi).long().tolist()
+        return [self.translate(self.sentence(L, gen), gen) for L in lengths]
 
 
 
@@ -216,6 +273,12 @@ def make_task(cfg: TranslationConfig) -> Task:
 def batch_fn(task: Task, batch_size: int, min_len: int, max_len: int) -> Callable[[int, torch.Generator], tuple]:
     """`fit`'s batch_fn: fresh sentence pairs every step, drawn from fit's generator."""
     return lambda step, gen: pad_batch(task.sample(batch_size, gen, min_len, max_len))
+
+
+def corpus_batch_fn(corpus: Sequence[Pair], batch_size: int) -> Callable[[int, torch.Generator], tuple]:
+    """`fit`'s batch_fn over a fixed, finite training corpus (drawn once, as a real one is): pairs drawn uniformly
+    with replacement from `corpus` with fit's generator."""
+    return lambda step, gen: pad_batch([corpus[i] for i in torch.randint(len(corpus), (batch_size,), generator=gen)])
 
 
 def length_bins(edges: Sequence[int]) -> list[tuple[int, int]]:

@@ -103,3 +103,40 @@ def bleu(task: Task, hyps: Sequence[Sequence[int]], pairs: Sequence[Pair]) -> fl
 
 def bleu_by_bin(model: nn.Module, task: Task, sets: dict[str, list[Pair]]) -> dict[str, float]:
     return {name: bleu(task, translate(model, pairs), pairs) for name, pairs in sets.items()}
+
+
+def bleu_stats(task: Task, hyps: Sequence[Sequence[int]], pairs: Sequence[Pair]):
+    """Per-sentence BLEU sufficient statistics (n, 10): hypothesis length, reference length, then matches and totals
+    of 1- to 4-grams (sacrebleu's, tokenize="none"); summed over any subset of sentences, `bleu_from_stats` gives that
+    subset's corpus BLEU, equal to `bleu` on it."""
+    import numpy as np
+    from sacrebleu.metrics import BLEU
+
+    refs = [task.decode(p.tgt) for p in pairs]
+    stats = BLEU(tokenize="none", force=True)._extract_corpus_statistics([task.decode(h) for h in hyps], [refs])
+    return np.asarray(stats, dtype=np.int64)
+
+
+def bleu_from_stats(summed) -> float:
+    """Corpus BLEU from summed `bleu_stats` rows (sacrebleu's formula and default smoothing)."""
+    from sacrebleu.metrics import BLEU
+
+    return float(BLEU(tokenize="none", force=True)._compute_score_from_stats([int(v) for v in summed]).score)
+
+
+def paired_bleu(name: str, task: Task, hyps_a: Sequence[Sequence[int]], hyps_b: Sequence[Sequence[int]],
+                pairs: Sequence[Pair], n_boot: int = 1000, seed: int = 0) -> dict:  # fmt: skip
+    """BLEU(a) - BLEU(b) on the same test sentences, with the paired bootstrap (Koehn 2004): both systems are scored
+    on the same resamples of sentences, so the interval holds the test set's noise and not what the two share.
+    Returns `core.stats.bootstrap`'s name, name_se, name_ci, name_n."""
+    import numpy as np
+
+    from mlreads.core.stats import bootstrap
+
+    both = np.concatenate([bleu_stats(task, hyps_a, pairs), bleu_stats(task, hyps_b, pairs)], axis=1)  # (n, 20)
+
+    def diff(rows):
+        total = rows.sum(0)
+        return bleu_from_stats(total[:10]) - bleu_from_stats(total[10:])
+
+    return bootstrap(name, both, diff, n_boot=n_boot, seed=seed)
