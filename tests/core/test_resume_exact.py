@@ -162,3 +162,28 @@ def test_the_log_drops_a_torn_line_and_finds_the_row_an_older_checkpoint_ends_wi
     log = RunLog(path, resume=True)  # a log cut short: the rows before the checkpoint that are missing are counted
     assert log.seek(5) == 2
     log.close(complete=False)
+
+
+def test_each_logged_row_names_the_model_its_fit_trains(tmp_path):
+    """A run that trains several models logs them in one metrics.jsonl: each row carries `fit` (fit's desc), and the
+    row an older checkpoint ends with is still found although its history row has no label."""
+    import torch
+    from torch import nn
+
+    from mlreads.core.run.runlog import RunLog
+    from mlreads.core.run.runner import RunContext
+    from mlreads.core.train import TrainConfig, fit
+
+    ctx = RunContext(tmp_path, "smoke", 0, 1)
+    for name in ("small", "large"):
+        model = nn.Linear(3, 1)
+        fit(model, TrainConfig(steps=4, lr=0.01, log_every=2, schedule="constant"),
+            lambda s, g: (x := torch.randn(8, 3, generator=g), x.sum(1, keepdim=True)),
+            lambda m, b: ((m(b[0]) - b[1]) ** 2).mean(), ctx=ctx, desc=name)  # fmt: skip
+    ctx.close()
+    rows = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["fit"], r["step"]) for r in rows] == [("small", 2), ("small", 4), ("large", 2), ("large", 4)]
+    log = RunLog(tmp_path / "metrics.jsonl", resume=True)
+    unlabelled = {k: v for k, v in rows[1].items() if k != "fit"}
+    assert log.find(unlabelled) == 2
+    log.close(complete=False)

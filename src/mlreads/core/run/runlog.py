@@ -53,7 +53,9 @@ class RunLog:
         """The row count just after the last row equal to `row` (a checkpoint that recorded no row count), or None."""
         want = json.loads(json.dumps(row))
         for i in range(len(self.lines) - 1, -1, -1):
-            if json.loads(self.lines[i]) == want:
+            logged = json.loads(self.lines[i])
+            logged.pop("fit", None)  # fit's label of the model, which its history rows do not carry
+            if logged == want:
                 return i + 1
         return None
 

@@ -175,7 +175,7 @@ def fit(
         if row:
             result.history.append(row)
             if ctx is not None and d.main:
-                ctx.log(**row)
+                ctx.log(**row, fit=desc)  # the label says which model a row is of, when a run trains several
         if cfg.ckpt_every and done % cfg.ckpt_every == 0 and done < cfg.steps and d.main and ckpt_dir is not None:
             if not all(torch.isfinite(p).all() for p in model.parameters()):
                 raise NonFiniteLoss(f"parameters became non-finite at step {done}; last good checkpoint kept")
