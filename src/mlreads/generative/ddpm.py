@@ -228,7 +228,8 @@ class DenoiserConfig:
 
 
 class MLPDenoiser(HookedModule):
-    """eps_theta(x_t, t) (or mu_theta): an MLP on [x_t, MLP(embed(t))]. Deviation: the paper's U-Net is far too slow
+    """eps_theta(x_t, t) (or mu_theta): an MLP on x_t with the time embedding MLP(embed(t)) added before every SiLU
+    (and, with cfg.skip, a time-conditioned skip c(t) x_t to the output). Deviation: the paper's U-Net is far too slow
     on one CPU thread; an MLP keeps Algorithms 1-2 and the objectives intact.
 
     `forward(x (B, d_data), t (B,))` -> (B, d_data). Hook points (`run_with_cache`, `run_with_hooks`):

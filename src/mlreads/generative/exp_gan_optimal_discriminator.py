@@ -92,7 +92,8 @@ def run_optimal_discriminator(cfg: OptimalDConfig, ctx: RunContext) -> dict:
     metrics["equal_max_abs_d_minus_half"] = float((d_eq - 0.5)[central_eq].abs().max())
     metrics["equal_value"] = float(value(d_eq, pd, pd, dx))
     metrics["equal_value_gap"] = abs(metrics["equal_value"] + math.log(4))
-    ctx.savefig(discriminator_figure(x, pd, pg, d_star, d, d_eq), "fig1_optimal_discriminator",
+    ctx.savefig(discriminator_figure(x, pd, pg, d_star, d, d_eq, (cfg.mean_data, cfg.std_data), (cfg.mean_g, cfg.std_g)),
+                "fig1_optimal_discriminator",
                 caption=("Left: p_data, p_g, the optimal discriminator D* = p_data / (p_data + p_g) (thick pale "
                          "line) and the trained D (dashed); right: the same with p_g = p_data, where D* = 1/2. The "
                          "claim predicts each dashed curve lies on its thick one wherever the densities have mass; "

@@ -77,12 +77,13 @@ def gan_curves_figure(history: Sequence[Mapping]):
     return fig
 
 
-def discriminator_figure(x, pd, pg, d_star, d, d_eq):
-    """GAN Fig 1 / Prop 1: the densities, D* = p_data / (p_data + p_g) and the trained D; and D when p_g = p_data."""
+def discriminator_figure(x, pd, pg, d_star, d, d_eq, data=(2.0, 0.5), g=(0.0, 1.0)):
+    """GAN Fig 1 / Prop 1: the densities, D* = p_data / (p_data + p_g) and the trained D; and D when p_g = p_data.
+    `data`, `g`: (mean, s.d.) of p_data and p_g, for the legend."""
     plt = _plt()
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8))
-    a.plot(x, pd, color="k", ls=":", label="p_data = N(2, 0.5^2)")
-    a.plot(x, pg, color="g", label="p_g = N(0, 1)")
+    a.plot(x, pd, color="k", ls=":", label=f"p_data = N({data[0]:g}, {data[1]:g}^2)")
+    a.plot(x, pg, color="g", label=f"p_g = N({g[0]:g}, {g[1]:g}^2)")
     a.plot(x, d_star, color="C0", lw=3, alpha=0.5, label="D* = p_data / (p_data + p_g)")
     a.plot(x, d, color="C3", ls="--", label="trained D")
     a.set_xlim(-4, 5)
@@ -120,7 +121,8 @@ def forward_chain_figure(x0: torch.Tensor, keep: Mapping[int, torch.Tensor], s):
     ax.set_xlabel("t")
     ax.set_ylabel("coefficient in Eq 4")
     ax.legend(fontsize=8)
-    fig.suptitle("q(x_t | x_0): the digit dissolves into N(0, I) (alpha_bar_T = 4.0e-5)", fontsize=9)
+    fig.suptitle(f"q(x_t | x_0): the digit dissolves into N(0, I) (alpha_bar_T = {float(s.alpha_bar[-1]):.1e})",
+                 fontsize=9)  # fmt: skip
     fig.tight_layout()
     return fig
 

@@ -15,8 +15,9 @@ Glossary (code -> paper):
     g_loss kind      "non_saturating" (Section 3, -log D(G(z))) or "saturating" (Eq 1, log(1 - D(G(z))))
 
 Deviations:
-- The output bias of G is set to the logit of the data's mean pixel (as the official config's init_bias); its
-  weights use torch's default init rather than pylearn2's uniform ranges.
+- The output bias of G is set to the logit of the data's mean pixel (as the official config's init_bias). The
+  weights keep torch's default init here; gan/mnist's official recipe (exp_gan_mnist.official_init) redraws them
+  from the official config's uniform ranges.
 - Dropout in D uses inverted scaling at training time (torch), the official code scales at test time; equivalent
   in expectation.
 """
