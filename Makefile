@@ -10,7 +10,7 @@ RUNS ?= runs
 DEMO_THREADS ?= 1
 REPORT ?= reports
 
-.PHONY: setup ext demo test bench clean browser docs
+.PHONY: setup ext demo test notebooks bench clean browser docs
 
 setup: $(STAMP)
 
@@ -44,6 +44,10 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest -n 2 --dist loadfile
+
+# Run every walkthrough (notebooks/<paper>.ipynb) top to bottom, one thread each, two at a time (CI runs it too).
+notebooks: setup
+	OMP_NUM_THREADS=1 MLREADS_NOTEBOOKS=1 $(BIN)/python -m pytest -q -n 2 tests/test_notebooks.py
 
 # Headless Chromium for the report's browser test (tests/core/test_report_browser.py skips without it).
 browser: setup

@@ -42,7 +42,7 @@ READING_LIST: tuple[Paper, ...] = (
     Paper("circuits", "circuits", "Elhage et al. 2021, A Mathematical Framework for Transformer Circuits; Olsson et "
           "al. 2022, In-context Learning and Induction Heads",
           (("transformer-circuits.pub", "https://transformer-circuits.pub/2021/framework/index.html"),
-           ("arXiv 2209.11895", "https://arxiv.org/abs/2209.11895")),
+           ("arXiv 2209.11895 (Olsson et al., induction heads)", "https://arxiv.org/abs/2209.11895")),
           cite="Elhage et al. 2021, A Mathematical Framework for Transformer Circuits",
           code=("circuits/model.py", "circuits/qk_ov.py", "circuits/detectors.py")),
     Paper("superposition", "superposition", "Elhage et al. 2022, Toy Models of Superposition",
@@ -66,7 +66,7 @@ READING_LIST: tuple[Paper, ...] = (
     Paper("dropout", "dropout", "Srivastava et al. 2014, Dropout: A Simple Way to Prevent Neural Networks from "
           "Overfitting",
           (("JMLR 15", "https://jmlr.org/papers/v15/srivastava14a.html"),
-           ("arXiv 1207.0580 (the 2012 preprint)", "https://arxiv.org/abs/1207.0580")),
+           ("arXiv 1207.0580 (Hinton et al. 2012, the precursor)", "https://arxiv.org/abs/1207.0580")),
           cite="Srivastava et al. 2014, Dropout: A Simple Way to Prevent Neural Networks from Overfitting (JMLR 15)",
           code=("dropout/model.py",)),
     Paper("adam", "optim", "Kingma & Ba 2015, Adam: A Method for Stochastic Optimization",
