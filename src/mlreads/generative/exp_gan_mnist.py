@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 import torch
+import torch.nn.functional as F
 
 from mlreads.core.fields import choices, in_range, nonnegative, positive
 from mlreads.core.run.runner import RunContext
@@ -28,14 +29,18 @@ from mlreads.core.train import Phase, TrainConfig, fit, recipe
 from mlreads.generative.exp_common import load_or_train, mnist_tensors, sample_quality
 from mlreads.generative.featnet import FeatNetConfig
 from mlreads.generative.figures import gan_curves_figure, image_grid, neighbours_grid
-from mlreads.generative.gan import GAN, GANConfig, d_loss, g_loss
+from mlreads.generative.gan import GAN, GANConfig, d_loss, g_loss, joint_loss
 from mlreads.generative.metrics import nearest_distances, parzen_estimate
 
 
 @dataclass(frozen=True)
 class GanMnistConfig:
-    model: GANConfig = GANConfig(d_gen=(600, 600), d_disc=(240, 240), n_pieces=4)
+    model: GANConfig = GANConfig(d_gen=(600, 600), d_disc=(240, 240), n_pieces=4, noise="uniform")
     k: int = positive(1)  # Algorithm 1's D steps per G step (the paper used k = 1)
+    # "simultaneous": the official code's update, both players' gradients from one graph, applied together
+    # (gan.joint_loss; needs k = 1); "alternating": Algorithm 1's D step, then G's step against the updated D
+    updates: str = choices("simultaneous", ("simultaneous", "alternating"))
+    output_bias_clip: float = in_range(1e-7, 0.0, 0.5, lo_open=True)  # G's output bias: data means clipped (pylearn2)
     # "official": mnist.yaml's init ranges, SGD with its momentum ramp and lr decay, D's halved objective;
     # "torch": torch's default init and `train` as configured (Adam, say)
     recipe: str = choices("official", ("official", "torch"))
@@ -97,26 +102,39 @@ def run_gan_mnist(cfg: GanMnistConfig, ctx: RunContext) -> dict:
         if cfg.recipe == "official":
             official_init(model, cfg.g_init_range, cfg.d_init_range)
     if cfg.init_output_bias:
-        model.init_output_bias(x_tr.mean(0))
+        model.init_output_bias(x_tr.mean(0), cfg.output_bias_clip)
     gen_eval = ctx.generator("samples")
-    z_fixed = torch.randn(512, cfg.model.d_z, generator=ctx.generator("z-fixed"))
+    z_fixed = model.noise(512, ctx.generator("z-fixed"))
     x_real_probe = x_tr[:512]
     mean_pixels = x_tr.mean(0)
 
     @torch.no_grad()
     def probe(m: GAN) -> dict:
         fake = m.gen(z_fixed)
-        return {"d_real": torch.sigmoid(m.disc(x_real_probe)).mean(), "d_fake": torch.sigmoid(m.disc(fake)).mean(),
-                "mean_pixel_err": (fake.mean(0) - mean_pixels).abs().mean()}  # fmt: skip
+        real_logit, fake_logit = m.disc(x_real_probe), m.disc(fake)
+        ones, zeros = torch.ones_like(real_logit), torch.zeros_like(real_logit)
+        return {"d_real": torch.sigmoid(real_logit).mean(), "d_fake": torch.sigmoid(fake_logit).mean(),
+                "mean_pixel_err": (fake.mean(0) - mean_pixels).abs().mean(),
+                # both players' losses on the fixed probe (D without dropout): what the curves show
+                "probe_loss_d": F.binary_cross_entropy_with_logits(real_logit, ones)
+                + F.binary_cross_entropy_with_logits(fake_logit, zeros),
+                "probe_loss_g": F.binary_cross_entropy_with_logits(fake_logit, ones),
+                # G's saturated outputs (< 0.01 or > 0.99), the first sign of a generator breaking
+                "saturated_frac": ((fake < 0.01) | (fake > 0.99)).float().mean()}  # fmt: skip
 
     init = probe(model.eval())
 
     def batch_fn(step, gen):
         idx = torch.randint(0, len(x_tr), (cfg.batch_size,), generator=gen)
-        return x_tr[idx], torch.randn(cfg.batch_size, cfg.model.d_z, generator=gen)
+        return x_tr[idx], model.noise(cfg.batch_size, gen)
 
-    phases = [Phase("d", d_loss, params=lambda m: m.disc.parameters(), repeats=cfg.k),
-              Phase("g", lambda m, b: g_loss(m, b, cfg.g_loss), params=lambda m: m.gen.parameters())]  # fmt: skip
+    if cfg.updates == "simultaneous":
+        if cfg.k != 1:
+            raise ValueError(f"updates='simultaneous' takes one D step per G step (k = 1), got k = {cfg.k}")
+        phases = [Phase("gan", lambda m, b: joint_loss(m, b, cfg.g_loss))]
+    else:
+        phases = [Phase("d", d_loss, params=lambda m: m.disc.parameters(), repeats=cfg.k),
+                  Phase("g", lambda m, b: g_loss(m, b, cfg.g_loss), params=lambda m: m.gen.parameters())]  # fmt: skip
     eval_every = max(1, cfg.train.steps // 20)
     official = cfg.recipe == "official"
     groups = ([{"params": list(model.disc.parameters()), "lr": cfg.train.lr * cfg.d_lr_scale},

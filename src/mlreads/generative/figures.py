@@ -55,12 +55,15 @@ def neighbours_grid(samples: torch.Tensor, nearest: torch.Tensor):
 
 
 def gan_curves_figure(history: Sequence[Mapping]):
-    """GAN training: the two phases' losses (left) and mean D on real and generated images (right)."""
+    """GAN training: the two players' losses (left: the training batches' when D and G took separate phases, else
+    those on the fixed probe) and mean D on real and generated images (right)."""
     plt = _plt()
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8))
-    rows = [r for r in history if "loss_d" in r]
-    a.plot([r["step"] for r in rows], [r["loss_d"] for r in rows], label="D loss -[log D(x) + log(1 - D(G(z)))]")
-    a.plot([r["step"] for r in rows], [r["loss_g"] for r in rows], label="G loss -log D(G(z))")
+    key = "loss_" if any("loss_d" in r for r in history) else "probe_loss_"
+    rows = [r for r in history if key + "d" in r]
+    where = "" if key == "loss_" else " (fixed probe)"
+    a.plot([r["step"] for r in rows], [r[key + "d"] for r in rows], label=f"D loss -[log D(x) + log(1 - D(G(z)))]{where}")
+    a.plot([r["step"] for r in rows], [r[key + "g"] for r in rows], label=f"G loss -log D(G(z)){where}")
     a.axhline(2 * torch.log(torch.tensor(2.0)).item(), color="gray", ls="--", lw=0.8, label="D loss at D = 1/2 (log 4)")
     a.set_xlabel("step")
     a.set_ylabel("loss (nats)")

@@ -4,8 +4,8 @@ Eq 1: min_G max_D V(D, G) = E_{x ~ p_data} log D(x) + E_{z ~ p_z} log(1 - D(G(z)
 on V for D, then one step for G. Section 3: train G to maximise log D(G(z)) instead (the non-saturating loss).
 Section 4.1 Prop 1: for fixed G the optimal D is D*_G(x) = p_data(x) / (p_data(x) + p_g(x)) (Eq 2). Thm 1:
 C(G) = max_D V(D, G) = -log 4 + 2 JSD(p_data || p_g), minimal exactly when p_g = p_data. The MNIST model (the
-official goodfeli/adversarial `mnist.yaml`): G maps a 100-d Gaussian z through two ReLU layers of 1200 units to 784
-sigmoid outputs; D is two maxout layers (240 units x 5 pieces) with dropout (input 0.8 keep, hidden 0.5) and a
+official goodfeli/adversarial `mnist.yaml`): G maps a 100-d z, uniform on [-sqrt 3, sqrt 3] (unit variance), through
+two ReLU layers of 1200 units to 784 sigmoid outputs; D is two maxout layers (240 units x 5 pieces) with dropout (input 0.8 keep, hidden 0.5) and a
 sigmoid unit.
 
 Glossary (code -> paper):
@@ -64,6 +64,8 @@ class GANConfig:
     disc_hidden_keep: float = in_range(0.5, 0.0, 1.0, lo_open=True, hi_open=False)
     out_sigmoid: bool = True  # images in [0, 1]; False for real-valued toy data
     disc_kind: Literal["maxout", "mlp"] = "maxout"
+    # p_z: N(0, I), or uniform on [-sqrt 3, sqrt 3]^d_z (unit variance, bounded: the official mnist.yaml's `uniform`)
+    noise: Literal["gaussian", "uniform"] = "gaussian"
 
 
 class Generator(HookedModule):
@@ -135,14 +137,21 @@ class GAN(nn.Module):
         self.gen = Generator(cfg)
         self.disc = Discriminator(cfg)
 
-    def init_output_bias(self, data_mean: Tensor) -> None:
-        """G's output bias = logit of the data's marginal means (the official config's init_bias)."""
+    def init_output_bias(self, data_mean: Tensor, eps: float = 1e-3) -> None:
+        """G's output bias = logit of the data's marginal means, clipped to [eps, 1 - eps] (the official config's
+        init_bias; pylearn2 clips at 1e-7)."""
         with torch.no_grad():
-            p = data_mean.clamp(1e-3, 1 - 1e-3)
-            self.gen.out.bias.copy_(torch.log(p / (1 - p)))
+            p = data_mean.double().clamp(eps, 1 - eps)
+            self.gen.out.bias.copy_(torch.log(p / (1 - p)).float())
+
+    def noise(self, n: int, gen: torch.Generator) -> Tensor:
+        """n draws of z from p_z (cfg.noise), (n, d_z)."""
+        if self.cfg.noise == "uniform":
+            return (2 * torch.rand(n, self.cfg.d_z, generator=gen) - 1) * math.sqrt(3.0)
+        return torch.randn(n, self.cfg.d_z, generator=gen)
 
     def sample(self, n: int, gen: torch.Generator) -> Tensor:
-        return self.gen(torch.randn(n, self.cfg.d_z, generator=gen))
+        return self.gen(self.noise(n, gen))
 
 
 def d_loss(model: GAN, batch: tuple[Tensor, Tensor]) -> Tensor:
@@ -154,13 +163,37 @@ def d_loss(model: GAN, batch: tuple[Tensor, Tensor]) -> Tensor:
         F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake))  # fmt: skip
 
 
-def g_loss(model: GAN, batch: tuple[Tensor, Tensor], kind: str = "non_saturating") -> Tensor:
-    """Algorithm 1, G step: Section 3's -log D(G(z)) (non-saturating) or Eq 1's log(1 - D(G(z)))."""
-    _, z = batch
-    logit = model.disc(model.gen(z))
+def joint_loss(model: GAN, batch: tuple[Tensor, Tensor], kind: str = "non_saturating") -> Tensor:
+    """D's and G's losses of one step whose gradients come from the same D and G, to be applied together (the
+    official goodfeli/adversarial update: one graph, each player's cost differentiated with respect to its own
+    parameters only, both steps taken at once; Algorithm 1 with k = 1 alternates instead). Backpropagating the sum
+    gives D exactly d_loss's gradient (G(z) enters D's term detached) and G exactly g_loss's (D's parameters enter G's
+    term detached); both terms see the same samples and the same dropout masks in D."""
+    from torch.func import functional_call
+
+    x, z = batch
+    fake = model.gen(z)
+    real_logit = model.disc(x)
+    state = torch.get_rng_state()  # D's dropout draws from the global generator: replay it for G's term
+    fake_logit = model.disc(fake.detach())
+    frozen = {name: p.detach() for name, p in model.disc.named_parameters()}
+    torch.set_rng_state(state)
+    g_logit = functional_call(model.disc, frozen, (fake,))
+    d = F.binary_cross_entropy_with_logits(real_logit, torch.ones_like(real_logit)) + \
+        F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit))  # fmt: skip
+    return d + _g_term(g_logit, kind)
+
+
+def _g_term(logit: Tensor, kind: str) -> Tensor:
     if kind == "non_saturating":
         return F.binary_cross_entropy_with_logits(logit, torch.ones_like(logit))  # -log D(G(z))
     return -F.binary_cross_entropy_with_logits(logit, torch.zeros_like(logit))  # log(1 - D(G(z)))
+
+
+def g_loss(model: GAN, batch: tuple[Tensor, Tensor], kind: str = "non_saturating") -> Tensor:
+    """Algorithm 1, G step: Section 3's -log D(G(z)) (non-saturating) or Eq 1's log(1 - D(G(z)))."""
+    _, z = batch
+    return _g_term(model.disc(model.gen(z)), kind)
 
 
 # ------------------------------------------------------------------------------------------- Section 4 theory

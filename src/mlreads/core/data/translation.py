@@ -44,7 +44,7 @@ import torch
 from torch import Tensor
 
 from mlreads.core.errors import DataMissing
-from mlreads.core.fields import SEED_MAX, filepath, nonnegative, positive
+from mlreads.core.fields import SEED_MAX, filepath, in_range, nonnegative, positive
 
 PAD, BOS, EOS, UNK = 0, 1, 2, 3
 SPECIALS = ("<pad>", "<s>", "</s>", "<unk>")
@@ -73,7 +73,7 @@ class TranslationConfig:
     lengths: Literal["uniform", "log-uniform"] = "uniform"
     # Target synonyms: each source word has len(synonym_probs) target words, one drawn per occurrence with these
     # probabilities, so references are multi-modal as in real translation. (1.0,) = one target word per source word.
-    synonym_probs: tuple[float, ...] = (1.0,)
+    synonym_probs: tuple[float, ...] = in_range((1.0,), 0.0, 1.0, lo_open=True, hi_open=False)  # and they sum to 1
 
     def __post_init__(self):
         if not self.synonym_probs or any(q <= 0 for q in self.synonym_probs) or abs(sum(self.synonym_probs) - 1) > 1e-6:
