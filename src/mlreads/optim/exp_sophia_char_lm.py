@@ -47,7 +47,9 @@ class SophiaLMConfig:
     sophia_betas: tuple[float, float] = in_range((0.965, 0.99), 0.0, 1.0)
     sophia_wd: float = nonnegative(0.2)
     hess_every: int = positive(10)  # k
-    rho_grid: tuple[float, ...] = positive((0.03, 0.1, 0.3, 1.0))
+    # wide: our batch has 768 tokens against the paper's 491,520, and rho scales against bs * h (design 2's grid,
+    # 0.03-1, gave win rates 0.001-0.023, all below the official range)
+    rho_grid: tuple[float, ...] = positive((0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0))
     pilot_steps: int = positive(100)
     win_rate_range: tuple[float, float] = in_range((0.1, 0.5), 0.0, 1.0)  # the official README's train/win_rate
     data: TextConfig = field(default_factory=TextConfig)
