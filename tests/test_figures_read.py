@@ -68,7 +68,7 @@ def test_a_single_step_size_keeps_every_marker_visible():
 
     beta2s = (0.99, 0.999)
     finals = {(b2, 3e-3, corr): 120.0 for b2 in beta2s for corr in (True, False)}  # all equal: they would stack
-    ax = bias_correction(finals, beta2s, (3e-3,), 3).axes[0]
+    ax = bias_correction(finals, beta2s, (3e-3,), 3, 3e-3, None, None).axes[0]
     points = [(float(x), float(y)) for line in ax.get_lines() for x, y in zip(line.get_xdata(), line.get_ydata())]
     assert len(points) == 4 and len(set(points)) == 4, points
 

@@ -22,8 +22,9 @@ def bias_correction(finals: dict, beta2s, lrs, epochs: int, check_lr: float, gap
     """Fig 4: loss after training against log10(alpha), for each beta_2, with (solid) and without (dashed) bias
     correction; diverged runs are drawn at the top edge with an x. The title states what the run measured at
     `check_lr`: the corrected largest-beta_2 run against the smallest (`gap`) and the uncorrected against the
-    corrected at the largest (`excess`, 1e9 for a diverged run)."""
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    corrected at the largest (`excess`, 1e9 for a diverged run). With a single step size the series are spread a
+    little along x, so no marker hides another."""
+    fig, ax = plt.subplots(figsize=(8.6, 4.2))  # the legend sits right of the axes
     finite = [v for v in finals.values() if math.isfinite(v)]
     top = max(finite) * 1.05 if finite else 1.0
     n = 2 * len(beta2s)
@@ -52,7 +53,7 @@ def bias_correction(finals: dict, beta2s, lrs, epochs: int, check_lr: float, gap
                    "unmeasured" if excess is None else f"{100 * excess:+.0f}%")  # fmt: skip
     ax.set_title(f"alpha = {check_lr:g}: corrected beta2 {hi:g} vs {lo:g} {gap_text};\n"
                  f"uncorrected vs corrected at {hi:g}: {excess_text}", fontsize=9)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     return fig
 
