@@ -73,15 +73,6 @@ void for_parts(int64_t rows, int64_t parts, const F& f) {
 
 int64_t n_parts(int64_t rows) { return std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), rows)); }
 
-// Elementwise passes over a row's steps [0, n), W at a time (then one by one): the transcendental work per step
-// (softplus, sigmoid) runs vectorised over time instead of once per step inside the sequential scan.
-template <typename acc_t, int W, typename F>
-void over_steps(int64_t n, const F& f) {
-  int64_t t = 0;
-  for (; t + W <= n; t += W) f(Pack<acc_t, W>(), t);
-  for (; t < n; ++t) f(Pack<acc_t, 1>(), t);
-}
-
 // Δ_t = softplus(delta_t + bias) (or delta_t + bias); with `sig`, also softplus' derivative there (torch's: 1 above 20).
 template <typename scalar_t, typename acc_t, int W>
 void row_delta(const scalar_t* dr, acc_t bias, bool softplus_on, int64_t n, acc_t* dt, acc_t* sig) {
@@ -663,7 +654,11 @@ std::vector<at::Tensor> bwd(const at::Tensor& u, const at::Tensor& delta, const 
 
 }  // namespace
 
+#include "causal_conv.h"  // the block's causal conv + SiLU, on the helpers above (for_parts, opt_ptr)
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("fwd", &fwd, "fused selective scan, forward");
   m.def("bwd", &bwd, "fused selective scan, backward");
+  m.def("conv_fwd", &conv_fwd, "causal depthwise conv1d + SiLU, forward");
+  m.def("conv_bwd", &conv_bwd, "causal depthwise conv1d + SiLU, backward");
 }

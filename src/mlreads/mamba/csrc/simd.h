@@ -202,4 +202,13 @@ struct Pack<float, 8> : PackF<8> {};
 template <>
 struct Pack<float, 16> : PackF<16> {};
 
+// Elementwise passes over a row's steps [0, n), W at a time (then one by one): the transcendental work per step
+// (softplus, sigmoid) runs vectorised over time instead of once per step inside the sequential scan.
+template <typename acc_t, int W, typename F>
+void over_steps(int64_t n, const F& f) {
+  int64_t t = 0;
+  for (; t + W <= n; t += W) f(Pack<acc_t, W>(), t);
+  for (; t < n; ++t) f(Pack<acc_t, 1>(), t);
+}
+
 }  // namespace
