@@ -39,7 +39,7 @@ from torch import Tensor, nn
 
 from mlreads.core.nn.hf import hf_model as load_hf
 from mlreads.core.nn.hooks import HookedModule, HookPoint
-from mlreads.mamba.conv import causal_conv1d_silu
+from mlreads.mamba.conv import conv_and_gate
 from mlreads.mamba.scan import selective_scan
 from mlreads.mamba.step import scan_step
 
@@ -166,15 +166,16 @@ class MambaMixer(nn.Module):
     def forward(self, x: Tensor, state: tuple[Tensor, Tensor] | None = None):
         """x (B, L, D) -> (out (B, L, D), new state). `state` continues a sequence (segmented long evaluation).
 
-        From the conv on, the block runs channel-first, (B, E, L), the scan's layout: the conv reads its half of
-        in_proj's (B, L, 2E) output in place and writes (B, E, L), x_proj and dt_proj are matrix products on (B, ., L),
+        From the conv on, the block runs channel-first, (B, E, L), the scan's layout: the conv reads in_proj's
+        (B, L, 2E) output in place and writes u and z in (B, E, L) (and in backward in_proj's gradient in one pass), x_proj and dt_proj are matrix products on (B, ., L),
         and out_proj reads the scan's output transposed; the hook points see (B, L, .) views. Δ's bias and softplus run inside the scan (the hook point then shows softplus(dt_proj(...)) only when a
         hook is attached, computed explicitly)."""
         K = self.cfg.d_conv
-        xs, z = (_cf(t) for t in self.in_proj(x).chunk(2, dim=-1))  # (B, E, L) views of (B, L, 2E)
+        xz = self.in_proj(x)  # (B, L, 2E)
+        xs = _cf(xz[..., : self.cfg.d_inner])  # (B, E, L), a view: the conv's input, for the returned conv state
         prev = None if state is None else state[0][..., 1:].to(xs.dtype)  # the last K - 1 inputs (B, E, K - 1)
-        xs_new = causal_conv1d_silu(xs, self.conv1d.weight, self.conv1d.bias, prev,
-                                    fused=self.cfg.scan_impl == "fused")  # (B, E, L)
+        xs_new, z = conv_and_gate(xz, self.conv1d.weight, self.conv1d.bias, prev,
+                                  fused=self.cfg.scan_impl == "fused")  # (B, E, L) each
         xs_new = _cf(self.hook_x(_lf(xs_new)))
         delta, delta_bias, B, C = self._ssm_params_cf(xs_new)
         z = _cf(self.hook_gate(_lf(z)))

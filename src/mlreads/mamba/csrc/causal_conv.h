@@ -7,9 +7,13 @@
 // than the conv's arithmetic (4 multiply-adds per element) justifies. Here each (b, e) row is one pass over L,
 // vectorised along time; the backward recomputes the pre-activation instead of storing it.
 //
-// Layouts: x (B, E, L) with any strides (in the model, the transposed x half of in_proj's (B, L, 2E) output, read
-// in place: a row's values are a strided gather into a contiguous buffer); w (E, K) contiguous; bias (E,) or empty; prev (B, E, K - 1) contiguous or empty; dout (B, E, L)
-// contiguous. Accumulation in float (double for double); the weight's gradient sums over rows with one buffer per
+// In the model it also moves the gate branch: forward copies z out of in_proj's output into the scan's (B, E, L)
+// layout, and backward writes dx and dz straight into the two halves of in_proj's gradient (B, L, 2E), so neither a
+// transposing copy nor the concatenation of the split's backward runs.
+//
+// Layouts: x, z (B, E, L) with any strides (in the model, the transposed halves of in_proj's (B, L, 2E) output, read
+// in place a tile of channels at a time); w (E, K) contiguous; bias (E,) or empty; prev (B, E, K - 1) contiguous or
+// empty; dout (B, E, L) contiguous. Accumulation in float (double for double); the weight's gradient sums over rows with one buffer per
 // worker, summed at the end, so the result does not depend on scheduling (as the scan's).
 #pragma once
 
@@ -21,26 +25,72 @@
 
 namespace {
 
+// A view (B, E, L) with any strides, read or written a tile of up to kTile channels of one batch row at a time: with
+// unit channel stride (the model's (B, L, 2E) in_proj output seen transposed) each step's kTile values are one
+// contiguous 64-byte line, where a row-by-row gather would touch a new line for every value.
+constexpr int64_t kTile = 16;
+template <typename T>
+struct View3 {
+  T* p;
+  int64_t sb, se, sl;
+  explicit View3(const at::Tensor& t)  // an empty tensor is "absent": a null view
+      : p(t.numel() ? const_cast<T*>(t.data_ptr<T>()) : nullptr), sb(p ? t.stride(0) : 0), se(p ? t.stride(1) : 0),
+        sl(p ? t.stride(2) : 0) {}
+  T& at(int64_t b, int64_t e, int64_t l) const { return p[b * sb + e * se + l * sl]; }
+};
+
 template <typename scalar_t>
 struct ConvIO {
-  int64_t batch, dim, len, K, sb, se, sl;
-  const scalar_t *xp, *wp, *bp, *prevp;
-  ConvIO(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias, const at::Tensor& prev)
-      : batch(x.size(0)), dim(x.size(1)), len(x.size(2)), K(w.size(1)), sb(x.stride(0)), se(x.stride(1)),
-        sl(x.stride(2)),
-        xp(x.data_ptr<scalar_t>()), wp(w.data_ptr<scalar_t>()), bp(opt_ptr<scalar_t>(bias)),
-        prevp(opt_ptr<scalar_t>(prev)) {}
-  // row (b, e)'s input with its left context, [x_{-K+1}, ..., x_{L-1}] into xe (L + K - 1 values); its weights into wk
+  int64_t batch, dim, len, K, tiles;
+  View3<scalar_t> x;
+  const scalar_t *wp, *bp, *prevp;
+  ConvIO(const at::Tensor& xv, const at::Tensor& w, const at::Tensor& bias, const at::Tensor& prev)
+      : batch(xv.size(0)), dim(xv.size(1)), len(xv.size(2)), K(w.size(1)), tiles((dim + kTile - 1) / kTile), x(xv),
+        wp(w.data_ptr<scalar_t>()), bp(opt_ptr<scalar_t>(bias)), prevp(opt_ptr<scalar_t>(prev)) {}
+  // tile i: batch row b, channels e0 .. e0 + n - 1
+  void tile(int64_t i, int64_t& b, int64_t& e0, int64_t& n) const {
+    b = i / tiles;
+    e0 = (i % tiles) * kTile;
+    n = std::min(kTile, dim - e0);
+  }
+  // the tile's inputs with their left context, [x_{-K+1}, ..., x_{L-1}] of channel e0 + j at xe + j * (L + K - 1)
   template <typename acc_t>
-  acc_t load_row(int64_t row, acc_t* xe, acc_t* wk) const {
-    const int64_t b = row / dim, e = row % dim;
-    for (int64_t j = 0; j < K - 1; ++j) xe[j] = prevp ? static_cast<acc_t>(prevp[row * (K - 1) + j]) : acc_t(0);
-    const scalar_t* xr = xp + b * sb + e * se;
-    for (int64_t t = 0; t < len; ++t) xe[K - 1 + t] = static_cast<acc_t>(xr[t * sl]);
+  void load_tile(int64_t b, int64_t e0, int64_t n, acc_t* xe) const {
+    const int64_t ext = len + K - 1;
+    for (int64_t j = 0; j < n; ++j)
+      for (int64_t k = 0; k < K - 1; ++k)
+        xe[j * ext + k] = prevp ? static_cast<acc_t>(prevp[((b * dim) + e0 + j) * (K - 1) + k]) : acc_t(0);
+    for (int64_t t = 0; t < len; ++t)
+      for (int64_t j = 0; j < n; ++j) xe[j * ext + K - 1 + t] = static_cast<acc_t>(x.at(b, e0 + j, t));
+  }
+  // channel e's weights into wk; returns its bias
+  template <typename acc_t>
+  acc_t load_weights(int64_t e, acc_t* wk) const {
     for (int64_t k = 0; k < K; ++k) wk[k] = static_cast<acc_t>(wp[e * K + k]);
     return bp ? static_cast<acc_t>(bp[e]) : acc_t(0);
   }
 };
+
+// copy a (B, E, L) view's tile into another view through buf (kTile * len values): gathered in the source's order
+// (step-major: kTile values per step, contiguous when the channel stride is 1), written in the destination's
+// (row-major when its step stride is 1), so that each side walks its memory in order
+template <typename scalar_t>
+void copy_tile(const View3<scalar_t>& src, const View3<scalar_t>& dst, int64_t b, int64_t e0, int64_t n, int64_t len,
+               scalar_t* buf) {
+  const auto step_major = [&](const View3<scalar_t>& v) { return v.se == 1 || v.sl != 1; };
+  if (step_major(src))
+    for (int64_t t = 0; t < len; ++t)
+      for (int64_t j = 0; j < n; ++j) buf[j * len + t] = src.at(b, e0 + j, t);
+  else
+    for (int64_t j = 0; j < n; ++j)
+      for (int64_t t = 0; t < len; ++t) buf[j * len + t] = src.at(b, e0 + j, t);
+  if (step_major(dst))
+    for (int64_t t = 0; t < len; ++t)
+      for (int64_t j = 0; j < n; ++j) dst.at(b, e0 + j, t) = buf[j * len + t];
+  else
+    for (int64_t j = 0; j < n; ++j)
+      for (int64_t t = 0; t < len; ++t) dst.at(b, e0 + j, t) = buf[j * len + t];
+}
 
 // bias + Σ_k w_k xe_{t+k}, the pre-activation at steps t..t+width (width of the pack Q)
 template <typename Q, typename acc_t>
@@ -65,65 +115,88 @@ acc_t row_dot(const acc_t* a, const acc_t* b, int64_t n) {
   return Pack<acc_t, W>::sum(acc) + tail;
 }
 
+// out = silu(conv(x)) (B, E, L) contiguous; with z (a view like x), also z copied into z_out (B, E, L) contiguous
 template <typename scalar_t, typename acc_t, int W>
 void conv_fwd_impl(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias, const at::Tensor& prev,
-                   at::Tensor& out) {
+                   const at::Tensor& z, at::Tensor& out, at::Tensor& z_out) {
   const ConvIO<scalar_t> io(x, w, bias, prev);
-  const int64_t rows = io.batch * io.dim, K = io.K;
+  const int64_t K = io.K, ext = io.len + K - 1, n_tiles = io.batch * io.tiles;
+  const View3<scalar_t> zv(z), zo(z_out);
   scalar_t* op = out.data_ptr<scalar_t>();
-  for_parts(rows, n_parts(rows), [&](int64_t, int64_t rb, int64_t re) {
-    std::vector<acc_t> xe(io.len + K - 1), wk(K);
-    for (int64_t row = rb; row < re; ++row) {
-      const acc_t be = io.load_row(row, xe.data(), wk.data());
-      scalar_t* o = op + row * io.len;
-      over_steps<acc_t, W>(io.len, [&](auto p, int64_t t) {
-        using Q = decltype(p);
-        const auto s = conv_pre<Q>(xe.data(), wk.data(), K, be, t);
-        Q::store_as(o + t, s * Q::sigmoid(s));
-      });
+  for_parts(n_tiles, n_parts(n_tiles), [&](int64_t, int64_t ib, int64_t ie) {
+    std::vector<acc_t> xe(kTile * ext), wk(K);
+    std::vector<scalar_t> zbuf(zv.p ? kTile * io.len : 0);
+    for (int64_t i = ib; i < ie; ++i) {
+      int64_t b, e0, n;
+      io.tile(i, b, e0, n);
+      io.load_tile(b, e0, n, xe.data());
+      for (int64_t j = 0; j < n; ++j) {
+        const acc_t be = io.load_weights(e0 + j, wk.data());
+        const acc_t* xr = xe.data() + j * ext;
+        scalar_t* o = op + (b * io.dim + e0 + j) * io.len;
+        over_steps<acc_t, W>(io.len, [&](auto p, int64_t t) {
+          using Q = decltype(p);
+          const auto s = conv_pre<Q>(xr, wk.data(), K, be, t);
+          Q::store_as(o + t, s * Q::sigmoid(s));
+        });
+      }
+      if (zv.p) copy_tile(zv, zo, b, e0, n, io.len, zbuf.data());
     }
   });
 }
 
 // dpre = dout silu'(pre); dx_t = Σ_k w_k dpre_{t+K-1-k} (and the same for the left context, dprev); dw_k = Σ_t dpre_t
-// xe_{t+k}; dbias = Σ_t dpre_t.
+// xe_{t+k}; dbias = Σ_t dpre_t. dx is written into the view dx_out (any strides); with dz, dz is copied into dz_out.
 template <typename scalar_t, typename acc_t, int W>
 void conv_bwd_impl(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias, const at::Tensor& prev,
-                   const at::Tensor& dout, at::Tensor& dx, at::Tensor& dprev, at::Tensor& dw_parts,
-                   at::Tensor& db_parts) {
+                   const at::Tensor& dout, const at::Tensor& dz, at::Tensor& dx_out, at::Tensor& dz_out,
+                   at::Tensor& dprev, at::Tensor& dw_parts, at::Tensor& db_parts) {
   const ConvIO<scalar_t> io(x, w, bias, prev);
-  const int64_t rows = io.batch * io.dim, K = io.K, len = io.len;
+  const int64_t K = io.K, len = io.len, ext = len + K - 1, n_tiles = io.batch * io.tiles;
   const scalar_t* gp = dout.data_ptr<scalar_t>();
-  scalar_t *dxp = dx.data_ptr<scalar_t>(), *dprevp = dprev.numel() ? dprev.data_ptr<scalar_t>() : nullptr;
+  const View3<scalar_t> dxo(dx_out), dzv(dz), dzo(dz_out);
+  scalar_t* dprevp = dprev.numel() ? dprev.data_ptr<scalar_t>() : nullptr;
   acc_t *dw0 = dw_parts.data_ptr<acc_t>(), *db0 = db_parts.data_ptr<acc_t>();
-  for_parts(rows, dw_parts.size(0), [&](int64_t part, int64_t rb, int64_t re) {
+  for_parts(n_tiles, dw_parts.size(0), [&](int64_t part, int64_t ib, int64_t ie) {
     acc_t *dw = dw0 + part * io.dim * K, *db = db0 + part * io.dim;
     // dp: dpre with K - 1 zeros on each side, so that every tap of the transposed conv reads inside it
-    std::vector<acc_t> xe(len + K - 1), wk(K), dp(len + 2 * (K - 1), acc_t(0)), ones(len, acc_t(1));
-    for (int64_t row = rb; row < re; ++row) {
-      const int64_t e = row % io.dim;
-      const acc_t be = io.load_row(row, xe.data(), wk.data());
-      const scalar_t* g = gp + row * len;
-      acc_t* dpre = dp.data() + K - 1;
-      over_steps<acc_t, W>(len, [&](auto p, int64_t t) {
-        using Q = decltype(p);
-        const auto s = conv_pre<Q>(xe.data(), wk.data(), K, be, t);
-        const auto sg = Q::sigmoid(s);
-        Q::store(dpre + t, Q::load(g + t) * sg * (Q::splat(1) + s * (Q::splat(1) - sg)));
-      });
-      for (int64_t k = 0; k < K; ++k) dw[e * K + k] += row_dot<acc_t, W>(dpre, xe.data() + k, len);
-      db[e] += row_dot<acc_t, W>(dpre, ones.data(), len);
-      // dxe_s = Σ_k w_k dpre_{s-k} over the extended input s in [0, L + K - 1): dprev is its first K - 1 values
-      const auto dxe = [&](auto p, int64_t s) {
-        using Q = decltype(p);
-        auto v = Q::splat(0);
-        for (int64_t k = 0; k < K; ++k) v += Q::splat(wk[k]) * Q::load(dp.data() + s + K - 1 - k);
-        return v;
-      };
-      scalar_t* dxr = dxp + row * len;
-      over_steps<acc_t, W>(len, [&](auto p, int64_t t) { decltype(p)::store_as(dxr + t, dxe(p, t + K - 1)); });
-      if (dprevp)
-        for (int64_t j = 0; j < K - 1; ++j) dprevp[row * (K - 1) + j] = static_cast<scalar_t>(dxe(Pack<acc_t, 1>(), j));
+    std::vector<acc_t> xe(kTile * ext), wk(K), dp(len + 2 * (K - 1), acc_t(0)), ones(len, acc_t(1));
+    std::vector<acc_t> dxt(kTile * len);  // the tile's dx, row-major, written out step-major at the end
+    std::vector<scalar_t> zbuf(dzv.p ? kTile * len : 0);
+    for (int64_t i = ib; i < ie; ++i) {
+      int64_t b, e0, n;
+      io.tile(i, b, e0, n);
+      io.load_tile(b, e0, n, xe.data());
+      for (int64_t j = 0; j < n; ++j) {
+        const int64_t e = e0 + j, row = b * io.dim + e;
+        const acc_t be = io.load_weights(e, wk.data());
+        const acc_t* xr = xe.data() + j * ext;
+        const scalar_t* g = gp + row * len;
+        acc_t* dpre = dp.data() + K - 1;
+        over_steps<acc_t, W>(len, [&](auto p, int64_t t) {
+          using Q = decltype(p);
+          const auto s = conv_pre<Q>(xr, wk.data(), K, be, t);
+          const auto sg = Q::sigmoid(s);
+          Q::store(dpre + t, Q::load(g + t) * sg * (Q::splat(1) + s * (Q::splat(1) - sg)));
+        });
+        for (int64_t k = 0; k < K; ++k) dw[e * K + k] += row_dot<acc_t, W>(dpre, xr + k, len);
+        db[e] += row_dot<acc_t, W>(dpre, ones.data(), len);
+        // dxe_s = Σ_k w_k dpre_{s-k} over the extended input s in [0, L + K - 1): dprev is its first K - 1 values
+        const auto dxe = [&](auto p, int64_t s) {
+          using Q = decltype(p);
+          auto v = Q::splat(0);
+          for (int64_t k = 0; k < K; ++k) v += Q::splat(wk[k]) * Q::load(dp.data() + s + K - 1 - k);
+          return v;
+        };
+        acc_t* dxr = dxt.data() + j * len;
+        over_steps<acc_t, W>(len, [&](auto p, int64_t t) { decltype(p)::store(dxr + t, dxe(p, t + K - 1)); });
+        if (dprevp)
+          for (int64_t k = 0; k < K - 1; ++k)
+            dprevp[row * (K - 1) + k] = static_cast<scalar_t>(dxe(Pack<acc_t, 1>(), k));
+      }
+      for (int64_t t = 0; t < len; ++t)
+        for (int64_t j = 0; j < n; ++j) dxo.at(b, e0 + j, t) = static_cast<scalar_t>(dxt[j * len + t]);
+      if (dzv.p) copy_tile(dzv, dzo, b, e0, n, len, zbuf.data());
     }
   });
 }
@@ -151,29 +224,42 @@ void conv_check(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias
                                 prev.size(2) == w.size(1) - 1), "causal_conv1d_silu: prev must be (B, E, K - 1)");
 }
 
-at::Tensor conv_fwd(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias, const at::Tensor& prev) {
+// conv_fwd(x, w, bias, prev, z) -> [silu(conv(x)) (B, E, L) contiguous, z copied contiguous (empty without z)]
+std::vector<at::Tensor> conv_fwd(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias,
+                                 const at::Tensor& prev, const at::Tensor& z) {
   conv_check(x, w, bias, prev);
+  TORCH_CHECK(!z.numel() || (z.sizes() == x.sizes() && z.scalar_type() == x.scalar_type()),
+              "causal_conv1d_silu: z must be x's shape and dtype");
   at::Tensor out = at::empty(x.sizes(), x.options());
+  at::Tensor z_out = z.numel() ? at::empty(z.sizes(), z.options()) : at::empty({0}, x.options());
   conv_dispatch(x.scalar_type(), [&](auto s, auto a, auto width) {
-    conv_fwd_impl<decltype(s), decltype(a), decltype(width)::value>(x, w, bias, prev, out);
+    conv_fwd_impl<decltype(s), decltype(a), decltype(width)::value>(x, w, bias, prev, z, out, z_out);
   });
-  return out;
+  return {out, z_out};
 }
 
-// dx (B, E, L), dw (E, K), dbias (E,) (empty without a bias), dprev (B, E, K - 1) (empty without prev)
+// conv_bwd(x, w, bias, prev, dout, dz, dx_out, dz_out) writes dx into the view dx_out and dz into dz_out (any strides;
+// in the model the two halves of in_proj's gradient (B, L, 2E), seen transposed) and returns [dw (E, K), dbias (E,)
+// (empty without a bias), dprev (B, E, K - 1) (empty without prev)]
 std::vector<at::Tensor> conv_bwd(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias,
-                                 const at::Tensor& prev, const at::Tensor& dout) {
+                                 const at::Tensor& prev, const at::Tensor& dout, const at::Tensor& dz,
+                                 at::Tensor dx_out, at::Tensor dz_out) {
   conv_check(x, w, bias, prev);
   TORCH_CHECK(dout.is_contiguous() && dout.sizes() == x.sizes(), "causal_conv1d_silu: dout must be x's shape");
-  const int64_t parts = n_parts(x.size(0) * x.size(1));
+  TORCH_CHECK(dx_out.sizes() == x.sizes() && dx_out.scalar_type() == x.scalar_type() &&
+                  (!dz.numel() || (dz.sizes() == x.sizes() && dz_out.sizes() == x.sizes() &&
+                                   dz.scalar_type() == x.scalar_type() && dz_out.scalar_type() == x.scalar_type())),
+              "causal_conv1d_silu: dx_out, dz, dz_out must be x's shape and dtype");
+  const int64_t parts = n_parts(x.size(0) * ((x.size(1) + kTile - 1) / kTile));
   auto acc_opts = x.options().dtype(at::toOpMathType(x.scalar_type()));
-  at::Tensor dx = at::empty(x.sizes(), x.options()), dprev = at::empty_like(prev);
+  at::Tensor dprev = at::empty_like(prev);
   at::Tensor dw = at::zeros({parts, w.size(0), w.size(1)}, acc_opts), db = at::zeros({parts, w.size(0)}, acc_opts);
   conv_dispatch(x.scalar_type(), [&](auto s, auto a, auto width) {
-    conv_bwd_impl<decltype(s), decltype(a), decltype(width)::value>(x, w, bias, prev, dout, dx, dprev, dw, db);
+    conv_bwd_impl<decltype(s), decltype(a), decltype(width)::value>(x, w, bias, prev, dout, dz, dx_out, dz_out, dprev,
+                                                                    dw, db);
   });
   at::Tensor dbias = bias.numel() ? db.sum(0).to(x.scalar_type()) : at::empty({0}, x.options());
-  return {dx, dw.sum(0).to(x.scalar_type()), dbias, dprev};
+  return {dw.sum(0).to(x.scalar_type()), dbias, dprev};
 }
 
 }  // namespace
