@@ -91,6 +91,13 @@ def _lf(t: Tensor) -> Tensor:
 _cf = _lf  # (B, L, C) -> (B, C, L), the same view
 
 
+def _matmul_cf(weight: Tensor, x: Tensor) -> Tensor:
+    """weight (O, I) applied to x (B, I, L) channel-first: (B, O, L) contiguous. A batched product with the weight
+    broadcast, because torch.matmul folds a (2-D @ 3-D) product into one 2-D product through transposing copies of
+    x and of the result (and of both gradients in backward); x may be a strided view with unit stride along I or L."""
+    return torch.bmm(weight.expand(x.shape[0], *weight.shape), x)
+
+
 def inverse_softplus(x: Tensor) -> Tensor:
     """softplus^{-1}(x) = x + log(1 − exp(−x)), for the Δ bias init (Appendix E / official code)."""
     return x + torch.log(-torch.expm1(-x))
@@ -167,9 +174,11 @@ class MambaMixer(nn.Module):
         """x (B, L, D) -> (out (B, L, D), new state). `state` continues a sequence (segmented long evaluation).
 
         From the conv on, the block runs channel-first, (B, E, L), the scan's layout: the conv reads in_proj's
-        (B, L, 2E) output in place and writes u and z in (B, E, L) (and in backward in_proj's gradient in one pass), x_proj and dt_proj are matrix products on (B, ., L),
-        and out_proj reads the scan's output transposed; the hook points see (B, L, .) views. Δ's bias and softplus run inside the scan (the hook point then shows softplus(dt_proj(...)) only when a
-        hook is attached, computed explicitly)."""
+        (B, L, 2E) output in place and writes u and z in (B, E, L) (in backward, in_proj's gradient in the same
+        pass); x_proj and dt_proj are batched products on (B, ., L); out_proj reads the scan's output in place and
+        writes (B, D, L), seen as (B, L, D). The hook points see (B, L, .) views. Δ's bias and softplus run inside
+        the scan; when a hook is attached to hook_delta, Δ is computed explicitly for it (and the scan gets the
+        hook's Δ as final)."""
         K = self.cfg.d_conv
         xz = self.in_proj(x)  # (B, L, 2E)
         xs = _cf(xz[..., : self.cfg.d_inner])  # (B, E, L), a view: the conv's input, for the returned conv state
@@ -186,18 +195,20 @@ class MambaMixer(nn.Module):
         )  # (B, E, L), (B, E, N)
         ssm_state = self.hook_ssm_state(ssm_state)
         y = self.hook_y(_lf(y))  # (B, L, E), a view of the scan's (B, E, L) output
+        out = _lf(_matmul_cf(self.out_proj.weight, _cf(y)))  # (B, L, D), a view of (B, D, L)
+        out = out if self.out_proj.bias is None else out + self.out_proj.bias
         conv_state = xs[..., -K:] if xs.shape[-1] >= K else torch.cat([prev if prev is not None else
                                                                        xs.new_zeros(*xs.shape[:2], K - 1), xs], -1)
-        return self.out_proj(y), (conv_state[..., -K:], ssm_state)
+        return out, (conv_state[..., -K:], ssm_state)
 
     def _ssm_params_cf(self, xs: Tensor) -> tuple[Tensor, Tensor | None, Tensor, Tensor]:
         """Δ before its bias and softplus (B, E, L), that bias (None when Δ is final), B and C (B, N, L) from the
         conv output xs (B, E, L); `ssm_params`'s values, channel-first, with the hook points applied."""
         if self.cfg.selective:
             R, N = self.cfg.rank, self.cfg.d_state
-            dbc = torch.matmul(self.x_proj.weight, xs)  # (B, R + 2N, L)
+            dbc = _matmul_cf(self.x_proj.weight, xs)  # (B, R + 2N, L)
             dt, B, C = dbc[:, :R], dbc[:, R:R + N], dbc[:, R + N:]
-            delta, bias = torch.matmul(self.dt_proj.weight, dt), self.dt_proj.bias  # (B, E, L), (E,)
+            delta, bias = _matmul_cf(self.dt_proj.weight, dt), self.dt_proj.bias  # (B, E, L), (E,)
         else:
             delta, bias = xs.new_zeros(()).expand(xs.shape), self.dt_bias
             B, C = (p[:, None].expand(xs.shape[0], -1, xs.shape[-1]) for p in (self.B_param, self.C_param))
