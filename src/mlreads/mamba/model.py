@@ -39,7 +39,7 @@ from torch import Tensor, nn
 
 from mlreads.core.nn.hf import hf_model as load_hf
 from mlreads.core.nn.hooks import HookedModule, HookPoint
-from mlreads.mamba.conv import conv_and_gate
+from mlreads.mamba.conv import causal_conv1d_silu
 from mlreads.mamba.scan import selective_scan
 from mlreads.mamba.step import scan_step
 
@@ -173,18 +173,17 @@ class MambaMixer(nn.Module):
     def forward(self, x: Tensor, state: tuple[Tensor, Tensor] | None = None):
         """x (B, L, D) -> (out (B, L, D), new state). `state` continues a sequence (segmented long evaluation).
 
-        From the conv on, the block runs channel-first, (B, E, L), the scan's layout: the conv reads in_proj's
-        (B, L, 2E) output in place and writes u and z in (B, E, L) (in backward, in_proj's gradient in the same
-        pass); x_proj and dt_proj are batched products on (B, ., L); out_proj reads the scan's output in place and
+        Inside, the block runs channel-first, (B, E, L), the scan's layout, with no transposing copies: in_proj
+        writes x and z each in (B, E, L) (two batched products reading the (B, L, D) input transposed in place), the
+        conv and the scan read them as they are, x_proj and dt_proj are batched products on (B, ., L), and out_proj
         writes (B, D, L), seen as (B, L, D). The hook points see (B, L, .) views. Δ's bias and softplus run inside
-        the scan; when a hook is attached to hook_delta, Δ is computed explicitly for it (and the scan gets the
-        hook's Δ as final)."""
+        the scan; when a hook is attached to hook_delta, Δ is computed explicitly for it, and a Δ the hook returns
+        goes to the scan as final."""
         K = self.cfg.d_conv
-        xz = self.in_proj(x)  # (B, L, 2E)
-        xs = _cf(xz[..., : self.cfg.d_inner])  # (B, E, L), a view: the conv's input, for the returned conv state
+        xs, z = self._in_proj_cf(x)  # (B, E, L) each
         prev = None if state is None else state[0][..., 1:].to(xs.dtype)  # the last K - 1 inputs (B, E, K - 1)
-        xs_new, z = conv_and_gate(xz, self.conv1d.weight, self.conv1d.bias, prev,
-                                  fused=self.cfg.scan_impl == "fused")  # (B, E, L) each
+        xs_new = causal_conv1d_silu(xs, self.conv1d.weight, self.conv1d.bias, prev,
+                                    fused=self.cfg.scan_impl == "fused")  # (B, E, L)
         xs_new = _cf(self.hook_x(_lf(xs_new)))
         delta, delta_bias, B, C = self._ssm_params_cf(xs_new)
         z = _cf(self.hook_gate(_lf(z)))
@@ -201,6 +200,13 @@ class MambaMixer(nn.Module):
                                                                        xs.new_zeros(*xs.shape[:2], K - 1), xs], -1)
         return out, (conv_state[..., -K:], ssm_state)
 
+    def _in_proj_cf(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """in_proj(x) split into the x and z branches, each (B, E, L) contiguous: one batched product per branch
+        (one product would leave each half strided, and its backward would concatenate the two gradients)."""
+        E, w, b = self.cfg.d_inner, self.in_proj.weight, self.in_proj.bias
+        xs, z = _matmul_cf(w[:E], _cf(x)), _matmul_cf(w[E:], _cf(x))
+        return (xs, z) if b is None else (xs + b[:E, None], z + b[E:, None])
+
     def _ssm_params_cf(self, xs: Tensor) -> tuple[Tensor, Tensor | None, Tensor, Tensor]:
         """Δ before its bias and softplus (B, E, L), that bias (None when Δ is final), B and C (B, N, L) from the
         conv output xs (B, E, L); `ssm_params`'s values, channel-first, with the hook points applied."""
@@ -212,9 +218,11 @@ class MambaMixer(nn.Module):
         else:
             delta, bias = xs.new_zeros(()).expand(xs.shape), self.dt_bias
             B, C = (p[:, None].expand(xs.shape[0], -1, xs.shape[-1]) for p in (self.B_param, self.C_param))
-        if self.hook_delta.has_hooks:  # the hook sees (and may replace) Δ after softplus
-            delta = _cf(self.hook_delta(_lf(F.softplus(_work(delta) + _work(bias)[:, None]))))
-            bias = None
+        if self.hook_delta.has_hooks:  # the hook sees Δ after softplus; when it replaces Δ, the scan takes that
+            shown = _lf(F.softplus(_work(delta) + _work(bias)[:, None]))
+            seen = self.hook_delta(shown)
+            if seen is not shown:  # otherwise the scan still applies bias and softplus, so that hooks that only
+                delta, bias = _cf(seen), None  # read leave the output bit for bit as it is without them
         return delta, bias, _cf(self.hook_B(_lf(B))), _cf(self.hook_C(_lf(C)))
 
     def step(self, x: Tensor, state: tuple[Tensor, Tensor]) -> tuple[Tensor, tuple[Tensor, Tensor]]:

@@ -7,14 +7,10 @@
 // than the conv's arithmetic (4 multiply-adds per element) justifies. Here each (b, e) row is one pass over L,
 // vectorised along time; the backward recomputes the pre-activation instead of storing it.
 //
-// In the model it also moves the gate branch: forward copies z out of in_proj's output into the scan's (B, E, L)
-// layout, and backward writes dx and dz straight into the two halves of in_proj's gradient (B, L, 2E), so neither a
-// transposing copy nor the concatenation of the split's backward runs.
-//
-// Layouts: x, z (B, E, L) with any strides (in the model, the transposed halves of in_proj's (B, L, 2E) output, read
-// in place a tile of channels at a time); w (E, K) contiguous; bias (E,) or empty; prev (B, E, K - 1) contiguous or
-// empty; dout (B, E, L) contiguous. Accumulation in float (double for double); the weight's gradient sums over rows with one buffer per
-// worker, summed at the end, so the result does not depend on scheduling (as the scan's).
+// Layouts: x (B, E, L) with any strides (read a tile of channels at a time); w (E, K) contiguous; bias (E,) or empty;
+// prev (B, E, K - 1) contiguous or empty; dout, and the results out and dx, (B, E, L) contiguous. Accumulation in
+// float (double for double); the weight's gradient sums over rows with one buffer per worker, summed at the end, so
+// the result does not depend on scheduling (as the scan's).
 #pragma once
 
 #include <torch/extension.h>
@@ -25,9 +21,9 @@
 
 namespace {
 
-// A view (B, E, L) with any strides, read or written a tile of up to kTile channels of one batch row at a time: with
-// unit channel stride (the model's (B, L, 2E) in_proj output seen transposed) each step's kTile values are one
-// contiguous 64-byte line, where a row-by-row gather would touch a new line for every value.
+// A view (B, E, L) with any strides, read a tile of up to kTile channels of one batch row at a time, in the order of
+// its memory: step-major when channels are adjacent (a (B, L, E) tensor seen transposed: each step's kTile values
+// are one 64-byte line, where a row-by-row gather would touch a new line for every value), else row by row.
 constexpr int64_t kTile = 16;
 template <typename T>
 struct View3 {
@@ -60,8 +56,12 @@ struct ConvIO {
     for (int64_t j = 0; j < n; ++j)
       for (int64_t k = 0; k < K - 1; ++k)
         xe[j * ext + k] = prevp ? static_cast<acc_t>(prevp[((b * dim) + e0 + j) * (K - 1) + k]) : acc_t(0);
-    for (int64_t t = 0; t < len; ++t)
-      for (int64_t j = 0; j < n; ++j) xe[j * ext + K - 1 + t] = static_cast<acc_t>(x.at(b, e0 + j, t));
+    if (x.se == 1 || x.sl != 1)
+      for (int64_t t = 0; t < len; ++t)
+        for (int64_t j = 0; j < n; ++j) xe[j * ext + K - 1 + t] = static_cast<acc_t>(x.at(b, e0 + j, t));
+    else
+      for (int64_t j = 0; j < n; ++j)
+        for (int64_t t = 0; t < len; ++t) xe[j * ext + K - 1 + t] = static_cast<acc_t>(x.at(b, e0 + j, t));
   }
   // channel e's weights into wk; returns its bias
   template <typename acc_t>
@@ -70,27 +70,6 @@ struct ConvIO {
     return bp ? static_cast<acc_t>(bp[e]) : acc_t(0);
   }
 };
-
-// copy a (B, E, L) view's tile into another view through buf (kTile * len values): gathered in the source's order
-// (step-major: kTile values per step, contiguous when the channel stride is 1), written in the destination's
-// (row-major when its step stride is 1), so that each side walks its memory in order
-template <typename scalar_t>
-void copy_tile(const View3<scalar_t>& src, const View3<scalar_t>& dst, int64_t b, int64_t e0, int64_t n, int64_t len,
-               scalar_t* buf) {
-  const auto step_major = [&](const View3<scalar_t>& v) { return v.se == 1 || v.sl != 1; };
-  if (step_major(src))
-    for (int64_t t = 0; t < len; ++t)
-      for (int64_t j = 0; j < n; ++j) buf[j * len + t] = src.at(b, e0 + j, t);
-  else
-    for (int64_t j = 0; j < n; ++j)
-      for (int64_t t = 0; t < len; ++t) buf[j * len + t] = src.at(b, e0 + j, t);
-  if (step_major(dst))
-    for (int64_t t = 0; t < len; ++t)
-      for (int64_t j = 0; j < n; ++j) dst.at(b, e0 + j, t) = buf[j * len + t];
-  else
-    for (int64_t j = 0; j < n; ++j)
-      for (int64_t t = 0; t < len; ++t) dst.at(b, e0 + j, t) = buf[j * len + t];
-}
 
 // bias + Σ_k w_k xe_{t+k}, the pre-activation at steps t..t+width (width of the pack Q)
 template <typename Q, typename acc_t>
@@ -115,17 +94,15 @@ acc_t row_dot(const acc_t* a, const acc_t* b, int64_t n) {
   return Pack<acc_t, W>::sum(acc) + tail;
 }
 
-// out = silu(conv(x)) (B, E, L) contiguous; with z (a view like x), also z copied into z_out (B, E, L) contiguous
+// out = silu(conv(x)) (B, E, L) contiguous
 template <typename scalar_t, typename acc_t, int W>
 void conv_fwd_impl(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias, const at::Tensor& prev,
-                   const at::Tensor& z, at::Tensor& out, at::Tensor& z_out) {
+                   at::Tensor& out) {
   const ConvIO<scalar_t> io(x, w, bias, prev);
   const int64_t K = io.K, ext = io.len + K - 1, n_tiles = io.batch * io.tiles;
-  const View3<scalar_t> zv(z), zo(z_out);
   scalar_t* op = out.data_ptr<scalar_t>();
   for_parts(n_tiles, n_parts(n_tiles), [&](int64_t, int64_t ib, int64_t ie) {
     std::vector<acc_t> xe(kTile * ext), wk(K);
-    std::vector<scalar_t> zbuf(zv.p ? kTile * io.len : 0);
     for (int64_t i = ib; i < ie; ++i) {
       int64_t b, e0, n;
       io.tile(i, b, e0, n);
@@ -140,29 +117,26 @@ void conv_fwd_impl(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b
           Q::store_as(o + t, s * Q::sigmoid(s));
         });
       }
-      if (zv.p) copy_tile(zv, zo, b, e0, n, io.len, zbuf.data());
     }
   });
 }
 
 // dpre = dout silu'(pre); dx_t = Σ_k w_k dpre_{t+K-1-k} (and the same for the left context, dprev); dw_k = Σ_t dpre_t
-// xe_{t+k}; dbias = Σ_t dpre_t. dx is written into the view dx_out (any strides); with dz, dz is copied into dz_out.
+// xe_{t+k}; dbias = Σ_t dpre_t.
 template <typename scalar_t, typename acc_t, int W>
 void conv_bwd_impl(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias, const at::Tensor& prev,
-                   const at::Tensor& dout, const at::Tensor& dz, at::Tensor& dx_out, at::Tensor& dz_out,
-                   at::Tensor& dprev, at::Tensor& dw_parts, at::Tensor& db_parts) {
+                   const at::Tensor& dout, at::Tensor& dx, at::Tensor& dprev, at::Tensor& dw_parts,
+                   at::Tensor& db_parts) {
   const ConvIO<scalar_t> io(x, w, bias, prev);
   const int64_t K = io.K, len = io.len, ext = len + K - 1, n_tiles = io.batch * io.tiles;
   const scalar_t* gp = dout.data_ptr<scalar_t>();
-  const View3<scalar_t> dxo(dx_out), dzv(dz), dzo(dz_out);
+  scalar_t* dxp = dx.data_ptr<scalar_t>();
   scalar_t* dprevp = dprev.numel() ? dprev.data_ptr<scalar_t>() : nullptr;
   acc_t *dw0 = dw_parts.data_ptr<acc_t>(), *db0 = db_parts.data_ptr<acc_t>();
   for_parts(n_tiles, dw_parts.size(0), [&](int64_t part, int64_t ib, int64_t ie) {
     acc_t *dw = dw0 + part * io.dim * K, *db = db0 + part * io.dim;
     // dp: dpre with K - 1 zeros on each side, so that every tap of the transposed conv reads inside it
     std::vector<acc_t> xe(kTile * ext), wk(K), dp(len + 2 * (K - 1), acc_t(0)), ones(len, acc_t(1));
-    std::vector<acc_t> dxt(kTile * len);  // the tile's dx, row-major, written out step-major at the end
-    std::vector<scalar_t> zbuf(dzv.p ? kTile * len : 0);
     for (int64_t i = ib; i < ie; ++i) {
       int64_t b, e0, n;
       io.tile(i, b, e0, n);
@@ -188,15 +162,12 @@ void conv_bwd_impl(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b
           for (int64_t k = 0; k < K; ++k) v += Q::splat(wk[k]) * Q::load(dp.data() + s + K - 1 - k);
           return v;
         };
-        acc_t* dxr = dxt.data() + j * len;
-        over_steps<acc_t, W>(len, [&](auto p, int64_t t) { decltype(p)::store(dxr + t, dxe(p, t + K - 1)); });
+        scalar_t* dxr = dxp + row * len;
+        over_steps<acc_t, W>(len, [&](auto p, int64_t t) { decltype(p)::store_as(dxr + t, dxe(p, t + K - 1)); });
         if (dprevp)
           for (int64_t k = 0; k < K - 1; ++k)
             dprevp[row * (K - 1) + k] = static_cast<scalar_t>(dxe(Pack<acc_t, 1>(), k));
       }
-      for (int64_t t = 0; t < len; ++t)
-        for (int64_t j = 0; j < n; ++j) dxo.at(b, e0 + j, t) = static_cast<scalar_t>(dxt[j * len + t]);
-      if (dzv.p) copy_tile(dzv, dzo, b, e0, n, len, zbuf.data());
     }
   });
 }
@@ -224,42 +195,29 @@ void conv_check(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias
                                 prev.size(2) == w.size(1) - 1), "causal_conv1d_silu: prev must be (B, E, K - 1)");
 }
 
-// conv_fwd(x, w, bias, prev, z) -> [silu(conv(x)) (B, E, L) contiguous, z copied contiguous (empty without z)]
-std::vector<at::Tensor> conv_fwd(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias,
-                                 const at::Tensor& prev, const at::Tensor& z) {
+at::Tensor conv_fwd(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias, const at::Tensor& prev) {
   conv_check(x, w, bias, prev);
-  TORCH_CHECK(!z.numel() || (z.sizes() == x.sizes() && z.scalar_type() == x.scalar_type()),
-              "causal_conv1d_silu: z must be x's shape and dtype");
   at::Tensor out = at::empty(x.sizes(), x.options());
-  at::Tensor z_out = z.numel() ? at::empty(z.sizes(), z.options()) : at::empty({0}, x.options());
   conv_dispatch(x.scalar_type(), [&](auto s, auto a, auto width) {
-    conv_fwd_impl<decltype(s), decltype(a), decltype(width)::value>(x, w, bias, prev, z, out, z_out);
+    conv_fwd_impl<decltype(s), decltype(a), decltype(width)::value>(x, w, bias, prev, out);
   });
-  return {out, z_out};
+  return out;
 }
 
-// conv_bwd(x, w, bias, prev, dout, dz, dx_out, dz_out) writes dx into the view dx_out and dz into dz_out (any strides;
-// in the model the two halves of in_proj's gradient (B, L, 2E), seen transposed) and returns [dw (E, K), dbias (E,)
-// (empty without a bias), dprev (B, E, K - 1) (empty without prev)]
+// [dx (B, E, L), dw (E, K), dbias (E,) (empty without a bias), dprev (B, E, K - 1) (empty without prev)]
 std::vector<at::Tensor> conv_bwd(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias,
-                                 const at::Tensor& prev, const at::Tensor& dout, const at::Tensor& dz,
-                                 at::Tensor dx_out, at::Tensor dz_out) {
+                                 const at::Tensor& prev, const at::Tensor& dout) {
   conv_check(x, w, bias, prev);
   TORCH_CHECK(dout.is_contiguous() && dout.sizes() == x.sizes(), "causal_conv1d_silu: dout must be x's shape");
-  TORCH_CHECK(dx_out.sizes() == x.sizes() && dx_out.scalar_type() == x.scalar_type() &&
-                  (!dz.numel() || (dz.sizes() == x.sizes() && dz_out.sizes() == x.sizes() &&
-                                   dz.scalar_type() == x.scalar_type() && dz_out.scalar_type() == x.scalar_type())),
-              "causal_conv1d_silu: dx_out, dz, dz_out must be x's shape and dtype");
   const int64_t parts = n_parts(x.size(0) * ((x.size(1) + kTile - 1) / kTile));
   auto acc_opts = x.options().dtype(at::toOpMathType(x.scalar_type()));
-  at::Tensor dprev = at::empty_like(prev);
+  at::Tensor dx = at::empty(x.sizes(), x.options()), dprev = at::empty_like(prev);
   at::Tensor dw = at::zeros({parts, w.size(0), w.size(1)}, acc_opts), db = at::zeros({parts, w.size(0)}, acc_opts);
   conv_dispatch(x.scalar_type(), [&](auto s, auto a, auto width) {
-    conv_bwd_impl<decltype(s), decltype(a), decltype(width)::value>(x, w, bias, prev, dout, dz, dx_out, dz_out, dprev,
-                                                                    dw, db);
+    conv_bwd_impl<decltype(s), decltype(a), decltype(width)::value>(x, w, bias, prev, dout, dx, dprev, dw, db);
   });
   at::Tensor dbias = bias.numel() ? db.sum(0).to(x.scalar_type()) : at::empty({0}, x.options());
-  return {dw.sum(0).to(x.scalar_type()), dbias, dprev};
+  return {dx, dw.sum(0).to(x.scalar_type()), dbias, dprev};
 }
 
 }  // namespace
