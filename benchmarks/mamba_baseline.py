@@ -1,20 +1,47 @@
-"""The Mamba block's forward as it was before issue 25 (commit 5a6c228), pinned as the training-step benchmark's
-baseline: (B, L, E) layout with transposes into the scan's (B, E, L), the conv as zero-padding + `F.conv1d` + SiLU, Δ's
-bias and softplus in PyTorch, B and C copied out of x_proj's output. It runs on the same scan kernel (issue 25 did not
-change the scan's arithmetic), so a ratio against it measures the block around the scan.
+"""The Mamba block's training step as it was before issue 25 (commit 5a6c228), pinned as the training-step
+benchmark's baseline: its forward (below; (B, L, E) layout with transposes into the scan's (B, E, L), the conv as
+zero-padding + `F.conv1d` + SiLU, Δ's bias and softplus in PyTorch, B and C copied out of x_proj's output) on the scan
+kernel of that commit, whose two sources are read from git (`git show 5a6c228:...`) and built once into the
+extension cache, so that a ratio against it measures everything issue 25 changed.
 
-    from mamba_baseline import pin_baseline;  pin_baseline(model)   # every mixer of a MambaLM runs the old forward
+    from mamba_baseline import pin_baseline;  pin_baseline(model)   # every mixer of a MambaLM runs the old step
 """
 
 from __future__ import annotations
 
+import subprocess
 import types
+from functools import cache
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from einops import rearrange
 
-from mlreads.mamba.scan import selective_scan
+from mlreads.mamba import csrc
+from mlreads.mamba.scan import _fused
+
+BASE = "5a6c228"  # main before issue 25
+SOURCES = ("src/mlreads/mamba/csrc/selective_scan.cpp", "src/mlreads/mamba/csrc/simd.h")
+
+
+@cache
+def old_kernel():
+    """The scan extension built from BASE's sources (cached next to the current one)."""
+    from torch.utils.cpp_extension import load
+
+    csrc.load()  # puts ninja on PATH as the project's build does
+    root = Path(__file__).resolve().parents[1]
+    folder = csrc.cache_dir() / f"selective_scan-base-{BASE}"
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in SOURCES:
+        text = subprocess.run(["git", "show", f"{BASE}:{path}"], cwd=root, capture_output=True, text=True,
+                              check=True).stdout
+        target = folder / Path(path).name
+        if not target.exists() or target.read_text() != text:
+            target.write_text(text)
+    return load(name=f"mlreads_selective_scan_base_{BASE}", sources=[str(folder / "selective_scan.cpp")],
+                extra_cflags=csrc.CFLAGS, extra_ldflags=csrc.LDFLAGS, build_directory=str(folder), verbose=False)
 
 
 def _work(t):
@@ -42,11 +69,11 @@ def old_forward(self, x, state=None):
     xs = self.hook_x(rearrange(F.silu(xs), "b e l -> b l e"))
     delta, B, C = old_ssm_params(self, xs)
     z = self.hook_gate(z)
-    y, ssm_state = selective_scan(
+    # selective_scan(impl="fused") of BASE: its layout preparation (B, C as (B, 1, N, L)), then the old kernel
+    y, ssm_state = _fused(
         rearrange(xs, "b l e -> b e l"), rearrange(delta, "b l e -> b e l"), -torch.exp(_work(self.A_log)),
-        rearrange(B, "b l n -> b n l"), rearrange(C, "b l n -> b n l"), self.D, rearrange(z, "b l e -> b e l"),
-        return_last_state=True, initial_state=None if state is None else state[1],
-        impl=self.cfg.scan_impl, chunk_size=self.cfg.chunk_size,
+        rearrange(B, "b l n -> b 1 n l"), rearrange(C, "b l n -> b 1 n l"), self.D, rearrange(z, "b l e -> b e l"),
+        None, False, None if state is None else state[1], self.cfg.chunk_size, old_kernel(),
     )
     ssm_state = self.hook_ssm_state(ssm_state)
     y = self.hook_y(rearrange(y, "b e l -> b l e"))
@@ -54,7 +81,7 @@ def old_forward(self, x, state=None):
 
 
 def pin_baseline(model):
-    """Make every mixer of `model` (a MambaLM) run the pinned forward; returns the model."""
+    """Make every mixer of `model` (a MambaLM, selective, scan_impl "fused") run the pinned step; returns the model."""
     for block in model.blocks:
         block.mixer.forward = types.MethodType(old_forward, block.mixer)
     return model
