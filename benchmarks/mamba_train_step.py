@@ -5,17 +5,18 @@
     python benchmarks/mamba_train_step.py [--sections step impl gpt] [--reps 15] [--threads 1]
                                           [--lengths 128 512 2048 8192] [--json out.json]
 
-`step`: the new block and the pinned old one (benchmarks/mamba_baseline.py: the forward before issue 25, on the same
-scan kernel and the same AdamW) take turns step by step in one process, A B A B ..., so that a shared machine's load
-falls on both alike; the ratio of each pair's CPU times is reported as the median and the range over --reps pairs.
-Then the new step at 2 threads against 1 thread, alternating the same way, by wall time (CPU time counts both
-threads). libgomp reads OMP_WAIT_POLICY at start: run once with OMP_WAIT_POLICY=PASSIVE and once without to compare.
+`step`: the new block and the pinned old step (benchmarks/mamba_baseline.py: the block forward before issue 25 on
+the scan kernel of that commit, built from git; the same AdamW) take turns step by step in one process, A B A B ...,
+so that a shared machine's load falls on both alike; the ratio of each pair's CPU times is reported as the median and
+the range over --reps pairs (targets of issue 25: >= 2x at one thread). Then the new step at 2 threads against 1
+thread, alternating the same way, by wall time, with the ratio of CPU times (target: >= 1.6x). libgomp reads
+OMP_WAIT_POLICY at start: run once with OMP_WAIT_POLICY=PASSIVE and once without to compare.
 
 The recipes are read from the registered experiments' quick configs (model sizes, batch, final training length), so
 this measures the steps those runs take. The Mamba-vs-GPT part keeps the tokens per step fixed (--tokens, default
 16 x 128 = the quick recipe's batch) and grows L, so the batch shrinks as L grows; both models are the quick recipe's
-(Mamba: 3 blocks, GPT: 2 blocks of 4 heads, d_model 64, about equal parameters). Target: a Mamba training
-step of the quick recipes >= 2x faster end to end with the fused kernel than with the chunked path.
+(Mamba: 3 blocks, GPT: 2 blocks of 4 heads, d_model 64, about equal parameters). Target of `impl`: a Mamba
+training step of the quick recipes >= 2x faster end to end with the fused kernel than with the chunked path.
 """
 
 from __future__ import annotations
