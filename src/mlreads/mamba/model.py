@@ -35,11 +35,11 @@ from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
-from einops import rearrange
 from torch import Tensor, nn
 
 from mlreads.core.nn.hf import hf_model as load_hf
 from mlreads.core.nn.hooks import HookedModule, HookPoint
+from mlreads.mamba.conv import causal_conv1d_silu
 from mlreads.mamba.scan import selective_scan
 from mlreads.mamba.step import scan_step
 
@@ -81,6 +81,21 @@ class MambaConfig:
 def _work(t: Tensor) -> Tensor:
     """t in the precision the SSM computes in: float32, or float64 for a float64 model."""
     return t.to(torch.promote_types(t.dtype, torch.float32))
+
+
+def _lf(t: Tensor) -> Tensor:
+    """(B, C, L) -> (B, L, C), a view (length-last to features-last)."""
+    return t.transpose(-1, -2)
+
+
+_cf = _lf  # (B, L, C) -> (B, C, L), the same view
+
+
+def _matmul_cf(weight: Tensor, x: Tensor) -> Tensor:
+    """weight (O, I) applied to x (B, I, L) channel-first: (B, O, L) contiguous. A batched product with the weight
+    broadcast, because torch.matmul folds a (2-D @ 3-D) product into one 2-D product through transposing copies of
+    x and of the result (and of both gradients in backward); x may be a strided view with unit stride along I or L."""
+    return torch.bmm(weight.expand(x.shape[0], *weight.shape), x)
 
 
 def inverse_softplus(x: Tensor) -> Tensor:
@@ -156,26 +171,59 @@ class MambaMixer(nn.Module):
         return self.hook_delta(delta), self.hook_B(B), self.hook_C(C)
 
     def forward(self, x: Tensor, state: tuple[Tensor, Tensor] | None = None):
-        """x (B, L, D) -> (out (B, L, D), new state). `state` continues a sequence (segmented long evaluation)."""
+        """x (B, L, D) -> (out (B, L, D), new state). `state` continues a sequence (segmented long evaluation).
+
+        Inside, the block runs channel-first, (B, E, L), the scan's layout, with no transposing copies: in_proj
+        writes x and z each in (B, E, L) (two batched products reading the (B, L, D) input transposed in place), the
+        conv and the scan read them as they are, x_proj and dt_proj are batched products on (B, ., L), and out_proj
+        writes (B, D, L), seen as (B, L, D). The hook points see (B, L, .) views. Δ's bias and softplus run inside
+        the scan; when a hook is attached to hook_delta, Δ is computed explicitly for it, and a Δ the hook returns
+        goes to the scan as final."""
         K = self.cfg.d_conv
-        xs, z = self.in_proj(x).chunk(2, dim=-1)  # (B, L, E) each
-        xs = rearrange(xs, "b l e -> b e l")
-        # causal depthwise conv: left context is the last K - 1 inputs of the state (zeros at the start)
-        prev = xs.new_zeros(*xs.shape[:2], K - 1) if state is None else state[0][..., 1:].to(xs.dtype)
-        conv_in = torch.cat([prev, xs], dim=-1)  # (B, E, K - 1 + L)
-        xs = F.conv1d(conv_in, self.conv1d.weight, self.conv1d.bias, groups=self.cfg.d_inner)  # (B, E, L)
-        xs = self.hook_x(rearrange(F.silu(xs), "b e l -> b l e"))  # (B, L, E)
-        delta, B, C = self.ssm_params(xs)
-        z = self.hook_gate(z)
+        xs, z = self._in_proj_cf(x)  # (B, E, L) each
+        prev = None if state is None else state[0][..., 1:].to(xs.dtype)  # the last K - 1 inputs (B, E, K - 1)
+        xs_new = causal_conv1d_silu(xs, self.conv1d.weight, self.conv1d.bias, prev,
+                                    fused=self.cfg.scan_impl == "fused")  # (B, E, L)
+        xs_new = _cf(self.hook_x(_lf(xs_new)))
+        delta, delta_bias, B, C = self._ssm_params_cf(xs_new)
+        z = _cf(self.hook_gate(_lf(z)))
         y, ssm_state = selective_scan(
-            rearrange(xs, "b l e -> b e l"), rearrange(delta, "b l e -> b e l"), -torch.exp(_work(self.A_log)),
-            rearrange(B, "b l n -> b n l"), rearrange(C, "b l n -> b n l"), self.D, rearrange(z, "b l e -> b e l"),
-            return_last_state=True, initial_state=None if state is None else state[1],
-            impl=self.cfg.scan_impl, chunk_size=self.cfg.chunk_size,
+            xs_new, delta, -torch.exp(_work(self.A_log)), B, C, self.D, z, delta_bias=delta_bias,
+            delta_softplus=delta_bias is not None, return_last_state=True,
+            initial_state=None if state is None else state[1], impl=self.cfg.scan_impl, chunk_size=self.cfg.chunk_size,
         )  # (B, E, L), (B, E, N)
         ssm_state = self.hook_ssm_state(ssm_state)
-        y = self.hook_y(rearrange(y, "b e l -> b l e"))
-        return self.out_proj(y), (conv_in[..., -K:], ssm_state)
+        y = self.hook_y(_lf(y))  # (B, L, E), a view of the scan's (B, E, L) output
+        out = _lf(_matmul_cf(self.out_proj.weight, _cf(y)))  # (B, L, D), a view of (B, D, L)
+        out = out if self.out_proj.bias is None else out + self.out_proj.bias
+        conv_state = xs[..., -K:] if xs.shape[-1] >= K else torch.cat([prev if prev is not None else
+                                                                       xs.new_zeros(*xs.shape[:2], K - 1), xs], -1)
+        return out, (conv_state[..., -K:], ssm_state)
+
+    def _in_proj_cf(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """in_proj(x) split into the x and z branches, each (B, E, L) contiguous: one batched product per branch
+        (one product would leave each half strided, and its backward would concatenate the two gradients)."""
+        E, w, b = self.cfg.d_inner, self.in_proj.weight, self.in_proj.bias
+        xs, z = _matmul_cf(w[:E], _cf(x)), _matmul_cf(w[E:], _cf(x))
+        return (xs, z) if b is None else (xs + b[:E, None], z + b[E:, None])
+
+    def _ssm_params_cf(self, xs: Tensor) -> tuple[Tensor, Tensor | None, Tensor, Tensor]:
+        """Δ before its bias and softplus (B, E, L), that bias (None when Δ is final), B and C (B, N, L) from the
+        conv output xs (B, E, L); `ssm_params`'s values, channel-first, with the hook points applied."""
+        if self.cfg.selective:
+            R, N = self.cfg.rank, self.cfg.d_state
+            dbc = _matmul_cf(self.x_proj.weight, xs)  # (B, R + 2N, L)
+            dt, B, C = dbc[:, :R], dbc[:, R:R + N], dbc[:, R + N:]
+            delta, bias = _matmul_cf(self.dt_proj.weight, dt), self.dt_proj.bias  # (B, E, L), (E,)
+        else:
+            delta, bias = xs.new_zeros(()).expand(xs.shape), self.dt_bias
+            B, C = (p[:, None].expand(xs.shape[0], -1, xs.shape[-1]) for p in (self.B_param, self.C_param))
+        if self.hook_delta.has_hooks:  # the hook sees Δ after softplus; when it replaces Δ, the scan takes that
+            shown = _lf(F.softplus(_work(delta) + _work(bias)[:, None]))
+            seen = self.hook_delta(shown)
+            if seen is not shown:  # otherwise the scan still applies bias and softplus, so that hooks that only
+                delta, bias = _cf(seen), None  # read leave the output bit for bit as it is without them
+        return delta, bias, _cf(self.hook_B(_lf(B))), _cf(self.hook_C(_lf(C)))
 
     def step(self, x: Tensor, state: tuple[Tensor, Tensor]) -> tuple[Tensor, tuple[Tensor, Tensor]]:
         """One token: x (B, D) -> (out (B, D), new state); conv state (B, E, K), ssm state (B, E, N)."""

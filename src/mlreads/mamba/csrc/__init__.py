@@ -20,7 +20,8 @@ from pathlib import Path
 import torch
 
 SOURCE = Path(__file__).with_name("selective_scan.cpp")
-HEADERS = (Path(__file__).with_name("simd.h"),)  # what SOURCE #includes from this folder: part of the build key
+# what SOURCE #includes from this folder: part of the build key
+HEADERS = (Path(__file__).with_name("simd.h"), Path(__file__).with_name("causal_conv.h"))
 CFLAGS = ["-O3", "-march=native", "-fopenmp", "-ffp-contract=fast", "-fno-math-errno"]
 LDFLAGS = ["-fopenmp"]
 _STATE: dict = {}
@@ -84,7 +85,8 @@ def clear_stale_lock(folder: Path) -> bool:
 
 
 def load():
-    """The compiled extension (functions `fwd`, `bwd`), or None (switched off, or it cannot be built: warns once)."""
+    """The compiled extension (the scan's `fwd`, `bwd`; the causal conv's `conv_fwd`, `conv_bwd`), or None (switched off,
+    or it cannot be built: warns once)."""
     if disabled():
         return None
     if "module" in _STATE:

@@ -73,15 +73,6 @@ void for_parts(int64_t rows, int64_t parts, const F& f) {
 
 int64_t n_parts(int64_t rows) { return std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), rows)); }
 
-// Elementwise passes over a row's steps [0, n), W at a time (then one by one): the transcendental work per step
-// (softplus, sigmoid) runs vectorised over time instead of once per step inside the sequential scan.
-template <typename acc_t, int W, typename F>
-void over_steps(int64_t n, const F& f) {
-  int64_t t = 0;
-  for (; t + W <= n; t += W) f(Pack<acc_t, W>(), t);
-  for (; t < n; ++t) f(Pack<acc_t, 1>(), t);
-}
-
 // Δ_t = softplus(delta_t + bias) (or delta_t + bias); with `sig`, also softplus' derivative there (torch's: 1 above 20).
 template <typename scalar_t, typename acc_t, int W>
 void row_delta(const scalar_t* dr, acc_t bias, bool softplus_on, int64_t n, acc_t* dt, acc_t* sig) {
@@ -416,10 +407,10 @@ void fwd_fast(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A,
       const scalar_t *Br = io.Bp + io.bv.base(b, d, io.dim), *Cr = io.Cp + io.cv.base(b, d, io.dim);
       const int64_t bs = io.bv.tstride(), cs = io.cv.tstride();
       const float Dd = io.Dp ? io.Dp[d] : 0.0f;
-      V h[NB], a_n[NB];
+      V h[NB], a2_n[NB];  // A log2(e): exp(Δ A) = exp2(Δ a2)
       for (int nb = 0; nb < NB; ++nb) {
         h[nb] = io.h0p ? P::load(io.h0p + row * N + nb * W) : P::splat(0);
-        a_n[nb] = P::load(io.Ap + d * N + nb * W);
+        a2_n[nb] = P::load(io.Ap + d * N + nb * W) * P::splat(kLog2e);
       }
       float *dt_r = dtrow.data(), *y_r = yrow.data();
       row_delta<scalar_t, float, W>(io.dp + row * io.len, io.biasp ? io.biasp[d] : 0.0f, softplus_on, io.len, dt_r, nullptr);
@@ -437,7 +428,7 @@ void fwd_fast(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A,
         const scalar_t* Ct = Cr + t * cs;
         V yv = P::splat(0);
         for (int nb = 0; nb < NB; ++nb) {
-          h[nb] = P::exp(dtv * a_n[nb]) * h[nb] + dtuv * P::load(Bt + nb * W);
+          h[nb] = P::exp2(dtv * a2_n[nb]) * h[nb] + dtuv * P::load(Bt + nb * W);
           yv += h[nb] * P::load(Ct + nb * W);
         }
         return std::array<V, 1>{yv};
@@ -477,10 +468,11 @@ void bwd_fast(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A,
       const float Dd = io.Dp ? io.Dp[d] : 0.0f, bd = io.biasp ? io.biasp[d] : 0.0f;
       V dD_acc = P::splat(0), dbias_acc = P::splat(0);
       float dD_tail = 0, dbias_tail = 0;
-      V g[NB], a_n[NB], dA_acc[NB];
+      V g[NB], a_n[NB], a2_n[NB], dA_acc[NB];  // a2 = A log2(e), for the recomputed exp(Δ A) = exp2(Δ a2)
       for (int nb = 0; nb < NB; ++nb) {
         g[nb] = io.dlp ? P::load(io.dlp + row * N + nb * W) : P::splat(0);
         a_n[nb] = P::load(io.Ap + d * N + nb * W);
+        a2_n[nb] = a_n[nb] * P::splat(kLog2e);
         dA_acc[nb] = P::splat(0);
       }
       float *hb = hbuf.data(), *ab = abuf.data();
@@ -515,7 +507,7 @@ void bwd_fast(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A,
           const scalar_t* Ct = Cr + t * cs;
           V yv = P::splat(0);
           for (int nb = 0; nb < NB; ++nb) {
-            const V a = P::exp(dtv * a_n[nb]);
+            const V a = P::exp2(dtv * a2_n[nb]);
             h[nb] = a * h[nb] + dtuv * P::load(Bt + nb * W);
             P::store(ab + k * N + nb * W, a);
             P::store(hb + (k + 1) * N + nb * W, h[nb]);
@@ -663,7 +655,11 @@ std::vector<at::Tensor> bwd(const at::Tensor& u, const at::Tensor& delta, const 
 
 }  // namespace
 
+#include "causal_conv.h"  // the block's causal conv + SiLU, on the helpers above (for_parts, opt_ptr)
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("fwd", &fwd, "fused selective scan, forward");
   m.def("bwd", &bwd, "fused selective scan, backward");
+  m.def("conv_fwd", &conv_fwd, "causal depthwise conv1d + SiLU, forward");
+  m.def("conv_bwd", &conv_bwd, "causal depthwise conv1d + SiLU, backward");
 }

@@ -180,26 +180,52 @@ struct PackF {  // W = 8 or 16 lanes
   static V softplus(V x) { return softplus2(x, nullptr); }
   static V sigmoid(V x) { return splat(1.0f) / (splat(1.0f) + exp(-x)); }
   static V dsoftplus(V x) { return x > splat(20.0f) ? splat(1.0f) : sigmoid(x); }
+  // c0 x^n + c1 x^(n-1) + ... + cn by Horner's rule, one multiply-add per coefficient
+  template <typename... Cs>
+  static V horner(V x, float c0, Cs... cs) {
+    V p = splat(c0);
+    ((p = p * x + splat(cs)), ...);
+    return p;
+  }
   static V exp(V x) {  // fexp, lane by lane
     x = vmax(splat(-87.0f), x);
     x = vmin(splat(88.0f), x);
     const V magic = splat(12582912.0f);  // 1.5 * 2^23: adding and subtracting it rounds to the nearest integer
     V k = (x * splat(1.44269504088896341f) + magic) - magic;
     V r = x - k * splat(0.693359375f) + k * splat(2.12194440e-4f);
-    V p = splat(1.9875691500e-4f);
-    p = p * r + splat(1.3981999507e-3f);
-    p = p * r + splat(8.3334519073e-3f);
-    p = p * r + splat(4.1665795894e-2f);
-    p = p * r + splat(1.6666665459e-1f);
-    p = p * r + splat(5.0000001201e-1f);
+    const V p = horner(r, 1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f, 4.1665795894e-2f, 1.6666665459e-1f,
+                       5.0000001201e-1f);
     V e = p * r * r + r + splat(1.0f);
     return vscale(e, k, __builtin_convertvector(k, vi));  // e 2^k, k in [-126, 127]
   }
+  // 2^x (Cephes exp2f: x = k + f, k an integer, f in [-1/2, 1/2], 2^f by a degree-6 polynomial, ~1 ulp). The scan's
+  // exp(Δ A) is exp2(Δ (A log2 e)) with A scaled once per row: the range reduction then needs neither exp's multiply
+  // by log2 e nor its two-part subtraction of k ln 2, 3 of exp's 15 vector operations.
+  static V exp2(V x) {
+    x = vmax(splat(-126.0f), x);
+    x = vmin(splat(126.0f), x);
+    const V magic = splat(12582912.0f);  // 1.5 * 2^23: adding and subtracting it rounds to the nearest integer
+    const V k = (x + magic) - magic;
+    const V f = x - k;
+    const V p = horner(f, 1.535336188319500e-4f, 1.339887440266574e-3f, 9.618437357674640e-3f, 5.550332471162809e-2f,
+                       2.402264791363012e-1f, 6.931472028550421e-1f);
+    return vscale(p * f + splat(1.0f), k, __builtin_convertvector(k, vi));  // 2^f 2^k
+  }
   static float sum(V v) { return hsum(v); }
 };
+constexpr float kLog2e = 1.44269504088896341f;
 template <>
 struct Pack<float, 8> : PackF<8> {};
 template <>
 struct Pack<float, 16> : PackF<16> {};
+
+// Elementwise passes over a row's steps [0, n), W at a time (then one by one): the transcendental work per step
+// (softplus, sigmoid) runs vectorised over time instead of once per step inside the sequential scan.
+template <typename acc_t, int W, typename F>
+void over_steps(int64_t n, const F& f) {
+  int64_t t = 0;
+  for (; t + W <= n; t += W) f(Pack<acc_t, W>(), t);
+  for (; t < n; ++t) f(Pack<acc_t, 1>(), t);
+}
 
 }  // namespace
