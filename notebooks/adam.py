@@ -25,7 +25,6 @@
 # comparisons, and the counterexample.
 
 # %%
-import json
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -39,16 +38,6 @@ from mlreads.optim.vae import VAE
 
 torch.manual_seed(0)
 torch.set_num_threads(1)
-
-
-def runs_of(run_dir):
-    """A run's metrics.jsonl, split into one list of rows per training run (each restarts its step count)."""
-    runs = [[]]
-    for row in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines()):
-        if runs[-1] and row["step"] < runs[-1][-1]["step"]:
-            runs.append([])
-        runs[-1].append(row)
-    return runs
 
 
 # %% [markdown]
@@ -137,7 +126,7 @@ for key in sorted(k for k in m if k.startswith("loss_")):
 # %%
 labels = [(b2, corr) for b2 in result["config"]["beta2s"] for corr in ("corrected", "uncorrected")]
 fig, ax = plt.subplots(figsize=(6.5, 4))
-for (b2, corr), run in zip(labels, runs_of(run_dir)):
+for (b2, corr), run in zip(labels, wt.fits(run_dir).values()):
     ax.plot([r["step"] for r in run], [r["loss"] for r in run], color="C0" if b2 == 0.99 else "C3",
             ls="-" if corr == "corrected" else "--", label=f"β2 = {b2}, {corr}")
 ax.set(yscale="log", xlabel="step", ylabel="training loss, -ELBO (nats)", title="VAE, α = 0.003 (smoke budget)")
@@ -159,7 +148,7 @@ result, run_dir = wt.smoke("adam/logreg-mnist")
 n_train, batch = result["config"]["n_train"], result["config"]["batch_size"]
 names = [name for name, lrs in lr_grid(result["config"]["lrs"]) for _ in lrs]  # the runs, in the order they ran
 logreg = {}
-for name, run in zip(names, runs_of(run_dir)):
+for name, run in zip(names, wt.fits(run_dir).values()):
     evals = [r for r in run if "train_cost" in r]
     logreg[name] = ([r["step"] * batch / n_train for r in evals], [r["train_cost"] for r in evals])
 print({name: round(result["metrics"][f"cost_{name}"], 4) for name in logreg})
@@ -177,7 +166,7 @@ result, run_dir = wt.smoke("adam/mlp-mnist")
 m = result["metrics"]
 n_train, batch = result["config"]["n_train"], result["config"]["batch_size"]
 grid = lr_grid(result["config"]["lrs"])
-runs = dict(zip([(name, lr) for name, lrs in grid for lr in lrs], runs_of(run_dir)))
+runs = dict(zip([(name, lr) for name, lrs in grid for lr in lrs], wt.fits(run_dir).values()))
 mlp = {}
 for name, lrs in grid:
     lr = min(lrs, key=lambda lr: m[f"cost_{name}_{lr:g}"])  # the better of its two step sizes

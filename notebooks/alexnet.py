@@ -22,7 +22,6 @@
 # Fig 4 from their outputs.
 
 # %%
-import json
 
 import matplotlib.pyplot as plt
 import torch
@@ -125,24 +124,13 @@ print(f"smoke verdict: {result['verdict']} | target {m['target_err']:.0%} | step
 
 # %% [markdown]
 # The run's log (`metrics.jsonl`) holds its three trainings in order, the softmax regression, the ReLU net and the
-# tanh net (the pilots are not logged); a new one starts where the step count drops. We split it there and draw the
+# tanh net (the pilots are not logged); each row names the model it trains, and `wt.fits` groups them. We draw the
 # training error at each evaluation, Fig 1's curves.
 
 # %%
-def split_runs(rows):
-    """Consecutive runs in a log, split where the step count goes back down."""
-    runs = [[]]
-    for r in rows:
-        if runs[-1] and r["step"] <= runs[-1][-1]["step"]:
-            runs.append([])
-        runs[-1].append(r)
-    return runs
-
-
-rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 fig, ax = plt.subplots(figsize=(6.4, 3.8))
 names = ["softmax regression (pixels)", "ReLU CNN", "tanh CNN"]
-for name, run, style in zip(names, split_runs([r for r in rows if "step" in r]), (":", "-", "--")):
+for name, run, style in zip(names, wt.fits(run_dir).values(), (":", "-", "--")):
     ev = [r for r in run if "train_err" in r]
     ax.plot([r["step"] for r in ev], [100 * r["train_err"] for r in ev], style, marker="o", ms=3, label=name)
 ax.axhline(100 * m["target_err"], color="grey", lw=0.8, label="target training error")

@@ -20,7 +20,6 @@
 # from the run's log and saved models.
 
 # %%
-import json
 
 import matplotlib.pyplot as plt
 import torch
@@ -108,23 +107,12 @@ for name in (f"plain-{shallow}", f"plain-{deep}", f"resnet-{shallow}", f"resnet-
 
 # %% [markdown]
 # The run's log (`metrics.jsonl`) holds the four trainings in the order they ran (plain shallow, plain deep, ResNet
-# shallow, ResNet deep), each restarting its step count. We split it there and draw Fig 6 with the package's figure
+# shallow, ResNet deep), each row naming its model; `wt.fits` groups them, and we draw Fig 6 with the package's figure
 # function: training error dashed, test error bold, plain nets left, ResNets right.
 
 # %%
-def split_runs(rows):
-    """Consecutive runs in a log, split where the step count goes back down."""
-    runs = [[]]
-    for r in rows:
-        if runs[-1] and r["step"] <= runs[-1][-1]["step"]:
-            runs.append([])
-        runs[-1].append(r)
-    return runs
-
-
-rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 names = [f"{kind}-{d}" for kind in ("plain", "resnet") for d in (shallow, deep)]
-histories = dict(zip(names, split_runs([r for r in rows if "step" in r])))
+histories = dict(zip(names, wt.fits(run_dir).values()))
 fig = degradation_figure(histories, shallow, deep, m["dataset"], m)
 fig.suptitle("smoke budget: a pipeline check, not a measurement", fontsize=9, y=1.02)
 plt.show()

@@ -22,7 +22,6 @@
 # pipeline check, not a measurement) and draws its training curves.
 
 # %%
-import json
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -191,22 +190,11 @@ print(f"final val loss: AdamW (150 steps) {lm['val_adamw']:.3f}, Sophia-G (120 s
 
 # %% [markdown]
 # The run's log (`metrics.jsonl`) holds the training loss of every run in order: the $\rho$ pilots, then AdamW, then
-# Sophia-G (a new run starts where the step count drops). We split it there and draw the last two, with each run's
+# Sophia-G (each row names its run; `wt.fits` groups them). We draw the last two, with each run's
 # learning-rate schedule and its final validation loss, the quantity Fig 4 compares.
 
 # %%
-def split_runs(rows):
-    """Consecutive runs in a log, split where the step count goes back down."""
-    runs = [[]]
-    for r in rows:
-        if runs[-1] and r["step"] <= runs[-1][-1]["step"]:
-            runs.append([])
-        runs[-1].append(r)
-    return runs
-
-
-rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-adamw, sophia = split_runs([r for r in rows if "loss" in r])[-2:]
+adamw, sophia = [[r for r in run if "loss" in r] for run in wt.fits(run_dir).values()][-2:]
 fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 3.6))
 for run, name, final, c in ((adamw, "AdamW", lm["val_adamw"], "C0"), (sophia, "Sophia-G", lm["val_sophia_120"], "C3")):
     ax.plot([r["step"] for r in run], [r["loss"] for r in run], color=c, label=f"{name}: training loss")

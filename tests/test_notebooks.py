@@ -6,6 +6,7 @@ it after `make test`) sets MLREADS_NOTEBOOKS=1, and without it the execution tes
 from __future__ import annotations
 
 import ast
+import json
 import importlib.util
 import os
 import re
@@ -78,3 +79,14 @@ def test_a_walkthrough_imports_draws_and_reads_the_ledger(prefix):
 def test_the_walkthrough_runs_top_to_bottom(prefix, tmp_path):
     assert _build().execute([prefix], save=tmp_path) == 0
     assert (tmp_path / f"{prefix}.ipynb").is_file()
+
+
+def test_fits_groups_a_log_by_the_model_each_row_trains(tmp_path):
+    from mlreads.core.report import walkthrough as wt
+
+    rows = [{"step": 1, "loss": 2.0, "fit": "relu"}, {"step": 2, "loss": 1.0, "fit": "relu"},
+            {"step": 1, "loss": 3.0, "fit": "tanh"}, {"step": 1, "loss": 9.0}]  # fmt: skip
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    got = wt.fits(tmp_path)
+    assert list(got) == ["relu", "tanh", ""]
+    assert [r["loss"] for r in got["relu"]] == [2.0, 1.0] and "fit" not in got["tanh"][0]

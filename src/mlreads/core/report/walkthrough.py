@@ -56,6 +56,18 @@ def smoke(exp_id: str, budget: str = "smoke", overrides: dict[str, str] | None =
     return result, out / exp_id / run_dir_name(budget, 0, overrides)
 
 
+def fits(run_dir: str | Path) -> dict[str, list[dict]]:
+    """A run's log (`metrics.jsonl`) grouped by the model each row trains (fit's `fit` label, e.g. "relu", "tanh"),
+    in the order the run trained them. Rows without a label (logs written before labels) go under ""."""
+    import json
+
+    out: dict[str, list[dict]] = {}
+    for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        out.setdefault(row.pop("fit", ""), []).append(row)
+    return out
+
+
 def _restore_backend(backend: str) -> None:
     """Switch matplotlib back to `backend`; in a notebook, re-enable inline figures (IPython's `%matplotlib inline`,
     which also restores the PNG display that a plain switch of backend leaves off)."""
