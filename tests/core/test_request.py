@@ -133,3 +133,33 @@ def test_a_crash_under_set_values_is_run_failed_with_the_traceback_saved(toy, tm
     assert "ValueError: no model has 7 steps" in info.value.traceback.read_text()
     with pytest.raises(ValueError, match="no model has 3 steps"):  # without --set values: a bug, traceback kept
         cli.main(["run", exp.id, "--out", str(tmp_path)])
+
+
+# --------------------------------------------------------------------------- threads: the experiment's default
+
+
+def test_threads_default_to_the_experiments_own_per_budget_and_flag_overrides(toy, tmp_path, monkeypatch):
+    two = dataclasses.replace(toy, threads={"quick": 2})
+    monkeypatch.setitem(registry.REGISTRY, two.id, two)
+    assert two.threads_for("quick") == 2 and two.threads_for("smoke") == 1
+    seen = []
+    real = runner._run_locked
+    monkeypatch.setattr(runner, "_run_locked", lambda exp, budget, seed, path, threads, *a: seen.append(threads)
+                        or real(exp, budget, seed, path, threads, *a))  # fmt: skip
+    before = torch.get_num_threads()
+    try:
+        for budget, flag in (("quick", None), ("quick", 1), ("smoke", None)):
+            runner.run_experiment(two, budget, out=tmp_path / f"{budget}{flag}", threads=flag)
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [2, 1, 1], "quick takes the experiment's 2, --threads 1 wins, smoke stays at 1"
+    result = json.loads((tmp_path / "quickNone" / two.id / "quick-s0" / "result.json").read_text())
+    assert result["env"]["threads"] == 2, "the ledger records the threads the run used"
+    code, out, _ = run_cli(["run", two.id, "--budget", "quick", "--dry-run", "--out", str(tmp_path / "d")])
+    assert code == 0 and "[quick, seed 0, 2 threads]" in out
+
+
+@pytest.mark.parametrize("threads", [{"smoke": 2}, {"full": 2}, {"quick": 0}])
+def test_an_experiment_cannot_ask_threads_for_smoke_a_missing_budget_or_zero(toy, threads):
+    with pytest.raises(ValueError, match="threads"):
+        dataclasses.replace(toy, threads=threads)

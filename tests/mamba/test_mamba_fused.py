@@ -230,3 +230,30 @@ def test_a_stale_build_lock_is_removed_and_a_fresh_one_kept(tmp_path):
     os.utime(lock, (old, old))
     assert csrc.clear_stale_lock(tmp_path) and not lock.exists()
     assert not csrc.clear_stale_lock(tmp_path), "no lock: nothing to remove"
+
+
+def test_the_build_compiles_a_copy_of_the_sources_so_two_checkouts_share_one_build(tmp_path, monkeypatch):
+    """torch writes the source paths into build.ninja: built from each checkout's own path, a clone and a worktree of
+    the same sources rewrote it in turn and ninja rebuilt (minutes on a loaded machine) on each one's first load."""
+    import os
+
+    from mlreads.mamba import csrc
+
+    monkeypatch.setenv("MLREADS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("MLREADS_NO_EXT", raising=False)
+    seen = []
+    monkeypatch.setattr("torch.utils.cpp_extension.load", lambda **kw: seen.append(kw) or "module")
+    monkeypatch.setattr(csrc, "_STATE", {})
+    assert csrc.load() == "module"
+    folder = csrc.cache_dir() / f"selective_scan-{csrc.build_key()}"
+    (source,) = seen[0]["sources"]
+    assert source == str(folder / "src" / csrc.SOURCE.name), "compiled from the copy in the build folder"
+    for original in (csrc.SOURCE, *csrc.HEADERS):
+        assert (folder / "src" / original.name).read_bytes() == original.read_bytes()
+    old = 1_000_000_000
+    os.utime(source, (old, old))
+    csrc._staged(folder)
+    assert os.stat(source).st_mtime == old, "an unchanged copy keeps its time stamp (ninja would rebuild)"
+    (folder / "src" / csrc.SOURCE.name).write_text("// stale")
+    csrc._staged(folder)
+    assert (folder / "src" / csrc.SOURCE.name).read_bytes() == csrc.SOURCE.read_bytes(), "a differing copy is replaced"

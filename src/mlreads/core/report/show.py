@@ -85,6 +85,8 @@ def print_show(d: dict, limits: dict[str, str]) -> None:
         for c in d["checks"][b]:
             print(f"    check:  {c}")
         print(f"    config: {' '.join(f'{k}={v}' for k, v in flat(d['configs'][b]).items())}")
+        if d["threads"].get(b, 1) != 1:
+            print(f"    threads: {d['threads'][b]} unless --threads says otherwise (measured faster on 2 cores)")
     if d["published"]:
         print("  published results:")
         for b, v in d["verdicts"].items():

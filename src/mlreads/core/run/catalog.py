@@ -54,6 +54,7 @@ def describe(exp, position: int) -> dict:
         "seed_rule": exp.seed_rule.text,
         "seed_rule_of": {"metric": exp.seed_rule.metric, "op": exp.seed_rule.op, "bound": exp.seed_rule.bound},
         "configs": {b: _jsonable(to_dict(exp.configs[b])) for b in exp.budgets},
+        "threads": {b: exp.threads_for(b) for b in exp.budgets},
         "requires": list(exp.requires),
         "headline": exp.headline,
         "notes": exp.notes,
@@ -66,7 +67,7 @@ def _jsonable(x):
 
 
 KEYS = {"id": str, "position": int, "paper": str, "claim": str, "paper_value": str, "budgets": list, "checks": dict,
-        "preconditions": dict, "seed_rule": str, "seed_rule_of": dict, "configs": dict, "requires": list,
+        "preconditions": dict, "seed_rule": str, "seed_rule_of": dict, "configs": dict, "threads": dict, "requires": list,
         "headline": str, "notes": str, "source": str}  # fmt: skip
 
 

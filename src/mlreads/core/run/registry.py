@@ -196,6 +196,9 @@ class Experiment:
     # What it cites (result.json's "paper"). Left empty, it comes from core/papers.py (`citation(id, source)`), the
     # one place for paper metadata; only an id outside the reading list (a test's toy) writes its own.
     paper: str = ""
+    # budget -> the torch threads a run uses unless --threads says otherwise (1 where absent). Only where a step was
+    # measured faster with more threads on the 2-core machine (quick's budget is wall time); smoke stays at 1 (tests).
+    threads: Mapping[str, int] = field(default_factory=dict)
 
     def __post_init__(self):
         if "/" not in self.id:
@@ -214,6 +217,14 @@ class Experiment:
         for budget in self.preconditions:
             if budget not in self.configs:
                 raise ValueError(f"{self.id}: preconditions for {budget!r}, a budget it does not have")
+        for budget, n in self.threads.items():
+            if budget not in self.configs or budget == "smoke" or not isinstance(n, int) or n < 1:
+                raise ValueError(f"{self.id}: threads[{budget!r}] = {n!r}: a positive int for a budget it has, not "
+                                 "smoke (the tests run smoke at one thread)")  # fmt: skip
+
+    def threads_for(self, budget: str) -> int:
+        """The torch threads a run at `budget` uses when the caller names none."""
+        return self.threads.get(budget, 1)
 
     @property
     def budgets(self) -> tuple[str, ...]:

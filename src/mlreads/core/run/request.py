@@ -37,7 +37,7 @@ class RunRequest:
     seed: int = 0
     out: Path = Path("runs")
     overrides: Mapping[str, str] = field(default_factory=dict)
-    threads: int | None = None  # None: leave torch's thread count as it is
+    threads: int | None = None  # None: each experiment's own default for the budget (Experiment.threads_for)
     resume: bool = False
     overwrite: bool = False
     allow_safe_changes: bool = False

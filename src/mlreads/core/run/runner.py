@@ -269,7 +269,9 @@ def run_planned(request: RunRequest, run: PlannedRun) -> dict:
     import matplotlib
 
     matplotlib.use("Agg")
-    threads = request.threads or torch.get_num_threads()
+    threads = request.threads or run.exp.threads_for(request.budget)
+    if distributed_env()[0] > 1 and not request.threads:
+        threads = 1  # one thread per rank unless asked: ranks already share the cores
     torch.set_num_threads(threads)
     seeding.seed_everything(request.seed)
     path, overrides = run.folder, dict(request.overrides)

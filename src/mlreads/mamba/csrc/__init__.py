@@ -5,6 +5,9 @@ C++ compiler, no ninja, a build error); in the last case it warns once, in one l
 pure-PyTorch chunked path. The build lives under `$MLREADS_CACHE/ext` (default `~/.cache/mlreads/ext`), in a folder
 named by a hash of the sources (the .cpp and its header), the flags, torch's version and the CPU (the code is built
 with -march=native), so a changed source or another machine rebuilds instead of loading a stale or illegal binary.
+The sources are compiled from a copy inside that folder, not from the checkout: torch writes their paths into the
+folder's build.ninja, and two checkouts of the same sources (a clone and a worktree, say) would otherwise rewrite it
+in turn and make ninja rebuild on every first load of either.
 """
 
 from __future__ import annotations
@@ -43,11 +46,25 @@ def _cpu_id() -> str:
 
 
 def build_key() -> str:
-    h = hashlib.sha256()
+    h = hashlib.sha256(b"staged-sources-1")  # the layout of the build folder (sources copied in): see _staged
     for part in (SOURCE.read_bytes(), *(header.read_bytes() for header in HEADERS), " ".join(CFLAGS).encode(),
                  torch.__version__.encode(), _cpu_id().encode(), os.environ.get("CXX", "c++").encode()):
         h.update(part)
     return h.hexdigest()[:12]
+
+
+def _staged(folder: Path) -> Path:
+    """The sources copied into `folder`/src (each rewritten only when missing or different, so that its time stamp,
+    which ninja compares, stays put), and the path of the .cpp there: the same for every checkout of these sources."""
+    staged = folder / "src"
+    staged.mkdir(exist_ok=True)
+    for source in (SOURCE, *HEADERS):
+        target, data = staged / source.name, source.read_bytes()
+        if not target.is_file() or target.read_bytes() != data:
+            tmp = target.with_name(f".{target.name}.{os.getpid()}")
+            tmp.write_bytes(data)
+            tmp.replace(target)  # atomic: a concurrent build reads the old file or the new, never half of one
+    return staged / SOURCE.name
 
 
 def disabled() -> bool:
@@ -106,7 +123,7 @@ def load():
             if clear_stale_lock(folder):
                 warnings.warn(f"mlreads: removed a stale build lock in {folder} (a build was killed)", RuntimeWarning,
                               stacklevel=2)
-            module = build(name=f"mlreads_selective_scan_{key}", sources=[str(SOURCE)], extra_cflags=CFLAGS,
+            module = build(name=f"mlreads_selective_scan_{key}", sources=[str(_staged(folder))], extra_cflags=CFLAGS,
                            extra_ldflags=LDFLAGS, build_directory=str(folder), verbose=False)
         except Exception as exc:  # any build failure means: fall back
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
