@@ -3,6 +3,7 @@ mambapy's `pscan` path and the plain PyTorch loop that transformers' Mamba falls
 roofline line. Ratios are measured in one run.
 
     python benchmarks/selective_scan.py [--lengths 1024 4096 16384 65536] [--threads 1] [--json out.json]
+    python benchmarks/selective_scan.py --updates     # every implementation at AiDotNet's shape, updates/s
 
 Shapes follow the issue: B=8, D=128 (inner width), N=16. Targets: fused >= 5x the chunked path at 1 thread and within
 2x of the roofline; chunked at L=4096 >= 10x vs pscan, >= 3x vs the HF loop; a peak memory that never holds a
@@ -48,6 +49,42 @@ PROBE = Path(__file__).with_name("roofline_probe.cpp")
 def set_state(n: int) -> None:
     global STATE
     STATE = n
+
+
+def set_shape(batch: int, dim: int, state: int) -> None:
+    global BATCH, DIM, STATE
+    BATCH, DIM, STATE = batch, dim, state
+
+
+def updates_per_s(length: int, seconds: float) -> float:
+    """State updates per second of one forward + backward: B*D*N*L / time, a rate that compares across shapes,
+    implementations and papers (the forward-only kernels of ggml, IPEX and MAX report forward passes only)."""
+    return BATCH * DIM * STATE * length / seconds
+
+
+# The one other public parallel CPU forward + backward selective scan found (AiDotNet, C#) reports about 13 M state
+# updates per second on one core at this shape; `--updates` times every implementation here at it.
+PEER_SHAPE = {"batch": 2, "length": 256, "dim": 512, "state": 16}
+PEER_UPDATES_PER_S = 13e6
+
+
+def updates_table(reps: int, threads: int) -> list[dict]:
+    """Each implementation at PEER_SHAPE: best of `reps` forward + backward, state updates per second, and the ratio
+    to ours_fused (all in this run)."""
+    set_shape(PEER_SHAPE["batch"], PEER_SHAPE["dim"], PEER_SHAPE["state"])
+    torch.set_num_threads(threads)
+    length = PEER_SHAPE["length"]
+    rows = [{"impl": name, "seconds": time_it(name, length, reps)} for name in IMPLS]
+    fused = next(r["seconds"] for r in rows if r["impl"] == "ours_fused")
+    print(f"B={BATCH} L={length} D={DIM} N={STATE}, {threads} thread(s), forward + backward, best of {reps}; load "
+          f"average {open('/proc/loadavg').read().split()[0]}")
+    for r in rows:
+        r["updates_per_s"] = updates_per_s(length, r["seconds"])
+        print(f"  {r['impl']:14s} {r['seconds'] * 1e3:9.2f} ms  {r['updates_per_s'] / 1e6:8.1f} M updates/s  "
+              f"ours_fused {r['seconds'] / fused:6.1f}x faster")
+    print(f"  (AiDotNet, C#, reports ~{PEER_UPDATES_PER_S / 1e6:.0f} M updates/s on one core at this shape, on its own "
+          "machine: not measured here)")
+    return rows
 
 
 def make_inputs(length: int, seed: int = 0):
@@ -251,10 +288,19 @@ def main() -> None:
     p.add_argument("--no-memory", action="store_true")
     p.add_argument("--json", default=None)
     p.add_argument("--state", type=int, default=STATE, help="N (16 in the issue)")
+    p.add_argument("--updates", action="store_true",
+                   help="only time every implementation at AiDotNet's shape (B=2, L=256, D=512, N=16), in state "
+                        "updates per second")  # fmt: skip
     p.add_argument("--threads-study", type=int, default=0, metavar="L",
                    help="only run the 1- vs 2-thread study at this length (see threads_study)")
     a = p.parse_args()
     set_state(a.state)
+    if a.updates:
+        rows = updates_table(max(a.reps, 5), a.threads)
+        if a.json:
+            with open(a.json, "w") as f:
+                json.dump({"updates": rows, "shape": PEER_SHAPE}, f, indent=1)
+        return
     if a.threads_study:
         print(f"load average {open('/proc/loadavg').read().split()[0]}", flush=True)
         rows = threads_study(a.threads_study)
@@ -282,8 +328,9 @@ def main() -> None:
             # the HF loop's memory is not measured: it would double its minutes-long O(L^2) run
             mem = None if a.no_memory or name == "hf_loop" else child_peak_mb(name, length, a.threads)
             rows.append({"impl": name, "L": length, "seconds": round(t, 4), "peak_mb": mem, "bldn_mb": bldn_mb,
-                         "roofline_fraction": round(bound / t, 4)})
-            print(f"L={length:6d} {name:14s} {t:9.3f} s  peak +{mem if mem is None else round(mem)} MB  "
+                         "roofline_fraction": round(bound / t, 4), "updates_per_s": updates_per_s(length, t)})
+            print(f"L={length:6d} {name:14s} {t:9.3f} s  {updates_per_s(length, t) / 1e6:7.1f} M updates/s  "
+                  f"peak +{mem if mem is None else round(mem)} MB  "
                   f"roofline {100 * bound / t:5.1f}%  (one (B,L,D,N) fp32 tensor = {bldn_mb:.0f} MB)", flush=True)
         print(f"L={length:6d} roofline: compute {compute_s:.4f} s, memory {memory_s:.4f} s, "
               f"{a.threads} thread(s) would have up to {a.threads}x", flush=True)
