@@ -219,6 +219,16 @@ def test_show_prints_claim_checks_per_budget_config_and_results(toy, tmp_path, c
     assert "did you mean 'toytest/threshold'" in capsys.readouterr().err
 
 
+def test_show_docs_and_the_claim_page_say_the_full_scale(toy, tmp_path, capsys, monkeypatch):
+    from mlreads.core.report.docs import claims_markdown
+
+    scaled = dataclasses.replace(toy, full_scale="The paper's recipe: 3 steps | on this CPU.")
+    monkeypatch.setitem(registry.REGISTRY, scaled.id, scaled)
+    assert cli.main(["show", scaled.id, "--results", str(tmp_path)]) == 0
+    assert "full scale:   The paper's recipe: 3 steps | on this CPU." in capsys.readouterr().out
+    assert "**Full scale:** The paper's recipe: 3 steps \\| on this CPU." in claims_markdown()
+
+
 # ---------------------------------------------------------------------------------------------- run: summary, resume
 
 

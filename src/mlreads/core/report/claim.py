@@ -180,6 +180,8 @@ def claim_page(exp_id: str, about: dict, verdicts: dict, designs: list, page_of:
         tested = ("<h2>What is tested</h2><p>A failed precondition makes a run <span class=\"inconclusive\">"
                   "inconclusive</span>; a check that declares its noise passes or fails only by two standard errors. "
                   f"<b>Across seeds:</b> {esc(exp.seed_rule.text)}.</p>" + "".join(parts))  # fmt: skip
+        if exp.full_scale:
+            tested += f"<p><b>Full scale</b> (against the paper's): {esc(exp.full_scale)}</p>"
     links = links_line(exp_id, exp, page_dir)
     body = (f'<p><a href="{esc(href(*back, "index.html"))}#{esc(anchor(exp_id))}">← all claims</a></p>'
             f"<h1>{esc(exp_id)}</h1><p><b>Paper:</b> {esc(about['paper'])}" + (f" · {links}" if links else "")

@@ -55,6 +55,8 @@ def claims_markdown(experiments: list | None = None) -> str:
                                   *(f"`{_md(c)}`" for c in d["checks"][b])])  # fmt: skip
             config = " ".join(f"`{_md(k)}={_md(v)}`" for k, v in flat(d["configs"][b]).items())
             out.append(f"| {b} | {checks} | {config} |")
+        if d["full_scale"]:
+            out.append(f"\n**Full scale:** {_md(d['full_scale'])}")
         if d["notes"]:
             out.append("\n" + "\n".join(f"> {line}" if line else ">" for line in d["notes"].strip().splitlines()))
         out.append(f"\nReproduce: `mlreads run {d['id']} --budget quick` · details: `mlreads show {d['id']}`\n")

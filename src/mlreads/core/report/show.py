@@ -87,6 +87,11 @@ def print_show(d: dict, limits: dict[str, str]) -> None:
         print(f"    config: {' '.join(f'{k}={v}' for k, v in flat(d['configs'][b]).items())}")
         if d["threads"].get(b, 1) != 1:
             print(f"    threads: {d['threads'][b]} unless --threads says otherwise (measured faster on 2 cores)")
+    if d["full_scale"]:
+        import textwrap
+
+        pad = " " * 16
+        print(textwrap.fill(d["full_scale"], 116, initial_indent="  full scale:   ", subsequent_indent=pad))
     if d["published"]:
         print("  published results:")
         for b, v in d["verdicts"].items():

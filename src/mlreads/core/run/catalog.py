@@ -58,6 +58,7 @@ def describe(exp, position: int) -> dict:
         "requires": list(exp.requires),
         "headline": exp.headline,
         "notes": exp.notes,
+        "full_scale": exp.full_scale,
         "source": exp.source,
     }
 
@@ -68,7 +69,7 @@ def _jsonable(x):
 
 KEYS = {"id": str, "position": int, "paper": str, "claim": str, "paper_value": str, "budgets": list, "checks": dict,
         "preconditions": dict, "seed_rule": str, "seed_rule_of": dict, "configs": dict, "threads": dict, "requires": list,
-        "headline": str, "notes": str, "source": str}  # fmt: skip
+        "headline": str, "notes": str, "full_scale": str, "source": str}  # fmt: skip
 
 
 def _valid(entry) -> bool:

@@ -199,6 +199,10 @@ class Experiment:
     # budget -> the torch threads a run uses unless --threads says otherwise (1 where absent). Only where a step was
     # measured faster with more threads on the 2-core machine (quick's budget is wall time); smoke stays at 1 (tests).
     threads: Mapping[str, int] = field(default_factory=dict)
+    # The full budget against the paper, in a sentence or three: "The paper's recipe: ..." where it fits in about two
+    # hours on the 2-core CPU; otherwise the largest faithful scale that fits, what differs from the paper and why
+    # (e.g. "ImageNet and 90 epochs need a GPU; this is ..."); for an experiment with no full config, why it has none.
+    full_scale: str = ""
 
     def __post_init__(self):
         if "/" not in self.id:
