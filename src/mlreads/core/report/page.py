@@ -29,7 +29,7 @@ body{font:15px/1.5 system-ui,sans-serif;max-width:1100px;margin:1.5em auto;paddi
 h1{font-size:1.5em;overflow-wrap:anywhere}h2{font-size:1.2em;margin-top:1.6em}
 .scroll{overflow-x:auto;max-width:100%}
 table{border-collapse:collapse;width:100%}th,td{border-bottom:1px solid #ddd;padding:.35em .5em;text-align:left;
-vertical-align:top}th{background:#f4f4f4}td.claim{min-width:14em}td.v{white-space:nowrap}
+vertical-align:top}th{background:#f4f4f4}td.claim{min-width:14em}td.v{min-width:11em;max-width:24em}
 .pass{color:#0a7a2f;font-weight:600}.fail{color:#b3261e;font-weight:600}.mixed{color:#8a5a00;font-weight:600}
 .inconclusive{color:#5b3fa8;font-weight:600}.why{font-size:14px;white-space:normal;display:inline-block;min-width:14em}nav ul{columns:2;margin:.3em 0}
 .pipe-ok{color:#666}.pipe-broken{color:#8a5a00;font-weight:600}.unmeasured{color:#888;font-style:italic}
