@@ -141,7 +141,12 @@ def test_rates_raced_in_lockstep_train_as_separate_runs_and_a_diverging_rate_sto
 
 
 def test_the_fastest_rate_wins_the_race_and_the_others_stop_at_its_crossing(tmp_path):
-    from mlreads.vision.exp_alexnet_relu_vs_tanh import Budget, beyond_edge, fastest, race
+    from mlreads.vision.exp_alexnet_relu_vs_tanh import (
+        Budget,
+        beyond_edge,
+        fastest,
+        race,
+    )
 
     cfg, data, ctx = _tiny_race_setup(tmp_path, overrun=0.5)
     # a target every rate meets at its first evaluation: the smaller rate wins the tie, and trains on past it
@@ -156,6 +161,20 @@ def test_the_fastest_rate_wins_the_race_and_the_others_stop_at_its_crossing(tmp_
     assert Budget(50).cap(40, 2, 5) == 25 and Budget(50).cap(20, 2, 5) == 20
     assert beyond_edge([0.005, 0.01, 0.02], 0.02) == 0.04 and beyond_edge([0.005, 0.01, 0.02], 0.005) == 0.0025
     assert beyond_edge([0.005, 0.01, 0.02], 0.01) is None
+
+
+def test_the_search_goes_beyond_the_grids_edge_from_the_best_rate(tmp_path):
+    """Where no rate crosses, the nearest to the target (lowest final error) leads: the rate beyond its edge trains
+    as long as the grid did. Where one crosses at the first evaluation, nothing can be faster: no extension."""
+    from mlreads.vision.exp_alexnet_relu_vs_tanh import Budget, best_of, search
+
+    cfg, data, ctx = _tiny_race_setup(tmp_path, lr_grid=(0.01, 0.02), max_extend=1)
+    best, arms = search("relu", 20, 0.0, cfg, data, ctx, Budget(10_000))
+    grid_best = best_of(arms[:2])
+    assert len(arms) == 3 and arms[2].lr == (0.04 if grid_best.lr == 0.02 else 0.005)
+    assert arms[2].evals[-1]["step"] == 20 and best is best_of(arms) and best.steps is None
+    best, arms = search("relu", 20, 1.0, cfg, data, ctx, Budget(10_000))
+    assert len(arms) == 2 and best.lr == 0.01 and best.steps == 5
 
 
 def test_knn_agreement_per_query_and_in_chunks_is_the_same():
