@@ -72,13 +72,7 @@ def steps_to_target_figure(histories: Mapping[str, Sequence[Mapping]], target: f
     if linear_err is not None:
         ax.axhline(100 * linear_err, color="gray", ls="--", lw=0.8,
                    label=f"softmax regression {100 * linear_err:.1f}%")  # fmt: skip
-    ax.set_xlabel("epochs")
-    ax.set_ylabel("training error (%)")
-    ax.set_title(outcome, fontsize=8)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, "epochs", "training error (%)", outcome, legend_size=8)
 
 
 def rate_search_figure(races: Mapping[str, Sequence], title: str):
@@ -101,10 +95,15 @@ def rate_search_figure(races: Mapping[str, Sequence], title: str):
     ax.set_xscale("log")
     ax.set_xticks(rates, [f"{r:g}" for r in rates])
     ax.minorticks_off()
-    ax.set_xlabel("learning rate")
-    ax.set_ylabel("steps to the target")
+    return _finish(fig, ax, "learning rate", "steps to the target", title, legend_size=7)
+
+
+def _finish(fig, ax, xlabel: str, ylabel: str, title: str, legend_size: int):
+    """The AlexNet Fig 1 panels' labels, title (what the run shows), legend and grid."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=8)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=legend_size)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
