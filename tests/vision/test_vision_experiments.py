@@ -65,7 +65,7 @@ def test_relu_vs_tanh_inputs_inits_and_the_speedup_bootstrap():
     from torch import nn
 
     from mlreads.vision.alexnet import SmallConvNet, SmallConvNetConfig
-    from mlreads.vision.exp_alexnet_relu_vs_tanh import init_for, speedup_spread
+    from mlreads.vision.exp_alexnet_relu_vs_tanh import Arm, init_for, speedup_spread
     from mlreads.vision.exp_common import standardise
 
     x = torch.rand(200, 1, 28, 28)
@@ -81,15 +81,100 @@ def test_relu_vs_tanh_inputs_inits_and_the_speedup_bootstrap():
         layers = [m for m in net.modules() if isinstance(m, nn.Conv2d | nn.Linear)]
         assert all(float(m.bias.detach().abs().sum()) == 0 for m in layers)
     # both nets cross at their second evaluation on every resample: the interval is the point
+    def arm(evals, flags, lr=0.01):
+        return Arm(lr, nn.Identity(), evals=evals, flags=flags)
+
     relu = [{"step": 100, "train_err": 0.5}, {"step": 200, "train_err": 0.0}]
     tanh = [{"step": 100 * i, "train_err": 0.0 if i == 8 else 0.5} for i in range(1, 9)]
     wrong, right = np.ones(50, bool), np.zeros(50, bool)
-    out = speedup_spread(relu, tanh, [wrong, right], [wrong] * 7 + [right], 0.1, 800, 50, 0)
+    out = speedup_spread([arm(relu, [wrong, right])], [arm(tanh, [wrong] * 7 + [right])], 0.1, 50, 0)
     assert out["min_speedup_ci"] == [4.0, 4.0] and out["min_speedup_se"] == 0.0
     # half the images never learned by ReLU: resamples where it does not cross count as 0, widening the interval
     half = np.arange(50) < 25
-    out = speedup_spread(relu, tanh, [wrong, half], [wrong] * 7 + [right], 0.5, 800, 200, 0)
+    out = speedup_spread([arm(relu, [wrong, half])], [arm(tanh, [wrong] * 7 + [right])], 0.5, 200, 0)
     assert out["min_speedup_ci"][0] == 0.0 and out["min_speedup_ci"][1] == 4.0
+    # each net's fastest rate per resample: a second ReLU rate that crosses at 100 on every resample makes it 8
+    out = speedup_spread([arm(relu, [wrong, half]), arm(relu[:1], [right], 0.02)], [arm(tanh, [wrong] * 7 + [right])],
+                         0.5, 200, 0)  # fmt: skip
+    assert out["min_speedup_ci"] == [8.0, 8.0]
+    # tanh crossing at no rate in a resample: the lower bound from the earliest last evaluation of its rates (400)
+    out = speedup_spread([arm(relu, [wrong, right])], [arm(tanh, [wrong] * 8), arm(tanh[:4], [wrong] * 4, 0.02)],
+                         0.1, 50, 0)  # fmt: skip
+    assert out["min_speedup_ci"] == [2.0, 2.0]
+
+
+def _tiny_race_setup(tmp_path, **over):
+    from mlreads.core.run.runner import RunContext
+    from mlreads.vision.exp_alexnet_relu_vs_tanh import ReluTanhConfig
+    from mlreads.vision.exp_common import batches
+
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(256, 1, 28, 28, generator=g), torch.randint(0, 10, (256,), generator=g)
+    cfg = ReluTanhConfig(widths=(4, 4, 8), batch_size=16, **over,
+                         train=_sgd_recipe(steps=20, eval_every=5))  # fmt: skip
+    return cfg, (batches(x, y, 16), x[:64], y[:64]), RunContext(tmp_path, "smoke", 0, 1)
+
+
+def _sgd_recipe(steps, eval_every):
+    from mlreads.core.train import recipe
+
+    return recipe(steps, 0.01, schedule="constant", optimizer="sgd", betas=(0.9, 0.999), grad_clip=None,
+                  eval_every=eval_every)  # fmt: skip
+
+
+def test_rates_raced_in_lockstep_train_as_separate_runs_and_a_diverging_rate_stops_alone(tmp_path):
+    """The lockstep race (one fit over every rate) is the paper's per-rate training: each rate's evaluations are
+    those of the same net trained alone at that rate, from the same init on the same batches."""
+    from mlreads.vision.exp_alexnet_relu_vs_tanh import race
+
+    cfg, data, ctx = _tiny_race_setup(tmp_path)
+    together = race("relu", [0.01, 0.05], 20, None, cfg, *data, ctx, None, "both")
+    for arm in together:
+        (alone,) = race("relu", [arm.lr], 20, None, cfg, *data, ctx, None, f"alone-{arm.lr}")
+        assert [e["train_err"] for e in arm.evals] == [e["train_err"] for e in alone.evals]
+        assert [e["step"] for e in arm.evals] == [5, 10, 15, 20]
+        for p, q in zip(arm.net.parameters(), alone.net.parameters()):
+            torch.testing.assert_close(p, q, atol=1e-6, rtol=1e-5)
+    assert together[0].evals != together[1].evals  # the rates do differ
+    blown = race("relu", [0.01, 1e30], 20, None, cfg, *data, ctx, None, "blown")
+    assert blown[1].diverged and not blown[0].diverged and len(blown[0].evals) == 4
+
+
+def test_the_fastest_rate_wins_the_race_and_the_others_stop_at_its_crossing(tmp_path):
+    from mlreads.vision.exp_alexnet_relu_vs_tanh import (
+        Budget,
+        beyond_edge,
+        fastest,
+        race,
+    )
+
+    cfg, data, ctx = _tiny_race_setup(tmp_path, overrun=0.5)
+    # a target every rate meets at its first evaluation: the smaller rate wins the tie, and trains on past it
+    budget = Budget(10_000)
+    arms = race("relu", [0.01, 0.02], 20, 1.0, cfg, *data, ctx, budget, "tie")
+    assert fastest(arms) is arms[0] and arms[0].steps == 5 and arms[1].steps is None
+    assert [e["step"] for e in arms[1].evals] == [5] and arms[0].evals[-1]["step"] == 10  # 5 + 50% of 5, rounded up
+    assert budget.used == 2 * 5 + 5  # both rates to step 5, then the winner alone to 10
+    # no crossing: every rate trains its cap; the budget cuts the cap of a race that would pass it
+    arms = race("relu", [0.01, 0.02], 20, 0.0, cfg, *data, ctx, None, "none")
+    assert fastest(arms) is None and all(a.evals[-1]["step"] == 20 for a in arms)
+    assert Budget(50).cap(40, 2, 5) == 25 and Budget(50).cap(20, 2, 5) == 20
+    assert beyond_edge([0.005, 0.01, 0.02], 0.02) == 0.04 and beyond_edge([0.005, 0.01, 0.02], 0.005) == 0.0025
+    assert beyond_edge([0.005, 0.01, 0.02], 0.01) is None
+
+
+def test_the_search_goes_beyond_the_grids_edge_from_the_best_rate(tmp_path):
+    """Where no rate crosses, the nearest to the target (lowest final error) leads: the rate beyond its edge trains
+    as long as the grid did. Where one crosses at the first evaluation, nothing can be faster: no extension."""
+    from mlreads.vision.exp_alexnet_relu_vs_tanh import Budget, best_of, search
+
+    cfg, data, ctx = _tiny_race_setup(tmp_path, lr_grid=(0.01, 0.02), max_extend=1)
+    best, arms = search("relu", 20, 0.0, cfg, data, ctx, Budget(10_000))
+    grid_best = best_of(arms[:2])
+    assert len(arms) == 3 and arms[2].lr == (0.04 if grid_best.lr == 0.02 else 0.005)
+    assert arms[2].evals[-1]["step"] == 20 and best is best_of(arms) and best.steps is None
+    best, arms = search("relu", 20, 1.0, cfg, data, ctx, Budget(10_000))
+    assert len(arms) == 2 and best.lr == 0.01 and best.steps == 5
 
 
 def test_knn_agreement_per_query_and_in_chunks_is_the_same():

@@ -16,7 +16,11 @@ from mlreads.vision.exp_alexnet_feature_neighbours import (
     NeighboursConfig,
     run_feature_neighbours,
 )
-from mlreads.vision.exp_alexnet_relu_vs_tanh import ReluTanhConfig, run_relu_vs_tanh
+from mlreads.vision.exp_alexnet_relu_vs_tanh import (
+    CLAIM_SPEEDUP,
+    ReluTanhConfig,
+    run_relu_vs_tanh,
+)
 from mlreads.vision.exp_resnet_degradation import DegradationConfig, run_degradation
 
 
@@ -30,13 +34,15 @@ def _sgd(steps, lr, eval_every, warmup=0, wd=0.0, schedule="constant", time_limi
 
 RELU_TANH = {
     "smoke": ReluTanhConfig(dataset="mnist", n_train=5000, target_err=0.30, batch_size=32, n_train_eval=500,
-                            lr_grid=(0.005, 0.01), pilot_steps=20, max_steps_tanh=200, n_boot=100,
+                            lr_grid=(0.005, 0.01), max_extend=1, max_net_steps=2000, n_boot=100,
                             train=_sgd(200, 0.01, 20)),
     "quick": ReluTanhConfig(),
-    "full": ReluTanhConfig(n_train=0, widths=(32, 32, 64), max_steps_tanh=60_000, n_train_eval=5000,
+    "full": ReluTanhConfig(n_train=0, widths=(32, 32, 64), n_train_eval=5000, max_net_steps=110_000,
                            train=_sgd(15_000, 0.01, 250)),
 }  # fmt: skip
 
+_SPEEDUP = at_least("min_speedup", CLAIM_SPEEDUP, ci="min_speedup_ci",
+                    name=f"speedup >= {CLAIM_SPEEDUP:g} (several times; paper 6), each net at its fastest rate")
 register(Experiment(
     id="alexnet/relu-vs-tanh",
     claim="A four-layer CNN with ReLUs reaches a target training error several times faster than with tanh (Fig 1).",
@@ -46,35 +52,58 @@ register(Experiment(
     checks={
         "smoke": [holds("relu_reached", "the ReLU net reaches 30% training error within 200 steps (5k MNIST)"),
                   holds("tanh_reached", "the tanh net reaches it within 4x ReLU's steps")],
-        "quick": [at_least("min_speedup", 3.0, ci="min_speedup_ci", name="speedup >= 3 (several times; paper 6)")],
-        "full": [at_least("min_speedup", 3.0, ci="min_speedup_ci", name="speedup >= 3 (several times; paper 6)")],
+        "quick": [_SPEEDUP],
+        "full": [_SPEEDUP],
     },
-    # Without a ReLU crossing there is no speedup: the run says nothing about the claim (the budget was once
-    # counted as a crossing and published as "speedup 0.667").
-    preconditions={b: [holds("relu_reached", "the ReLU net reached the target training error within its budget")]
+    # Without a ReLU crossing there is no speedup (the budget was once counted as a crossing and published as
+    # "speedup 0.667"); a tanh cap that the run's step budget cut below 3x ReLU's steps cannot show the claim either.
+    preconditions={b: [holds("relu_reached", "the ReLU net reached the target training error at some rate"),
+                       holds("tanh_decided", f"tanh reached the target, or was raced for at least "
+                                             f"{CLAIM_SPEEDUP:g}x ReLU's steps without reaching it")]
                    for b in ("quick", "full")},
     seed_rule=ALL_SEEDS,
     headline="min_speedup",
     notes=("cuda-convnet-style net: conv5x5(16) - maxpool 3/2 - conv5x5(16) - maxpool 3/2 - conv5x5(32) - maxpool 3/2 "
-           "- fc10, no normalisation or regularisation, batch 64, on a 10k Fashion-MNIST training subset. Why the "
-           "design is fair: Fig 1 trains the same net with each activation at a learning rate 'chosen "
-           "independently to make training as fast as possible', with plain SGD and momentum, on mean-subtracted "
-           "inputs, to 25% training error on CIFAR-10, far below what a linear classifier reaches there. So: "
-           "inputs standardised (mean image subtracted, pixel s.d. divided); He init for ReLU, Glorot for tanh "
-           "(each activation's usual init; the paper used one fixed Gaussian for both); SGD momentum 0.9 at a "
-           "constant rate, no clipping or warmup; each net's rate (and the linear model's) from a 200-step pilot "
-           "over 0.0025-0.04 by a rule fixed in advance (lowest mean minibatch loss over the pilot's last 50 "
-           "steps); and E* = the training error of a softmax regression trained on the same batches for ReLU's "
-           "whole budget (3000 steps) minus 5 pp, so crossing E* needs nonlinear features. An earlier design used "
-           "a fixed 15% that a linear model reaches as fast as the ReLU net, one shared rate, clipping active on "
-           "93% of steps, and raw inputs. Race: ReLU first (3000 steps), tanh at most 4x ReLU's steps to E* (cap "
-           "8000), each net stopped at its first evaluation at or below E*: when tanh does not get there, min_speedup "
-           "is the lower bound tanh's budget / ReLU's steps. Training error on a fixed 5k training subset in eval "
-           "mode every 50 steps; the speedup's interval is a bootstrap over those 5k images (both crossings "
-           "re-read per resample). When ReLU never reaches E*, the run is inconclusive (the precondition). "
-           "Seeds: every seed must pass. Full: the whole 50k split, widths (32, 32, 64), 15k ReLU steps (about "
-           "two CPU-hours with tanh's 4x; CIFAR-10 itself is not available offline)."),
-))
+           "- fc10, no normalisation or regularisation, batch 64, on the whole 50k Fashion-MNIST training split. Why "
+           "the design is fair: Fig 1 trains the same net with each activation on CIFAR-10's training set, each at "
+           "a learning rate 'chosen independently to make training as fast as possible', with plain SGD and "
+           "momentum, on mean-subtracted inputs, and compares the epochs each takes to reach 25% training error, far "
+           "below what a linear classifier reaches there. So: inputs standardised (mean image subtracted, pixel s.d. "
+           "divided); He init for ReLU, Glorot for tanh (each activation's usual init; the paper used one fixed "
+           "Gaussian for both); SGD momentum 0.9 at a constant rate, no clipping or warmup. The target E* is fixed "
+           "before any net trains: a softmax regression is trained on the same batches for ReLU's whole budget (3000 "
+           "steps) at each rate raced, and E* = its lowest final training error minus 5 pp, so crossing E* within "
+           "the budget needs nonlinear features. Each net's rate follows the paper's criterion itself, the fewest "
+           "steps to E*: the net is trained from one init on the same batches at 0.007 and 0.014 (a grid centred on "
+           "0.01) in lockstep, and the rate whose training error first reaches E* is its rate (the other stops "
+           "there, as it can no longer be faster); while that rate is at the edge of the rates raced, the next rate "
+           "beyond it (x2 or /2, up to two, so 0.00175 to 0.056 can be reached) is raced too, capped one evaluation "
+           "short of the best crossing so far; where no rate crossed, the rate nearest to E* at the cap (lowest "
+           "final error) leads the same search, each rate beyond it trained as long. One rule, written before any "
+           "run, for both nets; the speedup compares each net at its own fastest rate. Race: ReLU first (at most "
+           "3000 steps), then tanh for at most 4x ReLU's fastest crossing; all CNN steps of the run (every rate of "
+           "both nets) are bounded by 28,000, the 10-minute budget. Inconclusive when ReLU crosses at no rate "
+           "(precondition relu_reached; speedup_upper_bound records tanh's crossing if it had one), or when tanh "
+           "never crossed and that bound cut its cap below 3x ReLU's steps (precondition tanh_decided). Training "
+           "error on a fixed 2k training subset in eval mode every 100 steps (design 2: 5k every 50; fewer to pay "
+           "for the rates); the fastest rate trains 10% past its crossing, so the speedup's bootstrap over those "
+           "images (every rate's crossing re-read per resample, each net's fastest taken) can see crossings later "
+           "than the point estimate's. Design history: design 1 used a fixed 15% that a linear model reaches as "
+           "fast as the ReLU net, one shared rate, clipping active on 93% of steps and raw inputs. Design 2 chose "
+           "each rate by the lowest loss after a 200-step pilot, a short-horizon proxy known to favour too-small "
+           "rates (Wu et al. 2018), not the paper's criterion: it picked 0.005 for ReLU, which never reached E* in "
+           "3000 steps (tanh at its 0.02 did at step 1950), so the run was inconclusive; its bootstrap also stopped "
+           "each net at its crossing, so a resample whose ReLU crossing fell one evaluation later counted as 0. "
+           "Design 3 raced 0.005, 0.01 and 0.02 on a 10k subset within 17,000 CNN steps; its cost probe (seed 1000: "
+           "no rate at E* by step 1800, 20 ms per net-step) showed a third rate leaves tanh too few steps to show "
+           "3x, so design 3b raced two rates (same reach by extension) within 26,000 steps; its probe (seed 1000) "
+           "found ReLU on the 10k subset at a noise floor near 9% from step 1300 on at 0.007 (8.3% at 3000, E* "
+           "4.9%), with no extension tried because nothing crossed. E* 5 pp below the linear model of a 10k subset "
+           "lies where the nets memorise it, not where Fig 1's 25% lies (nets still learning, on the whole training "
+           "set), hence design 3c: the whole split, and the search continued from the nearest rate when none "
+           "crossed. Seeds: every seed must pass. Full: widths (32, 32, 64) (cuda-convnet's layers-18pct widths, "
+           "the paper's Fig 1 net), 15k ReLU steps, 110k CNN steps in all (about two CPU-hours); CIFAR-10 itself is "
+           "not available offline."),))
 
 
 # ===== alexnet/feature-neighbours =====================================================================================

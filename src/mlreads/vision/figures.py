@@ -1,4 +1,4 @@
-"""Plots of the vision experiments: ResNet Figs 1/6/7, AlexNet Fig 1 and Fig 4."""
+"""Plots of the vision experiments: ResNet Figs 1/6/7, AlexNet Fig 1 (and its rate search) and Fig 4."""
 
 from __future__ import annotations
 
@@ -72,10 +72,38 @@ def steps_to_target_figure(histories: Mapping[str, Sequence[Mapping]], target: f
     if linear_err is not None:
         ax.axhline(100 * linear_err, color="gray", ls="--", lw=0.8,
                    label=f"softmax regression {100 * linear_err:.1f}%")  # fmt: skip
-    ax.set_xlabel("epochs")
-    ax.set_ylabel("training error (%)")
-    ax.set_title(outcome, fontsize=8)
-    ax.legend(fontsize=8)
+    return _finish(fig, ax, "epochs", "training error (%)", outcome, legend_size=8)
+
+
+def rate_search_figure(races: Mapping[str, Sequence], title: str):
+    """AlexNet Fig 1's rate choice: each net's steps to the target at each learning rate raced (objects with `lr`,
+    `steps`, `evals`, `diverged`); filled: crossed; open triangle: stopped at that step without crossing; x:
+    diverged (drawn at the top)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    top = max([a.evals[-1]["step"] for arms in races.values() for a in arms if a.evals] or [1])
+    for i, (name, arms) in enumerate(races.items()):
+        arms = sorted(arms, key=lambda a: a.lr)
+        kinds = {"crossed": ("o", "full", [(a.lr, a.steps) for a in arms if a.steps is not None]),
+                 "not crossed by this step": ("^", "none", [(a.lr, a.evals[-1]["step"]) for a in arms
+                                                            if a.steps is None and not a.diverged and a.evals]),
+                 "diverged": ("x", "full", [(a.lr, top) for a in arms if a.diverged])}  # fmt: skip
+        for label, (marker, fill, points) in kinds.items():
+            if points:
+                ax.plot(*zip(*points), marker, fillstyle=fill, color=f"C{i}", ms=8, ls="none", label=f"{name}: {label}")
+    rates = sorted({a.lr for arms in races.values() for a in arms})
+    ax.set_xscale("log")
+    ax.set_xticks(rates, [f"{r:g}" for r in rates])
+    ax.minorticks_off()
+    return _finish(fig, ax, "learning rate", "steps to the target", title, legend_size=7)
+
+
+def _finish(fig, ax, xlabel: str, ylabel: str, title: str, legend_size: int):
+    """The AlexNet Fig 1 panels' labels, title (what the run shows), legend and grid."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=8)
+    ax.legend(fontsize=legend_size)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
