@@ -223,8 +223,8 @@ class SyntheticTranslation(Vocabularies):
             order = self._verb_final(src, order)
         if self.cfg.genders > 1:
             agree = self._agreement(src)
-            return Pair(src=list(src), tgt=[self.forms[src[p]][agree[p]] if src[p] in self.forms
-                                            else self.to_tgt.get(src[p], UNK) for p in order], alignment=order)  # fmt: skip
+            tgt = [self.forms[w][agree[p]] if (w := src[p]) in self.forms else self.to_tgt.get(w, UNK) for p in order]
+            return Pair(src=list(src), tgt=tgt, alignment=order)
         if len(self.cfg.synonym_probs) == 1:
             return Pair(src=list(src), tgt=[self.to_tgt.get(src[p], UNK) for p in order], alignment=order)
         if gen is None:
