@@ -22,7 +22,13 @@ from mlreads.core.nn.decoding import bleu, paired_bleu, translate
 from mlreads.core.run.runner import RunContext
 from mlreads.core.run.seeding import init_rng
 from mlreads.core.stats import bootstrap
-from mlreads.transformer.exp_common import PAPER_PEAK_LR, build, paper_recipe, sentence_scores, train
+from mlreads.transformer.exp_common import (
+    PAPER_PEAK_LR,
+    build,
+    paper_recipe,
+    sentence_scores,
+    train,
+)
 from mlreads.transformer.figures import ablation_figure
 
 VARIANTS = {  # name -> (label smoothing, positional, heads); "base" is the paper's base recipe scaled down
