@@ -137,9 +137,9 @@ def run_seq2seq(cfg: Seq2SeqConfig, ctx: RunContext) -> dict:
             for name, (m, loss) in {"transformer": (model, _smoothed(cfg.label_smoothing)),
                                     "rnnsearch": (rnn, seq2seq_loss)}.items():  # fmt: skip
                 for threads in (1, 2):
-                    r = throughput(m, loss, sample, threads, cfg.throughput_steps, cfg.throughput_repeats)
-                    out[f"sentences_per_s_{name}_{threads}t"] = r["sentences_per_s"]
-                    out[f"cpu_ms_per_sentence_{name}_{threads}t"] = r["cpu_ms_per_sentence"]
+                    tp = throughput(m, loss, sample, threads, cfg.throughput_steps, cfg.throughput_repeats)
+                    out[f"sentences_per_s_{name}_{threads}t"] = tp["sentences_per_s"]
+                    out[f"cpu_ms_per_sentence_{name}_{threads}t"] = tp["cpu_ms_per_sentence"]
                 out[f"thread_speedup_{name}"] = out[f"sentences_per_s_{name}_2t"] / out[f"sentences_per_s_{name}_1t"]
     if cfg.compare:
         t = out["time_ratio_to_common_bleu"]
