@@ -9,7 +9,11 @@ import torch
 
 from mlreads.core.data.translation import TranslationConfig, make_task
 from mlreads.transformer.exp_common import sentence_scores, teacher_forced
-from mlreads.transformer.exp_seq2seq import _mean_over_time, _time_to_common_bleu, throughput
+from mlreads.transformer.exp_seq2seq import (
+    _mean_over_time,
+    _time_to_common_bleu,
+    throughput,
+)
 from mlreads.transformer.model import EncoderDecoder, TransformerConfig
 
 
