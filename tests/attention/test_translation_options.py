@@ -62,3 +62,29 @@ def test_paired_bleu_is_the_difference_of_corpus_bleus_with_an_interval():
     assert 0 < r["d_ci"][0] < r["d"] < r["d_ci"][1]
     same = paired_bleu("d", task, good, good, pairs, n_boot=50)
     assert same["d"] == 0 and same["d_ci"] == [0.0, 0.0]
+
+
+def test_agreement_and_verb_final_clauses():
+    plain = make_task(TranslationConfig(max_len=30))
+    task = make_task(TranslationConfig(max_len=30, genders=3, verb_final=True))
+    pairs = task.sample(200, torch.Generator().manual_seed(7))
+    before = plain.sample(200, torch.Generator().manual_seed(7))
+    assert [p.src for p in pairs] == [p.src for p in before]  # the same sentences, draw for draw
+    assert sum(p.alignment != q.alignment for p, q in zip(pairs, before)) > 100  # verbs moved in most sentences
+    assert task.tgt_vocab == plain.tgt_vocab + 2 * sum(len(task.words[c]) for c in "FAV")
+    assert set(task.gender.values()) == {0, 1, 2}
+    cls = task.word_class
+    for p in pairs:
+        form = {a: task.forms[p.src[a]].index(t) for a, t in zip(p.alignment, p.tgt) if p.src[a] in task.forms}
+        for a, g in form.items():  # determiners and adjectives agree with the next noun, verbs with the one before
+            nouns = [i for i, w in enumerate(p.src) if cls[w] == "N" and (i < a if cls[p.src[a]] == "V" else i > a)]
+            assert g == task.gender[p.src[max(nouns) if cls[p.src[a]] == "V" else min(nouns)]]
+        assert sorted(p.alignment) == list(range(len(p.src)))
+        clauses = " ".join(cls[p.src[a]] for a in p.alignment).split("C")  # the target's clauses, as source classes
+        main = " ".join(cls[w] for w in p.src).split("C")[0].split()
+        assert (clauses[0].split()[-1] == "V") == (main[-1] == "V")  # the main clause keeps its verb where it was
+        assert all(c.split()[-1] == "V" for c in clauses[1:] if "V" in c)  # subordinate clauses end with their verb
+    with pytest.raises(ValueError, match="cannot be combined"):
+        TranslationConfig(genders=2, synonym_probs=(0.5, 0.5))
+    with pytest.raises(ValueError, match="copy"):
+        TranslationConfig(task="copy", verb_final=True)

@@ -1,6 +1,6 @@
-"""Parts of the redesigned transformer/seq2seq and transformer/ablations: the time to a common BLEU, the
-throughput probe (which must leave the thread count as it found it), and the per-sentence teacher-forced scores
-that the ablations' paired perplexity rests on."""
+"""Parts of the redesigned transformer/seq2seq and transformer/ablations: the time to a common BLEU, the mean dev
+BLEU over time, the throughput probe (which must leave the thread count as it found it), and the per-sentence
+teacher-forced scores that the ablations' paired perplexity rests on."""
 
 import math
 
@@ -9,7 +9,11 @@ import torch
 
 from mlreads.core.data.translation import TranslationConfig, make_task
 from mlreads.transformer.exp_common import sentence_scores, teacher_forced
-from mlreads.transformer.exp_seq2seq import _time_to_common_bleu, throughput
+from mlreads.transformer.exp_seq2seq import (
+    _mean_over_time,
+    _time_to_common_bleu,
+    throughput,
+)
 from mlreads.transformer.model import EncoderDecoder, TransformerConfig
 
 
@@ -45,6 +49,13 @@ def test_throughput_trains_a_copy_and_restores_the_threads():
     model, pairs = _model_and_pairs()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     threads = torch.get_num_threads()
-    rate = throughput(model, seq2seq_loss, pad_batch(pairs), 2, steps=2)
+    r = throughput(model, seq2seq_loss, pad_batch(pairs), 2, steps=2, repeats=2)
+    rate = r["sentences_per_s"]
     assert rate > 0 and torch.get_num_threads() == threads
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert r["cpu_ms_per_sentence"] > 0 and set(r) == {"sentences_per_s", "cpu_ms_per_sentence"}
+
+
+def test_mean_dev_bleu_over_time_is_the_area_under_the_curve_over_its_span():
+    assert _mean_over_time([10.0, 20.0], [40.0, 40.0]) == pytest.approx((10 * 20 + 10 * 40) / 20)  # from 0 at t=0
+    assert _mean_over_time([], []) is None

@@ -164,3 +164,17 @@ def test_sinusoid_relative_position_identity_and_noam_schedule():
 
     cfg = TrainConfig(steps=10_000, lr=noam_lr(w, 512, w), warmup=w, schedule="rsqrt")
     assert all(cfg.lr * lr_factor(s, cfg) == pytest.approx(noam_lr(s + 1, 512, w), rel=1e-12) for s in range(0, 3000, 37))
+
+
+def test_learned_positions_start_at_the_token_scale_as_in_tensor2tensor():
+    """Row E's learned positions: a table N(0, d^-0.5) used times √d (tensor2tensor), so at initialisation they are
+    unit-scale like the √d-scaled token embeddings, not a small perturbation of them."""
+    torch.manual_seed(0)
+    cfg = TransformerConfig(src_vocab=50, tgt_vocab=50, d_model=64, n_heads=4, d_mlp=64, n_layers=1, n_ctx=40,
+                            dropout=0.0, positional="learned")  # fmt: skip
+    model = EncoderDecoder(cfg)
+    ids = torch.randint(4, 50, (8, 30))
+    _, cache = model.run_with_cache(ids, ids)
+    pos, tok = cache["encoder.hook_pos_embed"], cache["encoder.hook_embed"]
+    assert torch.allclose(pos[0], model.pos[:30] * 8.0)
+    assert 0.8 < float(pos.std()) < 1.2 and 0.8 < float(pos.std() / tok.std()) < 1.25

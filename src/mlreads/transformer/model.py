@@ -19,7 +19,9 @@ Deviations:
 - the source and target vocabularies are separate by default (the paper shares one BPE vocabulary and all three
   embedding matrices; `share_embeddings=True` does that when the vocabularies are the same, as in the MarianMT parity
   test); the target embedding is always tied to the output projection;
-- `positional="learned"` replaces the sinusoids by learned embeddings (Table 3, row E).
+- `positional="learned"` replaces the sinusoids by learned embeddings (Table 3, row E), parametrised as the
+  paper's code (tensor2tensor, `add_positional_embedding_nd`) does: a table initialised N(0, d^-0.5) and multiplied
+  by √d_model, so that positions start at the token embeddings' unit scale and learn at their rate.
 
 Switches for converted models (`EncoderDecoder.from_hf` reads a transformers MarianMTModel: mlreads/transformer/hf.py),
 each at the paper's value by default: `act_fn` (Eq. 2's ReLU), `scale_embedding` (the √d_model of Section 3.4),
@@ -243,7 +245,8 @@ class EncoderDecoder(HookedModule):
         if cfg.positional == "sinusoidal":
             self.register_buffer("pos", sinusoids(cfg.n_ctx, cfg.d_model, cfg.sinusoid_layout), persistent=False)
         else:
-            self.pos = nn.Parameter(torch.randn(cfg.n_ctx, cfg.d_model) * 0.02)  # (L, D), Table 3 row E
+            # (L, D), Table 3 row E; used times √d_model (embed), as tensor2tensor's learned positions are
+            self.pos = nn.Parameter(torch.randn(cfg.n_ctx, cfg.d_model) * cfg.d_model**-0.5)
         self.encoder = nn.ModuleList(EncoderLayer(cfg) for _ in range(cfg.n_layers))
         self.decoder = nn.ModuleList(DecoderLayer(cfg) for _ in range(cfg.n_layers))
         self.dropout = nn.Dropout(cfg.dropout)
@@ -277,6 +280,8 @@ class EncoderDecoder(HookedModule):
         scale = math.sqrt(self.cfg.d_model) if self.cfg.scale_embedding else 1.0
         tok = table(ids) * scale  # (B, L, D)
         pos = self.pos[start : start + L].expand(B, L, -1)  # (B, L, D), a broadcast view
+        if self.cfg.positional == "learned":
+            pos = pos * math.sqrt(self.cfg.d_model)  # unit scale, as the sinusoids and the scaled tokens
         if hooks is not None:
             tok, pos = hooks[0](tok), hooks[1](pos)
         return self.dropout(tok + pos)

@@ -14,8 +14,11 @@ The generator below has all three, and a known ground-truth alignment:
 - Noun phrases are reordered the French way: `F A1 A2 N` -> `F' N' A2' A1'`; everything else keeps its order.
 - `alignment[j]` is the source position that target position j translates (a permutation: no fertility).
 - Options (each off by default, which leaves the task above unchanged, draw for draw): Zipfian word frequencies within
-  each class (`zipf`), log-uniform source lengths (`lengths`), and target synonyms (`synonym_probs`: each source word
-  has several target words, one drawn per occurrence, so a sentence has many correct translations).
+  each class (`zipf`), log-uniform source lengths (`lengths`), target synonyms (`synonym_probs`: each source word
+  has several target words, one drawn per occurrence, so a sentence has many correct translations), and two of
+  German's harder rules: grammatical gender (`genders`: every noun has one, lexically, and the target determiners and
+  adjectives take their noun's gender, the verb its subject's, as agreement does) and verb-final subordinate clauses
+  (`verb_final`: a clause after a connective puts its verb after its object, `C NP V NP` -> `C' NP' NP' V'`).
 
 Token ids: 0 PAD, 1 BOS, 2 EOS, 3 UNK, then words. Sentences are returned without BOS/EOS; `pad_batch` adds EOS
 to sources and BOS/EOS to targets.
@@ -74,10 +77,19 @@ class TranslationConfig:
     # Target synonyms: each source word has len(synonym_probs) target words, one drawn per occurrence with these
     # probabilities, so references are multi-modal as in real translation. (1.0,) = one target word per source word.
     synonym_probs: tuple[float, ...] = in_range((1.0,), 0.0, 1.0, lo_open=True, hi_open=False)  # and they sum to 1
+    # Agreement: each noun has one of `genders` genders (drawn once per language); a target determiner or adjective
+    # takes the gender of its noun phrase's noun, a verb that of its subject (the noun before it): one target form per
+    # (word, gender). 1 = no agreement.
+    genders: int = positive(1)
+    verb_final: bool = False  # clauses after a connective put the verb after the object (German subordinate clauses)
 
     def __post_init__(self):
         if not self.synonym_probs or any(q <= 0 for q in self.synonym_probs) or abs(sum(self.synonym_probs) - 1) > 1e-6:
             raise ValueError(f"synonym_probs must be positive and sum to 1, got {self.synonym_probs}")
+        if self.genders > 1 and len(self.synonym_probs) > 1:
+            raise ValueError("genders > 1 and target synonyms cannot be combined (one target form per word and gender)")
+        if self.task == "copy" and (self.genders > 1 or self.verb_final):
+            raise ValueError("the copy task has no agreement and no reordering: leave genders=1, verb_final=False")
 
 
 @dataclass
@@ -134,6 +146,17 @@ class SyntheticTranslation(Vocabularies):
                 self.synonyms[s].append(len(self.tgt_itos))
                 self.tgt_itos.append(self.tgt_itos[self.to_tgt[s]] + "'" * k)
         self._synonym_cdf = torch.tensor(cfg.synonym_probs, dtype=torch.float64).cumsum(0)
+        # Gendered forms of determiners, adjectives and verbs: form 0 is the word's own target word, form g > 0 a
+        # further target word named after it ("A12-1"); nouns get their genders from a generator of their own, so
+        # the draws above (and every sentence) are those of the task without agreement.
+        self.gender: dict[int, int] = {}
+        self.forms: dict[int, list[int]] = {}
+        if cfg.genders > 1:
+            g = torch.Generator().manual_seed(cfg.language_seed + 1)
+            self.gender = dict(zip(self.words["N"], torch.randint(cfg.genders, (sizes["N"],), generator=g).tolist()))
+            for s in (w for cls in ("F", "A", "V") for w in self.words[cls]):
+                self.forms[s] = [self.to_tgt[s]] + list(range(len(self.tgt_itos), len(self.tgt_itos) + cfg.genders - 1))
+                self.tgt_itos += [f"{self.tgt_itos[self.to_tgt[s]]}-{k}" for k in range(1, cfg.genders)]
         self.word_class = {w: cls for cls, ws in self.words.items() for w in ws}
         # Zipfian frequencies within each class, as cumulative weights for random.choices (zipf = 0: uniform)
         self._cum_weights = {cls: list(itertools.accumulate(1.0 / k**cfg.zipf for k in range(1, len(ws) + 1)))
@@ -154,6 +177,8 @@ class SyntheticTranslation(Vocabularies):
         """The probability of each reference token (and the final EOS) under the generator given the source: the
         chosen synonym's probability (1.0 with one target word per source word). Their maximum over synonyms,
         `max(synonym_probs)`, is the best any model can do per token, which bounds token accuracy."""
+        if len(self.cfg.synonym_probs) == 1:  # a deterministic translation (with or without agreement)
+            return [1.0] * (len(pair.tgt) + 1)
         return [self.cfg.synonym_probs[self.synonyms[pair.src[a]].index(t)] if pair.src[a] in self.synonyms else 1.0
                 for a, t in zip(pair.alignment, pair.tgt, strict=True)] + [1.0]  # fmt: skip
 
@@ -194,6 +219,12 @@ class SyntheticTranslation(Vocabularies):
             i += 1
         if self.cfg.task == "copy":
             order = list(range(len(src)))
+        if self.cfg.verb_final:
+            order = self._verb_final(src, order)
+        if self.cfg.genders > 1:
+            agree = self._agreement(src)
+            tgt = [self.forms[w][agree[p]] if (w := src[p]) in self.forms else self.to_tgt.get(w, UNK) for p in order]
+            return Pair(src=list(src), tgt=tgt, alignment=order)
         if len(self.cfg.synonym_probs) == 1:
             return Pair(src=list(src), tgt=[self.to_tgt.get(src[p], UNK) for p in order], alignment=order)
         if gen is None:
@@ -202,6 +233,37 @@ class SyntheticTranslation(Vocabularies):
         pick = pick.clamp(max=len(self.cfg.synonym_probs) - 1).tolist()
         tgt = [self.synonyms[src[p]][k] if src[p] in self.synonyms else UNK for p, k in zip(order, pick, strict=True)]
         return Pair(src=list(src), tgt=tgt, alignment=order)
+
+    def _verb_final(self, src: list[int], order: list[int]) -> list[int]:
+        """`order` with the verb of every clause after a connective moved to the end of its clause (noun phrases never
+        span a connective, so the clauses of `order` are its runs between connectives)."""
+        out: list[int] = []
+        clause: list[int] = []
+        subordinate = False
+        for p in order + [-1]:  # -1: the end of the sentence closes the last clause
+            if p >= 0 and self.word_class.get(src[p]) != "C":
+                clause.append(p)
+                continue
+            if subordinate:
+                clause = [q for q in clause if self.word_class.get(src[q]) != "V"] + \
+                         [q for q in clause if self.word_class.get(src[q]) == "V"]  # fmt: skip
+            out += clause + ([p] if p >= 0 else [])
+            clause, subordinate = [], True
+        return out
+
+    def _agreement(self, src: list[int]) -> list[int]:
+        """The gender each source position's target form takes: a determiner's or adjective's is that of the next noun
+        (its noun phrase's), a verb's that of the noun before it (its subject's); 0 where there is none."""
+        nxt, prev = [0] * len(src), [0] * len(src)
+        g = 0
+        for i in range(len(src) - 1, -1, -1):
+            g = self.gender.get(src[i], g)
+            nxt[i] = g
+        g = 0
+        for i, w in enumerate(src):
+            prev[i] = g
+            g = self.gender.get(w, g)
+        return [prev[i] if self.word_class.get(w) == "V" else nxt[i] for i, w in enumerate(src)]
 
     def sample(self, n: int, gen: torch.Generator, min_len: int | None = None, max_len: int | None = None) -> list[Pair]:
         lo = self.cfg.min_len if min_len is None else min_len
