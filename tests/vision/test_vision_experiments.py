@@ -103,6 +103,34 @@ def test_relu_vs_tanh_inputs_inits_and_the_speedup_bootstrap():
     assert out["min_speedup_ci"] == [2.0, 2.0]
 
 
+
+def test_relu_vs_tanh_nets_start_near_chance():
+    """Design 4's Glorot output layer on He-scaled ReLU features started the ReLU net with logits of s.d. 3 (loss 5.9
+    on Fashion-MNIST; 5 and 12.9 on the noise below), and its first momentum steps turned most of conv2's channels
+    off for good. Every linear layer is now the paper's N(0, 0.01) (AlexNet Section 5), so both nets start near
+    chance; the convolutions keep each activation's usual init."""
+    import math
+
+    import torch.nn.functional as F
+    from torch import nn
+
+    from mlreads.vision.alexnet import SmallConvNet, SmallConvNetConfig
+    from mlreads.vision.exp_alexnet_relu_vs_tanh import OUTPUT_INIT_SD, init_for
+    from mlreads.vision.exp_common import standardise
+
+    torch.manual_seed(0)
+    (z,) = standardise(torch.rand(200, 1, 28, 28))
+    y = torch.randint(0, 10, (200,))
+    for act in ("relu", "tanh"):
+        net = init_for(SmallConvNet(SmallConvNetConfig(activation=act)), act)
+        assert float(net.fc.weight.detach().std()) == pytest.approx(OUTPUT_INIT_SD, rel=0.1)
+        with torch.no_grad():
+            logits = net(z)
+        assert float(logits.std()) < 1.0, act
+        assert float(F.cross_entropy(logits, y)) < math.log(10) + 0.25, act
+    linear = init_for(nn.Sequential(nn.Flatten(), nn.Linear(784, 10)), "linear")
+    assert float(linear[1].weight.detach().std()) == pytest.approx(OUTPUT_INIT_SD, rel=0.1)
+
 def _tiny_race_setup(tmp_path, **over):
     from mlreads.core.run.runner import RunContext
     from mlreads.vision.exp_alexnet_relu_vs_tanh import ReluTanhConfig
