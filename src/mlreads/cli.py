@@ -199,7 +199,8 @@ def cmd_publish(args) -> int:
     status = 0
     for run_dir in args.run_dirs:
         try:
-            target = publish(run_dir, args.results, allow_overrides=args.allow_overrides, experiments=known)
+            target = publish(run_dir, args.results, allow_overrides=args.allow_overrides, experiments=known,
+                             replace=args.replace)  # fmt: skip
         except OSError as e:
             print(f"mlreads: error: cannot write to --results {str(args.results)!r} ({e.strerror})", file=sys.stderr)
             status = 2

@@ -153,6 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     pub.add_argument("--results", type=Path, default=Path("results"), help="the ledger folder")
     pub.add_argument("--allow-overrides", action="store_true",
                      help="publish a run with overrides as a variant (<budget>-s<seed>-<hash>.json)")  # fmt: skip
+    pub.add_argument("--replace", action="store_true",
+                     help="replace an entry published from another commit (a re-run of the same design; after a "
+                          "redesign, run 'mlreads supersede' instead)")  # fmt: skip
 
     sup = sub.add_parser("supersede", help="move a claim's published entries into its design history (after a redesign)",
                          formatter_class=_Help,

@@ -153,7 +153,7 @@ def test_help_describes_every_option_with_default_and_examples(command, options,
     for entry in re.split(r"\n  (?=-)", section.strip()):
         flag = entry.split()[0].rstrip(",")
         if flag in ("-h", "--resume", "--dry-run", "--json", "--allow-overrides", "--check", "--version", "--overwrite",
-                    "--allow-safe-changes"):
+                    "--allow-safe-changes", "--replace"):
             continue  # switches: off unless given
         assert "default" in entry, f"option without its default in '{command} --help': {entry!r}"
         assert "(default: None)" not in entry and "(default: False)" not in entry and "(default: [])" not in entry

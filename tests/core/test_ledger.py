@@ -35,6 +35,23 @@ def toy_run(tmp_path, budget="quick", seed=0, overrides=(), **env) -> Path:
     return run_dir
 
 
+def test_publish_replaces_another_commits_entry_only_when_asked(toy, tmp_path, capsys):
+    """A redesign in code alone (an init) keeps config and checks: only the commit tells it from a re-run, so
+    overwriting the earlier commit's entry needs --replace (or a supersede first), never happens silently."""
+    results = tmp_path / "results"
+    assert cli.main(["publish", str(toy_run(tmp_path)), "--results", str(results)]) == 0
+    assert cli.main(["publish", str(toy_run(tmp_path)), "--results", str(results)]) == 0, "same commit: idempotent"
+    before = (results / "toytest/threshold/quick-s0.json").read_bytes()
+    later = toy_run(tmp_path, commit="b" * 40)
+    capsys.readouterr()
+    assert cli.main(["publish", str(later), "--results", str(results)]) == 2
+    err = capsys.readouterr().err
+    assert f"published from commit {COMMIT[:12]}" in err and "--replace" in err and "supersede toytest/threshold" in err
+    assert (results / "toytest/threshold/quick-s0.json").read_bytes() == before
+    assert cli.main(["publish", str(later), "--results", str(results), "--replace"]) == 0
+    assert json.loads((results / "toytest/threshold/quick-s0.json").read_text())["published"]["commit"] == "b" * 40
+
+
 def test_publish_writes_the_entry_with_its_provenance(toy, tmp_path, capsys):
     run_dir = toy_run(tmp_path)
     results = tmp_path / "results"
@@ -173,3 +190,28 @@ def test_stale_entries_are_detected(toy, tmp_path, fake_publish):
     assert any("checks changed" in r for r in reasons) and any("give 'pass'" in r for r in reasons)
     other = dataclasses.replace(toy, configs={**toy.configs, "quick": dataclasses.replace(toy.configs["quick"], steps=9)})
     assert stale_reasons(entry, other) == ["the quick config changed since it was published (steps)"]
+
+
+def test_a_field_added_later_at_its_default_does_not_make_entries_stale(toy):
+    """A data option added off by default keeps every earlier entry's config; set to anything else, it does not."""
+    import dataclasses as dc
+
+    from mlreads.core.report.ledger import _without_new_defaults
+
+    @dc.dataclass(frozen=True)
+    class Inner:
+        a: int = 1
+        added: bool = False
+
+    @dc.dataclass(frozen=True)
+    class Outer:
+        steps: int = 3
+        inner: Inner = dc.field(default_factory=Inner)
+
+    old = {"steps": 3, "inner": {"a": 1}}
+    assert _without_new_defaults(Outer(), {"steps": 3, "inner": {"a": 1, "added": False}}, old) == old
+    turned_on = _without_new_defaults(Outer(inner=Inner(added=True)), {"steps": 3, "inner": {"a": 1, "added": True}},
+                                      old)  # fmt: skip
+    assert turned_on != old and turned_on["inner"]["added"] is True
+    changed = _without_new_defaults(Outer(steps=4), {"steps": 4, "inner": {"a": 1, "added": False}}, old)
+    assert changed == {"steps": 4, "inner": {"a": 1}}, "a changed field still differs"

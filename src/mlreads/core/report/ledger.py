@@ -56,13 +56,16 @@ def entry_path(results: Path, result: dict) -> Path:
 
 
 def publish(run_dir: Path, results: Path, allow_overrides: bool = False, experiments: dict | None = None,
-            warn: Callable[[str], None] = _warn) -> Path:  # fmt: skip
+            warn: Callable[[str], None] = _warn, replace: bool = False) -> Path:  # fmt: skip
     """Copy one run's result.json into the ledger with its provenance, and its figures and texts next to it;
     UserError (one line) when it is not evidence.
 
     `experiments` (id -> Experiment, default: none checked): the run must be of a registered experiment and still
     match it (config, checks and preconditions), see `stale_reasons`; an existing entry it would replace must match
-    it too (else it is an earlier design: supersede it first)."""
+    it too (else it is an earlier design: supersede it first). An existing entry published from another commit is
+    replaced only with `replace` (a re-run of the same design): a redesign in code alone (an init, a loss) leaves the
+    config and checks as they were, so only the commit tells the two apart, and the old entry belongs in the
+    design history (`mlreads supersede --force`), not overwritten."""
     run_dir = Path(run_dir)
     where = str(run_dir)
     if not (run_dir / "result.json").is_file():
@@ -95,6 +98,8 @@ def publish(run_dir: Path, results: Path, allow_overrides: bool = False, experim
     target = entry_path(results, result)
     if experiments is not None and target.is_file():
         _refuse_overwriting_an_earlier_design(where, target, experiments[result["id"]])
+    if target.is_file() and not replace:
+        _refuse_replacing_another_commits_entry(where, target, str(env["commit"]))
     entry = {k: v for k, v in result.items() if not k.startswith("_") and k != "published"}
     entry["published"] = {
         "commit": env["commit"],
@@ -122,6 +127,19 @@ def _refuse_overwriting_an_earlier_design(where: str, target: Path, exp) -> None
     if reasons:
         raise UserError(f"publish {where}: {target} holds a result of an earlier design ({reasons[0]}); keep it in the "
                         f"design history first: mlreads supersede {old['id']} --why 'the design flaw, in one line'")  # fmt: skip
+
+
+def _refuse_replacing_another_commits_entry(where: str, target: Path, commit: str) -> None:
+    try:
+        old = parse_json_bytes(read_limited(target, MAX_RESULT_BYTES), target.name)
+        old_commit = str(old["published"]["commit"])
+    except (BadResult, KeyError, TypeError):
+        return  # a broken file is not evidence; publishing replaces it
+    if old_commit != commit:
+        raise UserError(f"publish {where}: {target} was published from commit {old_commit[:12]}, this run is from "
+                        f"{commit[:12]}: if the design changed (in code alone, say), keep the old entry in the design "
+                        f"history first: mlreads supersede {old.get('id', 'ID')} --force --why 'the flaw, in one line'; "
+                        "if it is a re-run of the same design, pass --replace")  # fmt: skip
 
 
 DEFAULT_LEDGER = Path("results")  # relative: the clone's ledger when mlreads runs in its clone
@@ -172,6 +190,28 @@ def load_ledger(results: Path, warn: Callable[[str], None] = _warn) -> list[dict
     return entries
 
 
+def _without_new_defaults(cfg, current: dict, old: dict) -> dict:
+    """`current` (the registered config as JSON) less the fields that `old` (a published entry's) lacks and that hold
+    their declared default: a field added later whose default keeps the old behaviour (a data option off by default)
+    does not make earlier entries stale. Nested configs are walked alike; any other difference stays."""
+    import dataclasses
+
+    if not dataclasses.is_dataclass(cfg) or not isinstance(old, dict):
+        return current
+    out = {}
+    for f in dataclasses.fields(cfg):
+        if f.name not in current:
+            continue
+        value = getattr(cfg, f.name)
+        if f.name not in old:
+            default = f.default if f.default is not dataclasses.MISSING else (
+                f.default_factory() if f.default_factory is not dataclasses.MISSING else dataclasses.MISSING)  # fmt: skip
+            if default is not dataclasses.MISSING and value == default:
+                continue
+        out[f.name] = _without_new_defaults(value, current[f.name], old.get(f.name))
+    return out
+
+
 def stale_reasons(entry: dict, exp) -> list[str]:
     """Why a ledger entry no longer speaks for the registered experiment (empty when it does): its budget is gone,
     its config differs from the registered one (for a default-config entry), its checks or preconditions are not the
@@ -185,7 +225,8 @@ def stale_reasons(entry: dict, exp) -> list[str]:
         return [f"{exp.id} has no {budget!r} budget any more"]
     reasons = []
     if not entry["overrides"]:
-        current = json.loads(json.dumps(to_dict(exp.configs[budget]), default=str))
+        current = _without_new_defaults(exp.configs[budget], json.loads(json.dumps(to_dict(exp.configs[budget]),
+                                                                                   default=str)), entry["config"])  # fmt: skip
         if entry["config"] != current:
             keys = sorted(k for k in set(current) | set(entry["config"]) if current.get(k) != entry["config"].get(k))
             reasons.append(f"the {budget} config changed since it was published ({', '.join(keys)})")
