@@ -119,3 +119,27 @@ def test_denoiser_skip_path_and_the_ema_tracker():
     update(1, plain, None, None)
     for pe, b, p in zip(ema.parameters(), before, plain.parameters()):
         torch.testing.assert_close(pe, 0.9 * b + 0.1 * p)
+
+
+def test_the_moving_average_is_part_of_the_trained_module_so_checkpoints_keep_it():
+    from mlreads.core.train.optim import param_groups
+    from mlreads.generative.ddpm import DenoiserConfig, MLPDenoiser
+    from mlreads.generative.exp_ddpm_mnist import WithEMA
+
+    torch.manual_seed(0)
+    cfg = DenoiserConfig(d_data=6, d_hidden=16, n_layers=2, d_time=8, skip=True)
+    pair = WithEMA(MLPDenoiser(cfg), 0.9)
+    x, t = torch.randn(5, 6), torch.tensor([1, 10, 100, 500, 1000])
+    torch.testing.assert_close(pair(x, t), pair.model(x, t))  # fit trains the denoiser itself
+    trained = {id(p) for g in param_groups(pair, 0.0) for p in g["params"]}
+    assert trained == {id(p) for p in pair.model.parameters()}  # the average gets no optimiser state
+    with torch.no_grad():
+        for p in pair.model.parameters():
+            p.add_(1.0)
+    pair.after_step(1, pair, None, None)
+    # what a checkpoint saves (the module's state) carries the average: a fresh pair loaded from it has it back
+    fresh = WithEMA(MLPDenoiser(cfg), 0.9)
+    fresh.load_state_dict(pair.state_dict())
+    for pe, qe in zip(fresh.ema.parameters(), pair.ema.parameters(), strict=True):
+        torch.testing.assert_close(pe, qe)
+    assert any(k.startswith("ema.") for k in pair.state_dict())

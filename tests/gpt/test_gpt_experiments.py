@@ -20,8 +20,9 @@ def test_word_fraction_counts_known_words_only():
 def test_quick_and_full_are_nanogpt_configs():
     q, f = CONFIGS["quick"], CONFIGS["full"]
     assert (q.n_layers, q.n_heads, q.d_model, q.n_ctx, q.batch_size, q.train.steps) == (4, 4, 128, 64, 12, 2000)
-    assert (f.n_layers, f.n_heads, f.d_model, f.n_ctx, f.batch_size, f.train.steps) == (6, 6, 384, 256, 64, 5000)
-    assert f.dropout == 0.2 and q.dropout == 0.0
+    # full: nanoGPT's 6-layer model, at the largest batch and step count that fit about two CPU-hours (its full_scale)
+    assert (f.n_layers, f.n_heads, f.d_model, f.n_ctx, f.batch_size, f.train.steps) == (6, 6, 384, 256, 8, 2500)
+    assert f.dropout == 0.0 and q.dropout == 0.0
 
 
 def test_data_path_override_trains_on_that_file(tmp_path):

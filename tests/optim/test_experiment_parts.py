@@ -87,3 +87,11 @@ def test_sophia_rho_rule_and_full_schedules():
     for steps in (500, 800, 1000):  # every budget anneals over its own steps: 5% warmup, cosine to 0.05 x
         t = schedule(cfg, steps, 1e-3, "adamw", 0.1)
         assert t.steps == steps and t.warmup == round(0.05 * steps) and t.min_lr == pytest.approx(5e-5)
+
+
+def test_bias_correction_grid_must_hold_the_lr_the_checks_read():
+    from mlreads.optim.exp_adam_bias_correction import BiasCorrectionConfig
+
+    BiasCorrectionConfig(lrs=(1e-3, 3e-3), check_lr=3e-3)
+    with pytest.raises(ValueError, match="check_lr"):
+        BiasCorrectionConfig(lrs=(1e-5, 1e-4, 1e-3, 1e-2, 1e-1), check_lr=3e-3)  # the earlier full grid

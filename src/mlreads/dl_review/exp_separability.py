@@ -51,20 +51,21 @@ def run_separability(cfg: SeparabilityConfig, ctx) -> dict:
     with torch.no_grad():
         acc = ((students(x) > 0).float() == y).float().mean(1)  # (S,)
 
-    def line_acc(features):
+    def line_acc(features, space: str):
         with init_rng(ctx.seed_for("init/line")):
             line = torch.nn.Linear(features.shape[1], 1)
         data = lambda step, gen: (features, y)
+        # a name per space, not per width (both are 2-D): each fit checkpoints under checkpoints/<desc>/
         fit(line, cfg.linear, data, lambda m, b: F.binary_cross_entropy_with_logits(m(b[0])[:, 0], b[1]), ctx=ctx,
-            desc=f"line-{features.shape[1]}d")  # fmt: skip
+            desc=f"line-{space}")  # fmt: skip
         with torch.no_grad():
             return float(((line(features)[:, 0] > 0).float() == y).float().mean()), line
 
-    linear_acc, line = line_acc(x)
+    linear_acc, line = line_acc(x, "inputs")
     best = int(acc.argmax())
     with torch.no_grad():
         h_best = students.hidden(x)[best]  # (N, 2)
-    hidden_linear_acc, _ = line_acc(h_best)
+    hidden_linear_acc, _ = line_acc(h_best, "hidden")
 
     ctx.savefig(figures.separability(students, best, x, y, line), "fig1a_warped_space",
                 caption=("Left: the two classes in the input plane, the best straight line (logistic regression, "

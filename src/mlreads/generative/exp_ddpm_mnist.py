@@ -58,6 +58,23 @@ def ema_tracker(model: torch.nn.Module, decay: float):
     return ema, after_step
 
 
+class WithEMA(torch.nn.Module):
+    """The trained denoiser and its moving average in one module, so that a checkpoint holds the average and a
+    resumed run samples from it (an average kept outside the trained module would restart from the initial weights
+    on --resume). The forward is the trained denoiser's; the average has no gradient, so no optimiser group."""
+
+    def __init__(self, model: torch.nn.Module, decay: float):
+        super().__init__()
+        self.model = model
+        self.ema, self._update = ema_tracker(model, decay)
+
+    def forward(self, *args, **kwargs):
+        return self.model(*args, **kwargs)
+
+    def after_step(self, done, m, opt, batch) -> None:
+        self._update(done, self.model, opt, batch)
+
+
 def run_ddpm_mnist(cfg: DdpmMnistConfig, ctx: RunContext) -> dict:
     data = mnist_tensors()
     side = 28 // cfg.pool
@@ -75,10 +92,10 @@ def run_ddpm_mnist(cfg: DdpmMnistConfig, ctx: RunContext) -> dict:
         t = torch.randint(1, cfg.T + 1, (cfg.batch_size,), generator=gen)
         return x_tr[idx], t, torch.randn(cfg.batch_size, d, generator=gen)
 
-    ema, update = ema_tracker(model, cfg.ema) if cfg.ema > 0 else (model, None)
-    res = fit(model, cfg.train, batch_fn, lambda m, b: ddpm.loss_terms(m, s, *b, "eps_simple").mean(), ctx=ctx,
-              desc="ddpm", after_step=update)  # fmt: skip
-    model = ema  # Algorithm 2 samples from the averaged weights
+    trained = WithEMA(model, cfg.ema) if cfg.ema > 0 else model
+    res = fit(trained, cfg.train, batch_fn, lambda m, b: ddpm.loss_terms(m, s, *b, "eps_simple").mean(), ctx=ctx,
+              desc="ddpm", after_step=trained.after_step if cfg.ema > 0 else None)  # fmt: skip
+    model = trained.ema if cfg.ema > 0 else model  # Algorithm 2 samples from the averaged weights
     ctx.save_model("ddpm", model, image_side=side, pixel_range=[-1, 1], T=cfg.T, betas="linear", param="eps")
     losses = [r["loss"] for r in res.history if "loss" in r]
     metrics: dict = {"loss_first": losses[0], "loss_last": losses[-1], "steps": res.steps,

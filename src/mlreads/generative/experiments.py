@@ -27,6 +27,7 @@ from mlreads.generative.exp_gan_optimal_discriminator import (
     OptimalDConfig,
     run_optimal_discriminator,
 )
+from mlreads.generative.featnet import FeatNetConfig
 from mlreads.generative.gan import GANConfig
 
 # ===== gan/optimal-discriminator ======================================================================================
@@ -47,6 +48,9 @@ register(Experiment(
     run=run_optimal_discriminator,
     checks={"smoke": OPT_D_CHECKS, "quick": OPT_D_CHECKS},
     headline="max_abs_d_minus_dstar",
+    full_scale=("No full budget: Prop 1 and Thm 1 are exact statements about the optimal D for a fixed G, and quick "
+                "already trains D to that optimum on Fig 1's kind of 1-D densities within the checks' bounds in "
+                "seconds; a longer run or larger net would test nothing more (quick: 16 CPU-s measured)."),
     notes=("p_data = N(2, 0.5^2), p_g = N(0, 1) held fixed; D is an MLP 1-64-64-1 (LeakyReLU) trained with Adam on "
            "Algorithm 1's D objective on 512 fresh samples of each per step. V(D, G), C(G) and JSD by quadrature on a "
            "grid of 14,001 points over [-6, 8]."),
@@ -60,8 +64,11 @@ GAN_SMALL = GANConfig(d_gen=(128, 128), d_disc=(64, 64), n_pieces=2, noise="unif
 # so a loaded machine does not cut the run shorter
 GAN_QUICK = GanMnistConfig(model=GANConfig(noise="uniform"), train=dataclasses.replace(GanMnistConfig().train, steps=5000,
                                                                         time_limit_s=420.0, clock="cpu"))
-GAN_FULL = GanMnistConfig(model=GANConfig(noise="uniform"), train=dataclasses.replace(GanMnistConfig().train, steps=100_000,
-                                                                       log_every=100))  # fmt: skip
+# full: 250 epochs, where the official momentum schedule ends (its yaml has no stopping rule); 0.056 CPU-s per step
+# measured, so a checkpoint every 6000 steps is ~5.6 minutes
+GAN_FULL = GanMnistConfig(model=GANConfig(noise="uniform"),
+                          train=dataclasses.replace(GanMnistConfig().train, steps=125_000, log_every=100,
+                                                    ckpt_every=6000))
 _D_HEALTH = at_least("d_fake_min_late", 0.01,
                      name="D did not win outright: mean D(G(z)) >= 0.01 at each of the last quarter's evaluations")
 
@@ -94,6 +101,11 @@ register(Experiment(
     preconditions={b: [_D_HEALTH] for b in ("quick", "full")},
     seed_rule=ALL_SEEDS,
     headline="parzen_ll",
+    full_scale=("The paper's recipe: the official goodfeli/adversarial mnist.yaml (G 1200-1200 ReLU, D maxout "
+                "240 x 5 with dropout, SGD at lr 0.1 decayed per step, momentum 0.5 to 0.7 over 250 epochs, batch "
+                "100, k = 1) for 250 epochs of the 50k training images (125k steps; the yaml itself has no stopping "
+                "rule), with the paper's Parzen protocol; about 2.0 CPU-hours here (estimate: 0.056 CPU-s per step "
+                "measured, plus the metrics)."),
     notes=("G: 100-d z uniform on [-sqrt 3, sqrt 3] -> 1200 ReLU -> 1200 ReLU -> 784 sigmoid, output bias from the "
            "data means (clipped at 1e-7, as pylearn2 does); D: two maxout layers of 240 units x 5 pieces with dropout "
            "(input keep 0.8, hidden 0.5): the paper's sizes. Non-saturating G loss, k = 1 (the paper's), batch 100, "
@@ -122,8 +134,8 @@ register(Experiment(
            "MNIST feature net, and the Frechet distance in its feature space. Memorisation: nearest training "
            "image (Euclidean, 50k) of 2k samples vs of 2k test images. Seeds: every seed must pass. Smoke: tiny "
            "nets (128-128 G, 64x2 maxout D), 300 steps of the same recipe, no output-bias init, so the mean image "
-           "must be learned. Full: the paper's 1200-1200 G and 240x5 D for 100k steps (200 epochs; about 3 "
-           "CPU-hours)."),
+           "must be learned. Full: the paper's 1200-1200 G and 240x5 D for 125k steps (250 epochs, where the "
+           "official momentum schedule ends; about 2 CPU-hours)."),
 ))
 
 
@@ -146,6 +158,10 @@ register(Experiment(
     run=run_forward_process,
     checks={"smoke": FWD_CHECKS, "quick": FWD_CHECKS},
     headline="L_T_bits_per_dim",
+    full_scale=("No full budget: the claim is exact (closed forms and the paper's own schedule, T = 1000, beta "
+                "linear 1e-4..0.02), and quick already runs it at the paper's scale in seconds, iterating 100k "
+                "pixel chains through all 1000 steps; a larger run would only add samples to checks already well "
+                "inside their bounds (quick: 3.5 CPU-s measured)."),
     notes=("100k pixel chains (128 MNIST test images in [-1, 1]) iterated through Eq 2 for 1000 steps; at t in "
            "{1, 10, 100, 500, 1000} the residual x_t - sqrt(alpha_bar_t) x_0 must be N(0, 1 - alpha_bar_t). L_T per "
            "image in bits per dimension (worst image checked). The posterior and one sampling step are checked against "
@@ -168,9 +184,10 @@ register(Experiment(
                                  ema=0.9, train=recipe(400, 2e-3, warmup=10, min_lr_frac=0.5, optimizer="adam",
                                                        grad_clip=1.0, log_every=20)),
         "quick": DdpmMnistConfig(),
+        # 0.065 CPU-s per step measured: a checkpoint every 5000 steps is ~5.5 minutes
         "full": DdpmMnistConfig(n_samples=5000, ema=0.9999,
                                 train=recipe(100_000, 2e-4, warmup=1000, min_lr_frac=0.1, optimizer="adam",
-                                             grad_clip=1.0, log_every=100)),
+                                             grad_clip=1.0, log_every=100, ckpt_every=5000)),
     },  # fmt: skip
     run=run_ddpm_mnist,
     checks={
@@ -187,6 +204,12 @@ register(Experiment(
     preconditions={b: [_FEATNET_OK] for b in ("quick", "full")},
     seed_rule=ALL_SEEDS,
     headline="fid_feat_beta",
+    full_scale=("Largest faithful scale: the MLP denoiser with its time-conditioned skip path (784-1024-1024-784) "
+                "on MNIST, Algorithm 1 for 100k steps of 128 at the paper's lr 2e-4 and EMA 0.9999, T = 1000, "
+                "5000 samples per variance by Algorithm 2; the paper: a 35.7M-parameter U-Net on CIFAR-10, 800k "
+                "steps, 50k samples for FID; why: a tiny U-Net costs about 1.5 CPU-s per step here (800k steps would "
+                "take two weeks) and 1000 denoising steps per sample; about 2.3 CPU-hours here (estimate: 0.065 "
+                "CPU-s per step measured, 1.8 hours, plus about 0.5 for 10,000 samples)."),
     notes=("Deviation: an MLP eps_theta (784 -> 1024 -> 1024 -> 784, SiLU, a sinusoidal time embedding added at every "
            "layer) instead of the paper's 35.7M-parameter U-Net (a tiny U-Net needs about 1.5 s per step and 17 min "
            "to sample 256 images here). Why the design is fair: the paper's U-Net carries x_t to its output through "
@@ -204,11 +227,33 @@ register(Experiment(
            "of samples says nothing; it is trained for 15 epochs (98.4%; the 3-epoch net of gan/mnist has "
            "97.5%). The thresholds were fixed before the first quick run and are unchanged. "
            "Seeds: every seed must pass. Smoke: MNIST pooled to 14x14, one hidden layer of 384, 400 steps at "
-           "batch 64, 16 samples. Full: 100k steps at the paper's lr 2e-4 and EMA 0.9999 (about 3 CPU-hours)."),
+           "batch 64, 16 samples. Full: 100k steps at the paper's lr 2e-4 and EMA 0.9999 (about 2.3 CPU-hours)."),
 ))
 
 
 # ===== ddpm/objective-ablation ========================================================================================
+
+_ABLATION_CHECKS = [
+    at_least("fid_gap_mnist", 0.0, se="fid_gap_mnist_se",
+             name="MNIST samples: eps + L_simple's feature FID below every other arm's"),
+    at_most("vlb_gap", 0.0, se="vlb_gap_se",
+            name="likelihood (2-D): the eps + VLB model's bound below eps + L_simple's"),
+    holds("mu_mse_worst_or_unstable",
+          "mu + unweighted MSE is unstable to train or has the worst samples (2-D, sliced W1)"),
+]
+# Full: Table 2 with longer training, and the sample-quality half on MNIST at 28 x 28 with ddpm/mnist's denoiser
+# (784-1024-1024-784 with the skip path) and feature net (shared cache); 0.065 CPU-s per MNIST step, so a checkpoint
+# every 5000 steps is ~5.5 minutes (the 2-D arms take a few minutes each)
+ABLATION_FULL = AblationConfig(
+    n_eval=4000,
+    train=recipe(24_000, 2e-3, warmup=400, min_lr_frac=0.1, optimizer="adam", grad_clip=1.0, log_every=100,
+                 ckpt_every=12_000),
+    mnist_model=DenoiserConfig(d_data=784, d_hidden=1024, n_layers=3, d_time=128, skip=True),
+    mnist_samples=1000, n_boot=200,
+    mnist_train=recipe(15_000, 1e-3, warmup=200, min_lr_frac=0.1, optimizer="adam", grad_clip=1.0, log_every=100,
+                       ckpt_every=5000),
+    featnet=FeatNetConfig(steps=6000, pool=1),
+)
 
 register(Experiment(
     id="ddpm/objective-ablation",
@@ -220,22 +265,26 @@ register(Experiment(
                                 train=recipe(1000, 2e-3, warmup=30, min_lr_frac=0.1, optimizer="adam", grad_clip=1.0,
                                              log_every=50)),
         "quick": AblationConfig(),
+        "full": ABLATION_FULL,
     },  # fmt: skip
     run=run_objective_ablation,
     checks={
         "smoke": [at_most("sw_ratio_to_noise_eps_simple", 0.6,
                           name="eps + L_simple samples: sliced W1 to held-out data <= 0.6 x that of N(0, I) noise")],
-        "quick": [at_least("fid_gap_mnist", 0.0, se="fid_gap_mnist_se",
-                           name="MNIST samples: eps + L_simple's feature FID below every other arm's"),
-                  at_most("vlb_gap", 0.0, se="vlb_gap_se",
-                          name="likelihood (2-D): the eps + VLB model's bound below eps + L_simple's"),
-                  holds("mu_mse_worst_or_unstable",
-                        "mu + unweighted MSE is unstable to train or has the worst samples (2-D, sliced W1)")],
+        "quick": _ABLATION_CHECKS,
+        "full": _ABLATION_CHECKS,
     },
     preconditions={"quick": [at_least("featnet_test_acc", 0.98, se="featnet_test_acc_se",
-                                      name="the feature net classifies pooled real test digits >= 98% right")]},
+                                      name="the feature net classifies pooled real test digits >= 98% right")],
+                   "full": [_FEATNET_OK]},
     seed_rule=ALL_SEEDS,
     headline="fid_gap_mnist",
+    full_scale=("Largest faithful scale: Table 2's four objectives (T = 1000, sigma^2 = beta) with longer training: "
+                "the 2-D likelihood half 24,000 steps per arm (4x quick), the sample-quality half on MNIST at 28 x 28 "
+                "with ddpm/mnist's denoiser, 15,000 steps of 128 per arm and 1000 samples each; the paper: one "
+                "35.7M-parameter U-Net per objective on CIFAR-10, judged by IS and FID on 50k samples; why: even a "
+                "tiny U-Net costs about 1.5 CPU-s per step here, and every sample takes 1000 denoising steps; about "
+                "1.7 CPU-hours here (estimate: 0.065 CPU-s per MNIST step measured, plus sampling)."),
     notes=("Four denoisers (eps + L_simple, eps + VLB, mu + VLB, mu + MSE), each an MLP with SiLU, a time embedding "
            "and a time-conditioned skip path from x_t to the output, from the same init on the same batches; "
            "T = 1000, sigma^2 = beta (Table 2's fixed isotropic Sigma); VLB objectives are the bound's terms L_{t-1} "
@@ -259,5 +308,7 @@ register(Experiment(
            "clipped for the eps arms as the official code does), judged by the Frechet distance in the feature "
            "space of an MLP classifier trained on the same pooled images (the precondition: it classifies the "
            "pooled test digits >= 98% right); eps + L_simple must beat the best other arm by 2 bootstrap s.e. "
-           "Seeds: every seed must pass."),
+           "Seeds: every seed must pass. Full trains longer (2-D: 24,000 steps; MNIST: 15,000) and runs the MNIST "
+           "half at 28 x 28 with ddpm/mnist's 784-1024-1024-784 denoiser, 1000 samples per arm, judged by the "
+           "28 x 28 feature net."),
 ))

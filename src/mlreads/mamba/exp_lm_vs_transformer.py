@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import time
 from dataclasses import dataclass, field
 
 from mlreads.core.data.text import TextConfig, load_text
@@ -67,12 +66,13 @@ def run_lm(cfg: LMConfig, ctx: RunContext) -> dict:
         every = max(1, round(cfg.train.eval_every * scale)) if cfg.train.eval_every else 0
         tcfg = dataclasses.replace(cfg.train, lr=lr, min_lr=lr / 10, steps=steps,
                                    warmup=round(cfg.train.warmup * scale), eval_every=every)
-        t0 = time.perf_counter()
         res = fit(model, tcfg, batch_fn, next_token_loss, eval_fn, ctx=ctx, desc=f"lm/{name}",
                   groups=param_groups(model, tcfg.weight_decay))
         out[f"val_loss_{name}"] = res.final["val_loss"]
         out[f"params_{name}"] = sum(p.numel() for p in model.parameters())
-        out[f"train_s_{name}"] = time.perf_counter() - t0
+        # fit's own wall time, which a checkpoint carries: after --resume it still covers every step, so the
+        # equal-time run's length does not shrink to the time since the resume
+        out[f"train_s_{name}"] = res.elapsed_s
         histories[name] = res.history
         ctx.save_model(name, model, **data.vocabulary())
 

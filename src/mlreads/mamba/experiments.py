@@ -44,9 +44,13 @@ COPYING = {
     "quick": CopyingConfig(curriculum_len=(32, 32, 64, 64, 256), curriculum_mem=(4, 8, 16, 16, 16),
                            train=recipe(9000, 5e-3, warmup=50, eval_every=500, weight_decay=0.1, betas=BETAS,
                                         schedule="constant")),
-    "full": CopyingConfig(seq_len=4096, d_model=64, d_state=16, batch_size=64,
-                          train=recipe(400_000, 1e-4, warmup=1000, eval_every=10_000, weight_decay=0.1,
-                                       betas=BETAS, schedule="constant")),
+    # the paper's model (d_model 64, d_state 16) at length 256, quick's curriculum stretched to ten stages (six at
+    # 256): 0.18 CPU-s per S6 step at 256 measured, so a checkpoint every 2000 steps is ~6 minutes
+    "full": CopyingConfig(seq_len=256, d_model=64, d_state=16, batch_size=32,
+                          curriculum_len=(32, 32, 64, 64, 256, 256, 256, 256, 256, 256),
+                          curriculum_mem=(4, 8, 16, 16, 16, 16, 16, 16, 16, 16),
+                          train=recipe(30_000, 5e-3, warmup=200, eval_every=1000, weight_decay=0.1, betas=BETAS,
+                                       schedule="constant", ckpt_every=2000)),
 }
 
 register(
@@ -65,6 +69,14 @@ register(
         },
         headline="acc_s6",
         threads=TWO_CORES,
+        full_scale=(
+            "Largest faithful scale: the paper's 2-layer model (d_model 64, d_state 16) and task (vocab 16, 16 "
+            "tokens to copy), S6 and its LTI ablation, 30,000 steps of 32 each at quick's constant lr, ending on "
+            "bodies of 256 tokens after a ten-stage curriculum; the paper: 400K steps of 64 at length 4096 "
+            "(constant lr 1e-4); why: a step at 4096 costs about 16 times one at 256 on this CPU, so the paper's "
+            "run would take months; about 1.8 CPU-hours here (estimate: 0.18 CPU-s per S6 step at 256 measured; "
+            "wall time at the default two threads is lower)."
+        ),
         notes=(
             "Format (S4 repo's copying task with variable spacing, as in Mamba Table 1): noise token 0 everywhere "
             "except n_memorize data tokens at random positions, then n_memorize marker tokens at which the model must "
@@ -87,7 +99,9 @@ register(
             "5e-3 56.6%; 5000 steps with three fifths at length 256 reached 85.3% (405 CPU s); d_model 64 (the "
             "paper's) learned faster per step but reached 83.2% in 3000 steps (577 CPU s); an earlier 10,000-step "
             "run reached 94.5-95.3%. Design 1 trained 2500 steps per model at one thread (56.6% at quick, "
-            "budget-limited); issue 25's faster step and the second core buy the rest."
+            "budget-limited); issue 25's faster step and the second core buy the rest. "
+            "Full: the paper's d_model 64, 30,000 steps per model on a ten-stage curriculum (32, 32, 64, 64, then "
+            "six stages at 256 with 16 tokens to copy), still at length 256, not 4096."
         ),
     )
 )
@@ -105,7 +119,7 @@ INDUCTION = {
     "full": InductionConfig(d_model=64, d_state=16, test_log2_max=20,
                             curriculum=(32, 64, 256, 256, 256, 256, 256, 256),
                             train=recipe(20_000, 1e-3, warmup=500, eval_every=1000, weight_decay=0.0,
-                                         betas=BETAS, schedule="constant")),
+                                         betas=BETAS, schedule="constant", ckpt_every=2000)),  # 0.17 CPU-s a step
 }
 
 
@@ -132,6 +146,15 @@ register(
         },
         headline="min_acc_mamba",
         threads=TWO_CORES,
+        full_scale=(
+            "Largest faithful scale: the paper's 2-layer Mamba (D = 64, d_state 16) trained at length 256 (20,000 "
+            "steps of 32 with a length curriculum, 640K sequences) and tested at every power of two to 2^20 and "
+            "for retention at 2^20, 400 sequences each; the paper: 204,800 steps of 8 (1.6M sequences) at a "
+            "constant lr; why: more training does not fit, and the test cannot shrink: 400 sequences are the "
+            "fewest whose 0 errors clear 99% by two standard errors, and at 2^20 each costs about 7 CPU-s; about "
+            "3.5 CPU-hours here, 2.6 of them the test (estimate: 0.17 CPU-s per training step and 7-9 CPU-us per "
+            "tested token measured; wall time at the default two threads is lower)."
+        ),
         notes=(
             "Why this design is a fair test. Table 2 (Appendix E.1) trains a 2-layer Mamba (D = 64) at length 256 on "
             "induction heads (vocab 16, batch 8, constant lr, 204,800 steps) and reports 100% at every length 2^6 "
@@ -243,9 +266,12 @@ LM = {
     "smoke": LMConfig(d_model=32, mamba_layers=2, gpt_layers=1, n_ctx=32, batch_size=16, eval_batches=4,
                       train=recipe(150, 3e-3, warmup=15, eval_every=75, weight_decay=0.1, betas=BETAS)),
     "quick": LMConfig(train=recipe(700, 2e-3, warmup=70, eval_every=100, weight_decay=0.1, betas=BETAS)),
-    "full": LMConfig(d_model=384, gpt_layers=6, gpt_heads=6, mamba_layers=12, n_ctx=256, batch_size=64,
-                     eval_batches=200,
-                     train=recipe(5000, 1e-3, warmup=200, eval_every=250, weight_decay=0.1, betas=BETAS)),
+    # width 128: 7 Mamba blocks (827k parameters) against 4 Transformer blocks (831k); 0.66 and 0.49 CPU-s per step
+    # measured, so a checkpoint every 500 steps is ~5 minutes
+    "full": LMConfig(d_model=128, gpt_layers=4, gpt_heads=4, mamba_layers=7, n_ctx=256, batch_size=16,
+                     eval_batches=50,
+                     train=recipe(3500, 1e-3, warmup=200, eval_every=500, weight_decay=0.1, betas=BETAS,
+                                  ckpt_every=500)),
 }
 
 register(
@@ -265,11 +291,20 @@ register(
         },
         requires=("text",),
         headline="val_loss_mamba",
+        full_scale=(
+            "Largest faithful scale: character-level models of 0.83M parameters (width 128: 7 Mamba blocks against "
+            "4 Transformer blocks, within 1%), 3500 steps of 16 x 256 characters (14M, about three passes over the "
+            "corpus), plus the equal-time Transformer; the paper: 125M to 1.3B parameters on the Pile with a BPE "
+            "tokenizer (GPUs); why: the previous full (width 384, 12 against 6 blocks, 64 x 256 per step) costs "
+            "about 22 CPU-s per Transformer step alone (over 100 CPU-hours for the three runs); about 1.8 "
+            "CPU-hours here (estimate from 0.66 and 0.49 CPU-s per step measured)."
+        ),
         notes=(
             "Character-level language modelling on the corpus (mlreads.core.data.text), not the Pile with a BPE "
-            "tokenizer; models of ~0.1M (quick) parameters instead of 125M-1.3B. Equal parameters (within 10%, "
-            "counts reported): the same width, 3 Mamba blocks against 2 Transformer blocks at quick and 12 against 6 "
-            "at full (the paper's rule is two Mamba blocks per Transformer block). Equal tokens: the same "
+            "tokenizer; models of ~0.1M (quick) and ~0.8M (full) parameters instead of 125M-1.3B. Equal parameters "
+            "(within 10%, counts reported): the same width, 3 Mamba blocks against 2 Transformer blocks at quick "
+            "(width 64) and 7 against 4 at full (width 128): at these widths the per-channel state parameters weigh "
+            "more than in the paper, whose rule is two Mamba blocks per Transformer block. Equal tokens: the same "
             "batches (the same data generator seed) and steps. Equal time: a second, fresh Transformer trains for "
             "steps x (Mamba's wall time / the first Transformer's), measured in the same run, so it sees more tokens; "
             "on a CPU the sequential scan is slower per token than attention at these short contexts. Learning rates "
@@ -308,6 +343,12 @@ register(
                     at_most("max_abs_diff_dense_diag", 1e-10), at_least("dense_over_diag_at_n", 100)]
                 for b in ("smoke", "quick", "full")},
         headline="exponent_dense",
+        full_scale=(
+            "The paper's recipe: Section 3.5's per-token ZOH discretisation of one channel, timed for a dense A "
+            "(matrix exponential and solve, N from 16 to 1024) and for Mamba's diagonal A (N to 2^20), best of 7 "
+            "repetitions; nothing is trained; about 0.05 CPU-hours here (estimate: 0.75 CPU-s per dense token at "
+            "N = 1024 measured)."
+        ),
         notes=(
             "Correction to the reading list: it says discretising with a varying Δ 'would be slow because you have to "
             "find the inverse of a matrix' for every token, and that the hardware-aware kernel solves this. For a "

@@ -40,6 +40,11 @@ class BiasCorrectionConfig:
     band: float = nonnegative(0.02)
     n_boot: int = positive(1000)  # bootstrap resamples of the training images for the ratios' standard errors
 
+    def __post_init__(self):
+        # the checks read the runs at check_lr: a grid without it would leave them nothing to read
+        if self.check_lr not in self.lrs:
+            raise ValueError(f"check_lr {self.check_lr:g} must be one of lrs {self.lrs}")
+
 
 def first_step_ratio(beta1: float, beta2: float, seed: int) -> float:
     """Measured on the VAE: median |theta_1 - theta_0| without correction over with it, after one step from the

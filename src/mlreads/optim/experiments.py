@@ -39,6 +39,12 @@ register(
         },
         requires=("mnist",),
         headline="cost_adam",
+        full_scale=(
+            "The paper's recipe: Fig 1 left's L2-regularised multiclass logistic regression on MNIST (the 50k "
+            "training images), minibatch 128, alpha / sqrt(t), 45 epochs (the figure's length), Adam against AdaGrad "
+            "and SGD-Nesterov, each at the best of a 3-value learning-rate grid; about 0.06 CPU-hours here "
+            "(estimate: quick's 92 CPU-s for 20 epochs, times 45/20)."
+        ),
         notes=(
             "Multiclass logistic regression 784 -> 10 with lambda/2 ||W||^2, lambda = 1e-4, minibatch 128 drawn with "
             "replacement, alpha_t = alpha / sqrt(t) for every optimiser (fit's rsqrt schedule without warmup). Adam is ours "
@@ -58,7 +64,9 @@ register(
         configs={
             "smoke": replace(_mlp, n_train=2000, d_hidden=(128, 128), epochs=6),
             "quick": _mlp,
-            "full": replace(_mlp, n_train=50_000, epochs=200),
+            # 40 epochs of 50k for ten runs: ~17 CPU-s per run-epoch with the half-epoch evaluations (200 epochs:
+            # about 9 CPU-hours)
+            "full": replace(_mlp, n_train=50_000, epochs=40),
         },
         run=run_mlp,
         checks={
@@ -70,6 +78,12 @@ register(
         },
         requires=("mnist",),
         headline="margin",
+        full_scale=(
+            "Largest faithful scale: Fig 2a's 784-1000-1000-10 ReLU MLP with dropout, minibatch 128, on the 50k "
+            "training images for 40 epochs, each of the five optimisers at two learning rates; the paper: 200 "
+            "epochs (the figure's axis); why: ten runs of 200 epochs would take about 9 CPU-hours; about 1.9 "
+            "CPU-hours here (estimate: quick's 3.4 CPU-s per run and epoch of 10k images, times 5 for 50k)."
+        ),
         notes=(
             "784-1000-1000-10 ReLU with paper dropout (retention 0.8 input, 0.5 hidden), the same init, batches and "
             "dropout masks for every optimiser. Each optimiser runs at its standard learning rate s and at 3 s, and "
@@ -99,7 +113,9 @@ register(
         configs={
             "smoke": replace(_bc, n_train=2000, epochs=3, lrs=(3e-3,), n_boot=200),
             "quick": _bc,
-            "full": replace(_bc, n_train=50_000, epochs=100, lrs=(1e-5, 1e-4, 1e-3, 1e-2, 1e-1)),
+            # the grid must hold check_lr (the old full's 1e-5..1e-1 did not: its checks had nothing to read);
+            # 12 runs of 39k steps at 0.015 CPU-s
+            "full": replace(_bc, n_train=50_000, epochs=100),
         },
         run=run_bias_correction,
         checks={
@@ -110,6 +126,13 @@ register(
         seed_rule=ALL_SEEDS,
         requires=("mnist",),
         headline="gap_hi_vs_lo",
+        full_scale=(
+            "Largest faithful scale: Fig 4's VAE (one hidden layer of 500, latent 50) on the 50k binarised training "
+            "images for 100 epochs (the paper's longer horizon), beta1 = 0.9, beta2 in {0.99, 0.9999}, with and "
+            "without bias correction, at alpha in {1e-3, 3e-3, 1e-2}; the paper: beta1 in {0, 0.9}, beta2 in "
+            "{0.99, 0.999, 0.9999} and log10 alpha from -5 to -1; why: each run costs about 0.16 CPU-hours, and the "
+            "checks read alpha = 3e-3; about 1.9 CPU-hours here (estimate: 0.015 CPU-s per step measured, 12 runs)."
+        ),
         notes=(
             "VAE 784-500-50 (tanh, Bernoulli pixels on binarised MNIST), beta1 = 0.9, our Adam with and without "
             "bias correction on the same init, batches and reparameterisation noise; the checks read alpha = 3e-3 "
@@ -147,6 +170,11 @@ register(
                     at_most("x_amsgrad", -0.9), at_most("avg_regret_amsgrad", "avg_regret_adam", margin=0.3)]
                 for b in ("smoke", "quick", "full")},
         headline="avg_regret_adam",
+        full_scale=(
+            "The paper's recipe: Reddi et al.'s online problem (C = 3 on [-1, 1], beta1 = 0, beta2 = 1/(1 + C^2), "
+            "alpha_t = 0.1/sqrt(t), projection after each step) for 300,000 steps (the statement is asymptotic); "
+            "about 0.03 CPU-hours here (estimate: quick's 9 CPU-s for 30,000 steps, times 10)."
+        ),
         notes=(
             "This experiment passes when the counterexample reproduces, i.e. when Kingma & Ba's Theorem 4.1 as "
             "stated fails: it is the expected, explained fail of the paper's theorem (its proof's flaw is Reddi et "
@@ -170,6 +198,11 @@ register(
                     holds("newton_nonmin", "Newton ends at a critical point with negative curvature, not a minimum")]
                 for b in ("smoke", "quick", "full")},
         headline="steps_ratio_gd",
+        full_scale=(
+            "The paper's recipe: Fig 2's 2-D loss from (0.2, 0), exact gradients and diagonal Hessians, each method "
+            "run for up to 1000 steps; quick already runs it in seconds, so full repeats quick's run; about 0.001 "
+            "CPU-hours here (quick's measured 3 CPU-s)."
+        ),
         notes=(
             "L = 8 (a - 1)^2 (1.3 a^2 + 2 a + 1) + (b - 4)^2 / 2 from (0.2, 0) (constants as recalled from the paper's Fig 2 caption; "
             "not checked against the PDF). Exact gradients and exact diagonal Hessians. 'Converged' means "
@@ -191,8 +224,9 @@ register(
             "smoke": replace(_lm, n_layers=2, n_heads=2, d_model=64, n_ctx=32, batch_size=12, eval_batches=8,
                              adamw_steps=150, sophia_steps=(120,), lrs=(3e-3,), rho_grid=(0.1, 1.0), pilot_steps=20),
             "quick": _lm,
-            "full": replace(_lm, n_layers=6, n_heads=6, d_model=384, n_ctx=256, batch_size=64, eval_batches=100,
-                            adamw_steps=5000, sophia_steps=(2500, 4000)),
+            # quick's GPT at twice its batch and five times its step budgets: 0.17 CPU-s per step measured (the
+            # 6-layer, 384-wide model at 64 x 256 costs ~22 CPU-s per step: over 200 CPU-hours for this grid)
+            "full": replace(_lm, batch_size=24, eval_batches=100, adamw_steps=5000, sophia_steps=(2500, 4000)),
         },
         run=run_char_lm,
         checks={
@@ -210,6 +244,14 @@ register(
                                                  "range 0.1-0.5")] for b in ("quick", "full")},
         seed_rule=ALL_SEEDS,
         headline="gap_500",
+        full_scale=(
+            "Largest faithful scale: quick's GPT (4 layers of 128, 64-character windows) at 24 windows per step, "
+            "AdamW with 5000 steps against Sophia-G with 2500 and 4000, each at three peak learning rates, rho from "
+            "the win-rate pilot; the paper: GPT-2 125M-770M on OpenWebText, batches of 480 x 1024 tokens, 100K-200K "
+            "steps; why: GPUs; nanoGPT's 6-layer, 384-wide model at 64 x 256 characters costs about 22 CPU-s per "
+            "step here (over 200 CPU-hours for this grid), so full keeps quick's model and moves the batch towards "
+            "the paper's regime; about 1.6 CPU-hours here (estimate: 0.17 CPU-s per step measured, 35,300 steps)."
+        ),
         notes=(
             "The same GPT (mlreads.gpt, bias-free, 4 layers of 128 at quick) from the same init on the same batches "
             "of the Shakespeare corpus (batch 12 x 64 characters). Why the design is fair: the paper compares "
@@ -233,8 +275,9 @@ register(
             "vs Sophia-G 2.876), #43 and #46 (AdamW at 200k steps 2.863 vs Sophia-G at 100k 2.897), and Dettmers "
             "in bitsandbytes #499 ('does not have strong AdamW baselines'); our batch is 768 tokens against the "
             "paper's 491,520, a gradient-noise regime where preconditioning gains shrink. Seeds: every seed must "
-            "pass. Full: 6 layers of 384 at 256 characters and batch 64, AdamW 5000 steps against Sophia 2500 and "
-            "4000 (about 4 CPU-hours; GPT-2 on OpenWebText needs a GPU cluster)."
+            "pass. Full: quick's model at batch 24 x 64, AdamW 5000 steps against Sophia 2500 and 4000 (about 1.6 "
+            "CPU-hours; 6 layers of 384 at 64 x 256 would take over 200, and GPT-2 on OpenWebText needs a GPU "
+            "cluster)."
         ),
     )
 )

@@ -47,6 +47,9 @@ register(Experiment(
     run=run_intro,
     checks={"smoke": _intro_checks, "quick": _intro_checks, "full": _intro_checks},
     headline="pentagon_angle_err_deg",
+    full_scale="The paper's recipe: n=5, m=2, I=0.9^i with the notebook's AdamW at 1e-3, batch 1024, 10,000 steps, "
+    "at 7 sparsities from dense to 1-S = 0.01, best of 16 restarts; about 0.05 CPU-hours here (estimate: 0.017 CPU-s "
+    "per step measured).",
     notes="Features with ||W_i|| > 0.5 count as represented. The restart with the lowest loss on 8192 fresh samples "
     "stands for each sparsity. Smoke trains 3,000 steps at batch 512 and lr 3e-3 (at the paper's 1e-3, 3,000 steps "
     "leave the dense model of seeds 0 and 3 with a third, fading feature still above 0.5: a triangle with two "
@@ -92,6 +95,10 @@ register(Experiment(
         "full": _sweep_checks(5),
     },
     headline="relu_frob_sparsest",
+    full_scale="The paper's recipe, trained five times longer: n=20, m=5, I=0.7^i, 1-S from 1 to 0.001, the "
+    "notebook's AdamW at 1e-3 and batch 1024 for 50,000 steps instead of 10,000 (the weakest features at 1-S = 0.001 "
+    "still grow at 10,000; see the notes), best of 10 ReLU and 4 linear restarts; about 0.6 CPU-hours here "
+    "(estimate: 0.014 and 0.028 CPU-s per step measured).",
     notes="Why this design is a fair test. The paper's Section 3 figure (n=20, m=5, I_i = 0.7^i, 1-S from 1 to "
     "0.001; the notebook: AdamW at 1e-3, batch 1024, 10,000 steps) shows the linear model keeping the top m "
     "features at every sparsity and the ReLU model representing more, in superposition, as sparsity rises; the "
@@ -131,11 +138,16 @@ register(Experiment(
     configs={
         "smoke": PhaseConfig(grid=6, restarts=3, train=ToyTrain(steps=1500, batch=256, lr=3e-3, eval_batch=16384)),
         "quick": PhaseConfig(),
-        "full": PhaseConfig(grid=40, restarts=10, train=ToyTrain(steps=10_000, batch=1024, eval_batch=65536)),
+        # 24 x 24 x 10 = 5,760 instances: 0.12 CPU-ms per instance-step measured, ~0.7 s per step (a 40 x 40 grid:
+        # 1.9 s, 5.3 CPU-hours)
+        "full": PhaseConfig(grid=24, restarts=10, train=ToyTrain(steps=10_000, batch=1024, eval_batch=65536)),
     },
     run=run_phase,
     checks={b: _phase_checks for b in ("smoke", "quick", "full")},
     headline="corner_superposition_share",
+    full_scale="The paper's recipe: n=2, m=1, the extra feature's importance from 0.1 to 10 against its density from "
+    "1 to 0.01 on a 24 x 24 grid, best of 10 restarts, the notebook's AdamW at 1e-3, batch 1024, 10,000 steps; about "
+    "1.9 CPU-hours here (estimate: 0.7 CPU-s per step measured; a 40 x 40 grid would take 5.3).",
     notes="Phases: the extra feature (index 1) has ||W_1|| <= 0.5 (not represented); only it is represented "
     "(dedicated dimension); both are (superposition, antipodal in m=1). Smoke uses a 6x6 grid, 1,500 steps at "
     "lr 3e-3. Quick trains 20x20x10 = 4,000 instances for 3,000 steps at batch 128 (the paper: 10,000 x 1024).",
@@ -154,8 +166,10 @@ register(Experiment(
         "smoke": DimConfig(n_features=40, d_hidden=8, n_sparsities=10, inv_density_range=(1.0, 20.0),
                            train=ToyTrain(steps=1500, batch=256, lr=3e-3)),  # fmt: skip
         "quick": DimConfig(),
+        # one model per sparsity at the notebook's 10,000 x 1024: 0.77 CPU-s per step measured (4 restarts of
+        # 20,000 steps: 3.1 s per step, 17 CPU-hours)
         "full": DimConfig(n_features=400, d_hidden=30, n_sparsities=40, inv_density_range=(1.0, 1000.0),
-                          restarts=4, train=ToyTrain(steps=20_000, batch=1024)),  # fmt: skip
+                          restarts=1, train=ToyTrain(steps=10_000, batch=1024)),  # fmt: skip
     },
     run=run_dimensionality,
     checks={
@@ -174,6 +188,10 @@ register(Experiment(
                                    "use starts above 0.52 and ends below 0.48, so its extent is measured, not cut "
                                    "off by the grid's ends")]},  # fmt: skip
     headline="plateau_used_span",
+    full_scale="The paper's recipe: the figure's n=400, m=30 with uniform importance at 40 sparsities (1/(1-S) from "
+    "1 to 1000), the notebook's AdamW at 1e-3, batch 1024, 10,000 steps, one model per sparsity (4 restarts of "
+    "20,000 steps, the previous full, would take about 17 CPU-hours); about 2.1 CPU-hours here (estimate: 0.77 "
+    "CPU-s per step measured).",
     notes="Why this design is a fair test. Section 6 trains ReLU toy models with equal importance over a sweep of "
     "sparsity (the notebook: n=200, m=20, AdamW 1e-3, batch 1024, 10,000 steps; the figure: n=400, m=30) and shows "
     "two things: each feature's dimensionality D_i = ||W_i||^2 / sum_j (W^_i . W_j)^2 clusters on the fractions of "
@@ -220,6 +238,9 @@ register(Experiment(
                 holds("fpn_rises", "features per neuron rises with sparsity (Spearman > 0.5, +0.5 overall)")]
             for b in ("smoke", "quick", "full")},  # fmt: skip
     headline="fpn_sparsest",
+    full_scale="The paper's recipe for |x| (Section 8, with the notebook's AdamW at 1e-3 and batch 1024), trained "
+    "20,000 steps, twice the notebook's, on a 100-feature, 40-neuron model at 6 sparsities from dense to "
+    "1-S = 0.003, best of 8 restarts; about 0.65 CPU-hours here (estimate: 0.11 CPU-s per step measured).",
     notes="Features per neuron: features whose |W_1| weight exceeds half the neuron's largest, averaged over live "
     "neurons (largest |weight| > 0.1). Smoke: two sparsities, 1,500 steps at lr 3e-3.",
 ))  # fmt: skip
