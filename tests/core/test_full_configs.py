@@ -16,15 +16,17 @@ from mlreads.core.run.registry import load_all
 from mlreads.core.train import TrainConfig
 
 EXPERIMENTS = load_all()
-# Being redesigned on other branches: their full_scale and cadences are filled after the redesign merges (the lead
-# removes this skip then).
-REDESIGN = {"transformer/seq2seq", "transformer/ablations", "mamba/induction-attention", "alexnet/relu-vs-tanh"}
+# Full runs that cannot resume yet, each with the reason (its full_scale says so too): a checkpoint would be a promise
+# the run cannot keep.
+NOT_RESUMABLE = {
+    "alexnet/relu-vs-tanh": "its rate race keeps its evaluations outside fit: a resume would lose them",
+    "transformer/seq2seq": "an equal-CPU-time race: each model stops on a CPU-time limit, which a resume cannot replay",
+}
 FORMS = ("The paper's recipe", "Largest faithful scale: ", "No full budget: ")
 
 
 def _ids():
-    return [pytest.param(i, marks=pytest.mark.skip(reason="filled after the redesign merges")) if i in REDESIGN
-            else i for i in EXPERIMENTS]  # fmt: skip
+    return list(EXPERIMENTS)
 
 
 def train_configs(cfg, path: str = "") -> list[tuple[str, TrainConfig]]:
@@ -75,5 +77,8 @@ def test_every_full_run_checkpoints(exp_id):
     full = EXPERIMENTS[exp_id].configs.get("full")
     if full is None:
         pytest.skip("no full budget")
+    if exp_id in NOT_RESUMABLE:
+        assert "Not resumable yet" in EXPERIMENTS[exp_id].full_scale, f"{exp_id}: say it in full_scale"
+        pytest.skip(NOT_RESUMABLE[exp_id])
     off = [path for path, cfg in train_configs(full) if cfg.ckpt_every <= 0]
     assert not off, f"{exp_id}: full config's {off} never checkpoint (set ckpt_every: about 5-10 minutes of training)"

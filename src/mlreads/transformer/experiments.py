@@ -43,6 +43,13 @@ register(Experiment(
     },
     preconditions={"quick": _seq2seq_preconditions, "full": _seq2seq_preconditions},
     headline="bleu_gap",
+    full_scale=("Largest faithful scale: the Transformer at the paper's depth (N=6) and width 128 against RNNsearch "
+                "at twice quick's width, an hour of CPU each, on the same synthetic pseudo-German task (500,000 "
+                "pairs, sentences up to 50 words); the paper: WMT 2014 English-German (4.5M pairs) and the base "
+                "model (d_model 512) trained 12 hours on 8 P100 GPUs; why: no real parallel corpus is installable "
+                "offline, and the base model's training is thousands of GPU-hours of CPU here; about 2 CPU-hours "
+                "here (two one-hour budgets). Not resumable yet: each model trains for a fixed CPU time, which a "
+                "resumed run cannot replay exactly (no checkpoints are written)."),
     notes=(
         "Why this design is a fair test. Table 2 puts the base Transformer (27.3 BLEU on WMT'14 En-De, 12 hours on 8 "
         "P100 GPUs) above every recurrent model at a fraction of their training cost, where cost is training time x "
@@ -141,6 +148,11 @@ register(Experiment(
     },
     preconditions={"quick": [_near_convergence], "full": [_near_convergence]},
     headline="bleu_gain_ls",
+    full_scale=("Largest faithful scale: the four variants (base, no label smoothing, learned positions, one "
+                "head) at d_model 128, 2 layers, 10,000 steps each on a 256-word synonym language with sentences "
+                "of 5-30 words; the paper: Table 3's base model (d_model 512, 6 layers) on WMT 2014 English-German, "
+                "100K steps per variant on 8 P100 GPUs; why: the paper's variants are GPU-days each here; about 1.7 "
+                "CPU-hours here (estimate from quick's CPU time per step)."),
     notes=(
         "Why this design is a fair test. Table 3 compares single runs of the base model (100k steps on WMT'14 "
         "En-De, about 20 passes over the corpus, newstest2013, beam search) that differ in one thing; Section 5.4 "

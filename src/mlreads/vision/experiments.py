@@ -63,6 +63,13 @@ register(Experiment(
                    for b in ("quick", "full")},
     seed_rule=ALL_SEEDS,
     headline="min_speedup",
+    full_scale=("Largest faithful scale: the same race on the whole 60k Fashion-MNIST training split with wider nets "
+                "(32, 32, 64 filters, as cuda-convnet's CIFAR-10 net), ReLU up to 15,000 steps per rate and tanh up "
+                "to 4x ReLU's steps to E*; the paper: CIFAR-10 (32x32 colour) with cuda-convnet's four-layer net on "
+                "a GPU, to 25% training error; why: CIFAR-10 is not installable offline (docs/data.md) and the "
+                "rate search multiplies the steps; about 2 CPU-hours here (estimate from quick's 13.5 and 17 ms "
+                "per ReLU and tanh step, doubled for the width). Not resumable yet: its race keeps its "
+                "evaluations outside fit, so a resumed run would lose them (no checkpoints are written)."),
     notes=("cuda-convnet-style net: conv5x5(16) - maxpool 3/2 - conv5x5(16) - maxpool 3/2 - conv5x5(32) - maxpool "
            "3/2 - fc10, no normalisation or regularisation, batch 64, on the whole 50k Fashion-MNIST training split "
            "(design 5). Why the design is fair: Fig 1 trains the same net with each activation on CIFAR-10's "
