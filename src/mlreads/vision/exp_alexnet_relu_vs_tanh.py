@@ -333,10 +333,10 @@ def run_relu_vs_tanh(cfg: ReluTanhConfig, ctx: RunContext) -> dict:
 def _figures(metrics: dict, shown: dict, linear: Arm, relu_arms: list, tanh_arms: list, per_epoch: float,
              ctx: RunContext) -> None:  # fmt: skip
     target, floor = metrics["target_err"], metrics["linear_train_err"]
-    reached = {k: (f"step {metrics[f'{k}_steps']}" if metrics[f"{k}_steps"] is not None else "never")
+    reached = {k: (f"at step {metrics[f'{k}_steps']}" if metrics[f"{k}_steps"] is not None else "never")
                for k in ("relu", "tanh")}  # fmt: skip
-    title = (f"E* = {100 * target:.1f}%: ReLU reached it at {reached['relu']}, tanh at {reached['tanh']} "
-             f"(cap {metrics['tanh_budget']}); {_outcome(metrics)}")
+    title = (f"target E* = {100 * target:.1f}% training error: ReLU reached it {reached['relu']}, tanh "
+             f"{reached['tanh']} (cap {metrics['tanh_budget']})\n{_outcome(metrics)}")
     histories = {f"ReLU (lr {shown['relu'].lr:g})": shown["relu"].evals,
                  f"tanh (lr {shown['tanh'].lr:g})": shown["tanh"].evals,
                  f"softmax regression (lr {linear.lr:g})": linear.evals}  # fmt: skip
