@@ -26,22 +26,28 @@ SOURCES = ("src/mlreads/mamba/csrc/selective_scan.cpp", "src/mlreads/mamba/csrc/
 
 
 @cache
-def old_kernel():
-    """The scan extension built from BASE's sources (cached next to the current one)."""
+def pinned_kernel(base: str, sources: tuple[str, ...]):
+    """The scan extension built from commit `base`'s `sources` (read with `git show`, the .cpp first), cached next to
+    the current one, so that a benchmark can time today's kernel against a pinned earlier one in the same run."""
     from torch.utils.cpp_extension import load
 
     csrc.load()  # puts ninja on PATH as the project's build does
     root = Path(__file__).resolve().parents[1]
-    folder = csrc.cache_dir() / f"selective_scan-base-{BASE}"
+    folder = csrc.cache_dir() / f"selective_scan-base-{base}"
     folder.mkdir(parents=True, exist_ok=True)
-    for path in SOURCES:
-        text = subprocess.run(["git", "show", f"{BASE}:{path}"], cwd=root, capture_output=True, text=True,
+    for path in sources:
+        text = subprocess.run(["git", "show", f"{base}:{path}"], cwd=root, capture_output=True, text=True,
                               check=True).stdout
         target = folder / Path(path).name
         if not target.exists() or target.read_text() != text:
             target.write_text(text)
-    return load(name=f"mlreads_selective_scan_base_{BASE}", sources=[str(folder / "selective_scan.cpp")],
+    return load(name=f"mlreads_selective_scan_base_{base}", sources=[str(folder / Path(sources[0]).name)],
                 extra_cflags=csrc.CFLAGS, extra_ldflags=csrc.LDFLAGS, build_directory=str(folder), verbose=False)
+
+
+def old_kernel():
+    """The scan extension of BASE (main before issue 25)."""
+    return pinned_kernel(BASE, SOURCES)
 
 
 def _work(t):

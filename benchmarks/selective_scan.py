@@ -4,6 +4,7 @@ roofline line. Ratios are measured in one run.
 
     python benchmarks/selective_scan.py [--lengths 1024 4096 16384 65536] [--threads 1] [--json out.json]
     python benchmarks/selective_scan.py --updates     # every implementation at AiDotNet's shape, updates/s
+    python benchmarks/selective_scan.py --impls ours_fused_pinned --no-memory   # today's kernel against the pinned one
 
 Shapes follow the issue: B=8, D=128 (inner width), N=16. Targets: fused >= 5x the chunked path at 1 thread and within
 2x of the roofline; chunked at L=4096 >= 10x vs pscan, >= 3x vs the HF loop; a peak memory that never holds a
@@ -74,7 +75,7 @@ def updates_table(reps: int, threads: int) -> list[dict]:
     set_shape(PEER_SHAPE["batch"], PEER_SHAPE["dim"], PEER_SHAPE["state"])
     torch.set_num_threads(threads)
     length = PEER_SHAPE["length"]
-    rows = [{"impl": name, "seconds": time_it(name, length, reps)} for name in IMPLS]
+    rows = [{"impl": name, "seconds": time_it(name, length, reps)} for name in IMPLS if name != "ours_fused_pinned"]
     fused = next(r["seconds"] for r in rows if r["impl"] == "ours_fused")
     print(f"B={BATCH} L={length} D={DIM} N={STATE}, {threads} thread(s), forward + backward, best of {reps}; load "
           f"average {open('/proc/loadavg').read().split()[0]}")
@@ -126,8 +127,25 @@ def hf_loop(u, delta, A, B, C, D):
         return mamba_selective_scan(u, delta, A, B, C, D=D, delta_softplus=True, use_mambapy=False)
 
 
+# A pinned earlier fused kernel, built from git (benchmarks/mamba_baseline.py), so that a kernel change is timed
+# against it in one run (`--impls ours_fused_pinned`). ce7247a: the kernel of issue 25's parts 1-3.
+PINNED = "ce7247a"
+PINNED_SOURCES = tuple(f"src/mlreads/mamba/csrc/{name}" for name in ("selective_scan.cpp", "simd.h", "causal_conv.h"))
+
+
+def ours_fused_pinned(u, delta, A, B, C, D):
+    from mamba_baseline import pinned_kernel
+
+    from mlreads.mamba.scan import _bc_layout, _fused
+
+    batch, dim, length = u.shape
+    B, C = (_bc_layout(X, name, batch, dim, A.shape[1], length, False) for X, name in ((B, "B"), (C, "C")))
+    return _fused(u, delta, A, B, C, D, None, None, True, None, 64, pinned_kernel(PINNED, PINNED_SOURCES))[0]
+
+
 IMPLS = {
     "ours_fused": ours("fused", chunk=64),
+    "ours_fused_pinned": ours_fused_pinned,
     "ours_chunked": ours("chunked"),
     "ours_loop": ours("loop"),
     "mambapy_pscan": mambapy_pscan,
@@ -288,6 +306,9 @@ def main() -> None:
     p.add_argument("--no-memory", action="store_true")
     p.add_argument("--json", default=None)
     p.add_argument("--state", type=int, default=STATE, help="N (16 in the issue)")
+    p.add_argument("--impls", nargs="+", default=[n for n in IMPLS if n != "ours_fused_pinned"], choices=list(IMPLS),
+                   help="which implementations to time (ours_fused always runs: the ratios are against it; "
+                        "ours_fused_pinned, the kernel at PINNED built from git, only when named)")
     p.add_argument("--updates", action="store_true",
                    help="only time every implementation at AiDotNet's shape (B=2, L=256, D=512, N=16), in state "
                         "updates per second")  # fmt: skip
@@ -319,6 +340,8 @@ def main() -> None:
         compute_s, memory_s = roofline_s(length, rates)
         bound = max(compute_s, memory_s)
         for name in IMPLS:
+            if name != "ours_fused" and name not in a.impls:
+                continue
             if (name == "hf_loop" and length > a.hf_max) or (name == "mambapy_pscan" and length > a.pscan_max):
                 continue
             if (name == "ours_loop" and length > a.pscan_max) or (name == "ours_chunked" and length > a.chunked_max):
