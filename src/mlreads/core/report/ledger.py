@@ -88,6 +88,11 @@ def publish(run_dir: Path, results: Path, allow_overrides: bool = False, experim
         state = "uncommitted changes" if env.get("dirty") else "unknown source state"
         raise UserError(f"publish {where}: the run was made from {state} on top of {str(env['commit'])[:12]}; "
                         "commit, re-run, then publish")  # fmt: skip
+    sources = {(str(x.get("commit")), x.get("dirty")) for x in result.get("sittings") or []}
+    if sources and sources != {(str(env["commit"]), False)}:
+        listed = ", ".join(sorted(f"{c[:12]}{' (dirty)' if d else ''}" for c, d in sources))
+        raise UserError(f"publish {where}: the run's sittings ran from different sources ({listed}); a run published "
+                        "as one must resume from the commit it started at: re-run it")  # fmt: skip
     if experiments is not None:
         if result["id"] not in experiments:
             raise UserError(f"publish {where}: {result['id']!r} is not a registered experiment")

@@ -283,6 +283,12 @@ def run_page(result: dict, figures: list[tuple[str, str]], back: str, extra: str
         env_bits.append("sources had uncommitted changes")
     links = paper_links(rid)
     cpu = f", {esc(fmt.duration(result['cpu_s']))} CPU" if isinstance(result.get("cpu_s"), int | float) else ""
+    sittings = result.get("sittings") or []
+    if len(sittings) > 1:  # a resumed run: its times are summed over the sittings (core/run/sittings.py)
+        steps = "; ".join(", ".join(f"{k} from step {v}" for k, v in (s.get("resumed_from") or {}).items())
+                          for s in sittings[1:] if s.get("resumed_from"))  # fmt: skip
+        cpu += esc(f", in {len(sittings)} sittings (resumed from its checkpoints{': ' + steps if steps else ''}; "
+                   "times summed over the sittings)")
     pre = ""
     if result.get("preconditions"):
         pre = ("<h2>Preconditions</h2><p class=\"muted\">The conditions under which the checks measure the claim: "

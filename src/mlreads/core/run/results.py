@@ -156,6 +156,11 @@ def validate(data: Any) -> dict:
     published = data.get("published")
     if published is not None and not isinstance(published, dict):
         raise BadResult("'published' must be an object")
+    sittings = data.get("sittings")
+    if sittings is not None and not (isinstance(sittings, list) and sittings and all(
+            isinstance(x, dict) and _is_num(x.get("elapsed_s", 0)) and _is_num(x.get("cpu_s", 0)) for x in sittings)):
+        raise BadResult("'sittings' must be a non-empty list of objects with numeric 'elapsed_s' and 'cpu_s'")
+    extra = {} if sittings is None else {"sittings": sittings}  # a resumed run's sittings (core/run/sittings.py)
     return {
         "id": exp_id, "budget": budget, "seed": seed, "verdict": verdict, "checks": clean_checks,
         "preconditions": clean_pre, "cpu_s": None if cpu is None else float(cpu),
@@ -163,6 +168,7 @@ def validate(data: Any) -> dict:
         "headline": _str(data, "headline", limit=200), "notes": _str(data, "notes"), "config": config,
         "metrics": metrics, "figures": figures, "captions": _str_map(data, "captions"), "texts": _str_map(data, "texts"),
         "overrides": _str_map(data, "overrides"), "elapsed_s": float(elapsed), "env": env, "published": published,
+        **extra,
     }  # fmt: skip
 
 

@@ -38,7 +38,7 @@ from mlreads.core.run import saved as saved_models
 from mlreads.core.run import torchrun as distributed
 from mlreads.core.run.config import to_dict
 from mlreads.core.run.progress import bar
-from mlreads.core.run.provenance import environment, source_provenance  # noqa: F401  (re-exported)
+from mlreads.core.run.provenance import environment, source_provenance
 from mlreads.core.run.registry import Experiment, _plain
 from mlreads.core.run.request import (
     Outcome,
@@ -50,6 +50,7 @@ from mlreads.core.run.request import (
 )
 from mlreads.core.run.results import run_dir_name  # noqa: F401  (re-exported: one rule for run folders)
 from mlreads.core.run.runlog import RunLog
+from mlreads.core.run.sittings import Sittings
 from mlreads.core.run.torchrun import distributed_env
 from mlreads.core.run.verdict import judge, verdict_line  # noqa: F401  (verdict_line re-exported for cli.py)
 
@@ -84,6 +85,7 @@ class RunContext:
         self.captions: dict[str, str] = {}  # figure file -> what to see in it
         self.texts: dict[str, str] = {}
         self.cpu_start = time.process_time()  # the run's CPU time (all threads of this process) is counted from here
+        self.sittings = Sittings(self.dir, resume, writes)  # this sitting, and the earlier ones a resumed run had
         self._log: RunLog | None = None
         if writes:
             self.dir.mkdir(parents=True, exist_ok=True)
@@ -177,7 +179,12 @@ class RunContext:
         if step is None:
             self.notice(f"{desc}: --resume: no checkpoint in {self.ckpt_dir}; starting from step 0")
         else:
+            self.sittings.resumed(desc, step)
             self.notice(f"{desc}: resuming from step {step}")
+
+    def checkpointed(self) -> None:
+        """Called by `fit` after each checkpoint: this sitting is on record up to here (`sittings.json`)."""
+        self.sittings.record("running")
 
     def progress(self, iterable=None, total: int | None = None, desc: str = "", **kwargs):
         return bar(iterable, total=total, desc=desc, enabled=self.writes, **kwargs)
@@ -394,9 +401,12 @@ def _run_locked(exp, budget, seed, path, threads, resume, cfg, allow_safe_change
     ctx = RunContext(path, budget, seed, threads, resume=resume, config=json.loads(json.dumps(to_dict(cfg), default=str)),
                      allow_safe_changes=allow_safe_changes, writes=writes)  # fmt: skip
     start = time.perf_counter()
+    commit = provenance or {}
+    ctx.sittings.begin(commit.get("commit"), commit.get("dirty"), threads)
     try:
         metrics = _plain(exp.run(cfg, ctx) or {})
         ctx.close(complete=True)
+        ctx.sittings.complete()
     except NonFiniteLoss as err:  # record the stopped run; an earlier good result.json is kept aside, and said so
         ctx.close(complete=False)
         if not writes:
@@ -418,6 +428,7 @@ def _run_locked(exp, budget, seed, path, threads, resume, cfg, allow_safe_change
             _abandon(ctx, path, resume)
             raise
         runfolder.discard(path)
+        ctx.sittings.forget()
     return result
 
 
@@ -426,6 +437,8 @@ def _abandon(ctx: RunContext, path: Path, resume: bool) -> None:
     put the earlier run back."""
     try:
         ctx.close(complete=False)
+        if ctx.writes and runfolder.has_checkpoints(path):
+            ctx.sittings.record("stopped")  # resumable: this sitting is on record for the next
     finally:
         if ctx.writes and not resume and not runfolder.has_checkpoints(path):
             runfolder.restore(path)
@@ -455,4 +468,9 @@ def _result(exp, budget, seed, cfg, metrics, ctx, elapsed, threads, overrides, p
         "cpu_s": round(time.process_time() - ctx.cpu_start, 3),
         "env": environment(threads, provenance),
     }
+    if ctx.sittings.resumed_run:  # one run in several sittings: each on record, the times summed over them
+        sittings = ctx.sittings.all()
+        result["sittings"] = sittings
+        result["elapsed_s"] = round(sum(float(s.get("elapsed_s") or 0) for s in sittings), 3)
+        result["cpu_s"] = round(sum(float(s.get("cpu_s") or 0) for s in sittings), 3)
     return result

@@ -236,7 +236,10 @@ class _Resumable:
             self.ctx.flush_log()  # the rows the checkpoint counts are on disk first
         extra = {"log_window": list(self.window), "phase_window": {k: list(v) for k, v in self.phase_window.items()},
                  "elapsed_s": round(self.now(), 6), "log_rows": self.ctx.log_rows if self.ctx is not None else None}
-        return save_checkpoint(ckpt_dir, step, self.model, self.opt, self.gen, self.history, self.meta, extra)
+        path = save_checkpoint(ckpt_dir, step, self.model, self.opt, self.gen, self.history, self.meta, extra)
+        if self.ctx is not None and hasattr(self.ctx, "checkpointed"):
+            self.ctx.checkpointed()  # the run's sitting is on record up to this checkpoint
+        return path
 
 
 def _interrupt(sig: int, done: int, cfg: TrainConfig, d: Dist, ckpt_dir: Path | None, state: _Resumable
