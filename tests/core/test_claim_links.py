@@ -105,3 +105,17 @@ def test_without_notebooks_the_page_names_the_walkthrough_to_come(report):
     block, links = _read_it(report, "gpt/char-lm")
     assert "notebooks/gpt.ipynb" in block
     assert ("notebooks/gpt.ipynb" in links) == NOTEBOOKS.is_dir()
+
+
+def test_a_claim_whose_quick_and_full_verdicts_differ_says_which_to_believe():
+    from types import SimpleNamespace as V
+
+    from mlreads.core.report.claim import disagreement
+
+    q, f = V(word="not reproduced", why=""), V(word="reproduced", why="")
+    text = disagreement({"quick": q, "full": f})
+    assert "disagree" in text and "Believe the full verdict" in text
+    assert disagreement({"quick": q, "full": V(word="not reproduced", why="")}) == ""  # they agree
+    assert disagreement({"quick": q}) == ""  # full not measured
+    inc = disagreement({"quick": q, "full": V(word="inconclusive", why="<baseline> did not learn")})
+    assert "neither confirms nor overturns" in inc and "&lt;baseline&gt;" in inc

@@ -137,6 +137,23 @@ def _design_line(number: int, entries: list[dict], page_of: dict[int, str], back
     return f"design {number}: " + ("; ".join(parts) or "no default-config entries")
 
 
+def disagreement(verdicts: dict) -> str:
+    """A paragraph for a claim whose quick and full verdicts differ: which to believe, and why ("" otherwise)."""
+    quick, full = verdicts.get("quick"), verdicts.get("full")
+    if quick is None or full is None or quick.word == full.word:
+        return ""
+    if full.word == "inconclusive":
+        advice = (f"The full run could not measure the claim (a precondition failed: {esc(full.why or 'see its page')}), so "
+                  "it neither confirms nor overturns quick; quick's verdict stands at its smaller scale only.")
+    else:
+        advice = ("Believe the full verdict: the full budget is the paper's recipe or the largest faithful scale this "
+                  "CPU runs (see <b>Full scale</b> below), where the claim is meant to hold; quick is laptop scale, "
+                  "where an effect that needs size or training time may not show yet, or may show by luck of a "
+                  "small run.")
+    return (f'<p class="disagree"><b>Quick and full disagree:</b> {esc(quick.word)} at quick, {esc(full.word)} at '
+            f"full. {advice}</p>")
+
+
 def claim_page(exp_id: str, about: dict, verdicts: dict, designs: list, page_of: dict[int, str], exp,
                page_dir: Path) -> str:  # fmt: skip
     """The page of one claim. `about`: paper, claim, paper_value, budgets; `verdicts`: budget -> ledger Verdict;
@@ -159,7 +176,7 @@ def claim_page(exp_id: str, about: dict, verdicts: dict, designs: list, page_of:
         rows.append(f'<tr><td>{esc(b)}</td><td><span class="{WORD_CLASS[v.word]}">{esc(v.word)}</span>{why}</td>'
                     f'<td>{esc("; ".join(bits))}<br>{seeds}</td></tr>')  # fmt: skip
     table = ('<div class="scroll"><table><tr><th>budget</th><th>verdict (results ledger)</th><th>measured</th></tr>'
-             + "".join(rows) + "</table></div>")  # fmt: skip
+             + "".join(rows) + "</table></div>" + disagreement(verdicts))  # fmt: skip
     history = ""
     if designs:
         items = [f"<li>{_design_line(d.number, d.entries, page_of, back)}; superseded by commit "
