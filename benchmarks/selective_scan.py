@@ -5,6 +5,7 @@ roofline line. Ratios are measured in one run.
     python benchmarks/selective_scan.py [--lengths 1024 4096 16384 65536] [--threads 1] [--json out.json]
     python benchmarks/selective_scan.py --updates     # every implementation at AiDotNet's shape, updates/s
     python benchmarks/selective_scan.py --impls ours_fused_pinned --no-memory   # today's kernel against the pinned one
+    python benchmarks/selective_scan.py --ab-pinned 9 --lengths 1024 4096 16384  # the same, alternating, CPU time
 
 Shapes follow the issue: B=8, D=128 (inner width), N=16. Targets: fused >= 5x the chunked path at 1 thread and within
 2x of the roofline; chunked at L=4096 >= 10x vs pscan, >= 3x vs the HF loop; a peak memory that never holds a
@@ -249,6 +250,35 @@ def roofline_s(length: int, rates: dict) -> tuple[float, float]:
     return compute, bytes_ / rates["copy_bytes_per_s"]
 
 
+def ab_pinned(lengths: list[int], pairs: int) -> list[dict]:
+    """Today's fused kernel against the pinned one (PINNED), alternating new, pinned, new, pinned ... in one process
+    (a shared machine's load falls on both alike): the CPU time of each forward + backward, and per length the median
+    and range of the pinned/new ratio over `pairs` pairs."""
+    import statistics
+
+    rows = []
+    for length in lengths:
+        args = make_inputs(length)
+        out_grad(args)
+        names = ("ours_fused", "ours_fused_pinned")
+        for name in names:
+            fwd_bwd(IMPLS[name], args)  # warm-up (and the pinned kernel's build)
+        cpu: dict[str, list[float]] = {name: [] for name in names}
+        for _ in range(pairs):
+            for name in names:
+                c = time.process_time()
+                fwd_bwd(IMPLS[name], args)
+                cpu[name].append(time.process_time() - c)
+        ratios = [p / n for n, p in zip(cpu["ours_fused"], cpu["ours_fused_pinned"])]
+        row = {"L": length, "new_s": min(cpu["ours_fused"]), "pinned_s": min(cpu["ours_fused_pinned"]),
+               "ratio_median": statistics.median(ratios), "ratio_min": min(ratios), "ratio_max": max(ratios)}
+        rows.append(row)
+        print(f"L={length:6d} fused {row['new_s']:.3f} s, pinned ({PINNED}) {row['pinned_s']:.3f} s (best CPU); "
+              f"pinned / new: median {row['ratio_median']:.3f} [{row['ratio_min']:.3f}, {row['ratio_max']:.3f}] over "
+              f"{pairs} pairs", flush=True)
+    return rows
+
+
 STUDY = """
 import json, sys, time, torch
 sys.path.insert(0, 'benchmarks')
@@ -312,6 +342,8 @@ def main() -> None:
     p.add_argument("--updates", action="store_true",
                    help="only time every implementation at AiDotNet's shape (B=2, L=256, D=512, N=16), in state "
                         "updates per second")  # fmt: skip
+    p.add_argument("--ab-pinned", type=int, default=0, metavar="PAIRS",
+                   help="only time today's fused kernel against the pinned one, alternating, PAIRS pairs per length")
     p.add_argument("--threads-study", type=int, default=0, metavar="L",
                    help="only run the 1- vs 2-thread study at this length (see threads_study)")
     a = p.parse_args()
@@ -321,6 +353,14 @@ def main() -> None:
         if a.json:
             with open(a.json, "w") as f:
                 json.dump({"updates": rows, "shape": PEER_SHAPE}, f, indent=1)
+        return
+    if a.ab_pinned:
+        torch.set_num_threads(a.threads)
+        print(f"load average {open('/proc/loadavg').read().split()[0]}", flush=True)
+        rows = ab_pinned(a.lengths, a.ab_pinned)
+        if a.json:
+            with open(a.json, "w") as f:
+                json.dump({"ab_pinned": rows, "pinned": PINNED, "threads": a.threads}, f, indent=1)
         return
     if a.threads_study:
         print(f"load average {open('/proc/loadavg').read().split()[0]}", flush=True)

@@ -386,6 +386,10 @@ void bwd_impl(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A,
   });
 }
 
+// Forward computes exp(Δ A) this many steps ahead of the recurrence (a multiple of every W, so the horizontal-sum
+// blocks fall where they did without it).
+constexpr int64_t kExpAhead = 64;
+
 // The float32 fast paths for N = NB * W (NB vectors of W floats, a compile-time count): the state, the adjoint
 // carry and dA's row accumulators live in registers, and the per-step horizontal sums are batched W steps at a
 // time (`tree`). Same arithmetic as fwd_impl / bwd_impl (which stay the generic paths: any N, float64), step for
@@ -400,7 +404,7 @@ void fwd_fast(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A,
   constexpr int64_t N = int64_t(W) * NB;
   const FwdIO<scalar_t, float> io(u, delta, A, Bm, Cm, Dv, z, bias, h0, out, last, ckpt);
   for_parts(io.rows, n_parts(io.rows), [&](int64_t, int64_t rb, int64_t re) {
-    std::vector<float> dtrow(io.len), yrow(io.len);
+    std::vector<float> dtrow(io.len), yrow(io.len), ea(kExpAhead * N);
     for (int64_t row = rb; row < re; ++row) {
       const int64_t b = row / io.dim, d = row % io.dim;
       const scalar_t *ur = io.up + row * io.len, *zr = io.zp ? io.zp + row * io.len : nullptr;
@@ -414,8 +418,9 @@ void fwd_fast(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A,
       }
       float *dt_r = dtrow.data(), *y_r = yrow.data();
       row_delta<scalar_t, float, W>(io.dp + row * io.len, io.biasp ? io.biasp[d] : 0.0f, softplus_on, io.len, dt_r, nullptr);
-      int64_t ci = 0, next_ck = 0;
-      // one step: h_t = exp(Δ_t A) h_{t-1} + Δ_t u_t B_t; returns the vector whose lane sum is y_t = C_t h_t
+      int64_t ci = 0, next_ck = 0, tb = 0;
+      // one step: h_t = exp(Δ_t A) h_{t-1} + Δ_t u_t B_t, exp(Δ_t A) from `ea`; returns the vector whose lane sum
+      // is y_t = C_t h_t
       auto step = [&](int64_t t) __attribute__((always_inline)) {
         if (io.ckp && t == next_ck) {  // the state entering chunk ci
           for (int nb = 0; nb < NB; ++nb) P::store(io.ckp + (row * io.n_chunks + ci) * N + nb * W, h[nb]);
@@ -423,19 +428,29 @@ void fwd_fast(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A,
           next_ck += chunk;
         }
         const float dt = dt_r[t];
-        const V dtv = P::splat(dt), dtuv = P::splat(dt * static_cast<float>(ur[t]));
+        const V dtuv = P::splat(dt * static_cast<float>(ur[t]));
         const scalar_t* Bt = Br + t * bs;
         const scalar_t* Ct = Cr + t * cs;
+        const float* at = ea.data() + (t - tb) * N;
         V yv = P::splat(0);
         for (int nb = 0; nb < NB; ++nb) {
-          h[nb] = P::exp2(dtv * a2_n[nb]) * h[nb] + dtuv * P::load(Bt + nb * W);
+          h[nb] = P::load(at + nb * W) * h[nb] + dtuv * P::load(Bt + nb * W);
           yv += h[nb] * P::load(Ct + nb * W);
         }
         return std::array<V, 1>{yv};
       };
-      int64_t t = 0;
-      for (; t + W <= io.len; t += W) P::store(y_r + t, tree<W, W, false, 1, V>(step, t)[0]);
-      for (; t < io.len; ++t) y_r[t] = P::sum(step(t)[0]);
+      // blocks of kExpAhead steps: first their exp(Δ A) in one pass with no dependence between steps (the exps, most
+      // of the arithmetic, pipeline at the core's full rate), then the recurrence, which only multiplies and adds
+      for (; tb < io.len; tb += kExpAhead) {
+        const int64_t te = std::min(tb + kExpAhead, io.len);
+        for (int64_t t = tb; t < te; ++t) {
+          const V dtv = P::splat(dt_r[t]);
+          for (int nb = 0; nb < NB; ++nb) P::store(ea.data() + (t - tb) * N + nb * W, P::exp2(dtv * a2_n[nb]));
+        }
+        int64_t t = tb;
+        for (; t + W <= te; t += W) P::store(y_r + t, tree<W, W, false, 1, V>(step, t)[0]);
+        for (; t < te; ++t) y_r[t] = P::sum(step(t)[0]);
+      }
       row_output<scalar_t, float, W>(io.len, y_r, ur, zr, Dd, io.op + row * io.len);  // (y + D u) silu(z)
       for (int nb = 0; nb < NB; ++nb) P::store(io.lastp + row * N + nb * W, h[nb]);
     }
@@ -499,17 +514,20 @@ void bwd_fast(const at::Tensor& u, const at::Tensor& delta, const at::Tensor& A,
           h[nb] = P::load(io.ckp + (row * io.n_chunks + c) * N + nb * W);
           P::store(hb + nb * W, h[nb]);
         }
+        for (int64_t k = 0; k < l; ++k) {  // the chunk's exp(Δ A) first, in one dependence-free pass (as forward)
+          const V dtv = P::splat(dtbuf[k]);
+          for (int nb = 0; nb < NB; ++nb) P::store(ab + k * N + nb * W, P::exp2(dtv * a2_n[nb]));
+        }
         auto fwd_step = [&](int64_t k) __attribute__((always_inline)) {
           const int64_t t = s + k;
           const float dt = dtbuf[k];
-          const V dtv = P::splat(dt), dtuv = P::splat(dt * static_cast<float>(ur[t]));
+          const V dtuv = P::splat(dt * static_cast<float>(ur[t]));
           const scalar_t* Bt = Br + t * bs;
           const scalar_t* Ct = Cr + t * cs;
           V yv = P::splat(0);
           for (int nb = 0; nb < NB; ++nb) {
-            const V a = P::exp2(dtv * a2_n[nb]);
+            const V a = P::load(ab + k * N + nb * W);
             h[nb] = a * h[nb] + dtuv * P::load(Bt + nb * W);
-            P::store(ab + k * N + nb * W, a);
             P::store(hb + (k + 1) * N + nb * W, h[nb]);
             yv += h[nb] * P::load(Ct + nb * W);
           }
