@@ -35,6 +35,16 @@ def test_the_seq2seq_title_names_only_the_models_it_plots():
     both = time_curves_figure({"Transformer": ([1, 2], [1.0, 2.0]), "RNNsearch": ([1, 2], [1.0, 1.5])})
     assert "RNNsearch" not in alone and "Transformer" in alone
     assert "Transformer" in both.axes[0].get_title() and "RNNsearch" in both.axes[0].get_title()
+    assert "Transformer ends at 2.0" in both.axes[0].get_title() and "RNNsearch ends at 1.5" in both.axes[0].get_title()
+
+
+def test_the_ablation_title_says_what_the_run_measured():
+    from mlreads.transformer.exp_ablations import _title
+
+    out = {"ppl_ls0": 3.10, "ppl_base": 3.25, "bleu_ls0": 71.2, "bleu_base": 71.5, "bleu_learned_pe": 72.3}
+    title = _title(out)
+    assert "perplexity 3.1 -> 3.25" in title and "BLEU 71.20 -> 71.50" in title and "72.30 vs sinusoids 71.50" in title
+    assert _title({}) is None
 
 
 def test_reference_lines_of_one_figure_never_look_alike():

@@ -107,7 +107,8 @@ def run_ablations(cfg: AblationConfig, ctx: RunContext) -> dict:
     for metric, (a, b) in COMPARISONS.items():
         if a in cfg.variants and b in cfg.variants:
             out |= paired_bleu(metric, task, hyps[a], hyps[b], test, n_boot=cfg.n_boot, seed=ctx.seed_for(f"boot/{metric}"))
-    ctx.savefig(ablation_figure({v: (out[f"ppl_{v}"], out[f"bleu_{v}"]) for v in cfg.variants}), "ablations",
+    ctx.savefig(ablation_figure({v: (out[f"ppl_{v}"], out[f"bleu_{v}"]) for v in cfg.variants}, _title(out)),
+                "ablations",
                 caption=("Test perplexity (left, lower is better) and BLEU (right, higher is better) of each "
                          "Transformer variant, paired (the same initial weights, batches and dropout stream; base: "
                          "label smoothing 0.1, sinusoidal positions, 4 heads; ls0: no label smoothing; learned_pe: "
@@ -131,3 +132,14 @@ def _references(cfg: AblationConfig, task, test, out: dict) -> dict:
     likeliest = [[task.synonyms[p.src[a]][0] for a in p.alignment] for p in test]
     return {"token_acc_best": best_acc, "ppl_floor": entropy_ppl, "bleu_bayes": bleu(task, likeliest, test),
             "min_token_acc_of_best": min(out[f"token_acc_{v}"] for v in cfg.variants) / best_acc}  # fmt: skip
+
+
+def _title(out: dict) -> str | None:
+    """What the run shows, from its own numbers: smoothing's effect on perplexity and BLEU, learned positions' BLEU."""
+    parts = []
+    if "ppl_ls0" in out:
+        parts.append(f"adding label smoothing: perplexity {out['ppl_ls0']:.4g} -> {out['ppl_base']:.4g}, "
+                     f"BLEU {out['bleu_ls0']:.2f} -> {out['bleu_base']:.2f}")
+    if "bleu_learned_pe" in out:
+        parts.append(f"learned positions {out['bleu_learned_pe']:.2f} vs sinusoids {out['bleu_base']:.2f} BLEU")
+    return "; ".join(parts) or None

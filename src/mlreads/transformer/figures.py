@@ -12,15 +12,17 @@ from mlreads.core.figures import curves
 def time_curves_figure(series: Mapping[str, tuple[Sequence[float], Sequence[float]]]):
     """Dev BLEU against training CPU time, one curve per model; the title names the models it plots (the smoke
     budget trains the Transformer alone)."""
-    title = ("equal CPU time: " + " against ".join(series) if len(series) > 1 else
+    ends = [f"{name} ends at {ys[-1]:.1f}" for name, (_, ys) in series.items() if len(ys)]
+    title = (f"equal CPU time: {', '.join(ends)} dev BLEU" if len(series) > 1 and len(ends) == len(series) else
              f"{next(iter(series))}: dev BLEU against training time")  # fmt: skip
     return curves(series, xlabel="training CPU time (s, one thread, evaluation included)", ylabel="dev BLEU (greedy)",
                   title=title)  # fmt: skip
 
 
-def ablation_figure(rows: Mapping[str, tuple[float, float]]):
+def ablation_figure(rows: Mapping[str, tuple[float, float]], title: str | None = None):
     """Table 3 as bars: perplexity (lower is better) and BLEU (higher is better) per variant, each bar labelled with
-    its value, so a BLEU of 0 (a small budget produces no correct 4-gram) reads as 0, not as an empty panel."""
+    its value, so a BLEU of 0 (a small budget produces no correct 4-gram) reads as 0, not as an empty panel. `title`:
+    what the run shows (default: which table it is)."""
     names = list(rows)
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.6))
     colors = [f"C{i}" for i in range(len(names))]
@@ -39,6 +41,6 @@ def ablation_figure(rows: Mapping[str, tuple[float, float]]):
     for ax in (a, b):
         ax.set_xlabel("variant (base: ε_ls 0.1, sinusoids, 4 heads)")
         ax.tick_params(axis="x", labelsize=8)
-    fig.suptitle("Table 3 rows D and E at small scale")
+    fig.suptitle(title or "Table 3 rows D and E at small scale", fontsize=10)
     fig.tight_layout()
     return fig
