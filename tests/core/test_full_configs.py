@@ -2,8 +2,9 @@
 
 1. Every registered experiment has a `full_scale`: "The paper's recipe: ..." or "Largest faithful scale: ...; the
    paper: ...; why: ..." with an estimate in CPU-hours where it has a full config, else "No full budget: <why>".
-2. Every TrainConfig inside a full config (any field, found recursively) checkpoints (`ckpt_every > 0`), so a killed
-   full run loses at most one cadence of training and `--resume` continues it bit for bit.
+2. Every training config inside a full config (a TrainConfig or a dataclass with `ckpt_every`, found recursively)
+   checkpoints (`ckpt_every > 0`), so a killed full run loses at most one cadence of training and `--resume`
+   continues it bit for bit; full runs estimated under SHORT_H CPU-hours (minutes) are exempt.
 """
 
 from __future__ import annotations
@@ -23,6 +24,15 @@ NOT_RESUMABLE = {
     "transformer/seq2seq": "an equal-CPU-time race: each model stops on a CPU-time limit, which a resume cannot replay",
 }
 FORMS = ("The paper's recipe", "Largest faithful scale: ", "No full budget: ")
+SHORT_H = 0.1  # a full run estimated under this many CPU-hours need not checkpoint
+
+
+def _cpu_hours(full_scale: str) -> float:
+    """The full run's estimate from its full_scale ("about N CPU-hours"); inf when it states none."""
+    import re
+
+    found = re.findall(r"about ([0-9.]+) CPU-hours?", full_scale)
+    return float(found[-1]) if found else float("inf")
 
 
 def _ids():
@@ -30,9 +40,11 @@ def _ids():
 
 
 def train_configs(cfg, path: str = "") -> list[tuple[str, TrainConfig]]:
-    """(dotted field path, TrainConfig) of every TrainConfig inside a config: fields of nested dataclasses, and the
+    """(dotted field path, config) of every training config inside a config: a TrainConfig, or any other dataclass
+    with a `ckpt_every` field that builds one (the toy models' ToyTrain), in fields of nested dataclasses and the
     items of tuples and lists."""
-    if isinstance(cfg, TrainConfig):
+    if isinstance(cfg, TrainConfig) or (dataclasses.is_dataclass(cfg) and not isinstance(cfg, type)
+                                        and "ckpt_every" in {f.name for f in dataclasses.fields(cfg)}):  # fmt: skip
         return [(path, cfg)]
     if dataclasses.is_dataclass(cfg) and not isinstance(cfg, type):
         return [found for f in dataclasses.fields(cfg)
@@ -80,5 +92,7 @@ def test_every_full_run_checkpoints(exp_id):
     if exp_id in NOT_RESUMABLE:
         assert "Not resumable yet" in EXPERIMENTS[exp_id].full_scale, f"{exp_id}: say it in full_scale"
         pytest.skip(NOT_RESUMABLE[exp_id])
+    if _cpu_hours(EXPERIMENTS[exp_id].full_scale) < SHORT_H:
+        pytest.skip(f"a full run of minutes (under {SHORT_H} CPU-hours): a rerun costs less than a checkpoint saves")
     off = [path for path, cfg in train_configs(full) if cfg.ckpt_every <= 0]
     assert not off, f"{exp_id}: full config's {off} never checkpoint (set ckpt_every: about 5-10 minutes of training)"

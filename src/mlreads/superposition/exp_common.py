@@ -34,12 +34,13 @@ class ToyTrain:
     lr: float = positive(1e-3)
     weight_decay: float = nonnegative(0.01)  # torch AdamW default, as in the paper's notebook
     eval_batch: int = positive(8192)  # fresh samples per instance used to rank restarts
+    ckpt_every: int = nonnegative(0)  # a checkpoint every N steps (full runs: `mlreads run --resume` continues them)
 
 
 def train_config(t: ToyTrain) -> TrainConfig:
     """The notebook's recipe: AdamW at a constant lr, no gradient clipping (it would couple the instances)."""
     return recipe(t.steps, t.lr, schedule="constant", weight_decay=t.weight_decay, grad_clip=None, optimizer="adamw",
-                  log_every=max(1, t.steps // 50))  # fmt: skip
+                  log_every=max(1, t.steps // 50), ckpt_every=t.ckpt_every)  # fmt: skip
 
 
 def train_toy(model: nn.Module, t: ToyTrain, ctx: RunContext | None = None, desc: str = "toy models") -> TrainResult:

@@ -81,7 +81,8 @@ register(Experiment(
         "smoke": SweepConfig(densities=(1.0, 0.03), restarts=2, linear_restarts=1, relu_steps=None,
                              train=ToyTrain(steps=1500, batch=512, lr=3e-3)),  # fmt: skip
         "quick": SweepConfig(),
-        "full": SweepConfig(restarts=10, linear_restarts=4, train=ToyTrain(steps=50_000), relu_steps=None),
+        "full": SweepConfig(restarts=10, linear_restarts=4, train=ToyTrain(steps=50_000, ckpt_every=5000),
+                            relu_steps=None),
     },
     run=run_sweep,
     checks={
@@ -140,7 +141,8 @@ register(Experiment(
         "quick": PhaseConfig(),
         # 24 x 24 x 10 = 5,760 instances: 0.12 CPU-ms per instance-step measured, ~0.7 s per step (a 40 x 40 grid:
         # 1.9 s, 5.3 CPU-hours)
-        "full": PhaseConfig(grid=24, restarts=10, train=ToyTrain(steps=10_000, batch=1024, eval_batch=65536)),
+        "full": PhaseConfig(grid=24, restarts=10, train=ToyTrain(steps=10_000, batch=1024, eval_batch=65536,
+                                                               ckpt_every=1000)),
     },
     run=run_phase,
     checks={b: _phase_checks for b in ("smoke", "quick", "full")},
@@ -169,7 +171,7 @@ register(Experiment(
         # one model per sparsity at the notebook's 10,000 x 1024: 0.77 CPU-s per step measured (4 restarts of
         # 20,000 steps: 3.1 s per step, 17 CPU-hours)
         "full": DimConfig(n_features=400, d_hidden=30, n_sparsities=40, inv_density_range=(1.0, 1000.0),
-                          restarts=1, train=ToyTrain(steps=10_000, batch=1024)),  # fmt: skip
+                          restarts=1, train=ToyTrain(steps=10_000, batch=1024, ckpt_every=1000)),  # fmt: skip
     },
     run=run_dimensionality,
     checks={
@@ -231,7 +233,7 @@ register(Experiment(
         "smoke": AbsExpConfig(densities=(1.0, 0.03), restarts=2, train=ToyTrain(steps=1500, batch=512, lr=3e-3)),
         "quick": AbsExpConfig(),
         "full": AbsExpConfig(n_features=100, d_hidden=40, densities=(1.0, 0.3, 0.1, 0.03, 0.01, 0.003), restarts=8,
-                             train=ToyTrain(steps=20_000)),  # fmt: skip
+                             train=ToyTrain(steps=20_000, ckpt_every=2000)),  # fmt: skip
     },
     run=run_abs,
     checks={b: [at_least("fpn_sparsest", "fpn_dense", margin=0.5),
