@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
-from mlreads.core.fields import in_range, positive
+from mlreads.core.fields import in_range, nonnegative, positive
 from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import TrainConfig, fit
 from mlreads.dl_review.model import ManyMLPs, per_seed_cross_entropy
@@ -25,6 +25,7 @@ class LocalMinimaConfig:
     lr: float = positive(0.1)  # plain SGD on the mean loss of each net
     momentum: float = in_range(0.9, 0.0, 1.0)
     spread_width: int = positive(16)  # the narrow width whose spread the widest is compared with
+    ckpt_every: int = nonnegative(0)  # a checkpoint every N steps of each fit (full runs: --resume continues them)
 
 
 def run_local_minima(cfg: LocalMinimaConfig, ctx) -> dict:
@@ -48,7 +49,8 @@ def run_local_minima(cfg: LocalMinimaConfig, ctx) -> dict:
         return xtr[idx], ytr[idx]
 
     train_cfg = TrainConfig(steps=cfg.epochs * steps_per_epoch, lr=cfg.lr, schedule="constant", optimizer="sgd",
-                            betas=(cfg.momentum, 0.999), grad_clip=None, log_every=steps_per_epoch)  # fmt: skip
+                            betas=(cfg.momentum, 0.999), grad_clip=None, log_every=steps_per_epoch,
+                            ckpt_every=cfg.ckpt_every)  # fmt: skip
     out: dict = {}
     losses = {}
     for w in cfg.widths:

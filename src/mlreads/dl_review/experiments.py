@@ -48,7 +48,8 @@ register(
             "smoke": replace(_lm_quick, widths=(4, 64), n_seeds=5, n_train=1000, n_test=1000, epochs=10,
                              spread_width=4),
             "quick": _lm_quick,
-            "full": replace(_lm_quick, widths=(4, 16, 64, 256, 1024), n_seeds=50, n_train=50000, n_test=10000),
+            "full": replace(_lm_quick, widths=(4, 16, 64, 256, 1024), n_seeds=50, n_train=50000, n_test=10000,
+                            ckpt_every=1000),  # 2 of 20 epochs
         },
         run=run_local_minima,
         checks={

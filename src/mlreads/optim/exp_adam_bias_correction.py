@@ -39,6 +39,7 @@ class BiasCorrectionConfig:
     # uncorrected 0.9999 run is worse than the corrected one by at least that band, or diverged
     band: float = nonnegative(0.02)
     n_boot: int = positive(1000)  # bootstrap resamples of the training images for the ratios' standard errors
+    ckpt_every: int = nonnegative(0)  # a checkpoint every N steps of each fit (full runs: --resume continues them)
 
     def __post_init__(self):
         # the checks read the runs at check_lr: a grid without it would leave them nothing to read
@@ -93,7 +94,7 @@ def run_bias_correction(cfg: BiasCorrectionConfig, ctx) -> dict:
                 with init_rng(ctx.seed_for("init/vae")):
                     model = VAE()
                 train = TrainConfig(steps=cfg.epochs * steps_per_epoch, lr=lr, schedule="constant", grad_clip=None,
-                                    log_every=max(1, steps_per_epoch // 4))  # fmt: skip
+                                    log_every=max(1, steps_per_epoch // 4), ckpt_every=cfg.ckpt_every)  # fmt: skip
                 tag = f"{b2:g}_{lr:g}_{'corr' if corr else 'nocorr'}"
                 try:
                     fit(model, train, batch_fn, lambda m, b: m.neg_elbo(*b), ctx=ctx, desc=f"vae-{tag}",

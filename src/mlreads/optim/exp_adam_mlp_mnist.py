@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import torch.nn.functional as F
 
-from mlreads.core.fields import in_range, nonempty, positive
+from mlreads.core.fields import in_range, nonempty, nonnegative, positive
 from mlreads.core.run.seeding import init_rng
 from mlreads.core.train import TrainConfig, fit
 from mlreads.dropout import DropoutMLP, MLPConfig
@@ -32,6 +32,7 @@ class MLPOptConfig:
     # and 3 s; the better of the two counts
     lrs: tuple[str, ...] = nonempty(("adam:1e-3/3e-3", "adagrad:1e-2/3e-2", "rmsprop:1e-3/3e-3",
                                      "sgd-nesterov:1e-1/3e-1", "adadelta:1.0/3.0"), check=lr_grid_problem)  # fmt: skip
+    ckpt_every: int = nonnegative(0)  # a checkpoint every N steps of each fit (full runs: --resume continues them)
 
 
 def run_mlp(cfg: MLPOptConfig, ctx) -> dict:
@@ -51,7 +52,8 @@ def run_mlp(cfg: MLPOptConfig, ctx) -> dict:
             model = DropoutMLP(MLPConfig(d_hidden=cfg.d_hidden, p_keep_input=cfg.p_keep_input,
                                          p_keep_hidden=cfg.p_keep_hidden))  # fmt: skip
         train = TrainConfig(steps=cfg.epochs * steps_per_epoch, lr=lr, schedule="constant", grad_clip=None,
-                            eval_every=max(1, steps_per_epoch // 2), log_every=max(1, steps_per_epoch // 4))  # fmt: skip
+                            eval_every=max(1, steps_per_epoch // 2), log_every=max(1, steps_per_epoch // 4),
+                            ckpt_every=cfg.ckpt_every)  # fmt: skip
         with init_rng(ctx.seed_for("masks")):  # the global RNG (dropout masks) scoped: the same masks for every run
             res = fit(model, train, random_batches(x, y, batch_size=cfg.batch_size),
                       lambda m, b: F.cross_entropy(m(b[0]), b[1]),

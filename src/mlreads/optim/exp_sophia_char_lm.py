@@ -53,6 +53,7 @@ class SophiaLMConfig:
     pilot_steps: int = positive(100)
     win_rate_range: tuple[float, float] = in_range((0.1, 0.5), 0.0, 1.0)  # the official README's train/win_rate
     data: TextConfig = field(default_factory=TextConfig)
+    ckpt_every: int = nonnegative(0)  # a checkpoint every N steps of each fit (full runs: --resume continues them)
 
 
 def steps_to_reach(steps: list[int], losses: list[float], target: float) -> float:
@@ -77,7 +78,7 @@ def schedule(cfg: SophiaLMConfig, steps: int, lr: float, optimizer: str, wd: flo
     """A full run's schedule: warmup then cosine to min_lr_frac x lr over exactly `steps`."""
     return TrainConfig(steps=steps, lr=lr, min_lr=lr * cfg.min_lr_frac, warmup=max(1, round(cfg.warmup_frac * steps)),
                        weight_decay=wd, betas=cfg.adamw_betas, grad_clip=cfg.grad_clip, optimizer=optimizer,
-                       log_every=10)  # fmt: skip
+                       log_every=10, ckpt_every=cfg.ckpt_every)  # fmt: skip
 
 
 def run_char_lm(cfg: SophiaLMConfig, ctx) -> dict:

@@ -66,7 +66,7 @@ register(
             "quick": _mlp,
             # 40 epochs of 50k for ten runs: ~17 CPU-s per run-epoch with the half-epoch evaluations (200 epochs:
             # about 9 CPU-hours)
-            "full": replace(_mlp, n_train=50_000, epochs=40),
+            "full": replace(_mlp, n_train=50_000, epochs=40, ckpt_every=1560),  # 4 of 40 epochs
         },
         run=run_mlp,
         checks={
@@ -115,7 +115,7 @@ register(
             "quick": _bc,
             # the grid must hold check_lr (the old full's 1e-5..1e-1 did not: its checks had nothing to read);
             # 12 runs of 39k steps at 0.015 CPU-s
-            "full": replace(_bc, n_train=50_000, epochs=100),
+            "full": replace(_bc, n_train=50_000, epochs=100, ckpt_every=3900),  # 10 of 100 epochs
         },
         run=run_bias_correction,
         checks={
@@ -226,7 +226,8 @@ register(
             "quick": _lm,
             # quick's GPT at twice its batch and five times its step budgets: 0.17 CPU-s per step measured (the
             # 6-layer, 384-wide model at 64 x 256 costs ~22 CPU-s per step: over 200 CPU-hours for this grid)
-            "full": replace(_lm, batch_size=24, eval_batches=100, adamw_steps=5000, sophia_steps=(2500, 4000)),
+            "full": replace(_lm, batch_size=24, eval_batches=100, adamw_steps=5000, sophia_steps=(2500, 4000),
+                            ckpt_every=500),
         },
         run=run_char_lm,
         checks={
