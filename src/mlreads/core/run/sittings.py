@@ -14,6 +14,8 @@ import json
 import time
 from pathlib import Path
 
+from mlreads.core.run import runfolder
+
 FILE = "sittings.json"
 KILLED = "killed after its last checkpoint"  # a sitting whose record still says "running" when the next one starts
 
@@ -55,22 +57,20 @@ class Sittings:
         """A fit of this run continued from a checkpoint at `step` (one entry per fit: a run may train several)."""
         self.current["resumed_from"][desc] = int(step)
 
-    def record(self, ended: str = "running") -> None:
-        """Bring this sitting's times up to now and write every sitting to the run folder."""
+    def _until_now(self, ended: str) -> None:
         self.current["elapsed_s"] = round(time.perf_counter() - self._wall0, 3)
         self.current["cpu_s"] = round(time.process_time() - self._cpu0, 3)
         self.current["ended"] = ended
-        if not self.writes:
-            return
-        tmp = self.path.with_name(f".{FILE}.tmp")
-        tmp.write_text(json.dumps(self.all(), indent=1) + "\n")
-        tmp.replace(self.path)
+
+    def record(self, ended: str = "running") -> None:
+        """Bring this sitting's times up to now and write every sitting to the run folder."""
+        self._until_now(ended)
+        if self.writes:
+            runfolder.write_json(self.path, self.all())
 
     def complete(self) -> None:
-        """The run completed: this sitting's times are final."""
-        self.current["elapsed_s"] = round(time.perf_counter() - self._wall0, 3)
-        self.current["cpu_s"] = round(time.process_time() - self._cpu0, 3)
-        self.current["ended"] = "completed"
+        """The run completed: this sitting's times are final (result.json records them; see `forget`)."""
+        self._until_now("completed")
 
     def forget(self) -> None:
         """After result.json is written: it holds the record, the file goes."""
