@@ -38,7 +38,7 @@ from mlreads.core.run import saved as saved_models
 from mlreads.core.run import torchrun as distributed
 from mlreads.core.run.config import to_dict
 from mlreads.core.run.progress import bar
-from mlreads.core.run.provenance import environment, source_provenance
+from mlreads.core.run.provenance import environment, source_provenance  # noqa: F401  (re-exported)
 from mlreads.core.run.registry import Experiment, _plain
 from mlreads.core.run.request import (
     Outcome,
@@ -401,8 +401,8 @@ def _run_locked(exp, budget, seed, path, threads, resume, cfg, allow_safe_change
     ctx = RunContext(path, budget, seed, threads, resume=resume, config=json.loads(json.dumps(to_dict(cfg), default=str)),
                      allow_safe_changes=allow_safe_changes, writes=writes)  # fmt: skip
     start = time.perf_counter()
-    commit = provenance or {}
-    ctx.sittings.begin(commit.get("commit"), commit.get("dirty"), threads)
+    source = provenance or {}
+    ctx.sittings.begin(source.get("commit"), source.get("dirty"), threads)
     try:
         metrics = _plain(exp.run(cfg, ctx) or {})
         ctx.close(complete=True)
