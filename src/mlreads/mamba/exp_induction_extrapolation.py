@@ -51,23 +51,38 @@ def run_induction(cfg: InductionConfig, ctx: RunContext) -> dict:
     ctx.save_model("mamba", mamba)  # read back by benchmarks/mamba_long_eval.py for longer evaluations
     mamba.eval()
     lengths = [2**k for k in range(cfg.test_log2_min, cfg.test_log2_max + 1)]
+
+    def timed(fn) -> dict:  # a test, its wall time and the peak memory it added
+        t0 = time.perf_counter()
+        value, growth = peak_rss_growth_mb(fn)
+        return {"value": value, "s": time.perf_counter() - t0, "growth_mb": growth}
+
+    # Each test is a stage (core/run/stages.py): the full budget tests for hours after training, and a run stopped
+    # in the middle resumes after the last finished length, drawing the same sequences as a run that never stopped.
     tests, timing, peak_growth = {}, [], []
     for L in lengths:
-        t0 = time.perf_counter()
-        tests[L], growth = peak_rss_growth_mb(lambda L=L: induction_test("acc_mamba", mamba, cfg, L, gen,
-                                                                         segment=cfg.segment))  # fmt: skip
-        timing.append(time.perf_counter() - t0)
-        peak_growth.append(growth)  # the peak memory this evaluation added: flat across L means flat in L
-        ctx.log(L=L, n=cfg.n_test, acc_mamba=tests[L]["acc_mamba"], eval_s=timing[-1], eval_peak_growth_mb=growth)
+        got = ctx.stage(f"test-L{L}", lambda L=L: timed(lambda: induction_test("acc_mamba", mamba, cfg, L, gen,
+                                                                               segment=cfg.segment)),
+                        gens=[gen], model=mamba)  # fmt: skip
+        tests[L] = got["value"]
+        timing.append(got["s"])
+        peak_growth.append(got["growth_mb"])  # the peak memory this evaluation added: flat across L means flat in L
+        ctx.log(L=L, n=cfg.n_test, acc_mamba=tests[L]["acc_mamba"], eval_s=timing[-1],
+                eval_peak_growth_mb=peak_growth[-1])  # fmt: skip
     # Retention: recall against the distance d from the pair to the query, on sequences of d + 1 tokens (the pair
     # first, the query last): a recurrent model has no position, so this isolates how long the state remembers. The
     # curve uses retention_n sequences per distance; the longest distance is tested with n_test, as a check.
     d_max = 2**cfg.test_log2_max
     distances = [2**k for k in range(2, cfg.test_log2_max + 1)]
-    curve = [induction_test("r", mamba, InductionTask(vocab=cfg.vocab, n_test=cfg.retention_n), d + 1, gen,
-                            distance=d, segment=cfg.segment)["r"] for d in distances]  # fmt: skip
-    t0 = time.perf_counter()
-    longest = induction_test("retention_longest", mamba, cfg, d_max + 1, gen, distance=d_max, segment=cfg.segment)
+    short = InductionTask(vocab=cfg.vocab, n_test=cfg.retention_n)
+    curve = ctx.stage("retention-curve", lambda: [induction_test("r", mamba, short, d + 1, gen, distance=d,
+                                                                 segment=cfg.segment)["r"] for d in distances],
+                      gens=[gen], model=mamba)  # fmt: skip
+    got = ctx.stage("retention-longest", lambda: timed(lambda: induction_test("retention_longest", mamba, cfg,
+                                                                              d_max + 1, gen, distance=d_max,
+                                                                              segment=cfg.segment)),
+                    gens=[gen], model=mamba)  # fmt: skip
+    longest = got["value"]
     held = [d for d, a in zip(distances, curve, strict=True) if a >= 99]
     horizon = memory_horizon(mamba, induction_heads(16, 1024, cfg.vocab, gen)[0])
     acc = [tests[L]["acc_mamba"] for L in lengths]
@@ -80,7 +95,7 @@ def run_induction(cfg: InductionConfig, ctx: RunContext) -> dict:
         n_test=cfg.n_test,
         max_len=lengths[-1],
         eval_s=timing,
-        eval_s_retention_longest=time.perf_counter() - t0,
+        eval_s_retention_longest=got["s"],
         eval_peak_growth_mb=peak_growth,  # per length, with eval_batch_tokens / L sequences of L tokens per pass
         retention_distances=distances,
         retention_acc=curve,

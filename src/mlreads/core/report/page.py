@@ -287,6 +287,8 @@ def run_page(result: dict, figures: list[tuple[str, str]], back: str, extra: str
     if len(sittings) > 1:  # a resumed run: its times are summed over the sittings (core/run/sittings.py)
         steps = "; ".join(", ".join(f"{k} from step {v}" for k, v in (s.get("resumed_from") or {}).items())
                           for s in sittings[1:] if s.get("resumed_from"))  # fmt: skip
+        kept = sum(len(s.get("stages_reused") or ()) for s in sittings)
+        steps += (("; " if steps else "") + fmt.plural(kept, "finished stage") + " read back") if kept else ""
         cpu += esc(f", in {len(sittings)} sittings (resumed from its checkpoints{': ' + steps if steps else ''}; "
                    "times summed over the sittings)")
     pre = ""

@@ -98,7 +98,8 @@ def has_checkpoints(run_dir: Path) -> bool:
         return True
     if not ck.is_dir():
         return False
-    return any(p.name == "latest" or p.name.startswith("step-") for p in ck.rglob("*"))
+    return any(p.name == "latest" or p.name.startswith("step-") or (p.parent.name == "stages" and p.suffix == ".json")
+               for p in ck.rglob("*"))  # training checkpoints, or finished stages (core/run/stages.py)  # fmt: skip
 
 
 def preflight(run_dir: Path, resume: bool, overwrite: bool) -> None:

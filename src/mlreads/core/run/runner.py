@@ -51,6 +51,7 @@ from mlreads.core.run.request import (
 from mlreads.core.run.results import run_dir_name  # noqa: F401  (re-exported: one rule for run folders)
 from mlreads.core.run.runlog import RunLog
 from mlreads.core.run.sittings import Sittings
+from mlreads.core.run.stages import Stages
 from mlreads.core.run.torchrun import distributed_env
 from mlreads.core.run.verdict import judge, verdict_line  # noqa: F401  (verdict_line re-exported for cli.py)
 
@@ -86,6 +87,8 @@ class RunContext:
         self.texts: dict[str, str] = {}
         self.cpu_start = time.process_time()  # the run's CPU time (all threads of this process) is counted from here
         self.sittings = Sittings(self.dir, resume, writes)  # this sitting, and the earlier ones a resumed run had
+        self.stages = Stages(self.ckpt_dir / "stages", resume, writes, on_reuse=self.sittings.reused_stage,
+                             on_save=lambda name: self.checkpointed())  # fmt: skip
         self._log: RunLog | None = None
         if writes:
             self.dir.mkdir(parents=True, exist_ok=True)
@@ -181,6 +184,14 @@ class RunContext:
         else:
             self.sittings.resumed(desc, step)
             self.notice(f"{desc}: resuming from step {step}")
+
+    def stage(self, name: str, fn: Callable[[], Any], gens: Sequence[torch.Generator] = (),
+              model: torch.nn.Module | None = None) -> Any:  # fmt: skip
+        """Run `fn()` as a stage that outlives the sitting (core/run/stages.py): its value (JSON) is kept with the
+        state of `gens` after it and a fingerprint of `model`; on --resume a finished stage is read back, its
+        generators set as they were after it, instead of run again. For long work after training (evaluations of
+        hours), one stage per piece worth keeping. Returns the value's JSON round trip, in every sitting."""
+        return self.stages.run(name, fn, gens, model)
 
     def checkpointed(self) -> None:
         """Called by `fit` after each checkpoint: this sitting is on record up to here (`sittings.json`)."""
@@ -429,6 +440,7 @@ def _run_locked(exp, budget, seed, path, threads, resume, cfg, allow_safe_change
             raise
         runfolder.discard(path)
         ctx.sittings.forget()
+        ctx.stages.clear()  # result.json holds what they kept
     return result
 
 

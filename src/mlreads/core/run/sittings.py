@@ -57,6 +57,10 @@ class Sittings:
         """A fit of this run continued from a checkpoint at `step` (one entry per fit: a run may train several)."""
         self.current["resumed_from"][desc] = int(step)
 
+    def reused_stage(self, name: str) -> None:
+        """A stage finished in an earlier sitting was read back, not run again (core/run/stages.py)."""
+        self.current.setdefault("stages_reused", []).append(name)
+
     def _until_now(self, ended: str) -> None:
         self.current["elapsed_s"] = round(time.perf_counter() - self._wall0, 3)
         self.current["cpu_s"] = round(time.process_time() - self._cpu0, 3)
@@ -83,4 +87,4 @@ class Sittings:
     @property
     def resumed_run(self) -> bool:
         """True when this run continued an earlier sitting's checkpoint."""
-        return bool(self.earlier or self.current["resumed_from"])
+        return bool(self.earlier or self.current["resumed_from"] or self.current.get("stages_reused"))

@@ -1,0 +1,109 @@
+"""Stages of a run that outlive a sitting (core/run/stages.py; issue 26): the hours of evaluation after a full run's
+training are kept stage by stage, and a resumed run reads the finished stages back, its random generators where
+they were, so that it ends with the same numbers as a run that never stopped."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from mlreads.core.run import runfolder
+from mlreads.core.run.stages import Stages, fingerprint
+
+
+def _draw(gen: torch.Generator, calls: list) -> dict:
+    calls.append(1)
+    return {"x": torch.rand(3, generator=gen).tolist(), "t": (1, 2)}
+
+
+def test_a_finished_stage_is_read_back_with_its_generator_state(tmp_path):
+    model = torch.nn.Linear(3, 2)
+    first_calls, gen = [], torch.Generator().manual_seed(0)
+    first = Stages(tmp_path, resume=False)
+    a = first.run("a", lambda: _draw(gen, first_calls), [gen], model)
+    after_a = torch.rand(1, generator=gen).item()  # what the work after stage a draws in an unbroken run
+    assert a == {"x": a["x"], "t": [1, 2]}  # the JSON round trip, in the first sitting too
+
+    calls, gen2 = [], torch.Generator().manual_seed(0)
+    again = Stages(tmp_path, resume=True)
+    assert again.run("a", lambda: _draw(gen2, calls), [gen2], model) == a
+    assert calls == []  # not run again
+    assert torch.rand(1, generator=gen2).item() == after_a  # the generator continues where stage a left it
+
+
+def test_a_stage_runs_again_when_its_model_changed_or_the_run_is_fresh(tmp_path):
+    model = torch.nn.Linear(3, 2)
+    gen = torch.Generator().manual_seed(0)
+    Stages(tmp_path, resume=False).run("a", lambda: _draw(gen, []), [gen], model)
+    calls = []
+    Stages(tmp_path, resume=False).run("a", lambda: _draw(gen, calls), [gen], model)
+    assert calls == [1]  # without --resume nothing is read back
+    with torch.no_grad():
+        model.weight[0, 0] += 1e-6
+    calls = []
+    Stages(tmp_path, resume=True).run("a", lambda: _draw(gen, calls), [gen], model)
+    assert calls == [1]  # a model that differs by one weight is not the model the stage measured
+
+
+def test_fingerprint_sees_every_value():
+    model = torch.nn.Linear(4, 4)
+    fp = fingerprint(model)
+    assert fingerprint(model) == fp
+    with torch.no_grad():
+        model.bias[3] = model.bias[3] + 1e-7
+    assert fingerprint(model) != fp
+
+
+def test_bad_stages_are_refused(tmp_path):
+    stages = Stages(tmp_path, resume=False)
+    with pytest.raises(TypeError, match="not JSON"):
+        stages.run("t", lambda: {"x": torch.zeros(2)})
+    stages.run("ok", lambda: 1)
+    with pytest.raises(ValueError, match="run twice"):
+        stages.run("ok", lambda: 1)
+
+
+def test_stage_files_count_as_checkpoints_and_go_when_the_run_completes(tmp_path):
+    stages = Stages(tmp_path / "checkpoints" / "stages", resume=False)
+    assert not runfolder.has_checkpoints(tmp_path)
+    stages.run("test-L64", lambda: [1.0])
+    assert runfolder.has_checkpoints(tmp_path)  # a stopped run with finished stages is resumable
+    stages.clear()
+    assert not runfolder.has_checkpoints(tmp_path)
+
+
+def test_induction_extrapolation_resumed_after_its_tests_reads_them_back_and_ends_the_same(tmp_path, monkeypatch):
+    """The experiment whose full run tests for hours: a run stopped after its length tests, resumed, runs none of
+    them again and ends with the metrics of the unbroken run."""
+    from mlreads.core.run.registry import load_all
+    from mlreads.core.run.runner import run_experiment
+    from mlreads.mamba import exp_induction_extrapolation as mod
+
+    exp = load_all()["mamba/induction-extrapolation"]
+    whole = run_experiment(exp, "smoke", out=tmp_path / "a", threads=1)
+
+    def stop_at_retention(*a, **k):
+        raise KeyboardInterrupt
+
+    real = mod.induction_test
+    monkeypatch.setattr(mod, "memory_horizon", stop_at_retention)  # stops after every test stage has finished
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(exp, "smoke", out=tmp_path / "b", threads=1)
+    folder = next((tmp_path / "b").glob("mamba/induction-extrapolation/smoke-s0"))
+    kept = sorted(p.stem for p in (folder / "checkpoints" / "stages").glob("*.json"))
+    assert kept == sorted([*(f"test-L{L}" for L in whole["metrics"]["lengths"]), "retention-curve",
+                           "retention-longest"])  # fmt: skip
+    monkeypatch.undo()
+    tested = []
+    monkeypatch.setattr(mod, "induction_test", lambda *a, **k: tested.append(1) or real(*a, **k))
+    resumed = run_experiment(exp, "smoke", out=tmp_path / "b", threads=1, resume=True)
+    assert tested == []  # every test read back
+    timings = {"eval_s", "eval_s_retention_longest", "train_s_mamba", "eval_peak_growth_mb"}
+    assert {k: v for k, v in resumed["metrics"].items() if k not in timings} == \
+        {k: v for k, v in whole["metrics"].items() if k not in timings}  # fmt: skip
+    assert resumed["metrics"]["eval_s"] == json.loads(json.dumps(resumed["metrics"]["eval_s"]))
+    (sitting,) = [s for s in resumed["sittings"] if s.get("stages_reused")]
+    assert len(sitting["stages_reused"]) == len(kept)
+    assert not (folder / "checkpoints" / "stages").exists()  # the completed run's stages are gone
