@@ -131,9 +131,14 @@ register(
         configs={"smoke": replace(_sp, n_train=5000, n_test=2000, epochs=4), "quick": _sp,
                  "full": replace(_sp, epochs=100, train=replace(_sp.train, ckpt_every=20_000))},
         run=run_sparsity,
-        checks={b: [at_least("act_ratio", 2.0, name="mean activation: none / dropout >= 2"),
-                    holds("sparser_with_dropout", "a larger share of exact zeros with dropout")]
-                for b in ("smoke", "quick", "full")},
+        checks={"smoke": [at_least("act_ratio", 1.0, name="mean activation lower with dropout (pipeline)"),
+                          holds("sparser_with_dropout", "a larger share of exact zeros with dropout")],
+                **{b: [at_least("act_ratio", 2.0, ci="act_ratio_ci", name="mean activation: none / dropout >= 2"),
+                       holds("sparser_with_dropout", "a larger share of exact zeros with dropout")]
+                   for b in ("quick", "full")}},
+        preconditions={b: [at_least("alive_frac_none", 0.9, name="without dropout, >= 90% of units alive"),
+                           at_least("alive_frac_dropout", 0.9, name="with dropout, >= 90% of units alive")]
+                       for b in ("quick", "full")},
         requires=("mnist",),
         headline="act_ratio",
         full_scale=(
@@ -142,10 +147,23 @@ register(
             "CPU-hours here (estimate: 0.0064 CPU-s per step measured, 39k steps per arm)."
         ),
         notes=(
-            "Autoencoder 784-256(ReLU)-784 (linear decoder), squared error summed over pixels, Adam lr 3e-3 cosine "
+            "Autoencoder 784-256(ReLU)-784 (linear decoder), squared error summed over pixels, Adam lr 3e-4 cosine "
             "to 0, both arms "
             "from the same initial weights and batches. Dropout with retention 0.5 on the hidden units; activations "
-            "are measured before dropout on the test images with the deterministic net."
+            "are measured before dropout on the test images with the deterministic net. Why the design is fair: "
+            "Fig 8 compares two trained autoencoders whose units work: the mean activation of about 2.0 without "
+            "dropout is an average over units that fire, and the sparsity the paper describes (Section 7.2) is few "
+            "units highly active for any one image, each unit's mean low, not units that never fire. A ReLU unit "
+            "that dies in training (zero on every image) adds zeros that measure the optimiser, not dropout: in the "
+            "first design's full run (100 epochs of Adam at lr 3e-3) 134 of 256 units died without dropout and 114 "
+            "with it, and the ratio read 1.42; at quick, half of the plain net's units were dead too. So the "
+            "learning rate is chosen, before any run of this design and on the plain net alone (the ratio unread), "
+            "as the largest of {3e-3, 1e-3, 3e-4, 1e-4} that keeps at least 90% of its units alive over the full "
+            "budget's 100 epochs: 3e-4 (benchmarks/dropout_sparsity_lr_pilot.py: 48%, 79%, 100%, 100% alive after "
+            "10 epochs; 100% after 100 at 3e-4); each arm must keep at least 90% of its units alive on the test "
+            "images (a precondition: otherwise the run is inconclusive, not a fail), and the ratio is tested with "
+            "its interval over the 10k test images (a bootstrap of the paired per-image means) rather than as one "
+            "number; the bound stays 2 (the paper's 2.0 / 0.7 is about 2.9). Every seed must pass."
         ),
     )
 )

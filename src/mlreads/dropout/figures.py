@@ -45,8 +45,9 @@ def mc_vs_weight_scaling(per_net: list, k_check: int, diff: float, tol: float):
     return fig
 
 
-def activation_histograms(acts: dict):
-    """Fig 8: per-unit mean activations (left) and all activations (right), without and with dropout."""
+def activation_histograms(acts: dict, zero_frac: dict):
+    """Fig 8: per-unit mean activations (left) and all activations (right), without and with dropout; `zero_frac`:
+    each arm's share of activations exactly 0 (the right panel's title)."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for i, (name, h) in enumerate(acts.items()):
         unit_means = h.mean(0).numpy()
@@ -57,7 +58,7 @@ def activation_histograms(acts: dict):
     axes[0].set_title("per-unit mean activation")
     axes[1].set_xlabel("hidden activation")
     axes[1].set_ylabel("count (log)")
-    axes[1].set_title("activations: dropout piles them at zero")
+    axes[1].set_title("all activations; exactly 0: " + ", ".join(f"{k} {v:.0%}" for k, v in zero_frac.items()))
     for ax in axes:
         ax.legend(fontsize=8)
     fig.tight_layout()
