@@ -5,6 +5,8 @@ they were, so that it ends with the same numbers as a run that never stopped."""
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -107,3 +109,15 @@ def test_induction_extrapolation_resumed_after_its_tests_reads_them_back_and_end
     (sitting,) = [s for s in resumed["sittings"] if s.get("stages_reused")]
     assert len(sitting["stages_reused"]) == len(kept)
     assert not (folder / "checkpoints" / "stages").exists()  # the completed run's stages are gone
+
+
+def test_the_run_page_counts_the_stages_read_back(tmp_path):
+    from mlreads.core.report.page import run_page
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_sittings import _result_with_sittings
+
+    result = json.loads((_result_with_sittings(tmp_path, ["c1", "c1"]) / "result.json").read_text())
+    result["sittings"][1].update(resumed_from={"induction/mamba": 18000}, stages_reused=["test-L64", "test-L128"])
+    page = run_page(result, [], "index.html")
+    assert "in 2 sittings" in page and "induction/mamba from step 18000; 2 finished stages read back" in page
