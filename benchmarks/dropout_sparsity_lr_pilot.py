@@ -18,12 +18,11 @@ import time
 from dataclasses import replace
 
 import torch
-import torch.nn.functional as F
 
 from mlreads.core.run.seeding import derive_seed, init_rng
 from mlreads.core.train import fit
 from mlreads.dropout.exp_common import mnist_tensors, random_batches
-from mlreads.dropout.exp_sparsity import SparsityConfig
+from mlreads.dropout.exp_sparsity import SparsityConfig, reconstruction_loss
 from mlreads.dropout.model import Autoencoder
 
 
@@ -43,12 +42,12 @@ def main() -> None:
         with init_rng(derive_seed(args.seed, "init/autoencoder")):  # the experiment's initial weights
             model = Autoencoder(784, cfg.d_hidden, p_keep=1.0)
         fit(model, replace(cfg.train, steps=steps, lr=lr), random_batches(xtr, xtr, batch_size=cfg.batch_size),
-            lambda m, b: F.mse_loss(m(b[0]), b[1], reduction="sum") / len(b[0]),
+            reconstruction_loss,
             data_seed=derive_seed(args.seed, "data"))  # fmt: skip
         model.eval()
         with torch.no_grad():
             h = model.code(xte)
-            recon = float(F.mse_loss(model(xte), xte, reduction="sum") / len(xte))
+            recon = float(reconstruction_loss(model, (xte, xte)))
         alive = float((h.amax(0) > 0).float().mean())
         print(f"{args.epochs} epochs, lr {lr:g}: {alive:.1%} of units alive, recon {recon:.2f} "
               f"({time.process_time() - t0:.0f} CPU-s)", flush=True)  # fmt: skip

@@ -29,6 +29,12 @@ class SparsityConfig:
         lr=3e-4, schedule="cosine", optimizer="adam", grad_clip=None, log_every=50))  # fmt: skip
 
 
+def reconstruction_loss(model, batch) -> torch.Tensor:
+    """Squared error summed over pixels, averaged over the batch's images: `fit`'s loss and the test metric."""
+    x, target = batch
+    return F.mse_loss(model(x), target, reduction="sum") / len(x)
+
+
 def run_sparsity(cfg: SparsityConfig, ctx) -> dict:
     """Train a 784-256-784 ReLU autoencoder (squared error) without and with hidden dropout; measure activations.
 
@@ -50,11 +56,11 @@ def run_sparsity(cfg: SparsityConfig, ctx) -> dict:
         with init_rng(ctx.seed_for("init/autoencoder")):  # the same initial weights for both arms
             model = Autoencoder(784, cfg.d_hidden, p_keep=p)
         fit(model, replace(cfg.train, steps=steps), batches,
-            lambda m, b: F.mse_loss(m(b[0]), b[1], reduction="sum") / len(b[0]), ctx=ctx, desc=f"ae-{key}")  # fmt: skip
+            reconstruction_loss, ctx=ctx, desc=f"ae-{key}")  # fmt: skip
         model.eval()
         with torch.no_grad():
             h = model.code(xte)  # (N, d_hidden)
-            out[f"recon_{key}"] = float(F.mse_loss(model(xte), xte, reduction="sum") / len(xte))
+            out[f"recon_{key}"] = float(reconstruction_loss(model, (xte, xte)))
         acts[key] = h
         ctx.save_model(key, model)
         out[f"mean_act_{key}"] = float(h.mean())
