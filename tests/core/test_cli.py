@@ -284,8 +284,8 @@ def test_resume_says_from_which_step_or_that_there_is_no_checkpoint(tmp_path, ca
     assert "lin: --resume: no checkpoint in" in capsys.readouterr().err
     train(resume=False)
     assert "resuming" not in capsys.readouterr().err
-    train(resume=True)
-    assert "lin: resuming from step 2" in capsys.readouterr().err
+    train(resume=True)  # the finished fit's last step is checkpointed: read back, not trained again
+    assert "lin: resuming from step 4 (its last: the finished model is read back" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------------------------------------- run context

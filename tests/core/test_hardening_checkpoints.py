@@ -50,6 +50,7 @@ def _fresh(width=3):
 
 @pytest.fixture
 def ckpt(tmp_path) -> Path:
+    """A finished 6-step fit's checkpoint folder: its last checkpoint is step-0000006 (the last step is kept)."""
     _train(tmp_path / "ck")
     return tmp_path / "ck"
 
@@ -82,7 +83,7 @@ def test_pointer_at_a_file_or_through_a_link_is_refused(ckpt, tmp_path):
     with pytest.raises(CheckpointError, match="not a folder"):
         latest_checkpoint(ckpt)
     outside = tmp_path / "outside"
-    shutil.copytree(ckpt / "step-0000004", outside)
+    shutil.copytree(ckpt / "step-0000006", outside)
     shutil.rmtree(ckpt / "step-0000005", ignore_errors=True)
     (ckpt / "step-0000005").unlink()
     (ckpt / "step-0000005").symlink_to(outside)  # a checkpoint folder that is a link out of the run folder
@@ -114,7 +115,7 @@ def _expect_refused(ckpt, name, match, width=3):
 @pytest.mark.parametrize("name", ["model.safetensors", "optim.safetensors"])
 @pytest.mark.parametrize("damage", ["empty", "truncated", "header", "garbage", "tail", "missing"])
 def test_damaged_safetensors_are_refused(ckpt, name, damage):
-    f = ckpt / "step-0000004" / name
+    f = ckpt / "step-0000006" / name
     raw = f.read_bytes()
     if damage == "missing":
         f.unlink()
@@ -128,11 +129,11 @@ def test_a_pickle_in_place_of_safetensors_is_refused_unread(ckpt, tmp_path):
     marker = tmp_path / "marker"
     for name in ("model.safetensors", "optim.safetensors"):
         for payload in (pickle.dumps(_Evil(marker), protocol=2), pickle.dumps(_Evil(marker), protocol=0)):
-            (ckpt / "step-0000004" / name).write_bytes(payload)
+            (ckpt / "step-0000006" / name).write_bytes(payload)
             _expect_refused(ckpt, name, "pickle|not a safetensors")
         buf = io.BytesIO()
         torch.save({"weight": torch.zeros(3, 4)}, buf)
-        (ckpt / "step-0000004" / name).write_bytes(buf.getvalue())
+        (ckpt / "step-0000006" / name).write_bytes(buf.getvalue())
         _expect_refused(ckpt, name, "pickle|not a safetensors")
         _train(ckpt.parent / "again")  # a fresh good checkpoint for the next file
         shutil.rmtree(ckpt)
@@ -142,7 +143,7 @@ def test_a_pickle_in_place_of_safetensors_is_refused_unread(ckpt, tmp_path):
 
 
 def test_weights_of_another_shape_dtype_or_names_are_refused(ckpt):
-    f = ckpt / "step-0000004" / "model.safetensors"
+    f = ckpt / "step-0000006" / "model.safetensors"
     save_file({"weight": torch.zeros(5, 4), "bias": torch.zeros(5)}, str(f))
     _expect_refused(ckpt, "model.safetensors", "weight")
     save_file({"weight": torch.zeros(3, 4, dtype=torch.float64), "bias": torch.zeros(3)}, str(f))
@@ -156,7 +157,7 @@ def test_weights_of_another_shape_dtype_or_names_are_refused(ckpt):
 def test_optimizer_state_of_another_shape_or_without_rng_is_refused(ckpt):
     from safetensors.torch import load_file
 
-    f = ckpt / "step-0000004" / "optim.safetensors"
+    f = ckpt / "step-0000006" / "optim.safetensors"
     good = load_file(str(f))
     save_file({**good, "state.0.exp_avg": torch.zeros(7, 4)}, str(f))
     _expect_refused(ckpt, "optim.safetensors", "exp_avg")
@@ -182,7 +183,7 @@ def test_optimizer_state_of_another_shape_or_without_rng_is_refused(ckpt):
     lambda s: "[" * 100000,
 ])  # fmt: skip
 def test_damaged_state_json_is_refused(ckpt, edit):
-    f = ckpt / "step-0000004" / "state.json"
+    f = ckpt / "step-0000006" / "state.json"
     f.write_bytes(edit(f.read_text()).encode("utf-8", "surrogateescape"))
     _expect_refused(ckpt, "state.json", ".")
 

@@ -228,6 +228,31 @@ def test_each_model_of_an_experiment_resumes_from_its_own_checkpoints(tmp_path):
     train(5, "second model", resume=True)
 
 
+def test_a_finished_fit_checkpoints_its_last_step_and_resumes_without_training_again(tmp_path):
+    """The last step is checkpointed even off the cadence (7 steps, every 3): a resumed experiment reads a model it
+    already finished back, instead of training its last steps again."""
+    drawn = []
+
+    def batch_fn(step, gen):
+        drawn.append(step)
+        return torch.randn(4, 3, generator=gen)
+
+    def train(resume):
+        torch.manual_seed(0)
+        model = nn.Linear(3, 2)
+        res = fit(model, TrainConfig(steps=7, lr=0.01, ckpt_every=3, log_every=1), batch_fn,
+                  lambda m, b: m(b).square().mean(), ckpt_dir=tmp_path, resume=resume)
+        return model, res
+
+    first, res1 = train(resume=False)
+    assert latest_checkpoint(tmp_path).name == "step-0000007"
+    drawn.clear()
+    again, res2 = train(resume=True)
+    assert drawn == [0], drawn  # the data fingerprint's one draw, and no training step
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), again.state_dict().values()))
+    assert res2.steps == 7 and [r["step"] for r in res2.history] == [r["step"] for r in res1.history]
+
+
 def test_logged_lr_is_the_schedule_on_the_configured_lr_whatever_the_groups():
     model = nn.Sequential(nn.Linear(3, 3), nn.Linear(3, 1))
     cfg = TrainConfig(steps=12, lr=1e-2, min_lr=1e-3, warmup=3, log_every=1)

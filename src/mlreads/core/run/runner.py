@@ -175,15 +175,17 @@ class RunContext:
         if self.writes:
             print(f"   {message}", file=sys.stderr, flush=True)
 
-    def resumed(self, desc: str, step: int | None) -> None:
-        """Called by `fit` when --resume is given: the step it resumes from, or None when there is no checkpoint."""
+    def resumed(self, desc: str, step: int | None, steps: int | None = None) -> None:
+        """Called by `fit` when --resume is given: the step it resumes from, or None when there is no checkpoint;
+        `steps`, the fit's last step (a model checkpointed there is read back, not trained)."""
         if not self.resume:
             return
         if step is None:
             self.notice(f"{desc}: --resume: no checkpoint in {self.ckpt_dir}; starting from step 0")
         else:
             self.sittings.resumed(desc, step)
-            self.notice(f"{desc}: resuming from step {step}")
+            done = " (its last: the finished model is read back, not trained again)" if step == steps else ""
+            self.notice(f"{desc}: resuming from step {step}{done}")
 
     def stage(self, name: str, fn: Callable[[], Any], gens: Sequence[torch.Generator] = (),
               model: torch.nn.Module | None = None) -> Any:  # fmt: skip

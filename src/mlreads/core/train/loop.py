@@ -107,7 +107,7 @@ def fit(
         if ctx is not None and d.main:
             # rows logged before the checkpoint stay; the ones after it are logged again below
             lacking = ctx.continue_log(state.get("log_rows"), result.history[-1] if result.history else None)
-            ctx.resumed(desc, start_step)  # "resuming from step N"
+            ctx.resumed(desc, start_step, cfg.steps)  # "resuming from step N"
             if lacking:
                 ctx.notice(f"{desc}: metrics.jsonl lacks {lacking} rows logged before the checkpoint")
     elif resume and ctx is not None and d.main:
@@ -176,7 +176,9 @@ def fit(
             result.history.append(row)
             if ctx is not None and d.main:
                 ctx.log(**row, fit=desc)  # the label says which model a row is of, when a run trains several
-        if cfg.ckpt_every and done % cfg.ckpt_every == 0 and done < cfg.steps and d.main and ckpt_dir is not None:
+        # on the cadence, and at the last step: a resumed experiment that trains several models, or works after
+        # training (ctx.stage), reads a finished model back instead of training its last cadence again
+        if cfg.ckpt_every and (done % cfg.ckpt_every == 0 or done == cfg.steps) and d.main and ckpt_dir is not None:
             if not all(torch.isfinite(p).all() for p in model.parameters()):
                 raise NonFiniteLoss(f"parameters became non-finite at step {done}; last good checkpoint kept")
             resumable.save(ckpt_dir, done)
