@@ -76,7 +76,8 @@ def test_stage_files_count_as_checkpoints_and_go_when_the_run_completes(tmp_path
     assert not runfolder.has_checkpoints(tmp_path)
 
 
-def test_induction_extrapolation_resumed_after_its_tests_reads_them_back_and_ends_the_same(tmp_path, monkeypatch):
+def test_induction_extrapolation_resumed_after_its_tests_reads_them_back_and_ends_the_same(tmp_path, monkeypatch,
+                                                                                          capsys):
     """The experiment whose full run tests for hours: a run stopped after its length tests, resumed, runs none of
     them again and ends with the metrics of the unbroken run."""
     from mlreads.core.run.registry import load_all
@@ -100,8 +101,11 @@ def test_induction_extrapolation_resumed_after_its_tests_reads_them_back_and_end
     monkeypatch.undo()
     tested = []
     monkeypatch.setattr(mod, "induction_test", lambda *a, **k: tested.append(1) or real(*a, **k))
+    capsys.readouterr()
     resumed = run_experiment(exp, "smoke", out=tmp_path / "b", threads=1, resume=True)
     assert tested == []  # every test read back
+    err = capsys.readouterr().err
+    assert all(f"stage {name}: read back (finished in an earlier sitting)" in err for name in kept), err
     timings = {"eval_s", "eval_s_retention_longest", "train_s_mamba", "eval_peak_growth_mb"}
     assert {k: v for k, v in resumed["metrics"].items() if k not in timings} == \
         {k: v for k, v in whole["metrics"].items() if k not in timings}  # fmt: skip

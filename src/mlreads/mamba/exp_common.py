@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from mlreads.core.data.synthetic import induction_heads
 from mlreads.core.fields import nonnegative, positive
+from mlreads.core.run.progress import bar
 from mlreads.core.run.seeding import init_rng
 from mlreads.core.stats import proportion
 from mlreads.core.train import param_groups as core_param_groups
@@ -92,16 +93,20 @@ class InductionTask:
 
 @torch.no_grad()
 def induction_test(name: str, model: nn.Module, task: InductionTask, seq_len: int, gen: torch.Generator,
-                   distance: int | None = None, segment: int | None = None, max_batch: int | None = None) -> dict:
+                   distance: int | None = None, segment: int | None = None, max_batch: int | None = None,
+                   desc: str | None = None) -> dict:
     """Recall accuracy in % over `task.n_test` fresh sequences of `seq_len` tokens (the pair `distance` tokens before
     the query when given), drawn and read a batch at a time so memory stays bounded at any length:
-    `core.stats.proportion` (name, name_se, name_ci, name_n)."""
+    `core.stats.proportion` (name, name_se, name_ci, name_n). `desc`: show progress over the sequences (a test at
+    2^20 tokens runs for an hour)."""
     per_pass = max_batch or max(1, task.eval_batch_tokens // seq_len)
     hits = []
-    for start in range(0, task.n_test, per_pass):
-        x, answer = induction_heads(min(per_pass, task.n_test - start), seq_len, task.vocab, gen, distance=distance)
-        logits = model.last_logits(x, segment=segment) if segment else model(x)[:, -1]  # (b, V)
-        hits.append(logits.argmax(-1) == answer)
+    with bar(total=task.n_test, desc=desc or name, enabled=desc is not None) as progress:
+        for start in range(0, task.n_test, per_pass):
+            x, answer = induction_heads(min(per_pass, task.n_test - start), seq_len, task.vocab, gen, distance=distance)
+            logits = model.last_logits(x, segment=segment) if segment else model(x)[:, -1]  # (b, V)
+            hits.append(logits.argmax(-1) == answer)
+            progress.update(len(answer))
     return proportion(name, torch.cat(hits).numpy(), scale=100)
 
 

@@ -62,7 +62,8 @@ def run_induction(cfg: InductionConfig, ctx: RunContext) -> dict:
     tests, timing, peak_growth = {}, [], []
     for L in lengths:
         got = ctx.stage(f"test-L{L}", lambda L=L: timed(lambda: induction_test("acc_mamba", mamba, cfg, L, gen,
-                                                                               segment=cfg.segment)),
+                                                                               segment=cfg.segment,
+                                                                               desc=f"test at L={L}")),
                         gens=[gen], model=mamba)  # fmt: skip
         tests[L] = got["value"]
         timing.append(got["s"])
@@ -80,7 +81,8 @@ def run_induction(cfg: InductionConfig, ctx: RunContext) -> dict:
                       gens=[gen], model=mamba)  # fmt: skip
     got = ctx.stage("retention-longest", lambda: timed(lambda: induction_test("retention_longest", mamba, cfg,
                                                                               d_max + 1, gen, distance=d_max,
-                                                                              segment=cfg.segment)),
+                                                                              segment=cfg.segment,
+                                                                              desc=f"retention at d={d_max}")),
                     gens=[gen], model=mamba)  # fmt: skip
     longest = got["value"]
     held = [d for d, a in zip(distances, curve, strict=True) if a >= 99]

@@ -87,7 +87,7 @@ class RunContext:
         self.texts: dict[str, str] = {}
         self.cpu_start = time.process_time()  # the run's CPU time (all threads of this process) is counted from here
         self.sittings = Sittings(self.dir, resume, writes)  # this sitting, and the earlier ones a resumed run had
-        self.stages = Stages(self.ckpt_dir / "stages", resume, writes, on_reuse=self.sittings.reused_stage,
+        self.stages = Stages(self.ckpt_dir / "stages", resume, writes, on_reuse=self._reused_stage,
                              on_save=lambda name: self.checkpointed())  # fmt: skip
         self._log: RunLog | None = None
         if writes:
@@ -194,6 +194,10 @@ class RunContext:
         generators set as they were after it, instead of run again. For long work after training (evaluations of
         hours), one stage per piece worth keeping. Returns the value's JSON round trip, in every sitting."""
         return self.stages.run(name, fn, gens, model)
+
+    def _reused_stage(self, name: str) -> None:
+        self.sittings.reused_stage(name)
+        self.notice(f"stage {name}: read back (finished in an earlier sitting)")
 
     def checkpointed(self) -> None:
         """Called by `fit` after each checkpoint: this sitting is on record up to here (`sittings.json`)."""
