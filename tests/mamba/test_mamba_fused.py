@@ -216,20 +216,61 @@ def test_prebuild_command_exits_0_only_when_the_kernel_is_ready(tmp_path):
         assert ready.returncode == 0 and "ready in" in ready.stdout, ready.stdout + ready.stderr
 
 
-def test_a_stale_build_lock_is_removed_and_a_fresh_one_kept(tmp_path):
-    """A build killed mid-way leaves torch's empty `lock` file, on which every later build would wait forever."""
-    import os
+def _load_with_fake_build(tmp_path, monkeypatch, seen):
+    """csrc.load() with torch's builder replaced by one that records when it ran and whether torch's lock was there."""
     import time
 
     from mlreads.mamba import csrc
 
-    lock = tmp_path / "lock"
-    lock.write_text("")
-    assert not csrc.clear_stale_lock(tmp_path) and lock.exists(), "a lock younger than STALE_LOCK_S is another build's"
-    old = time.time() - csrc.STALE_LOCK_S - 1
-    os.utime(lock, (old, old))
-    assert csrc.clear_stale_lock(tmp_path) and not lock.exists()
-    assert not csrc.clear_stale_lock(tmp_path), "no lock: nothing to remove"
+    monkeypatch.setenv("MLREADS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("MLREADS_NO_EXT", raising=False)
+    monkeypatch.setattr(csrc, "_STATE", {})
+    folder = csrc.cache_dir() / f"selective_scan-{csrc.build_key()}"
+
+    def fake_build(**kw):
+        seen.append((time.monotonic(), (folder / "lock").exists()))
+        return "module"
+
+    monkeypatch.setattr("torch.utils.cpp_extension.load", fake_build)
+    return csrc, folder
+
+
+def test_a_killed_builds_lock_is_removed_however_young(tmp_path, monkeypatch):
+    """A build killed mid-way leaves torch's empty `lock` file, on which torch's builder waits forever: a process
+    started right after the kill must not hang (it was: a lock under 10 minutes old was taken for a live build's)."""
+    seen = []
+    csrc, folder = _load_with_fake_build(tmp_path, monkeypatch, seen)
+    folder.mkdir(parents=True)
+    (folder / "lock").write_text("")  # just now: the killed build held no flock, so nobody is building
+    with pytest.warns(RuntimeWarning, match="removed the build lock of a killed build"):
+        assert csrc.load() == "module"
+    assert seen == [(seen[0][0], False)], "the builder ran once, with the dead lock gone"
+
+
+def test_a_live_build_is_waited_for_and_its_lock_left_alone(tmp_path, monkeypatch):
+    """Another process building (it holds the flock and torch's lock): load waits for it to finish instead of removing
+    the lock from under it."""
+    import time
+
+    seen = []
+    csrc, folder = _load_with_fake_build(tmp_path, monkeypatch, seen)
+    folder.mkdir(parents=True)
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import fcntl, os, sys, time\n"
+        f"f = open({str(folder / 'build.flock')!r}, 'a'); fcntl.flock(f, fcntl.LOCK_EX)\n"
+        f"open({str(folder / 'lock')!r}, 'w').close(); print('building', flush=True)\n"
+        f"time.sleep(1.5); os.unlink({str(folder / 'lock')!r})\n")], stdout=subprocess.PIPE, text=True)  # fmt: skip
+    assert holder.stdout.readline().strip() == "building"
+    t0 = time.monotonic()
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "removed the build lock" warning: the lock was a live build's
+        assert csrc.load() == "module"
+    holder.wait(timeout=30)
+    holder.stdout.close()
+    assert seen[0][0] - t0 >= 1.0, "load waited for the live build"
+    assert seen[0][1] is False, "the live build removed its own lock before load went on"
 
 
 def test_the_build_compiles_a_copy_of_the_sources_so_two_checkouts_share_one_build(tmp_path, monkeypatch):

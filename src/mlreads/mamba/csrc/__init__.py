@@ -12,11 +12,12 @@ in turn and make ninja rebuild on every first load of either.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
 import platform
 import shutil
-import time
 import warnings
 from pathlib import Path
 
@@ -85,20 +86,28 @@ def _ninja_on_path() -> bool:
     return shutil.which("ninja") is not None
 
 
-STALE_LOCK_S = 600.0  # a build takes ~40 s of CPU (minutes of wall time on a loaded machine)
+@contextlib.contextmanager
+def _one_build_at_a_time(folder: Path):
+    """Hold an exclusive flock on `folder`/build.flock while torch builds or loads the extension. The kernel releases
+    it when the holder exits, however it exits, so it is never stale: a process that waits on it waits for a build
+    that is really running."""
+    with open(folder / "build.flock", "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def clear_stale_lock(folder: Path) -> bool:
-    """Remove a build lock older than STALE_LOCK_S: torch's builder waits forever on the (empty) lock file that a build
-    killed mid-way leaves behind, so every later process would hang. True when one was removed."""
-    lock = folder / "lock"
+def clear_killed_build_lock(folder: Path) -> bool:
+    """Remove torch's build lock (`folder`/lock), which a build killed mid-way leaves behind and on which torch's
+    builder would wait forever. Call it holding `_one_build_at_a_time`: every mlreads build takes that flock first, so
+    a `lock` found then is a killed build's, however young. True when one was removed."""
     try:
-        if time.time() - lock.stat().st_mtime > STALE_LOCK_S:
-            lock.unlink()
-            return True
+        (folder / "lock").unlink()
+        return True
     except FileNotFoundError:
-        pass
-    return False
+        return False
 
 
 def load():
@@ -120,11 +129,12 @@ def load():
             key = build_key()
             folder = cache_dir() / f"selective_scan-{key}"
             folder.mkdir(parents=True, exist_ok=True)
-            if clear_stale_lock(folder):
-                warnings.warn(f"mlreads: removed a stale build lock in {folder} (a build was killed)", RuntimeWarning,
-                              stacklevel=2)
-            module = build(name=f"mlreads_selective_scan_{key}", sources=[str(_staged(folder))], extra_cflags=CFLAGS,
-                           extra_ldflags=LDFLAGS, build_directory=str(folder), verbose=False)
+            with _one_build_at_a_time(folder):
+                if clear_killed_build_lock(folder):
+                    warnings.warn(f"mlreads: removed the build lock of a killed build in {folder}", RuntimeWarning,
+                                  stacklevel=2)
+                module = build(name=f"mlreads_selective_scan_{key}", sources=[str(_staged(folder))],
+                               extra_cflags=CFLAGS, extra_ldflags=LDFLAGS, build_directory=str(folder), verbose=False)
         except Exception as exc:  # any build failure means: fall back
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             reason = f"build failed ({type(exc).__name__}: {first[:200]})"
