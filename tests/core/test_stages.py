@@ -125,3 +125,61 @@ def test_the_run_page_counts_the_stages_read_back(tmp_path):
     result["sittings"][1].update(resumed_from={"induction/mamba": 18000}, stages_reused=["test-L64", "test-L128"])
     page = run_page(result, [], "index.html")
     assert "in 2 sittings" in page and "induction/mamba from step 18000; 2 finished stages read back" in page
+
+
+def test_a_long_test_in_parts_draws_what_one_unbroken_test_draws_and_resumes_mid_length(tmp_path, monkeypatch,
+                                                                                      capsys):
+    """A test of an hour (2^20 tokens x 400 sequences) is split into stages of whole passes: the sequences tested are
+    the unsplit test's, in order, and a run stopped inside a length resumes after the last finished part of it."""
+    from mlreads.core.run.registry import load_all
+    from mlreads.core.run.runner import run_experiment
+    from mlreads.mamba import exp_common
+    from mlreads.mamba import exp_induction_extrapolation as mod
+
+    exp = load_all()["mamba/induction-extrapolation"]
+    for module in (mod, exp_common):  # passes of 16 sequences
+        monkeypatch.setattr(module, "per_pass", lambda task, seq_len, max_batch=None: 16)
+    real_heads, real_hits = exp_common.induction_heads, mod.induction_hits
+    drawn, testing, parts = [], [False], []  # the test sequences drawn, in order; the parts' sizes
+
+    def recording_heads(*a, **k):
+        x, answer = real_heads(*a, **k)
+        if testing[0]:
+            drawn.append(x.flatten())
+        return x, answer
+
+    def hits(*a, **k):  # a: model, task, seq_len, gen, n, ...
+        parts.append((a[2], a[4]))
+        if stop_at[0] and len(parts) == stop_at[0]:
+            raise KeyboardInterrupt
+        testing[0] = True
+        try:
+            return real_hits(*a, **k)
+        finally:
+            testing[0] = False
+
+    monkeypatch.setattr(exp_common, "induction_heads", recording_heads)
+    monkeypatch.setattr(mod, "induction_hits", hits)
+    stop_at = [0]
+    whole = run_experiment(exp, "smoke", out=tmp_path / "a", threads=1)  # one stage per length
+    unbroken, L = torch.cat(drawn), whole["metrics"]["lengths"][0]
+    drawn.clear(), parts.clear()
+    monkeypatch.setattr(mod, "STAGE_TOKENS", 2 * 16 * L)  # parts of two passes at the first length, of one after it
+    stop_at = [3]
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(exp, "smoke", out=tmp_path / "b", threads=1)
+    folder = next((tmp_path / "b").glob("mamba/induction-extrapolation/smoke-s0"))
+    assert sorted(p.stem for p in (folder / "checkpoints" / "stages").glob("*.json")) == [f"test-L{L}-part1",
+                                                                                          f"test-L{L}-part2"]
+    done_before = parts[0][1] + parts[1][1]
+    parts.clear()
+    stop_at = [0]
+    capsys.readouterr()
+    resumed = run_experiment(exp, "smoke", out=tmp_path / "b", threads=1, resume=True)
+    assert f"stage test-L{L}-part2: read back" in capsys.readouterr().err
+    # at length L only what the first sitting had not finished is tested again: from the third part on
+    assert sum(n for length, n in parts if length == L) == whole["metrics"]["n_test"] - done_before
+    assert torch.equal(torch.cat(drawn), unbroken), "the parts drew the unbroken test's sequences, in order"
+    timings = {"eval_s", "eval_s_retention_longest", "train_s_mamba", "eval_peak_growth_mb"}
+    assert {k: v for k, v in resumed["metrics"].items() if k not in timings} == \
+        {k: v for k, v in whole["metrics"].items() if k not in timings}  # fmt: skip

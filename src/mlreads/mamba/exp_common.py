@@ -91,23 +91,36 @@ class InductionTask:
         return batch
 
 
+def per_pass(task: InductionTask, seq_len: int, max_batch: int | None = None) -> int:
+    """How many test sequences of `seq_len` tokens are drawn and read at once (task.eval_batch_tokens in all)."""
+    return max_batch or max(1, task.eval_batch_tokens // seq_len)
+
+
 @torch.no_grad()
-def induction_test(name: str, model: nn.Module, task: InductionTask, seq_len: int, gen: torch.Generator,
+def induction_hits(model: nn.Module, task: InductionTask, seq_len: int, gen: torch.Generator, n: int,
                    distance: int | None = None, segment: int | None = None, max_batch: int | None = None,
-                   desc: str | None = None) -> dict:
-    """Recall accuracy in % over `task.n_test` fresh sequences of `seq_len` tokens (the pair `distance` tokens before
-    the query when given), drawn and read a batch at a time so memory stays bounded at any length:
-    `core.stats.proportion` (name, name_se, name_ci, name_n). `desc`: show progress over the sequences (a test at
-    2^20 tokens runs for an hour)."""
-    per_pass = max_batch or max(1, task.eval_batch_tokens // seq_len)
+                   desc: str | None = None) -> Tensor:
+    """Whether the model recalled the right token, for each of `n` fresh sequences of `seq_len` tokens (the pair
+    `distance` tokens before the query when given), drawn and read `per_pass` at a time so memory stays bounded at
+    any length: a bool tensor (n,). `desc`: show progress over the sequences (a test at 2^20 tokens runs an hour)."""
+    size = per_pass(task, seq_len, max_batch)
     hits = []
-    with bar(total=task.n_test, desc=desc or name, enabled=desc is not None) as progress:
-        for start in range(0, task.n_test, per_pass):
-            x, answer = induction_heads(min(per_pass, task.n_test - start), seq_len, task.vocab, gen, distance=distance)
+    with bar(total=n, desc=desc or "test", enabled=desc is not None) as progress:
+        for start in range(0, n, size):
+            x, answer = induction_heads(min(size, n - start), seq_len, task.vocab, gen, distance=distance)
             logits = model.last_logits(x, segment=segment) if segment else model(x)[:, -1]  # (b, V)
             hits.append(logits.argmax(-1) == answer)
             progress.update(len(answer))
-    return proportion(name, torch.cat(hits).numpy(), scale=100)
+    return torch.cat(hits)
+
+
+def induction_test(name: str, model: nn.Module, task: InductionTask, seq_len: int, gen: torch.Generator,
+                   distance: int | None = None, segment: int | None = None, max_batch: int | None = None,
+                   desc: str | None = None) -> dict:
+    """Recall accuracy in % over `task.n_test` fresh sequences (`induction_hits`): `core.stats.proportion` (name,
+    name_se, name_ci, name_n)."""
+    hits = induction_hits(model, task, seq_len, gen, task.n_test, distance, segment, max_batch, desc)
+    return proportion(name, hits.numpy(), scale=100)
 
 
 def worst_length(results: dict[int, dict], key: str) -> dict:

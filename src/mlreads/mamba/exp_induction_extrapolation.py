@@ -11,6 +11,7 @@ from mlreads.core.data.synthetic import induction_heads
 from mlreads.core.fields import nonnegative, positive
 from mlreads.core.memory import peak_rss_growth_mb
 from mlreads.core.run.runner import RunContext
+from mlreads.core.stats import proportion
 from mlreads.core.train import TrainConfig, fit, recipe
 from mlreads.mamba import figures
 from mlreads.mamba.exp_common import (
@@ -18,12 +19,17 @@ from mlreads.mamba.exp_common import (
     InductionTask,
     build_mamba,
     induction_accuracy,
+    induction_hits,
     induction_loss,
     induction_test,
     memory_horizon,
     param_groups,
+    per_pass,
     worst_length,
 )
+
+# A test's part that is one stage: about 2^25 tokens, a few minutes at one thread (a stop loses at most that much)
+STAGE_TOKENS = 2**25
 
 
 @dataclass(frozen=True)
@@ -57,17 +63,32 @@ def run_induction(cfg: InductionConfig, ctx: RunContext) -> dict:
         value, growth = peak_rss_growth_mb(fn)
         return {"value": value, "s": time.perf_counter() - t0, "growth_mb": growth}
 
-    # Each test is a stage (core/run/stages.py): the full budget tests for hours after training, and a run stopped
-    # in the middle resumes after the last finished length, drawing the same sequences as a run that never stopped.
+    def staged_test(stage: str, name: str, seq_len: int, distance: int | None = None) -> dict:
+        """induction_test in parts, each a stage (core/run/stages.py): the full budget tests for hours after
+        training (an hour at 2^20 alone), and a run stopped in the middle resumes after its last finished part. A part
+        is whole passes of the test, so the sequences drawn are those of one unbroken test, bit for bit."""
+        size = per_pass(cfg, seq_len)
+        part = size * max(1, STAGE_TOKENS // (size * seq_len))
+        starts = list(range(0, cfg.n_test, part))
+        hits, seconds, growth = [], 0.0, 0.0
+        for i, start in enumerate(starts):
+            n = min(part, cfg.n_test - start)
+            what = f"{name} at L={seq_len}" + (f" (part {i + 1} of {len(starts)})" if len(starts) > 1 else "")
+            got = ctx.stage(f"{stage}" if len(starts) == 1 else f"{stage}-part{i + 1}",
+                            lambda n=n, what=what: timed(lambda: induction_hits(mamba, cfg, seq_len, gen, n, distance,
+                                                                                cfg.segment, desc=what).tolist()),
+                            gens=[gen], model=mamba)  # fmt: skip
+            hits += got["value"]
+            seconds += got["s"]
+            growth = max(growth, got["growth_mb"])  # the peak memory a part added: flat across L means flat in L
+        return {"value": proportion(name, hits, scale=100), "s": seconds, "growth_mb": growth}
+
     tests, timing, peak_growth = {}, [], []
     for L in lengths:
-        got = ctx.stage(f"test-L{L}", lambda L=L: timed(lambda: induction_test("acc_mamba", mamba, cfg, L, gen,
-                                                                               segment=cfg.segment,
-                                                                               desc=f"test at L={L}")),
-                        gens=[gen], model=mamba)  # fmt: skip
+        got = staged_test(f"test-L{L}", "acc_mamba", L)
         tests[L] = got["value"]
         timing.append(got["s"])
-        peak_growth.append(got["growth_mb"])  # the peak memory this evaluation added: flat across L means flat in L
+        peak_growth.append(got["growth_mb"])
         ctx.log(L=L, n=cfg.n_test, acc_mamba=tests[L]["acc_mamba"], eval_s=timing[-1],
                 eval_peak_growth_mb=peak_growth[-1])  # fmt: skip
     # Retention: recall against the distance d from the pair to the query, on sequences of d + 1 tokens (the pair
@@ -79,11 +100,7 @@ def run_induction(cfg: InductionConfig, ctx: RunContext) -> dict:
     curve = ctx.stage("retention-curve", lambda: [induction_test("r", mamba, short, d + 1, gen, distance=d,
                                                                  segment=cfg.segment)["r"] for d in distances],
                       gens=[gen], model=mamba)  # fmt: skip
-    got = ctx.stage("retention-longest", lambda: timed(lambda: induction_test("retention_longest", mamba, cfg,
-                                                                              d_max + 1, gen, distance=d_max,
-                                                                              segment=cfg.segment,
-                                                                              desc=f"retention at d={d_max}")),
-                    gens=[gen], model=mamba)  # fmt: skip
+    got = staged_test("retention-longest", "retention_longest", d_max + 1, distance=d_max)
     longest = got["value"]
     held = [d for d, a in zip(distances, curve, strict=True) if a >= 99]
     horizon = memory_horizon(mamba, induction_heads(16, 1024, cfg.vocab, gen)[0])
