@@ -180,6 +180,7 @@ def test_optimizer_state_of_another_shape_or_without_rng_is_refused(ckpt):
     lambda s: json.dumps({**json.loads(s), "param_groups": [{"lr": "fast"}]}),
     lambda s: json.dumps({**json.loads(s), "optim_scalars": {"99.step": 1}}),
     lambda s: json.dumps({**json.loads(s), "history": [1, 2]}),
+    lambda s: json.dumps({**json.loads(s), "final": [1, 2]}),
     lambda s: "[" * 100000,
 ])  # fmt: skip
 def test_damaged_state_json_is_refused(ckpt, edit):

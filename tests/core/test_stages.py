@@ -90,17 +90,19 @@ def test_induction_extrapolation_resumed_after_its_tests_reads_them_back_and_end
     def stop_at_retention(*a, **k):
         raise KeyboardInterrupt
 
-    real = mod.induction_test
+    real, real_hits = mod.induction_test, mod.induction_hits
     monkeypatch.setattr(mod, "memory_horizon", stop_at_retention)  # stops after every test stage has finished
     with pytest.raises(KeyboardInterrupt):
         run_experiment(exp, "smoke", out=tmp_path / "b", threads=1)
     folder = next((tmp_path / "b").glob("mamba/induction-extrapolation/smoke-s0"))
     kept = sorted(p.stem for p in (folder / "checkpoints" / "stages").glob("*.json"))
-    assert kept == sorted([*(f"test-L{L}" for L in whole["metrics"]["lengths"]), "retention-curve",
-                           "retention-longest"])  # fmt: skip
+    n = whole["metrics"]["n_test"]  # one part per length at smoke
+    assert kept == sorted([*(f"test-L{L}-seq0-{n}" for L in whole["metrics"]["lengths"]), "retention-curve",
+                           f"retention-longest-seq0-{n}"])  # fmt: skip
     monkeypatch.undo()
     tested = []
-    monkeypatch.setattr(mod, "induction_test", lambda *a, **k: tested.append(1) or real(*a, **k))
+    monkeypatch.setattr(mod, "induction_test", lambda *a, **k: tested.append(1) or real(*a, **k))  # the curve
+    monkeypatch.setattr(mod, "induction_hits", lambda *a, **k: tested.append(1) or real_hits(*a, **k))  # the tests
     capsys.readouterr()
     resumed = run_experiment(exp, "smoke", out=tmp_path / "b", threads=1, resume=True)
     assert tested == []  # every test read back
@@ -164,19 +166,21 @@ def test_a_long_test_in_parts_draws_what_one_unbroken_test_draws_and_resumes_mid
     whole = run_experiment(exp, "smoke", out=tmp_path / "a", threads=1)  # one stage per length
     unbroken, L = torch.cat(drawn), whole["metrics"]["lengths"][0]
     drawn.clear(), parts.clear()
-    monkeypatch.setattr(mod, "STAGE_TOKENS", 2 * 16 * L)  # parts of two passes at the first length, of one after it
+    monkeypatch.setattr(mod, "STAGE_TOKENS", 3 * 16 * L)  # parts of three passes at L (48 + 48 + 32), of one from 4L on
     stop_at = [3]
     with pytest.raises(KeyboardInterrupt):
         run_experiment(exp, "smoke", out=tmp_path / "b", threads=1)
     folder = next((tmp_path / "b").glob("mamba/induction-extrapolation/smoke-s0"))
-    assert sorted(p.stem for p in (folder / "checkpoints" / "stages").glob("*.json")) == [f"test-L{L}-part1",
-                                                                                          f"test-L{L}-part2"]
+    assert sorted(p.stem for p in (folder / "checkpoints" / "stages").glob("*.json")) == [f"test-L{L}-seq0-48",
+                                                                                          f"test-L{L}-seq48-96"]
+    assert [n for _, n in parts] == [48, 48, 32], "the last part takes the rest"
+
     done_before = parts[0][1] + parts[1][1]
     parts.clear()
     stop_at = [0]
     capsys.readouterr()
     resumed = run_experiment(exp, "smoke", out=tmp_path / "b", threads=1, resume=True)
-    assert f"stage test-L{L}-part2: read back" in capsys.readouterr().err
+    assert f"stage test-L{L}-seq48-96: read back" in capsys.readouterr().err
     # at length L only what the first sitting had not finished is tested again: from the third part on
     assert sum(n for length, n in parts if length == L) == whole["metrics"]["n_test"] - done_before
     assert torch.equal(torch.cat(drawn), unbroken), "the parts drew the unbroken test's sequences, in order"

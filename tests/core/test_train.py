@@ -230,27 +230,50 @@ def test_each_model_of_an_experiment_resumes_from_its_own_checkpoints(tmp_path):
 
 def test_a_finished_fit_checkpoints_its_last_step_and_resumes_without_training_again(tmp_path):
     """The last step is checkpointed even off the cadence (7 steps, every 3): a resumed experiment reads a model it
-    already finished back, instead of training its last steps again."""
-    drawn = []
+    already finished back, with its final evaluation, instead of training its last steps again."""
+    drawn, evals = [], []
 
     def batch_fn(step, gen):
         drawn.append(step)
         return torch.randn(4, 3, generator=gen)
 
+    def eval_fn(m):
+        evals.append(1)
+        return {"w": float(m.weight.sum())}
+
     def train(resume):
         torch.manual_seed(0)
         model = nn.Linear(3, 2)
         res = fit(model, TrainConfig(steps=7, lr=0.01, ckpt_every=3, log_every=1), batch_fn,
-                  lambda m, b: m(b).square().mean(), ckpt_dir=tmp_path, resume=resume)
+                  lambda m, b: m(b).square().mean(), eval_fn, ckpt_dir=tmp_path, resume=resume)
         return model, res
 
     first, res1 = train(resume=False)
     assert latest_checkpoint(tmp_path).name == "step-0000007"
-    drawn.clear()
+    drawn.clear(), evals.clear()
     again, res2 = train(resume=True)
     assert drawn == [0], drawn  # the data fingerprint's one draw, and no training step
+    assert evals == [] and res2.final == res1.final, "the final evaluation is read back, not run again"
     assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), again.state_dict().values()))
     assert res2.steps == 7 and [r["step"] for r in res2.history] == [r["step"] for r in res1.history]
+
+
+def test_a_fit_with_after_step_keeps_no_last_step_checkpoint(tmp_path):
+    """`after_step` may gather what a checkpoint does not hold (Sophia's pilot win rates): a model read back at its
+    last step would come without it, so such a fit replays its last steps on resume instead."""
+    seen = []
+
+    def train(resume):
+        torch.manual_seed(0)
+        fit(nn.Linear(3, 2), TrainConfig(steps=7, lr=0.01, ckpt_every=3), lambda s, g: torch.randn(4, 3, generator=g),
+            lambda m, b: m(b).square().mean(), ckpt_dir=tmp_path, resume=resume,
+            after_step=lambda done, *_: seen.append(done))  # fmt: skip
+
+    train(resume=False)
+    assert latest_checkpoint(tmp_path).name == "step-0000006"
+    seen.clear()
+    train(resume=True)
+    assert seen == [7], "the step after the last cadence checkpoint runs again, with its after_step"
 
 
 def test_logged_lr_is_the_schedule_on_the_configured_lr_whatever_the_groups():

@@ -74,7 +74,8 @@ def run_induction(cfg: InductionConfig, ctx: RunContext) -> dict:
         for i, start in enumerate(starts):
             n = min(part, cfg.n_test - start)
             what = f"{name} at L={seq_len}" + (f" (part {i + 1} of {len(starts)})" if len(starts) > 1 else "")
-            got = ctx.stage(f"{stage}" if len(starts) == 1 else f"{stage}-part{i + 1}",
+            # the name says which sequences: a stage kept by another split (or by an older version) is never read
+            got = ctx.stage(f"{stage}-seq{start}-{start + n}",
                             lambda n=n, what=what: timed(lambda: induction_hits(mamba, cfg, seq_len, gen, n, distance,
                                                                                 cfg.segment, desc=what).tolist()),
                             gens=[gen], model=mamba)  # fmt: skip

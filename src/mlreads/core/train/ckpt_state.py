@@ -117,7 +117,7 @@ def _check_history(history: list, step: int, bad: Callable[[str], CheckpointErro
 
 def _check_extra(state: dict, bad: Callable[[str], CheckpointError]) -> None:
     """What `fit` saves to continue its log exactly (absent in checkpoints of older versions): the losses of the steps
-    since the last logged row, the training time so far and the log's row count."""
+    since the last logged row, the training time so far, the log's row count, and the last evaluation's metrics."""
     window = state.get("log_window", [])
     if not isinstance(window, list) or not all(_number(v) for v in window):
         raise bad("'log_window' is not a list of numbers")
@@ -128,6 +128,9 @@ def _check_extra(state: dict, bad: Callable[[str], CheckpointError]) -> None:
     elapsed = state.get("elapsed_s", 0.0)
     if not _number(elapsed) or not 0 <= elapsed < 1e9:
         raise bad("'elapsed_s' is not a time in seconds")
+    final = state.get("final", {})
+    if not isinstance(final, dict):
+        raise bad("'final' is not an object of evaluation metrics")
     rows = state.get("log_rows")
     if rows is not None and (not isinstance(rows, int) or isinstance(rows, bool) or not 0 <= rows <= INT_MAX):
         raise bad("'log_rows' is not a row count")

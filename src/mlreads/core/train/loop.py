@@ -103,6 +103,8 @@ def fit(
                                 allow_safe=bool(getattr(ctx, "allow_safe_changes", False)))  # fmt: skip
         start_step, result.history = state["step"], state["history"]
         window, saved_phases = list(state.get("log_window", [])), state.get("phase_window", {})
+        if start_step == cfg.steps:  # a finished fit read back: its final evaluation, not a second one
+            result.final = dict(state.get("final") or {})
         elapsed0 = float(state.get("elapsed_s", 0.0))
         if ctx is not None and d.main:
             # rows logged before the checkpoint stay; the ones after it are logged again below
@@ -124,7 +126,7 @@ def fit(
     def now() -> float:  # training time so far, the interrupted runs' included
         return elapsed0 + clock() - t0
 
-    resumable = _Resumable(model, opt, gen, result.history, meta, window, phase_window, now, ctx if d.main else None)
+    resumable = _Resumable(model, opt, gen, result, meta, window, phase_window, now, ctx if d.main else None)
     done = start_step  # optimiser steps taken so far
     for step in signals.steps(range(start_step, cfg.steps), d.world):  # a signal now stops at the step boundary
         factor = lr_factor(step, cfg)
@@ -177,8 +179,11 @@ def fit(
             if ctx is not None and d.main:
                 ctx.log(**row, fit=desc)  # the label says which model a row is of, when a run trains several
         # on the cadence, and at the last step: a resumed experiment that trains several models, or works after
-        # training (ctx.stage), reads a finished model back instead of training its last cadence again
-        if cfg.ckpt_every and (done % cfg.ckpt_every == 0 or done == cfg.steps) and d.main and ckpt_dir is not None:
+        # training (ctx.stage), reads a finished model back instead of training its last cadence again. Not at the
+        # last step with an `after_step`: it may gather what no checkpoint holds (Sophia's pilot win rates), which a
+        # model read back would lack; such a fit replays its last steps on resume, as it always did.
+        last = done == cfg.steps and after_step is None
+        if cfg.ckpt_every and (done % cfg.ckpt_every == 0 or last) and d.main and ckpt_dir is not None:
             if not all(torch.isfinite(p).all() for p in model.parameters()):
                 raise NonFiniteLoss(f"parameters became non-finite at step {done}; last good checkpoint kept")
             resumable.save(ckpt_dir, done)
@@ -226,7 +231,7 @@ class _Resumable:
     model: nn.Module
     opt: torch.optim.Optimizer
     gen: torch.Generator
-    history: list
+    result: TrainResult  # its history, and its final evaluation (kept at the last step)
     meta: dict | None
     window: list[float]
     phase_window: dict[str, list[float]]
@@ -237,8 +242,9 @@ class _Resumable:
         if self.ctx is not None:
             self.ctx.flush_log()  # the rows the checkpoint counts are on disk first
         extra = {"log_window": list(self.window), "phase_window": {k: list(v) for k, v in self.phase_window.items()},
-                 "elapsed_s": round(self.now(), 6), "log_rows": self.ctx.log_rows if self.ctx is not None else None}
-        path = save_checkpoint(ckpt_dir, step, self.model, self.opt, self.gen, self.history, self.meta, extra)
+                 "elapsed_s": round(self.now(), 6), "log_rows": self.ctx.log_rows if self.ctx is not None else None,
+                 "final": self.result.final}  # fmt: skip
+        path = save_checkpoint(ckpt_dir, step, self.model, self.opt, self.gen, self.result.history, self.meta, extra)
         if self.ctx is not None and hasattr(self.ctx, "checkpointed"):
             self.ctx.checkpointed()  # the run's sitting is on record up to this checkpoint
         return path

@@ -7,7 +7,9 @@ named by a hash of the sources (the .cpp and its header), the flags, torch's ver
 with -march=native), so a changed source or another machine rebuilds instead of loading a stale or illegal binary.
 The sources are compiled from a copy inside that folder, not from the checkout: torch writes their paths into the
 folder's build.ninja, and two checkouts of the same sources (a clone and a worktree, say) would otherwise rewrite it
-in turn and make ninja rebuild on every first load of either.
+in turn and make ninja rebuild on every first load of either. Processes build one at a time, under an flock on the
+folder's build.flock; torch's own build lock found by the holder is a killed build's, and is removed (a cache on a
+network file system mounted without locks gets no such guarantee).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import hashlib
 import os
 import platform
 import shutil
+import sys
 import warnings
 from pathlib import Path
 
@@ -47,7 +50,7 @@ def _cpu_id() -> str:
 
 
 def build_key() -> str:
-    h = hashlib.sha256(b"staged-sources-1")  # the layout of the build folder (sources copied in): see _staged
+    h = hashlib.sha256(b"staged-sources-2")  # the build folder's layout (sources copied in, see _staged; 2: the flock)
     for part in (SOURCE.read_bytes(), *(header.read_bytes() for header in HEADERS), " ".join(CFLAGS).encode(),
                  torch.__version__.encode(), _cpu_id().encode(), os.environ.get("CXX", "c++").encode()):
         h.update(part)
@@ -90,13 +93,18 @@ def _ninja_on_path() -> bool:
 def _one_build_at_a_time(folder: Path):
     """Hold an exclusive flock on `folder`/build.flock while torch builds or loads the extension. The kernel releases
     it when the holder exits, however it exits, so it is never stale: a process that waits on it waits for a build
-    that is really running."""
-    with open(folder / "build.flock", "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
+    that is really running (and says so). Opened read-only: a lock file of another user's still locks."""
+    fd = os.open(folder / "build.flock", os.O_RDONLY | os.O_CREAT, 0o666)
+    try:
         try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"mlreads: waiting for another process that is building the fused kernel in {folder}",
+                  file=sys.stderr, flush=True)  # fmt: skip
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the flock
 
 
 def clear_killed_build_lock(folder: Path) -> bool:
