@@ -285,6 +285,33 @@ def test_a_live_build_is_waited_for_and_its_lock_left_alone(tmp_path, monkeypatc
     assert seen[0][1] is False, "the live build removed its own lock before load went on"
 
 
+@needs_toolchain
+def test_without_flock_a_young_lock_is_left_and_an_old_one_removed(tmp_path, monkeypatch):
+    """A file system without flock (some network mounts): the build goes on unserialised, and torch's lock is taken
+    for a killed build's only when older than STALE_LOCK_S (a young one may be another host's live build)."""
+    import errno
+    import os
+    import time
+
+    seen = []
+    csrc, folder = _load_with_fake_build(tmp_path, monkeypatch, seen)
+
+    def no_locks(*a, **k):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(csrc.fcntl, "flock", no_locks)
+    folder.mkdir(parents=True)
+    lock = folder / "lock"
+    lock.write_text("")
+    assert csrc.load() == "module" and lock.exists(), "a young lock is left alone"
+    old = time.time() - csrc.STALE_LOCK_S - 1
+    os.utime(lock, (old, old))
+    monkeypatch.setattr(csrc, "_STATE", {})
+    with pytest.warns(RuntimeWarning, match="removed the build lock of a killed build"):
+        assert csrc.load() == "module"
+    assert not lock.exists() and len(seen) == 2
+
+
 def test_the_build_compiles_a_copy_of_the_sources_so_two_checkouts_share_one_build(tmp_path, monkeypatch):
     """torch writes the source paths into build.ninja: built from each checkout's own path, a clone and a worktree of
     the same sources rewrote it in turn and ninja rebuilt (minutes on a loaded machine) on each one's first load."""

@@ -21,6 +21,7 @@ import os
 import platform
 import shutil
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -89,30 +90,46 @@ def _ninja_on_path() -> bool:
     return shutil.which("ninja") is not None
 
 
+STALE_LOCK_S = 600.0  # where no flock can be taken: torch's lock is taken for a killed build's only this old
+
+
 @contextlib.contextmanager
 def _one_build_at_a_time(folder: Path):
-    """Hold an exclusive flock on `folder`/build.flock while torch builds or loads the extension. The kernel releases
-    it when the holder exits, however it exits, so it is never stale: a process that waits on it waits for a build
-    that is really running (and says so). Opened read-only: a lock file of another user's still locks."""
-    fd = os.open(folder / "build.flock", os.O_RDONLY | os.O_CREAT, 0o666)
+    """Hold an exclusive flock on `folder`/build.flock while torch builds or loads the extension; yields whether it
+    is held. The kernel releases it when the holder exits, however it exits, so it is never stale: a process that waits
+    on it waits for a build that is really running (and says so). Opened read-only: a lock file of another user's
+    still locks. A file system without flock (some network mounts) yields False: the build goes on unserialised."""
+    try:
+        fd = os.open(folder / "build.flock", os.O_RDONLY | os.O_CREAT, 0o666)
+    except OSError:
+        yield False
+        return
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            held = True
         except BlockingIOError:
             print(f"mlreads: waiting for another process that is building the fused kernel in {folder}",
                   file=sys.stderr, flush=True)  # fmt: skip
             fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
+            held = True
+        except OSError:  # no locks on this file system
+            held = False
+        yield held
     finally:
         os.close(fd)  # releases the flock
 
 
-def clear_killed_build_lock(folder: Path) -> bool:
+def clear_killed_build_lock(folder: Path, flocked: bool = True) -> bool:
     """Remove torch's build lock (`folder`/lock), which a build killed mid-way leaves behind and on which torch's
-    builder would wait forever. Call it holding `_one_build_at_a_time`: every mlreads build takes that flock first, so
-    a `lock` found then is a killed build's, however young. True when one was removed."""
+    builder would wait forever. `flocked`: the caller holds `_one_build_at_a_time`; every mlreads build takes that
+    flock first, so a `lock` found then is a killed build's, however young. Without it, only a lock older than
+    STALE_LOCK_S is taken for a killed build's. True when one was removed."""
+    lock = folder / "lock"
     try:
-        (folder / "lock").unlink()
+        if not flocked and time.time() - lock.stat().st_mtime <= STALE_LOCK_S:
+            return False
+        lock.unlink()
         return True
     except FileNotFoundError:
         return False
@@ -137,8 +154,8 @@ def load():
             key = build_key()
             folder = cache_dir() / f"selective_scan-{key}"
             folder.mkdir(parents=True, exist_ok=True)
-            with _one_build_at_a_time(folder):
-                if clear_killed_build_lock(folder):
+            with _one_build_at_a_time(folder) as flocked:
+                if clear_killed_build_lock(folder, flocked):
                     warnings.warn(f"mlreads: removed the build lock of a killed build in {folder}", RuntimeWarning,
                                   stacklevel=2)
                 module = build(name=f"mlreads_selective_scan_{key}", sources=[str(_staged(folder))],
