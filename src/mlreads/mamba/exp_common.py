@@ -115,11 +115,10 @@ def induction_hits(model: nn.Module, task: InductionTask, seq_len: int, gen: tor
 
 
 def induction_test(name: str, model: nn.Module, task: InductionTask, seq_len: int, gen: torch.Generator,
-                   distance: int | None = None, segment: int | None = None, max_batch: int | None = None,
-                   desc: str | None = None) -> dict:
+                   distance: int | None = None, segment: int | None = None, max_batch: int | None = None) -> dict:
     """Recall accuracy in % over `task.n_test` fresh sequences (`induction_hits`): `core.stats.proportion` (name,
     name_se, name_ci, name_n)."""
-    hits = induction_hits(model, task, seq_len, gen, task.n_test, distance, segment, max_batch, desc)
+    hits = induction_hits(model, task, seq_len, gen, task.n_test, distance, segment, max_batch)
     return proportion(name, hits.numpy(), scale=100)
 
 
